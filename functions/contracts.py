@@ -1,0 +1,219 @@
+"""The event contract between statemachine/surge.asl.json and the Lambda handlers.
+
+Each ``<State>Event`` is exactly what the workflow sends to a handler and each ``<State>Result``
+is what the handler must return. The workflow selects result fields by name (``ResultSelector``),
+so every key of a result TypedDict is required: use ``None`` where the doc says "or None", never
+omit the key. Extra keys are allowed and ignored by the workflow. docs/workflow.md explains each
+field and the S3/DynamoDB layout; keep the two in step.
+
+Timestamps are ISO 8601 UTC with second resolution, ``YYYY-MM-DDTHH:MM:SSZ``: the only form a
+Step Functions Wait state (``TimestampPath``) accepts.
+
+This module is pure (no AWS, no third-party imports) so that the infrastructure, the tests and
+the core can all import it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal, TypedDict
+
+# --- Lambda environment ------------------------------------------------------------------------
+ENV_BUCKET: Final = "SURGE_BUCKET"
+"""Name of the bucket holding plans/ and runs/."""
+ENV_TABLE: Final = "SURGE_TABLE"
+"""Name of the DynamoDB table of runs."""
+ENV_STATE: Final = "SURGE_STATE"
+"""The workflow state this function serves (prepare, worker, aggregate, collect, report)."""
+ENV_SECRETS_PREFIX: Final = "SURGE_SECRETS_PREFIX"
+"""Secrets Manager / SSM Parameter Store names a plan may reference start with this."""
+
+Verdict = Literal["pass", "fail", "error"]
+Timestamp = str
+"""``YYYY-MM-DDTHH:MM:SSZ`` (UTC, whole seconds)."""
+
+
+class ErrorInfo(TypedDict):
+    """What a Catch stores at its ResultPath: the error name and its cause (often Lambda's JSON)."""
+
+    Error: str
+    Cause: str
+
+
+# --- Execution input (CLI, console, schedule) -------------------------------------------------
+class RunOptions(TypedDict, total=False):
+    """Optional overrides of plan settings for one run (the CLI's flags)."""
+
+    lead_seconds: int
+    """Time between invoking a segment's workers and its start_at (cold starts). Default 30."""
+    segment_seconds: int
+    """Longest segment. Default 600: a worker must finish well inside Lambda's 900 s."""
+    tolerated_failure_percentage: float
+    abort_on_fail: bool
+
+
+class ExecutionInput(TypedDict, total=False):
+    """The state machine's input: exactly one of ``plan`` / ``plan_uri``."""
+
+    plan: dict[str, Any]
+    """The plan itself (as parsed YAML/JSON)."""
+    plan_uri: str
+    """``s3://<bucket>/plans/...``: a plan stored in the stack's bucket."""
+    options: RunOptions
+
+
+# --- Prepare --------------------------------------------------------------------------------------
+class PrepareEvent(TypedDict):
+    run_id: str
+    """The execution name: the CLI names executions after the run; the console/Scheduler use a UUID."""
+    execution_arn: str
+    started_at: str
+    """The execution's start time as Step Functions reports it (ISO 8601, fractional seconds)."""
+    input: ExecutionInput
+
+
+class SegmentSpec(TypedDict):
+    """One time slice of the plan, run by ``shard_count`` workers in parallel."""
+
+    index: int
+    items_key: str
+    """``runs/<run>/seg-<k>/items.json``: JSON array of :class:`ShardItem`, one per worker."""
+    shard_count: int
+    """Number of items in ``items_key``; also the Distributed Map's MaxConcurrency."""
+    start_at: Timestamp
+    """When load starts: every worker sleeps until then."""
+    end_at: Timestamp
+    """When load ends; equals the next segment's ``start_at`` (no gap)."""
+    launch_at: Timestamp
+    """``start_at`` minus the lead time: when the workflow invokes this segment's workers."""
+    tolerated_failure_percentage: float
+    """0.0-100.0. Must be a JSON float (``100.0``), not an int: Step Functions' path field."""
+
+
+class PrepareResult(TypedDict):
+    run_id: str
+    plan_name: str
+    plan_key: str
+    """``runs/<run>/plan.json``: the validated plan, secrets still as references."""
+    segment_count: int
+    segments: list[SegmentSpec]
+
+
+# --- Worker (one Distributed Map item) ------------------------------------------------------------
+class ShardItem(TypedDict):
+    """One element of a segment's items.json, passed unchanged as the worker's event."""
+
+    run_id: str
+    plan_key: str
+    segment: int
+    segment_count: int
+    shard: int
+    shard_count: int
+    """The worker runs 1/shard_count of the segment's arrival rate."""
+    seed: int
+    start_at: Timestamp
+    end_at: Timestamp
+    result_key: str
+    """``runs/<run>/seg-<k>/shard-<i>.json``: where the worker writes its result (idempotent)."""
+
+
+WorkerEvent = ShardItem
+
+
+class WorkerResult(TypedDict):
+    """Informational only: the workflow discards it (``OutputPath: null``); results live in S3."""
+
+    run_id: str
+    segment: int
+    shard: int
+    status: Literal["ok", "stopped"]
+    """``stopped``: the run's stop flag was set and the worker ended early (result still written)."""
+    result_key: str
+
+
+# --- Aggregate (after each segment) ---------------------------------------------------------------
+class AggregateEvent(TypedDict):
+    run_id: str
+    segment_count: int
+    segment: SegmentSpec
+    shards_error: ErrorInfo | None
+    """Set when the map exceeded its tolerated failures (States.ExceedToleratedFailureThreshold)."""
+
+
+class AggregateResult(TypedDict):
+    segment: int
+    shards_expected: int
+    shards_reported: int
+    """Shard results found in S3 (listing ``runs/<run>/seg-<k>/``), never the map's output."""
+    missing_shards: list[int]
+    abort: bool
+    """True: the run's stop flag is set (abort-on-fail); the workflow stops later segments."""
+    abort_reason: str | None
+    """A sentence a person can read; required when ``abort`` is true (it becomes the Cause)."""
+
+
+# --- Collect (service-side metrics and cost) ------------------------------------------------------
+class CollectEvent(TypedDict):
+    run_id: str
+    run: PrepareResult
+    aborted: ErrorInfo | None
+    """``{"Error": "surge.Aborted", "Cause": <abort_reason>}`` when a segment aborted the run."""
+
+
+class CollectResult(TypedDict):
+    metrics_key: str | None
+    """``runs/<run>/metrics.json``, or None when the plan asks for no service metrics."""
+    warnings: list[str]
+
+
+# --- Report and RecordError (same function, ``mode`` tells which) --------------------------------
+class ReportEvent(TypedDict):
+    mode: Literal["report"]
+    run_id: str
+    execution_arn: str
+    run: PrepareResult
+    aborted: ErrorInfo | None
+    collect: CollectResult | None
+    collect_error: ErrorInfo | None
+    """Collect failed: report without service metrics and say so."""
+
+
+FailedState = Literal["Prepare", "RunSegments", "Report"]
+
+
+class RecordErrorEvent(TypedDict):
+    mode: Literal["error"]
+    run_id: str
+    execution_arn: str
+    failed_state: FailedState
+    error: ErrorInfo
+    state: dict[str, Any]
+    """The whole workflow state at the failure: ``run`` (PrepareResult) is there unless Prepare failed."""
+
+
+class Outcome(TypedDict):
+    """Result of Report and of RecordError; becomes the Run Completed event and the final status."""
+
+    run_id: str
+    plan: str | None
+    verdict: Verdict
+    cause: str | None
+    """Readable; required unless verdict is "pass". For "fail": the failed checks, e.g.
+    ``"2 of 5 checks failed: p95 612 ms > 500 ms; error_rate 2.1 % > 1 %"``. For "error": where
+    and why the run broke, e.g. ``"Prepare failed: plan.yaml: phases[0].rate must be > 0"``."""
+    report_uri: str | None
+    """``s3://<bucket>/runs/<run>/report.html`` or None when nothing could be rendered."""
+
+
+ReportResult = Outcome
+RecordErrorResult = Outcome
+
+
+class RunCompletedDetail(TypedDict):
+    """Detail of the EventBridge event (source ``surge``, detail-type ``Run Completed``)."""
+
+    run_id: str
+    plan: str | None
+    verdict: Verdict
+    cause: str | None
+    report_uri: str | None
+    execution_arn: str

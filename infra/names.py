@@ -1,0 +1,95 @@
+"""Names shared by the infrastructure, the workflow definition and the tests (no CDK import).
+
+The S3 key layout and the table's key design are part of the contract with the core
+(``surge.cloud.handlers``); docs/workflow.md describes them. IAM policies are written from the
+same patterns, so a key that drifts from them is denied rather than silently allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Re-exported: the Lambda environment variable names belong to the handlers' contract.
+from functions.contracts import ENV_BUCKET as ENV_BUCKET
+from functions.contracts import ENV_SECRETS_PREFIX as ENV_SECRETS_PREFIX
+from functions.contracts import ENV_STATE as ENV_STATE
+from functions.contracts import ENV_TABLE as ENV_TABLE
+
+# --- CDK context keys (cdk.json or `cdk synth -c KEY=VALUE`) ----------------------------------
+CTX_SCHEDULES: Final = "surge:schedules"
+"""List of {name, plan_uri, cron[, timezone, enabled]} (or its JSON text): one schedule each."""
+CTX_SKIP_PIP_INSTALL: Final = "surge:skipPipInstall"
+"""True: bundle only the sources (no pip install of dependencies). For tests and quick synths."""
+CTX_RESULTS_RETENTION_DAYS: Final = "surge:resultsRetentionDays"
+ENV_SKIP_PIP_INSTALL: Final = "SURGE_SKIP_PIP_INSTALL"
+"""Same as CTX_SKIP_PIP_INSTALL, for callers that cannot pass context (set to 1/true)."""
+
+STACK_NAME: Final = "Surge"
+
+# --- Definition substitutions: every ${Key} in statemachine/surge.asl.json ---------------------
+SUB_PREPARE_ARN: Final = "PrepareFunctionArn"
+SUB_WORKER_ARN: Final = "WorkerFunctionArn"
+SUB_AGGREGATE_ARN: Final = "AggregateFunctionArn"
+SUB_COLLECT_ARN: Final = "CollectFunctionArn"
+SUB_REPORT_ARN: Final = "ReportFunctionArn"
+SUB_BUCKET: Final = "BucketName"
+SUB_TABLE: Final = "TableName"
+SUB_EVENT_BUS: Final = "EventBusName"
+SUBSTITUTION_KEYS: Final = (
+    SUB_PREPARE_ARN,
+    SUB_WORKER_ARN,
+    SUB_AGGREGATE_ARN,
+    SUB_COLLECT_ARN,
+    SUB_REPORT_ARN,
+    SUB_BUCKET,
+    SUB_TABLE,
+    SUB_EVENT_BUS,
+)
+
+# --- Run Completed event ------------------------------------------------------------------------
+EVENT_SOURCE: Final = "surge"
+EVENT_DETAIL_TYPE: Final = "Run Completed"
+
+# --- S3 key layout (object-key patterns as IAM resource suffixes) ------------------------------
+PLANS_PREFIX: Final = "plans/"
+"""Plans uploaded by the CLI or referenced by schedules: s3://<bucket>/plans/..."""
+RUNS_PREFIX: Final = "runs/"
+KEY_PLAN: Final = "runs/*/plan.json"
+"""The validated plan Prepare stores for the run (workers read it)."""
+KEY_RUN_DATA: Final = "runs/*/data/*"
+"""Data files (CSV) the plan references, copied by Prepare so workers never read plans/."""
+KEY_SEGMENT_ITEMS: Final = "runs/*/seg-*/items.json"
+"""JSON array of shard items, one per worker; the Distributed Map's ItemReader source."""
+KEY_SHARD_RESULT: Final = "runs/*/seg-*/shard-*"
+"""A worker's own result (idempotent key, written by the worker itself)."""
+KEY_SEGMENT_AGGREGATE: Final = "runs/*/seg-*/aggregate*"
+KEY_METRICS: Final = "runs/*/metrics*"
+KEY_REPORT: Final = "runs/*/report*"
+KEY_JUNIT: Final = "runs/*/junit.xml"
+
+# --- DynamoDB table `runs` --------------------------------------------------------------------
+TABLE_PK: Final = "pk"
+TABLE_SK: Final = "sk"
+TABLE_TTL: Final = "expires_at"
+GSI_BY_PLAN: Final = "by_plan"
+GSI_BY_PLAN_PK: Final = "plan_pk"
+GSI_BY_PLAN_SK: Final = "plan_sk"
+GSI_RECENT: Final = "recent"
+GSI_RECENT_PK: Final = "recent_pk"
+GSI_RECENT_SK: Final = "recent_sk"
+RUN_PK_PREFIX: Final = "RUN#"
+"""Every item of a run lives under pk = RUN#<run_id> (run record sk=RUN, progress sk=PROGRESS#...)."""
+RUN_RECORD_SK: Final = "RUN"
+
+# --- Lambda environment variables: defined once, next to the handlers that read them -----------
+SECRETS_PREFIX: Final = "surge/"
+"""Secrets Manager secrets and SSM parameters a plan may reference must be named under this."""
+
+# --- Metrics (EMF, emitted by the core through Powertools Metrics) -----------------------------
+METRICS_NAMESPACE: Final = "Surge"
+SERVICE_NAME: Final = "surge"
+METRIC_REQUESTS: Final = "Requests"
+METRIC_ERRORS: Final = "Errors"
+METRIC_DROPPED: Final = "DroppedIterations"
+METRIC_LATENCY_P95: Final = "LatencyP95Ms"
+METRIC_WORKERS_FAILED: Final = "WorkersFailed"

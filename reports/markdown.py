@@ -1,0 +1,529 @@
+"""Markdown report: the document a manager reads and signs off.
+
+The value formatters live here too and are shared by the HTML and JUnit renderers, so a number
+reads the same in every output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Literal
+
+from surge.report_model import Check, CheckStatus, Report, Verdict
+
+__all__ = [
+    "DASH",
+    "LATENCY_KEYS",
+    "SATURATION_WARNING",
+    "LatencyKey",
+    "check_counts",
+    "flatten_metrics",
+    "format_bytes",
+    "format_count",
+    "format_datetime",
+    "format_delta",
+    "format_duration",
+    "format_ms",
+    "format_offset",
+    "format_per_s",
+    "format_ratio",
+    "format_target",
+    "format_usd",
+    "format_value",
+    "generator_rows",
+    "generator_warnings",
+    "partial_note",
+    "render_markdown",
+    "status_label",
+    "verdict_label",
+]
+
+DASH = "—"
+SATURATION_WARNING = (
+    "The load generator was saturated: latencies may include the generator's own queueing; "
+    "rerun with more workers."
+)
+LatencyKey = Literal["min", "mean", "p50", "p90", "p95", "p99", "p999", "max"]
+LATENCY_KEYS: tuple[tuple[LatencyKey, str], ...] = (
+    ("min", "min"),
+    ("mean", "mean"),
+    ("p50", "p50"),
+    ("p90", "p90"),
+    ("p95", "p95"),
+    ("p99", "p99"),
+    ("p999", "p99.9"),
+    ("max", "max"),
+)
+_VERDICT_WORDS: dict[Verdict, str] = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
+_STATUS_WORDS: dict[CheckStatus, str] = {"pass": "PASS", "fail": "FAIL", "no-data": "NO DATA"}
+
+
+# --- value formatting (shared) ---------------------------------------------------------------
+
+
+def format_ms(value: float | None) -> str:
+    """Milliseconds with precision that shrinks as the value grows (0.42 ms, 42.1 ms, 1,234 ms)."""
+    if value is None:
+        return DASH
+    size = abs(value)
+    decimals = 2 if size < 10 else 1 if size < 100 else 0
+    return f"{value:,.{decimals}f} ms"
+
+
+def format_ratio(value: float | None) -> str:
+    """A fraction as a percentage; tiny non-zero rates must not read as a clean 0 %."""
+    if value is None:
+        return DASH
+    pct = value * 100
+    if 0 < abs(pct) < 0.01:
+        return "<0.01%"
+    return f"{pct:.2f}%" if abs(pct) < 10 else f"{pct:.1f}%"
+
+
+def format_per_s(value: float | None) -> str:
+    if value is None:
+        return DASH
+    size = abs(value)
+    decimals = 2 if size < 1 else 1 if size < 1000 else 0
+    return f"{value:,.{decimals}f}/s"
+
+
+def format_usd(value: float | None) -> str:
+    """Dollars; sub-dollar amounts keep four decimals because per-run costs are often cents."""
+    if value is None:
+        return DASH
+    decimals = 4 if 0 < abs(value) < 1 else 2
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,.{decimals}f}"
+
+
+def format_count(value: float | None) -> str:
+    if value is None:
+        return DASH
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.2f}"
+
+
+def format_plain(value: float | None) -> str:
+    return DASH if value is None else f"{value:,.6g}"
+
+
+def format_bytes(value: float | None) -> str:
+    if value is None:
+        return DASH
+    size = float(value)
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(size) < 1000 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+_FORMATTERS = {
+    "ms": format_ms,
+    "ratio": format_ratio,
+    "per_s": format_per_s,
+    "usd": format_usd,
+    "count": format_count,
+    "bytes": format_bytes,
+}
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """Format a number in one of the report's units ("ms", "ratio", "per_s", "count", "usd", "")."""
+    if value is not None and not math.isfinite(value):
+        return str(value)
+    return _FORMATTERS.get(unit, format_plain)(value)
+
+
+def format_target(check: Check) -> str:
+    return f"{check['op']} {format_value(check['target'], check['unit'])}"
+
+
+def format_delta(delta_pct: float | None) -> str:
+    """Change against the baseline, already in percent (12.5 == +12.5 %)."""
+    return DASH if delta_pct is None else f"{delta_pct:+.1f}%"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return DASH
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min {secs:02d} s"
+    return f"{minutes} min {secs:02d} s"
+
+
+def format_offset(seconds: float) -> str:
+    """Time since the run's start as a clock (3:00, 1:02:03), the way phases are planned."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_datetime(iso: str | None) -> str:
+    """ISO 8601 to a readable UTC time; an unparsable value is shown as given rather than hidden."""
+    if not iso:
+        return DASH
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def status_label(status: CheckStatus) -> str:
+    return _STATUS_WORDS.get(status, status.upper())
+
+
+def verdict_label(report: Report) -> str:
+    return _VERDICT_WORDS.get(report["verdict"], report["verdict"].upper())
+
+
+def partial_note(report: Report) -> str | None:
+    """ "PARTIAL — stopped early: <why>" for a run that did not complete, else None."""
+    if not report["partial"]:
+        return None
+    if report["aborted_by"]:
+        why = f"check “{report['aborted_by']}” failed and is set to abort the run"
+    elif report["error"]:
+        why = report["error"].strip().splitlines()[0]
+    else:
+        why = "the run was stopped before the planned end"
+    return f"PARTIAL — stopped early: {why}"
+
+
+def check_counts(checks: Sequence[Check]) -> dict[CheckStatus, int]:
+    counts: dict[CheckStatus, int] = {"pass": 0, "fail": 0, "no-data": 0}
+    for check in checks:
+        counts[check["status"]] = counts.get(check["status"], 0) + 1
+    return counts
+
+
+# Suffixes follow the report's conventions (rates are fractions, durations ms, money USD), so a
+# collector's free-form dict still reads with units.
+_SUFFIX_UNITS: tuple[tuple[str, str], ...] = (
+    ("_usd", "usd"),
+    ("_ms", "ms"),
+    ("_rate", "ratio"),
+    ("_ratio", "ratio"),
+    ("_rps", "per_s"),
+    ("_per_s", "per_s"),
+    ("_bytes", "bytes"),
+)
+
+
+def _unit_for_path(path: Sequence[str]) -> str:
+    for segment in reversed(path):
+        for suffix, unit in _SUFFIX_UNITS:
+            if segment.lower().endswith(suffix) or segment.lower() == suffix[1:]:
+                return unit
+    return ""
+
+
+def _format_any(value: object, path: Sequence[str]) -> str:
+    if value is None:
+        return DASH
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        unit = _unit_for_path(path)
+        if not unit and isinstance(value, int):
+            unit = "count"
+        return format_value(float(value), unit)
+    if isinstance(value, list | tuple):
+        return ", ".join(_format_any(item, path) for item in value)
+    return str(value)
+
+
+def flatten_metrics(values: Mapping[str, object]) -> list[tuple[str, str]]:
+    """Nested dicts as (dotted key, formatted value) rows for a generic key/value table."""
+    rows: list[tuple[str, str]] = []
+
+    def walk(node: Mapping[str, object], path: list[str]) -> None:
+        for key, value in node.items():
+            here = [*path, str(key)]
+            if isinstance(value, Mapping) and value:
+                walk(value, here)
+            else:
+                rows.append((".".join(here), _format_any(value, here)))
+
+    walk(values, [])
+    return rows
+
+
+# --- markdown building blocks --------------------------------------------------------------------
+
+
+def _cell(text: str) -> str:
+    # A pipe or newline in user text (plan names, error messages) would break the table.
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: Iterable[int] = ()) -> list[str]:
+    right_cols = set(right)
+    align = ["---:" if i in right_cols else ":---" for i in range(len(headers))]
+    lines = ["| " + " | ".join(_cell(h) for h in headers) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _code(text: str) -> str:
+    return "`" + text.replace("`", "'") + "`"
+
+
+def _section(title: str) -> list[str]:
+    return [f"## {title}", ""]
+
+
+# --- sections --------------------------------------------------------------------------------------
+
+
+def _header(report: Report) -> list[str]:
+    lines = [f"# Load test report: {report['plan']}", "", f"**Verdict: {verdict_label(report)}**", ""]
+    note = partial_note(report)
+    if note:
+        lines += [f"> **{note}.** The figures below cover only the part of the run that completed.", ""]
+    if report["verdict"] == "error" and report["error"]:
+        lines += [f"> **Error:** {_cell(report['error'])}", ""]
+    facts = [
+        ("Run ID", _code(report["run_id"])),
+        ("Plan", f"{report['plan']} (hash {_code(report['plan_hash'][:12])})"),
+        ("Target", report["target"]),
+        ("Started", format_datetime(report["started_at"])),
+        ("Ended", format_datetime(report["ended_at"])),
+        ("Duration", format_duration(report["duration_s"])),
+        ("Mode", f"{report['mode']}, {report['model']} model"),
+    ]
+    return lines + [f"- **{key}:** {value}" for key, value in facts] + [""]
+
+
+def _signoff(report: Report) -> list[str]:
+    checks = report["checks"]
+    counts = check_counts(checks)
+    lines = _section("Sign-off")
+    if not checks:
+        return [*lines, "No checks were defined for this run.", ""]
+    lines += [
+        f"{len(checks)} checks: {counts['pass']} passed, {counts['fail']} failed, "
+        f"{counts['no-data']} without data.",
+        "",
+    ]
+    rows = [
+        (
+            _code(c["metric"]),
+            format_target(c),
+            format_value(c["baseline"], c["unit"]),
+            format_value(c["measured"], c["unit"]),
+            format_delta(c["delta_pct"]),
+            status_label(c["status"]) if c["status"] == "pass" else f"**{status_label(c['status'])}**",
+        )
+        for c in checks
+    ]
+    headers = ("Metric", "Target", "Baseline", "Measured", "Delta", "Status")
+    note = (
+        "_Delta: measured against the baseline. NO DATA counts as not passed: a missing metric never passes._"
+    )
+    return lines + _table(headers, rows, (2, 3, 4)) + [note, ""]
+
+
+def _totals(report: Report) -> list[str]:
+    t = report["totals"]
+    row = (
+        format_count(t["requests"]),
+        format_count(t["errors"]),
+        format_ratio(t["error_rate"]),
+        format_per_s(t["throughput_rps"]),
+        format_count(t["dropped_iterations"]),
+        format_count(t["iterations"]),
+        format_bytes(t["bytes_received"]),
+    )
+    headers = (
+        "Requests",
+        "Errors",
+        "Error rate",
+        "Throughput",
+        "Dropped iterations",
+        "Iterations",
+        "Received",
+    )
+    return _section("Totals") + _table(headers, [row], range(7))
+
+
+def _latency(report: Report) -> list[str]:
+    corrected, service = report["latency_ms"], report["service_time_ms"]
+    rows = [(label, format_ms(corrected[key]), format_ms(service[key])) for key, label in LATENCY_KEYS]
+    note = (
+        "_Response time is measured from each request's intended start (corrected for coordinated "
+        "omission); service time from send to last byte._"
+    )
+    return (
+        _section("Latency")
+        + _table(("Statistic", "Response time (corrected)", "Service time"), rows, (1, 2))
+        + [
+            note,
+            "",
+        ]
+    )
+
+
+def _endpoints(report: Report) -> list[str]:
+    if not report["endpoints"]:
+        return []
+    headers = (
+        "Endpoint",
+        "Requests",
+        "Errors",
+        "Error rate",
+        "Throughput",
+        "p50",
+        "p95",
+        "p99",
+        "Max",
+        "Service p95",
+    )
+    rows = [
+        (
+            name,
+            format_count(e["requests"]),
+            format_count(e["errors"]),
+            format_ratio(e["error_rate"]),
+            format_per_s(e["throughput_rps"]),
+            format_ms(e["latency_ms"]["p50"]),
+            format_ms(e["latency_ms"]["p95"]),
+            format_ms(e["latency_ms"]["p99"]),
+            format_ms(e["latency_ms"]["max"]),
+            format_ms(e["service_time_ms"]["p95"]),
+        )
+        for name, e in report["endpoints"].items()
+    ]
+    return (
+        _section("Endpoints")
+        + _table(headers, rows, range(1, 10))
+        + ["_Latency is response time (corrected)._", ""]
+    )
+
+
+def _phases(report: Report) -> list[str]:
+    if not report["phases"]:
+        return []
+    headers = (
+        "Phase",
+        "Start",
+        "Duration",
+        "Requests",
+        "Error rate",
+        "Throughput",
+        "Dropped",
+        "p50",
+        "p95",
+        "p99",
+    )
+    rows = [
+        (
+            p["name"],
+            format_offset(p["start_s"]),
+            format_duration(p["duration_s"]),
+            format_count(p["requests"]),
+            format_ratio(p["error_rate"]),
+            format_per_s(p["throughput_rps"]),
+            format_count(p["dropped_iterations"]),
+            format_ms(p["latency_ms"]["p50"]),
+            format_ms(p["latency_ms"]["p95"]),
+            format_ms(p["latency_ms"]["p99"]),
+        )
+        for p in report["phases"]
+    ]
+    return _section("Phases") + _table(headers, rows, range(1, 10))
+
+
+def _share_rows(counts: Mapping[str, int], whole: int) -> list[tuple[str, str, str]]:
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [(key, format_count(n), format_ratio(n / whole) if whole else DASH) for key, n in ordered]
+
+
+def _errors(report: Report) -> list[str]:
+    lines = _section("Errors")
+    requests = report["totals"]["requests"]
+    if report["errors_by_class"]:
+        lines += ["### By class", ""]
+        lines += _table(
+            ("Class", "Count", "Share of requests"), _share_rows(report["errors_by_class"], requests), (1, 2)
+        )
+    else:
+        lines += ["No errors were recorded.", ""]
+    if report["status_codes"]:
+        lines += ["### Status codes", ""]
+        lines += _table(
+            ("Status", "Count", "Share of requests"), _share_rows(report["status_codes"], requests), (1, 2)
+        )
+    return lines
+
+
+def generator_warnings(report: Report) -> list[str]:
+    """Plain-text warnings about the generator that a reader must see before trusting latencies."""
+    g = report["generator"]
+    warnings = [SATURATION_WARNING] if g["saturated"] else []
+    if g["workers_failed"]:
+        warnings.append(
+            f"{g['workers_failed']} of {g['workers']} workers failed; "
+            "the figures cover only the workers that finished."
+        )
+    return warnings
+
+
+def generator_rows(report: Report) -> list[tuple[str, str]]:
+    g = report["generator"]
+    return [
+        ("Workers", format_count(g["workers"])),
+        ("Workers failed", format_count(g["workers_failed"])),
+        ("Max event-loop lag", format_ms(g["max_loop_lag_ms"])),
+        ("Peak CPU (busiest worker)", f"{g['cpu_pct']:.0f}% of one core"),
+        ("Saturated", "yes" if g["saturated"] else "no"),
+    ]
+
+
+def _generator(report: Report) -> list[str]:
+    lines = _section("Generator health")
+    for warning in generator_warnings(report):
+        lines += [f"> **Warning:** {warning}", ""]
+    lines += _table(("Indicator", "Value"), generator_rows(report), (1,))
+    notes = report["generator"]["notes"]
+    return lines + ([f"- {_cell(n)}" for n in notes] + [""] if notes else [])
+
+
+def _key_values(title: str, values: Mapping[str, object]) -> list[str]:
+    if not values:
+        return []
+    return _section(title) + _table(("Key", "Value"), flatten_metrics(values), (1,))
+
+
+def _signature() -> list[str]:
+    return ["---", "", "Reviewed and approved by: ______________________    Date: ____________", ""]
+
+
+def render_markdown(report: Report) -> str:
+    lines = [
+        *_header(report),
+        *_signoff(report),
+        *_totals(report),
+        *_latency(report),
+        *_endpoints(report),
+        *_phases(report),
+        *_errors(report),
+        *_generator(report),
+        *_key_values("Service metrics", report["service_metrics"]),
+        *_key_values("Cost", report["cost"]),
+        *_signature(),
+    ]
+    return "\n".join(lines).rstrip() + "\n"

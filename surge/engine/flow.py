@@ -1,0 +1,169 @@
+"""A plan's scenarios compiled once into what the request loop executes: no parsing per request."""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import json
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jsonpath_ng.ext import parse as jsonpath_parse
+
+from surge.plan import Capture, Expect, Plan, Request
+from surge.template import Template, compile_structure, compile_template, render_structure
+
+
+@dataclass(frozen=True)
+class CompiledCapture:
+    name: str
+    kind: str  # "json" | "regex" | "header"
+    json_expr: Any | None
+    regex: re.Pattern[str] | None
+    header: str | None
+    group: int
+
+    def extract(self, body_text: str, json_doc: object, headers: Mapping[str, str]) -> object | None:
+        if self.kind == "header":
+            assert self.header is not None
+            return headers.get(self.header)
+        if self.kind == "regex":
+            assert self.regex is not None
+            m = self.regex.search(body_text)
+            return m.group(self.group) if m else None
+        matches = self.json_expr.find(json_doc) if self.json_expr is not None else []
+        return matches[0].value if matches else None
+
+
+@dataclass(frozen=True)
+class CompiledRequest:
+    endpoint: str
+    method: str
+    url: Template
+    absolute: bool
+    headers: dict[str, Template | str]
+    json_body: object | None
+    body: Template | str | None
+    timeout_s: float | None
+    captures: tuple[CompiledCapture, ...]
+    statuses: tuple[int, ...] | None
+    content_type: str | None
+    body_contains: str | None
+
+    @property
+    def needs_body_text(self) -> bool:
+        return bool(self.captures) or self.body_contains is not None
+
+    def render_url(self, base: str, variables: Mapping[str, object], rng: random.Random) -> str:
+        path = self.url.render(variables, rng)
+        return path if self.absolute else base + path
+
+    def render_headers(self, variables: Mapping[str, object], rng: random.Random) -> dict[str, str]:
+        return {k: v if isinstance(v, str) else v.render(variables, rng) for k, v in self.headers.items()}
+
+    def render_body(self, variables: Mapping[str, object], rng: random.Random) -> bytes | None:
+        if self.json_body is not None:
+            return json.dumps(render_structure(self.json_body, variables, rng)).encode()
+        if self.body is None:
+            return None
+        text = self.body if isinstance(self.body, str) else self.body.render(variables, rng)
+        return text.encode()
+
+
+@dataclass(frozen=True)
+class Think:
+    seconds: float
+
+
+Step = CompiledRequest | Think
+
+
+@dataclass(frozen=True)
+class CompiledScenario:
+    name: str
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class CompiledPlan:
+    base_url: str
+    scenarios: tuple[CompiledScenario, ...]
+    cumulative_weights: tuple[float, ...]
+    variables: dict[str, object]
+    endpoints: tuple[str, ...]
+
+    def pick(self, rng: random.Random) -> CompiledScenario:
+        if len(self.scenarios) == 1:
+            return self.scenarios[0]
+        x = rng.random() * self.cumulative_weights[-1]
+        return self.scenarios[bisect.bisect_right(self.cumulative_weights, x)]
+
+
+def _capture(c: Capture) -> CompiledCapture:
+    if c.json_path is not None:
+        return CompiledCapture(c.as_, "json", jsonpath_parse(c.json_path), None, None, c.group)
+    if c.regex is not None:
+        return CompiledCapture(c.as_, "regex", None, re.compile(c.regex), None, c.group)
+    return CompiledCapture(c.as_, "header", None, None, c.header, c.group)
+
+
+def _expectations(expects: list[Expect]) -> tuple[tuple[int, ...] | None, str | None, str | None]:
+    statuses: tuple[int, ...] | None = None
+    content_type = body_contains = None
+    for e in expects:
+        if e.statuses is not None:
+            statuses = e.statuses
+        if e.content_type is not None:
+            ct = e.content_type.lower()
+            content_type = "application/json" if ct == "json" else ct
+        if e.body_contains is not None:
+            body_contains = e.body_contains
+    return statuses, content_type, body_contains
+
+
+def _request(plan: Plan, req: Request) -> CompiledRequest:
+    statuses, content_type, body_contains = _expectations(req.expect)
+    headers: dict[str, Template | str] = {}
+    for k, v in {**plan.defaults.headers, **req.headers}.items():
+        t = compile_template(v)
+        headers[k] = t.render({}, random.Random()) if t.is_static else t
+    if req.json_body is not None and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = "application/json"
+    body: Template | str | None = None
+    if req.body is not None:
+        bt = compile_template(req.body)
+        body = bt.render({}, random.Random()) if bt.is_static else bt
+    return CompiledRequest(
+        endpoint=req.display_name,
+        method=req.method,
+        url=compile_template(req.url),
+        absolute=req.url.startswith(("http://", "https://")),
+        headers=headers,
+        json_body=compile_structure(req.json_body) if req.json_body is not None else None,
+        body=body,
+        timeout_s=req.timeout,
+        captures=tuple(_capture(c) for c in req.capture),
+        statuses=statuses,
+        content_type=content_type,
+        body_contains=body_contains,
+    )
+
+
+def compile_plan(plan: Plan) -> CompiledPlan:
+    scenarios = []
+    for sc in plan.scenarios:
+        steps: list[Step] = []
+        for st in sc.flow:
+            if st.request is not None:
+                steps.append(_request(plan, st.request))
+            elif st.think is not None:
+                steps.append(Think(st.think))
+        scenarios.append(CompiledScenario(sc.name, tuple(steps)))
+    weights = tuple(itertools.accumulate(sc.weight for sc in plan.scenarios))
+    rng = random.Random(plan.seed)
+    variables = {k: render_structure(compile_structure(v), {}, rng) for k, v in plan.variables.items()}
+    endpoints = tuple(dict.fromkeys(s.endpoint for sc in scenarios for s in sc.steps if isinstance(s, CompiledRequest)))
+    return CompiledPlan(plan.target, tuple(scenarios), weights, variables, endpoints)

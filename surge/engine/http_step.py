@@ -1,0 +1,113 @@
+"""One HTTP request of a flow: send, time, classify, check expectations, capture variables."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import aiohttp
+
+from surge.engine.flow import CompiledRequest
+
+
+@dataclass(slots=True)
+class Outcome:
+    status: int
+    nbytes: int
+    error: str | None
+    t_send: float
+    t_end: float
+    captured: dict[str, object] | None
+
+
+def classify_exception(exc: BaseException) -> str:
+    """Map a client exception to the error classes reports group by."""
+    dns_error = getattr(aiohttp, "ClientConnectorDNSError", None)
+    if dns_error is not None and isinstance(exc, dns_error):
+        return "dns"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError | ssl.SSLError):
+        return "tls"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        os_error = getattr(exc, "os_error", None)
+        if isinstance(os_error, OSError) and getattr(os_error, "errno", None) in (-2, -3, -5):
+            return "dns"  # getaddrinfo failures on aiohttp versions without a DNS error type
+        return "connect"
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return "reset"
+    if isinstance(exc, aiohttp.ClientOSError | ConnectionError) and getattr(exc, "errno", None) in (
+        errno.ECONNRESET,
+        errno.EPIPE,
+        errno.ECONNABORTED,
+    ):
+        return "reset"
+    return "other"
+
+
+def status_error(status: int, expected: tuple[int, ...] | None) -> str | None:
+    if expected is not None:
+        if status in expected:
+            return None
+        return "http_5xx" if status >= 500 else "http_4xx" if status >= 400 else "expect"
+    if status >= 500:
+        return "http_5xx"
+    if status >= 400:
+        return "http_4xx"
+    return None
+
+
+def _check_body(
+    req: CompiledRequest, raw: bytes, headers: Mapping[str, str]
+) -> tuple[str | None, dict[str, object] | None]:
+    content_type = headers.get("Content-Type", "")
+    if req.content_type is not None and req.content_type not in content_type.lower():
+        return "expect", None
+    if not req.needs_body_text:
+        return None, None
+    text = raw.decode("utf-8", errors="replace")
+    if req.body_contains is not None and req.body_contains not in text:
+        return "expect", None
+    captured: dict[str, object] = {}
+    doc: object = None
+    if any(c.kind == "json" for c in req.captures):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return "expect", None
+    for cap in req.captures:
+        value = cap.extract(text, doc, headers)
+        if value is None:
+            return "expect", None  # a failed capture would break the rest of the flow
+        captured[cap.name] = value
+    return None, captured
+
+
+async def send(
+    session: aiohttp.ClientSession,
+    req: CompiledRequest,
+    url: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    clock: Callable[[], float],
+) -> Outcome:
+    timeout = aiohttp.ClientTimeout(total=req.timeout_s) if req.timeout_s is not None else None
+    t_send = clock()
+    try:
+        async with session.request(req.method, url, headers=headers, data=body, timeout=timeout) as resp:
+            raw = await resp.read()
+            t_end = clock()
+            status = resp.status
+            error = status_error(status, req.statuses)
+            captured = None
+            if error is None and (req.content_type is not None or req.needs_body_text):
+                error, captured = _check_body(req, raw, resp.headers)
+            return Outcome(status, len(raw), error, t_send, t_end, captured)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # every client failure is a measured outcome, never a crash
+        return Outcome(0, 0, classify_exception(exc), t_send, clock(), None)

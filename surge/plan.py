@@ -1,0 +1,460 @@
+"""The test plan: typed models (pydantic v2) and YAML loading with one clear message per problem."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from surge.errors import PlanError
+from surge.template import TemplateError, compile_structure, compile_template, structure_variables
+from surge.thresholds import Threshold, ThresholdError, parse_threshold
+from surge.units import parse_duration_s
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+def _duration(v: object) -> float:
+    return parse_duration_s(v)
+
+
+Seconds = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Phase(_Model):
+    name: str | None = None
+    duration: Seconds = Field(gt=0)
+    rate: float | None = Field(default=None, ge=0, description="scenario iterations per second (open model)")
+    users: int | None = Field(default=None, ge=0, description="concurrent virtual users (closed model)")
+    ramp_to: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_model(self) -> Phase:
+        if (self.rate is None) == (self.users is None):
+            raise ValueError("a phase sets either 'rate' (arrivals per second) or 'users' (virtual users)")
+        return self
+
+    @property
+    def model(self) -> Literal["open", "closed"]:
+        return "open" if self.rate is not None else "closed"
+
+    @property
+    def start_level(self) -> float:
+        return float(self.rate if self.rate is not None else self.users or 0)
+
+    @property
+    def end_level(self) -> float:
+        return self.ramp_to if self.ramp_to is not None else self.start_level
+
+
+class Limits(_Model):
+    """Safety caps: a plan must raise them explicitly to go beyond."""
+
+    max_rate: float = Field(default=5000, gt=0)
+    max_users: int = Field(default=5000, gt=0)
+    max_duration: Seconds = Field(default=7200, gt=0)
+    max_workers: int = Field(default=200, gt=0)
+
+
+class Load(_Model):
+    phases: list[Phase] = Field(min_length=1)
+    arrival: Literal["uniform", "poisson"] = "uniform"
+    max_in_flight: int = Field(default=2000, gt=0, description="iterations in flight per run beyond which arrivals are dropped")
+    connections: int = Field(default=200, gt=0, description="open connections per run")
+    think_time: Seconds = 0.0
+    pace: Seconds | None = Field(default=None, description="closed model: intended time between a user's iterations")
+
+    @model_validator(mode="after")
+    def _same_model(self) -> Load:
+        models = {p.model for p in self.phases}
+        if len(models) > 1:
+            raise ValueError("all phases must use 'rate' (open model) or all 'users' (closed model), not both")
+        return self
+
+    @property
+    def model(self) -> Literal["open", "closed"]:
+        return self.phases[0].model
+
+    @property
+    def duration_s(self) -> float:
+        return sum(p.duration for p in self.phases)
+
+
+class Capture(_Model):
+    json_path: str | None = Field(default=None, alias="json")
+    regex: str | None = None
+    header: str | None = None
+    as_: str = Field(alias="as", pattern=r"^[A-Za-z_]\w*$")
+    group: int = 1
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Capture:
+        if sum(x is not None for x in (self.json_path, self.regex, self.header)) != 1:
+            raise ValueError("a capture takes exactly one of 'json', 'regex' or 'header'")
+        if self.json_path is not None:
+            from jsonpath_ng.ext import parse as jp_parse
+
+            try:
+                jp_parse(self.json_path)
+            except Exception as exc:
+                raise ValueError(f"'{self.json_path}' is not a JSONPath expression: {exc}") from exc
+        if self.regex is not None:
+            import re
+
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"'{self.regex}' is not a regular expression: {exc}") from exc
+        return self
+
+
+class Expect(_Model):
+    status: int | list[int] | None = None
+    content_type: str | None = None
+    body_contains: str | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Expect:
+        if self.status is None and self.content_type is None and self.body_contains is None:
+            raise ValueError("an expectation needs 'status', 'content_type' or 'body_contains'")
+        return self
+
+    @property
+    def statuses(self) -> tuple[int, ...] | None:
+        if self.status is None:
+            return None
+        return (self.status,) if isinstance(self.status, int) else tuple(self.status)
+
+
+class Request(_Model):
+    method: str = "GET"
+    url: str
+    name: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    json_body: Any = Field(default=None, alias="json")
+    body: str | None = None
+    timeout: Seconds | None = None
+    capture: list[Capture] = Field(default_factory=list)
+    expect: list[Expect] = Field(default_factory=list)
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        if v.upper() not in HTTP_METHODS:
+            raise ValueError(f"unknown HTTP method '{v}'; use one of {', '.join(HTTP_METHODS)}")
+        return v.upper()
+
+    @model_validator(mode="after")
+    def _one_body(self) -> Request:
+        if self.json_body is not None and self.body is not None:
+            raise ValueError("a request takes 'json' or 'body', not both")
+        return self
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"{self.method} {self.url.split('?', 1)[0]}"
+
+
+class Step(_Model):
+    """One step of a flow. HTTP requests are one kind; later kinds (poll, AWS calls) join here."""
+
+    request: Request | None = None
+    think: Seconds | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: object) -> object:
+        # Artillery-style "- get: /path" or "- post: {url: ..., json: ...}".
+        if isinstance(data, dict) and len(data) == 1:
+            (key, value), = data.items()
+            if isinstance(key, str) and key.upper() in HTTP_METHODS:
+                req = {"url": value} if isinstance(value, str) else dict(value or {})
+                req["method"] = key.upper()
+                return {"request": req}
+        return data
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Step:
+        if sum(x is not None for x in (self.request, self.think)) != 1:
+            raise ValueError(
+                "a step is one of: request (or get/post/put/patch/delete shorthand), think"
+            )
+        return self
+
+
+class Scenario(_Model):
+    name: str
+    weight: float = Field(default=1.0, gt=0)
+    flow: list[Step] = Field(min_length=1)
+
+
+class DataFile(_Model):
+    file: str
+    order: Literal["sequential", "random"] = "sequential"
+
+
+class Defaults(_Model):
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: Seconds = Field(default=30.0, gt=0)
+    connect_timeout: Seconds = Field(default=10.0, gt=0)
+
+
+class ThresholdSpec(_Model):
+    check: str
+    abort_on_fail: bool = False
+    grace: Seconds = 0.0
+
+
+def _threshold_spec(v: object) -> object:
+    return {"check": v} if isinstance(v, str) else v
+
+
+class Plan(_Model):
+    name: str = Field(min_length=1, pattern=r"^[\w.\- ]+$")
+    description: str | None = None
+    target: str
+    allow_hosts: list[str] = Field(default_factory=list)
+    defaults: Defaults = Field(default_factory=Defaults)
+    load: Load
+    scenarios: list[Scenario] = Field(min_length=1)
+    variables: dict[str, Any] = Field(default_factory=dict)
+    data: DataFile | None = None
+    thresholds: list[Annotated[ThresholdSpec, BeforeValidator(_threshold_spec)]] = Field(default_factory=list)
+    workers: int | Literal["auto"] = "auto"
+    interval: Seconds = Field(default=1.0, gt=0)
+    seed: int | None = None
+    limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"'{v}' is not an http(s) URL; e.g. http://127.0.0.1:8080")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _limits(self) -> Plan:
+        lim = self.limits
+        for i, p in enumerate(self.load.phases):
+            peak = max(p.start_level, p.end_level)
+            if p.model == "open" and peak > lim.max_rate:
+                raise ValueError(
+                    f"load.phases[{i}] asks for {peak:g}/s, above limits.max_rate ({lim.max_rate:g}); "
+                    "raise limits.max_rate to allow it"
+                )
+            if p.model == "closed" and peak > lim.max_users:
+                raise ValueError(
+                    f"load.phases[{i}] asks for {peak:g} users, above limits.max_users ({lim.max_users}); "
+                    "raise limits.max_users to allow it"
+                )
+        if self.load.duration_s > lim.max_duration:
+            raise ValueError(
+                f"the phases last {self.load.duration_s:g}s, above limits.max_duration "
+                f"({lim.max_duration:g}s); raise limits.max_duration to allow it"
+            )
+        if isinstance(self.workers, int) and not 1 <= self.workers <= lim.max_workers:
+            raise ValueError(f"workers must be between 1 and limits.max_workers ({lim.max_workers})")
+        return self
+
+    # -- derived -------------------------------------------------------------------------------
+    @property
+    def target_host(self) -> str:
+        return urlsplit(self.target).hostname or ""
+
+    @property
+    def allowed_hosts(self) -> frozenset[str]:
+        return frozenset({self.target_host, *(h.lower() for h in self.allow_hosts)})
+
+    def parsed_thresholds(self) -> list[Threshold]:
+        return [parse_threshold(t.check, abort_on_fail=t.abort_on_fail, grace_s=t.grace) for t in self.thresholds]
+
+    def plan_hash(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def with_target(self, target: str) -> Plan:
+        data = self.model_dump(mode="json", by_alias=True)
+        data["target"] = target
+        return Plan.model_validate(data)
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith("function-") or part in ("json-or-python", "lax-or-strict"):
+            continue
+        else:
+            out += ("." if out else "") + part
+    return out or "(plan)"
+
+
+def _pydantic_problems(err: ValidationError) -> list[str]:
+    problems = []
+    for e in err.errors():
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (check its spelling and indentation)"
+        elif e["type"] == "missing":
+            msg = "required field is missing"
+        problems.append(f"{_loc(tuple(e['loc']))}: {msg}")
+    return problems
+
+
+def semantic_problems(plan: Plan, base_dir: Path, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Checks across fields: thresholds, templates and variables, hosts, data file."""
+    problems: list[str] = []
+    for i, spec in enumerate(plan.thresholds):
+        try:
+            th = parse_threshold(spec.check)
+        except ThresholdError as exc:
+            problems.append(f"thresholds[{i}]: {exc}")
+            continue
+        if th.metric.namespace == "endpoint" and th.metric.key not in endpoint_names(plan):
+            known = ", ".join(sorted(endpoint_names(plan)))
+            problems.append(f'thresholds[{i}]: no endpoint named "{th.metric.key}"; the plan has: {known}')
+        if th.metric.namespace == "phase" and th.metric.key not in phase_names(plan):
+            known = ", ".join(phase_names(plan))
+            problems.append(f'thresholds[{i}]: no phase named "{th.metric.key}"; the plan has: {known}')
+
+    columns: list[str] = []
+    if plan.data is not None:
+        path = (base_dir / plan.data.file) if not os.path.isabs(plan.data.file) else Path(plan.data.file)
+        try:
+            columns = read_data_columns(path)
+        except OSError as exc:
+            problems.append(f"data.file: cannot read {path}: {exc.strerror or exc}")
+        except ValueError as exc:
+            problems.append(f"data.file: {exc}")
+
+    base_vars = set(plan.variables) | set(columns) | {"$iteration", "$worker"}
+    for key, value in plan.variables.items():
+        try:
+            compile_structure(value, environ)
+        except TemplateError as exc:
+            problems.append(f"variables.{key}: {exc}")
+    for s, scenario in enumerate(plan.scenarios):
+        known = set(base_vars)
+        for f, step in enumerate(scenario.flow):
+            if step.request is None:
+                continue
+            where = f"scenarios[{s}].flow[{f}].request"
+            problems.extend(_request_problems(plan, step.request, where, known, environ))
+            known |= {c.as_ for c in step.request.capture}
+    return problems
+
+
+def _request_problems(
+    plan: Plan, req: Request, where: str, known: set[str], environ: Mapping[str, str] | None
+) -> list[str]:
+    problems: list[str] = []
+    fields: dict[str, object] = {"url": req.url, "headers": req.headers}
+    if req.json_body is not None:
+        fields["json"] = req.json_body
+    if req.body is not None:
+        fields["body"] = req.body
+    for field, value in fields.items():
+        try:
+            compiled = compile_structure(value, environ)
+        except TemplateError as exc:
+            problems.append(f"{where}.{field}: {exc}")
+            continue
+        for var in sorted(structure_variables(compiled) - known):
+            problems.append(
+                f"{where}.{field}: {{{{ {var} }}}} is not defined; define it in 'variables', as a data "
+                "file column, or capture it in an earlier step of this scenario"
+            )
+    if req.url.startswith(("http://", "https://")):
+        host = urlsplit(req.url).hostname or ""
+        if "{{" in host:
+            problems.append(f"{where}.url: the host may not be templated; name it in the URL or use the target")
+        elif host.lower() not in plan.allowed_hosts:
+            problems.append(
+                f"{where}.url: host '{host}' is not allowed; add it to allow_hosts "
+                f"(allowed: {', '.join(sorted(plan.allowed_hosts))})"
+            )
+    elif not req.url.startswith("/"):
+        problems.append(f"{where}.url: '{req.url}' must start with '/' (relative to target) or be a full URL")
+    return problems
+
+
+def endpoint_names(plan: Plan) -> set[str]:
+    return {st.request.display_name for sc in plan.scenarios for st in sc.flow if st.request is not None}
+
+
+def phase_names(plan: Plan) -> list[str]:
+    return [phase_label(p, i) for i, p in enumerate(plan.load.phases)]
+
+
+def phase_label(phase: Phase, index: int) -> str:
+    return phase.name or f"phase {index + 1}"
+
+
+def read_data_columns(path: Path) -> list[str]:
+    with path.open(newline="") as fh:
+        header = next(csv.reader(fh), None)
+    if not header:
+        raise ValueError(f"{path} is empty; the first row must name the columns")
+    return [h.strip() for h in header]
+
+
+def read_data_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def parse_plan(
+    data: object, *, base_dir: Path | None = None, target: str | None = None, environ: Mapping[str, str] | None = None
+) -> Plan:
+    """Validate a plan's data. Raises PlanError listing every problem found."""
+    if not isinstance(data, dict):
+        raise PlanError("the plan must be a YAML mapping with name, target, load and scenarios")
+    if target is not None:
+        data = {**data, "target": target}
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        raise PlanError("the plan is invalid:", _pydantic_problems(exc)) from None
+    problems = semantic_problems(plan, base_dir or Path.cwd(), environ)
+    if problems:
+        raise PlanError("the plan is invalid:", problems)
+    return plan
+
+
+def load_plan(path: Path, *, target: str | None = None, environ: Mapping[str, str] | None = None) -> Plan:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PlanError(f"cannot read plan {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise PlanError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse_plan(data, base_dir=path.parent, target=target, environ=environ)

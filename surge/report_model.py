@@ -1,0 +1,124 @@
+"""The shape of ``report.json``: the machine contract every renderer and the CLI read.
+
+Keys listed in DESIGN.md are stable; new keys may be added, never renamed or removed.
+All durations are milliseconds, rates are fractions (0.01 == 1 %), throughput is per second.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+Verdict = Literal["pass", "fail", "error"]
+CheckStatus = Literal["pass", "fail", "no-data"]
+
+
+class LatencySummary(TypedDict):
+    min: float | None
+    mean: float | None
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+    p999: float | None
+    max: float | None
+
+
+class Check(TypedDict):
+    name: str  # the threshold as the user wrote it, e.g. "http.latency.p95 < 500ms"
+    metric: str  # normalized metric path, e.g. "http.latency.p95"
+    op: str  # "<", "<=", ">", ">=", "==", "!="
+    target: float  # in the metric's unit (ms, fraction, per second, count, USD)
+    unit: str  # "ms" | "ratio" | "per_s" | "count" | "usd" | ""
+    measured: float | None
+    baseline: float | None
+    delta_pct: float | None
+    status: CheckStatus
+    abort_on_fail: bool
+
+
+class Totals(TypedDict):
+    requests: int
+    errors: int
+    error_rate: float
+    throughput_rps: float
+    dropped_iterations: int
+    iterations: int
+    bytes_received: int
+
+
+class EndpointReport(TypedDict):
+    requests: int
+    errors: int
+    error_rate: float
+    throughput_rps: float
+    errors_by_class: dict[str, int]
+    latency_ms: LatencySummary
+    service_time_ms: LatencySummary
+
+
+class PhaseReport(TypedDict):
+    name: str
+    start_s: float  # offset from the run's start
+    duration_s: float
+    requests: int
+    errors: int
+    error_rate: float
+    throughput_rps: float
+    dropped_iterations: int
+    latency_ms: LatencySummary
+    service_time_ms: LatencySummary
+
+
+class TimeseriesPoint(TypedDict):
+    t: float  # seconds since the run's start (interval start)
+    rps: float
+    requests: int
+    errors: int
+    error_rate: float
+    dropped: int
+    in_flight: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    service_p50: float | None
+    service_p95: float | None
+    service_p99: float | None
+    errors_by_class: dict[str, int]
+
+
+class GeneratorHealth(TypedDict):
+    workers: int
+    workers_failed: int
+    max_loop_lag_ms: float
+    cpu_pct: float  # peak CPU of the busiest worker, percent of one core
+    saturated: bool
+    notes: list[str]
+
+
+class Report(TypedDict):
+    schema_version: int
+    run_id: str
+    plan: str
+    plan_hash: str
+    verdict: Verdict
+    partial: bool  # stopped early (Ctrl-C, stop, abort_on_fail) — figures cover what ran
+    aborted_by: str | None  # the check that aborted the run, if any
+    error: str | None
+    started_at: str  # ISO 8601 UTC
+    ended_at: str
+    duration_s: float
+    target: str
+    mode: Literal["local", "cloud"]
+    model: Literal["open", "closed"]
+    checks: list[Check]
+    totals: Totals
+    latency_ms: LatencySummary  # coordinated-omission corrected response time
+    service_time_ms: LatencySummary  # send -> last byte
+    errors_by_class: dict[str, int]
+    status_codes: dict[str, int]
+    endpoints: dict[str, EndpointReport]
+    phases: list[PhaseReport]
+    timeseries: list[TimeseriesPoint]
+    service_metrics: dict[str, object]
+    cost: dict[str, object]
+    generator: GeneratorHealth

@@ -1,0 +1,45 @@
+"""A run's folder on disk: the plan as run, the merged results (histograms), and the reports."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from reports.render import write_reports
+from surge.plan import Plan
+from surge.report_model import Report
+from surge.stats import RunStats
+
+RESULTS_FILE = "results.json"
+PLAN_FILE = "plan.yaml"
+
+
+def new_run_id(plan_name: str, now: datetime | None = None) -> str:
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    slug = re.sub(r"[^a-z0-9]+", "-", plan_name.lower()).strip("-")[:32] or "run"
+    return f"{stamp}-{slug}-{secrets.token_hex(2)}"
+
+
+def write_run(out_dir: Path, plan: Plan, stats: RunStats, report: Report) -> dict[str, Path]:
+    """Results first, reports last: a folder with a report always has the data behind it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / PLAN_FILE).write_text(yaml.safe_dump(plan.model_dump(mode="json", by_alias=True), sort_keys=False))
+    (out_dir / RESULTS_FILE).write_text(json.dumps(stats))
+    paths = write_reports(report, out_dir)
+    paths["results"] = out_dir / RESULTS_FILE
+    return paths
+
+
+def read_results(run_dir: Path) -> RunStats:
+    data: RunStats = json.loads((run_dir / RESULTS_FILE).read_text())
+    return data
+
+
+def read_report(run_dir: Path) -> Report:
+    data: Report = json.loads((run_dir / "report.json").read_text())
+    return data

@@ -1,0 +1,279 @@
+"""From merged statistics to the report contract (report.json). Pure: no clocks, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from surge.evaluate import evaluate, verdict
+from surge.plan import Plan, phase_label
+from surge.report_model import (
+    EndpointReport,
+    GeneratorHealth,
+    LatencySummary,
+    PhaseReport,
+    Report,
+    TimeseriesPoint,
+    Totals,
+)
+from surge.stats import Aggregate, RunStats, aggregate, new_histogram, percentile_ms, stat_ms
+from surge.thresholds import MetricRef
+
+REPORT_SCHEMA_VERSION = 1
+
+
+def latency_summary(h: object) -> LatencySummary:
+    from hdrh.histogram import HdrHistogram
+
+    assert isinstance(h, HdrHistogram)
+    return LatencySummary(
+        min=_r(stat_ms(h, "min", None)),
+        mean=_r(stat_ms(h, "mean", None)),
+        p50=_r(percentile_ms(h, 50)),
+        p90=_r(percentile_ms(h, 90)),
+        p95=_r(percentile_ms(h, 95)),
+        p99=_r(percentile_ms(h, 99)),
+        p999=_r(percentile_ms(h, 99.9)),
+        max=_r(stat_ms(h, "max", None)),
+    )
+
+
+def _r(v: float | None, digits: int = 3) -> float | None:
+    return None if v is None else round(v, digits)
+
+
+@dataclass
+class Scope:
+    agg: Aggregate
+    duration_s: float
+
+
+@dataclass
+class AggregateSource:
+    """Answers threshold metrics from aggregates: used live (abort-on-fail) and for the report."""
+
+    scope: Callable[[str, str | None], Scope | None]
+    _cache: dict[tuple[str, str | None], Scope | None] = field(default_factory=dict)
+
+    def _get(self, namespace: str, key: str | None) -> Scope | None:
+        k = (namespace, key)
+        if k not in self._cache:
+            self._cache[k] = self.scope(namespace, key)
+        return self._cache[k]
+
+    def value(self, ref: MetricRef) -> float | None:
+        if ref.namespace not in ("http", "endpoint", "phase"):
+            return None
+        sc = self._get(ref.namespace, ref.key)
+        if sc is None:
+            return None
+        agg = sc.agg
+        head = ref.path[0]
+        if head in ("latency", "service_time"):
+            h = agg.rt if head == "latency" else agg.st
+            return stat_ms(h, ref.path[1], ref.percentile)
+        if head == "requests":
+            return float(agg.requests)
+        if head == "errors":
+            return float(agg.error_count)
+        if head == "error_rate":
+            return agg.error_count / agg.requests if agg.requests else None
+        if head == "throughput":
+            return agg.requests / sc.duration_s if sc.duration_s > 0 else None
+        if head == "dropped_iterations":
+            return float(agg.dropped)
+        if head == "iterations":
+            return float(agg.iterations)
+        return None
+
+
+def phase_windows(plan: Plan) -> list[tuple[str, float, float]]:
+    out, t = [], 0.0
+    for i, p in enumerate(plan.load.phases):
+        out.append((phase_label(p, i), t, t + p.duration))
+        t += p.duration
+    return out
+
+
+def measured_duration(plan: Plan, stats: RunStats) -> float:
+    """Seconds of plan time that actually ran: the plan's length, or less when stopped early."""
+    planned = total_duration_of(plan)
+    ran = stats["ended_at"] - stats["t0"]
+    return max(min(planned, ran), stats["interval_s"])
+
+
+def total_duration_of(plan: Plan) -> float:
+    return sum(p.duration for p in plan.load.phases)
+
+
+def stats_source(plan: Plan, stats: RunStats) -> AggregateSource:
+    run_s = measured_duration(plan, stats)
+    windows = {name: (a, b) for name, a, b in phase_windows(plan)}
+
+    def scope(namespace: str, key: str | None) -> Scope | None:
+        if namespace == "http":
+            return Scope(aggregate(stats), run_s)
+        if namespace == "endpoint":
+            return Scope(aggregate(stats, endpoint=key), run_s)
+        if namespace == "phase" and key in windows:
+            a, b = windows[key]
+            ran = max(min(b, run_s) - a, 0.0)
+            if ran <= 0:
+                return None
+            return Scope(aggregate(stats, t_range=(a, b)), ran)
+        return None
+
+    return AggregateSource(scope)
+
+
+def _endpoint_report(agg: Aggregate, duration_s: float) -> EndpointReport:
+    errors = agg.error_count
+    return EndpointReport(
+        requests=agg.requests,
+        errors=errors,
+        error_rate=round(errors / agg.requests, 6) if agg.requests else 0.0,
+        throughput_rps=round(agg.requests / duration_s, 3) if duration_s else 0.0,
+        errors_by_class=dict(sorted(agg.errors.items())),
+        latency_ms=latency_summary(agg.rt),
+        service_time_ms=latency_summary(agg.st),
+    )
+
+
+def _timeseries(stats: RunStats) -> list[TimeseriesPoint]:
+    points: list[TimeseriesPoint] = []
+    step = stats["interval_s"]
+    rt, st = new_histogram(), new_histogram()
+    for key in sorted(stats["intervals"], key=int):
+        data = stats["intervals"][key]
+        requests = errors = 0
+        by_class: dict[str, int] = {}
+        rt.reset()
+        st.reset()
+        for ep in data["endpoints"].values():
+            requests += ep["requests"]
+            for cls, n in ep["errors"].items():
+                errors += n
+                by_class[cls] = by_class.get(cls, 0) + n
+            if ep["rt"]:
+                rt.decode_and_add(ep["rt"])
+            if ep["st"]:
+                st.decode_and_add(ep["st"])
+        points.append(
+            TimeseriesPoint(
+                t=round(int(key) * step, 3),
+                rps=round(requests / step, 3),
+                requests=requests,
+                errors=errors,
+                error_rate=round(errors / requests, 6) if requests else 0.0,
+                dropped=data["dropped"],
+                in_flight=data["in_flight"],
+                p50=_r(percentile_ms(rt, 50)),
+                p95=_r(percentile_ms(rt, 95)),
+                p99=_r(percentile_ms(rt, 99)),
+                service_p50=_r(percentile_ms(st, 50)),
+                service_p95=_r(percentile_ms(st, 95)),
+                service_p99=_r(percentile_ms(st, 99)),
+                errors_by_class=by_class,
+            )
+        )
+    return points
+
+
+def _generator(stats: RunStats) -> GeneratorHealth:
+    hs = stats["health"]
+    notes = [n for h in hs for n in h["notes"]]
+    if stats["workers_failed"]:
+        notes.extend(f"worker failed: {e}" for e in stats["errors"])
+    return GeneratorHealth(
+        workers=stats["workers"],
+        workers_failed=stats["workers_failed"],
+        max_loop_lag_ms=max((h["max_loop_lag_ms"] for h in hs), default=0.0),
+        cpu_pct=max((h["cpu_pct"] for h in hs), default=0.0),
+        saturated=any(h["saturated"] for h in hs),
+        notes=notes,
+    )
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def build_report(
+    plan: Plan,
+    stats: RunStats,
+    *,
+    run_id: str,
+    mode: Literal["local", "cloud"] = "local",
+    partial: bool = False,
+    aborted_by: str | None = None,
+    error: str | None = None,
+    service_metrics: dict[str, object] | None = None,
+    cost: dict[str, object] | None = None,
+) -> Report:
+    run_s = measured_duration(plan, stats)
+    total = aggregate(stats)
+    source = stats_source(plan, stats)
+    checks = evaluate(plan.parsed_thresholds(), source)
+    if stats["workers_failed"] and stats["workers_failed"] == stats["workers"] and error is None:
+        error = "every worker failed: " + "; ".join(stats["errors"][:3])
+    endpoints = {}
+    for name in sorted({n for d in stats["intervals"].values() for n in d["endpoints"]}):
+        endpoints[name] = _endpoint_report(aggregate(stats, endpoint=name), run_s)
+    phases: list[PhaseReport] = []
+    for name, a, b in phase_windows(plan):
+        ran = max(min(b, run_s) - a, 0.0)
+        agg = aggregate(stats, t_range=(a, b))
+        phases.append(
+            PhaseReport(
+                name=name,
+                start_s=a,
+                duration_s=round(ran, 3),
+                requests=agg.requests,
+                errors=agg.error_count,
+                error_rate=round(agg.error_count / agg.requests, 6) if agg.requests else 0.0,
+                throughput_rps=round(agg.requests / ran, 3) if ran > 0 else 0.0,
+                dropped_iterations=agg.dropped,
+                latency_ms=latency_summary(agg.rt),
+                service_time_ms=latency_summary(agg.st),
+            )
+        )
+    errors = total.error_count
+    totals = Totals(
+        requests=total.requests,
+        errors=errors,
+        error_rate=round(errors / total.requests, 6) if total.requests else 0.0,
+        throughput_rps=round(total.requests / run_s, 3) if run_s else 0.0,
+        dropped_iterations=total.dropped,
+        iterations=total.iterations,
+        bytes_received=total.bytes,
+    )
+    return Report(
+        schema_version=REPORT_SCHEMA_VERSION,
+        run_id=run_id,
+        plan=plan.name,
+        plan_hash=plan.plan_hash(),
+        verdict=verdict(checks, error),
+        partial=partial or stats["stopped_early"],
+        aborted_by=aborted_by,
+        error=error,
+        started_at=_iso(stats["t0"]),
+        ended_at=_iso(stats["ended_at"]),
+        duration_s=round(run_s, 3),
+        target=plan.target,
+        mode=mode,
+        model=plan.load.model,
+        checks=checks,
+        totals=totals,
+        latency_ms=latency_summary(total.rt),
+        service_time_ms=latency_summary(total.st),
+        errors_by_class=dict(sorted(total.errors.items())),
+        status_codes=dict(sorted(total.status.items())),
+        endpoints=endpoints,
+        phases=phases,
+        timeseries=_timeseries(stats),
+        service_metrics=service_metrics or {},
+        cost=cost or {},
+        generator=_generator(stats),
+    )

@@ -1,0 +1,49 @@
+"""Parsing of human-friendly durations, rates and sizes used in plans and thresholds."""
+
+from __future__ import annotations
+
+import re
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|sec|m|min|h)?\s*$")
+_TO_SECONDS = {
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "sec": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "h": 3600.0,
+}
+
+
+def parse_duration_s(value: object, *, default_unit: str = "s") -> float:
+    """'90s', '10m', '1h', '250ms' or a bare number (in ``default_unit``) -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 10m or 500ms")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value) * _TO_SECONDS[default_unit]
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as 30s, 10m or 500ms")
+    # "1m30s" style compounds are common in k6 plans.
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(us|µs|ms|sec|min|s|m|h)", value)
+    if parts and "".join(n + u for n, u in parts) == value.replace(" ", ""):
+        return sum(float(n) * _TO_SECONDS[u] for n, u in parts)
+    m = _DURATION.match(value)
+    if not m:
+        raise ValueError(f"'{value}' is not a duration; use e.g. 30s, 10m, 1h or 500ms")
+    return float(m.group(1)) * _TO_SECONDS[m.group(2) or default_unit]
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 120:
+        return f"{seconds:g}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

@@ -227,11 +227,11 @@ def _finite(value: object) -> object:
     return value
 
 
-def _embedded_json(report: Report) -> str:
+def _embedded_json(report: Report, charts: ChartData) -> str:
     # The time series travels in columns (in "charts"); the rest of report.json rides along so the
     # numbers can be recovered from the HTML alone.
     summary = {key: value for key, value in report.items() if key != "timeseries"}
-    payload = {"report": _finite(summary), "charts": _finite(chart_data(report))}
+    payload = {"report": _finite(summary), "charts": _finite(charts)}
     text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     # "<" never occurs outside JSON strings, so this cannot change the value, and it keeps "</script>"
     # or "<!--" in a plan name or error message from ending the element early.
@@ -399,7 +399,7 @@ def _signoff(report: Report) -> str:
     return _section("signoff", "Sign-off", table, note)
 
 
-def _charts(report: Report, charts: Sequence[ChartSpec]) -> str:
+def _charts(charts: Sequence[ChartSpec]) -> str:
     if not charts:
         return _section("charts", "Over time", "<p>No time series was recorded for this run.</p>")
     figures = "".join(
@@ -548,14 +548,14 @@ def _title(report: Report) -> str:
 
 
 def render_html(report: Report) -> str:
-    charts = chart_data(report)["charts"]
+    charts = chart_data(report)
     body = "".join(
         [
             _banner(report),
             _alerts(report),
             _summary(report),
             _signoff(report),
-            _charts(report, charts),
+            _charts(charts["charts"]),
             _totals(report),
             _latency(report),
             _endpoints(report),
@@ -573,7 +573,7 @@ def render_html(report: Report) -> str:
         f'<meta name="generator" content="surge"><title>{_e(_title(report))}</title>'
         f"<style>{_vendor('uPlot.min.css')}</style><style>{_CSS}</style></head>"
         f"<body><main>{body}</main>"
-        f'<script type="application/json" id="surge-data">{_embedded_json(report)}</script>'
+        f'<script type="application/json" id="surge-data">{_embedded_json(report, charts)}</script>'
         f"{_library()}{_inline_script(_CHART_JS)}</body></html>\n"
     )
 

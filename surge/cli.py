@@ -97,7 +97,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     printer = ProgressPrinter(plan.load.duration_s)
     print(f"surge {__version__}: running '{plan.name}' against {plan.target} (run {run_id})", file=sys.stderr)
     try:
-        run = run_local(plan, run_id=run_id, base_dir=plan_path.parent, workers=args.workers, progress=printer)
+        run = run_local(
+            plan, run_id=run_id, base_dir=plan_path.parent, workers=args.workers, progress=printer
+        )
     finally:
         printer.finish()
     paths = write_run(out_dir, plan, run.stats, run.report)
@@ -136,7 +138,9 @@ def _print_summary(report: object, paths: dict[str, Path]) -> None:
         f"requests {t['requests']}  errors {t['errors']} ({t['error_rate'] * 100:.2f}%)  "
         f"throughput {t['throughput_rps']:.1f}/s  dropped {t['dropped_iterations']}"
     )
-    print(f"latency (corrected) p50 {_fmt(lat['p50'], 'ms')}  p95 {_fmt(lat['p95'], 'ms')}  p99 {_fmt(lat['p99'], 'ms')}")
+    print(
+        f"latency (corrected) p50 {_fmt(lat['p50'], 'ms')}  p95 {_fmt(lat['p95'], 'ms')}  p99 {_fmt(lat['p99'], 'ms')}"
+    )
     if rep["generator"]["saturated"]:
         print("WARNING: the load generator saturated; latencies may include its own queueing:")
         for note in rep["generator"]["notes"]:
@@ -169,7 +173,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     plan = load_plan(Path(args.plan) if args.plan else run_dir / PLAN_FILE)
     old = read_report(run_dir)
     stats = read_results(run_dir)
-    report = build_report(plan, stats, run_id=old["run_id"], partial=old["partial"], aborted_by=old["aborted_by"])
+    report = build_report(
+        plan, stats, run_id=old["run_id"], partial=old["partial"], aborted_by=old["aborted_by"]
+    )
     paths = write_run(run_dir, plan, stats, report)
     _print_summary(report, paths)
     return _exit_for(report["verdict"])
@@ -203,7 +209,9 @@ def _cmd_demo_target(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="surge", description="Load tests with a verdict, locally or on AWS Lambda.")
+    p = argparse.ArgumentParser(
+        prog="surge", description="Load tests with a verdict, locally or on AWS Lambda."
+    )
     p.add_argument("--version", action="version", version=f"surge {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -211,7 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("plan")
     run.add_argument("--target", help="override the plan's target base URL")
     run.add_argument("--out", help="report folder (default ./surge-runs/<run-id>)")
-    run.add_argument("--workers", type=int, help="local worker processes (default: plan's, else one per core)")
+    run.add_argument(
+        "--workers", type=int, help="local worker processes (default: plan's, else one per core)"
+    )
     run.set_defaults(func=_cmd_run)
 
     val = sub.add_parser("validate", help="check a plan without sending traffic")

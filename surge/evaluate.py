@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from surge.report_model import Check, Verdict
+from surge.report_model import Check, CheckStatus, Verdict
 from surge.thresholds import MetricRef, Threshold, compare
 
 
@@ -19,7 +19,9 @@ def evaluate(thresholds: Iterable[Threshold], source: MetricSource) -> list[Chec
     for th in thresholds:
         measured = source.value(th.metric)
         # Missing data never passes: a check nobody could measure is not evidence.
-        status = "no-data" if measured is None else ("pass" if compare(measured, th.op, th.target) else "fail")
+        status: CheckStatus = "no-data"
+        if measured is not None:
+            status = "pass" if compare(measured, th.op, th.target) else "fail"
         checks.append(
             Check(
                 name=th.expr,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from surge.evaluate import abort_reason
 from hdrh.histogram import HdrHistogram
 
+from surge.evaluate import abort_reason
 from surge.plan import Plan
 from surge.stats import Aggregate, IntervalData, new_histogram, percentile_ms
 from surge.summary import AggregateSource, Scope, phase_windows

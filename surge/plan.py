@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from surge.errors import PlanError
-from surge.template import TemplateError, compile_structure, compile_template, structure_variables
+from surge.template import TemplateError, compile_structure, structure_variables
 from surge.thresholds import Threshold, ThresholdError, parse_threshold
 from surge.units import parse_duration_s
 
@@ -79,16 +79,22 @@ class Limits(_Model):
 class Load(_Model):
     phases: list[Phase] = Field(min_length=1)
     arrival: Literal["uniform", "poisson"] = "uniform"
-    max_in_flight: int = Field(default=2000, gt=0, description="iterations in flight per run beyond which arrivals are dropped")
+    max_in_flight: int = Field(
+        default=2000, gt=0, description="iterations in flight per run beyond which arrivals are dropped"
+    )
     connections: int = Field(default=200, gt=0, description="open connections per run")
     think_time: Seconds = 0.0
-    pace: Seconds | None = Field(default=None, description="closed model: intended time between a user's iterations")
+    pace: Seconds | None = Field(
+        default=None, description="closed model: intended time between a user's iterations"
+    )
 
     @model_validator(mode="after")
     def _same_model(self) -> Load:
         models = {p.model for p in self.phases}
         if len(models) > 1:
-            raise ValueError("all phases must use 'rate' (open model) or all 'users' (closed model), not both")
+            raise ValueError(
+                "all phases must use 'rate' (open model) or all 'users' (closed model), not both"
+            )
         return self
 
     @property
@@ -112,7 +118,7 @@ class Capture(_Model):
         if sum(x is not None for x in (self.json_path, self.regex, self.header)) != 1:
             raise ValueError("a capture takes exactly one of 'json', 'regex' or 'header'")
         if self.json_path is not None:
-            from jsonpath_ng.ext import parse as jp_parse
+            from jsonpath_ng.ext import parse as jp_parse  # type: ignore[attr-defined]
 
             try:
                 jp_parse(self.json_path)
@@ -186,7 +192,7 @@ class Step(_Model):
     def _shorthand(cls, data: object) -> object:
         # Artillery-style "- get: /path" or "- post: {url: ..., json: ...}".
         if isinstance(data, dict) and len(data) == 1:
-            (key, value), = data.items()
+            ((key, value),) = data.items()
             if isinstance(key, str) and key.upper() in HTTP_METHODS:
                 req = {"url": value} if isinstance(value, str) else dict(value or {})
                 req["method"] = key.upper()
@@ -196,9 +202,7 @@ class Step(_Model):
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
         if sum(x is not None for x in (self.request, self.think)) != 1:
-            raise ValueError(
-                "a step is one of: request (or get/post/put/patch/delete shorthand), think"
-            )
+            raise ValueError("a step is one of: request (or get/post/put/patch/delete shorthand), think")
         return self
 
 
@@ -225,6 +229,9 @@ class ThresholdSpec(_Model):
     grace: Seconds = 0.0
 
 
+_OPTIONAL_SECTIONS = ("allow_hosts", "defaults", "variables", "data", "thresholds", "limits", "description")
+
+
 def _threshold_spec(v: object) -> object:
     return {"check": v} if isinstance(v, str) else v
 
@@ -244,6 +251,14 @@ class Plan(_Model):
     interval: Seconds = Field(default=1.0, gt=0)
     seed: int | None = None
     limits: Limits = Field(default_factory=Limits)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: object) -> object:
+        # A YAML section left with only comments ("variables:") is null: read it as empty.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (v is None and k in _OPTIONAL_SECTIONS)}
+        return data
 
     @field_validator("target")
     @classmethod
@@ -287,7 +302,9 @@ class Plan(_Model):
         return frozenset({self.target_host, *(h.lower() for h in self.allow_hosts)})
 
     def parsed_thresholds(self) -> list[Threshold]:
-        return [parse_threshold(t.check, abort_on_fail=t.abort_on_fail, grace_s=t.grace) for t in self.thresholds]
+        return [
+            parse_threshold(t.check, abort_on_fail=t.abort_on_fail, grace_s=t.grace) for t in self.thresholds
+        ]
 
     def plan_hash(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
@@ -336,11 +353,11 @@ def semantic_problems(plan: Plan, base_dir: Path, environ: Mapping[str, str] | N
             problems.append(f"thresholds[{i}]: {exc}")
             continue
         if th.metric.namespace == "endpoint" and th.metric.key not in endpoint_names(plan):
-            known = ", ".join(sorted(endpoint_names(plan)))
-            problems.append(f'thresholds[{i}]: no endpoint named "{th.metric.key}"; the plan has: {known}')
+            names = ", ".join(sorted(endpoint_names(plan)))
+            problems.append(f'thresholds[{i}]: no endpoint named "{th.metric.key}"; the plan has: {names}')
         if th.metric.namespace == "phase" and th.metric.key not in phase_names(plan):
-            known = ", ".join(phase_names(plan))
-            problems.append(f'thresholds[{i}]: no phase named "{th.metric.key}"; the plan has: {known}')
+            names = ", ".join(phase_names(plan))
+            problems.append(f'thresholds[{i}]: no phase named "{th.metric.key}"; the plan has: {names}')
 
     columns: list[str] = []
     if plan.data is not None:
@@ -392,7 +409,9 @@ def _request_problems(
     if req.url.startswith(("http://", "https://")):
         host = urlsplit(req.url).hostname or ""
         if "{{" in host:
-            problems.append(f"{where}.url: the host may not be templated; name it in the URL or use the target")
+            problems.append(
+                f"{where}.url: the host may not be templated; name it in the URL or use the target"
+            )
         elif host.lower() not in plan.allowed_hosts:
             problems.append(
                 f"{where}.url: host '{host}' is not allowed; add it to allow_hosts "
@@ -429,7 +448,11 @@ def read_data_rows(path: Path) -> list[dict[str, str]]:
 
 
 def parse_plan(
-    data: object, *, base_dir: Path | None = None, target: str | None = None, environ: Mapping[str, str] | None = None
+    data: object,
+    *,
+    base_dir: Path | None = None,
+    target: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Plan:
     """Validate a plan's data. Raises PlanError listing every problem found."""
     if not isinstance(data, dict):

@@ -58,7 +58,9 @@ def check_reachable(plan: Plan, timeout_s: float = 3.0) -> None:
         with socket.create_connection((host, port), timeout=timeout_s):
             pass
     except socket.gaierror:
-        raise UserError(f"target {plan.target}: host '{host}' does not resolve; check 'target' or --target") from None
+        raise UserError(
+            f"target {plan.target}: host '{host}' does not resolve; check 'target' or --target"
+        ) from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise UserError(
@@ -117,7 +119,12 @@ def _failed_result(shard: int, shards: int, t0: float, plan: Plan, error: str) -
         error=error,
         intervals={},
         health=HealthData(
-            worker=f"local-{shard}", max_loop_lag_ms=0.0, loop_lag_p99_ms=0.0, cpu_pct=0.0, saturated=False, notes=[]
+            worker=f"local-{shard}",
+            max_loop_lag_ms=0.0,
+            loop_lag_p99_ms=0.0,
+            cpu_pct=0.0,
+            saturated=False,
+            notes=[],
         ),
     )
 

@@ -144,7 +144,7 @@ def users_at(phases: Sequence[PhaseShape], t: float) -> int:
     """Closed model: how many virtual users should be active at t (ramps linear, rounded down)."""
     if t < 0 or not phases or t >= total_duration(phases):
         return 0
-    return int(math.floor(phases[phase_index_at(phases, t)].level_at(t) + 1e-9))
+    return math.floor(phases[phase_index_at(phases, t)].level_at(t) + 1e-9)
 
 
 def shard_user_ids(max_users: int, shard: int, shards: int) -> list[int]:

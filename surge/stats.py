@@ -282,37 +282,32 @@ def merge_endpoint_list(eps: list[EndpointIntervalData]) -> EndpointIntervalData
     return merged
 
 
+def as_run_stats(r: WorkerResult) -> RunStats:
+    """One worker's result seen as a run of one worker."""
+    return RunStats(
+        version=r["version"],
+        interval_s=r["interval_s"],
+        t0=r["t0"],
+        started_at=r["started_at"],
+        ended_at=r["ended_at"],
+        workers=1,
+        workers_failed=1 if r["error"] else 0,
+        stopped_early=r["stopped_early"],
+        errors=[r["error"]] if r["error"] else [],
+        intervals=r["intervals"],
+        health=[r["health"]],
+    )
+
+
 def merge_results(results: Iterable[WorkerResult | RunStats]) -> RunStats:
     """Merge worker results (or already merged runs, e.g. segments) into one RunStats."""
-    items = list(results)
+    items = [as_run_stats(r) if "shard" in r else r for r in results]  # type: ignore[arg-type]
     if not items:
         raise ValueError("nothing to merge")
     by_interval: dict[str, list[IntervalData]] = {}
-    health: list[HealthData] = []
-    errors: list[str] = []
-    workers = failed = 0
-    stopped = False
     for r in items:
         for key, data in r["intervals"].items():
             by_interval.setdefault(key, []).append(data)
-        if "shard" in r:  # a single worker's result
-            workers += 1
-            h = r["health"]
-            assert isinstance(h, dict)
-            health.append(h)
-            err = r["error"]
-            if isinstance(err, str):
-                failed += 1
-                errors.append(err)
-        else:
-            workers += int(r["workers"])  # type: ignore[typeddict-item]
-            failed += int(r["workers_failed"])  # type: ignore[typeddict-item]
-            hs = r["health"]
-            assert isinstance(hs, list)
-            health.extend(hs)
-            errs = r["errors"]  # type: ignore[typeddict-item]
-            errors.extend(errs)
-        stopped = stopped or bool(r["stopped_early"])
     intervals = {k: merge_interval_list(v) for k, v in sorted(by_interval.items(), key=lambda kv: int(kv[0]))}
     return RunStats(
         version=RESULT_VERSION,
@@ -320,12 +315,12 @@ def merge_results(results: Iterable[WorkerResult | RunStats]) -> RunStats:
         t0=items[0]["t0"],
         started_at=min(r["started_at"] for r in items),
         ended_at=max(r["ended_at"] for r in items),
-        workers=workers,
-        workers_failed=failed,
-        stopped_early=stopped,
-        errors=errors,
+        workers=sum(r["workers"] for r in items),
+        workers_failed=sum(r["workers_failed"] for r in items),
+        stopped_early=any(r["stopped_early"] for r in items),
+        errors=[e for r in items for e in r["errors"]],
         intervals=intervals,
-        health=health,
+        health=[h for r in items for h in r["health"]],
     )
 
 

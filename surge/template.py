@@ -139,7 +139,9 @@ def compile_template(source: str, environ: Mapping[str, str] | None = None) -> T
         if expr.startswith("$env."):
             name = expr[5:]
             if name not in env:
-                raise TemplateError(f"environment variable {name} is not set (referenced as {{{{ {expr} }}}})")
+                raise TemplateError(
+                    f"environment variable {name} is not set (referenced as {{{{ {expr} }}}})"
+                )
             parts.append(Part(literal=env[name]))
         elif expr.startswith("$"):
             parts.append(Part(gen=_builtin(expr)))

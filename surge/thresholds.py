@@ -138,7 +138,7 @@ def parse_metric(text: str) -> MetricRef:
             raise ThresholdError(f'{namespace} metrics need a name: {namespace}["NAME"].p95')
         if namespace not in _PLAIN_NAMESPACES:
             raise ThresholdError(
-                f"unknown metric '{text}'; metrics start with http., endpoint[\"NAME\"]. or phase[\"NAME\"]."
+                f'unknown metric \'{text}\'; metrics start with http., endpoint["NAME"]. or phase["NAME"].'
             )
     return _request_metric(namespace, key, parts, text)
 

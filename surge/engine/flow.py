@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jsonpath_ng.ext import parse as jsonpath_parse
+from jsonpath_ng.ext import parse as jsonpath_parse  # type: ignore[attr-defined]
 
 from surge.plan import Capture, Expect, Plan, Request
 from surge.template import Template, compile_structure, compile_template, render_structure
@@ -165,5 +165,7 @@ def compile_plan(plan: Plan) -> CompiledPlan:
     weights = tuple(itertools.accumulate(sc.weight for sc in plan.scenarios))
     rng = random.Random(plan.seed)
     variables = {k: render_structure(compile_structure(v), {}, rng) for k, v in plan.variables.items()}
-    endpoints = tuple(dict.fromkeys(s.endpoint for sc in scenarios for s in sc.steps if isinstance(s, CompiledRequest)))
+    endpoints = tuple(
+        dict.fromkeys(s.endpoint for sc in scenarios for s in sc.steps if isinstance(s, CompiledRequest))
+    )
     return CompiledPlan(plan.target, tuple(scenarios), weights, variables, endpoints)

@@ -43,10 +43,14 @@ class HealthMonitor:
         saturated = False
         if p99 > SATURATED_LAG_P99_MS:
             saturated = True
-            notes.append(f"{self.worker}: event-loop lag p99 {p99:.0f} ms (limit {SATURATED_LAG_P99_MS:.0f} ms)")
+            notes.append(
+                f"{self.worker}: event-loop lag p99 {p99:.0f} ms (limit {SATURATED_LAG_P99_MS:.0f} ms)"
+            )
         if cpu > SATURATED_CPU_PCT:
             saturated = True
-            notes.append(f"{self.worker}: CPU {cpu:.0f}% of a core on average (limit {SATURATED_CPU_PCT:.0f}%)")
+            notes.append(
+                f"{self.worker}: CPU {cpu:.0f}% of a core on average (limit {SATURATED_CPU_PCT:.0f}%)"
+            )
         if dropped:
             saturated = True
             notes.append(f"{self.worker}: {dropped} arrivals dropped at the in-flight cap")

@@ -28,7 +28,9 @@ def new_run_id(plan_name: str, now: datetime | None = None) -> str:
 def write_run(out_dir: Path, plan: Plan, stats: RunStats, report: Report) -> dict[str, Path]:
     """Results first, reports last: a folder with a report always has the data behind it."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / PLAN_FILE).write_text(yaml.safe_dump(plan.model_dump(mode="json", by_alias=True), sort_keys=False))
+    (out_dir / PLAN_FILE).write_text(
+        yaml.safe_dump(plan.model_dump(mode="json", by_alias=True), sort_keys=False)
+    )
     (out_dir / RESULTS_FILE).write_text(json.dumps(stats))
     paths = write_reports(report, out_dir)
     paths["results"] = out_dir / RESULTS_FILE

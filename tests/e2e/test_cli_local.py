@@ -1,0 +1,159 @@
+"""The CLI end to end against the demo target: report files, exit codes, Ctrl-C, abort-on-fail."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from surge.demo_target import DemoTarget
+
+pytestmark = pytest.mark.slow
+
+
+def write_plan(tmp_path: Path, target: str, **overrides: object) -> Path:
+    plan: dict[str, object] = {
+        "name": "cli-test",
+        "target": target,
+        "load": {"phases": [{"name": "steady", "duration": "2s", "rate": 20}]},
+        "scenarios": [
+            {"name": "browse", "flow": [{"get": "/api/mocs"}]},
+            {"name": "ingest", "flow": [{"post": {"url": "/v1/events", "json": {"type": "x"}}}]},
+        ],
+        "workers": 1,
+        "thresholds": ["http.latency.p95 < 500ms", "http.error_rate < 1%"],
+    }
+    plan.update(overrides)
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    return path
+
+
+def surge(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "surge.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_passing_run_writes_reports_and_exits_0(tmp_path: Path, demo_target: DemoTarget) -> None:
+    plan = write_plan(tmp_path, demo_target.url)
+    out = tmp_path / "out"
+    proc = surge("run", str(plan), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "verdict: PASS" in proc.stdout
+    for name in ("report.json", "report.md", "report.html", "junit.xml", "results.json", "plan.yaml"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    assert report["verdict"] == "pass"
+    assert report["totals"]["requests"] == 40
+    assert demo_target.stats()["requests"] == 40
+    assert [c["status"] for c in report["checks"]] == ["pass", "pass"]
+    assert "| PASS |" in (out / "report.md").read_text()
+
+
+def test_failing_threshold_exits_1(tmp_path: Path, demo_target: DemoTarget) -> None:
+    demo_target.set_config(latency_ms=30.0)
+    plan = write_plan(tmp_path, demo_target.url, thresholds=["http.latency.p95 < 10ms"])
+    proc = surge("run", str(plan), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["verdict"] == "fail"
+    assert report["checks"][0]["status"] == "fail"
+    assert report["checks"][0]["measured"] >= 30
+
+
+def test_bad_plan_exits_2_with_field_paths_and_sends_nothing(tmp_path: Path, demo_target: DemoTarget) -> None:
+    plan = write_plan(
+        tmp_path,
+        demo_target.url,
+        load={"phases": [{"duration": "2s", "rate": 20, "rampTo": 50}]},
+        thresholds=["http.latency.p95 < 5%"],
+    )
+    proc = surge("run", str(plan), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "load.phases[0].rampTo: unknown field" in proc.stderr
+    assert demo_target.stats()["requests"] == 0
+    assert not (tmp_path / "surge-runs").exists()
+
+
+def test_unreachable_target_exits_2(tmp_path: Path) -> None:
+    plan = write_plan(tmp_path, "http://127.0.0.1:9")
+    proc = surge("run", str(plan), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "unreachable" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_target_override(tmp_path: Path, demo_target: DemoTarget) -> None:
+    plan = write_plan(tmp_path, "http://127.0.0.1:9")
+    proc = surge("run", str(plan), "--target", demo_target.url, "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert demo_target.stats()["requests"] == 40
+
+
+def test_validate_and_init(tmp_path: Path) -> None:
+    proc = surge("init", "starter.yaml", cwd=tmp_path)
+    assert proc.returncode == 0
+    proc = surge("validate", "starter.yaml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "is valid" in proc.stdout
+    assert surge("init", "starter.yaml", cwd=tmp_path).returncode == 2  # no silent overwrite
+
+
+def test_abort_on_fail_stops_early(tmp_path: Path, demo_target: DemoTarget) -> None:
+    demo_target.set_config(error_rate=0.5)
+    plan = write_plan(
+        tmp_path,
+        demo_target.url,
+        load={"phases": [{"duration": "20s", "rate": 20}]},
+        thresholds=[{"check": "http.error_rate < 5%", "abort_on_fail": True, "grace": "2s"}],
+    )
+    started = time.monotonic()
+    proc = surge("run", str(plan), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert time.monotonic() - started < 15
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["partial"] is True
+    assert report["aborted_by"] == "http.error_rate < 5%"
+    assert report["verdict"] == "fail"
+
+
+def test_ctrl_c_writes_a_partial_report(tmp_path: Path, demo_target: DemoTarget) -> None:
+    plan = write_plan(tmp_path, demo_target.url, load={"phases": [{"duration": "30s", "rate": 20}]})
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "surge.cli", "run", str(plan), "--out", str(out)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    time.sleep(4)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole process group
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stdout + stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["partial"] is True
+    assert 0 < report["totals"]["requests"] < 600
+    assert report["duration_s"] < 10
+    assert "Traceback" not in stderr
+
+
+def test_report_rerenders_from_stored_histograms(tmp_path: Path, demo_target: DemoTarget) -> None:
+    plan = write_plan(tmp_path, demo_target.url)
+    out = tmp_path / "out"
+    assert surge("run", str(plan), "--out", str(out), cwd=tmp_path).returncode == 0
+    strict = write_plan(tmp_path, demo_target.url, thresholds=["http.latency.p50 < 0.01ms"])
+    proc = surge("report", str(out), "--plan", str(strict), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["checks"][0]["name"] == "http.latency.p50 < 0.01ms"
+    assert report["totals"]["requests"] == 40

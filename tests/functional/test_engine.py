@@ -1,0 +1,176 @@
+"""The engine against real HTTP servers on loopback: arrival accuracy, errors, captures, coordinated omission."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from surge.demo_target import DemoConfig, DemoTarget, running_demo_target
+from surge.runner import run_local
+from surge.stats import aggregate, merge_results, percentile_ms
+from tests.helpers import make_plan, run_in_process
+
+
+class CountingServer:
+    """Records the wall-clock arrival of every request: counts are taken at the target."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[float] = []
+        self.url = ""
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.arrivals.append(time.time())
+        return web.json_response({"ok": True, "id": "a1"})
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(app)
+        self._loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(runner.cleanup())
+
+    def __enter__(self) -> CountingServer:
+        self._thread.start()
+        self._ready.wait()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+
+
+@pytest.fixture
+def counting_server() -> Iterator[CountingServer]:
+    with CountingServer() as server:
+        yield server
+
+
+@pytest.mark.slow
+def test_achieved_arrivals_per_phase_within_one_percent(counting_server: CountingServer) -> None:
+    phases = [
+        {"name": "constant", "duration": "4s", "rate": 100},
+        {"name": "ramp", "duration": "4s", "rate": 100, "ramp_to": 300},
+        {"name": "peak", "duration": "4s", "rate": 300},
+    ]
+    plan = make_plan(counting_server.url, load={"phases": phases}, workers=2)
+    run = run_local(plan, run_id="arrivals", base_dir=Path.cwd())
+    t0 = run.stats["t0"]
+    expected = {"constant": 400, "ramp": 800, "peak": 1200}
+    bounds = {"constant": (0, 4), "ramp": (4, 8), "peak": (8, 12)}
+    for name, (a, b) in bounds.items():
+        counted = sum(1 for t in counting_server.arrivals if a <= t - t0 < b)
+        assert abs(counted - expected[name]) <= expected[name] * 0.01, (name, counted)
+    assert len(counting_server.arrivals) == 2400
+    assert run.report["totals"]["requests"] == 2400
+    assert run.stats["workers"] == 2 and run.stats["workers_failed"] == 0
+    # Both workers shared the rate: each produced half of the arrivals.
+    assert [sum(p["requests"] for p in run.report["phases"])] == [2400]
+
+
+def test_errors_are_classified_and_counted(demo_target: DemoTarget) -> None:
+    demo_target.set_config(error_rate=1.0)
+    plan = make_plan(demo_target.url)
+    result = run_in_process(plan)
+    agg = aggregate(merge_results([result]))
+    assert agg.requests == 40
+    assert agg.errors == {"http_5xx": 40}
+    assert agg.status == {"500": 40}
+
+
+def test_connection_refused_is_a_connect_error() -> None:
+    plan = make_plan("http://127.0.0.1:9", load={"phases": [{"duration": "1s", "rate": 10}]})
+    result = run_in_process(plan)
+    agg = aggregate(merge_results([result]))
+    assert agg.requests == 10
+    assert agg.errors == {"connect": 10}
+
+
+def test_timeout_is_classified(demo_target: DemoTarget) -> None:
+    demo_target.set_config(latency_ms=400.0)
+    plan = make_plan(
+        demo_target.url,
+        load={"phases": [{"duration": "1s", "rate": 5}]},
+        scenarios=[{"name": "slow", "flow": [{"get": {"url": "/api/mocs", "timeout": "100ms"}}]}],
+    )
+    agg = aggregate(merge_results([run_in_process(plan)]))
+    assert agg.errors == {"timeout": 5}
+
+
+def test_captures_feed_later_steps_and_expectations_fail_as_expect(demo_target: DemoTarget) -> None:
+    flow = [
+        {"get": {"url": "/api/mocs", "capture": [{"json": "$.data[3].id", "as": "mocId"}]}},
+        {"get": {"url": "/api/mocs/{{ mocId }}", "name": "one", "expect": [{"body_contains": "{"}]}},
+        {"get": {"url": "/api/wishlist", "expect": [{"body_contains": "no such text"}]}},
+        {"get": {"url": "/api/mocs", "name": "never reached"}},
+    ]
+    plan = make_plan(demo_target.url, scenarios=[{"name": "flow", "flow": flow}])
+    result = run_in_process(plan)
+    stats = merge_results([result])
+    assert aggregate(stats, endpoint="one").requests == 40
+    assert aggregate(stats, endpoint="one").errors == {}
+    assert aggregate(stats, endpoint="GET /api/wishlist").errors == {"expect": 40}
+    assert aggregate(stats, endpoint="never reached").requests == 0
+    routes = demo_target.stats()["by_route"]
+    assert routes["GET /api/mocs/{id}"] == 40
+
+
+def test_post_json_with_generated_payloads(demo_target: DemoTarget) -> None:
+    body = {"type": "order.created", "id": "{{ $uuid }}", "amount": "{{ $randint(1, 9) }}"}
+    flow = [{"post": {"url": "/v1/events", "json": body, "expect": [{"status": 202}]}}]
+    plan = make_plan(demo_target.url, scenarios=[{"name": "ingest", "flow": flow}])
+    agg = aggregate(merge_results([run_in_process(plan)]))
+    assert agg.requests == 40 and agg.errors == {}
+    assert demo_target.stats()["by_status"] == {"202": 40}
+
+
+@pytest.mark.slow
+def test_coordinated_omission_closed_model() -> None:
+    """A 1 s stall every 3 s: corrected p99 shows it, service time p99 does not."""
+    config = DemoConfig(latency_ms=0.0, stall_every_s=3.0, stall_ms=1000.0)
+    with running_demo_target(config) as target:
+        plan = make_plan(target.url, load={"phases": [{"duration": "8s", "users": 4}]})
+        agg = aggregate(merge_results([run_in_process(plan)]))
+    assert agg.requests > 2000
+    service_p99 = percentile_ms(agg.st, 99)
+    corrected_p99 = percentile_ms(agg.rt, 99)
+    assert service_p99 is not None and corrected_p99 is not None
+    assert service_p99 < 100, service_p99
+    assert corrected_p99 > 400, corrected_p99
+    # The stalled requests themselves are in the service-time tail.
+    assert (agg.st.get_max_value() / 1000) > 500
+
+
+@pytest.mark.slow
+def test_coordinated_omission_open_model_with_in_flight_cap() -> None:
+    config = DemoConfig(latency_ms=0.0, stall_every_s=3.0, stall_ms=1000.0)
+    with running_demo_target(config) as target:
+        plan = make_plan(
+            target.url,
+            load={"phases": [{"duration": "8s", "rate": 400}], "connections": 4, "max_in_flight": 150},
+        )
+        stats = merge_results([run_in_process(plan)])
+    agg = aggregate(stats)
+    service_p99 = percentile_ms(agg.st, 99)
+    corrected_p99 = percentile_ms(agg.rt, 99)
+    assert service_p99 is not None and corrected_p99 is not None
+    assert service_p99 < 100, service_p99
+    assert corrected_p99 > 400, corrected_p99
+    # Arrivals beyond the cap were dropped and counted, not delayed.
+    assert agg.dropped > 0
+    assert agg.iterations + agg.dropped == 3200

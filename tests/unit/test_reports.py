@@ -1,0 +1,383 @@
+"""Report renderers: Markdown sign-off, JUnit XML, the self-contained HTML page and the writer."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import re
+import xml.etree.ElementTree as ET
+from typing import Any, cast
+
+import pytest
+
+from reports import render_html, render_junit, render_markdown, write_reports
+from reports.markdown import format_delta, format_value
+from surge.report_model import LatencySummary, Report
+from tests.report_fixtures import sample_report, sample_timeseries
+
+VENDOR = pathlib.Path(__file__).resolve().parents[2] / "reports" / "vendor"
+SIZE_BUDGET = 300_000
+
+
+def no_latency() -> LatencySummary:
+    keys = ("min", "mean", "p50", "p90", "p95", "p99", "p999", "max")
+    return cast(LatencySummary, dict.fromkeys(keys))
+
+
+def errored_report(**overrides: Any) -> Report:
+    """A run that failed before measuring anything: every collection empty, every latency missing."""
+    empty: dict[str, Any] = {
+        "verdict": "error",
+        "partial": True,
+        "error": "Prepare failed: target host 10.0.0.8 is not in allowed_hosts",
+        "duration_s": 0.0,
+        "checks": [],
+        "totals": {
+            "requests": 0,
+            "errors": 0,
+            "error_rate": 0.0,
+            "throughput_rps": 0.0,
+            "dropped_iterations": 0,
+            "iterations": 0,
+            "bytes_received": 0,
+        },
+        "latency_ms": no_latency(),
+        "service_time_ms": no_latency(),
+        "errors_by_class": {},
+        "status_codes": {},
+        "endpoints": {},
+        "phases": [],
+        "timeseries": [],
+        "service_metrics": {},
+        "cost": {},
+    }
+    return sample_report(**(empty | overrides))
+
+
+def embedded(page: str) -> dict[str, Any]:
+    match = re.search(r'<script type="application/json" id="surge-data">(.*?)</script>', page, re.S)
+    assert match, "embedded JSON element not found"
+    data: dict[str, Any] = json.loads(match.group(1))
+    return data
+
+
+# --- formatting ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "expected"),
+    [
+        (0.42, "ms", "0.42 ms"),
+        (42.13, "ms", "42.1 ms"),
+        (612.4, "ms", "612 ms"),
+        (1234.6, "ms", "1,235 ms"),
+        (0.0042, "ratio", "0.42%"),
+        (0.862, "ratio", "86.2%"),
+        (0.00001, "ratio", "<0.01%"),
+        (0.0, "ratio", "0.00%"),
+        (143.27, "per_s", "143.3/s"),
+        (12_000.0, "per_s", "12,000/s"),
+        (9.87, "usd", "$9.87"),
+        (0.0042, "usd", "$0.0042"),
+        (-1.5, "usd", "-$1.50"),
+        (1234.0, "count", "1,234"),
+        (None, "ms", "—"),
+        (None, "usd", "—"),
+    ],
+)
+def test_format_value_uses_the_unit(value: float | None, unit: str, expected: str) -> None:
+    assert format_value(value, unit) == expected
+
+
+def test_format_delta_is_signed_percent_or_dash() -> None:
+    assert (format_delta(27.583), format_delta(-11.875), format_delta(None)) == ("+27.6%", "-11.9%", "—")
+
+
+# --- markdown -----------------------------------------------------------------------------------------
+
+
+def test_markdown_signoff_rows_are_formatted_with_units_and_statuses() -> None:
+    md = render_markdown(sample_report())
+    assert "| Metric | Target | Baseline | Measured | Delta | Status |" in md
+    for row in (
+        "| `http.latency.p95` | < 500 ms | 480 ms | 612 ms | +27.6% | **FAIL** |",
+        "| `http.throughput` | > 100.0/s | 120.5/s | 143.3/s | +18.9% | PASS |",
+        "| `http.error_rate` | < 1.00% | — | 0.42% | — | PASS |",
+        "| `service.lambda.init_duration.p99` | < 2,000 ms | — | — | — | **NO DATA** |",
+        "| `cost.total` | <= $12.50 | $11.20 | $9.87 | -11.9% | PASS |",
+    ):
+        assert row in md
+    assert "5 checks: 3 passed, 1 failed, 1 without data." in md
+
+
+def test_markdown_header_names_plan_run_verdict_dates_target_duration() -> None:
+    md = render_markdown(sample_report())
+    assert md.startswith("# Load test report: mocs-api-migration\n")
+    assert "**Verdict: FAIL**" in md
+    assert "`20250314T101500Z-7f3a9c`" in md
+    assert "2025-03-14 10:15:00 UTC" in md and "2025-03-14 10:25:03 UTC" in md
+    assert "http://127.0.0.1:8080" in md
+    assert "10 min 00 s" in md
+    assert "PARTIAL" not in md
+
+
+@pytest.mark.parametrize(
+    ("overrides", "why"),
+    [
+        (
+            {"aborted_by": "http.errors.rate < 1%"},
+            "check “http.errors.rate < 1%” failed and is set to abort the run",
+        ),
+        ({"error": "interrupted (Ctrl-C)\ntraceback..."}, "interrupted (Ctrl-C)"),
+        ({}, "the run was stopped before the planned end"),
+    ],
+)
+def test_markdown_partial_run_says_why_it_stopped(overrides: dict[str, Any], why: str) -> None:
+    md = render_markdown(sample_report(partial=True, **overrides))
+    assert f"PARTIAL — stopped early: {why}" in md
+
+
+def test_markdown_headline_latency_endpoint_phase_and_error_tables() -> None:
+    md = render_markdown(sample_report())
+    assert "| 72,162 | 355 | 0.49% | 120.3/s | 41 | 72,162 | 318.8 MB |" in md
+    assert "| Statistic | Response time (corrected) | Service time |" in md
+    assert "| p99.9 | 1,668 ms | 1,552 ms |" in md
+    assert "| min | 44.4 ms | 41.2 ms |" in md
+    endpoint = (
+        "| GET /api/mocs | 41,210 | 201 | 0.49% | 68.7/s | 201 ms | 584 ms | 886 ms | 2,477 ms | 543 ms |"
+    )
+    assert endpoint in md
+    assert "| GET /api/mocs/:id | 30,952 |" in md
+    phase_rows = [line for line in md.splitlines() if line.startswith(("| warm-up", "| ramp", "| sust"))]
+    assert [row.split(" | ")[0] for row in phase_rows] == ["| warm-up", "| ramp-up", "| sustained"]
+    assert "| ramp-up | 1:00 | 2 min 00 s |" in md
+    assert "| http_5xx | 310 | 0.43% |" in md
+    assert "| connect | 3 | <0.01% |" in md
+    assert "| 503 | 310 | 0.43% |" in md
+
+
+def test_markdown_service_metrics_and_cost_render_generically_only_when_present() -> None:
+    md = render_markdown(sample_report())
+    assert "## Service metrics" in md and "## Cost" in md
+    assert "| redis.cache_hit_rate | 86.2% |" in md
+    assert "| lambda.duration_p95_ms | 143 ms |" in md
+    assert "| lambda.cold_starts | 37 |" in md
+    assert "| total_usd | $9.87 |" in md
+    assert "| by_service_usd.AWS Lambda | $6.12 |" in md
+    bare = render_markdown(sample_report(service_metrics={}, cost={}))
+    assert "## Service metrics" not in bare and "## Cost" not in bare
+
+
+def test_markdown_generator_health_warns_when_saturated() -> None:
+    healthy = render_markdown(sample_report())
+    assert "## Generator health" in healthy and "Warning" not in healthy
+    generator = sample_report()["generator"] | {"saturated": True, "workers_failed": 1}
+    generator["notes"] = ["lag 210 ms"]
+    md = render_markdown(sample_report(generator=generator))
+    assert "latencies may include the generator's own queueing; rerun with more workers" in md
+    assert "1 of 4 workers failed" in md
+    assert "- lag 210 ms" in md
+
+
+def test_markdown_escapes_pipes_in_user_text() -> None:
+    report = sample_report()
+    report["endpoints"] = {"GET /a|b": report["endpoints"]["GET /api/mocs"]}
+    md = render_markdown(report)
+    row = next(line for line in md.splitlines() if line.startswith("| GET /a"))
+    assert row.startswith("| GET /a\\|b |")
+    assert len(re.findall(r"(?<!\\)\|", row)) == 11  # 10 columns
+
+
+def test_markdown_renders_an_errored_run_without_data() -> None:
+    md = render_markdown(errored_report())
+    assert "**Verdict: ERROR**" in md
+    assert "**Error:** Prepare failed: target host 10.0.0.8 is not in allowed_hosts" in md
+    assert "No checks were defined for this run." in md
+    assert "| p95 | — | — |" in md
+    assert "## Endpoints" not in md and "## Phases" not in md
+
+
+# --- junit -----------------------------------------------------------------------------------------
+
+
+def parse_junit(text: str) -> ET.Element:
+    assert text.startswith('<?xml version="1.0" encoding="UTF-8"?>')
+    return ET.fromstring(text)
+
+
+def test_junit_has_one_testcase_per_check_with_counts() -> None:
+    report = sample_report()
+    root = parse_junit(render_junit(report))
+    assert root.tag == "testsuites"
+    (suite,) = root.findall("testsuite")
+    assert suite.get("name") == "surge: mocs-api-migration"
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == [c["name"] for c in report["checks"]]
+    assert {c.get("classname") for c in cases} == {"surge.mocs-api-migration"}
+    for element in (root, suite):
+        counts = [element.get(name) for name in ("tests", "failures", "errors", "skipped", "time")]
+        assert counts == ["5", "2", "0", "0", "600.000"]
+    assert suite.get("timestamp") == "2025-03-14T10:15:00Z"
+
+
+def test_junit_failing_check_carries_measured_vs_target() -> None:
+    cases = {c.get("name"): c for c in parse_junit(render_junit(sample_report())).iter("testcase")}
+    failure = cases["http.latency.p95 < 500ms"].find("failure")
+    assert failure is not None
+    assert failure.get("type") == "threshold"
+    assert failure.get("message") == "http.latency.p95: measured 612 ms, target < 500 ms"
+    assert "baseline: 480 ms (delta +27.6%)" in (failure.text or "")
+    assert list(cases["http.throughput > 100/s"]) == []
+
+
+def test_junit_no_data_is_a_failure_never_a_skip() -> None:
+    root = parse_junit(render_junit(sample_report()))
+    case = next(c for c in root.iter("testcase") if c.get("name") == "lambda.cold_start.p99 < 2s")
+    assert case.find("skipped") is None
+    failure = case.find("failure")
+    assert failure is not None and failure.get("type") == "no-data"
+    assert "no data" in (failure.get("message") or "")
+
+
+def test_junit_error_verdict_adds_a_run_testcase_with_the_error() -> None:
+    root = parse_junit(render_junit(sample_report(verdict="error", error="worker 3 crashed: OOM\nstack...")))
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("6", "2", "1")
+    run = suite.findall("testcase")[-1]
+    assert run.get("name") == "run"
+    error = run.find("error")
+    assert error is not None
+    assert error.get("message") == "worker 3 crashed: OOM"
+    assert error.text == "worker 3 crashed: OOM\nstack..."
+
+
+def test_junit_escapes_markup_and_drops_characters_xml_cannot_carry() -> None:
+    nasty = 'boom \x1b[31m</failure><x a="1"> & \x00'
+    text = render_junit(errored_report(error=nasty, plan='p<&>"'))
+    root = parse_junit(text)
+    error = root.find("testsuite/testcase/error")
+    assert error is not None
+    assert error.get("message") == 'boom \ufffd[31m</failure><x a="1"> & \ufffd'
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("name") == 'surge: p<&>"'
+
+
+def test_junit_error_without_message_still_explains() -> None:
+    root = parse_junit(render_junit(errored_report(error=None)))
+    error = root.find("testsuite/testcase/error")
+    assert error is not None and error.get("message") == "the run ended in error"
+
+
+# --- html ------------------------------------------------------------------------------------------
+
+
+def test_html_embeds_the_report_and_the_time_series_as_json_that_round_trips() -> None:
+    report = sample_report()
+    data = embedded(render_html(report))
+    assert data["report"] == {k: v for k, v in report.items() if k != "timeseries"}
+    charts = data["charts"]
+    points = report["timeseries"]
+    assert charts["t"] == [p["t"] for p in points]
+    assert charts["interval_s"] == 5.0
+    for key in ("p50", "p95", "p99", "service_p50", "service_p95", "service_p99"):
+        assert charts["columns"][key] == [p[key] for p in points]
+    assert charts["columns"]["rps"] == pytest.approx([p["rps"] for p in points], abs=1e-3)
+    assert charts["columns"]["error_rate"] == pytest.approx([p["error_rate"] for p in points], abs=1e-6)
+    for name in ("http_5xx", "timeout", "connect"):
+        assert charts["columns"][f"errors.{name}"] == [p["errors_by_class"].get(name, 0) for p in points]
+    assert [c["id"] for c in charts["charts"]] == [
+        "chart-rps",
+        "chart-latency",
+        "chart-service",
+        "chart-errors",
+        "chart-load",
+    ]
+    assert [p["name"] for p in charts["phases"]] == ["warm-up", "ramp-up", "sustained"]
+
+
+def test_html_user_text_cannot_break_out_of_the_page() -> None:
+    hostile = "</script><script>alert(1)</script><!--"
+    report = sample_report(plan=hostile, error=hostile)
+    page = render_html(report)
+    assert "<script>alert(1)" not in page
+    assert embedded(page)["report"]["plan"] == hostile
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)" in page
+
+
+def test_html_inlines_the_vendored_library_its_license_and_css() -> None:
+    page = render_html(sample_report())
+    assert (VENDOR / "uPlot.iife.min.js").read_text(encoding="utf-8") in page
+    assert (VENDOR / "uPlot.min.css").read_text(encoding="utf-8") in page
+    assert "Copyright (c) 2022 Leon Sorokin" in page
+    assert "@media print" in page
+
+
+def test_html_requests_nothing_from_the_network() -> None:
+    page = render_html(sample_report())
+    targets = re.findall(r"""\b(?:src|href|action|poster)\s*=\s*["']?\s*([^"'\s>]*)""", page, re.I)
+    assert not [t for t in targets if re.match(r"(?:[a-z][a-z0-9+.-]*:)?//", t, re.I)]
+    assert not re.search(r"<link\b|@import|url\(\s*['\"]?\s*(?:https?:)?//", page, re.I)
+
+
+def test_html_for_a_ten_minute_run_fits_the_attachment_budget() -> None:
+    report = sample_report(timeseries=sample_timeseries(600, interval_s=1.0))
+    size = len(render_html(report).encode("utf-8"))
+    assert size < SIZE_BUDGET, f"{size} bytes"
+
+
+def test_html_has_summary_signoff_charts_tables_and_sections() -> None:
+    page = render_html(sample_report())
+    assert '<header class="banner verdict-fail"><div class="verdict">FAIL</div>' in page
+    assert "3 of 5 checks passed, 1 failed, 1 had no data." in page
+    assert "measured 612 ms, target &lt; 500 ms (baseline 480 ms, +27.6%)" in page
+    assert '<td class="st-no-data">NO DATA</td>' in page
+    for chart_id in ("chart-rps", "chart-latency", "chart-service", "chart-errors", "chart-load"):
+        assert f'<div class="chart" id="{chart_id}"></div>' in page
+    for section in ("summary", "signoff", "charts", "latency", "endpoints", "phases", "errors", "generator"):
+        assert f'<section id="{section}">' in page
+    assert '<section id="service-metrics">' in page and '<section id="cost">' in page
+    assert "GET /api/mocs/:id" in page and "sustained" in page
+
+
+def test_html_omits_empty_sections_and_warns_on_saturation() -> None:
+    generator = sample_report()["generator"] | {"saturated": True}
+    page = render_html(sample_report(service_metrics={}, cost={}, generator=generator))
+    assert '<section id="service-metrics">' not in page and '<section id="cost">' not in page
+    assert "latencies may include the generator&#x27;s own queueing; rerun with more workers" in page
+
+
+def test_html_renders_an_errored_run_without_charts() -> None:
+    page = render_html(errored_report())
+    assert 'verdict-error"><div class="verdict">ERROR · PARTIAL</div>' in page
+    assert "No time series was recorded for this run." in page
+    assert embedded(page)["charts"]["charts"] == []
+
+
+def test_html_non_finite_numbers_become_null_not_invalid_json() -> None:
+    points = sample_timeseries(10)
+    points[3]["p95"] = math.nan
+    points[4]["rps"] = math.inf
+    data = embedded(render_html(sample_report(timeseries=points)))
+    assert data["charts"]["columns"]["p95"][3] is None
+    assert data["charts"]["columns"]["rps"][4] is None
+
+
+# --- writer ----------------------------------------------------------------------------------------
+
+
+def test_write_reports_writes_all_four_files(tmp_path: pathlib.Path) -> None:
+    report = sample_report()
+    out = tmp_path / "runs" / "r1"
+    paths = write_reports(report, out)
+    assert paths == {
+        "json": out / "report.json",
+        "md": out / "report.md",
+        "html": out / "report.html",
+        "junit": out / "junit.xml",
+    }
+    assert json.loads(paths["json"].read_text(encoding="utf-8")) == report
+    assert paths["md"].read_text(encoding="utf-8") == render_markdown(report)
+    assert paths["html"].read_text(encoding="utf-8") == render_html(report)
+    assert paths["junit"].read_text(encoding="utf-8") == render_junit(report)

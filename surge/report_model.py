@@ -97,6 +97,8 @@ class GeneratorHealth(TypedDict):
 
 class Report(TypedDict):
     schema_version: int
+    surge_version: str
+    interval_s: float  # length of each timeseries point
     run_id: str
     plan: str
     plan_hash: str

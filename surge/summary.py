@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from surge import __version__
 from surge.evaluate import evaluate, verdict
 from surge.plan import Plan, phase_label
 from surge.report_model import (
@@ -251,6 +252,8 @@ def build_report(
     )
     return Report(
         schema_version=REPORT_SCHEMA_VERSION,
+        surge_version=__version__,
+        interval_s=stats["interval_s"],
         run_id=run_id,
         plan=plan.name,
         plan_hash=plan.plan_hash(),

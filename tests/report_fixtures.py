@@ -190,6 +190,8 @@ def sample_report(**overrides: Any) -> Report:
     timeseries = overrides.pop("timeseries") if "timeseries" in overrides else sample_timeseries()
     report: Report = {
         "schema_version": 1,
+        "surge_version": "0.1.0",
+        "interval_s": 1.0,
         "run_id": "20250314T101500Z-7f3a9c",
         "plan": "mocs-api-migration",
         "plan_hash": "9c1e4b7d2a6f08e35b1d",

@@ -201,15 +201,24 @@ class Recorder:
     def close_before(self, now: float) -> dict[str, IntervalData]:
         """Encode and release every interval that ended before ``now``; returns them."""
         current = max(int((now - self.t0) / self.interval_s), 0)
-        done = {}
-        for idx in sorted(i for i in self._live if i < current):
-            done[str(idx)] = self._encode(self._live.pop(idx))
-        self._closed.update(done)
-        return done
+        return self._close([i for i in self._live if i < current])
 
     def close_all(self) -> dict[str, IntervalData]:
-        done = {str(idx): self._encode(self._live.pop(idx)) for idx in sorted(self._live)}
-        self._closed.update(done)
+        return self._close(list(self._live))
+
+    def _close(self, indices: list[int]) -> dict[str, IntervalData]:
+        """Encode and release intervals; returns what was added (the stream sends deltas).
+
+        An event stamped in an interval that was already closed (an open-model arrival recorded
+        at its intended time while the generator ran behind) reopens it: merge, never overwrite.
+        """
+        done: dict[str, IntervalData] = {}
+        for idx in sorted(indices):
+            key = str(idx)
+            data = self._encode(self._live.pop(idx))
+            done[key] = data
+            earlier = self._closed.get(key)
+            self._closed[key] = data if earlier is None else merge_interval_list([earlier, data])
         return done
 
     @property
@@ -371,8 +380,9 @@ def aggregate(
         t = idx * step
         if t_range is not None and not (t_range[0] - 1e-9 <= t < t_range[1] - 1e-9):
             continue
-        agg.iterations += data["iterations"]
-        agg.dropped += data["dropped"]
+        if endpoint is None:  # iterations and drops belong to the run, not to one endpoint
+            agg.iterations += data["iterations"]
+            agg.dropped += data["dropped"]
         for name, ep in data["endpoints"].items():
             if endpoint is None or name == endpoint:
                 agg.add_endpoint(ep)

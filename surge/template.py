@@ -47,6 +47,8 @@ def _randstr(args: list[str]) -> Generator:
         (n,) = (int(a) for a in args)
     except ValueError as exc:
         raise TemplateError("$randstr takes a length: $randstr(8)") from exc
+    if n < 0:
+        raise TemplateError("$randstr(n) needs a length n >= 0")
     alphabet = string.ascii_letters + string.digits
     return lambda rng, _v: "".join(rng.choices(alphabet, k=n))
 
@@ -151,7 +153,10 @@ def compile_template(source: str, environ: Mapping[str, str] | None = None) -> T
             raise TemplateError(f"'{{{{ {expr} }}}}' is neither a variable name nor a $built-in")
         pos = m.end()
     if pos < len(source) or not parts:
-        parts.append(Part(literal=source[pos:]))
+        rest = source[pos:]
+        if "{{" in rest:
+            raise TemplateError(f"'{rest}' has '{{{{' without a closing '}}}}'")
+        parts.append(Part(literal=rest))
     return Template(source, tuple(parts))
 
 

@@ -27,7 +27,8 @@ from surge.evaluate import abort_reason
 from surge.plan import Plan, parse_plan
 from surge.report_model import Report
 from surge.schedule import segments
-from surge.stats import IntervalData, RunStats, WorkerResult, merge_results
+from surge.stats import IntervalData, RunStats, WorkerResult, merge_results, stat_ms
+from surge.stats import aggregate as aggregate_stats
 from surge.summary import build_report, stats_source
 
 # Iterations per second one Lambda worker is given at most: about half of what one worker
@@ -344,11 +345,12 @@ def aggregate(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         _put_json(clients, layout.aggregate_key(run_id, k), stats)
     records = _records(clients)
     record = records.get(run_id) or {}
-    records.update(
-        run_id,
-        segments_done=k + 1,
-        **({f"missing_shards_seg_{k}": missing} if missing else {}),
-    )
+    progress: dict[str, object] = {"segments_done": k + 1}
+    if missing:
+        progress[f"missing_shards_seg_{k}"] = missing
+    if stats is not None:
+        progress["last_segment_p95_ms"] = stat_ms(aggregate_stats(stats).rt, "p95", 95.0)
+    records.update(run_id, **progress)
     reason: str | None = None
     if record.get("stop_requested"):
         reason = str(record.get("stop_reason") or "stopped on request")

@@ -11,8 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from surge.cloud.layout import (
+    GSI_BY_PLAN,
     GSI_BY_PLAN_PK,
     GSI_BY_PLAN_SK,
+    GSI_RECENT,
     GSI_RECENT_PK,
     GSI_RECENT_SK,
     RECENT_PARTITION,
@@ -145,7 +147,7 @@ class RunRecords:
         if plan is not None:
             resp = self.client.query(
                 TableName=self.table,
-                IndexName="by_plan",
+                IndexName=GSI_BY_PLAN,
                 KeyConditionExpression=f"{GSI_BY_PLAN_PK} = :p",
                 ExpressionAttributeValues={":p": {"S": f"PLAN#{plan}"}},
                 ScanIndexForward=False,
@@ -154,7 +156,7 @@ class RunRecords:
         else:
             resp = self.client.query(
                 TableName=self.table,
-                IndexName="recent",
+                IndexName=GSI_RECENT,
                 KeyConditionExpression=f"{GSI_RECENT_PK} = :p",
                 ExpressionAttributeValues={":p": {"S": RECENT_PARTITION}},
                 ScanIndexForward=False,

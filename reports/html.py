@@ -19,7 +19,9 @@ from typing import Literal, NotRequired, TypedDict
 from reports.markdown import (
     DASH,
     LATENCY_KEYS,
+    baseline_lines,
     check_counts,
+    check_label,
     flatten_metrics,
     format_bytes,
     format_count,
@@ -339,7 +341,7 @@ def _failed_check_line(check: Check) -> str:
             baseline = format_value(check["baseline"], check["unit"])
             detail += f" (baseline {baseline}, {format_delta(check['delta_pct'])})"
     badge = f'<span class="badge st-{check["status"]}">{_e(status_label(check["status"]))}</span>'
-    return f"<li>{badge} <code>{_e(check['metric'])}</code> {_e(detail)}</li>"
+    return f"<li>{badge} <code>{_e(check_label(check))}</code> {_e(detail)}</li>"
 
 
 def _summary_text(checks: Sequence[Check]) -> str:
@@ -385,7 +387,7 @@ def _signoff(report: Report) -> str:
         return _section("signoff", "Sign-off", "<p>No checks were defined for this run.</p>")
     rows = [
         [
-            (c["metric"], "mono"),
+            (check_label(c), "mono"),
             format_target(c),
             format_value(c["baseline"], c["unit"]),
             format_value(c["measured"], c["unit"]),
@@ -396,7 +398,9 @@ def _signoff(report: Report) -> str:
     ]
     table = _table(("Metric", "Target", "Baseline", "Measured", "Delta", "Status"), rows, (2, 3, 4))
     note = "<p class='hint'>Delta: measured against the baseline. NO DATA never passes.</p>"
-    return _section("signoff", "Sign-off", table, note)
+    lines = baseline_lines(report)
+    baseline = f'<ul class="baseline">{"".join(f"<li>{_e(x)}</li>" for x in lines)}</ul>' if lines else ""
+    return _section("signoff", "Sign-off", table, note, baseline)
 
 
 def _charts(charts: Sequence[ChartSpec]) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
+from surge.baseline import is_regression_check
 from surge.report_model import Check, CheckStatus, Report, Verdict
 
 __all__ = [
@@ -18,7 +19,9 @@ __all__ = [
     "LATENCY_KEYS",
     "SATURATION_WARNING",
     "LatencyKey",
+    "baseline_lines",
     "check_counts",
+    "check_label",
     "flatten_metrics",
     "format_bytes",
     "format_count",
@@ -203,6 +206,25 @@ def partial_note(report: Report) -> str | None:
     return f"PARTIAL — stopped early: {why}"
 
 
+def check_label(check: Check) -> str:
+    """The sign-off's name for a check: its metric, or the whole rule for a regression check, which
+    would otherwise read as a second, contradictory threshold on the same metric."""
+    return check["name"] if is_regression_check(check) else check["metric"]
+
+
+def baseline_lines(report: Report) -> list[str]:
+    """What the checks were compared to, the regression rule, and what could not be compared."""
+    info = report.get("baseline")
+    if not info:
+        return []
+    lines = [f"Baseline: {info['label']}."]
+    if info["max_worse_pct"] is not None:
+        lines.append(
+            f"Regression rule: no metric worse than the baseline by more than {info['max_worse_pct']:g}%."
+        )
+    return lines + [f"Note: {note}." for note in info["notes"]]
+
+
 def check_counts(checks: Sequence[Check]) -> dict[CheckStatus, int]:
     counts: dict[CheckStatus, int] = {"pass": 0, "fail": 0, "no-data": 0}
     for check in checks:
@@ -321,7 +343,7 @@ def _signoff(report: Report) -> list[str]:
     ]
     rows = [
         (
-            _code(c["metric"]),
+            _code(check_label(c)),
             format_target(c),
             format_value(c["baseline"], c["unit"]),
             format_value(c["measured"], c["unit"]),
@@ -334,7 +356,8 @@ def _signoff(report: Report) -> list[str]:
     note = (
         "_Delta: measured against the baseline. NO DATA counts as not passed: a missing metric never passes._"
     )
-    return lines + _table(headers, rows, (2, 3, 4)) + [note, ""]
+    extra = [f"- {_cell(line)}" for line in baseline_lines(report)]
+    return lines + _table(headers, rows, (2, 3, 4)) + [note, ""] + ([*extra, ""] if extra else [])
 
 
 def _totals(report: Report) -> list[str]:

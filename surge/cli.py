@@ -6,9 +6,15 @@ import argparse
 import sys
 from enum import IntEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from surge import __version__
 from surge.errors import UserError
+
+if TYPE_CHECKING:
+    from surge.baseline import Baseline
+    from surge.report_model import Report
+    from surge.store.history import RunHistory, RunRecord
 
 
 class ExitStatus(IntEnum):
@@ -72,41 +78,91 @@ thresholds:
 """
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
-    from surge.plan import load_plan
+HISTORY_HELP = "run history: a SQLite file (default surge-runs/history.sqlite) or dynamodb://TABLE"
 
-    plan = load_plan(Path(args.plan), target=args.target)
+
+def _history(args: argparse.Namespace) -> RunHistory:
+    from surge.store.history import open_history
+
+    return open_history(args.history)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from surge.baseline import load_baseline_file
+    from surge.plan import BaselineFile, load_plan
+
+    plan_path = Path(args.plan)
+    plan = load_plan(plan_path, target=args.target)
+    baseline = ""
+    if isinstance(plan.baseline, BaselineFile):
+        # A file can be checked now; runs in the history are looked up when the plan runs.
+        path = Path(plan.baseline.file)
+        found = load_baseline_file(path if path.is_absolute() else plan_path.parent / path, "")
+        baseline = f"  baseline: {found.label} ({len(found.figures)} figures)"
+    elif plan.baseline is not None:
+        baseline = f"  baseline: {plan.baseline} (looked up in the run history when the plan runs)"
     phases = ", ".join(
         f"{p.name or f'phase {i + 1}'} {p.duration:g}s" for i, p in enumerate(plan.load.phases)
     )
     print(f"plan '{plan.name}' is valid: {plan.load.model} model, {plan.load.duration_s:g}s ({phases}),")
     print(f"  {len(plan.scenarios)} scenario(s), {len(plan.thresholds)} threshold(s), target {plan.target}")
+    if baseline:
+        print(baseline)
     return ExitStatus.OK
 
 
+def _print_baseline(baseline: Baseline | None, notes: list[str]) -> None:
+    if baseline is not None:
+        print(f"baseline: {baseline.label}", file=sys.stderr)
+    for note in notes:
+        print(f"surge: note: {note}", file=sys.stderr)
+
+
+def _record(history: RunHistory, report: Report, run_dir: Path) -> None:
+    from surge.store.history import HistoryError
+
+    try:
+        history.record(report, str(run_dir.resolve()))
+    except HistoryError as exc:
+        # The run's verdict and files stand without the history; losing them for it would be worse.
+        print(f"surge: warning: the run was not recorded in the history: {exc}", file=sys.stderr)
+    else:
+        print(f"history: recorded in {history.where}")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    from surge.baseline import resolve_baseline
     from surge.plan import load_plan
     from surge.progress import ProgressPrinter
     from surge.runner import run_local
     from surge.store.local import new_run_id, write_run
+    from surge.summary import with_baseline
 
     plan_path = Path(args.plan)
     plan = load_plan(plan_path, target=args.target)
+    history = _history(args)
+    # Before any traffic: a baseline that cannot be found is a usage error, not a failed run.
+    baseline, notes = resolve_baseline(plan, history, base_dir=plan_path.parent)
     run_id = new_run_id(plan.name)
     out_dir = Path(args.out) if args.out else Path("surge-runs") / run_id
     printer = ProgressPrinter(plan.load.duration_s)
     print(f"surge {__version__}: running '{plan.name}' against {plan.target} (run {run_id})", file=sys.stderr)
+    _print_baseline(baseline, notes)
     try:
         run = run_local(
             plan, run_id=run_id, base_dir=plan_path.parent, workers=args.workers, progress=printer
         )
     finally:
         printer.finish()
-    paths = write_run(out_dir, plan, run.stats, run.report)
-    _print_summary(run.report, paths)
+    report = run.report
+    if plan.baseline is not None:
+        report = with_baseline(report, plan, run.stats, baseline, notes)
+    paths = write_run(out_dir, plan, run.stats, report)
+    _print_summary(report, paths)
+    _record(history, report, out_dir)
     if run.interrupted:
         return ExitStatus.INTERRUPTED
-    return _exit_for(run.report["verdict"])
+    return _exit_for(report["verdict"])
 
 
 def _exit_for(verdict: str) -> int:
@@ -127,10 +183,7 @@ def _fmt(value: float | None, unit: str) -> str:
     return f"{value:g}"
 
 
-def _print_summary(report: object, paths: dict[str, Path]) -> None:
-    from surge.report_model import Report
-
-    rep: Report = report  # type: ignore[assignment]
+def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
     t = rep["totals"]
     lat = rep["latency_ms"]
     print()
@@ -145,9 +198,18 @@ def _print_summary(report: object, paths: dict[str, Path]) -> None:
         print("WARNING: the load generator saturated; latencies may include its own queueing:")
         for note in rep["generator"]["notes"]:
             print(f"  - {note}")
+    info = rep.get("baseline")
+    if info:
+        print(f"baseline: {info['label']}")
+        for note in info["notes"]:
+            print(f"  note: {note}")
     for c in rep["checks"]:
         mark = {"pass": "PASS", "fail": "FAIL", "no-data": "NO DATA"}[c["status"]]
-        print(f"  [{mark:>7}] {c['name']:<45} measured {_fmt(c['measured'], c['unit'])}")
+        versus = ""
+        if c["baseline"] is not None:
+            delta = "" if c["delta_pct"] is None else f", {c['delta_pct']:+.1f}%"
+            versus = f" (baseline {_fmt(c['baseline'], c['unit'])}{delta})"
+        print(f"  [{mark:>7}] {c['name']:<45} measured {_fmt(c['measured'], c['unit'])}{versus}")
     verdict = rep["verdict"].upper()
     if rep["partial"]:
         why = f"aborted: {rep['aborted_by']}" if rep["aborted_by"] else "stopped early"
@@ -161,24 +223,111 @@ def _print_summary(report: object, paths: dict[str, Path]) -> None:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     """Re-render a stored run from its merged histograms (e.g. after changing thresholds)."""
+    from surge.baseline import Baseline, resolve_baseline
     from surge.plan import load_plan
-    from surge.store.local import PLAN_FILE, read_report, read_results, write_run
+    from surge.store.local import PLAN_FILE, locate_run, read_report, read_results, write_run
     from surge.summary import build_report
 
-    run_dir = Path(args.run)
-    if not (run_dir / "results.json").exists():
-        run_dir = Path("surge-runs") / args.run
-    if not (run_dir / "results.json").exists():
+    run_dir = locate_run(args.run)
+    if run_dir is None:
         raise UserError(f"no stored run at '{args.run}': pass a run folder or an id under ./surge-runs")
-    plan = load_plan(Path(args.plan) if args.plan else run_dir / PLAN_FILE)
+    plan_path = Path(args.plan) if args.plan else run_dir / PLAN_FILE
+    plan = load_plan(plan_path)
     old = read_report(run_dir)
     stats = read_results(run_dir)
+    history = _history(args)
+    stored = old.get("baseline")
+    baseline: Baseline | None = None
+    notes: list[str] = []
+    if stored and stored["spec"] == plan.baseline_spec and stored["source"] is not None:
+        # The figures the run was compared to, not whatever last-pass means today.
+        baseline = Baseline.from_info(stored)
+    else:
+        baseline, notes = resolve_baseline(
+            plan, history, base_dir=plan_path.parent, before=old["started_at"], exclude_run=old["run_id"]
+        )
     report = build_report(
-        plan, stats, run_id=old["run_id"], partial=old["partial"], aborted_by=old["aborted_by"]
+        plan,
+        stats,
+        run_id=old["run_id"],
+        partial=old["partial"],
+        aborted_by=old["aborted_by"],
+        baseline=baseline,
+        baseline_notes=notes,
     )
     paths = write_run(run_dir, plan, stats, report)
     _print_summary(report, paths)
+    _record(history, report, run_dir)
     return _exit_for(report["verdict"])
+
+
+def _short_location(location: str) -> str:
+    if "://" in location:
+        return location
+    try:
+        return str(Path(location).relative_to(Path.cwd()))
+    except ValueError:
+        return location
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    history = _history(args)
+    records = history.list(plan=args.plan, limit=args.limit)
+    if not records:
+        which = f" of plan '{args.plan}'" if args.plan else ""
+        print(f"no runs{which} recorded in {history.where}")
+        return ExitStatus.OK
+    rows = [("RUN", "PLAN", "STARTED", "VERDICT", "REQUESTS", "P95", "ERROR RATE", "LOCATION")]
+    for r in records:
+        rows.append(
+            (
+                r.run_id,
+                r.plan,
+                r.started_at,
+                r.verdict.upper() + (" (partial)" if r.partial else ""),
+                str(r.requests),
+                _fmt(r.latency_p95_ms, "ms"),
+                _fmt(r.error_rate, "ratio"),
+                _short_location(r.location),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return ExitStatus.OK
+
+
+def _find_record(history: RunHistory, ref: str) -> RunRecord:
+    from surge.store.history import RunRecord
+    from surge.store.local import has_report, locate_run, read_report
+
+    record = history.get(ref)
+    if record is not None:
+        return record
+    run_dir = locate_run(ref)
+    if run_dir is not None and has_report(run_dir):
+        return RunRecord.from_report(read_report(run_dir), str(run_dir.resolve()))
+    raise UserError(
+        f"no run '{ref}' in the history ({history.where}) nor a run folder at that path; "
+        "list runs with `surge runs`"
+    )
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from reports.compare import compare_records, render_compare_html, render_compare_text
+
+    history = _history(args)
+    a, b = _find_record(history, args.run_a), _find_record(history, args.run_b)
+    rows = compare_records(a, b)
+    print(render_compare_text(a, b, rows), end="")
+    out = Path(args.out) if args.out else Path("surge-runs") / f"compare-{a.run_id}-vs-{b.run_id}.html"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render_compare_html(a, b, rows), encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"\ncomparison: {out}")
+    return ExitStatus.OK
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
@@ -208,6 +357,16 @@ def _cmd_demo_target(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="surge", description="Load tests with a verdict, locally or on AWS Lambda."
@@ -222,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--workers", type=int, help="local worker processes (default: plan's, else one per core)"
     )
+    run.add_argument("--history", help=HISTORY_HELP)
     run.set_defaults(func=_cmd_run)
 
     val = sub.add_parser("validate", help="check a plan without sending traffic")
@@ -232,7 +392,21 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="re-render a stored run's reports from its histograms")
     rep.add_argument("run", help="run folder or run id under ./surge-runs")
     rep.add_argument("--plan", help="evaluate with this plan's thresholds instead of the stored plan")
+    rep.add_argument("--history", help=HISTORY_HELP)
     rep.set_defaults(func=_cmd_report)
+
+    runs = sub.add_parser("runs", help="list recorded runs, newest first")
+    runs.add_argument("--plan", help="only runs of this plan (by name)")
+    runs.add_argument("--limit", type=_positive_int, default=20, help="at most this many (default 20)")
+    runs.add_argument("--history", help=HISTORY_HELP)
+    runs.set_defaults(func=_cmd_runs)
+
+    cmp = sub.add_parser("compare", help="two runs side by side, printed and written as HTML")
+    cmp.add_argument("run_a", metavar="RUN_A", help="run id in the history, or a run folder")
+    cmp.add_argument("run_b", metavar="RUN_B", help="run id in the history, or a run folder")
+    cmp.add_argument("--out", help="HTML file (default surge-runs/compare-<A>-vs-<B>.html)")
+    cmp.add_argument("--history", help=HISTORY_HELP)
+    cmp.set_defaults(func=_cmd_compare)
 
     init = sub.add_parser("init", help="write a commented starter plan")
     init.add_argument("path", nargs="?", default="surge-plan.yaml")

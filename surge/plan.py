@@ -13,18 +13,22 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from surge.errors import PlanError
 from surge.template import TemplateError, compile_structure, structure_variables
-from surge.thresholds import Threshold, ThresholdError, parse_threshold
+from surge.thresholds import Threshold, ThresholdError, parse_metric, parse_threshold
 from surge.units import parse_duration_s
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -229,7 +233,74 @@ class ThresholdSpec(_Model):
     grace: Seconds = 0.0
 
 
-_OPTIONAL_SECTIONS = ("allow_hosts", "defaults", "variables", "data", "thresholds", "limits", "description")
+LAST_PASS = "last-pass"
+_BASELINE_HELP = "use 'last-pass', a run id (see `surge runs`), or {file: figures.json}"
+
+
+class BaselineFile(_Model):
+    """Figures from another system (e.g. the platform being replaced), keyed by metric path."""
+
+    file: str = Field(min_length=1)
+
+
+def _baseline_spec(v: object) -> object:
+    if isinstance(v, str):
+        v = v.strip()
+        if v.lower().endswith(".json"):
+            # The likeliest slip: a file named where a run id is expected.
+            raise ValueError(f"'{v}' looks like a file; write baseline: {{file: {v}}}")
+        if not v or any(c.isspace() for c in v):
+            raise ValueError(f"'{v}' is not a baseline; {_BASELINE_HELP}")
+    elif v is not None and not isinstance(v, dict | BaselineFile):
+        raise ValueError(f"{v!r} is not a baseline; {_BASELINE_HELP}")
+    return v
+
+
+def _baseline_kind(v: object) -> str:
+    # Tagging the union makes a bad {file: ...} report only its own problems, not "not a string".
+    return "run" if isinstance(v, str) else "file"
+
+
+BaselineSpec = Annotated[
+    Annotated[str, Tag("run")] | Annotated[BaselineFile, Tag("file")],
+    Discriminator(_baseline_kind),
+]
+
+
+def _metric_path(v: str) -> str:
+    try:
+        return parse_metric(v).canonical
+    except ThresholdError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class Regression(_Model):
+    """Fail a check's metric when it is worse than the baseline by more than max_worse_pct."""
+
+    max_worse_pct: float = Field(ge=0, description="percent worse than the baseline that still passes")
+    metrics: list[Annotated[str, AfterValidator(_metric_path)]] | None = Field(
+        default=None,
+        min_length=1,
+        description="only these metrics (default: the checks' metrics and the headline ones)",
+    )
+
+    @field_validator("metrics")
+    @classmethod
+    def _unique(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else list(dict.fromkeys(v))
+
+
+_OPTIONAL_SECTIONS = (
+    "allow_hosts",
+    "defaults",
+    "variables",
+    "data",
+    "thresholds",
+    "limits",
+    "description",
+    "baseline",
+    "regression",
+)
 
 
 def _threshold_spec(v: object) -> object:
@@ -251,6 +322,8 @@ class Plan(_Model):
     interval: Seconds = Field(default=1.0, gt=0)
     seed: int | None = None
     limits: Limits = Field(default_factory=Limits)
+    baseline: Annotated[BaselineSpec | None, BeforeValidator(_baseline_spec)] = None
+    regression: Regression | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -292,6 +365,14 @@ class Plan(_Model):
             raise ValueError(f"workers must be between 1 and limits.max_workers ({lim.max_workers})")
         return self
 
+    @field_validator("regression")
+    @classmethod
+    def _regression_needs_baseline(cls, v: Regression | None, info: ValidationInfo) -> Regression | None:
+        # "baseline" is missing from info.data only when it failed its own validation: one error is enough.
+        if v is not None and "baseline" in info.data and info.data["baseline"] is None:
+            raise ValueError(f"compares against a baseline: add 'baseline' ({_BASELINE_HELP})")
+        return v
+
     # -- derived -------------------------------------------------------------------------------
     @property
     def target_host(self) -> str:
@@ -299,12 +380,21 @@ class Plan(_Model):
 
     @property
     def allowed_hosts(self) -> frozenset[str]:
-        return frozenset({self.target_host, *(h.lower() for h in self.allow_hosts)})
+        # Entries may be written host:port; hosts are what is compared.
+        hosts = (urlsplit(f"//{h}").hostname or h for h in self.allow_hosts)
+        return frozenset({self.target_host, *(h.lower() for h in hosts)})
 
     def parsed_thresholds(self) -> list[Threshold]:
         return [
             parse_threshold(t.check, abort_on_fail=t.abort_on_fail, grace_s=t.grace) for t in self.thresholds
         ]
+
+    @property
+    def baseline_spec(self) -> str | None:
+        """The baseline as one string: "last-pass", a run id, or "file:<path as written>"."""
+        if isinstance(self.baseline, BaselineFile):
+            return f"file:{self.baseline.file}"
+        return self.baseline
 
     def plan_hash(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
@@ -358,6 +448,15 @@ def semantic_problems(plan: Plan, base_dir: Path, environ: Mapping[str, str] | N
         if th.metric.namespace == "phase" and th.metric.key not in phase_names(plan):
             names = ", ".join(phase_names(plan))
             problems.append(f'thresholds[{i}]: no phase named "{th.metric.key}"; the plan has: {names}')
+    regression_metrics = (plan.regression.metrics if plan.regression else None) or []
+    for i, metric in enumerate(regression_metrics):
+        ref = parse_metric(metric)
+        if ref.namespace == "endpoint" and ref.key not in endpoint_names(plan):
+            names = ", ".join(sorted(endpoint_names(plan)))
+            problems.append(f'regression.metrics[{i}]: no endpoint named "{ref.key}"; the plan has: {names}')
+        if ref.namespace == "phase" and ref.key not in phase_names(plan):
+            names = ", ".join(phase_names(plan))
+            problems.append(f'regression.metrics[{i}]: no phase named "{ref.key}"; the plan has: {names}')
 
     columns: list[str] = []
     if plan.data is not None:
@@ -435,7 +534,7 @@ def phase_label(phase: Phase, index: int) -> str:
 
 
 def read_data_columns(path: Path) -> list[str]:
-    with path.open(newline="") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
         header = next(csv.reader(fh), None)
     if not header:
         raise ValueError(f"{path} is empty; the first row must name the columns")
@@ -443,7 +542,7 @@ def read_data_columns(path: Path) -> list[str]:
 
 
 def read_data_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
         return [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(fh)]
 
 

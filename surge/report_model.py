@@ -6,7 +6,7 @@ All durations are milliseconds, rates are fractions (0.01 == 1 %), throughput is
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 Verdict = Literal["pass", "fail", "error"]
 CheckStatus = Literal["pass", "fail", "no-data"]
@@ -30,10 +30,23 @@ class Check(TypedDict):
     target: float  # in the metric's unit (ms, fraction, per second, count, USD)
     unit: str  # "ms" | "ratio" | "per_s" | "count" | "usd" | ""
     measured: float | None
-    baseline: float | None
+    baseline: float | None  # the baseline's figure for this metric, in the same unit; None: none known
+    # Percent change of measured against baseline: +12.5 means 12.5 % higher than the baseline,
+    # -4 means 4 % lower; None when there is no baseline figure (or it is 0 and measured is not).
     delta_pct: float | None
     status: CheckStatus
     abort_on_fail: bool
+
+
+class BaselineInfo(TypedDict):
+    spec: str  # as the plan names it: "last-pass", a run id, or "file:<path>"
+    source: Literal["run", "file"] | None  # None: the plan names a baseline, but none was found
+    ref: str | None  # the run id, or the file's path
+    label: str  # for readers, e.g. "run 20250101-120000-checkout-1a2b (last passing run)"
+    # Every figure the baseline offered, by metric path, so a re-render compares to the same numbers.
+    figures: dict[str, float]
+    max_worse_pct: float | None  # the regression rule's limit; None when the plan has no rule
+    notes: list[str]  # what could not be compared, and why
 
 
 class Totals(TypedDict):
@@ -124,3 +137,5 @@ class Report(TypedDict):
     service_metrics: dict[str, object]
     cost: dict[str, object]
     generator: GeneratorHealth
+    # Absent in reports written before baselines existed; None when the plan names no baseline.
+    baseline: NotRequired[BaselineInfo | None]

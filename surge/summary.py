@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
 from surge import __version__
-from surge.evaluate import evaluate, verdict
+from surge.baseline import Baseline, BaselineOutcome, apply_baseline, regression_metrics
+from surge.evaluate import MetricSource, evaluate, verdict
 from surge.plan import Plan, phase_label
 from surge.report_model import (
+    Check,
     EndpointReport,
     GeneratorHealth,
     LatencySummary,
@@ -20,7 +22,7 @@ from surge.report_model import (
     Totals,
 )
 from surge.stats import Aggregate, RunStats, aggregate, new_histogram, percentile_ms, stat_ms
-from surge.thresholds import MetricRef
+from surge.thresholds import MetricRef, parse_metric
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -71,6 +73,8 @@ class AggregateSource:
         if sc is None:
             return None
         agg = sc.agg
+        if agg.requests == 0 and agg.iterations == 0:
+            return None  # nothing was sent in this scope: no measurement can pass
         head = ref.path[0]
         if head in ("latency", "service_time"):
             h = agg.rt if head == "latency" else agg.st
@@ -201,6 +205,49 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def compare_to_baseline(
+    plan: Plan,
+    source: MetricSource,
+    checks: list[Check],
+    baseline: Baseline | None,
+    notes: Sequence[str] | None,
+) -> BaselineOutcome:
+    """The checks with the plan's baseline and regression rule applied (see surge.baseline).
+
+    ``notes`` is None when nobody looked the baseline up (a caller that does not resolve
+    baselines); the report then says so rather than silently comparing to nothing.
+    """
+    spec = plan.baseline_spec
+    if spec is None:
+        return BaselineOutcome(checks, None)
+    if baseline is None and notes is None:
+        notes = [f"the plan names baseline {spec}, but it was not looked up for this run"]
+    wanted = regression_metrics(checks, plan.regression) if baseline else []
+    measured = {m: source.value(parse_metric(m)) for m in wanted}
+    return apply_baseline(
+        checks,
+        spec=spec,
+        baseline=baseline,
+        regression=plan.regression,
+        measured=measured,
+        notes=notes or (),
+    )
+
+
+def with_baseline(
+    report: Report, plan: Plan, stats: RunStats, baseline: Baseline | None, notes: Sequence[str]
+) -> Report:
+    """A built report re-evaluated against a baseline resolved by the caller (the runner builds
+    reports without one: resolving it is I/O, done by the CLI before any traffic)."""
+    source = stats_source(plan, stats)
+    outcome = compare_to_baseline(plan, source, evaluate(plan.parsed_thresholds(), source), baseline, notes)
+    out = report.copy()
+    out["checks"] = outcome.checks
+    out["verdict"] = verdict(outcome.checks, report["error"])
+    out["baseline"] = outcome.info
+    return out
+
+
 def build_report(
     plan: Plan,
     stats: RunStats,
@@ -212,11 +259,16 @@ def build_report(
     error: str | None = None,
     service_metrics: dict[str, object] | None = None,
     cost: dict[str, object] | None = None,
+    baseline: Baseline | None = None,
+    baseline_notes: Sequence[str] | None = None,
 ) -> Report:
     run_s = measured_duration(plan, stats)
     total = aggregate(stats)
     source = stats_source(plan, stats)
-    checks = evaluate(plan.parsed_thresholds(), source)
+    compared = compare_to_baseline(
+        plan, source, evaluate(plan.parsed_thresholds(), source), baseline, baseline_notes
+    )
+    checks = compared.checks
     if stats["workers_failed"] and stats["workers_failed"] == stats["workers"] and error is None:
         error = "every worker failed: " + "; ".join(stats["errors"][:3])
     endpoints = {}
@@ -279,4 +331,5 @@ def build_report(
         service_metrics=service_metrics or {},
         cost=cost or {},
         generator=_generator(stats),
+        baseline=compared.info,
     )

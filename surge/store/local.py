@@ -45,3 +45,15 @@ def read_results(run_dir: Path) -> RunStats:
 def read_report(run_dir: Path) -> Report:
     data: Report = json.loads((run_dir / "report.json").read_text())
     return data
+
+
+def locate_run(ref: str, runs_root: Path = Path("surge-runs")) -> Path | None:
+    """A stored run's folder from a path, or from a run id under the runs folder."""
+    for candidate in (Path(ref), runs_root / ref):
+        if (candidate / RESULTS_FILE).is_file():
+            return candidate
+    return None
+
+
+def has_report(run_dir: Path) -> bool:
+    return (run_dir / "report.json").is_file()

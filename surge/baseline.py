@@ -1,0 +1,416 @@
+"""Baselines and the regression rule.
+
+A baseline is a set of figures keyed by metric path, as thresholds name them (``http.latency.p95``,
+``endpoint["GET /x"].p99``, ``elasticache["sessions"].hit_rate``, ``cost.monthly_usd``), in the
+thresholds' units: ms, fraction (0.004 == 0.4 %), per second, count, USD. It comes from an earlier
+run in the history (a run id, or ``last-pass``: the newest complete, passing run of the same plan) or
+from a JSON file of another system's figures.
+
+Every check then carries the baseline's figure and ``delta_pct``, the percent change of the measured
+value against it (+12.5 == 12.5 % higher). With a ``regression`` rule, each covered metric also gets
+a check of its own, "regression: METRIC within N% of baseline", which fails when the metric is worse
+than the baseline by more than N %; "worse" follows the metric's check (for ``<``/``<=`` higher is
+worse, for ``>``/``>=`` lower is worse). A metric the baseline has no figure for is never a failure
+by itself: it is compared to nothing, and a note says so.
+
+Everything here is pure (values in, checks out) except :func:`resolve_baseline` at the end, which
+reads the baseline file and asks the history it is given.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from surge.errors import UserError
+from surge.plan import LAST_PASS, BaselineFile, Plan, Regression
+from surge.report_model import BaselineInfo, Check, CheckStatus
+from surge.thresholds import Kind, ThresholdError, parse_metric, parse_threshold
+
+if TYPE_CHECKING:
+    from surge.store.history import RunHistory, RunRecord
+
+Direction = Literal["higher", "lower"]  # which way is worse
+
+# With a regression rule these are always compared, check or no check: what a release must not lose.
+REGRESSION_HEADLINE = ("http.latency.p95", "http.latency.p99", "http.error_rate", "http.throughput")
+
+# Names every regression check; a threshold cannot start so (it starts with a metric namespace).
+REGRESSION_PREFIX = "regression: "
+
+# Floating point must not turn "exactly 5 % worse" into 5.000000000000001 % and fail the limit.
+_EPSILON_PCT = 1e-9
+
+
+class BaselineError(UserError):
+    """The plan's baseline cannot be used: unknown run, unreadable or invalid figures file."""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    spec: str  # as the plan names it: "last-pass", a run id, "file:<path>"
+    source: Literal["run", "file"]
+    ref: str  # run id or file path
+    label: str
+    figures: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_info(cls, info: BaselineInfo) -> Baseline | None:
+        """The baseline a stored report was compared to, so a re-render uses the same figures."""
+        if info["source"] is None or info["ref"] is None:
+            return None
+        return cls(info["spec"], info["source"], info["ref"], info["label"], dict(info["figures"]))
+
+
+# --- metric names, units and directions --------------------------------------------------------
+
+
+def canonical_metric(text: str) -> str:
+    """The threshold form of a metric path; names of namespaces thresholds do not know yet pass as is."""
+    try:
+        return parse_metric(text).canonical
+    except ThresholdError:
+        return text.strip()
+
+
+def metric_unit(metric: str) -> str:
+    """The report unit of a metric path ("ms", "ratio", "per_s", "count", "usd", or "")."""
+    try:
+        kind: Kind = parse_metric(metric).kind
+        return kind
+    except ThresholdError:
+        pass
+    last = metric.rsplit(".", 1)[-1].lower()
+    if last.endswith("_usd") or metric.startswith("cost."):
+        return "usd"
+    if last.endswith(("_ms", "latency")) or (last[:1] == "p" and last[1:].replace("_", "").isdigit()):
+        return "ms"
+    if last.endswith(("rate", "_ratio")):
+        return "ratio"
+    if last.endswith(("_rps", "_per_s", "throughput")):
+        return "per_s"
+    return ""
+
+
+def is_regression_check(check: Check) -> bool:
+    return check["name"].startswith(REGRESSION_PREFIX)
+
+
+def op_direction(op: str) -> Direction | None:
+    """Which way is worse for a check with this operator: "< 500ms" is hurt by higher values."""
+    if op in ("<", "<="):
+        return "higher"
+    if op in (">", ">="):
+        return "lower"
+    return None  # == and != say nothing about better or worse
+
+
+def default_direction(metric: str) -> Direction | None:
+    """Which way is worse for a metric nobody wrote a check for (headline metrics, comparisons)."""
+    last = metric.rsplit(".", 1)[-1].lower()
+    unit = metric_unit(metric)
+    if last in ("requests", "iterations"):
+        return None  # more or fewer requests is the plan's doing, not the service's
+    if "hit" in last or last in ("throughput", "rps") or unit == "per_s":
+        return "lower"
+    if unit in ("ms", "ratio", "usd") or last in ("errors", "dropped_iterations"):
+        return "higher"
+    return None
+
+
+# --- numbers ------------------------------------------------------------------------------------
+
+
+def delta_pct(measured: float | None, baseline: float | None) -> float | None:
+    """Percent change against the baseline (+12.5 == 12.5 % higher); None when it cannot be said."""
+    if measured is None or baseline is None:
+        return None
+    if baseline == 0:
+        # A change from zero has no percentage; "no change" still does.
+        return 0.0 if measured == 0 else None
+    return (measured - baseline) / abs(baseline) * 100.0
+
+
+def worse_pct(measured: float, baseline: float, direction: Direction) -> float:
+    """How much worse than the baseline, in percent (negative: better); inf for any loss from zero."""
+    if baseline == 0:
+        worse = measured > 0 if direction == "higher" else measured < 0
+        return math.inf if worse else 0.0
+    change = (measured - baseline) / abs(baseline) * 100.0
+    return change if direction == "higher" else -change
+
+
+def is_regression(measured: float, baseline: float, direction: Direction, max_worse_pct: float) -> bool:
+    """Worse than the baseline by more than the limit; exactly at the limit still passes."""
+    return worse_pct(measured, baseline, direction) > max_worse_pct + _EPSILON_PCT
+
+
+def regression_limit(baseline: float, direction: Direction, max_worse_pct: float) -> float:
+    """The value a regression check compares to: the baseline moved by the limit, the worse way."""
+    step = abs(baseline) * max_worse_pct / 100.0
+    return baseline + step if direction == "higher" else baseline - step
+
+
+# --- figures from a file ------------------------------------------------------------------------
+
+
+def parse_figures(data: object, where: str) -> dict[str, float]:
+    """Validate a baseline file's content: {metric path: number, or a string with a unit ("420ms")}."""
+    if not isinstance(data, dict):
+        raise BaselineError(
+            f"{where}: a baseline file is a JSON object of figures by metric path, "
+            'e.g. {"http.latency.p95": 420, "http.error_rate": 0.004}'
+        )
+    figures: dict[str, float] = {}
+    problems: list[str] = []
+    for key, value in data.items():
+        if value is None:
+            continue  # the other system did not measure it: no figure
+        metric = canonical_metric(str(key))
+        try:
+            number = _figure(metric, value)
+        except ValueError as exc:
+            problems.append(f"{key}: {exc}")
+            continue
+        if metric in figures:
+            problems.append(f"{key}: {metric} is given twice")
+            continue
+        figures[metric] = number
+    if problems:
+        raise BaselineError(f"{where} has invalid figures:", problems)
+    if not figures:
+        raise BaselineError(f"{where} has no figures")
+    return figures
+
+
+def _figure(metric: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("expected a number in the metric's unit (ms, fraction, per second, USD)")
+    known = _known_metric(metric)
+    if isinstance(value, str):
+        if known:
+            # Reuse the thresholds' units, so "420ms", "0.4%" and "130/s" read as they do there.
+            try:
+                return _finite(parse_threshold(f"{metric} <= {value}").target)
+            except ThresholdError as exc:
+                raise ValueError(str(exc).replace(f"{metric} <= ", "")) from None
+        try:
+            return _finite(float(value))
+        except ValueError:
+            raise ValueError(f"'{value}' is not a number") from None
+    number = _finite(float(value))
+    if known and parse_metric(metric).kind == "ratio" and number > 1:
+        raise ValueError(f'{number:g} is not a fraction; write 0.004 or "0.4%" for 0.4 %')
+    return number
+
+
+def _known_metric(metric: str) -> bool:
+    try:
+        parse_metric(metric)
+    except ThresholdError:
+        return False
+    return True
+
+
+def _finite(number: float) -> float:
+    if not math.isfinite(number):
+        raise ValueError(f"{number} is not a finite number")
+    if number < 0:
+        raise ValueError(f"{number:g} is negative; figures are latencies, rates, throughputs or costs")
+    return number
+
+
+# --- applying a baseline (pure) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BaselineOutcome:
+    checks: list[Check]
+    info: BaselineInfo | None
+
+
+def regression_metrics(checks: Sequence[Check], regression: Regression | None) -> list[str]:
+    """The metrics a regression rule covers: those it names, else every check's and the headline."""
+    if regression is None:
+        return []
+    if regression.metrics:
+        return list(regression.metrics)
+    out: list[str] = []
+    for metric in [*(c["metric"] for c in checks), *REGRESSION_HEADLINE]:
+        if metric not in out:
+            out.append(metric)
+    return out
+
+
+def _direction_for(metric: str, checks: Sequence[Check]) -> Direction | None:
+    for c in checks:
+        if c["metric"] == metric:
+            d = op_direction(c["op"])
+            if d is not None:
+                return d
+    return default_direction(metric)
+
+
+def _regression_check(
+    metric: str,
+    measured: float | None,
+    figure: float,
+    direction: Direction,
+    max_worse_pct: float,
+) -> Check:
+    limit = regression_limit(figure, direction, max_worse_pct)
+    status: CheckStatus = "no-data"
+    if measured is not None:
+        status = "fail" if is_regression(measured, figure, direction, max_worse_pct) else "pass"
+    delta = delta_pct(measured, figure)
+    return Check(
+        name=f"{REGRESSION_PREFIX}{metric} within {max_worse_pct:g}% of baseline",
+        metric=metric,
+        op="<=" if direction == "higher" else ">=",
+        target=round(limit, 6),
+        unit=metric_unit(metric),
+        measured=None if measured is None else round(measured, 6),
+        baseline=figure,
+        delta_pct=None if delta is None else round(delta, 3),
+        status=status,
+        abort_on_fail=False,
+    )
+
+
+def apply_baseline(
+    checks: Sequence[Check],
+    *,
+    spec: str | None,
+    baseline: Baseline | None,
+    regression: Regression | None,
+    measured: Mapping[str, float | None],
+    notes: Sequence[str] = (),
+) -> BaselineOutcome:
+    """The checks with their baseline figures and deltas, plus the regression rule's checks.
+
+    ``measured`` holds the value of every metric in :func:`regression_metrics` (missing ones fall
+    back to a check's measured value). ``notes`` come from resolving the baseline (e.g. last-pass
+    found no earlier passing run) and are carried into the report.
+    """
+    if spec is None:
+        return BaselineOutcome(list(checks), None)
+    all_notes = list(notes)
+    figures: Mapping[str, float] = baseline.figures if baseline else {}
+    out: list[Check] = []
+    missing: list[str] = []
+    for c in checks:
+        figure = figures.get(c["metric"]) if baseline else None
+        if baseline and figure is None and c["metric"] not in missing:
+            missing.append(c["metric"])
+        delta = delta_pct(c["measured"], figure)
+        out.append({**c, "baseline": figure, "delta_pct": None if delta is None else round(delta, 3)})
+
+    if baseline and regression is not None:
+        by_metric = {c["metric"]: c["measured"] for c in reversed(checks)}
+        skipped: list[str] = []
+        for metric in regression_metrics(checks, regression):
+            figure = figures.get(metric)
+            if figure is None:
+                if metric not in missing:
+                    missing.append(metric)
+                continue
+            direction = _direction_for(metric, checks)
+            if direction is None:
+                skipped.append(metric)
+                continue
+            value = measured[metric] if metric in measured else by_metric.get(metric)
+            out.append(_regression_check(metric, value, figure, direction, regression.max_worse_pct))
+        if skipped:
+            all_notes.append(
+                "the regression rule skips "
+                + ", ".join(skipped)
+                + ": neither higher nor lower is worse for it (check with == or !=, or a count)"
+            )
+    if missing:
+        all_notes.append(
+            "the baseline has no figure for " + ", ".join(missing) + ": shown without a delta, not compared"
+        )
+    if baseline and baseline.source == "file":
+        # A figure no check uses is usually a typo in the file's metric path: say so.
+        used = {c["metric"] for c in out}
+        unused = sorted(set(figures) - used)
+        if unused:
+            all_notes.append("baseline figures no check uses: " + ", ".join(unused))
+
+    info = BaselineInfo(
+        spec=spec,
+        source=baseline.source if baseline else None,
+        ref=baseline.ref if baseline else None,
+        label=baseline.label if baseline else f"none ({spec} found nothing to compare to)",
+        figures=dict(figures),
+        max_worse_pct=regression.max_worse_pct if regression else None,
+        notes=all_notes,
+    )
+    return BaselineOutcome(out, info)
+
+
+# --- resolving a plan's baseline (I/O at the edge: a file, and the history given) --------------
+
+
+def baseline_from_record(record: RunRecord, spec: str, label: str) -> Baseline:
+    return Baseline(spec=spec, source="run", ref=record.run_id, label=label, figures=dict(record.metrics))
+
+
+def load_baseline_file(path: Path, spec: str) -> Baseline:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BaselineError(f"baseline file {path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise BaselineError(f"baseline file {path} is not valid JSON: {exc}") from None
+    figures = parse_figures(data, f"baseline file {path}")
+    return Baseline(spec=spec, source="file", ref=str(path), label=f"file {path.name}", figures=figures)
+
+
+def resolve_baseline(
+    plan: Plan,
+    history: RunHistory,
+    *,
+    base_dir: Path,
+    before: str | None = None,
+    exclude_run: str | None = None,
+) -> tuple[Baseline | None, list[str]]:
+    """The plan's baseline, or (None, [why]) for last-pass with no earlier passing run.
+
+    Raises BaselineError (exit 2, before any traffic) when a named run or file cannot be used.
+    ``before``/``exclude_run`` keep a re-rendered run from becoming its own last-pass baseline.
+    """
+    spec = plan.baseline_spec
+    if spec is None or plan.baseline is None:
+        return None, []
+    if isinstance(plan.baseline, BaselineFile):
+        path = Path(plan.baseline.file)
+        return load_baseline_file(path if path.is_absolute() else base_dir / path, spec), []
+    if plan.baseline == LAST_PASS:
+        record = history.last_pass(plan.name, before=before)
+        if record is not None and record.run_id == exclude_run:
+            record = history.last_pass(plan.name, before=record.started_at)
+        if record is None:
+            return None, [
+                f"baseline last-pass: no earlier complete, passing run of plan '{plan.name}' in the "
+                "history; this run has no baseline"
+            ]
+        label = f"run {record.run_id} (last passing run, started {record.started_at})"
+        return baseline_from_record(record, spec, label), []
+    record = history.get(plan.baseline)
+    if record is None:
+        raise BaselineError(
+            f"baseline: no run '{plan.baseline}' in the history; list runs with `surge runs`, "
+            "or use baseline: last-pass"
+        )
+    label = f"run {record.run_id} ({record.verdict}, started {record.started_at})"
+    notes = []
+    if record.plan != plan.name:
+        notes.append(f"the baseline run is of plan '{record.plan}', not '{plan.name}'")
+    return baseline_from_record(record, spec, label), notes

@@ -1,0 +1,343 @@
+"""Run history through one interface: SQLite on disk and DynamoDB (moto), the same tests for both.
+
+The DynamoDB table is created with the key schema documented in surge/store/history.py (the runs
+table of the cloud stack), so a change on either side fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from reports.compare import compare_records, render_compare_html, render_compare_text
+from surge.cloud.layout import (
+    GSI_BY_PLAN,
+    GSI_BY_PLAN_PK,
+    GSI_BY_PLAN_SK,
+    GSI_RECENT,
+    GSI_RECENT_PK,
+    GSI_RECENT_SK,
+    RECENT_PARTITION,
+    RUN_RECORD_SK,
+    TABLE_PK,
+    TABLE_SK,
+)
+from surge.report_model import Check, Report
+from surge.store.history import (
+    DynamoHistory,
+    HistoryError,
+    RunHistory,
+    RunRecord,
+    SqliteHistory,
+    open_history,
+)
+from tests.report_fixtures import sample_report
+
+TABLE = "surge-runs"
+
+
+def create_runs_table(client: Any) -> None:
+    """The table as the stack creates it: pk/sk, and two GSIs projecting every attribute."""
+    attributes = [TABLE_PK, TABLE_SK, GSI_BY_PLAN_PK, GSI_BY_PLAN_SK, GSI_RECENT_PK, GSI_RECENT_SK]
+    client.create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in attributes],
+        KeySchema=[
+            {"AttributeName": TABLE_PK, "KeyType": "HASH"},
+            {"AttributeName": TABLE_SK, "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": name,
+                "KeySchema": [
+                    {"AttributeName": pk, "KeyType": "HASH"},
+                    {"AttributeName": sk, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for name, pk, sk in (
+                (GSI_BY_PLAN, GSI_BY_PLAN_PK, GSI_BY_PLAN_SK),
+                (GSI_RECENT, GSI_RECENT_PK, GSI_RECENT_SK),
+            )
+        ],
+    )
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-1")
+        create_runs_table(client)
+        yield client
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def history(request: pytest.FixtureRequest, tmp_path: Path) -> RunHistory:
+    if request.param == "sqlite":
+        return SqliteHistory(tmp_path / "runs" / "history.sqlite")
+    client = request.getfixturevalue("aws_env")
+    return DynamoHistory(TABLE, client)
+
+
+def a_check(metric: str, measured: float | None) -> Check:
+    return Check(
+        name=f"{metric} < 1",
+        metric=metric,
+        op="<",
+        target=1.0,
+        unit="ms",
+        measured=measured,
+        baseline=None,
+        delta_pct=None,
+        status="pass",
+        abort_on_fail=False,
+    )
+
+
+def report(
+    run_id: str,
+    started_at: str,
+    *,
+    plan: str = "checkout",
+    verdict: str = "pass",
+    partial: bool = False,
+    p95: float = 200.0,
+    checks: list[Check] | None = None,
+) -> Report:
+    rep = sample_report(
+        run_id=run_id,
+        plan=plan,
+        started_at=started_at,
+        ended_at=started_at.replace(":00Z", ":30Z"),
+        verdict=verdict,
+        partial=partial,
+        checks=checks if checks is not None else [a_check("http.latency.p95", p95)],
+    )
+    rep["latency_ms"] = {**rep["latency_ms"], "p95": p95}
+    return rep
+
+
+def test_record_and_get_round_trip(history: RunHistory) -> None:
+    rep = report(
+        "r1",
+        "2025-03-14T10:00:00Z",
+        checks=[
+            a_check("http.latency.p95", 612.4),
+            a_check('endpoint["GET /api/mocs/{id}"].latency.p99', 0.004921),
+            a_check("http.latency.p95", 999.0),  # the same metric twice: the first one counts
+            a_check('phase["ramp"].error_rate', None),  # no data: no figure
+        ],
+    )
+    stored = history.record(rep, "/runs/r1")
+    got = history.get("r1")
+    assert got == stored == RunRecord.from_report(rep, "/runs/r1")
+    assert got.location == "/runs/r1"
+    assert (got.plan, got.verdict, got.partial, got.mode) == ("checkout", "pass", False, "local")
+    assert got.requests == 72_162 and got.dropped == 41
+    assert got.error_rate == pytest.approx(355 / 72_162, rel=1e-12)
+    assert got.metrics["http.latency.p95"] == 612.4
+    assert got.metrics['endpoint["GET /api/mocs/{id}"].latency.p99'] == 0.004921
+    assert 'phase["ramp"].error_rate' not in got.metrics
+    # Headline figures are kept for every run, so any later run can regress against them.
+    assert got.metrics["http.throughput"] == pytest.approx(72_162 / 600.0)
+    assert got.metrics["http.latency.p99"] == rep["latency_ms"]["p99"]
+    assert got.metrics["http.requests"] == 72_162
+    assert history.get("nope") is None
+
+
+def test_list_newest_first_with_limit_and_plan(history: RunHistory) -> None:
+    history.record(report("a1", "2025-03-14T10:00:00Z"), "/a1")
+    history.record(report("b1", "2025-03-14T11:00:00Z", plan="search"), "/b1")
+    history.record(report("a2", "2025-03-14T12:00:00Z", verdict="fail"), "/a2")
+    history.record(report("a3", "2025-03-14T13:00:00Z", partial=True), "/a3")
+    assert [r.run_id for r in history.list()] == ["a3", "a2", "b1", "a1"]
+    assert [r.run_id for r in history.list(limit=2)] == ["a3", "a2"]
+    assert [r.run_id for r in history.list(plan="checkout")] == ["a3", "a2", "a1"]
+    assert [r.run_id for r in history.list(plan="search")] == ["b1"]
+    assert history.list(plan="nothing") == []
+
+
+def test_last_pass_skips_failed_partial_and_other_plans(history: RunHistory) -> None:
+    assert history.last_pass("checkout") is None
+    history.record(report("old", "2025-03-14T09:00:00Z"), "/old")
+    history.record(report("good", "2025-03-14T10:00:00Z"), "/good")
+    history.record(report("other", "2025-03-14T11:00:00Z", plan="search"), "/other")
+    history.record(report("failed", "2025-03-14T12:00:00Z", verdict="fail"), "/failed")
+    history.record(report("stopped", "2025-03-14T13:00:00Z", partial=True), "/stopped")
+    history.record(report("broken", "2025-03-14T14:00:00Z", verdict="error"), "/broken")
+    found = history.last_pass("checkout")
+    assert found is not None and found.run_id == "good"
+    earlier = history.last_pass("checkout", before="2025-03-14T10:00:00Z")
+    assert earlier is not None and earlier.run_id == "old"
+    assert history.last_pass("checkout", before="2025-03-14T09:00:00Z") is None
+    found = history.last_pass("search")
+    assert found is not None and found.run_id == "other"
+
+
+def test_last_pass_reads_past_many_newer_failures(history: RunHistory) -> None:
+    # More failures than one DynamoDB page holds before the match (filters apply after Limit).
+    history.record(report("good", "2025-03-14T00:00:00Z"), "/good")
+    for i in range(30):
+        history.record(report(f"f{i:02d}", f"2025-03-14T01:{i:02d}:00Z", verdict="fail"), "/f")
+    found = history.last_pass("checkout")
+    assert found is not None and found.run_id == "good"
+    assert len(history.list(limit=40)) == 31
+
+
+def test_recording_again_replaces_the_record(history: RunHistory) -> None:
+    history.record(report("r1", "2025-03-14T10:00:00Z", verdict="fail", p95=900.0), "/r1")
+    history.record(report("r1", "2025-03-14T10:00:00Z", verdict="pass", p95=100.0), "/r1")
+    assert [r.verdict for r in history.list()] == ["pass"]
+    got = history.get("r1")
+    assert got is not None and got.latency_p95_ms == 100.0 and got.metrics["http.latency.p95"] == 100.0
+
+
+def test_sqlite_file_is_created_on_first_record_only(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "history.sqlite"
+    history = SqliteHistory(path)
+    assert history.list() == [] and history.get("x") is None and history.last_pass("p") is None
+    assert not path.exists()  # reading must not litter an empty database
+    history.record(report("r1", "2025-03-14T10:00:00Z"), "/r1")
+    assert path.is_file()
+    with sqlite3.connect(path) as conn:
+        (raw,) = conn.execute("SELECT record FROM runs WHERE run_id = 'r1'").fetchone()
+    assert json.loads(raw)["metrics"]["http.latency.p95"] == 200.0
+
+
+def test_sqlite_errors_are_user_errors(tmp_path: Path) -> None:
+    (tmp_path / "history.sqlite").mkdir()  # a folder where the file should be
+    with pytest.raises(HistoryError, match="run history"):
+        SqliteHistory(tmp_path / "history.sqlite").record(report("r1", "2025-03-14T10:00:00Z"), "/r1")
+
+
+def test_dynamo_record_merges_into_the_workflows_run_record(aws_env: Any) -> None:
+    client = aws_env
+    history = DynamoHistory(TABLE, client)
+    # A cloud run's record as the workflow writes it while running: no verdict yet.
+    running = {
+        TABLE_PK: {"S": "RUN#c1"},
+        TABLE_SK: {"S": RUN_RECORD_SK},
+        GSI_BY_PLAN_PK: {"S": "PLAN#checkout"},
+        GSI_BY_PLAN_SK: {"S": "2025-03-14T10:00:00Z"},
+        GSI_RECENT_PK: {"S": RECENT_PARTITION},
+        GSI_RECENT_SK: {"S": "2025-03-14T10:00:00Z"},
+        "run_id": {"S": "c1"},
+        "status": {"S": "RUNNING"},
+        "stop_requested": {"BOOL": False},
+    }
+    client.put_item(TableName=TABLE, Item=running)
+    assert history.get("c1") is None
+    assert history.list() == [] and history.last_pass("checkout") is None
+    history.record(report("c1", "2025-03-14T10:00:05Z"), "s3://bucket/runs/c1/")
+    item = client.get_item(TableName=TABLE, Key={TABLE_PK: {"S": "RUN#c1"}, TABLE_SK: {"S": RUN_RECORD_SK}})[
+        "Item"
+    ]
+    assert item["status"] == {"S": "RUNNING"}  # the workflow's attributes survive
+    assert item["stop_requested"] == {"BOOL": False}
+    assert item["verdict"] == {"S": "pass"}
+    assert item[GSI_BY_PLAN_SK] == {"S": "2025-03-14T10:00:05Z"}
+    got = history.last_pass("checkout")
+    assert got is not None and got.location == "s3://bucket/runs/c1/"
+
+
+def test_dynamo_lists_runs_the_workflow_completed_on_its_own(aws_env: Any) -> None:
+    client = aws_env
+    done = {
+        TABLE_PK: {"S": "RUN#c2"},
+        TABLE_SK: {"S": RUN_RECORD_SK},
+        GSI_BY_PLAN_PK: {"S": "PLAN#checkout"},
+        GSI_BY_PLAN_SK: {"S": "2025-03-14T10:00:00Z"},
+        GSI_RECENT_PK: {"S": RECENT_PARTITION},
+        GSI_RECENT_SK: {"S": "2025-03-14T10:00:00Z"},
+        "run_id": {"S": "c2"},
+        "plan": {"S": "checkout"},
+        "started_at": {"S": "2025-03-14T10:00:00Z"},
+        "status": {"S": "COMPLETED"},
+        "verdict": {"S": "fail"},
+        "partial": {"BOOL": False},
+        "report_uri": {"S": "s3://bucket/runs/c2/report.html"},
+        "p95_ms": {"N": "321.5"},
+        "requests": {"N": "999"},  # the progress counter; total_requests is the final figure
+        "total_requests": {"N": "1000"},
+    }
+    client.put_item(TableName=TABLE, Item=done)
+    (got,) = DynamoHistory(TABLE, client).list()
+    assert (got.run_id, got.verdict, got.requests) == ("c2", "fail", 1000)
+    assert got.latency_p95_ms == 321.5 and got.location == "s3://bucket/runs/c2/report.html"
+
+
+def test_dynamo_missing_table_is_a_user_error(aws_env: Any) -> None:
+    history = DynamoHistory("no-such-table", aws_env)
+    with pytest.raises(HistoryError, match="dynamodb://no-such-table"):
+        history.get("r1")
+
+
+def test_open_history(tmp_path: Path, aws_env: Any) -> None:
+    sqlite_history = open_history(tmp_path / "h.sqlite")
+    assert isinstance(sqlite_history, SqliteHistory) and sqlite_history.where == str(tmp_path / "h.sqlite")
+    dynamo = open_history(f"dynamodb://{TABLE}", dynamodb_client=aws_env)
+    assert isinstance(dynamo, DynamoHistory) and dynamo.table_name == TABLE
+    with pytest.raises(HistoryError):
+        open_history("dynamodb://")
+
+
+# --- comparing two recorded runs -----------------------------------------------------------------
+
+
+def test_compare_two_records(history: RunHistory) -> None:
+    a = history.record(
+        report(
+            "a",
+            "2025-03-14T10:00:00Z",
+            p95=200.0,
+            checks=[a_check("http.latency.p95", 200.0), a_check('endpoint["GET /x"].latency.p99', 300.0)],
+        ),
+        "/runs/a",
+    )
+    b_report = report(
+        "b",
+        "2025-03-14T11:00:00Z",
+        plan="checkout <v2>",
+        verdict="fail",
+        p95=250.0,
+        checks=[a_check("http.latency.p95", 250.0), a_check('phase["ramp"].latency.p95', 90.0)],
+    )
+    b_report["totals"] = {**b_report["totals"], "throughput_rps": 150.0}
+    b = history.record(b_report, "/runs/b")
+    rows = {r.metric: r for r in compare_records(a, b)}
+    p95 = rows["http.latency.p95"]
+    assert (p95.a, p95.b, p95.delta_pct, p95.judgement) == (200.0, 250.0, 25.0, "worse")
+    assert rows["http.throughput"].judgement == "better"
+    assert rows["http.requests"].judgement == "same"
+    only_a = rows['endpoint["GET /x"].latency.p99']
+    assert (only_a.a, only_a.b, only_a.delta_pct, only_a.judgement) == (300.0, None, None, "")
+    assert rows['phase["ramp"].latency.p95'].group == "checks"
+
+    text = render_compare_text(a, b)
+    assert re.search(r"Response time p95\s+200 ms\s+250 ms\s+\+25\.0% \(worse\)", text), text
+    assert 'endpoint["GET /x"].latency.p99' in text
+
+    page = render_compare_html(a, b)
+    assert page.startswith("<!doctype html>")
+    assert "checkout &lt;v2&gt;" in page and "checkout <v2>" not in page
+    # Self-contained: no script and nothing fetched from anywhere.
+    assert "<script" not in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "@import" not in page and "url(" not in page
+    assert re.search(r'<td class="[^"]*\bworse\b[^"]*">\+25\.0% \(worse\)</td>', page), page

@@ -140,6 +140,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     plan_path = Path(args.plan)
     plan = load_plan(plan_path, target=args.target)
+    if args.cloud:
+        from surge.cli_cloud import run_cloud
+
+        return run_cloud(args, plan, new_run_id(plan.name))
     history = _history(args)
     # Before any traffic: a baseline that cannot be found is a usage error, not a failed run.
     baseline, notes = resolve_baseline(plan, history, base_dir=plan_path.parent)
@@ -223,6 +227,10 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     """Re-render a stored run from its merged histograms (e.g. after changing thresholds)."""
+    if args.cloud:
+        from surge.cli_cloud import cmd_report_cloud
+
+        return cmd_report_cloud(args)
     from surge.baseline import Baseline, resolve_baseline
     from surge.plan import load_plan
     from surge.store.local import PLAN_FILE, locate_run, read_report, read_results, write_run
@@ -271,6 +279,10 @@ def _short_location(location: str) -> str:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
+    if args.cloud:
+        from surge.cli_cloud import cmd_runs_cloud
+
+        return cmd_runs_cloud(args)
     history = _history(args)
     records = history.list(plan=args.plan, limit=args.limit)
     if not records:
@@ -330,6 +342,18 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from surge.cli_cloud import cmd_status
+
+    return cmd_status(args)
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    from surge.cli_cloud import cmd_stop
+
+    return cmd_stop(args)
+
+
 def _cmd_init(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.exists() and not args.force:
@@ -368,6 +392,8 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from surge.cli_cloud import add_cloud_options
+
     p = argparse.ArgumentParser(
         prog="surge", description="Load tests with a verdict, locally or on AWS Lambda."
     )
@@ -382,6 +408,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, help="local worker processes (default: plan's, else one per core)"
     )
     run.add_argument("--history", help=HISTORY_HELP)
+    run.add_argument(
+        "--cloud", action="store_true", help="run in the deployed AWS stack (Step Functions + Lambda)"
+    )
+    run.add_argument(
+        "--wait", action="store_true", help="with --cloud: follow the run and exit with its verdict"
+    )
+    run.add_argument(
+        "--lead-seconds", type=int, help="with --cloud: time for workers' cold starts (default 30)"
+    )
+    add_cloud_options(run)
     run.set_defaults(func=_cmd_run)
 
     val = sub.add_parser("validate", help="check a plan without sending traffic")
@@ -393,13 +429,30 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("run", help="run folder or run id under ./surge-runs")
     rep.add_argument("--plan", help="evaluate with this plan's thresholds instead of the stored plan")
     rep.add_argument("--history", help=HISTORY_HELP)
+    rep.add_argument("--cloud", action="store_true", help="download a cloud run's reports from S3")
+    rep.add_argument("--out", help="with --cloud: where to put the files (default ./surge-runs/<run>)")
+    rep.add_argument("--open", action="store_true", help="with --cloud: open report.html in a browser")
+    add_cloud_options(rep)
     rep.set_defaults(func=_cmd_report)
 
     runs = sub.add_parser("runs", help="list recorded runs, newest first")
     runs.add_argument("--plan", help="only runs of this plan (by name)")
     runs.add_argument("--limit", type=_positive_int, default=20, help="at most this many (default 20)")
     runs.add_argument("--history", help=HISTORY_HELP)
+    runs.add_argument("--cloud", action="store_true", help="list runs from the deployed stack's table")
+    add_cloud_options(runs)
     runs.set_defaults(func=_cmd_runs)
+
+    status = sub.add_parser("status", help="a cloud run's status and progress")
+    status.add_argument("run")
+    status.add_argument("--wait", action="store_true", help="follow it to the end; exit with its verdict")
+    add_cloud_options(status)
+    status.set_defaults(func=_cmd_status)
+
+    stop = sub.add_parser("stop", help="stop a cloud run within seconds, keeping what was measured")
+    stop.add_argument("run")
+    add_cloud_options(stop)
+    stop.set_defaults(func=_cmd_stop)
 
     cmp = sub.add_parser("compare", help="two runs side by side, printed and written as HTML")
     cmp.add_argument("run_a", metavar="RUN_A", help="run id in the history, or a run folder")

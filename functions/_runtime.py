@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, cast
 
 from functions.contracts import ENV_BUCKET, ENV_SECRETS_PREFIX, ENV_STATE, ENV_TABLE
-
-R = TypeVar("R")
 
 
 class ContractError(ValueError):
@@ -32,7 +31,7 @@ def _make_logger() -> Any:
     # Powertools is bundled with the functions (see infra/bundling.py); plain logging keeps the
     # handlers importable where it is not installed (tests, tooling).
     try:
-        from aws_lambda_powertools import Logger
+        from aws_lambda_powertools import Logger  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
         return logging.getLogger("surge")
@@ -40,6 +39,7 @@ def _make_logger() -> Any:
 
 
 logger = _make_logger()
+_CLIENT_LOCK = threading.Lock()
 
 
 class Clients:
@@ -84,11 +84,13 @@ class Clients:
         return self._remaining() if self._remaining is not None else 86_400_000
 
     def client(self, service: str) -> Any:
-        if service not in self._cache:
-            import boto3  # provided by the Lambda runtime
+        # boto3's default session is not thread-safe when creating clients; the core may use threads.
+        with _CLIENT_LOCK:
+            if service not in self._cache:
+                import boto3  # provided by the Lambda runtime
 
-            self._cache[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
-        return self._cache[service]
+                self._cache[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+            return self._cache[service]
 
     @property
     def s3(self) -> Any:
@@ -128,18 +130,15 @@ def require_keys(event: Any, required: frozenset[str], state: str) -> None:
         raise ContractError(f"{state}: event is missing {', '.join(missing)}")
 
 
-def call_core(
-    state: str, event: Mapping[str, Any], context: LambdaContext | None, *, core_function: str | None = None
-) -> Any:
-    """Run ``surge.cloud.handlers.<core_function or state>(event, clients)`` with run-scoped logs."""
-    run_id = event.get("run_id")
-    if hasattr(logger, "append_keys"):
-        logger.append_keys(run_id=run_id, state=os.environ.get(ENV_STATE, state))
+def call_core(name: str, event: Mapping[str, Any], context: LambdaContext | None) -> Any:
+    """Run ``surge.cloud.handlers.<name>(event, clients)`` with the run id on every log line."""
+    if hasattr(logger, "append_keys"):  # Powertools: structured keys on every later line
+        logger.append_keys(run_id=event.get("run_id"), state=os.environ.get(ENV_STATE, name))
     from surge.cloud import handlers  # lazy: see the module docstring
 
-    func = cast(Callable[[Mapping[str, Any], Clients], Any], getattr(handlers, core_function or state))
+    func = cast(Callable[[Mapping[str, Any], Clients], Any], getattr(handlers, name))
     started = time.perf_counter()
     try:
         return func(event, Clients.from_env(context))
     finally:
-        logger.info("%s done in %.3f s", core_function or state, time.perf_counter() - started)
+        logger.info("%s finished in %.3f s", name, time.perf_counter() - started)

@@ -99,7 +99,16 @@ class PrepareResult(TypedDict):
 
 
 # --- Worker (one Distributed Map item) ------------------------------------------------------------
-class ShardItem(TypedDict):
+class _ShardItemOptional(TypedDict, total=False):
+    # A base class rather than NotRequired[]: under `from __future__ import annotations` Python
+    # 3.11 does not see NotRequired in string annotations, and __required_keys__ would be wrong.
+    t0: float
+    """Plan time zero (epoch seconds, sub-second precision) when Prepare gives more than start_at."""
+    window: list[float]
+    """``[start_s, end_s]`` of this segment in plan time."""
+
+
+class ShardItem(_ShardItemOptional):
     """One element of a segment's items.json, passed unchanged as the worker's event."""
 
     run_id: str

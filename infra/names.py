@@ -65,6 +65,8 @@ KEY_SHARD_RESULT: Final = "runs/*/seg-*/shard-*"
 KEY_SEGMENT_AGGREGATE: Final = "runs/*/seg-*/aggregate*"
 KEY_METRICS: Final = "runs/*/metrics*"
 KEY_REPORT: Final = "runs/*/report*"
+KEY_RESULTS: Final = "runs/*/results.json"
+"""The merged run statistics Report stores beside the report (a baseline for later runs)."""
 KEY_JUNIT: Final = "runs/*/junit.xml"
 
 # --- DynamoDB table `runs` --------------------------------------------------------------------

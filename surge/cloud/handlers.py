@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import re
 import tempfile
 import threading
@@ -41,7 +40,6 @@ STOP_POLL_S = 3.0
 PROGRESS_EVERY_S = 5.0
 # A worker stops this long before Lambda's timeout, to drain and upload its result.
 SAFETY_MARGIN_MS = 25_000
-ENV_EVENT_BUS = "SURGE_EVENT_BUS"
 
 
 class Clients(Protocol):
@@ -421,16 +419,6 @@ def _store_report(clients: Clients, run_id: str, plan: Plan, stats: RunStats, re
     return f"s3://{clients.bucket}/{layout.report_key(run_id, 'report.html')}"
 
 
-def _emit(clients: Clients, detail: dict[str, Any]) -> None:
-    entry = {
-        "Source": layout.EVENT_SOURCE,
-        "DetailType": layout.EVENT_DETAIL_TYPE,
-        "Detail": json.dumps(detail),
-        "EventBusName": os.environ.get(ENV_EVENT_BUS, "default"),
-    }
-    clients.client("events").put_events(Entries=[entry])
-
-
 def _render(
     clients: Clients, run_id: str, run: Mapping[str, Any], *, aborted: str | None, error: str | None
 ) -> tuple[Report, str] | None:
@@ -509,8 +497,7 @@ def report(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
             throughput_rps=rep["totals"]["throughput_rps"],
             total_requests=rep["totals"]["requests"],
         )
-    _emit(clients, {**outcome, "execution_arn": event.get("execution_arn", "")})
-    return outcome
+    return outcome  # the workflow sends the Run Completed event with it
 
 
 def _error_message(error: Mapping[str, Any]) -> str:
@@ -550,8 +537,7 @@ def record_error(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         ended_at=layout.iso_seconds(time.time()),
     )
     outcome = {"run_id": run_id, "plan": plan_name, "verdict": "error", "cause": cause, "report_uri": uri}
-    _emit(clients, {**outcome, "execution_arn": event.get("execution_arn", "")})
-    return outcome
+    return outcome  # the workflow sends the Run Completed event with it
 
 
 __all__ = ["aggregate", "collect", "prepare", "record_error", "report", "worker"]

@@ -160,7 +160,7 @@ def test_bad_plan_fails_prepare_with_field_paths(clients: Clients) -> None:
     assert "target:" in text and "load: required field is missing" in text
 
 
-def test_record_error_marks_the_run_and_emits_an_event(clients: Clients) -> None:
+def test_record_error_marks_the_run_with_a_readable_cause(clients: Clients) -> None:
     cause = json.dumps({"errorType": "PlanError", "errorMessage": "the plan is invalid: target: bad"})
     event = {
         "mode": "error",

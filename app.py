@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""CDK entry point: `cdk deploy` (or `python app.py` to synthesize without the CLI).
+
+Context (cdk.json or `-c key=value`):
+  surge:schedules        [{"name": "nightly", "plan_uri": "s3://<bucket>/plans/x.yaml", "cron": "0 2 * * ? *"}]
+  surge:skipPipInstall   true: bundle sources only (quick synths; not for deploys)
+  surge:nag              false: skip the cdk-nag AwsSolutions checks
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from infra.config import cdk_json_context, parse_schedules, skip_pip_install, truthy
+from infra.names import CTX_RESULTS_RETENTION_DAYS, CTX_SCHEDULES, CTX_SKIP_PIP_INSTALL, STACK_NAME
+from infra.stack import ProjectPaths, SurgeStack
+
+
+def main() -> cdk.App:
+    root = Path(__file__).resolve().parent
+    app = cdk.App(context=cdk_json_context(root))
+    ctx = app.node.try_get_context
+    SurgeStack(
+        app,
+        ctx("surge:stackName") or STACK_NAME,
+        paths=ProjectPaths.from_root(root),
+        schedules=parse_schedules(ctx(CTX_SCHEDULES)),
+        skip_pip_install=skip_pip_install(ctx(CTX_SKIP_PIP_INSTALL)),
+        results_retention_days=int(ctx(CTX_RESULTS_RETENTION_DAYS) or 365),
+        env=cdk.Environment(account=os.getenv("CDK_DEFAULT_ACCOUNT"), region=os.getenv("CDK_DEFAULT_REGION")),
+        description="surge: serverless load testing (Step Functions + Lambda workers)",
+    )
+    if truthy(ctx("surge:nag") if ctx("surge:nag") is not None else True):
+        # Findings fail the synth; acknowledgements (with reasons) are copied into the template.
+        cdk.Validations.of(app).add_plugins(
+            AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True)
+        )
+    app.synth()
+    return app
+
+
+if __name__ == "__main__":
+    main()

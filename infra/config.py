@@ -1,0 +1,97 @@
+"""Stack settings read from CDK context, validated with messages a user can act on (no CDK import)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.names import CTX_SCHEDULES, ENV_SKIP_PIP_INSTALL
+
+_SCHEDULE_NAME = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduleSpec:
+    """One EventBridge Scheduler schedule that starts the workflow with ``{"plan_uri": ...}``."""
+
+    name: str
+    plan_uri: str
+    cron: str
+    """The six fields of a Scheduler cron expression, e.g. ``0 2 * * ? *`` (02:00 every day)."""
+    timezone: str = "UTC"
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if not _SCHEDULE_NAME.match(self.name):
+            raise ValueError(f"schedule name {self.name!r}: use 1-64 of A-Z a-z 0-9 _ . -")
+        if not self.plan_uri.startswith("s3://") or self.plan_uri.count("/") < 3:
+            raise ValueError(f"schedule {self.name!r}: plan_uri must be s3://<bucket>/<key>")
+        fields = self.cron.split()
+        if len(fields) != 6:
+            raise ValueError(
+                f"schedule {self.name!r}: cron needs 6 fields (minutes hours day-of-month month "
+                f"day-of-week year), got {len(fields)} in {self.cron!r}"
+            )
+
+    @property
+    def expression(self) -> str:
+        return f"cron({self.cron})"
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> ScheduleSpec:
+        unknown = set(raw) - {"name", "plan_uri", "cron", "timezone", "enabled"}
+        if unknown:
+            raise ValueError(f"schedule {raw.get('name')!r}: unknown keys {sorted(unknown)}")
+        try:
+            return cls(**raw)
+        except TypeError as exc:  # a missing required key
+            raise ValueError(f"schedule {raw.get('name')!r}: needs name, plan_uri and cron") from exc
+
+
+def parse_schedules(value: Any) -> tuple[ScheduleSpec, ...]:
+    """Context value (a list, or its JSON text from ``-c``) -> validated schedules; unique names."""
+    if value in (None, "", []):
+        return ()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"context {CTX_SCHEDULES} is not valid JSON: {exc}") from exc
+    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+        raise ValueError(f"context {CTX_SCHEDULES} must be a list of objects")
+    specs = tuple(ScheduleSpec.from_mapping(item) for item in value)
+    names = [spec.name for spec in specs]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"context {CTX_SCHEDULES}: duplicate schedule names {duplicates}")
+    return specs
+
+
+def cdk_json_context(root: Path) -> dict[str, Any]:
+    """The ``context`` of cdk.json, so that ``python app.py`` (no CLI) and tests use the same flags.
+
+    Passed as ``App(context=...)``: under the CDK CLI its own context still takes precedence.
+    """
+    path = root / "cdk.json"
+    if not path.exists():
+        return {}
+    context = json.loads(path.read_text(encoding="utf-8")).get("context", {})
+    if not isinstance(context, dict):
+        raise ValueError(f"{path}: 'context' must be an object")
+    return context
+
+
+def truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+def skip_pip_install(context_value: Any) -> bool:
+    """From context (``surge:skipPipInstall``) or the environment (``SURGE_SKIP_PIP_INSTALL``)."""
+    return truthy(context_value) or truthy(os.environ.get(ENV_SKIP_PIP_INSTALL, ""))

@@ -1,0 +1,173 @@
+"""The state machine, loaded from statemachine/surge.asl.json and filled by DefinitionSubstitutions.
+
+The definition stays a plain ASL file (validated by asl-validator, executed by moto in the tests);
+this construct only names the resources it uses and grants exactly what its states call.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from aws_cdk import Aws, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra import nag
+from infra.functions import Functions
+from infra.names import (
+    EVENT_DETAIL_TYPE,
+    EVENT_SOURCE,
+    KEY_SEGMENT_ITEMS,
+    RUN_PK_PREFIX,
+    SUB_AGGREGATE_ARN,
+    SUB_BUCKET,
+    SUB_COLLECT_ARN,
+    SUB_EVENT_BUS,
+    SUB_PREPARE_ARN,
+    SUB_REPORT_ARN,
+    SUB_TABLE,
+    SUB_WORKER_ARN,
+)
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def placeholders(definition_path: Path) -> set[str]:
+    """The ``${Key}`` names a definition file expects (after checking it is JSON)."""
+    text = definition_path.read_text(encoding="utf-8")
+    json.loads(text)  # a broken file fails here, with its line, rather than at deploy
+    return set(_PLACEHOLDER.findall(text))
+
+
+class Workflow(Construct):
+    """Standard state machine with full logging and X-Ray; its role may call only its states' targets."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        definition_path: Path,
+        functions: Functions,
+        bucket: s3.IBucket,
+        table: dynamodb.ITable,
+        event_bus: events.IEventBus,
+        log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        substitutions: Mapping[str, str] = {
+            SUB_PREPARE_ARN: functions.prepare.function_arn,
+            SUB_WORKER_ARN: functions.worker.function_arn,
+            SUB_AGGREGATE_ARN: functions.aggregate.function_arn,
+            SUB_COLLECT_ARN: functions.collect.function_arn,
+            SUB_REPORT_ARN: functions.report.function_arn,
+            SUB_BUCKET: bucket.bucket_name,
+            SUB_TABLE: table.table_name,
+            SUB_EVENT_BUS: event_bus.event_bus_arn,
+        }
+        expected = placeholders(definition_path)
+        if expected != set(substitutions):
+            raise ValueError(
+                f"{definition_path.name}: placeholders and substitutions differ; "
+                f"unfilled {sorted(expected - set(substitutions))}, unused {sorted(set(substitutions) - expected)}"
+            )
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            # The vendedlogs prefix keeps CloudWatch Logs' resource policy small as log groups grow.
+            log_group_name=f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-workflow",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
+        self._grant_targets(functions=functions, bucket=bucket, table=table, event_bus=event_bus)
+
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_file(str(definition_path)),
+            definition_substitutions=dict(substitutions),
+            state_machine_type=sfn.StateMachineType.STANDARD,  # workers run up to 15 minutes
+            role=self.role,
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
+            tracing_enabled=True,
+        )
+        self._grant_distributed_map()
+        nag.acknowledge(
+            self.role,
+            "AwsSolutions-IAM5",
+            "CloudWatch Logs delivery (CreateLogDelivery, ...) and X-Ray APIs support no resource-level "
+            "permissions; CDK adds these statements for logging and tracing with '*'.",
+            "Resource::*",
+        )
+
+    def _grant_targets(
+        self, *, functions: Functions, bucket: s3.IBucket, table: dynamodb.ITable, event_bus: events.IEventBus
+    ) -> None:
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"],
+                resources=[fn.function_arn for fn in functions.all],
+            )
+        )
+        # Distributed Map's ItemReader reads each segment's items.json.
+        items = iam.PolicyStatement(
+            actions=["s3:GetObject"], resources=[bucket.arn_for_objects(KEY_SEGMENT_ITEMS)]
+        )
+        self.role.add_to_principal_policy(items)
+        nag.acknowledge_wildcards(
+            self.role,
+            items,
+            "The Distributed Map reads runs/<run>/seg-<k>/items.json; the run id is only known at run time.",
+        )
+        # MarkRunErrored: last-resort status update of the run record when RecordError failed.
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:UpdateItem"],
+                resources=[table.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{RUN_PK_PREFIX}*"]}},
+            )
+        )
+        # Run Completed events only: this source and detail-type, on this bus.
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["events:PutEvents"],
+                resources=[event_bus.event_bus_arn],
+                conditions={
+                    "StringEquals": {"events:source": EVENT_SOURCE, "events:detail-type": EVENT_DETAIL_TYPE}
+                },
+            )
+        )
+
+    def _grant_distributed_map(self) -> None:
+        """Child executions of the Distributed Map are executions of this state machine.
+
+        A separate Policy (not the role's default one) because it names the state machine, which
+        itself depends on the role's default policy: one policy would be a dependency cycle.
+        """
+        machine = self.state_machine
+        prefix = f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:"
+        # Child execution ARNs are <machine>/<map run label>:<name>; AWS documents both forms.
+        executions = [Fn.join("", [prefix, machine.state_machine_name, suffix]) for suffix in ("/*", ":*")]
+        start = iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine.state_machine_arn])
+        observe = iam.PolicyStatement(
+            actions=["states:DescribeExecution", "states:StopExecution"], resources=executions
+        )
+        policy = iam.Policy(self, "DistributedMapPolicy", roles=[self.role], statements=[start, observe])
+        nag.acknowledge_wildcards(
+            policy,
+            observe,
+            "Distributed Map child executions are named by Step Functions at run time; the "
+            "statement is limited to executions of this state machine.",
+        )

@@ -1,0 +1,82 @@
+"""Stack settings from context and the Lambda bundle's inputs (no synth)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra.config import ScheduleSpec, parse_schedules, skip_pip_install
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_schedules_parse_from_list_or_json_text() -> None:
+    raw = '[{"name": "nightly", "plan_uri": "s3://b/plans/p.yaml", "cron": "0 2 * * ? *"}]'
+    (spec,) = parse_schedules(raw)
+    assert spec == ScheduleSpec(name="nightly", plan_uri="s3://b/plans/p.yaml", cron="0 2 * * ? *")
+    assert spec.expression == "cron(0 2 * * ? *)"
+    assert parse_schedules([]) == parse_schedules(None) == ()
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ([{"name": "bad name!", "plan_uri": "s3://b/p.yaml", "cron": "0 2 * * ? *"}], "use 1-64"),
+        ([{"name": "n", "plan_uri": "https://x/p.yaml", "cron": "0 2 * * ? *"}], "s3://<bucket>/<key>"),
+        ([{"name": "n", "plan_uri": "s3://b/p.yaml", "cron": "0 2 * * *"}], "needs 6 fields"),
+        ([{"name": "n", "plan_uri": "s3://b/p.yaml"}], "needs name, plan_uri and cron"),
+        ([{"name": "n", "plan_uri": "s3://b/p.yaml", "cron": "0 2 * * ? *", "rate": 1}], "unknown keys"),
+        ("{not json", "not valid JSON"),
+        ({"name": "n"}, "must be a list"),
+        (
+            [{"name": "n", "plan_uri": "s3://b/p.yaml", "cron": "0 2 * * ? *"}] * 2,
+            "duplicate schedule names",
+        ),
+    ],
+)
+def test_schedule_mistakes_are_explained(raw: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("*", r"\*").replace("(", r"\(")):
+        parse_schedules(raw)
+
+
+def test_skip_pip_install_from_context_or_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SURGE_SKIP_PIP_INSTALL", raising=False)
+    assert skip_pip_install(None) is False
+    assert skip_pip_install("true") is True
+    assert skip_pip_install(True) is True
+    monkeypatch.setenv("SURGE_SKIP_PIP_INSTALL", "1")
+    assert skip_pip_install(False) is True
+
+
+def test_lambda_requirements_come_from_pyproject_minus_the_runtime() -> None:
+    pytest.importorskip("aws_cdk")
+    from infra.bundling import lambda_requirements
+
+    requirements = lambda_requirements(ROOT / "pyproject.toml")
+    names = {r.split(">")[0].split("=")[0].split("<")[0].strip().lower() for r in requirements}
+    assert "boto3" not in names and "botocore" not in names
+    assert {"aiohttp", "pydantic", "aws-lambda-powertools", "uvloop"} <= names
+
+
+def test_local_bundling_copies_handlers_and_packages_without_pip(tmp_path: Path) -> None:
+    pytest.importorskip("aws_cdk")
+    from infra.bundling import PipLocalBundling
+
+    bundler = PipLocalBundling(
+        functions_dir=ROOT / "functions",
+        package_dirs=(ROOT / "surge", ROOT / "reports"),
+        requirements=("definitely-not-installed-package==0",),  # pip would fail if it ran
+        skip_pip_install=True,
+    )
+    assert bundler.try_bundle(str(tmp_path), None) is True  # type: ignore[arg-type]
+    assert (tmp_path / "functions" / "worker.py").is_file()
+    assert (tmp_path / "surge" / "__init__.py").is_file()
+    missing = PipLocalBundling(
+        functions_dir=ROOT / "functions",
+        package_dirs=(ROOT / "no-such-package",),
+        requirements=(),
+        skip_pip_install=True,
+    )
+    with pytest.raises(FileNotFoundError, match="no-such-package"):
+        missing.try_bundle(str(tmp_path / "again"), None)  # type: ignore[arg-type]

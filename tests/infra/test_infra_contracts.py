@@ -1,0 +1,123 @@
+"""The workflow definition and functions/contracts.py describe the same events (no CDK needed).
+
+The ASL sends each handler a Payload and selects fields of its result by name: both sides are
+checked against the TypedDicts the core implements, so a rename on either side fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions import contracts
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFINITION = json.loads((ROOT / "statemachine" / "surge.asl.json").read_text())
+
+
+def _all_states(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = dict(states)
+    for state in states.values():
+        if "ItemProcessor" in state:
+            found.update(_all_states(state["ItemProcessor"]["States"]))
+    return found
+
+
+STATES = _all_states(DEFINITION["States"])
+
+
+def _keys(template: dict[str, Any]) -> set[str]:
+    return {key.removesuffix(".$") for key in template}
+
+
+@pytest.mark.parametrize(
+    ("state", "event", "result"),
+    [
+        ("Prepare", contracts.PrepareEvent, None),
+        ("Aggregate", contracts.AggregateEvent, contracts.AggregateResult),
+        ("Collect", contracts.CollectEvent, contracts.CollectResult),
+        ("Report", contracts.ReportEvent, contracts.Outcome),
+        ("RecordError", contracts.RecordErrorEvent, contracts.Outcome),
+    ],
+)
+def test_payloads_and_selected_results_match_the_contract(state: str, event: Any, result: Any) -> None:
+    task = STATES[state]
+    assert task["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert _keys(task["Parameters"]["Payload"]) == set(event.__annotations__)
+    assert event.__required_keys__ == set(event.__annotations__), "events always carry every key"
+    if result is None:  # Prepare's whole result is kept
+        assert task["ResultSelector"]["run.$"] == "$.Payload"
+        return
+    selected = {value.removeprefix("$.Payload.") for value in task["ResultSelector"].values()}
+    assert selected == set(result.__annotations__) == result.__required_keys__
+
+
+def test_worker_gets_the_shard_item_unchanged_and_its_result_is_discarded() -> None:
+    worker = STATES["Worker"]
+    assert worker["Parameters"]["Payload.$"] == "$"
+    assert worker["OutputPath"] is None
+    assert STATES["RunShards"]["ResultPath"] is None, "results are read from S3, never from the map"
+    assert STATES["RunShards"]["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
+
+
+@pytest.mark.parametrize(
+    ("prefix", "typed_dict"),
+    [
+        ("$.segment.", contracts.SegmentSpec),
+        ("$.run.", contracts.PrepareResult),
+        ("$.aggregate.", contracts.AggregateResult),
+        ("$.outcome.", contracts.Outcome),
+    ],
+)
+def test_paths_into_handler_results_name_contract_fields(prefix: str, typed_dict: Any) -> None:
+    text = json.dumps(DEFINITION)
+    used = set(re.findall(re.escape(prefix) + r"([a-z_]+)", text))
+    assert used, prefix
+    assert used <= set(typed_dict.__annotations__), used - set(typed_dict.__annotations__)
+
+
+def test_every_task_error_reaches_record_error_or_is_deliberately_tolerated() -> None:
+    tolerated = {"Collect": "Report", "EmitRunCompleted": "Verdict", "RecordError": "MarkRunErrored"}
+    for name, state in STATES.items():
+        if state["Type"] not in {"Task", "Map"} or name in {"Worker", "Aggregate", "RunShards"}:
+            continue  # inside the segments map: caught by RunSegments
+        catch_all = [c for c in state.get("Catch", []) if c["ErrorEquals"] == ["States.ALL"]]
+        assert catch_all, f"{name} has no catch-all"
+        target = catch_all[0]["Next"]
+        if name in tolerated:
+            assert target == tolerated[name]
+        elif name == "MarkRunErrored":
+            assert target == "FallbackOutcome"
+        else:
+            assert STATES[target]["Next"] == "RecordError", (name, target)
+
+
+def test_final_states_and_error_names() -> None:
+    assert STATES["ChecksFailed"] == {
+        "Type": "Fail",
+        "Error": "surge.ChecksFailed",
+        "CausePath": "$.outcome.cause",
+    }
+    assert STATES["RunFailed"]["Error"] == "surge.RunError"
+    assert STATES["AbortRun"]["Error"] == "surge.Aborted"
+    assert STATES["Passed"]["Type"] == "Succeed"
+    verdicts = {c["StringEquals"]: c["Next"] for c in STATES["Verdict"]["Choices"]}
+    assert verdicts == {"pass": "Passed", "fail": "ChecksFailed"}
+    assert STATES["Verdict"]["Default"] == "RunFailed"
+
+
+def test_segments_overlap_by_design() -> None:
+    segments = STATES["RunSegments"]
+    assert segments["MaxConcurrency"] == 2, "two segments in flight: the next launches before this one ends"
+    assert segments["ItemProcessor"]["StartAt"] == "WaitForLaunch"
+    assert STATES["WaitForLaunch"]["TimestampPath"] == "$.segment.launch_at"
+    shards = STATES["RunShards"]
+    assert shards["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert shards["MaxConcurrencyPath"] == "$.segment.shard_count"
+    assert shards["ToleratedFailurePercentagePath"] == "$.segment.tolerated_failure_percentage"
+    assert [c["Next"] for c in segments["Catch"]] == ["Collect", "SegmentsFailed"]
+    assert segments["Catch"][0]["ErrorEquals"] == ["surge.Aborted"]

@@ -1,0 +1,319 @@
+"""SurgeStack resources and their key properties, from the session's single synth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from infra_support import logical_id, resources_of_type
+
+pytestmark = [pytest.mark.infra]
+
+ROOT = Path(__file__).resolve().parents[2]
+STATES = ("prepare", "worker", "aggregate", "collect", "report")
+
+
+def _props(synth: Any, construct: Any) -> dict[str, Any]:
+    return dict(synth.raw["Resources"][logical_id(construct)]["Properties"])
+
+
+# --- storage --------------------------------------------------------------------------------------
+def test_results_bucket_is_private_encrypted_versioned_logged_and_ages_results(synth: Any) -> None:
+    storage = synth.stack.storage
+    bucket = _props(synth, storage.bucket)
+    assert bucket["BucketEncryption"] == {
+        "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+    }
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert bucket["LoggingConfiguration"] == {
+        "DestinationBucketName": {"Ref": logical_id(storage.logs_bucket)},
+        "LogFilePrefix": "results/",
+    }
+    rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["age-run-results"] == {
+        "Id": "age-run-results",
+        "Prefix": "runs/",
+        "Status": "Enabled",
+        "ExpirationInDays": 365,
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+        "Transitions": [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}],
+    }
+    assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+    assert synth.raw["Resources"][logical_id(storage.bucket)]["DeletionPolicy"] == "Retain"
+
+
+@pytest.mark.parametrize("which", ["bucket", "logs_bucket"])
+def test_buckets_deny_requests_without_tls(synth: Any, which: str) -> None:
+    bucket_id = logical_id(getattr(synth.stack.storage, which))
+    (policy,) = [
+        p["Properties"]["PolicyDocument"]
+        for p in resources_of_type(synth.raw, "AWS::S3::BucketPolicy")
+        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+    ]
+    deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+    assert deny == [
+        {
+            "Action": "s3:*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Resource": [
+                {"Fn::GetAtt": [bucket_id, "Arn"]},
+                {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/*"]]},
+            ],
+        }
+    ]
+
+
+def test_access_log_bucket_is_private_and_receives_logs_by_policy(synth: Any) -> None:
+    storage = synth.stack.storage
+    logs_bucket = _props(synth, storage.logs_bucket)
+    assert logs_bucket["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
+    assert logs_bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0] == {
+        "ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}
+    }
+    assert logs_bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 90
+    assert "AccessControl" not in logs_bucket  # delivery by bucket policy, not the legacy log ACL
+    (policy,) = [
+        p["Properties"]["PolicyDocument"]
+        for p in resources_of_type(synth.raw, "AWS::S3::BucketPolicy")
+        if p["Properties"]["Bucket"] == {"Ref": logical_id(storage.logs_bucket)}
+    ]
+    assert any(s.get("Principal") == {"Service": "logging.s3.amazonaws.com"} for s in policy["Statement"])
+
+
+def test_runs_table_keys_indexes_recovery_and_encryption(synth: Any) -> None:
+    table = _props(synth, synth.stack.storage.table)
+    assert table["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    indexes = {gsi["IndexName"]: gsi for gsi in table["GlobalSecondaryIndexes"]}
+    assert indexes["by_plan"]["KeySchema"] == [
+        {"AttributeName": "plan_pk", "KeyType": "HASH"},
+        {"AttributeName": "plan_sk", "KeyType": "RANGE"},
+    ]
+    assert indexes["recent"]["KeySchema"] == [
+        {"AttributeName": "recent_pk", "KeyType": "HASH"},
+        {"AttributeName": "recent_sk", "KeyType": "RANGE"},
+    ]
+    assert {a["AttributeName"] for a in table["AttributeDefinitions"]} == {
+        "pk",
+        "sk",
+        "plan_pk",
+        "plan_sk",
+        "recent_pk",
+        "recent_sk",
+    }
+    assert synth.raw["Resources"][logical_id(synth.stack.storage.table)]["DeletionPolicy"] == "Retain"
+
+
+# --- functions --------------------------------------------------------------------------------
+EXPECTED_SIZES = {
+    "prepare": (512, 300),
+    "worker": (1769, 900),
+    "aggregate": (2048, 300),
+    "collect": (512, 300),
+    "report": (1024, 300),
+}
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_function_runtime_memory_timeout_env_tracing_logs(synth: Any, state: str) -> None:
+    surge_fn = synth.stack.functions.by_state[state]
+    props = _props(synth, surge_fn.function)
+    memory, timeout = EXPECTED_SIZES[state]
+    assert props["Runtime"] == "python3.12"
+    assert props["Architectures"] == ["x86_64"]
+    assert props["Handler"] == f"functions.{state}.handler"
+    assert (props["MemorySize"], props["Timeout"]) == (memory, timeout)
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["LoggingConfig"] == {
+        "LogFormat": "JSON",
+        "LogGroup": {"Ref": logical_id(surge_fn.log_group)},
+    }
+    assert props["Role"] == {"Fn::GetAtt": [logical_id(surge_fn.role), "Arn"]}
+    assert props["Environment"]["Variables"] == {
+        "SURGE_BUCKET": {"Ref": logical_id(synth.stack.storage.bucket)},
+        "SURGE_TABLE": {"Ref": logical_id(synth.stack.storage.table)},
+        "SURGE_STATE": state,
+        "SURGE_SECRETS_PREFIX": "surge/",
+        "POWERTOOLS_SERVICE_NAME": "surge",
+        "POWERTOOLS_METRICS_NAMESPACE": "Surge",
+    }
+    log_group = _props(synth, surge_fn.log_group)
+    assert log_group["RetentionInDays"] == 30
+
+
+def test_env_var_names_are_the_handlers_constants(synth: Any) -> None:
+    from functions import contracts
+
+    variables = _props(synth, synth.stack.functions.worker)["Environment"]["Variables"]
+    for name in (
+        contracts.ENV_BUCKET,
+        contracts.ENV_TABLE,
+        contracts.ENV_STATE,
+        contracts.ENV_SECRETS_PREFIX,
+    ):
+        assert name in variables
+
+
+def test_functions_share_one_asset_with_handlers_and_core_packages(synth: Any) -> None:
+    keys = {_props(synth, fn)["Code"]["S3Key"] for fn in synth.stack.functions.all}
+    assert len(keys) == 1, "one bundle for all functions"
+    assets = json.loads((synth.outdir / "Surge.assets.json").read_text())["files"]
+    (key,) = keys
+    (asset,) = [a for a in assets.values() if any(d["objectKey"] == key for d in a["destinations"].values())]
+    folder = synth.outdir / asset["source"]["path"]
+    for state in STATES:
+        assert (folder / "functions" / f"{state}.py").is_file()
+    assert (folder / "functions" / "contracts.py").is_file()
+    assert (folder / "surge" / "__init__.py").is_file()
+    assert (folder / "reports").is_dir()
+    assert not list(folder.rglob("__pycache__"))
+    assert not (folder / "aiohttp").exists(), "tests skip the pip install step"
+
+
+# --- workflow ---------------------------------------------------------------------------------
+def test_state_machine_definition_file_and_substitutions(synth: Any) -> None:
+    stack = synth.stack
+    machine = _props(synth, stack.workflow.state_machine)
+    assert machine["StateMachineType"] == "STANDARD"
+    fn = stack.functions
+    assert machine["DefinitionSubstitutions"] == {
+        "PrepareFunctionArn": {"Fn::GetAtt": [logical_id(fn.prepare), "Arn"]},
+        "WorkerFunctionArn": {"Fn::GetAtt": [logical_id(fn.worker), "Arn"]},
+        "AggregateFunctionArn": {"Fn::GetAtt": [logical_id(fn.aggregate), "Arn"]},
+        "CollectFunctionArn": {"Fn::GetAtt": [logical_id(fn.collect), "Arn"]},
+        "ReportFunctionArn": {"Fn::GetAtt": [logical_id(fn.report), "Arn"]},
+        "BucketName": {"Ref": logical_id(stack.storage.bucket)},
+        "TableName": {"Ref": logical_id(stack.storage.table)},
+        "EventBusName": {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":events:eu-west-1:123456789012:event-bus/default",
+                ],
+            ]
+        },
+    }
+    # DefinitionBody.from_file ships the file as an asset: it is the file, byte for byte.
+    key = machine["DefinitionS3Location"]["Key"]
+    assets = json.loads((synth.outdir / "Surge.assets.json").read_text())["files"]
+    (asset,) = [a for a in assets.values() if any(d["objectKey"] == key for d in a["destinations"].values())]
+    shipped = (synth.outdir / asset["source"]["path"]).read_text()
+    assert shipped == (ROOT / "statemachine" / "surge.asl.json").read_text()
+
+
+def test_state_machine_logs_everything_and_traces(synth: Any) -> None:
+    workflow = synth.stack.workflow
+    machine = _props(synth, workflow.state_machine)
+    assert machine["LoggingConfiguration"] == {
+        "Destinations": [
+            {
+                "CloudWatchLogsLogGroup": {
+                    "LogGroupArn": {"Fn::GetAtt": [logical_id(workflow.log_group), "Arn"]}
+                }
+            }
+        ],
+        "IncludeExecutionData": True,
+        "Level": "ALL",
+    }
+    assert machine["TracingConfiguration"] == {"Enabled": True}
+    assert machine["RoleArn"] == {"Fn::GetAtt": [logical_id(workflow.role), "Arn"]}
+    assert _props(synth, workflow.log_group)["LogGroupName"] == "/aws/vendedlogs/states/Surge-workflow"
+
+
+# --- schedules ---------------------------------------------------------------------------------
+def test_configured_schedules_start_the_workflow_with_their_plan(synth: Any) -> None:
+    machine_ref = {"Ref": logical_id(synth.stack.workflow.state_machine)}
+    schedules = resources_of_type(synth.raw, "AWS::Scheduler::Schedule")
+    assert len(schedules) == 2
+    by_input = {
+        json.loads(s["Properties"]["Target"]["Input"])["plan_uri"]: s["Properties"] for s in schedules
+    }
+    nightly = by_input["s3://surge-plans/plans/checkout.yaml"]
+    soak = by_input["s3://surge-plans/plans/soak.yaml"]
+    assert nightly["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    assert (nightly["ScheduleExpressionTimezone"], nightly["State"]) == ("UTC", "ENABLED")
+    assert (soak["ScheduleExpressionTimezone"], soak["State"]) == ("Europe/Paris", "DISABLED")
+    roles = set()
+    for props in (nightly, soak):
+        assert props["FlexibleTimeWindow"] == {"Mode": "OFF"}
+        assert props["Target"]["Arn"] == machine_ref
+        assert json.loads(props["Target"]["Input"]).keys() == {"plan_uri"}
+        role_id = props["Target"]["RoleArn"]["Fn::GetAtt"][0]
+        roles.add(role_id)
+        trust = synth.raw["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert trust == [
+            {
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+                "Effect": "Allow",
+                "Principal": {"Service": "scheduler.amazonaws.com"},
+            }
+        ]
+    assert len(roles) == 2, "each schedule has its own role"
+
+
+def test_no_schedule_without_configuration(synth: Any) -> None:
+    synth.bare_template.resource_count_is("AWS::Scheduler::Schedule", 0)
+    assert synth.bare.schedules is None
+    for role in resources_of_type(synth.bare_template.to_json(), "AWS::IAM::Role"):
+        principals = [s["Principal"] for s in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]]
+        assert {"Service": "scheduler.amazonaws.com"} not in principals
+
+
+# --- dashboard, outputs ----------------------------------------------------------------------
+def test_dashboard_shows_runs_workers_and_load(synth: Any) -> None:
+    (dashboard,) = resources_of_type(synth.raw, "AWS::CloudWatch::Dashboard")
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for needle in ("ExecutionsStarted", "ExecutionsFailed", "ConcurrentExecutions", "Throttles", "Surge"):
+        assert needle in body
+    assert logical_id(synth.stack.workflow.state_machine) in body
+    assert logical_id(synth.stack.functions.worker) in body
+
+
+def test_outputs_name_what_the_cli_needs(synth: Any) -> None:
+    outputs = synth.raw["Outputs"]
+    stack = synth.stack
+    assert outputs["BucketName"]["Value"] == {"Ref": logical_id(stack.storage.bucket)}
+    assert outputs["TableName"]["Value"] == {"Ref": logical_id(stack.storage.table)}
+    assert outputs["StateMachineArn"]["Value"] == {"Ref": logical_id(stack.workflow.state_machine)}
+    assert outputs["Region"]["Value"] == {"Ref": "AWS::Region"}
+    assert outputs["EventBusName"]["Value"] == "default"
+    assert outputs["DashboardName"]["Value"] == {"Ref": logical_id(stack.dashboard.dashboard)}
+
+
+def test_resource_inventory(synth: Any) -> None:
+    """Every resource type is accounted for: a new one needs a test above (and a thought about IAM)."""
+    counts: dict[str, int] = {}
+    for resource in synth.raw["Resources"].values():
+        counts[resource["Type"]] = counts.get(resource["Type"], 0) + 1
+    assert counts == {
+        "AWS::S3::Bucket": 2,
+        "AWS::S3::BucketPolicy": 2,
+        "AWS::DynamoDB::Table": 1,
+        "AWS::Lambda::Function": 5,
+        "AWS::Logs::LogGroup": 6,
+        "AWS::IAM::Role": 8,  # 5 functions, the state machine, 2 schedules
+        "AWS::IAM::Policy": 9,
+        "AWS::StepFunctions::StateMachine": 1,
+        "AWS::Scheduler::Schedule": 2,
+        "AWS::CloudWatch::Dashboard": 1,
+    }

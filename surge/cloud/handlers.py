@@ -18,17 +18,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from surge.baseline import resolve_baseline
 from surge.cloud import layout
 from surge.cloud.records import RunRecords
 from surge.engine.worker import WorkerSpec, plan_shapes, run_worker
 from surge.errors import PlanError
 from surge.evaluate import abort_reason
-from surge.plan import Plan, parse_plan
+from surge.plan import BaselineFile, Plan, parse_plan
 from surge.report_model import Report
 from surge.schedule import segments
 from surge.stats import IntervalData, RunStats, WorkerResult, merge_results, stat_ms
 from surge.stats import aggregate as aggregate_stats
-from surge.summary import build_report, stats_source
+from surge.store.history import DynamoHistory
+from surge.summary import build_report, stats_source, with_baseline
 
 # Iterations per second one Lambda worker is given at most: about half of what one worker
 # sustained on loopback (bench/RESULTS.md), so a worker never runs near saturation.
@@ -129,6 +131,8 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         raise PlanError(
             "data: CSV data files are not supported in cloud runs yet; inline the values as variables"
         )
+    if isinstance(plan.baseline, BaselineFile):
+        raise PlanError("baseline: files are not readable by cloud runs yet; use last-pass or a run id")
     lead = int(options.get("lead_seconds", DEFAULT_LEAD_S))
     seg_len = float(options.get("segment_seconds", DEFAULT_SEGMENT_S))
     tolerated = float(options.get("tolerated_failure_percentage", 0.0))
@@ -450,7 +454,16 @@ def _render(
             f"{missing} shard result(s) missing: those workers' load is not counted"
         )
         report["generator"]["workers_failed"] += missing
-    return report, _store_report(clients, run_id, plan, stats, report)
+    history = DynamoHistory(clients.table, clients.dynamodb)
+    if plan.baseline is not None:
+        # The same history the CLI reads: last-pass or a run id, never this run itself.
+        baseline, notes = resolve_baseline(
+            plan, history, base_dir=Path(tempfile.gettempdir()), exclude_run=run_id
+        )
+        report = with_baseline(report, plan, stats, baseline, notes)
+    uri = _store_report(clients, run_id, plan, stats, report)
+    history.record(report, uri)
+    return report, uri
 
 
 def _abort_cause(event: Mapping[str, Any]) -> str | None:

@@ -203,3 +203,26 @@ def test_cli_stop(
     assert "stop requested" in out
     assert code in (0, 1), out
     assert demo_target.stats()["requests"] < 300
+
+
+def test_cloud_runs_use_last_pass_baseline_from_the_table(workflow: Harness, demo_target: DemoTarget) -> None:
+    demo_target.set_config(latency_ms=2.0)
+    plan = plan_for(
+        demo_target.url,
+        load={"phases": [{"duration": "2s", "rate": 50}]},
+        baseline="last-pass",
+        regression={"max_worse_pct": 50},
+    )
+    first = wait(workflow, start(workflow, "base-1", plan))
+    assert first["status"] == "SUCCEEDED", first
+    assert workflow.read_json("runs/base-1/report.json")["baseline"]["notes"]  # no earlier passing run
+
+    demo_target.set_config(latency_ms=40.0)
+    second = wait(workflow, start(workflow, "base-2", plan))
+    assert second["status"] == "FAILED"
+    report = workflow.read_json("runs/base-2/report.json")
+    assert "base-1" in report["baseline"]["label"]
+    regressions = [
+        c for c in report["checks"] if c["name"].startswith("regression:") and c["status"] == "fail"
+    ]
+    assert any(c["metric"] == "http.latency.p95" for c in regressions), report["checks"]

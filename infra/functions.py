@@ -298,7 +298,7 @@ class Functions(Construct):
     def _grant_collect(self, fn: SurgeFunction) -> None:
         self._objects(fn, ["s3:GetObject"], [KEY_PLAN])
         self._objects(fn, ["s3:PutObject"], [KEY_METRICS])
-        self._run_items(fn, ["UpdateItem"])
+        self._run_items(fn, ["GetItem", "UpdateItem"])  # run options and request count
         fn.allow(
             iam.PolicyStatement(
                 actions=[

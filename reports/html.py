@@ -502,6 +502,37 @@ def _phases(report: Report) -> str:
     return _section("phases", "Phases", _table(headers, rows, range(1, 10)))
 
 
+def _stages(report: Report) -> str:
+    """A waterfall: one bar per stage, p50 solid and p95 lighter, on a shared scale."""
+    stages = report.get("stages") or {}
+    if not stages:
+        return ""
+    longest = max((s["latency_ms"]["p95"] or s["latency_ms"]["max"] or 0.0) for s in stages.values()) or 1.0
+    rows = []
+    for name, s in stages.items():
+        lat = s["latency_ms"]
+        p50, p95 = lat["p50"] or 0.0, lat["p95"] or 0.0
+        bars = (
+            f'<div class="wf-track"><div class="wf-p95" style="width:{100 * p95 / longest:.2f}%"></div>'
+            f'<div class="wf-p50" style="width:{100 * p50 / longest:.2f}%"></div></div>'
+        )
+        failed = format_count(s["failures"])
+        if s["failures_by_class"]:
+            failed += " (" + ", ".join(f"{k} {v}" for k, v in s["failures_by_class"].items()) + ")"
+        rows.append(
+            f"<tr><td>{_e(name)}</td><td class='num'>{_e(format_count(s['count']))}</td>"
+            f"<td class='num'>{_e(failed)}</td><td class='num'>{_e(format_ms(lat['p50']))}</td>"
+            f"<td class='num'>{_e(format_ms(lat['p95']))}</td><td class='num'>{_e(format_ms(lat['p99']))}</td>"
+            f"<td class='wf'>{bars}</td></tr>"
+        )
+    head = "".join(
+        f"<th>{h}</th>" for h in ("Stage", "Completed", "Failed", "p50", "p95", "p99", "Waterfall")
+    )
+    table = f'<table class="waterfall"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    legend = "<p class='hint'>Bars: p50 (dark) and p95 (light), on one scale; the slowest stage is the longest.</p>"
+    return _section("stages", "Stages", table, legend)
+
+
 def _share_rows(counts: Mapping[str, int], whole: int) -> list[list[Cell]]:
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return [[key, format_count(n), format_ratio(n / whole) if whole else DASH] for key, n in ordered]
@@ -564,6 +595,7 @@ def render_html(report: Report) -> str:
             _latency(report),
             _endpoints(report),
             _phases(report),
+            _stages(report),
             _errors(report),
             _key_values("service-metrics", "Service metrics", report["service_metrics"]),
             _key_values("cost", "Cost", report["cost"]),
@@ -583,6 +615,9 @@ def render_html(report: Report) -> str:
 
 
 _CSS = """
+.waterfall td.wf{width:40%}.wf-track{position:relative;height:14px;background:var(--zebra)}
+.wf-p95{position:absolute;left:0;top:0;bottom:0;background:#9ecbff}
+.wf-p50{position:absolute;left:0;top:0;bottom:0;background:#0969da}
 :root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--zebra:#f6f8fa;--pass:#1a7f37;--fail:#cf222e;
 --nodata:#9a6700;--error:#8250df}
 *{box-sizing:border-box}

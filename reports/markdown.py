@@ -470,6 +470,34 @@ def _phases(report: Report) -> list[str]:
     return _section("Phases") + _table(headers, rows, range(1, 10))
 
 
+def _stages(report: Report) -> list[str]:
+    stages = report.get("stages") or {}
+    if not stages:
+        return []
+    headers = ("Stage", "Completed", "Failed", "p50", "p95", "p99", "Max", "Waterfall (p95)")
+    longest = max((s["latency_ms"]["p95"] or 0.0) for s in stages.values()) or 1.0
+    rows = []
+    for name, s in stages.items():
+        p95 = s["latency_ms"]["p95"] or 0.0
+        bar = "█" * max(1, round(20 * p95 / longest)) if p95 else ""
+        failed = format_count(s["failures"])
+        if s["failures_by_class"]:
+            failed += " (" + ", ".join(f"{k} {v}" for k, v in s["failures_by_class"].items()) + ")"
+        rows.append(
+            (
+                name,
+                format_count(s["count"]),
+                failed,
+                format_ms(s["latency_ms"]["p50"]),
+                format_ms(s["latency_ms"]["p95"]),
+                format_ms(s["latency_ms"]["p99"]),
+                format_ms(s["latency_ms"]["max"]),
+                bar,
+            )
+        )
+    return _section("Stages") + _table(headers, rows, range(1, 7))
+
+
 def _share_rows(counts: Mapping[str, int], whole: int) -> list[tuple[str, str, str]]:
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return [(key, format_count(n), format_ratio(n / whole) if whole else DASH) for key, n in ordered]
@@ -543,6 +571,7 @@ def render_markdown(report: Report) -> str:
         *_latency(report),
         *_endpoints(report),
         *_phases(report),
+        *_stages(report),
         *_errors(report),
         *_generator(report),
         *_key_values("Service metrics", report["service_metrics"]),

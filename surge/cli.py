@@ -13,7 +13,10 @@ from surge.errors import UserError
 
 if TYPE_CHECKING:
     from surge.baseline import Baseline
+    from surge.metrics.collect import ServiceMetrics
+    from surge.plan import Plan
     from surge.report_model import Report
+    from surge.stats import RunStats
     from surge.store.history import RunHistory, RunRecord
 
 
@@ -136,7 +139,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from surge.progress import ProgressPrinter
     from surge.runner import run_local
     from surge.store.local import new_run_id, write_run
-    from surge.summary import with_baseline
+    from surge.summary import build_report, with_baseline
 
     plan_path = Path(args.plan)
     plan = load_plan(plan_path, target=args.target)
@@ -159,14 +162,45 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         printer.finish()
     report = run.report
+    metrics = _collect_metrics(plan, run.stats, report, args.metrics_delay)
+    if metrics is not None:
+        report = build_report(
+            plan,
+            run.stats,
+            run_id=run_id,
+            partial=report["partial"],
+            aborted_by=report["aborted_by"],
+            metrics=metrics,
+        )
     if plan.baseline is not None:
-        report = with_baseline(report, plan, run.stats, baseline, notes)
-    paths = write_run(out_dir, plan, run.stats, report)
+        report = with_baseline(report, plan, run.stats, baseline, notes, metrics)
+    paths = write_run(out_dir, plan, run.stats, report, metrics)
     _print_summary(report, paths)
     _record(history, report, out_dir)
     if run.interrupted:
         return ExitStatus.INTERRUPTED
     return _exit_for(report["verdict"])
+
+
+def _collect_metrics(plan: Plan, stats: RunStats, report: Report, delay_s: float) -> ServiceMetrics | None:
+    """The target's own metrics for the run's window, when the plan declares services or cost."""
+    if not plan.services and plan.cost is None:
+        return None
+    from surge.metrics import collect_or_skip
+
+    if delay_s > 0:
+        print(
+            f"collecting service metrics: waiting {delay_s:g} s for CloudWatch to ingest the last "
+            "datapoints (--metrics-delay to change)",
+            file=sys.stderr,
+        )
+    return collect_or_skip(
+        plan.services,
+        plan.cost,
+        (stats["t0"], stats["ended_at"]),
+        requests=report["totals"]["requests"],
+        ingestion_delay_s=delay_s,
+    )
 
 
 def _exit_for(verdict: str) -> int:
@@ -233,7 +267,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return cmd_report_cloud(args)
     from surge.baseline import Baseline, resolve_baseline
     from surge.plan import load_plan
-    from surge.store.local import PLAN_FILE, locate_run, read_report, read_results, write_run
+    from surge.store.local import PLAN_FILE, locate_run, read_metrics, read_report, read_results, write_run
     from surge.summary import build_report
 
     run_dir = locate_run(args.run)
@@ -243,6 +277,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     plan = load_plan(plan_path)
     old = read_report(run_dir)
     stats = read_results(run_dir)
+    metrics = read_metrics(run_dir)
     history = _history(args)
     stored = old.get("baseline")
     baseline: Baseline | None = None
@@ -262,8 +297,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         aborted_by=old["aborted_by"],
         baseline=baseline,
         baseline_notes=notes,
+        metrics=metrics,
     )
-    paths = write_run(run_dir, plan, stats, report)
+    paths = write_run(run_dir, plan, stats, report, metrics)
     _print_summary(report, paths)
     _record(history, report, run_dir)
     return _exit_for(report["verdict"])
@@ -416,6 +452,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--lead-seconds", type=int, help="with --cloud: time for workers' cold starts (default 30)"
+    )
+    run.add_argument(
+        "--metrics-delay",
+        type=float,
+        default=90.0,
+        help="seconds to wait for CloudWatch before reading service metrics (default 90)",
     )
     add_cloud_options(run)
     run.set_defaults(func=_cmd_run)

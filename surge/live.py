@@ -12,7 +12,7 @@ from hdrh.histogram import HdrHistogram
 
 from surge.evaluate import abort_reason
 from surge.plan import Plan
-from surge.stats import Aggregate, IntervalData, new_histogram, percentile_ms
+from surge.stats import Aggregate, IntervalData, is_stage, new_histogram, percentile_ms
 from surge.summary import AggregateSource, Scope, phase_windows
 from surge.thresholds import Threshold
 
@@ -64,9 +64,11 @@ class LiveView:
                 agg.iterations += data["iterations"]
                 agg.dropped += data["dropped"]
             for name, ep in data["endpoints"].items():
+                self.endpoints.setdefault(name, Aggregate()).add_endpoint(ep)
+                if is_stage(name):
+                    continue
                 self.total.add_endpoint(ep)
                 self.phases[phase].add_endpoint(ep)
-                self.endpoints.setdefault(name, Aggregate()).add_endpoint(ep)
                 recent.requests += ep["requests"]
                 recent.errors += sum(ep["errors"].values())
                 if ep["rt"]:

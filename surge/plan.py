@@ -27,6 +27,8 @@ from pydantic import (
 )
 
 from surge.errors import PlanError
+from surge.metrics.bind import bind_thresholds, threshold_problem
+from surge.metrics.spec import CostSpec, Services
 from surge.template import TemplateError, compile_structure, structure_variables
 from surge.thresholds import Threshold, ThresholdError, parse_metric, parse_threshold
 from surge.units import parse_duration_s
@@ -185,28 +187,99 @@ class Request(_Model):
         return self.name or f"{self.method} {self.url.split('?', 1)[0]}"
 
 
-class Step(_Model):
-    """One step of a flow. HTTP requests are one kind; later kinds (poll, AWS calls) join here."""
+def _request_shorthand(data: object) -> object:
+    """Artillery-style "get: /path" or "post: {url: ..., json: ...}" -> {"request": {...}}."""
+    if isinstance(data, dict):
+        methods = [k for k in data if isinstance(k, str) and k.upper() in HTTP_METHODS]
+        if len(methods) == 1:
+            key = methods[0]
+            value = data[key]
+            req = {"url": value} if isinstance(value, str) else dict(value or {})
+            req["method"] = key.upper()
+            rest = {k: v for k, v in data.items() if k != key}
+            return {**rest, "request": req}
+    return data
 
-    request: Request | None = None
-    think: Seconds | None = None
+
+class Until(_Model):
+    """When a poll is done: every condition given must hold on the same response."""
+
+    status: int | list[int] | None = None
+    json_path: str | None = Field(default=None, alias="json")
+    equals: Any = None
+    contains: Any = None
+    exists: bool | None = None
+    body_contains: str | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Until:
+        if self.status is None and self.json_path is None and self.body_contains is None:
+            raise ValueError(
+                "'until' needs 'status', 'json' (with equals/contains/exists) or 'body_contains'"
+            )
+        given = sum(x is not None for x in (self.equals, self.contains, self.exists))
+        if self.json_path is not None and given != 1:
+            raise ValueError("'until.json' takes exactly one of 'equals', 'contains' or 'exists'")
+        if self.json_path is None and given:
+            raise ValueError("'equals', 'contains' and 'exists' compare the value at 'until.json': add it")
+        if self.json_path is not None:
+            from jsonpath_ng.ext import parse as jp_parse  # type: ignore[attr-defined]
+
+            try:
+                jp_parse(self.json_path)
+            except Exception as exc:
+                raise ValueError(f"'{self.json_path}' is not a JSONPath expression: {exc}") from exc
+        return self
+
+    @property
+    def statuses(self) -> tuple[int, ...] | None:
+        if self.status is None:
+            return None
+        return (self.status,) if isinstance(self.status, int) else tuple(self.status)
+
+
+class Poll(_Model):
+    """Repeat a request until a condition holds; the wait is recorded as a stage metric."""
+
+    request: Request
+    until: Until
+    every: Seconds = Field(default=0.5, gt=0)
+    timeout: Seconds = Field(default=30.0, gt=0)
+    metric: str | None = Field(default=None, pattern=r"^[\w.\- ]+$")
+    since: str | None = Field(
+        default=None, description="a mark earlier in the flow; default: when polling starts"
+    )
+    capture: list[Capture] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, data: object) -> object:
-        # Artillery-style "- get: /path" or "- post: {url: ..., json: ...}".
+        return _request_shorthand(data)
+
+
+class Step(_Model):
+    """One step of a flow: a request, a think time, a poll-until, a mark, or a stage boundary."""
+
+    request: Request | None = None
+    think: Seconds | None = None
+    poll: Poll | None = None
+    mark: str | None = Field(default=None, pattern=r"^[\w.\- ]+$")
+    stage: str | None = Field(default=None, pattern=r"^[\w.\- ]+$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: object) -> object:
         if isinstance(data, dict) and len(data) == 1:
-            ((key, value),) = data.items()
-            if isinstance(key, str) and key.upper() in HTTP_METHODS:
-                req = {"url": value} if isinstance(value, str) else dict(value or {})
-                req["method"] = key.upper()
-                return {"request": req}
+            return _request_shorthand(data)
         return data
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
-        if sum(x is not None for x in (self.request, self.think)) != 1:
-            raise ValueError("a step is one of: request (or get/post/put/patch/delete shorthand), think")
+        kinds = (self.request, self.think, self.poll, self.mark, self.stage)
+        if sum(x is not None for x in kinds) != 1:
+            raise ValueError(
+                "a step is one of: request (or get/post/put/patch/delete shorthand), think, poll, mark, stage"
+            )
         return self
 
 
@@ -300,6 +373,8 @@ _OPTIONAL_SECTIONS = (
     "description",
     "baseline",
     "regression",
+    "services",
+    "cost",
 )
 
 
@@ -324,6 +399,8 @@ class Plan(_Model):
     limits: Limits = Field(default_factory=Limits)
     baseline: Annotated[BaselineSpec | None, BeforeValidator(_baseline_spec)] = None
     regression: Regression | None = None
+    services: Services = Field(default_factory=list)
+    cost: CostSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -385,9 +462,11 @@ class Plan(_Model):
         return frozenset({self.target_host, *(h.lower() for h in hosts)})
 
     def parsed_thresholds(self) -> list[Threshold]:
-        return [
+        parsed = [
             parse_threshold(t.check, abort_on_fail=t.abort_on_fail, grace_s=t.grace) for t in self.thresholds
         ]
+        # Service thresholds may compare with declared values (`pool * 0.9`): bind them here.
+        return bind_thresholds(parsed, self.services, self.cost) if self.services or self.cost else parsed
 
     @property
     def baseline_spec(self) -> str | None:
@@ -448,6 +527,12 @@ def semantic_problems(plan: Plan, base_dir: Path, environ: Mapping[str, str] | N
         if th.metric.namespace == "phase" and th.metric.key not in phase_names(plan):
             names = ", ".join(phase_names(plan))
             problems.append(f'thresholds[{i}]: no phase named "{th.metric.key}"; the plan has: {names}')
+        if th.metric.namespace == "stage" and th.metric.key not in stage_names(plan):
+            names = ", ".join(sorted(stage_names(plan))) or "none (add '- stage: NAME' or a poll 'metric')"
+            problems.append(f'thresholds[{i}]: no stage named "{th.metric.key}"; the plan has: {names}')
+        problem = threshold_problem(th, plan.services, plan.cost)
+        if problem:
+            problems.append(f"thresholds[{i}]: {problem}")
     regression_metrics = (plan.regression.metrics if plan.regression else None) or []
     for i, metric in enumerate(regression_metrics):
         ref = parse_metric(metric)
@@ -476,7 +561,21 @@ def semantic_problems(plan: Plan, base_dir: Path, environ: Mapping[str, str] | N
             problems.append(f"variables.{key}: {exc}")
     for s, scenario in enumerate(plan.scenarios):
         known = set(base_vars)
+        marks: set[str] = set()
         for f, step in enumerate(scenario.flow):
+            if step.mark is not None:
+                marks.add(step.mark)
+            if step.poll is not None:
+                where = f"scenarios[{s}].flow[{f}].poll"
+                if step.poll.since is not None and step.poll.since not in marks:
+                    problems.append(
+                        f"{where}.since: no mark '{step.poll.since}' earlier in this scenario; "
+                        f"add '- mark: {step.poll.since}' before the step it times from"
+                    )
+                problems.extend(
+                    _request_problems(plan, step.poll.request, f"{where}.request", known, environ)
+                )
+                known |= {c.as_ for c in step.poll.capture} | {c.as_ for c in step.poll.request.capture}
             if step.request is None:
                 continue
             where = f"scenarios[{s}].flow[{f}].request"
@@ -522,7 +621,26 @@ def _request_problems(
 
 
 def endpoint_names(plan: Plan) -> set[str]:
-    return {st.request.display_name for sc in plan.scenarios for st in sc.flow if st.request is not None}
+    names = set()
+    for sc in plan.scenarios:
+        for st in sc.flow:
+            if st.request is not None:
+                names.add(st.request.display_name)
+            if st.poll is not None:
+                names.add(st.poll.request.display_name)
+    return names
+
+
+def stage_names(plan: Plan) -> set[str]:
+    """Stage metrics: `stage:` spans and the waits of polls (their `metric`)."""
+    names = set()
+    for sc in plan.scenarios:
+        for st in sc.flow:
+            if st.stage is not None:
+                names.add(st.stage)
+            if st.poll is not None and st.poll.metric is not None:
+                names.add(st.poll.metric)
+    return names
 
 
 def phase_names(plan: Plan) -> list[str]:

@@ -69,6 +69,16 @@ class EndpointReport(TypedDict):
     service_time_ms: LatencySummary
 
 
+class StageReport(TypedDict):
+    """A timed part of a flow: a `stage:` span or a poll's wait (its `metric`)."""
+
+    count: int  # completed
+    failures: int  # did not complete: a failed step inside, or a poll that timed out
+    failure_rate: float
+    failures_by_class: dict[str, int]
+    latency_ms: LatencySummary  # durations, failed ones included (a timed-out poll counts its timeout)
+
+
 class PhaseReport(TypedDict):
     name: str
     start_s: float  # offset from the run's start
@@ -132,6 +142,7 @@ class Report(TypedDict):
     errors_by_class: dict[str, int]
     status_codes: dict[str, int]
     endpoints: dict[str, EndpointReport]
+    stages: dict[str, StageReport]  # in flow order
     phases: list[PhaseReport]
     timeseries: list[TimeseriesPoint]
     service_metrics: dict[str, object]

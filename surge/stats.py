@@ -8,6 +8,10 @@ histograms — never averaged across workers.
 
 from __future__ import annotations
 
+import base64
+import struct
+import zlib
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypedDict
@@ -115,6 +119,63 @@ class RunStats(TypedDict):
 # -- recording (the worker's hot path) ------------------------------------------------------------
 
 
+# The worker appends latencies to plain lists (a C-level append per sample) and moves them into
+# the histograms in batches, from the 0.1 s ticker or when a list grows long: hdrh's pure-Python
+# record_value (six calls per sample, ~1 µs) was the largest surge-side cost per request.
+FLUSH_AT = 8192
+
+
+def _index_math_matches(h: HdrHistogram) -> bool:
+    """Whether hdrh's bucket layout is the one record_many inlines (checked once per version)."""
+    try:
+        for v in (1, 2, 1000, 2047, 2048, 4095, 123_456, 9_999_999, HIGHEST_US):
+            if _counts_index(h, v) != h._counts_index_for(v):
+                return False
+        return hasattr(h, "counts")
+    except (AttributeError, TypeError):
+        return False
+
+
+def _counts_index(h: HdrHistogram, v: int) -> int:
+    base = h.unit_magnitude + h.sub_bucket_half_count_magnitude + 1
+    bucket = (v | h.sub_bucket_mask).bit_length() - base
+    return int(
+        ((bucket + 1) << h.sub_bucket_half_count_magnitude)
+        + (v >> (bucket + h.unit_magnitude))
+        - h.sub_bucket_half_count
+    )
+
+
+_FAST_RECORD = _index_math_matches(new_histogram())
+
+
+def record_many(h: HdrHistogram, values: list[int]) -> None:
+    """Record values already clamped to [LOWEST_US, HIGHEST_US]; equal to record_value on each."""
+    if not values:
+        return
+    if not _FAST_RECORD:
+        for v in values:
+            h.record_value(v)
+        return
+    counts = h.counts
+    mask = h.sub_bucket_mask
+    um = h.unit_magnitude
+    shm = h.sub_bucket_half_count_magnitude
+    shc = h.sub_bucket_half_count
+    base = um + shm + 1
+    # Latencies repeat a lot at µs resolution: count equal values first (C speed), then place each
+    # distinct value once, with hdrh's own index arithmetic inlined.
+    for v, n in Counter(values).items():
+        bucket = (v | mask).bit_length() - base
+        counts[((bucket + 1) << shm) + (v >> (bucket + um)) - shc] += n
+    h.total_count += len(values)
+    lo, hi = min(values), max(values)
+    if lo < h.min_value:
+        h.min_value = lo
+    if hi > h.max_value:
+        h.max_value = hi
+
+
 @dataclass(slots=True)
 class _LiveEndpoint:
     rt: HdrHistogram
@@ -123,6 +184,16 @@ class _LiveEndpoint:
     bytes: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     status: dict[int, int] = field(default_factory=dict)
+    rt_pending: list[int] = field(default_factory=list)
+    st_pending: list[int] = field(default_factory=list)
+
+    def flush(self) -> None:
+        if self.rt_pending:
+            record_many(self.rt, self.rt_pending)
+            self.rt_pending = []
+        if self.st_pending:
+            record_many(self.st, self.st_pending)
+            self.st_pending = []
 
 
 @dataclass(slots=True)
@@ -142,17 +213,27 @@ class Recorder:
         self.interval_s = interval_s
         self._live: dict[int, _LiveInterval] = {}
         self._closed: dict[str, IntervalData] = {}
-        self._pool: list[HdrHistogram] = []
+        # The interval most samples go to, and the plan-time span it covers.
+        self._cur: _LiveInterval | None = None
+        self._cur_lo = 0.0
+        self._cur_hi = 0.0
 
     def _interval(self, now: float) -> _LiveInterval:
-        idx = max(int((now - self.t0) / self.interval_s), 0)
+        x = now - self.t0
+        cur = self._cur
+        if cur is not None and self._cur_lo <= x < self._cur_hi:
+            return cur
+        idx = max(int(x / self.interval_s), 0)
         live = self._live.get(idx)
         if live is None:
             live = self._live[idx] = _LiveInterval()
+        self._cur = live
+        self._cur_lo = idx * self.interval_s if idx > 0 else float("-inf")
+        self._cur_hi = (idx + 1) * self.interval_s
         return live
 
     def _hist(self) -> HdrHistogram:
-        return self._pool.pop() if self._pool else new_histogram()
+        return new_histogram()
 
     def record(
         self,
@@ -175,14 +256,35 @@ class Recorder:
             ep.status[status] = ep.status.get(status, 0) + 1
         if error is not None:
             ep.errors[error] = ep.errors.get(error, 0) + 1
-        rt = min(max(response_us, LOWEST_US), HIGHEST_US)
-        if corrected_interval_us > 0:
+        rt = (
+            response_us
+            if LOWEST_US <= response_us <= HIGHEST_US
+            else min(max(response_us, LOWEST_US), HIGHEST_US)
+        )
+        pending = ep.rt_pending
+        pending.append(rt)
+        if 0 < corrected_interval_us < rt:
             # Closed model: add the samples a stalled user did not get to send (wrk2 / HdrHistogram
-            # correction), so a stall shows in response time the way users experienced it.
-            ep.rt.record_corrected_value(rt, corrected_interval_us)
-        else:
-            ep.rt.record_value(rt)
-        ep.st.record_value(min(max(service_us, LOWEST_US), HIGHEST_US))
+            # record_corrected_value), so a stall shows in response time the way users experienced it.
+            v = rt - corrected_interval_us
+            while True:
+                pending.append(v)
+                if v <= corrected_interval_us:
+                    break
+                v -= corrected_interval_us
+        ep.st_pending.append(
+            service_us
+            if LOWEST_US <= service_us <= HIGHEST_US
+            else min(max(service_us, LOWEST_US), HIGHEST_US)
+        )
+        if len(pending) >= FLUSH_AT:
+            ep.flush()
+
+    def flush(self) -> None:
+        """Move pending samples into the histograms (the worker's ticker calls it every 0.1 s)."""
+        for live in self._live.values():
+            for ep in live.endpoints.values():
+                ep.flush()
 
     def iteration_started(self, now: float, in_flight: int) -> None:
         live = self._interval(now)
@@ -201,7 +303,9 @@ class Recorder:
     def close_before(self, now: float) -> dict[str, IntervalData]:
         """Encode and release every interval that ended before ``now``; returns them."""
         current = max(int((now - self.t0) / self.interval_s), 0)
-        return self._close([i for i in self._live if i < current])
+        done = self._close([i for i in self._live if i < current])
+        self.flush()  # the still-open intervals: keeps the pending lists short
+        return done
 
     def close_all(self) -> dict[str, IntervalData]:
         return self._close(list(self._live))
@@ -215,7 +319,10 @@ class Recorder:
         done: dict[str, IntervalData] = {}
         for idx in sorted(indices):
             key = str(idx)
-            data = self._encode(self._live.pop(idx))
+            live = self._live.pop(idx)
+            if live is self._cur:
+                self._cur = None  # a late event must reopen the interval, not land in this one
+            data = self._encode(live)
             done[key] = data
             earlier = self._closed.get(key)
             self._closed[key] = data if earlier is None else merge_interval_list([earlier, data])
@@ -228,6 +335,7 @@ class Recorder:
     def _encode(self, live: _LiveInterval) -> IntervalData:
         endpoints: dict[str, EndpointIntervalData] = {}
         for name, ep in live.endpoints.items():
+            ep.flush()
             endpoints[name] = EndpointIntervalData(
                 requests=ep.requests,
                 errors=dict(ep.errors),
@@ -236,9 +344,9 @@ class Recorder:
                 rt=encode(ep.rt),
                 st=encode(ep.st),
             )
-            for h in (ep.rt, ep.st):
-                h.reset()
-                self._pool.append(h)
+            # Closed histograms are dropped, not reset and reused: hdrh's reset() walks all ~23k
+            # counters in Python (0.7 ms each, two per endpoint, inside the event loop at every
+            # interval close), while a new histogram costs ~0.01 ms.
         return IntervalData(
             iterations=live.iterations,
             dropped=live.dropped,
@@ -278,17 +386,95 @@ def merge_interval_list(items: list[IntervalData]) -> IntervalData:
 def merge_endpoint_list(eps: list[EndpointIntervalData]) -> EndpointIntervalData:
     if len(eps) == 1:
         return eps[0]
-    rt, st = new_histogram(), new_histogram()
     merged = EndpointIntervalData(requests=0, errors={}, status={}, bytes=0, rt="", st="")
     for ep in eps:
         merged["requests"] += ep["requests"]
         merged["bytes"] += ep["bytes"]
         _add_counts(merged["errors"], ep["errors"])
         _add_counts(merged["status"], ep["status"])
-        add_encoded(rt, ep["rt"])
-        add_encoded(st, ep["st"])
-    merged["rt"], merged["st"] = encode(rt), encode(st)
+    merged["rt"] = merge_encoded([ep["rt"] for ep in eps])
+    merged["st"] = merge_encoded([ep["st"] for ep in eps])
     return merged
+
+
+# Merging used hdrh's decode_and_add: each call builds a full 23k-counter histogram and adds the
+# arrays (63 µs), although a worker's one-second histogram holds a few dozen values. Reading the
+# V2 encoding's counts directly (zlib + ZigZag LEB128, zero runs as negatives) costs ~7 µs and
+# only touches the buckets that have counts.
+_V2_COMPRESSED_COOKIE = 0x1C849304  # hdrh's V2 compression cookie; bits 4-7 hold the word size
+_HEADER = struct.Struct(">iiiiqqd")
+# An encoded histogram longer than this is itself a merge (hundreds of buckets): hdrh's C
+# decoder is the faster way to read it.
+_DENSE_CHARS = 2048
+
+
+def _sparse_counts(data: str) -> dict[int, int] | None:
+    """{counts index: count} of an encoded histogram made with surge's settings, else None."""
+    try:
+        raw = base64.b64decode(data)
+        cookie, length = struct.unpack_from(">ii", raw, 0)
+        if cookie & ~0xF0 != _V2_COMPRESSED_COOKIE:
+            return None
+        payload = zlib.decompress(raw[8 : 8 + length])
+        _, plen, offset, digits, lowest, highest, _ = _HEADER.unpack_from(payload, 0)
+    except (ValueError, struct.error, zlib.error):
+        return None
+    if offset != 0 or digits != SIGNIFICANT_DIGITS or lowest != LOWEST_US or highest != HIGHEST_US:
+        return None
+    out: dict[int, int] = {}
+    idx = 0
+    i = _HEADER.size
+    end = min(len(payload), _HEADER.size + plen)
+    while i < end:
+        b = payload[i]
+        i += 1
+        v = b & 0x7F
+        shift = 7
+        while b & 0x80:
+            b = payload[i]
+            i += 1
+            v |= (b & 0x7F) << shift
+            shift += 7
+        v = (v >> 1) ^ -(v & 1)
+        if v < 0:
+            idx -= v  # a run of -v empty buckets
+        else:
+            if v:
+                out[idx] = out.get(idx, 0) + v
+            idx += 1
+    return out
+
+
+def merge_encoded(encoded: list[str]) -> str:
+    """Merge encoded histograms exactly (the same counts as hdrh's decode_and_add on each)."""
+    items = sorted((e for e in encoded if e), key=len, reverse=True)
+    if not items:
+        return encode(new_histogram())
+    h = decode(items[0]) if len(items[0]) > _DENSE_CHARS else None
+    rest = items[1:] if h is not None else items
+    if h is None:
+        h = new_histogram()
+    counts = h.counts
+    total = 0
+    lo = hi = -1
+    for e in rest:
+        sparse = _sparse_counts(e) if _FAST_RECORD else None
+        if sparse is None:
+            h.decode_and_add(e)  # another layout: let hdrh do it
+            continue
+        for i, c in sparse.items():
+            counts[i] += c
+            total += c
+        if sparse:
+            a, b = min(sparse), max(sparse)
+            lo = a if lo < 0 or a < lo else lo
+            hi = b if b > hi else hi
+    if total:
+        h.total_count += total
+        # A zero-count record moves min/max (what encode() and the percentiles read) to these buckets.
+        h.record_value(h.get_value_from_index(lo), 0)
+        h.record_value(h.get_value_from_index(hi), 0)
+    return encode(h)
 
 
 def as_run_stats(r: WorkerResult) -> RunStats:
@@ -308,11 +494,33 @@ def as_run_stats(r: WorkerResult) -> RunStats:
     )
 
 
+# merge_results folds its input in batches of this many results, so a generator that loads one
+# worker result at a time is merged in memory that does not grow with the number of workers
+# (a 10-minute, 10-endpoint worker result is ~2.4 MB of JSON and ~10 MB as Python objects).
+MERGE_BATCH = 32
+
+
 def merge_results(results: Iterable[WorkerResult | RunStats]) -> RunStats:
-    """Merge worker results (or already merged runs, e.g. segments) into one RunStats."""
-    items = [as_run_stats(r) if "shard" in r else r for r in results]  # type: ignore[arg-type]
-    if not items:
+    """Merge worker results (or already merged runs, e.g. segments) into one RunStats.
+
+    ``results`` is consumed once, in batches: pass a generator that loads each result when asked
+    for it, and peak memory is one batch plus the merged intervals, whatever the worker count.
+    """
+    merged: RunStats | None = None
+    batch: list[RunStats] = []
+    for r in results:
+        batch.append(as_run_stats(r) if "shard" in r else r)  # type: ignore[arg-type]
+        if len(batch) >= MERGE_BATCH:
+            merged = _merge_batch(batch if merged is None else [merged, *batch])
+            batch = []
+    if batch:
+        merged = _merge_batch(batch if merged is None else [merged, *batch])
+    if merged is None:
         raise ValueError("nothing to merge")
+    return merged
+
+
+def _merge_batch(items: list[RunStats]) -> RunStats:
     by_interval: dict[str, list[IntervalData]] = {}
     for r in items:
         for key, data in r["intervals"].items():
@@ -384,9 +592,17 @@ def aggregate(
             agg.iterations += data["iterations"]
             agg.dropped += data["dropped"]
         for name, ep in data["endpoints"].items():
-            if endpoint is None or name == endpoint:
+            if name == endpoint or (endpoint is None and not is_stage(name)):
                 agg.add_endpoint(ep)
     return agg
+
+
+STAGE_PREFIX = "stage:"  # stage metrics (flow stages, poll waits) ride with the endpoints
+
+
+def is_stage(name: str) -> bool:
+    """Stage entries are timings of parts of a flow, not requests: they stay out of HTTP totals."""
+    return name.startswith(STAGE_PREFIX)
 
 
 def percentile_ms(h: HdrHistogram, pct: float) -> float | None:

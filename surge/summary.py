@@ -10,6 +10,7 @@ from typing import Literal
 from surge import __version__
 from surge.baseline import Baseline, BaselineOutcome, apply_baseline, regression_metrics
 from surge.evaluate import MetricSource, evaluate, verdict
+from surge.metrics.collect import ServiceMetrics, ServiceMetricSource
 from surge.plan import Plan, phase_label
 from surge.report_model import (
     Check,
@@ -18,10 +19,20 @@ from surge.report_model import (
     LatencySummary,
     PhaseReport,
     Report,
+    StageReport,
     TimeseriesPoint,
     Totals,
 )
-from surge.stats import Aggregate, RunStats, aggregate, new_histogram, percentile_ms, stat_ms
+from surge.stats import (
+    STAGE_PREFIX,
+    Aggregate,
+    RunStats,
+    aggregate,
+    is_stage,
+    new_histogram,
+    percentile_ms,
+    stat_ms,
+)
 from surge.thresholds import MetricRef, parse_metric
 
 REPORT_SCHEMA_VERSION = 1
@@ -67,7 +78,7 @@ class AggregateSource:
         return self._cache[k]
 
     def value(self, ref: MetricRef) -> float | None:
-        if ref.namespace not in ("http", "endpoint", "phase"):
+        if ref.namespace not in ("http", "endpoint", "phase", "stage"):
             return None
         sc = self._get(ref.namespace, ref.key)
         if sc is None:
@@ -122,6 +133,8 @@ def stats_source(plan: Plan, stats: RunStats) -> AggregateSource:
             return Scope(aggregate(stats), run_s)
         if namespace == "endpoint":
             return Scope(aggregate(stats, endpoint=key), run_s)
+        if namespace == "stage" and key is not None:
+            return Scope(aggregate(stats, endpoint=STAGE_PREFIX + key), run_s)
         if namespace == "phase" and key in windows:
             a, b = windows[key]
             ran = max(min(b, run_s) - a, 0.0)
@@ -131,6 +144,28 @@ def stats_source(plan: Plan, stats: RunStats) -> AggregateSource:
         return None
 
     return AggregateSource(scope)
+
+
+def stage_order(plan: Plan, recorded: set[str]) -> list[str]:
+    """Stages in the order the flows declare them (a waterfall reads top to bottom)."""
+    order: list[str] = []
+    for sc in plan.scenarios:
+        for st in sc.flow:
+            name = st.stage if st.stage is not None else st.poll.metric if st.poll is not None else None
+            if name is not None and name not in order and STAGE_PREFIX + name in recorded:
+                order.append(name)
+    return order
+
+
+def _stage_report(agg: Aggregate) -> StageReport:
+    failures = agg.error_count
+    return StageReport(
+        count=agg.requests - failures,
+        failures=failures,
+        failure_rate=round(failures / agg.requests, 6) if agg.requests else 0.0,
+        failures_by_class=dict(sorted(agg.errors.items())),
+        latency_ms=latency_summary(agg.rt),
+    )
 
 
 def _endpoint_report(agg: Aggregate, duration_s: float) -> EndpointReport:
@@ -156,7 +191,9 @@ def _timeseries(stats: RunStats) -> list[TimeseriesPoint]:
         by_class: dict[str, int] = {}
         rt.reset()
         st.reset()
-        for ep in data["endpoints"].values():
+        for name, ep in data["endpoints"].items():
+            if is_stage(name):
+                continue
             requests += ep["requests"]
             for cls, n in ep["errors"].items():
                 errors += n
@@ -234,12 +271,24 @@ def compare_to_baseline(
     )
 
 
+def report_source(plan: Plan, stats: RunStats, metrics: ServiceMetrics | None = None) -> MetricSource:
+    """Every threshold's answer: load metrics from the histograms, service metrics and cost from
+    what was collected (no-data when nothing was)."""
+    load = stats_source(plan, stats)
+    return ServiceMetricSource(metrics, fallback=load) if metrics is not None else load
+
+
 def with_baseline(
-    report: Report, plan: Plan, stats: RunStats, baseline: Baseline | None, notes: Sequence[str]
+    report: Report,
+    plan: Plan,
+    stats: RunStats,
+    baseline: Baseline | None,
+    notes: Sequence[str],
+    metrics: ServiceMetrics | None = None,
 ) -> Report:
     """A built report re-evaluated against a baseline resolved by the caller (the runner builds
     reports without one: resolving it is I/O, done by the CLI before any traffic)."""
-    source = stats_source(plan, stats)
+    source = report_source(plan, stats, metrics)
     outcome = compare_to_baseline(plan, source, evaluate(plan.parsed_thresholds(), source), baseline, notes)
     out = report.copy()
     out["checks"] = outcome.checks
@@ -257,14 +306,13 @@ def build_report(
     partial: bool = False,
     aborted_by: str | None = None,
     error: str | None = None,
-    service_metrics: dict[str, object] | None = None,
-    cost: dict[str, object] | None = None,
+    metrics: ServiceMetrics | None = None,
     baseline: Baseline | None = None,
     baseline_notes: Sequence[str] | None = None,
 ) -> Report:
     run_s = measured_duration(plan, stats)
     total = aggregate(stats)
-    source = stats_source(plan, stats)
+    source = report_source(plan, stats, metrics)
     compared = compare_to_baseline(
         plan, source, evaluate(plan.parsed_thresholds(), source), baseline, baseline_notes
     )
@@ -272,8 +320,12 @@ def build_report(
     if stats["workers_failed"] and stats["workers_failed"] == stats["workers"] and error is None:
         error = "every worker failed: " + "; ".join(stats["errors"][:3])
     endpoints = {}
-    for name in sorted({n for d in stats["intervals"].values() for n in d["endpoints"]}):
+    stages: dict[str, StageReport] = {}
+    names = {n for d in stats["intervals"].values() for n in d["endpoints"]}
+    for name in sorted(n for n in names if not is_stage(n)):
         endpoints[name] = _endpoint_report(aggregate(stats, endpoint=name), run_s)
+    for name in stage_order(plan, names):
+        stages[name] = _stage_report(aggregate(stats, endpoint=STAGE_PREFIX + name))
     phases: list[PhaseReport] = []
     for name, a, b in phase_windows(plan):
         ran = max(min(b, run_s) - a, 0.0)
@@ -292,6 +344,7 @@ def build_report(
                 service_time_ms=latency_summary(agg.st),
             )
         )
+    service = metrics.to_report_dict() if metrics is not None else {"service_metrics": {}, "cost": {}}
     errors = total.error_count
     totals = Totals(
         requests=total.requests,
@@ -326,10 +379,11 @@ def build_report(
         errors_by_class=dict(sorted(total.errors.items())),
         status_codes=dict(sorted(total.status.items())),
         endpoints=endpoints,
+        stages=stages,
         phases=phases,
         timeseries=_timeseries(stats),
-        service_metrics=service_metrics or {},
-        cost=cost or {},
+        service_metrics=service["service_metrics"],
+        cost=service["cost"],
         generator=_generator(stats),
         baseline=compared.info,
     )

@@ -3,12 +3,20 @@
 Pure parsing. A threshold names a metric, a comparison and a target with a unit; the unit must
 fit the metric's kind (a latency takes ms/s, a rate takes %, a throughput takes /s), so that a
 typo is caught when the plan is validated rather than after a 10-minute run.
+
+Service metrics collected from CloudWatch use keyed namespaces named after the service type
+(``lambda["orders"].cold_start.p99 < 2s``, ``rds["main"].connections.max < pool * 0.9``) and the
+plain ``cost`` namespace (``cost.monthly_usd <= $950``). Their paths and kinds come from
+``surge.metrics.catalog``. The right side may be a small arithmetic expression over values the
+service declares (``pool``): it is parsed into a tiny AST, never evaluated as Python.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Kind = Literal["ms", "ratio", "per_s", "count", "usd"]
@@ -30,13 +38,27 @@ _SCALARS: dict[str, Kind] = {
     "iterations": "count",
 }
 _LATENCY_GROUPS = ("latency", "service_time")
-_KEYED_NAMESPACES = ("endpoint", "phase")
+_KEYED_NAMESPACES = ("endpoint", "phase", "stage")
 _PLAIN_NAMESPACES = ("http",)
+# Kept here (not imported) so parsing an HTTP threshold never loads the metrics package;
+# surge.metrics.catalog.SERVICE_TYPES lists the same names and a test checks they agree.
+_SERVICE_NAMESPACES = (
+    "lambda",
+    "dynamodb",
+    "elasticache",
+    "rds",
+    "opensearch",
+    "s3",
+    "apigateway",
+    "sqs",
+    "custom",
+)
+_COST_NAMESPACE = "cost"
 
 
 @dataclass(frozen=True)
 class MetricRef:
-    namespace: str  # "http" | "endpoint" | "phase" (later: "lambda", "stage", ...)
+    namespace: str  # "http" | "endpoint" | "phase" | a service type ("lambda", "rds", ...) | "cost"
     key: str | None  # the selector of keyed namespaces: endpoint["GET /api/mocs"]
     path: tuple[str, ...]  # normalized, e.g. ("latency", "p95") or ("error_rate",)
     kind: Kind
@@ -54,6 +76,139 @@ class MetricRef:
         return None
 
 
+class ThresholdError(ValueError):
+    pass
+
+
+# -- right-hand side expressions: numbers, names, + - * /, parentheses ------------------------------
+
+
+@dataclass(frozen=True)
+class ExprNum:
+    value: float
+
+
+@dataclass(frozen=True)
+class ExprName:
+    name: str
+
+
+@dataclass(frozen=True)
+class ExprNeg:
+    operand: TargetExpr
+
+
+@dataclass(frozen=True)
+class ExprBinOp:
+    op: Literal["+", "-", "*", "/"]
+    left: TargetExpr
+    right: TargetExpr
+
+
+TargetExpr = ExprNum | ExprName | ExprNeg | ExprBinOp
+
+_EXPR_TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<op>[-+*/()]))\s*")
+
+
+def parse_target_expr(text: str) -> TargetExpr:
+    """``pool * 0.9`` -> ExprBinOp("*", ExprName("pool"), ExprNum(0.9)). Raises ThresholdError."""
+    tokens: list[tuple[str, str]] = []
+    pos, text = 0, text.strip()
+    while pos < len(text):
+        m = _EXPR_TOKEN.match(text, pos)
+        if not m:
+            raise ThresholdError(f"cannot read '{text[pos:].strip()}' in '{text}'")
+        kind = m.lastgroup or ""
+        tokens.append((kind, m.group(kind)))
+        pos = m.end()
+    parser = _ExprParser(tokens, text)
+    tree = parser.expr()
+    if parser.i != len(tokens):
+        raise ThresholdError(f"unexpected '{tokens[parser.i][1]}' in '{text}'")
+    return tree
+
+
+class _ExprParser:
+    """Recursive descent: expr := term (+|- term)*; term := unary (*|/ unary)*; unary := -unary | atom."""
+
+    def __init__(self, tokens: list[tuple[str, str]], text: str) -> None:
+        self.tokens, self.text, self.i = tokens, text, 0
+
+    def _peek(self) -> str | None:
+        return self.tokens[self.i][1] if self.i < len(self.tokens) else None
+
+    def expr(self) -> TargetExpr:
+        node = self.term()
+        while self._peek() in ("+", "-"):
+            op = self.tokens[self.i][1]
+            self.i += 1
+            node = ExprBinOp("+" if op == "+" else "-", node, self.term())
+        return node
+
+    def term(self) -> TargetExpr:
+        node = self.unary()
+        while self._peek() in ("*", "/"):
+            op = self.tokens[self.i][1]
+            self.i += 1
+            node = ExprBinOp("*" if op == "*" else "/", node, self.unary())
+        return node
+
+    def unary(self) -> TargetExpr:
+        if self._peek() == "-":
+            self.i += 1
+            return ExprNeg(self.unary())
+        return self.atom()
+
+    def atom(self) -> TargetExpr:
+        if self.i >= len(self.tokens):
+            raise ThresholdError(f"'{self.text}' ends too early")
+        kind, value = self.tokens[self.i]
+        self.i += 1
+        if kind == "num":
+            return ExprNum(float(value))
+        if kind == "name":
+            return ExprName(value)
+        if value == "(":
+            node = self.expr()
+            if self._peek() != ")":
+                raise ThresholdError(f"a '(' is not closed in '{self.text}'")
+            self.i += 1
+            return node
+        raise ThresholdError(f"unexpected '{value}' in '{self.text}'")
+
+
+def target_expr_names(node: TargetExpr) -> frozenset[str]:
+    if isinstance(node, ExprName):
+        return frozenset({node.name})
+    if isinstance(node, ExprNeg):
+        return target_expr_names(node.operand)
+    if isinstance(node, ExprBinOp):
+        return target_expr_names(node.left) | target_expr_names(node.right)
+    return frozenset()
+
+
+def eval_target_expr(node: TargetExpr, names: Mapping[str, float]) -> float:
+    """The expression's value; raises ThresholdError for an unknown name or a division by zero."""
+    if isinstance(node, ExprNum):
+        return node.value
+    if isinstance(node, ExprName):
+        if node.name not in names:
+            raise ThresholdError(f"'{node.name}' has no value here")
+        return float(names[node.name])
+    if isinstance(node, ExprNeg):
+        return -eval_target_expr(node.operand, names)
+    left, right = eval_target_expr(node.left, names), eval_target_expr(node.right, names)
+    if node.op == "+":
+        return left + right
+    if node.op == "-":
+        return left - right
+    if node.op == "*":
+        return left * right
+    if right == 0:
+        raise ThresholdError("the target divides by zero")
+    return left / right
+
+
 @dataclass(frozen=True)
 class Threshold:
     expr: str  # as the user wrote it
@@ -62,14 +217,31 @@ class Threshold:
     target: float  # in the metric's kind: ms, fraction, per second, count, USD
     abort_on_fail: bool = False
     grace_s: float = 0.0
+    # The right side when it names values the plan declares (``pool * 0.9``). Until bind() gives
+    # those names their values the target is NaN, and compare() is False for NaN: never a pass.
+    target_expr: TargetExpr | None = None
 
     @property
     def unit(self) -> Kind:
         return self.metric.kind
 
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset() if self.target_expr is None else target_expr_names(self.target_expr)
 
-class ThresholdError(ValueError):
-    pass
+    @property
+    def is_bound(self) -> bool:
+        return not math.isnan(self.target)
+
+    def bind(self, names: Mapping[str, float]) -> Threshold:
+        """This threshold with its target computed from the named values (self when it has none)."""
+        if self.target_expr is None:
+            return self
+        try:
+            target = eval_target_expr(self.target_expr, names)
+        except ThresholdError as exc:
+            raise ThresholdError(f"'{self.expr}': {exc}") from None
+        return replace(self, target=target)
 
 
 def stat_percentile(stat: str) -> float | None:
@@ -103,7 +275,7 @@ def _normalize_stat(stat: str) -> str:
 
 _TOKEN = re.compile(
     r"""^\s*
-    (?P<metric>[A-Za-z_][\w]*(?:\[\s*(?:"[^"]*"|'[^']*')\s*\])?(?:\.[A-Za-z_][\w.]*)?)
+    (?P<metric>[A-Za-z_][\w]*(?:\[\s*(?:"[^"]*"|'[^']*')\s*\])?(?:\.\w[\w.]*)?)
     \s*(?P<op><=|>=|==|!=|<|>)\s*
     (?P<value>.+?)\s*$""",
     re.VERBOSE,
@@ -124,23 +296,62 @@ def parse_metric(text: str) -> MetricRef:
         parts = [p for p in rest.split(".") if p] if rest else []
         # "p99.9" was split on its dot: glue it back.
         parts = _glue_decimal_percentiles(parts)
-        if namespace not in _KEYED_NAMESPACES:
+        if namespace not in _KEYED_NAMESPACES and namespace not in _SERVICE_NAMESPACES:
             raise ThresholdError(
                 f"unknown metric namespace '{namespace}[...]'; known: "
-                + ", ".join(f"{n}[...]" for n in _KEYED_NAMESPACES)
+                + ", ".join(f"{n}[...]" for n in (*_KEYED_NAMESPACES, *_SERVICE_NAMESPACES))
             )
         if not key:
-            raise ThresholdError(f"the selector in '{text}' is empty; name an endpoint or phase")
+            what = "a service" if namespace in _SERVICE_NAMESPACES else "an endpoint or phase"
+            raise ThresholdError(f"the selector in '{text}' is empty; name {what}")
+        if namespace in _SERVICE_NAMESPACES:
+            return _service_metric(namespace, key, parts, text)
     else:
         raw = _glue_decimal_percentiles(text.split("."))
         namespace, parts, key = raw[0], raw[1:], None
         if namespace in _KEYED_NAMESPACES:
             raise ThresholdError(f'{namespace} metrics need a name: {namespace}["NAME"].p95')
+        if namespace in _SERVICE_NAMESPACES:
+            raise ThresholdError(
+                f'{namespace} metrics need the service\'s name from the plan: {namespace}["NAME"].{".".join(parts) or "..."}'
+            )
+        if namespace == _COST_NAMESPACE:
+            return _cost_metric(parts, text)
         if namespace not in _PLAIN_NAMESPACES:
             raise ThresholdError(
-                f'unknown metric \'{text}\'; metrics start with http., endpoint["NAME"]. or phase["NAME"].'
+                f'unknown metric \'{text}\'; metrics start with http., endpoint["NAME"]. or phase["NAME"]., '
+                'a service such as lambda["NAME"]. (declared under services:), or cost.'
             )
     return _request_metric(namespace, key, parts, text)
+
+
+def _service_metric(namespace: str, key: str, parts: list[str], text: str) -> MetricRef:
+    from surge.metrics import catalog  # deferred: HTTP-only plans never load the metrics package
+
+    path = ".".join(parts)
+    if namespace == "custom":
+        if len(parts) != 1 or not catalog.CUSTOM_ID.match(parts[0]):
+            raise ThresholdError(
+                f"'{text}': name one of the custom service's query ids, e.g. {namespace}[\"{key}\"].my_query"
+            )
+        # The kind comes from the plan's declared unit (see surge.metrics.bind); until then the
+        # threshold's own unit decides it (parse_threshold), a bare metric reads as a count.
+        return MetricRef(namespace, key, (parts[0],), "count")
+    kind = catalog.metric_kind(namespace, path)
+    if not path or kind is None:
+        known = ", ".join(catalog.known_metrics(namespace))
+        raise ThresholdError(f"unknown metric '{text}'; {namespace} metrics are: {known}")
+    return MetricRef(namespace, key, tuple(parts), kind)
+
+
+def _cost_metric(parts: list[str], text: str) -> MetricRef:
+    from surge.metrics import catalog
+
+    path = ".".join(parts)
+    if path not in catalog.COST_METRICS:
+        known = ", ".join(catalog.known_metrics(_COST_NAMESPACE))
+        raise ThresholdError(f"unknown metric '{text}'; cost metrics are: {known}")
+    return MetricRef(_COST_NAMESPACE, None, tuple(parts), catalog.COST_METRICS[path])
 
 
 def _glue_decimal_percentiles(parts: list[str]) -> list[str]:
@@ -199,7 +410,10 @@ def _convert(value: float, unit: str | None, kind: Kind, text: str) -> float:
     raise ThresholdError(f"'{text}' compares a count: use a plain number")
 
 
-def parse_threshold(expr: str, *, abort_on_fail: bool = False, grace_s: float = 0.0) -> Threshold:
+def parse_threshold(
+    expr: str, *, abort_on_fail: bool = False, grace_s: float = 0.0, kind: Kind | None = None
+) -> Threshold:
+    """Parse ``METRIC OP VALUE``. ``kind`` gives a custom metric's kind when the plan declares it."""
     m = _TOKEN.match(expr)
     if not m:
         raise ThresholdError(
@@ -208,11 +422,63 @@ def parse_threshold(expr: str, *, abort_on_fail: bool = False, grace_s: float = 
     metric = parse_metric(m.group("metric"))
     value_text = m.group("value")
     v = _VALUE.match(value_text.replace(" ", ""))
+    op = OPS[m.group("op")]
     if not v:
+        if metric.namespace in _SERVICE_NAMESPACES or metric.namespace == _COST_NAMESPACE:
+            return _expression_threshold(expr, metric, op, value_text, abort_on_fail, grace_s)
         raise ThresholdError(f"'{value_text}' in '{expr}' is not a number with an optional unit")
     unit = "usd" if v.group("usd") else v.group("unit")
-    target = _convert(float(v.group("num")), unit, metric.kind, expr)
-    return Threshold(expr.strip(), metric, OPS[m.group("op")], target, abort_on_fail, grace_s)
+    if metric.namespace == "custom":
+        metric = replace(metric, kind=kind or _kind_of_unit(unit))
+    number = float(v.group("num"))
+    if number < 0:
+        # Latencies, rates, counts and costs are never negative: such a check could never pass.
+        raise ThresholdError(f"'{expr}': the target cannot be negative")
+    target = _convert(number, unit, metric.kind, expr)
+    return Threshold(expr.strip(), metric, op, target, abort_on_fail, grace_s)
+
+
+def _kind_of_unit(unit: str | None) -> Kind:
+    """A custom metric's kind as the threshold's unit implies it (500ms: a duration)."""
+    u = (unit or "").lower()
+    if u in ("ms", "us", "µs", "s", "m", "min"):
+        return "ms"
+    if u == "%":
+        return "ratio"
+    if u in ("/s", "rps", "req/s", "reqs/s"):
+        return "per_s"
+    if u == "usd":
+        return "usd"
+    return "count"
+
+
+def _expression_threshold(
+    expr: str, metric: MetricRef, op: Op, value_text: str, abort_on_fail: bool, grace_s: float
+) -> Threshold:
+    from surge.metrics import catalog
+
+    try:
+        tree = parse_target_expr(value_text)
+    except ThresholdError as exc:
+        raise ThresholdError(
+            f"'{value_text}' in '{expr}' is not a number with an optional unit, nor an expression: {exc}"
+        ) from None
+    allowed = catalog.names_for(metric.namespace)
+    for name in sorted(target_expr_names(tree)):
+        if name not in allowed:
+            offered = ", ".join(sorted(allowed)) or "none"
+            raise ThresholdError(
+                f"'{expr}': '{name}' is not a value {metric.namespace} services provide (they provide: {offered}); "
+                "numbers in an expression carry no unit"
+            )
+        if allowed[name] != metric.kind:
+            raise ThresholdError(
+                f"'{expr}': '{name}' is a {allowed[name]} and cannot be compared with a {metric.kind} metric"
+            )
+    if not target_expr_names(tree):
+        # Only numbers: the value is known now (``100 * 0.9``).
+        return Threshold(expr.strip(), metric, op, eval_target_expr(tree, {}), abort_on_fail, grace_s)
+    return Threshold(expr.strip(), metric, op, math.nan, abort_on_fail, grace_s, tree)
 
 
 def compare(measured: float, op: Op, target: float) -> bool:

@@ -24,6 +24,7 @@ from surge.cloud.records import RunRecords
 from surge.engine.worker import WorkerSpec, plan_shapes, run_worker
 from surge.errors import PlanError
 from surge.evaluate import abort_reason
+from surge.metrics import RunUsage, ServiceMetrics, SessionClients, collect_services, lambda_gb_seconds
 from surge.plan import BaselineFile, Plan, parse_plan
 from surge.report_model import Report
 from surge.schedule import segments
@@ -189,6 +190,7 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         duration_s=plan.load.duration_s,
         segment_count=len(cuts),
         workers_planned=sum(s.shards for s in cuts),
+        options=dict(options),
     )
     return {
         "run_id": run_id,
@@ -379,10 +381,73 @@ def aggregate(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
 # -- Collect ------------------------------------------------------------------------------------------
 
 
+WORKER_MEMORY_MB = 1769  # infra/functions.py: one full vCPU
+METRICS_DELAY_S = 90.0  # CloudWatch needs about a minute to ingest the run's last datapoints
+
+
+def run_usage(
+    run: Mapping[str, Any], ended_at: float, progress_flush_s: float = PROGRESS_EVERY_S
+) -> RunUsage:
+    """What the run itself consumed, counted from its segments and shards (for its own cost)."""
+    gb_s = 0.0
+    workers = transitions = dynamo_writes = 0
+    for seg in run["segments"]:
+        shards = int(seg["shard_count"])
+        start = layout.parse_iso(str(seg["launch_at"]))
+        end = min(layout.parse_iso(str(seg["end_at"])), ended_at)
+        busy = max(end - start, 0.0) + 2.0  # sleeping off the lead counts; so does the drain
+        gb_s += shards * lambda_gb_seconds(busy, WORKER_MEMORY_MB)
+        workers += shards
+        transitions += 6 + 2 * shards  # wait, map, aggregate, choice; each item's start and end
+        dynamo_writes += shards * (3 + int(busy / progress_flush_s))
+    segments = len(run["segments"])
+    return RunUsage(
+        lambda_gb_s=gb_s,
+        lambda_requests=workers + 2 * segments + 3,
+        sfn_transitions=transitions + 10,
+        s3_put_requests=2 * segments + workers + 8,
+        s3_get_requests=3 * workers + 2 * segments + 4,
+        dynamodb_write_units=float(dynamo_writes + segments + 4),
+        dynamodb_read_units=float(workers * 10),
+    )
+
+
 def collect(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
-    # Service metrics (CloudWatch, Logs Insights, Cost Explorer) arrive with issue #4; until then a
-    # plan cannot declare services, so there is nothing to collect.
-    return {"metrics_key": None, "warnings": []}
+    """The target's own metrics and the cost, for the run's window; the Report step reads them."""
+    run_id = str(event["run_id"])
+    run = event["run"]
+    plan = _load_plan(clients, str(run["plan_key"]))
+    if not plan.services and plan.cost is None:
+        return {"metrics_key": None, "warnings": []}
+    options = _run_options(clients, run_id)
+    start = layout.parse_iso(str(run["segments"][0]["start_at"]))
+    end = min(time.time(), layout.parse_iso(str(run["segments"][-1]["end_at"])))
+    record = _records(clients).get(run_id) or {}
+    requests = record.get("requests")
+    metrics = collect_services(
+        plan.services,
+        plan.cost,
+        (start, end),
+        SessionClients(_boto_session()),
+        requests=int(requests) if isinstance(requests, int | float) else None,
+        run_usage=run_usage(run, end),
+        ingestion_delay_s=float(options.get("metrics_delay_seconds", METRICS_DELAY_S)),
+    )
+    key = layout.metrics_key(run_id)
+    _put_json(clients, key, metrics.to_json())
+    return {"metrics_key": key, "warnings": list(metrics.notes)}
+
+
+def _boto_session() -> Any:
+    import boto3
+
+    return boto3.Session()
+
+
+def _run_options(clients: Clients, run_id: str) -> dict[str, Any]:
+    record = _records(clients).get(run_id) or {}
+    options = record.get("options")
+    return dict(options) if isinstance(options, dict) else {}
 
 
 # -- Report / RecordError -------------------------------------------------------------------------------
@@ -424,9 +489,16 @@ def _store_report(clients: Clients, run_id: str, plan: Plan, stats: RunStats, re
 
 
 def _render(
-    clients: Clients, run_id: str, run: Mapping[str, Any], *, aborted: str | None, error: str | None
+    clients: Clients,
+    run_id: str,
+    run: Mapping[str, Any],
+    *,
+    aborted: str | None,
+    error: str | None,
+    metrics_key: str | None = None,
 ) -> tuple[Report, str] | None:
     plan = _load_plan(clients, str(run["plan_key"]))
+    metrics = ServiceMetrics.from_json(_get_json(clients, metrics_key)) if metrics_key else None
     parts: list[RunStats] = []
     missing = 0
     for seg in run["segments"]:
@@ -448,6 +520,7 @@ def _render(
         partial=aborted is not None or missing > 0 or error is not None,
         aborted_by=aborted,
         error=error,
+        metrics=metrics,
     )
     if missing:
         report["generator"]["notes"].append(
@@ -460,7 +533,7 @@ def _render(
         baseline, notes = resolve_baseline(
             plan, history, base_dir=Path(tempfile.gettempdir()), exclude_run=run_id
         )
-        report = with_baseline(report, plan, stats, baseline, notes)
+        report = with_baseline(report, plan, stats, baseline, notes, metrics)
     uri = _store_report(clients, run_id, plan, stats, report)
     history.record(report, uri)
     return report, uri
@@ -474,7 +547,15 @@ def _abort_cause(event: Mapping[str, Any]) -> str | None:
 def report(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     run_id = str(event["run_id"])
     run = event["run"]
-    rendered = _render(clients, run_id, run, aborted=_abort_cause(event), error=None)
+    collected = event.get("collect") or {}
+    rendered = _render(
+        clients,
+        run_id,
+        run,
+        aborted=_abort_cause(event),
+        error=None,
+        metrics_key=collected.get("metrics_key") if isinstance(collected, dict) else None,
+    )
     records = _records(clients)
     if rendered is None:
         cause = "no worker wrote a result: nothing was measured"

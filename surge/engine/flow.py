@@ -8,25 +8,31 @@ import json
 import random
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from jsonpath_ng.ext import parse as jsonpath_parse  # type: ignore[attr-defined]
 
-from surge.plan import Capture, Expect, Plan, Request
+from surge.plan import Capture, Expect, Plan, Poll, Request
+from surge.stats import STAGE_PREFIX
 from surge.template import Template, compile_structure, compile_template, render_structure
+
+UNTIL = "$until"  # the capture name of a poll's JSON condition: holds -> True, else None
 
 
 @dataclass(frozen=True)
 class CompiledCapture:
     name: str
-    kind: str  # "json" | "regex" | "header"
+    kind: str  # "json" | "regex" | "header" | "until"
     json_expr: Any | None
     regex: re.Pattern[str] | None
     header: str | None
     group: int
+    until: tuple[str, object] | None = None  # ("equals" | "contains" | "exists", value)
 
     def extract(self, body_text: str, json_doc: object, headers: Mapping[str, str]) -> object | None:
+        if self.kind == "until":
+            return True if self._holds(json_doc) else None
         if self.kind == "header":
             assert self.header is not None
             return headers.get(self.header)
@@ -36,6 +42,30 @@ class CompiledCapture:
             return m.group(self.group) if m else None
         matches = self.json_expr.find(json_doc) if self.json_expr is not None else []
         return matches[0].value if matches else None
+
+    @property
+    def until_is_template(self) -> bool:
+        return self.until is not None and _has_template(self.until[1])
+
+    def with_until_rendered(self, variables: Mapping[str, object], rng: random.Random) -> CompiledCapture:
+        assert self.until is not None
+        return replace(self, until=(self.until[0], render_structure(self.until[1], variables, rng)))
+
+    def _holds(self, json_doc: object) -> bool:
+        assert self.until is not None and self.json_expr is not None
+        how, expected = self.until
+        values = [m.value for m in self.json_expr.find(json_doc)]
+        if how == "exists":
+            return bool(values) == bool(expected)
+        if how == "equals":
+            return any(v == expected for v in values)
+        # contains: an element of a list, a substring of a string, or any matched value itself
+        return any(
+            v == expected
+            or (isinstance(v, list) and expected in v)
+            or (isinstance(v, str) and isinstance(expected, str) and expected in v)
+            for v in values
+        )
 
 
 @dataclass(frozen=True)
@@ -73,12 +103,47 @@ class CompiledRequest:
         return text.encode()
 
 
+def _has_template(value: object) -> bool:
+    if isinstance(value, Template):
+        return True
+    if isinstance(value, list):
+        return any(_has_template(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    return False
+
+
 @dataclass(frozen=True)
 class Think:
     seconds: float
 
 
-Step = CompiledRequest | Think
+@dataclass(frozen=True)
+class Mark:
+    name: str
+
+
+@dataclass(frozen=True)
+class StageStart:
+    name: str
+
+
+@dataclass(frozen=True)
+class CompiledPoll:
+    """A request repeated until its expectations (the poll's `until`) hold."""
+
+    request: CompiledRequest  # expectations = the until conditions; captures include the poll's
+    every_s: float
+    timeout_s: float
+    metric: str | None
+    since: str | None
+
+
+Step = CompiledRequest | Think | Mark | StageStart | CompiledPoll
+
+
+def stage_endpoint(name: str) -> str:
+    return STAGE_PREFIX + name
 
 
 @dataclass(frozen=True)
@@ -124,6 +189,30 @@ def _expectations(expects: list[Expect]) -> tuple[tuple[int, ...] | None, str | 
     return statuses, content_type, body_contains
 
 
+def _poll(plan: Plan, poll: Poll) -> CompiledPoll:
+    base = _request(plan, poll.request)
+    until = poll.until
+    captures = list(base.captures) + [_capture(c) for c in poll.capture]
+    if until.json_path is not None:
+        how, value = (
+            ("equals", until.equals)
+            if until.equals is not None
+            else ("contains", until.contains)
+            if until.contains is not None
+            else ("exists", until.exists)
+        )
+        value = compile_structure(value)  # "{{ eventId }}" is rendered per poll by the worker
+        expr = jsonpath_parse(until.json_path)
+        captures.insert(0, CompiledCapture(UNTIL, "until", expr, None, None, 1, (how, value)))
+    request = replace(
+        base,
+        statuses=until.statuses if until.statuses is not None else base.statuses,
+        body_contains=until.body_contains if until.body_contains is not None else base.body_contains,
+        captures=tuple(captures),
+    )
+    return CompiledPoll(request, poll.every, poll.timeout, poll.metric, poll.since)
+
+
 def _request(plan: Plan, req: Request) -> CompiledRequest:
     statuses, content_type, body_contains = _expectations(req.expect)
     headers: dict[str, Template | str] = {}
@@ -161,11 +250,22 @@ def compile_plan(plan: Plan) -> CompiledPlan:
                 steps.append(_request(plan, st.request))
             elif st.think is not None:
                 steps.append(Think(st.think))
+            elif st.poll is not None:
+                steps.append(_poll(plan, st.poll))
+            elif st.mark is not None:
+                steps.append(Mark(st.mark))
+            elif st.stage is not None:
+                steps.append(StageStart(st.stage))
         scenarios.append(CompiledScenario(sc.name, tuple(steps)))
     weights = tuple(itertools.accumulate(sc.weight for sc in plan.scenarios))
     rng = random.Random(plan.seed)
     variables = {k: render_structure(compile_structure(v), {}, rng) for k, v in plan.variables.items()}
     endpoints = tuple(
-        dict.fromkeys(s.endpoint for sc in scenarios for s in sc.steps if isinstance(s, CompiledRequest))
+        dict.fromkeys(
+            s.endpoint if isinstance(s, CompiledRequest) else s.request.endpoint
+            for sc in scenarios
+            for s in sc.steps
+            if isinstance(s, CompiledRequest | CompiledPoll)
+        )
     )
     return CompiledPlan(plan.target, tuple(scenarios), weights, variables, endpoints)

@@ -10,7 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
+from multidict import CIMultiDict
 
+from surge.engine.fastclient import FastClient, FastHTTPError, Prepared
 from surge.engine.flow import CompiledRequest
 
 
@@ -74,7 +76,7 @@ def _check_body(
         return "expect", None
     captured: dict[str, object] = {}
     doc: object = None
-    if any(c.kind == "json" for c in req.captures):
+    if any(c.kind in ("json", "until") for c in req.captures):
         try:
             doc = json.loads(text)
         except ValueError:
@@ -111,3 +113,43 @@ async def send(
         raise
     except Exception as exc:  # every client failure is a measured outcome, never a crash
         return Outcome(0, 0, classify_exception(exc), t_send, clock(), None)
+
+
+async def send_fast(
+    client: FastClient,
+    prepared: Prepared,
+    req: CompiledRequest,
+    headers: dict[str, str],
+    body: bytes | None,
+    clock: Callable[[], float],
+) -> Outcome:
+    """The same request and Outcome as :func:`send`, through the fast client.
+
+    Headers and the body are kept only when an expectation or a capture reads them.
+    """
+    want_headers = req.content_type is not None or bool(req.captures)
+    want_body = req.needs_body_text
+    t_send = clock()
+    try:
+        resp = await client.request(
+            prepared,
+            timeout=req.timeout_s,
+            want_headers=want_headers,
+            want_body=want_body,
+            headers=headers,
+            body=body,
+        )
+    except FastHTTPError as exc:
+        return Outcome(0, 0, exc.kind, t_send, clock(), None)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # every client failure is a measured outcome, never a crash
+        return Outcome(0, 0, classify_exception(exc), t_send, clock(), None)
+    t_end = clock()
+    status = resp.status
+    error = status_error(status, req.statuses)
+    captured = None
+    if error is None and (want_headers or want_body):
+        hdrs: CIMultiDict[str] = CIMultiDict(resp.headers or ())
+        error, captured = _check_body(req, resp.body or b"", hdrs)
+    return Outcome(status, resp.nbytes, error, t_send, t_end, captured)

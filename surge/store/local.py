@@ -11,11 +11,13 @@ from pathlib import Path
 import yaml
 
 from reports.render import write_reports
+from surge.metrics.collect import ServiceMetrics
 from surge.plan import Plan
 from surge.report_model import Report
 from surge.stats import RunStats
 
 RESULTS_FILE = "results.json"
+METRICS_FILE = "metrics.json"
 PLAN_FILE = "plan.yaml"
 
 
@@ -25,16 +27,26 @@ def new_run_id(plan_name: str, now: datetime | None = None) -> str:
     return f"{stamp}-{slug}-{secrets.token_hex(2)}"
 
 
-def write_run(out_dir: Path, plan: Plan, stats: RunStats, report: Report) -> dict[str, Path]:
+def write_run(
+    out_dir: Path, plan: Plan, stats: RunStats, report: Report, metrics: ServiceMetrics | None = None
+) -> dict[str, Path]:
     """Results first, reports last: a folder with a report always has the data behind it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / PLAN_FILE).write_text(
         yaml.safe_dump(plan.model_dump(mode="json", by_alias=True), sort_keys=False)
     )
     (out_dir / RESULTS_FILE).write_text(json.dumps(stats))
+    if metrics is not None:
+        (out_dir / METRICS_FILE).write_text(json.dumps(metrics.to_json()))
     paths = write_reports(report, out_dir)
     paths["results"] = out_dir / RESULTS_FILE
     return paths
+
+
+def read_metrics(run_dir: Path) -> ServiceMetrics | None:
+    """The service metrics collected for a run, so re-rendering keeps them."""
+    path = run_dir / METRICS_FILE
+    return ServiceMetrics.from_json(json.loads(path.read_text())) if path.exists() else None
 
 
 def read_results(run_dir: Path) -> RunStats:

@@ -217,12 +217,55 @@ def test_cloud_runs_use_last_pass_baseline_from_the_table(workflow: Harness, dem
     assert first["status"] == "SUCCEEDED", first
     assert workflow.read_json("runs/base-1/report.json")["baseline"]["notes"]  # no earlier passing run
 
-    demo_target.set_config(latency_ms=40.0)
+    demo_target.set_config(latency_ms=150.0)
     second = wait(workflow, start(workflow, "base-2", plan))
-    assert second["status"] == "FAILED"
+    checks = workflow.read_json("runs/base-2/report.json")["checks"]
+    assert second["status"] == "FAILED", checks
     report = workflow.read_json("runs/base-2/report.json")
     assert "base-1" in report["baseline"]["label"]
     regressions = [
         c for c in report["checks"] if c["name"].startswith("regression:") and c["status"] == "fail"
     ]
     assert any(c["metric"] == "http.latency.p95" for c in regressions), report["checks"]
+
+
+def test_collect_puts_service_metrics_in_the_cloud_report(
+    workflow: Harness, demo_target: DemoTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from tests.functional.test_service_metrics import PercentilesUnsupported
+
+    real = boto3.session.Session.client
+
+    def client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        made = real(self, *args, **kwargs)
+        service = args[0] if args else kwargs.get("service_name")
+        return PercentilesUnsupported(made) if service == "cloudwatch" else made
+
+    monkeypatch.setattr(boto3.session.Session, "client", client)
+    boto3.client("cloudwatch", region_name=REGION).client.put_metric_data(
+        Namespace="AWS/Lambda",
+        MetricData=[
+            {
+                "MetricName": "Throttles",
+                "Dimensions": [{"Name": "FunctionName", "Value": "orders"}],
+                "Timestamp": datetime.fromtimestamp(time.time() + 2, UTC),
+                "Value": 3,
+                "Unit": "Count",
+            }
+        ],
+    )
+    plan = plan_for(
+        demo_target.url,
+        load={"phases": [{"duration": "3s", "rate": 20}]},
+        services=[{"type": "lambda", "name": "orders", "function_name": "orders", "cold_starts": False}],
+        thresholds=['lambda["orders"].throttles.sum == 0', "http.error_rate < 1%"],
+    )
+    done = wait(workflow, start(workflow, "svc", plan, {**OPTIONS, "metrics_delay_seconds": 0}))
+    assert done["status"] == "FAILED" and 'lambda["orders"].throttles.sum == 0' in done["cause"]
+    report = workflow.read_json("runs/svc/report.json")
+    assert {c["name"]: c["measured"] for c in report["checks"]}['lambda["orders"].throttles.sum == 0'] == 3
+    assert "orders" in json.dumps(report["service_metrics"])
+    assert report["cost"]["run_components_usd"]["lambda_usd"] > 0, report["cost"]
+    workflow.read_json("runs/svc/metrics.json")

@@ -644,3 +644,16 @@ def test_default_timeouts() -> None:
     assert s.call_timeout == 300.0
     s = spec(call="athena.query", query="q")
     assert (s.waits, s.wait_timeout, s.poll_interval) == (True, 300.0, 0.5)
+
+
+def test_a_dumped_step_reads_back_the_same() -> None:
+    arn = "arn:aws:states:us-east-1:1:stateMachine:s"
+    for data in (
+        {"call": "lambda.invoke", "function": "f", "capture": [{"json": "$.Payload.a", "as": "a"}]},
+        {"call": "stepfunctions.start", "state_machine": arn, "wait": True, "poll": "1s"},
+        {"call": "s3.put", "bucket": "b", "key": "k", "size": "2KB", "expect": [{"ok": True}]},
+    ):
+        s = spec(**data)
+        for by_alias in (True, False):
+            again = AwsStepSpec.model_validate(s.model_dump(mode="json", by_alias=by_alias))
+            assert again == s

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from surge.baseline import resolve_baseline
 from surge.cloud import layout
+from surge.cloud.emf import run_metrics_emf
 from surge.cloud.records import RunRecords
 from surge.engine.worker import WorkerSpec, plan_shapes, run_worker
 from surge.errors import PlanError
@@ -536,6 +537,8 @@ def _render(
         report = with_baseline(report, plan, stats, baseline, notes, metrics)
     uri = _store_report(clients, run_id, plan, stats, report)
     history.record(report, uri)
+    # Headline figures as custom metrics through the log (EMF): trends across nightly runs.
+    print(json.dumps(run_metrics_emf(report, int(time.time() * 1000))))
     return report, uri
 
 

@@ -12,7 +12,11 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yam
 
 
 def test_there_are_examples() -> None:
-    assert {p.name for p in EXAMPLES} >= {"quickstart.yaml", "migration-validation.yaml", "triggers-ingestion.yaml"}
+    assert {p.name for p in EXAMPLES} >= {
+        "quickstart.yaml",
+        "migration-validation.yaml",
+        "triggers-ingestion.yaml",
+    }
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from surge.engine.aws.allow import check_allowed
+from surge.engine.aws.spec import AwsStepSpec
 from surge.errors import PlanError
 from surge.metrics.bind import bind_thresholds, threshold_problem
 from surge.metrics.spec import CostSpec, Services
@@ -263,6 +265,7 @@ class Step(_Model):
     request: Request | None = None
     think: Seconds | None = None
     poll: Poll | None = None
+    aws: AwsStepSpec | None = None
     mark: str | None = Field(default=None, pattern=r"^[\w.\- ]+$")
     stage: str | None = Field(default=None, pattern=r"^[\w.\- ]+$")
 
@@ -275,10 +278,10 @@ class Step(_Model):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
-        kinds = (self.request, self.think, self.poll, self.mark, self.stage)
+        kinds = (self.request, self.think, self.poll, self.aws, self.mark, self.stage)
         if sum(x is not None for x in kinds) != 1:
             raise ValueError(
-                "a step is one of: request (or get/post/put/patch/delete shorthand), think, poll, mark, stage"
+                "a step is one of: request (or get/post/put/patch/delete shorthand), think, poll, aws, mark, stage"
             )
         return self
 
@@ -375,6 +378,7 @@ _OPTIONAL_SECTIONS = (
     "regression",
     "services",
     "cost",
+    "allow_resources",
 )
 
 
@@ -400,6 +404,9 @@ class Plan(_Model):
     baseline: Annotated[BaselineSpec | None, BeforeValidator(_baseline_spec)] = None
     regression: Regression | None = None
     services: Services = Field(default_factory=list)
+    allow_resources: list[str] = Field(
+        default_factory=list, description="AWS resources aws: steps may call (names, ARNs, globs)"
+    )
     cost: CostSpec | None = None
 
     @model_validator(mode="before")
@@ -576,6 +583,15 @@ def semantic_problems(plan: Plan, base_dir: Path, environ: Mapping[str, str] | N
                     _request_problems(plan, step.poll.request, f"{where}.request", known, environ)
                 )
                 known |= {c.as_ for c in step.poll.capture} | {c.as_ for c in step.poll.request.capture}
+            if step.aws is not None:
+                where = f"scenarios[{s}].flow[{f}].aws"
+                problems.extend(check_allowed([step.aws], plan.allow_resources, [where]))
+                for var in sorted(step.aws.variables() - known):
+                    problems.append(
+                        f"{where}: {{{{ {var} }}}} is not defined; define it in 'variables', as a data "
+                        "file column, or capture it in an earlier step of this scenario"
+                    )
+                known |= set(step.aws.captured_names())
             if step.request is None:
                 continue
             where = f"scenarios[{s}].flow[{f}].request"
@@ -628,6 +644,10 @@ def endpoint_names(plan: Plan) -> set[str]:
                 names.add(st.request.display_name)
             if st.poll is not None:
                 names.add(st.poll.request.display_name)
+            if st.aws is not None:
+                names.add(st.aws.display_name)
+                if st.aws.call == "lambda.invoke":  # recorded apart by cold and warm start
+                    names |= {f"{st.aws.display_name} [cold]", f"{st.aws.display_name} [warm]"}
     return names
 
 

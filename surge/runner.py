@@ -51,6 +51,8 @@ def default_workers(plan: Plan) -> int:
 
 def check_reachable(plan: Plan, timeout_s: float = 3.0) -> None:
     """Fail fast, before any load, when nothing listens at the target."""
+    if not endpoint_names_http(plan):
+        return  # a flow of aws: steps only never calls the target
     parts = urlsplit(plan.target)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -67,6 +69,18 @@ def check_reachable(plan: Plan, timeout_s: float = 3.0) -> None:
             f"target {plan.target} is unreachable ({reason}); start the service "
             "(e.g. `surge demo-target`) or pass --target URL"
         ) from None
+
+
+def endpoint_names_http(plan: Plan) -> list[str]:
+    """The plan's HTTP endpoints (requests and polls); aws: steps are not sent to the target."""
+    names = []
+    for sc in plan.scenarios:
+        for step in sc.flow:
+            if step.request is not None:
+                names.append(step.request.display_name)
+            elif step.poll is not None:
+                names.append(step.poll.request.display_name)
+    return names
 
 
 def _run_async(coro: Any) -> Any:

@@ -1,5 +1,5 @@
-"""The aiohttp load generator."""
+"""The aiohttp load generator: worker (the load loops), flow (compiled steps), http_step and
+fastclient (requests), aws (AWS calls as steps), health (generator saturation).
 
-from surge.engine.worker import WorkerSpec, run_worker
-
-__all__ = ["WorkerSpec", "run_worker"]
+Nothing is imported here, so the plan models can use the step specs without loading the engine.
+"""

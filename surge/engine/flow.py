@@ -13,6 +13,7 @@ from typing import Any
 
 from jsonpath_ng.ext import parse as jsonpath_parse  # type: ignore[attr-defined]
 
+from surge.engine.aws.steps import CompiledAwsStep, compile_aws_step
 from surge.plan import Capture, Expect, Plan, Poll, Request
 from surge.stats import STAGE_PREFIX
 from surge.template import Template, compile_structure, compile_template, render_structure
@@ -139,7 +140,7 @@ class CompiledPoll:
     since: str | None
 
 
-Step = CompiledRequest | Think | Mark | StageStart | CompiledPoll
+Step = CompiledRequest | Think | Mark | StageStart | CompiledPoll | CompiledAwsStep
 
 
 def stage_endpoint(name: str) -> str:
@@ -256,6 +257,8 @@ def compile_plan(plan: Plan) -> CompiledPlan:
                 steps.append(Mark(st.mark))
             elif st.stage is not None:
                 steps.append(StageStart(st.stage))
+            elif st.aws is not None:
+                steps.append(compile_aws_step(st.aws))
         scenarios.append(CompiledScenario(sc.name, tuple(steps)))
     weights = tuple(itertools.accumulate(sc.weight for sc in plan.scenarios))
     rng = random.Random(plan.seed)

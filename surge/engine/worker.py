@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from surge.engine.aws.pool import AwsClientPool
+from surge.engine.aws.steps import CompiledAwsStep
 from surge.engine.fastclient import FastClient, FastHTTPError, Prepared, supports
 from surge.engine.flow import (
     UNTIL,
@@ -42,6 +44,7 @@ from surge.schedule import PhaseShape, arrivals, shapes, shard_user_ids, users_a
 from surge.stats import RESULT_VERSION, IntervalData, Recorder, WorkerResult
 from surge.template import TemplateError
 
+ENV_AWS_ENDPOINT_URL = "SURGE_AWS_ENDPOINT_URL"  # aws: steps against a local endpoint (moto, LocalStack)
 # Error classes that mean "answered, but not what was expected": a poll keeps trying on them.
 CONDITION_ERRORS = frozenset({"http_4xx", "http_5xx", "expect"})
 STOP_POLL_S = 0.1
@@ -178,6 +181,7 @@ class Worker:
         self.stopped_early = False
         self.tasks: set[asyncio.Task[None]] = set()
         self.health = HealthMonitor(spec.worker_id)
+        self.aws_pool: AwsClientPool | None = None  # made on the first aws: step
         self.rows = self._data_rows()
         self._prepared = {id(r): self._prepare(r) for r in self._requests()}
         # Without templates that read variables, captures or data rows, nothing reads or writes
@@ -186,6 +190,7 @@ class Worker:
             bool(self.rows)
             or not all(p.static for p in self._prepared.values())
             or any(r.captures for r in self._requests())
+            or any(isinstance(s, CompiledAwsStep) for sc in self.compiled.scenarios for s in sc.steps)
         )
         self._shared_vars: dict[str, object] = dict(self.compiled.variables)
 
@@ -265,6 +270,8 @@ class Worker:
                 continue
             if isinstance(step, CompiledPoll):
                 ok = await self._poll(step, variables, marks)
+            elif isinstance(step, CompiledAwsStep):
+                ok = await self._aws(step, variables, intended)
             else:
                 ok = await self._request(step, variables, intended, correct_us)
             if not ok or self.stopping.is_set():
@@ -274,6 +281,27 @@ class Worker:
             intended = time.perf_counter()  # the next request is intended once this one is done
         if stage is not None:
             self._record_stage(stage[0], stage[1], time.perf_counter(), None)
+
+    async def _aws(self, step: CompiledAwsStep, variables: dict[str, object], intended: float) -> bool:
+        """An AWS call as a step: timed, classified and captured like a request."""
+        if self.aws_pool is None:
+            self.aws_pool = AwsClientPool(endpoint_url=os.environ.get(ENV_AWS_ENDPOINT_URL) or None)
+        out = await step.call(self.aws_pool, variables, self.rng, time.perf_counter)
+        # Lambda invocations are split by cold and warm start, so a plan can compare the two.
+        endpoint = f"{step.endpoint} [{out.variant}]" if out.variant else step.endpoint
+        t_send, t_end = out.t_send, out.t_end
+        self.recorder.record(
+            endpoint,
+            t_end,
+            int((t_end - (intended if intended < t_send else t_send)) * 1e6),
+            int((t_end - t_send) * 1e6),
+            out.status,
+            out.error,
+            out.nbytes,
+        )
+        if out.captured:
+            variables.update(out.captured)
+        return out.error is None
 
     def _record_stage(self, name: str, start: float, end: float, error: str | None) -> None:
         us = int((end - start) * 1e6)
@@ -520,6 +548,8 @@ class Worker:
             self.stopping.set()
             health_stop.set()
             await asyncio.gather(ticker, health_task, return_exceptions=True)
+            if self.aws_pool is not None:
+                await self.aws_pool.close()
         remaining = self.recorder.close_all()
         if remaining and self.on_interval is not None:
             self.on_interval(remaining)

@@ -99,6 +99,11 @@ def _finish(runs: CloudRuns, st: RunStatus) -> int:
     uri = st.record.get("report_uri")
     if uri:
         print(f"report: {uri}  (download with `surge report {st.run_id} --cloud --open`)")
+    reason = str(st.record.get("stop_reason") or "")
+    if st.record.get("stop_requested") and not reason.startswith("aborted"):
+        # Stopped on request: like Ctrl-C locally, a partial run is neither a pass nor a failure.
+        print(f"the run was stopped ({reason}); its report is partial")
+        return 130
     return {"pass": 0, "fail": 1}.get(verdict, 2)
 
 

@@ -29,6 +29,7 @@ from pydantic import (
 from surge.engine.aws.allow import check_allowed
 from surge.engine.aws.spec import AwsStepSpec
 from surge.errors import PlanError
+from surge.jsonpath import check_jsonpath
 from surge.metrics.bind import bind_thresholds, threshold_problem
 from surge.metrics.spec import CostSpec, Services
 from surge.template import TemplateError, compile_structure, structure_variables
@@ -126,12 +127,7 @@ class Capture(_Model):
         if sum(x is not None for x in (self.json_path, self.regex, self.header)) != 1:
             raise ValueError("a capture takes exactly one of 'json', 'regex' or 'header'")
         if self.json_path is not None:
-            from jsonpath_ng.ext import parse as jp_parse  # type: ignore[attr-defined]
-
-            try:
-                jp_parse(self.json_path)
-            except Exception as exc:
-                raise ValueError(f"'{self.json_path}' is not a JSONPath expression: {exc}") from exc
+            check_jsonpath(self.json_path)
         if self.regex is not None:
             import re
 
@@ -225,12 +221,7 @@ class Until(_Model):
         if self.json_path is None and given:
             raise ValueError("'equals', 'contains' and 'exists' compare the value at 'until.json': add it")
         if self.json_path is not None:
-            from jsonpath_ng.ext import parse as jp_parse  # type: ignore[attr-defined]
-
-            try:
-                jp_parse(self.json_path)
-            except Exception as exc:
-                raise ValueError(f"'{self.json_path}' is not a JSONPath expression: {exc}") from exc
+            check_jsonpath(self.json_path)
         return self
 
     @property

@@ -7,7 +7,6 @@ hundreds of workers can publish progress without reading first.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from surge.cloud.layout import (
@@ -23,46 +22,9 @@ from surge.cloud.layout import (
     TABLE_SK,
     run_pk,
 )
+from surge.store.dynamo_codec import from_item, to_attr, to_item
 
 Item = dict[str, dict[str, Any]]
-
-
-def _attr(value: object) -> dict[str, Any]:
-    if value is None:
-        return {"NULL": True}
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int | float):
-        return {"N": repr(float(value)) if isinstance(value, float) else str(value)}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, list):
-        return {"L": [_attr(v) for v in value]}
-    if isinstance(value, dict):
-        return {"M": {str(k): _attr(v) for k, v in value.items()}}
-    raise TypeError(f"cannot store {type(value).__name__} in DynamoDB")
-
-
-def _value(attr: Mapping[str, Any]) -> object:
-    ((kind, v),) = attr.items()
-    if kind == "NULL":
-        return None
-    if kind == "N":
-        f = float(v)
-        return int(f) if f.is_integer() and "." not in v and "e" not in v.lower() else f
-    if kind == "L":
-        return [_value(x) for x in v]
-    if kind == "M":
-        return {k: _value(x) for k, x in v.items()}
-    return v
-
-
-def to_item(data: Mapping[str, object]) -> Item:
-    return {k: _attr(v) for k, v in data.items()}
-
-
-def from_item(item: Mapping[str, Mapping[str, Any]]) -> dict[str, object]:
-    return {k: _value(v) for k, v in item.items()}
 
 
 class RunRecords:
@@ -104,7 +66,7 @@ class RunRecords:
         if not fields:
             return
         names = {f"#f{i}": k for i, k in enumerate(fields)}
-        values = {f":v{i}": _attr(v) for i, v in enumerate(fields.values())}
+        values = {f":v{i}": to_attr(v) for i, v in enumerate(fields.values())}
         expr = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
         self.client.update_item(
             TableName=self.table,
@@ -119,7 +81,7 @@ class RunRecords:
         if not counters:
             return
         names = {f"#c{i}": k for i, k in enumerate(counters)}
-        values = {f":c{i}": _attr(v) for i, v in enumerate(counters.values())}
+        values = {f":c{i}": to_attr(v) for i, v in enumerate(counters.values())}
         values[":now"] = {"N": str(int(time.time()))}
         expr = "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters))) + " SET updated_at = :now"
         self.client.update_item(

@@ -29,15 +29,12 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
-import math
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from surge.cloud.layout import (
@@ -55,6 +52,7 @@ from surge.cloud.layout import (
 )
 from surge.errors import UserError
 from surge.report_model import Report
+from surge.store.dynamo_codec import from_item, to_attr
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -291,38 +289,9 @@ def _json(rec: RunRecord) -> str:
 
 # --- DynamoDB -------------------------------------------------------------------------------------
 
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
-
-
-def _to_dynamo(value: object) -> object:
-    # DynamoDB numbers are decimals; a NaN or infinity has no representation, so it is stored as null.
-    if isinstance(value, float):
-        return Decimal(repr(value)) if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_to_dynamo(v) for v in value]
-    return value
-
-
-def _from_dynamo(value: object) -> object:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and "." not in str(value) else float(value)
-    if isinstance(value, dict):
-        return {k: _from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_dynamo(v) for v in value]
-    return value
-
-
-def _attr(value: object) -> Any:
-    return _SERIALIZER.serialize(_to_dynamo(value))
-
 
 def _record_from_item(item: Mapping[str, Any]) -> RunRecord:
-    data = {k: _from_dynamo(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
-    return RunRecord.from_dict(data)
+    return RunRecord.from_dict(from_item(item))
 
 
 class DynamoHistory:
@@ -363,7 +332,7 @@ class DynamoHistory:
             GSI_RECENT_SK: rec.started_at,
         }
         names = {f"#a{i}": k for i, k in enumerate(fields)}
-        values = {f":v{i}": _attr(v) for i, v in enumerate(fields.values())}
+        values = {f":v{i}": to_attr(v) for i, v in enumerate(fields.values())}
         with self._errors():
             self.client.update_item(
                 TableName=self.table_name,

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from surge.jsonpath import check_jsonpath
 from surge.template import TemplateError, compile_structure, structure_variables
 from surge.units import parse_duration_s
 
@@ -162,15 +163,6 @@ class _AnyEnv(Mapping[str, str]):
 ANY_ENV: Mapping[str, str] = _AnyEnv()
 
 
-def _check_jsonpath(path: str) -> None:
-    from jsonpath_ng.ext import parse as jp_parse  # type: ignore[attr-defined]
-
-    try:
-        jp_parse(path)
-    except Exception as exc:
-        raise ValueError(f"'{path}' is not a JSONPath expression: {exc}") from exc
-
-
 class AwsCapture(_Model):
     """``{json: $.Payload.orderId, as: order_id}``: a value of the call's response document."""
 
@@ -180,7 +172,7 @@ class AwsCapture(_Model):
     @field_validator("json_path")
     @classmethod
     def _path(cls, v: str) -> str:
-        _check_jsonpath(v)
+        check_jsonpath(v)
         return v
 
 
@@ -206,7 +198,7 @@ class AwsExpect(_Model):
             raise ValueError("an expectation needs 'ok' or 'json' (with equals, contains or exists)")
         if given != 1:
             raise ValueError("'json' takes exactly one of 'equals', 'contains' or 'exists'")
-        _check_jsonpath(self.json_path)
+        check_jsonpath(self.json_path)
         try:
             compile_structure(self.equals, ANY_ENV)
             compile_structure(self.contains, ANY_ENV)

@@ -59,7 +59,8 @@ def plan_for(target: str, **overrides: Any) -> dict[str, Any]:
         "target": target,
         "load": {"phases": [{"name": "steady", "duration": "4s", "rate": 300}]},
         "scenarios": [{"name": "list", "flow": [{"get": "/api/mocs"}]}],
-        "thresholds": ["http.error_rate < 1%", "http.latency.p95 < 500ms"],
+        # Workers, target and moto share one test process: latency here says little, counts say all.
+        "thresholds": ["http.error_rate < 1%", "http.latency.p95 < 10s"],
     }
     plan.update(overrides)
     return plan

@@ -232,9 +232,10 @@ class Until(_Model):
 
 
 class Poll(_Model):
-    """Repeat a request until a condition holds; the wait is recorded as a stage metric."""
+    """Repeat a request (or an AWS read) until a condition holds; the wait is a stage metric."""
 
-    request: Request
+    request: Request | None = None
+    aws: AwsStepSpec | None = None
     until: Until
     every: Seconds = Field(default=0.5, gt=0)
     timeout: Seconds = Field(default=30.0, gt=0)
@@ -248,6 +249,20 @@ class Poll(_Model):
     @classmethod
     def _shorthand(cls, data: object) -> object:
         return _request_shorthand(data)
+
+    @model_validator(mode="after")
+    def _one_call(self) -> Poll:
+        if (self.request is None) == (self.aws is None):
+            raise ValueError("a poll repeats one call: a request (get/post/...) or an 'aws' step")
+        if self.aws is not None and (self.until.status is not None or self.until.body_contains is not None):
+            raise ValueError(
+                "an AWS poll's 'until' tests the response document: use 'json' with equals/contains/exists"
+            )
+        return self
+
+    @property
+    def display_name(self) -> str:
+        return self.request.display_name if self.request is not None else self.aws.display_name  # type: ignore[union-attr]
 
 
 class Step(_Model):
@@ -570,10 +585,17 @@ def semantic_problems(plan: Plan, base_dir: Path, environ: Mapping[str, str] | N
                         f"{where}.since: no mark '{step.poll.since}' earlier in this scenario; "
                         f"add '- mark: {step.poll.since}' before the step it times from"
                     )
-                problems.extend(
-                    _request_problems(plan, step.poll.request, f"{where}.request", known, environ)
-                )
-                known |= {c.as_ for c in step.poll.capture} | {c.as_ for c in step.poll.request.capture}
+                if step.poll.request is not None:
+                    problems.extend(
+                        _request_problems(plan, step.poll.request, f"{where}.request", known, environ)
+                    )
+                    known |= {c.as_ for c in step.poll.request.capture}
+                if step.poll.aws is not None:
+                    problems.extend(check_allowed([step.poll.aws], plan.allow_resources, [f"{where}.aws"]))
+                    for var in sorted(step.poll.aws.variables() - known):
+                        problems.append(f"{where}.aws: {{{{ {var} }}}} is not defined")
+                    known |= set(step.poll.aws.captured_names())
+                known |= {c.as_ for c in step.poll.capture}
             if step.aws is not None:
                 where = f"scenarios[{s}].flow[{f}].aws"
                 problems.extend(check_allowed([step.aws], plan.allow_resources, [where]))
@@ -634,7 +656,7 @@ def endpoint_names(plan: Plan) -> set[str]:
             if st.request is not None:
                 names.add(st.request.display_name)
             if st.poll is not None:
-                names.add(st.poll.request.display_name)
+                names.add(st.poll.display_name)
             if st.aws is not None:
                 names.add(st.aws.display_name)
                 if st.aws.call == "lambda.invoke":  # recorded apart by cold and warm start

@@ -78,7 +78,7 @@ def endpoint_names_http(plan: Plan) -> list[str]:
         for step in sc.flow:
             if step.request is not None:
                 names.append(step.request.display_name)
-            elif step.poll is not None:
+            elif step.poll is not None and step.poll.request is not None:
                 names.append(step.poll.request.display_name)
     return names
 

@@ -133,11 +133,17 @@ class StageStart:
 class CompiledPoll:
     """A request repeated until its expectations (the poll's `until`) hold."""
 
-    request: CompiledRequest  # expectations = the until conditions; captures include the poll's
+    request: CompiledRequest | None  # expectations = the until conditions; captures include the poll's
     every_s: float
     timeout_s: float
     metric: str | None
     since: str | None
+    aws: CompiledAwsStep | None = None  # or an AWS read, checked with `checks` on its document
+    checks: tuple[CompiledCapture, ...] = ()
+
+    @property
+    def endpoint(self) -> str:
+        return self.request.endpoint if self.request is not None else self.aws.endpoint  # type: ignore[union-attr]
 
 
 Step = CompiledRequest | Think | Mark | StageStart | CompiledPoll | CompiledAwsStep
@@ -190,7 +196,29 @@ def _expectations(expects: list[Expect]) -> tuple[tuple[int, ...] | None, str | 
     return statuses, content_type, body_contains
 
 
+def _until_capture(poll: Poll) -> CompiledCapture | None:
+    until = poll.until
+    if until.json_path is None:
+        return None
+    how, value = (
+        ("equals", until.equals)
+        if until.equals is not None
+        else ("contains", until.contains)
+        if until.contains is not None
+        else ("exists", until.exists)
+    )
+    value = compile_structure(value)  # "{{ eventId }}" is rendered per poll by the worker
+    return CompiledCapture(UNTIL, "until", jsonpath_parse(until.json_path), None, None, 1, (how, value))
+
+
 def _poll(plan: Plan, poll: Poll) -> CompiledPoll:
+    if poll.aws is not None:
+        # An AWS read: the conditions and captures apply to the call's response document.
+        checks = [c for c in (_until_capture(poll),) if c is not None] + [_capture(c) for c in poll.capture]
+        step = compile_aws_step(poll.aws)
+        step.doc_bodies = True
+        return CompiledPoll(None, poll.every, poll.timeout, poll.metric, poll.since, step, tuple(checks))
+    assert poll.request is not None
     base = _request(plan, poll.request)
     until = poll.until
     captures = list(base.captures) + [_capture(c) for c in poll.capture]
@@ -265,10 +293,7 @@ def compile_plan(plan: Plan) -> CompiledPlan:
     variables = {k: render_structure(compile_structure(v), {}, rng) for k, v in plan.variables.items()}
     endpoints = tuple(
         dict.fromkeys(
-            s.endpoint if isinstance(s, CompiledRequest) else s.request.endpoint
-            for sc in scenarios
-            for s in sc.steps
-            if isinstance(s, CompiledRequest | CompiledPoll)
+            s.endpoint for sc in scenarios for s in sc.steps if isinstance(s, CompiledRequest | CompiledPoll)
         )
     )
     return CompiledPlan(plan.target, tuple(scenarios), weights, variables, endpoints)

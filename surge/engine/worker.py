@@ -15,7 +15,7 @@ import gc
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,10 +23,11 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from surge.engine.aws.pool import AwsClientPool
-from surge.engine.aws.steps import CompiledAwsStep
+from surge.engine.aws.steps import AwsOutcome, CompiledAwsStep
 from surge.engine.fastclient import FastClient, FastHTTPError, Prepared, supports
 from surge.engine.flow import (
     UNTIL,
+    CompiledCapture,
     CompiledPlan,
     CompiledPoll,
     CompiledRequest,
@@ -138,8 +139,7 @@ class _Prepared:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
     refused: bool = False  # a static absolute URL to a host the plan does not allow
-    fast: Prepared | None = None  # serialized request for the fast client (static requests)
-    fast_ok: bool = False  # the fast client can send this request (static: decided once)
+    fast: Prepared | None = None  # serialized once for the fast client, when it can send it
 
 
 def plan_shapes(plan: Plan) -> list[PhaseShape]:
@@ -195,12 +195,14 @@ class Worker:
         self._shared_vars: dict[str, object] = dict(self.compiled.variables)
 
     def _requests(self) -> list[CompiledRequest]:
-        return [
-            s.request if isinstance(s, CompiledPoll) else s
-            for sc in self.compiled.scenarios
-            for s in sc.steps
-            if isinstance(s, CompiledRequest | CompiledPoll)
-        ]
+        found: list[CompiledRequest] = []
+        for sc in self.compiled.scenarios:
+            for s in sc.steps:
+                if isinstance(s, CompiledRequest):
+                    found.append(s)
+                elif isinstance(s, CompiledPoll) and s.request is not None:
+                    found.append(s.request)
+        return found
 
     def _prepare(self, req: CompiledRequest) -> _Prepared:
         static = (
@@ -220,11 +222,8 @@ class Worker:
             prep.refused = True
             return prep
         if self.fast is not None and supports(req.method, url, headers):
-            try:
+            with contextlib.suppress(FastHTTPError):  # if not, aiohttp says what is wrong, per request
                 prep.fast = self.fast.prepare(req.method, url, headers, body)
-                prep.fast_ok = True
-            except FastHTTPError:
-                prep.fast_ok = False  # aiohttp will say what is wrong with it, per request
         return prep
 
     def _data_rows(self) -> list[dict[str, str]]:
@@ -282,11 +281,42 @@ class Worker:
         if stage is not None:
             self._record_stage(stage[0], stage[1], time.perf_counter(), None)
 
-    async def _aws(self, step: CompiledAwsStep, variables: dict[str, object], intended: float) -> bool:
-        """An AWS call as a step: timed, classified and captured like a request."""
+    async def _aws(
+        self,
+        step: CompiledAwsStep,
+        variables: dict[str, object],
+        intended: float,
+        *,
+        checks: tuple[CompiledCapture, ...] | None = None,
+    ) -> bool:
+        """An AWS call as a step: timed, classified and captured like a request. With ``checks``
+        (a poll's attempt) the call succeeds only when they all hold on the response document;
+        until then the attempt is not an error."""
         if self.aws_pool is None:
             self.aws_pool = AwsClientPool(endpoint_url=os.environ.get(ENV_AWS_ENDPOINT_URL) or None)
         out = await step.call(self.aws_pool, variables, self.rng, time.perf_counter)
+        if checks is not None:
+            held = out.error is None
+            if held:
+                captured = dict(out.captured or {})
+                for check in checks:
+                    value = check.extract("", out.doc, {})
+                    if value is None:
+                        held = False
+                        break
+                    if check.name != UNTIL:
+                        captured[check.name] = value
+                out.captured = captured
+            if not held and out.error in (None, "expect", "aws_client"):
+                out.error = None  # answered, not yet as awaited: try again
+                self._record_aws(step, out, intended)
+                return False
+        self._record_aws(step, out, intended)
+        if out.captured:
+            variables.update(out.captured)
+        return out.error is None
+
+    def _record_aws(self, step: CompiledAwsStep, out: AwsOutcome, intended: float) -> None:
         # Lambda invocations are split by cold and warm start, so a plan can compare the two.
         endpoint = f"{step.endpoint} [{out.variant}]" if out.variant else step.endpoint
         t_send, t_end = out.t_send, out.t_end
@@ -299,9 +329,6 @@ class Worker:
             out.error,
             out.nbytes,
         )
-        if out.captured:
-            variables.update(out.captured)
-        return out.error is None
 
     def _record_stage(self, name: str, start: float, end: float, error: str | None) -> None:
         us = int((end - start) * 1e6)
@@ -312,6 +339,19 @@ class Worker:
         started = time.perf_counter()
         since = marks.get(poll.since, started) if poll.since is not None else started
         deadline = started + poll.timeout_s
+        if poll.aws is not None:
+            aws = poll.aws
+            checks = tuple(
+                c.with_until_rendered(variables, self.rng) if c.until_is_template else c for c in poll.checks
+            )
+            return await self._poll_loop(
+                poll,
+                lambda: self._aws(aws, variables, time.perf_counter(), checks=checks),
+                variables,
+                since,
+                deadline,
+            )
+        assert poll.request is not None
         request = poll.request
         until = request.captures[0] if request.captures and request.captures[0].name == UNTIL else None
         if until is not None and until.until_is_template:
@@ -320,7 +360,13 @@ class Worker:
             request = replace(request, captures=captures)
             self._prepared[id(request)] = self._prepared[id(poll.request)]
         try:
-            return await self._poll_loop(poll, request, variables, since, deadline)
+            return await self._poll_loop(
+                poll,
+                lambda: self._request(request, variables, time.perf_counter(), 0, attempt=True),
+                variables,
+                since,
+                deadline,
+            )
         finally:
             if request is not poll.request:
                 del self._prepared[id(request)]
@@ -328,14 +374,13 @@ class Worker:
     async def _poll_loop(
         self,
         poll: CompiledPoll,
-        request: CompiledRequest,
+        attempt: Callable[[], Awaitable[bool]],
         variables: dict[str, object],
         since: float,
         deadline: float,
     ) -> bool:
         while True:
-            attempt = time.perf_counter()
-            if await self._request(request, variables, attempt, 0, attempt=True):
+            if await attempt():
                 if poll.metric is not None:
                     self._record_stage(poll.metric, since, time.perf_counter(), None)
                 variables.pop(UNTIL, None)

@@ -566,3 +566,47 @@ def test_a_resource_outside_the_allow_list_is_refused_before_any_call() -> None:
             "http://127.0.0.1:9", scenarios=[{"name": "aws", "flow": flow}], allow_resources=["sqs:jobs"]
         )
     assert any("scenarios[0].flow[0].aws" in p and "billing" in p for p in info.value.problems)
+
+
+def test_poll_until_an_aws_read_sees_the_item(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from surge.stats import merge_results
+    from surge.summary import build_report
+    from tests.helpers import make_plan, run_in_process
+
+    monkeypatch.setenv("SURGE_AWS_ENDPOINT_URL", endpoint)
+    ddb = boto(endpoint, "dynamodb")
+    ddb.create_table(
+        TableName="poll-orders",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    flow = [
+        {"mark": "sent"},
+        {
+            "poll": {
+                "aws": {"call": "dynamodb.get", "table": "poll-orders", "key": {"id": "o-1"}},
+                "until": {"json": "$.Item.id", "equals": "o-1"},
+                "every": "100ms",
+                "timeout": "5s",
+                "metric": "visible",
+                "since": "sent",
+            }
+        },
+    ]
+    plan = make_plan(
+        "http://127.0.0.1:9",
+        load={"phases": [{"duration": "0.1s", "rate": 10}]},
+        scenarios=[{"name": "poll", "flow": flow}],
+        allow_resources=["dynamodb:poll-orders"],
+    )
+    # The item appears about 0.6 s after the run starts (the worker starts 0.2 s after launch).
+    threading.Timer(0.8, lambda: ddb.put_item(TableName="poll-orders", Item={"id": {"S": "o-1"}})).start()
+    report = build_report(plan, merge_results([run_in_process(plan)]), run_id="p")
+    visible = report["stages"]["visible"]
+    assert (visible["count"], visible["failures"]) == (1, 0), report["stages"]
+    assert visible["latency_ms"]["min"] is not None and 400 <= visible["latency_ms"]["min"] <= 2000
+    reads = report["endpoints"]["dynamodb.get poll-orders"]
+    assert reads["requests"] >= 4 and reads["errors"] == 0  # not found yet is not an error

@@ -174,7 +174,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     if plan.baseline is not None:
         report = with_baseline(report, plan, run.stats, baseline, notes, metrics)
-    paths = write_run(out_dir, plan, run.stats, report, metrics)
+    paths = write_run(out_dir, _portable(plan, plan_path.parent), run.stats, report, metrics)
     _print_summary(report, paths)
     _record(history, report, out_dir)
     if run.interrupted:
@@ -201,6 +201,15 @@ def _collect_metrics(plan: Plan, stats: RunStats, report: Report, delay_s: float
         requests=report["totals"]["requests"],
         ingestion_delay_s=delay_s,
     )
+
+
+def _portable(plan: Plan, base_dir: Path) -> Plan:
+    """The plan as stored with its run: a relative data file made absolute, so `surge report`
+    can re-validate the stored plan from the run folder."""
+    if plan.data is None or Path(plan.data.file).is_absolute():
+        return plan
+    data = plan.data.model_copy(update={"file": str((base_dir / plan.data.file).resolve())})
+    return plan.model_copy(update={"data": data})
 
 
 def _exit_for(verdict: str) -> int:

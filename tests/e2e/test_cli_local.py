@@ -157,3 +157,19 @@ def test_report_rerenders_from_stored_histograms(tmp_path: Path, demo_target: De
     report = json.loads((out / "report.json").read_text())
     assert report["checks"][0]["name"] == "http.latency.p50 < 0.01ms"
     assert report["totals"]["requests"] == 40
+
+
+def test_report_rerenders_a_run_whose_plan_reads_a_data_file(tmp_path: Path, demo_target: DemoTarget) -> None:
+    (tmp_path / "users.csv").write_text("user\nalice\nbob\n")
+    plan = write_plan(
+        tmp_path,
+        demo_target.url,
+        data={"file": "users.csv"},
+        scenarios=[{"name": "browse", "flow": [{"get": "/api/gallery?search={{ user }}"}]}],
+    )
+    out = tmp_path / "out"
+    assert surge("run", str(plan), "--out", str(out), cwd=tmp_path).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = surge("report", str(out), cwd=elsewhere)  # the stored plan, re-validated from another folder
+    assert proc.returncode == 0, proc.stdout + proc.stderr

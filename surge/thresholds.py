@@ -65,7 +65,12 @@ class MetricRef:
 
     @property
     def canonical(self) -> str:
-        head = self.namespace if self.key is None else f'{self.namespace}["{self.key}"]'
+        if self.key is None:
+            head = self.namespace
+        elif '"' in self.key:  # the grammar has no escapes: quote with the other kind
+            head = f"{self.namespace}['{self.key}']"
+        else:
+            head = f'{self.namespace}["{self.key}"]'
         return ".".join((head, *self.path))
 
     @property

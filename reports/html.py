@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import functools
 import html
-import itertools
 import json
 import math
-import statistics
 from collections.abc import Container, Iterable, Mapping, Sequence
 from importlib import resources
-from typing import Literal, NotRequired, TypedDict
 
+from reports.charts import ChartData, ChartSpec, chart_data
 from reports.markdown import (
     DASH,
     LATENCY_KEYS,
@@ -40,182 +38,25 @@ from reports.markdown import (
     status_label,
     verdict_label,
 )
-from surge.report_model import Check, Report, TimeseriesPoint
+from reports.services import (
+    CostLine,
+    CostView,
+    ServiceMetricsView,
+    ServiceView,
+    by_service_rows,
+    cost_view,
+    service_heading,
+    service_metrics_view,
+    split_notes,
+    threshold_example,
+    window_line,
+    zero_series,
+)
+from surge.report_model import Check, Report
 
 __all__ = ["chart_data", "render_html"]
 
 Cell = str | tuple[str, str]  # plain text, or (text, CSS class)
-Number = float | int | None
-
-
-class AxisSpec(TypedDict):
-    scale: str
-    label: str
-    unit: str
-    side: Literal["left", "right"]
-    max: NotRequired[float]  # shared upper bound, so two charts compare at a glance
-
-
-class SeriesSpec(TypedDict):
-    key: str
-    label: str
-    color: str
-    unit: str
-    scale: str
-    dash: bool
-    stack: bool  # drawn as stepped, stacked areas: per-interval counts that add up
-
-
-class ChartSpec(TypedDict):
-    id: str
-    title: str
-    axes: list[AxisSpec]
-    series: list[SeriesSpec]
-
-
-class PhaseMark(TypedDict):
-    name: str
-    start_s: float
-
-
-class ChartData(TypedDict):
-    t: list[float]
-    interval_s: float
-    columns: dict[str, list[Number]]
-    phases: list[PhaseMark]
-    charts: list[ChartSpec]
-
-
-_BLUE, _ORANGE, _RED, _GREY = "#2f6fdf", "#e8871e", "#cf222e", "#6e7781"
-_CLASS_COLORS = ("#cf222e", "#8250df", "#bf8700", "#1b7c83", "#e16f24", "#6e7781", "#0969da")
-
-
-# --- chart data -------------------------------------------------------------------------------------
-
-
-def _round(value: float | None, digits: int) -> float | None:
-    # Rounding to what the eye can see keeps a 600-point run well inside the size budget.
-    if value is None or not math.isfinite(value):
-        return None
-    return round(value, digits)
-
-
-def _interval(points: Sequence[TimeseriesPoint]) -> float:
-    steps = [b["t"] - a["t"] for a, b in itertools.pairwise(points)]
-    return round(statistics.median(steps), 3) if steps else 0.0
-
-
-def _columns(points: Sequence[TimeseriesPoint], classes: Sequence[str]) -> dict[str, list[Number]]:
-    columns: dict[str, list[Number]] = {
-        "rps": [_round(p["rps"], 3) for p in points],
-        "p50": [_round(p["p50"], 3) for p in points],
-        "p95": [_round(p["p95"], 3) for p in points],
-        "p99": [_round(p["p99"], 3) for p in points],
-        "service_p50": [_round(p["service_p50"], 3) for p in points],
-        "service_p95": [_round(p["service_p95"], 3) for p in points],
-        "service_p99": [_round(p["service_p99"], 3) for p in points],
-        "errors": [p["errors"] for p in points],
-        "error_rate": [_round(p["error_rate"], 6) for p in points],
-        "dropped": [p["dropped"] for p in points],
-        "in_flight": [p["in_flight"] for p in points],
-    }
-    for name in classes:
-        columns[f"errors.{name}"] = [p["errors_by_class"].get(name, 0) for p in points]
-    return columns
-
-
-def _latency_max(columns: Mapping[str, list[Number]]) -> float:
-    keys = ("p50", "p95", "p99", "service_p50", "service_p95", "service_p99")
-    values = [v for k in keys for v in columns[k] if v is not None]
-    return max(values, default=1.0) * 1.08
-
-
-def _series(
-    key: str, label: str, color: str, unit: str, scale: str = "y", dash: bool = False, stack: bool = False
-) -> SeriesSpec:
-    return {
-        "key": key,
-        "label": label,
-        "color": color,
-        "unit": unit,
-        "scale": scale,
-        "dash": dash,
-        "stack": stack,
-    }
-
-
-def _axis(label: str, unit: str, scale: str = "y", side: Literal["left", "right"] = "left") -> AxisSpec:
-    return {"scale": scale, "label": label, "unit": unit, "side": side}
-
-
-def _latency_chart(chart_id: str, title: str, prefix: str, top: float) -> ChartSpec:
-    axis = _axis("ms", "ms")
-    axis["max"] = top
-    colors = (("p50", _BLUE), ("p95", _ORANGE), ("p99", _RED))
-    return {
-        "id": chart_id,
-        "title": title,
-        "axes": [axis],
-        "series": [_series(f"{prefix}{p}", p, color, "ms") for p, color in colors],
-    }
-
-
-def _error_chart(classes: Sequence[str], interval_s: float) -> ChartSpec:
-    per = f"per {interval_s:g} s" if interval_s else "per interval"
-    series = [
-        _series(f"errors.{name}", name, _CLASS_COLORS[i % len(_CLASS_COLORS)], "count", stack=True)
-        for i, name in enumerate(classes)
-    ] or [_series("errors", "errors", _RED, "count", stack=True)]
-    series.append(_series("error_rate", "error rate", _GREY, "ratio", scale="rate", dash=True))
-    return {
-        "id": "chart-errors",
-        "title": f"Errors by class ({per})",
-        "axes": [_axis(f"errors {per}", "count"), _axis("error rate", "ratio", "rate", "right")],
-        "series": series,
-    }
-
-
-def _chart_specs(
-    columns: Mapping[str, list[Number]], classes: Sequence[str], interval_s: float
-) -> list[ChartSpec]:
-    top = _latency_max(columns)
-    rate: ChartSpec = {
-        "id": "chart-rps",
-        "title": "Request rate",
-        "axes": [_axis("requests/s", "per_s")],
-        "series": [_series("rps", "requests/s", _BLUE, "per_s")],
-    }
-    load: ChartSpec = {
-        "id": "chart-load",
-        "title": "Dropped iterations and requests in flight",
-        "axes": [_axis("dropped", "count"), _axis("in flight", "count", "flight", "right")],
-        "series": [
-            _series("dropped", "dropped iterations", _RED, "count"),
-            _series("in_flight", "in flight", _BLUE, "count", scale="flight"),
-        ],
-    }
-    return [
-        rate,
-        _latency_chart("chart-latency", "Response time (corrected for coordinated omission)", "", top),
-        _latency_chart("chart-service", "Service time (send to last byte)", "service_", top),
-        _error_chart(classes, interval_s),
-        load,
-    ]
-
-
-def chart_data(report: Report) -> ChartData:
-    """Columnar time series plus chart definitions: everything the inline script needs to draw."""
-    points = report["timeseries"]
-    classes = sorted({name for p in points for name in p["errors_by_class"]})
-    columns = _columns(points, classes)
-    interval_s = _interval(points)
-    return {
-        "t": [round(p["t"], 3) for p in points],
-        "interval_s": interval_s,
-        "columns": columns,
-        "phases": [{"name": p["name"], "start_s": p["start_s"]} for p in report["phases"]],
-        "charts": _chart_specs(columns, classes, interval_s) if points else [],
-    }
 
 
 def _finite(value: object) -> object:
@@ -229,10 +70,23 @@ def _finite(value: object) -> object:
     return value
 
 
+def _without_series(section: Mapping[str, object]) -> dict[str, object]:
+    services = section.get("services")
+    if not isinstance(services, Mapping):
+        return dict(section)
+    slim = {
+        k: {f: v for f, v in s.items() if f != "series"} if isinstance(s, Mapping) else s
+        for k, s in services.items()
+    }
+    return {**section, "services": slim}
+
+
 def _embedded_json(report: Report, charts: ChartData) -> str:
-    # The time series travels in columns (in "charts"); the rest of report.json rides along so the
-    # numbers can be recovered from the HTML alone.
-    summary = {key: value for key, value in report.items() if key != "timeseries"}
+    # The time series travel in columns (in "charts"): the load's as recorded, the services' as drawn
+    # over the run. The rest of report.json rides along so the numbers can be recovered from the
+    # HTML alone; carrying every series twice would cost a long soak its size budget.
+    summary: dict[str, object] = {key: value for key, value in report.items() if key != "timeseries"}
+    summary["service_metrics"] = _without_series(report["service_metrics"])
     payload = {"report": _finite(summary), "charts": _finite(charts)}
     text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     # "<" never occurs outside JSON strings, so this cannot change the value, and it keeps "</script>"
@@ -292,6 +146,21 @@ def _section(section_id: str, title: str, *parts: str) -> str:
 
 def _note(kind: str, title: str, text: str) -> str:
     return f'<div class="note {kind}" role="note"><strong>{_e(title)}</strong> {_e(text)}</div>'
+
+
+def _notes(notes: Sequence[str]) -> str:
+    """Warnings in one box, explanations of how figures were read in a quieter one."""
+    boxes = []
+    titles = (("Note:", "Notes:"), ("About this figure:", "About these figures:"))
+    for kind, (one, many), group in zip(("warn", "info"), titles, split_notes(notes), strict=True):
+        if len(group) == 1:
+            boxes.append(_note(kind, one, group[0]))
+        elif group:
+            items = "".join(f"<li>{_e(n)}</li>" for n in group)
+            boxes.append(
+                f'<div class="note {kind}" role="note"><strong>{_e(many)}</strong><ul>{items}</ul></div>'
+            )
+    return "".join(boxes)
 
 
 def _status_cell(check: Check) -> Cell:
@@ -356,8 +225,13 @@ def _summary_text(checks: Sequence[Check]) -> str:
     return text + "."
 
 
-def _card(label: str, value: str) -> str:
-    return f'<div class="card"><div class="label">{_e(label)}</div><div class="value">{_e(value)}</div></div>'
+def _card(label: str, value: str, sub: str = "", status: str = "") -> str:
+    css = f"value st-{status}" if status else "value"
+    extra = f'<div class="sub">{_e(sub)}</div>' if sub else ""
+    return (
+        f'<div class="card"><div class="label">{_e(label)}</div><div class="{css}">{_e(value)}</div>'
+        f"{extra}</div>"
+    )
 
 
 def _summary(report: Report) -> str:
@@ -560,6 +434,144 @@ def _key_values(section_id: str, title: str, values: Mapping[str, object]) -> st
     return _section(section_id, title, _table(("Key", "Value"), rows, (1,)))
 
 
+def _chart_figure(chart: ChartSpec, compact: bool = False) -> str:
+    css = "chart-box compact" if compact else "chart-box"
+    return (
+        f'<figure class="{css}"><figcaption>{_e(chart["title"])}</figcaption>'
+        f'<div class="chart" id="{_e(chart["id"])}"></div></figure>'
+    )
+
+
+def _value_tables(service: ServiceView) -> str:
+    rows: list[list[Cell]] = [
+        [(v.name, "mono"), (v.text, "nodata" if v.value is None else "")] for v in service.values
+    ]
+    if not rows:
+        return ""
+    # A long list reads better in two columns than as one tall table beside empty space.
+    if len(rows) <= 8:
+        return _table(("Metric", "Value"), rows, (1,))
+    half = (len(rows) + 1) // 2
+    return (
+        '<div class="kv-cols">'
+        + _table(("Metric", "Value"), rows[:half], (1,))
+        + _table(("Metric", "Value"), rows[half:], (1,))
+        + "</div>"
+    )
+
+
+def _service_block(index: int, service: ServiceView, charts: Sequence[ChartSpec]) -> str:
+    heading = f'<h3><code>{_e(service.key)}</code> <span class="svc-meta">{_e(service_heading(service))}</span></h3>'
+    notes = _notes(service.notes)
+    zeros = zero_series(service.series)
+    zero_line = (
+        "<p class='hint'>Zero throughout: " + ", ".join(f"<code>{_e(z)}</code>" for z in zeros) + ".</p>"
+        if zeros
+        else ""
+    )
+    figures = "".join(_chart_figure(c, compact=True) for c in charts)
+    if not charts and not zeros:
+        figures = "<p class='hint'>No time series was recorded for this service in the window.</p>"
+    return (
+        f'<div class="service" id="svc-{index}">{heading}{notes}{_value_tables(service)}'
+        f"{zero_line}{figures}</div>"
+    )
+
+
+def _service_metrics(report: Report, view: ServiceMetricsView | None, charts: ChartData) -> str:
+    section = report["service_metrics"]
+    if view is None:
+        return _key_values("service-metrics", "Service metrics", section)
+    by_service: dict[int, list[ChartSpec]] = {}
+    for chart in charts["service_charts"]:
+        by_service.setdefault(chart.get("service", -1), []).append(chart)
+    intro = window_line(view)
+    if by_service:
+        intro += (
+            " Charts share the load's time axis and phase markers; each CloudWatch period is drawn as a"
+            " step over the time it covers."
+        )
+    example = threshold_example(view)
+    if example:
+        intro = f"<p>{_e(intro)} Thresholds name these values by service and metric, e.g. <code>{_e(example)}</code>.</p>"
+    else:
+        intro = f"<p>{_e(intro)}</p>"
+    notes = _notes(view.notes)
+    blocks = "".join(_service_block(i, s, by_service.get(i, [])) for i, s in enumerate(view.services))
+    return _section("service-metrics", "Service metrics", intro, notes, blocks)
+
+
+def _cost_table(lines: Sequence[CostLine]) -> str:
+    rows = []
+    for line in lines:
+        # The threshold's name rides beside the label, where a reader writing the threshold looks.
+        label = _e(line.label) + (f' <code class="tname">{_e(line.metric)}</code>' if line.metric else "")
+        label_attr = ' class="part"' if line.part else ""
+        value_css = f"num st-{line.status}" if line.status else "num"
+        rows.append(f'<tr><td{label_attr}>{label}</td><td class="{value_css}">{_e(line.value)}</td></tr>')
+    head = '<thead><tr><th>Item</th><th class="num">Value</th></tr></thead>'
+    return f'<div class="table-wrap"><table class="narrow">{head}<tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def _cost_cards(view: CostView) -> str:
+    cards = []
+    if view.monthly_usd is not None:
+        sub = ""
+        if view.baseline_usd is not None:
+            sub = f"baseline {format_value(view.baseline_usd, 'usd')}"
+            if view.delta_pct is not None:
+                sub += f", {format_delta(view.delta_pct)}"
+        status = "" if view.within_baseline is None else ("pass" if view.within_baseline else "fail")
+        cards.append(_card("Monthly projection", format_value(view.monthly_usd, "usd"), sub, status))
+    if view.per_million_usd is not None:
+        cards.append(_card("Cost per million requests", format_value(view.per_million_usd, "usd")))
+    if view.run_usd is not None:
+        cards.append(_card("This run cost", format_value(view.run_usd, "usd")))
+    return f'<div class="cards">{"".join(cards)}</div>' if cards else ""
+
+
+def _cost(report: Report) -> str:
+    cost = report["cost"]
+    if not cost:
+        return ""
+    view = cost_view(cost)
+    parts = [_cost_cards(view)]
+    parts.append(_notes(view.notes))
+    if view.projection:
+        source = f"<p class='hint'>{_e(view.source)}.</p>" if view.source else ""
+        parts += ["<h3>Monthly cost against the baseline</h3>", _cost_table(view.projection), source]
+    if view.by_service:
+        rows: list[list[Cell]] = [[name, usd, share] for name, usd, share in by_service_rows(view)]
+        bars = [
+            f'<div class="wf-track"><div class="wf-p50" style="width:{100 * min(max(share or 0, 0), 1):.1f}%"></div></div>'
+            for _, _, share in view.by_service
+        ]
+        parts += [
+            "<h3>By service (monthly projection)</h3>",
+            _bar_table(("Service", "Monthly", "Share"), rows, bars),
+        ]
+    if view.target:
+        parts += ["<h3>Target cost per million requests</h3>", _cost_table(view.target)]
+    if view.run:
+        parts += ["<h3>This run's own cost</h3>", _cost_table(view.run)]
+    if view.other:
+        rows = [[(key, "mono"), value] for key, value in flatten_metrics(view.other)]
+        title = "<h3>Other figures</h3>" if not view.empty and len(parts) > 1 else ""
+        parts += [title, _table(("Key", "Value"), rows, (1,))]
+    return _section("cost", "Cost", *parts)
+
+
+def _bar_table(headers: Sequence[str], rows: Sequence[Sequence[Cell]], bars: Sequence[str]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers) + "<th></th>"
+    body = "".join(
+        "<tr>"
+        + "".join(_cell("td", c, i > 0) for i, c in enumerate(row))
+        + f'<td class="bar">{bar}</td></tr>'
+        for row, bar in zip(rows, bars, strict=True)
+    )
+    return f'<div class="table-wrap"><table class="wide"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
 def _generator(report: Report) -> str:
     warnings = "".join(_note("warn", "Warning:", w) for w in generator_warnings(report))
     rows: list[list[Cell]] = [[k, v] for k, v in generator_rows(report)]
@@ -584,6 +596,7 @@ def _title(report: Report) -> str:
 
 def render_html(report: Report) -> str:
     charts = chart_data(report)
+    services = service_metrics_view(report["service_metrics"])
     body = "".join(
         [
             _banner(report),
@@ -597,8 +610,8 @@ def render_html(report: Report) -> str:
             _phases(report),
             _stages(report),
             _errors(report),
-            _key_values("service-metrics", "Service metrics", report["service_metrics"]),
-            _key_values("cost", "Cost", report["cost"]),
+            _service_metrics(report, services, charts),
+            _cost(report),
             _generator(report),
             _footer(report),
         ]
@@ -634,6 +647,8 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font
 .verdict-error{background:var(--error)}
 .note{margin:12px 0;padding:10px 14px;border-left:4px solid var(--nodata);background:#fff8c5}
 .note.bad{border-color:var(--fail);background:#ffebe9}
+.note.info{border-color:#8c959f;background:var(--zebra)}.note ul{margin:4px 0 0;padding-left:20px}
+code.tname{color:var(--muted);margin-left:6px}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:10px;margin-top:12px}
 .card{border:1px solid var(--line);border-radius:6px;padding:10px 12px}
 .card .label{color:var(--muted);font-size:12px}.card .value{font-size:22px;font-weight:600}
@@ -650,7 +665,14 @@ td.st-pass{color:var(--pass)}td.st-fail{color:var(--fail)}td.st-no-data{color:va
 .hint{color:var(--muted);font-size:12px;margin:4px 0}
 figure.chart-box{margin:0 0 18px;border:1px solid var(--line);border-radius:6px;padding:8px 8px 0}
 figcaption{font-weight:600;margin:0 0 4px 6px}
-.chart{width:100%;min-height:300px}
+.chart{width:100%;min-height:300px}.compact .chart{min-height:206px}
+.service{margin:22px 0 10px}.service h3{margin-bottom:4px}
+.svc-meta{font-weight:400;color:var(--muted);font-size:13px;margin-left:6px}
+.kv-cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(340px,1fr));gap:0 28px}
+.kv-cols table.narrow{min-width:100%}
+td.nodata{color:var(--muted)}td.part{padding-left:28px;color:var(--muted)}td.bar{width:45%}
+.card .sub{color:var(--muted);font-size:12px}
+.card .value.st-pass{color:var(--pass)}.card .value.st-fail{color:var(--fail)}
 .u-legend{font-size:12px}
 footer{margin-top:32px;color:var(--muted);font-size:12px}
 @media print{
@@ -659,7 +681,7 @@ body{font-size:10pt}main{max-width:none;padding:0}
 .banner,.badge,.note,th{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 .screen-only,.u-cursor-x,.u-cursor-y,.u-cursor-pt,.u-select{display:none!important}
 .u-legend .u-value,.u-legend .u-series:first-child{display:none}
-h2{break-after:avoid}figure.chart-box,.card,tr,.note{break-inside:avoid}
+h2,h3{break-after:avoid}figure.chart-box,.card,tr,.note{break-inside:avoid}
 .table-wrap{overflow:visible}
 .uplot,.uplot .u-wrap,.uplot canvas{max-width:100%!important}
 .uplot .u-wrap,.uplot canvas{height:auto!important}
@@ -672,7 +694,7 @@ _CHART_JS = """
   const body = document.body;
   const fail = (err) => { body.dataset.chartError = String((err && err.message) || err); };
   window.addEventListener("error", (ev) => fail(ev.error || ev.message));
-  const HEIGHT = 240, PRINT_WIDTH = 680;
+  const HEIGHT = 240, PRINT_WIDTH = 680, AXIS = 64;
   const num = (v, d) => v.toLocaleString("en-US", {minimumFractionDigits: d, maximumFractionDigits: d});
   const FMT = {
     ms: (v) => num(v, Math.abs(v) < 10 ? 2 : Math.abs(v) < 100 ? 1 : 0) + " ms",
@@ -717,61 +739,87 @@ _CHART_JS = """
     const axes = [{values: (u, ticks) => ticks.map(clock), incrs: X_INCRS}];
     for (const a of spec.axes) {
       scales[a.scale] = {range: (u, lo, hi) => [0, a.max != null ? a.max : hi > 0 ? hi * 1.1 : 1]};
-      axes.push({scale: a.scale, label: a.label, side: a.side === "right" ? 1 : 3, size: 64,
+      axes.push({scale: a.scale, label: a.label, side: a.side === "right" ? 1 : 3, size: AXIS,
         grid: {show: a.side !== "right"}, values: (u, ticks) => ticks.map((v) => tick(v, a.unit)),
         incrs: a.unit === "count" ? COUNT_INCRS : undefined});
+    }
+    // An empty right axis where a chart has none: every plot area then has the same left edge and
+    // width, and one instant is at the same x on every chart of the page.
+    if (!spec.axes.some((a) => a.side === "right")) {
+      axes.push({scale: spec.axes[0].scale, side: 1, size: AXIS, label: "", grid: {show: false},
+        ticks: {show: false}, stroke: "transparent", values: (u, ticks) => ticks.map(() => "")});
     }
     return [scales, axes];
   };
 
   const seriesAndColumns = (spec, data) => {
+    const columns = spec.columns || data.columns, x = spec.t || data.t;
+    const raws = spec.series.map((s) => columns[s.key]);
+    const hold = spec.series.map((s) => s.stack || s.step);
+    const [xs, drawn] = spanRun(x, stackColumns(spec.series, raws), hold, data.x_max);
+    const own = spanRun(x, raws, hold, data.x_max)[1];
     const series = [{label: "elapsed", value: (u, v) => (v == null ? "\u2014" : clock(v))}];
-    for (const s of spec.series) {
-      const raw = data.columns[s.key];
+    spec.series.forEach((s, j) => {
       series.push({label: s.label, scale: s.scale, stroke: s.color, width: 1.5, points: {show: false},
         dash: s.dash ? [6, 4] : undefined, fill: s.stack ? s.color + "99" : undefined,
-        paths: s.stack ? uPlot.paths.stepped({align: 1}) : undefined,
+        paths: s.stack || s.step ? uPlot.paths.stepped({align: 1}) : undefined,
         // Stacked series plot running sums; the legend must still show the series' own value.
-        value: (u, v, si, i) => fmt(i == null ? v : raw[i], s.unit)});
-    }
-    return [series, stackColumns(spec, data)];
+        value: (u, v, si, i) => fmt(i == null ? v : own[j][i], s.unit)});
+    });
+    return [series, [xs, ...drawn]];
   };
 
   // Each stacked series plots itself plus every stacked series after it, so the first is the top
   // of the stack; drawn first, it is then covered by the smaller ones in turn.
-  const stackColumns = (spec, data) => {
-    const cols = [data.t, ...spec.series.map((s) => data.columns[s.key])];
+  const stackColumns = (specs, raws) => {
+    const cols = raws.slice();
     let acc = null;
-    for (let i = spec.series.length - 1; i >= 0; i--) {
-      if (!spec.series[i].stack) continue;
-      const own = cols[i + 1].map((v) => v || 0);
+    for (let i = specs.length - 1; i >= 0; i--) {
+      if (!specs[i].stack) continue;
+      const own = cols[i].map((v) => v || 0);
       acc = acc ? acc.map((a, j) => a + own[j]) : own;
-      cols[i + 1] = acc;
+      cols[i] = acc;
     }
     return cols;
   };
 
+  // Every chart spans the run, 0 to x_max, so charts stacked on the page line up in time: a service's
+  // CPU spike sits under the load phase that caused it. Steps hold their last value to the end.
+  const spanRun = (x, cols, hold, xMax) => {
+    const head = x.length > 0 && x[0] > 0, tail = x.length > 0 && x[x.length - 1] < xMax;
+    const xs = [...(head ? [0] : []), ...x, ...(tail ? [xMax] : [])];
+    const out = cols.map((c, j) =>
+      [...(head ? [null] : []), ...c, ...(tail ? [hold[j] ? c[c.length - 1] : null] : [])]);
+    return [xs, out];
+  };
+
   const widthOf = (el) => Math.max(el.clientWidth, 280);
 
-  const build = (spec, data, el) => {
+  // The plot area in CSS pixels and the x range shown, on the element: the tests check alignment.
+  const geometry = (el) => ({hooks: {draw: [(u) => {
+    const b = u.bbox, px = uPlot.pxRatio;
+    el.dataset.plot = [b.left / px, b.width / px, u.scales.x.min, u.scales.x.max].map(Math.round).join(",");
+  }]}});
+
+  const build = (spec, data, el, height) => {
     const [scales, axes] = scalesAndAxes(spec);
     const [series, cols] = seriesAndColumns(spec, data);
-    const plugins = [phaseLines(data.phases)];
-    const opts = {width: widthOf(el), height: HEIGHT, scales, axes, series, plugins};
+    const plugins = [phaseLines(data.phases), geometry(el)];
+    const opts = {width: widthOf(el), height, scales, axes, series, plugins};
     return new uPlot(opts, cols, el);
   };
 
   try {
     const data = JSON.parse(document.getElementById("surge-data").textContent).charts;
-    const plots = data.charts.map((spec) => {
-      const el = document.getElementById(spec.id);
-      return {el, plot: build(spec, data, el), width: widthOf(el)};
+    const plots = [...data.charts, ...data.service_charts].map((spec) => {
+      const el = document.getElementById(spec.id), height = spec.height || HEIGHT;
+      return {el, height, plot: build(spec, data, el, height), width: widthOf(el)};
     });
     const fit = (width) => {
       for (const p of plots) {
         const w = width || widthOf(p.el);
         // Only a width change resizes: the chart's own height change must not loop the observer.
-        if (w !== p.width) { p.width = w; p.plot.setSize({width: w, height: HEIGHT}); }
+        if (w !== p.width) { p.width = w; p.plot.setSize({width: w, height: p.height}); }
       }
     };
     if (window.ResizeObserver) new ResizeObserver(() => fit()).observe(document.querySelector("main"));

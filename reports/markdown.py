@@ -1,16 +1,42 @@
 """Markdown report: the document a manager reads and signs off.
 
-The value formatters live here too and are shared by the HTML and JUnit renderers, so a number
-reads the same in every output.
+The value formatters (``reports.formatting``, re-exported here) and the labels below are shared by
+the HTML and JUnit renderers, so a number reads the same in every output.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Literal
 
+from reports.formatting import (
+    DASH,
+    format_bytes,
+    format_count,
+    format_datetime,
+    format_delta,
+    format_duration,
+    format_ms,
+    format_offset,
+    format_per_s,
+    format_ratio,
+    format_usd,
+    format_value,
+    unit_for_key,
+    unit_for_path,
+)
+from reports.services import (
+    CostLine,
+    ServiceMetricsView,
+    ServiceView,
+    by_service_rows,
+    cost_view,
+    service_heading,
+    service_metrics_view,
+    split_notes,
+    threshold_example,
+    window_line,
+)
 from surge.baseline import is_regression_check
 from surge.report_model import Check, CheckStatus, Report, Verdict
 
@@ -40,10 +66,10 @@ __all__ = [
     "partial_note",
     "render_markdown",
     "status_label",
+    "unit_for_key",
     "verdict_label",
 ]
 
-DASH = "—"
 SATURATION_WARNING = (
     "The load generator was saturated: latencies may include the generator's own queueing; "
     "rerun with more workers."
@@ -63,126 +89,11 @@ _VERDICT_WORDS: dict[Verdict, str] = {"pass": "PASS", "fail": "FAIL", "error": "
 _STATUS_WORDS: dict[CheckStatus, str] = {"pass": "PASS", "fail": "FAIL", "no-data": "NO DATA"}
 
 
-# --- value formatting (shared) ---------------------------------------------------------------
-
-
-def format_ms(value: float | None) -> str:
-    """Milliseconds with precision that shrinks as the value grows (0.42 ms, 42.1 ms, 1,234 ms)."""
-    if value is None:
-        return DASH
-    size = abs(value)
-    decimals = 2 if size < 10 else 1 if size < 100 else 0
-    return f"{value:,.{decimals}f} ms"
-
-
-def format_ratio(value: float | None) -> str:
-    """A fraction as a percentage; tiny non-zero rates must not read as a clean 0 %."""
-    if value is None:
-        return DASH
-    pct = value * 100
-    if 0 < abs(pct) < 0.01:
-        return "<0.01%"
-    return f"{pct:.2f}%" if abs(pct) < 10 else f"{pct:.1f}%"
-
-
-def format_per_s(value: float | None) -> str:
-    if value is None:
-        return DASH
-    size = abs(value)
-    decimals = 2 if size < 1 else 1 if size < 1000 else 0
-    return f"{value:,.{decimals}f}/s"
-
-
-def format_usd(value: float | None) -> str:
-    """Dollars; sub-dollar amounts keep four decimals because per-run costs are often cents."""
-    if value is None:
-        return DASH
-    decimals = 4 if 0 < abs(value) < 1 else 2
-    sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value):,.{decimals}f}"
-
-
-def format_count(value: float | None) -> str:
-    if value is None:
-        return DASH
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.2f}"
-
-
-def format_plain(value: float | None) -> str:
-    return DASH if value is None else f"{value:,.6g}"
-
-
-def format_bytes(value: float | None) -> str:
-    if value is None:
-        return DASH
-    size = float(value)
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(size) < 1000 or unit == "GB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
-
-
-_FORMATTERS = {
-    "ms": format_ms,
-    "ratio": format_ratio,
-    "per_s": format_per_s,
-    "usd": format_usd,
-    "count": format_count,
-    "bytes": format_bytes,
-}
-
-
-def format_value(value: float | None, unit: str) -> str:
-    """Format a number in one of the report's units ("ms", "ratio", "per_s", "count", "usd", "")."""
-    if value is not None and not math.isfinite(value):
-        return str(value)
-    return _FORMATTERS.get(unit, format_plain)(value)
+# --- labels (shared) -----------------------------------------------------------------------------
 
 
 def format_target(check: Check) -> str:
     return f"{check['op']} {format_value(check['target'], check['unit'])}"
-
-
-def format_delta(delta_pct: float | None) -> str:
-    """Change against the baseline, already in percent (12.5 == +12.5 %)."""
-    return DASH if delta_pct is None else f"{delta_pct:+.1f}%"
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return DASH
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min {secs:02d} s"
-    return f"{minutes} min {secs:02d} s"
-
-
-def format_offset(seconds: float) -> str:
-    """Time since the run's start as a clock (3:00, 1:02:03), the way phases are planned."""
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def format_datetime(iso: str | None) -> str:
-    """ISO 8601 to a readable UTC time; an unparsable value is shown as given rather than hidden."""
-    if not iso:
-        return DASH
-    try:
-        moment = datetime.fromisoformat(iso)
-    except ValueError:
-        return iso
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def status_label(status: CheckStatus) -> str:
@@ -232,34 +143,13 @@ def check_counts(checks: Sequence[Check]) -> dict[CheckStatus, int]:
     return counts
 
 
-# Suffixes follow the report's conventions (rates are fractions, durations ms, money USD), so a
-# collector's free-form dict still reads with units.
-_SUFFIX_UNITS: tuple[tuple[str, str], ...] = (
-    ("_usd", "usd"),
-    ("_ms", "ms"),
-    ("_rate", "ratio"),
-    ("_ratio", "ratio"),
-    ("_rps", "per_s"),
-    ("_per_s", "per_s"),
-    ("_bytes", "bytes"),
-)
-
-
-def _unit_for_path(path: Sequence[str]) -> str:
-    for segment in reversed(path):
-        for suffix, unit in _SUFFIX_UNITS:
-            if segment.lower().endswith(suffix) or segment.lower() == suffix[1:]:
-                return unit
-    return ""
-
-
 def _format_any(value: object, path: Sequence[str]) -> str:
     if value is None:
         return DASH
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int | float):
-        unit = _unit_for_path(path)
+        unit = unit_for_path(path)
         if not unit and isinstance(value, int):
             unit = "count"
         return format_value(float(value), unit)
@@ -559,6 +449,76 @@ def _key_values(title: str, values: Mapping[str, object]) -> list[str]:
     return _section(title) + _table(("Key", "Value"), flatten_metrics(values), (1,))
 
 
+def _notes(notes: Sequence[str]) -> list[str]:
+    lines: list[str] = []
+    titles = (("Note", "Notes"), ("About this figure", "About these figures"))
+    for (one, many), group in zip(titles, split_notes(notes), strict=True):
+        if len(group) == 1:
+            lines += [f"> **{one}:** {_cell(group[0])}", ""]
+        elif group:
+            lines += [f"> **{many}:**", ">", *[f"> - {_cell(n)}" for n in group], ""]
+    return lines
+
+
+def _service(service: ServiceView) -> list[str]:
+    lines = [f"### {_code(service.key)} — {_cell(service_heading(service))}", ""]
+    lines += _notes(service.notes)
+    rows = [(_code(v.name), v.text) for v in service.values]
+    return lines + (_table(("Metric", "Value"), rows, (1,)) if rows else [])
+
+
+def _service_metrics(report: Report) -> list[str]:
+    section = report["service_metrics"]
+    view: ServiceMetricsView | None = service_metrics_view(section)
+    if view is None:
+        return _key_values("Service metrics", section)
+    intro = window_line(view)
+    example = threshold_example(view)
+    if example:
+        intro += f" Thresholds name these values by service and metric, e.g. {_code(example)}."
+    lines = [*_section("Service metrics"), intro, "", *_notes(view.notes)]
+    for service in view.services:
+        lines += _service(service)
+    return lines
+
+
+def _cost_rows(lines: Sequence[CostLine]) -> list[tuple[str, str]]:
+    rows = []
+    for line in lines:
+        label = f"of which {_code(line.label)}" if line.part else line.label
+        if line.metric:
+            label += f" ({_code(line.metric)})"
+        value = f"**{line.value}**" if line.status == "fail" else line.value
+        rows.append((label, value))
+    return rows
+
+
+def _cost(report: Report) -> list[str]:
+    cost = report["cost"]
+    if not cost:
+        return []
+    view = cost_view(cost)
+    lines = [*_section("Cost"), *_notes(view.notes)]
+    if view.projection:
+        lines += ["### Monthly cost against the baseline", ""]
+        lines += _table(("Item", "Value"), _cost_rows(view.projection), (1,))
+        lines += [f"_{_cell(view.source)}._", ""] if view.source else []
+    if view.by_service:
+        lines += ["### By service (monthly projection)", ""]
+        lines += _table(("Service", "Monthly", "Share"), by_service_rows(view), (1, 2))
+    if view.target:
+        lines += ["### Target cost per million requests", ""]
+        lines += _table(("Item", "Value"), _cost_rows(view.target), (1,))
+    if view.run:
+        lines += ["### This run's own cost", ""]
+        lines += _table(("Item", "Value"), _cost_rows(view.run), (1,))
+    if view.other:
+        known = view.projection or view.by_service or view.target or view.run
+        lines += ["### Other figures", ""] if known else []
+        lines += _table(("Key", "Value"), flatten_metrics(view.other), (1,))
+    return lines
+
+
 def _signature() -> list[str]:
     return ["---", "", "Reviewed and approved by: ______________________    Date: ____________", ""]
 
@@ -574,8 +534,8 @@ def render_markdown(report: Report) -> str:
         *_stages(report),
         *_errors(report),
         *_generator(report),
-        *_key_values("Service metrics", report["service_metrics"]),
-        *_key_values("Cost", report["cost"]),
+        *_service_metrics(report),
+        *_cost(report),
         *_signature(),
     ]
     return "\n".join(lines).rstrip() + "\n"

@@ -1,12 +1,24 @@
-"""A realistic ``Report`` for renderer tests: a 10-minute migration check with three phases."""
+"""A realistic ``Report`` for renderer tests: a 10-minute migration check with three phases, and
+the service metrics and cost a real ``ServiceMetrics`` produces for its window."""
 
 from __future__ import annotations
 
 import random
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
+from pydantic import TypeAdapter
+
+from surge.metrics.cloudwatch import Series
+from surge.metrics.collect import ServiceMetrics, service_key
+from surge.metrics.cost import RunUsage, baseline_comparison, cost_request, run_cost, summarize_costs
+from surge.metrics.presets import ServiceQueries, service_queries
+from surge.metrics.reduce import ServiceResult, service_result
+from surge.metrics.report import cost_report, target_cost
+from surge.metrics.spec import CostSpec, Services
 from surge.report_model import (
     Check,
+    CheckStatus,
     EndpointReport,
     LatencySummary,
     PhaseReport,
@@ -188,6 +200,7 @@ def _phases(timeseries: list[TimeseriesPoint]) -> list[PhaseReport]:
 def sample_report(**overrides: Any) -> Report:
     """A failing run (one check over target, one without data); keyword arguments replace top-level keys."""
     timeseries = overrides.pop("timeseries") if "timeseries" in overrides else sample_timeseries()
+    service = sample_service_metrics().to_report_dict()
     report: Report = {
         "schema_version": 1,
         "surge_version": "0.1.0",
@@ -220,13 +233,11 @@ def sample_report(**overrides: Any) -> Report:
         "errors_by_class": {"http_5xx": 310, "timeout": 42, "connect": 3},
         "status_codes": {"200": 71_849, "503": 310},
         "endpoints": _endpoints(),
+        "stages": {},
         "phases": _phases(timeseries),
         "timeseries": timeseries,
-        "service_metrics": {
-            "lambda": {"invocations": 72_159, "cold_starts": 37, "throttles": 0, "duration_p95_ms": 143.2},
-            "redis": {"cache_hit_rate": 0.862},
-        },
-        "cost": {"total_usd": 9.87, "by_service_usd": {"AWS Lambda": 6.12, "Amazon API Gateway": 3.75}},
+        "service_metrics": service["service_metrics"],
+        "cost": service["cost"],
         "generator": {
             "workers": 4,
             "workers_failed": 0,
@@ -237,3 +248,193 @@ def sample_report(**overrides: Any) -> Report:
         },
     }
     return cast(Report, {**report, **overrides})
+
+
+def no_latency() -> LatencySummary:
+    keys = ("min", "mean", "p50", "p90", "p95", "p99", "p999", "max")
+    return cast(LatencySummary, dict.fromkeys(keys))
+
+
+def errored_report(**overrides: Any) -> Report:
+    """A run that failed before measuring anything: every collection empty, every latency missing."""
+    empty: dict[str, Any] = {
+        "verdict": "error",
+        "partial": True,
+        "error": "Prepare failed: target host 10.0.0.8 is not in allowed_hosts",
+        "duration_s": 0.0,
+        "checks": [],
+        "totals": {
+            "requests": 0,
+            "errors": 0,
+            "error_rate": 0.0,
+            "throughput_rps": 0.0,
+            "dropped_iterations": 0,
+            "iterations": 0,
+            "bytes_received": 0,
+        },
+        "latency_ms": no_latency(),
+        "service_time_ms": no_latency(),
+        "errors_by_class": {},
+        "status_codes": {},
+        "endpoints": {},
+        "phases": [],
+        "timeseries": [],
+        "service_metrics": {},
+        "cost": {},
+    }
+    return sample_report(**(empty | overrides))
+
+
+def passing_report(**overrides: Any) -> Report:
+    """The sample run with every check met."""
+    passed: CheckStatus = "pass"
+    checks = [c | {"status": passed, "measured": c["measured"] or c["target"]} for c in _checks()]
+    return sample_report(**({"verdict": "pass", "checks": checks} | overrides))
+
+
+# --- service metrics and cost, as the collector produces them ------------------------------------
+
+RUN_START = datetime(2025, 3, 14, 10, 15, tzinfo=UTC).timestamp()  # the report's started_at
+PERIOD_S = 60
+# A run starts when it starts, not on CloudWatch's minute: the first period began 20 s earlier.
+FIRST_PERIOD = RUN_START - 20
+SERVICE_SPECS = TypeAdapter(Services).validate_python(
+    [
+        {
+            "type": "lambda",
+            "name": "orders",
+            "function_name": "orders-api",
+            "memory_mb": 1024,
+            "concurrency_limit": 50,
+            "region": "us-east-1",
+        },
+        {"type": "dynamodb", "name": "orders", "table": "orders", "operations": ["GetItem", "PutItem"]},
+        {"type": "elasticache", "name": "sessions", "cluster_id": "sessions-001", "region": "us-east-1"},
+        {"type": "rds", "name": "main", "instance_id": "main-db", "pool_max": 100},
+        {"type": "s3", "name": "assets", "bucket": "mocs-assets"},
+    ]
+)
+COST_SPEC = CostSpec(tag_key="app", tag_value="mocs", lookback_days=7, baseline_monthly_usd=950)
+COST_BY_SERVICE_DAILY = {
+    "AWS Lambda": 13.75,
+    "Amazon DynamoDB": 8.94,
+    "Amazon ElastiCache": 5.0,
+    "Amazon Simple Storage Service": 2.01,
+}
+
+
+def _load_at(minute: int) -> float:
+    """The plan's mean request rate over one CloudWatch period (from FIRST_PERIOD)."""
+    t0 = FIRST_PERIOD - RUN_START + minute * PERIOD_S
+    samples = [_rate_at(max(t0 + s, 0.0)) for s in range(PERIOD_S)]
+    return sum(samples) / len(samples)
+
+
+def _story(path: str, minute: int, rate: float) -> float | None:
+    """Per-minute CloudWatch figures, in CloudWatch's units, of a service that strains at full load."""
+    full = rate / 150.0  # 0..1: share of the sustained rate
+    spike = 1.0 if minute == 4 else 0.0  # the ramp's top: connection storm, CPU spike, throttles
+    values: dict[str, float | None] = {
+        # lambda
+        "invocations.sum": round(rate * PERIOD_S),
+        "errors.sum": float(minute % 3 == 1 and minute > 3) * 4,
+        "duration.p50": 62 + 70 * full,
+        "duration.p95": 110 + 120 * full + 90 * spike,
+        "duration.p99": 160 + 190 * full + 240 * spike,
+        "duration.max": 420 + 300 * full + 900 * spike,
+        "duration.sum": round(rate * PERIOD_S) * (70 + 80 * full),
+        "concurrent_executions.max": round(4 + 28 * full + 10 * spike),
+        # dynamodb
+        "consumed_rcu.sum": round(rate * PERIOD_S * 0.7),
+        "consumed_wcu.sum": round(rate * PERIOD_S * 0.3),
+        "throttled_requests.PutItem.sum": 3.0 if spike else None,
+        "successful_request_latency.GetItem.p95": 3.1 + 2.0 * full,
+        "successful_request_latency.PutItem.p95": 6.4 + 3.5 * full + 4 * spike,
+        # elasticache
+        "cache_hits.sum": round(rate * PERIOD_S * 0.86),
+        "cache_misses.sum": round(rate * PERIOD_S * 0.14),
+        "cpu.max": 12 + 46 * full + 24 * spike,  # percent
+        "engine_cpu.max": 9 + 38 * full + 30 * spike,
+        "curr_connections.max": round(20 + 60 * full),
+        "memory.max": 41.5 + minute * 0.3,
+        # rds
+        "connections.max": round(30 + 52 * full + 8 * spike),
+        "read_latency.p95": 0.0011 + 0.0019 * full,  # seconds
+        "write_latency.p95": 0.0024 + 0.0031 * full + 0.004 * spike,
+    }
+    return values.get(path)
+
+
+def _fetched(sq: ServiceQueries) -> tuple[dict[str, Series], dict[str, Series]]:
+    """What GetMetricData answers for the service: per-period series and whole-window figures."""
+    series: dict[str, Series] = {}
+    whole: dict[str, Series] = {}
+    for q in sq.metrics:
+        points = [
+            (FIRST_PERIOD + m * PERIOD_S, v)
+            for m in range(11)
+            if (v := _story(q.path, m, _load_at(m))) is not None
+        ]
+        series[q.path] = Series(points)
+        if points and q.reduce in ("percentile", "mean"):
+            # CloudWatch's figure over the whole window sits below the worst minute's.
+            whole[q.path] = Series([(FIRST_PERIOD, max(v for _, v in points) * 0.93)])
+    return series, whole
+
+
+def _results() -> dict[str, ServiceResult]:
+    results: dict[str, ServiceResult] = {}
+    cold_starts = {
+        "cold": 37.0,
+        "invocations": 72_159.0,
+        "p50_init": 612.4,
+        "p99_init": 1840.2,
+        "max_init": 2130.7,
+    }
+    for spec in SERVICE_SPECS:
+        sq = service_queries(spec)
+        series, whole = _fetched(sq)
+        logs = cold_starts if sq.type == "lambda" else {}
+        results[service_key(sq.type, sq.name)] = service_result(
+            sq, series=series, whole=whole, logs=logs, period=PERIOD_S
+        )
+    return results
+
+
+def _cost(results: dict[str, ServiceResult]) -> dict[str, object]:
+    today = date(2025, 3, 14)
+    request = cost_request(COST_SPEC, today)
+    day = {
+        "Groups": [
+            {"Keys": [name], "Metrics": {"UnblendedCost": {"Amount": str(usd), "Unit": "USD"}}}
+            for name, usd in COST_BY_SERVICE_DAILY.items()
+        ],
+        "Estimated": False,
+    }
+    summary = summarize_costs([{"ResultsByTime": [day] * COST_SPEC.lookback_days}], COST_SPEC, request)
+    target = target_cost(SERVICE_SPECS, results, requests=72_162, prices=None, default_region="us-east-1")
+    usage = RunUsage(
+        region="us-east-1",
+        lambda_gb_s=4 * 600 * 2.0,
+        lambda_requests=8,
+        sfn_transitions=46,
+        s3_put_requests=14,
+        s3_get_requests=18,
+        dynamodb_write_units=9.0,
+        dynamodb_read_units=40.0,
+        cloudwatch_metrics_requested=62,
+    )
+    cost = cost_report(COST_SPEC, summary, target, run_cost(usage))
+    cost.update(baseline_comparison(summary.monthly_usd, COST_SPEC.baseline_monthly_usd))
+    return cost
+
+
+def sample_service_metrics() -> ServiceMetrics:
+    """Five services over the 10-minute run, one of them (S3) without request metrics, and the cost."""
+    results = _results()
+    return ServiceMetrics(
+        window=(RUN_START, RUN_START + 600.0),
+        services=results,
+        periods=dict.fromkeys(results, PERIOD_S),
+        cost=_cost(results),
+    )

@@ -1,0 +1,389 @@
+"""What the HTML report's charts draw: columnar data and chart definitions, built in Python.
+
+The load's time series travels once, in shared columns; each service chart carries its own x values
+(CloudWatch periods, drawn as steps) but every chart spans the same run axis, 0 to ``x_max``, and
+draws the same phase markers, so a service's CPU spike sits under the phase that caused it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import re
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Literal, NotRequired, TypedDict
+
+from reports.services import (
+    ServiceMetricsView,
+    ServiceSeries,
+    ServiceView,
+    period_label,
+    series_is_zero,
+    service_metrics_view,
+)
+from surge.report_model import Report, TimeseriesPoint
+
+__all__ = [
+    "AxisSpec",
+    "ChartData",
+    "ChartSpec",
+    "Number",
+    "PhaseMark",
+    "SeriesSpec",
+    "chart_data",
+]
+
+Number = float | int | None
+
+
+class AxisSpec(TypedDict):
+    scale: str
+    label: str
+    unit: str
+    side: Literal["left", "right"]
+    max: NotRequired[float]  # shared upper bound, so two charts compare at a glance
+
+
+class SeriesSpec(TypedDict):
+    key: str
+    label: str
+    color: str
+    unit: str
+    scale: str
+    dash: bool
+    stack: bool  # drawn as stepped, stacked areas: per-interval counts that add up
+    step: bool  # drawn as steps: each value holds over its period (CloudWatch's)
+
+
+class ChartSpec(TypedDict):
+    id: str
+    title: str
+    axes: list[AxisSpec]
+    series: list[SeriesSpec]
+    # A service chart brings its own x values and columns (the load's charts share ChartData's).
+    t: NotRequired[list[float]]
+    columns: NotRequired[dict[str, list[Number]]]
+    height: NotRequired[int]
+    service: NotRequired[int]  # index of the service it belongs to
+
+
+class PhaseMark(TypedDict):
+    name: str
+    start_s: float
+
+
+class ChartData(TypedDict):
+    t: list[float]
+    interval_s: float
+    x_max: float  # every chart's x axis spans 0..x_max: the run, in seconds since its start
+    columns: dict[str, list[Number]]
+    phases: list[PhaseMark]
+    charts: list[ChartSpec]  # the load's
+    service_charts: list[ChartSpec]
+
+
+_BLUE, _ORANGE, _RED, _GREY = "#2f6fdf", "#e8871e", "#cf222e", "#6e7781"
+_CLASS_COLORS = ("#cf222e", "#8250df", "#bf8700", "#1b7c83", "#e16f24", "#6e7781", "#0969da")
+
+
+# --- the load -----------------------------------------------------------------------------------------
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    # Rounding to what the eye can see keeps a 600-point run well inside the size budget.
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, digits)
+
+
+def _interval(points: Sequence[TimeseriesPoint]) -> float:
+    steps = [b["t"] - a["t"] for a, b in itertools.pairwise(points)]
+    return round(statistics.median(steps), 3) if steps else 0.0
+
+
+def _columns(points: Sequence[TimeseriesPoint], classes: Sequence[str]) -> dict[str, list[Number]]:
+    columns: dict[str, list[Number]] = {
+        "rps": [_round(p["rps"], 3) for p in points],
+        "p50": [_round(p["p50"], 3) for p in points],
+        "p95": [_round(p["p95"], 3) for p in points],
+        "p99": [_round(p["p99"], 3) for p in points],
+        "service_p50": [_round(p["service_p50"], 3) for p in points],
+        "service_p95": [_round(p["service_p95"], 3) for p in points],
+        "service_p99": [_round(p["service_p99"], 3) for p in points],
+        "errors": [p["errors"] for p in points],
+        "error_rate": [_round(p["error_rate"], 6) for p in points],
+        "dropped": [p["dropped"] for p in points],
+        "in_flight": [p["in_flight"] for p in points],
+    }
+    for name in classes:
+        columns[f"errors.{name}"] = [p["errors_by_class"].get(name, 0) for p in points]
+    return columns
+
+
+def _latency_max(columns: Mapping[str, list[Number]]) -> float:
+    keys = ("p50", "p95", "p99", "service_p50", "service_p95", "service_p99")
+    values = [v for k in keys for v in columns[k] if v is not None]
+    return max(values, default=1.0) * 1.08
+
+
+def _series(
+    key: str,
+    label: str,
+    color: str,
+    unit: str,
+    scale: str = "y",
+    dash: bool = False,
+    stack: bool = False,
+    step: bool = False,
+) -> SeriesSpec:
+    return {
+        "key": key,
+        "label": label,
+        "color": color,
+        "unit": unit,
+        "scale": scale,
+        "dash": dash,
+        "stack": stack,
+        "step": step,
+    }
+
+
+def _axis(label: str, unit: str, scale: str = "y", side: Literal["left", "right"] = "left") -> AxisSpec:
+    return {"scale": scale, "label": label, "unit": unit, "side": side}
+
+
+def _latency_chart(chart_id: str, title: str, prefix: str, top: float) -> ChartSpec:
+    axis = _axis("ms", "ms")
+    axis["max"] = top
+    colors = (("p50", _BLUE), ("p95", _ORANGE), ("p99", _RED))
+    return {
+        "id": chart_id,
+        "title": title,
+        "axes": [axis],
+        "series": [_series(f"{prefix}{p}", p, color, "ms") for p, color in colors],
+    }
+
+
+def _error_chart(classes: Sequence[str], interval_s: float) -> ChartSpec:
+    per = f"per {interval_s:g} s" if interval_s else "per interval"
+    series = [
+        _series(f"errors.{name}", name, _CLASS_COLORS[i % len(_CLASS_COLORS)], "count", stack=True)
+        for i, name in enumerate(classes)
+    ] or [_series("errors", "errors", _RED, "count", stack=True)]
+    series.append(_series("error_rate", "error rate", _GREY, "ratio", scale="rate", dash=True))
+    return {
+        "id": "chart-errors",
+        "title": f"Errors by class ({per})",
+        "axes": [_axis(f"errors {per}", "count"), _axis("error rate", "ratio", "rate", "right")],
+        "series": series,
+    }
+
+
+def _chart_specs(
+    columns: Mapping[str, list[Number]], classes: Sequence[str], interval_s: float
+) -> list[ChartSpec]:
+    top = _latency_max(columns)
+    rate: ChartSpec = {
+        "id": "chart-rps",
+        "title": "Request rate",
+        "axes": [_axis("requests/s", "per_s")],
+        "series": [_series("rps", "requests/s", _BLUE, "per_s")],
+    }
+    load: ChartSpec = {
+        "id": "chart-load",
+        "title": "Dropped iterations and requests in flight",
+        "axes": [_axis("dropped", "count"), _axis("in flight", "count", "flight", "right")],
+        "series": [
+            _series("dropped", "dropped iterations", _RED, "count"),
+            _series("in_flight", "in flight", _BLUE, "count", scale="flight"),
+        ],
+    }
+    return [
+        rate,
+        _latency_chart("chart-latency", "Response time (corrected for coordinated omission)", "", top),
+        _latency_chart("chart-service", "Service time (send to last byte)", "service_", top),
+        _error_chart(classes, interval_s),
+        load,
+    ]
+
+
+# --- services ---------------------------------------------------------------------------------------
+
+SERVICE_CHART_HEIGHT = 170
+_PALETTE = (_BLUE, _ORANGE, "#8250df", "#1b7c83", _RED, "#bf8700", "#e16f24", _GREY, "#0969da")
+# Counts that are problems read apart from the traffic they would be lost in (3 throttles beside
+# 60,000 capacity units draw as a flat line).
+_PROBLEM = re.compile(r"error|throttl|4xx|5xx|evict|fault|fail|reject|timeout", re.IGNORECASE)
+_GROUPS: tuple[tuple[str, str], ...] = (
+    ("traffic", "Traffic"),
+    ("latency", "Latency"),
+    ("errors", "Errors and throttles"),
+    ("ratio", "Rates and utilization"),
+    ("per_s", "Per second"),
+)
+
+
+def _group(series: ServiceSeries) -> str | None:
+    if series.unit == "ms":
+        # A sum of durations (Lambda's duration.sum, for cost) is not a latency: table only.
+        return None if series.name.endswith(".sum") else "latency"
+    if series.unit == "ratio":
+        return "ratio"
+    if series.unit == "per_s":
+        return "per_s"
+    if series.unit == "count":
+        return "errors" if _PROBLEM.search(series.name) else "traffic"
+    return None
+
+
+def _period(service: ServiceView) -> float:
+    if service.period_s:
+        return service.period_s
+    steps = [b[0] - a[0] for s in service.series for a, b in itertools.pairwise(s.points) if b[0] > a[0]]
+    return min(steps, default=60.0)
+
+
+def _step_columns(
+    series: Sequence[ServiceSeries], period: float, x_max: float
+) -> tuple[list[float], list[list[Number]]]:
+    """Shared x values and one column per series, clipped to the run: each point's value holds from
+    its period's start to its end, and a period with no point is a gap. The x values always include
+    0 and ``x_max``, so the chart spans the run even where no data covers it."""
+    spans: list[list[tuple[float, float, float | None]]] = []
+    marks = {0.0, x_max}
+    for s in series:
+        own = []
+        for t, value in s.points:  # ascending
+            start, end = round(max(t, 0.0), 3), round(min(t + period, x_max), 3)
+            if end > start:
+                own.append((start, end, value))
+                marks.update((start, end))
+        spans.append(own)
+    xs = sorted(marks)
+    columns: list[list[Number]] = []
+    for own in spans:
+        starts = [a for a, _, _ in own]
+        column: list[Number] = []
+        for x in xs:
+            # The period that starts at or last before x: its value while it lasts, and at its end
+            # too when no period follows at once (so the step is drawn to its end, then a gap).
+            i = bisect.bisect_right(starts, x) - 1
+            column.append(own[i][2] if i >= 0 and x <= own[i][1] else None)
+        columns.append(column)
+    return xs, columns
+
+
+def _totals(members: Sequence[ServiceSeries]) -> set[str]:
+    """Series that total or top others of the chart (``throttled_requests.sum`` over
+    ``throttled_requests.PutItem.sum``): drawn dashed, or they would hide a part equal to them."""
+    parts = [s.name.split(".") for s in members]
+    return {
+        s.key
+        for s, mine in zip(members, parts, strict=True)
+        if any(len(p) > len(mine) and (p[0], p[-1]) == (mine[0], mine[-1]) for p in parts)
+    }
+
+
+def _axes_for(group: str, members: Sequence[ServiceSeries], period: float) -> tuple[list[AxisSpec], set[str]]:
+    """The chart's axes, and the series that go on the right one (peaks beside per-period sums)."""
+    if group == "latency":
+        return [_axis("ms", "ms")], set()
+    if group == "ratio":
+        axis = _axis("percent", "ratio")
+        # Utilization and hit rates read against their whole scale, 0 to 100 %.
+        if all(v is None or v <= 1.0 for s in members for _, v in s.points):
+            axis["max"] = 1.0
+        return [axis], set()
+    if group == "per_s":
+        return [_axis("per second", "per_s")], set()
+    sums = {s.key for s in members if s.name.endswith(".sum")}
+    levels = [s for s in members if s.key not in sums]
+    level_label = "peak in period" if all(s.name.endswith(".max") for s in levels) else "value"
+    if not sums:
+        return [_axis(level_label, "count")], set()
+    axes = [_axis(f"per {period_label(period)}", "count")]
+    if levels:
+        axes.append(_axis(level_label, "count", "level", "right"))
+    return axes, {s.key for s in levels}
+
+
+def _service_charts(index: int, service: ServiceView, x_max: float) -> list[ChartSpec]:
+    period = _period(service)
+    grouped: dict[str, list[ServiceSeries]] = {}
+    for s in service.series:
+        group = _group(s)
+        if group is not None and s.points:
+            grouped.setdefault(group, []).append(s)
+    charts: list[ChartSpec] = []
+    for group, title in _GROUPS:
+        members = grouped.get(group, [])
+        # A chart of nothing but zeros says less than one line saying so (the section says it).
+        if not members or all(series_is_zero(s) for s in members):
+            continue
+        axes, right = _axes_for(group, members, period)
+        xs, columns = _step_columns(members, period, x_max)
+        if all(v is None for column in columns for v in column):
+            continue  # every point lies outside the run
+        totals = _totals(members)
+        specs = [
+            _series(
+                s.key,
+                s.name,
+                _PALETTE[i % len(_PALETTE)],
+                s.unit,
+                scale="level" if s.key in right else "y",
+                dash=s.key in right or s.key in totals,
+                step=True,
+            )
+            for i, s in enumerate(members)
+        ]
+        charts.append(
+            {
+                "id": f"svc-{index}-{group}",
+                "title": title,
+                "axes": axes,
+                "series": specs,
+                "t": xs,
+                "columns": {s.key: col for s, col in zip(members, columns, strict=True)},
+                "height": SERVICE_CHART_HEIGHT,
+                "service": index,
+            }
+        )
+    return charts
+
+
+def _x_max(report: Report, interval_s: float, services: ServiceMetricsView | None) -> float:
+    points = report["timeseries"]
+    candidates = [report["duration_s"]]
+    if points:
+        candidates.append(points[-1]["t"] + interval_s)
+    if services is not None and services.duration_s:
+        candidates.append(services.duration_s)
+    finite = [c for c in candidates if math.isfinite(c)]
+    return round(max(finite, default=0.0), 3)
+
+
+def chart_data(report: Report) -> ChartData:
+    """Columnar time series plus chart definitions: everything the inline script needs to draw."""
+    services = service_metrics_view(report["service_metrics"])
+    points = report["timeseries"]
+    classes = sorted({name for p in points for name in p["errors_by_class"]})
+    columns = _columns(points, classes)
+    interval_s = _interval(points)
+    x_max = _x_max(report, interval_s, services)
+    service_charts = (
+        [c for i, s in enumerate(services.services) for c in _service_charts(i, s, x_max)]
+        if services is not None and x_max > 0
+        else []
+    )
+    return {
+        "t": [round(p["t"], 3) for p in points],
+        "interval_s": interval_s,
+        "x_max": x_max,
+        "columns": columns,
+        "phases": [{"name": p["name"], "start_s": p["start_s"]} for p in report["phases"]],
+        "charts": _chart_specs(columns, classes, interval_s) if points else [],
+        "service_charts": service_charts,
+    }

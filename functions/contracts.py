@@ -49,6 +49,10 @@ class RunOptions(TypedDict, total=False):
     """Longest segment. Default 600: a worker must finish well inside Lambda's 900 s."""
     tolerated_failure_percentage: float
     abort_on_fail: bool
+    per_worker_rate: float
+    """Iterations per second one worker is given at most (the planner's capacity). Default 2000."""
+    metrics_delay_seconds: float
+    """How long Collect waits for CloudWatch to ingest the run's last datapoints. Default 90."""
 
 
 class ExecutionInput(TypedDict, total=False):

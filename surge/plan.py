@@ -85,13 +85,35 @@ class Limits(_Model):
     max_workers: int = Field(default=200, gt=0)
 
 
+DEFAULT_IN_FLIGHT_PER_WORKER = 1000
+MAX_CONNECTIONS_PER_WORKER = 1000
+
+
 class Load(_Model):
     phases: list[Phase] = Field(min_length=1)
     arrival: Literal["uniform", "poisson"] = "uniform"
-    max_in_flight: int = Field(
-        default=2000, gt=0, description="iterations in flight per run beyond which arrivals are dropped"
+    max_in_flight: int | None = Field(
+        default=None,
+        gt=0,
+        description="iterations in flight per run beyond which arrivals are dropped "
+        f"(default: {DEFAULT_IN_FLIGHT_PER_WORKER} per worker)",
     )
-    connections: int = Field(default=200, gt=0, description="open connections per run")
+    connections: int | None = Field(
+        default=None, gt=0, description="open connections per run (default: one per iteration in flight)"
+    )
+
+    def per_worker_limits(self, workers: int) -> tuple[int, int]:
+        """(iterations in flight, connections) for one of ``workers``: a per-run total the plan
+        sets is shared out; the defaults are per worker, so they grow with the fleet."""
+        in_flight = (
+            max(1, self.max_in_flight // workers)
+            if self.max_in_flight is not None
+            else DEFAULT_IN_FLIGHT_PER_WORKER
+        )
+        connections = max(1, self.connections // workers) if self.connections is not None else in_flight
+        # A Lambda worker may hold 1024 open files: stay under it whatever the plan says.
+        return in_flight, min(connections, MAX_CONNECTIONS_PER_WORKER)
+
     think_time: Seconds = 0.0
     pace: Seconds | None = Field(
         default=None, description="closed model: intended time between a user's iterations"

@@ -14,7 +14,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,9 +34,10 @@ from surge.stats import aggregate as aggregate_stats
 from surge.store.history import DynamoHistory
 from surge.summary import build_report, stats_source, with_baseline
 
-# Iterations per second one Lambda worker is given at most: about half of what one worker
-# sustained on loopback (bench/RESULTS.md), so a worker never runs near saturation.
-PER_WORKER_RATE = 250.0
+# Iterations per second one Lambda worker is given at most: half of the slowest flow one worker
+# sustained in bench/capacity.py (a two-request templated flow on aiohttp: 4,147/s; bench/RESULTS.md),
+# so a worker never runs near saturation. A run may override it (options.per_worker_rate).
+PER_WORKER_RATE = 2000.0
 PER_WORKER_USERS = 200
 DEFAULT_LEAD_S = 30
 DEFAULT_SEGMENT_S = 600
@@ -138,7 +139,8 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     lead = int(options.get("lead_seconds", DEFAULT_LEAD_S))
     seg_len = float(options.get("segment_seconds", DEFAULT_SEGMENT_S))
     tolerated = float(options.get("tolerated_failure_percentage", 0.0))
-    capacity = PER_WORKER_RATE if plan.load.model == "open" else float(PER_WORKER_USERS)
+    per_worker_rate = float(options.get("per_worker_rate", PER_WORKER_RATE))
+    capacity = per_worker_rate if plan.load.model == "open" else float(PER_WORKER_USERS)
     cuts = segments(
         plan_shapes(plan),
         max_segment_s=seg_len,
@@ -327,8 +329,10 @@ def _segment_stats(clients: Clients, run_id: str, segment: int) -> tuple[RunStat
         m = _SHARD.search(key)
         if m:
             found[int(m.group(1))] = key
-    results: list[WorkerResult] = [_get_json(clients, found[i]) for i in sorted(found)]
-    return (merge_results(results) if results else None), sorted(found)
+    # One shard's result parsed at a time: merge_results consumes an iterator in small batches, so
+    # the aggregator's memory does not grow with the number of workers.
+    results: Iterator[WorkerResult] = (_get_json(clients, found[i]) for i in sorted(found))
+    return (merge_results(results) if found else None), sorted(found)
 
 
 def _merged_so_far(clients: Clients, run_id: str, upto: int) -> RunStats | None:

@@ -172,8 +172,9 @@ class Worker:
         self.t0 = time.perf_counter() + (spec.t0_epoch - time.time())
         self.recorder = Recorder(self.t0, spec.plan.interval)
         load = spec.plan.load
-        self.max_in_flight = max(1, load.max_in_flight // spec.shards)
-        self.connections = _Slots(max(1, load.connections // spec.shards))
+        in_flight, connections = load.per_worker_limits(spec.shards)
+        self.max_in_flight = in_flight
+        self.connections = _Slots(connections)
         self.in_flight = 0
         self.dropped = 0
         self.iterations = 0
@@ -628,7 +629,7 @@ class Worker:
 
 def make_session(plan: Plan, shards: int = 1) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(
-        limit=max(1, plan.load.connections // shards),
+        limit=plan.load.per_worker_limits(shards)[1],
         limit_per_host=0,
         ttl_dns_cache=300,
     )

@@ -87,7 +87,7 @@ def run_segment(clients: Clients, spec: dict[str, Any], crash: set[int] | None =
 
 
 def run_workflow(clients: Clients, plan: dict[str, Any], crash: set[int] | None = None) -> dict[str, Any]:
-    options = {"lead_seconds": 1, "segment_seconds": 2}
+    options = {"lead_seconds": 1, "segment_seconds": 2, "per_worker_rate": 250}
     prep = handlers.prepare(
         {"run_id": "r1", "execution_arn": "arn:x", "input": {"plan": plan, "options": options}}, clients
     )

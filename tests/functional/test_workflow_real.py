@@ -21,7 +21,7 @@ from tests.sfn_harness import BUCKET, REGION, TABLE, Harness, sfn_workflow
 
 pytestmark = pytest.mark.slow
 
-OPTIONS = {"lead_seconds": 1, "segment_seconds": 2}
+OPTIONS = {"lead_seconds": 1, "segment_seconds": 2, "per_worker_rate": 250}
 
 
 @pytest.fixture
@@ -117,7 +117,9 @@ def test_crashed_worker_is_a_missing_shard(
 def test_stop_ends_the_run_within_seconds(workflow: Harness, demo_target: DemoTarget) -> None:
     plan = plan_for(demo_target.url, load={"phases": [{"duration": "30s", "rate": 50}]})
     started = time.monotonic()
-    arn = start(workflow, "real-stop", plan, {"lead_seconds": 1, "segment_seconds": 10})
+    arn = start(
+        workflow, "real-stop", plan, {"lead_seconds": 1, "segment_seconds": 10, "per_worker_rate": 250}
+    )
     time.sleep(4)
     RunRecords(TABLE, workflow.dynamodb).request_stop("real-stop", "stopped by the test")
     done = wait(workflow, arn)

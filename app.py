@@ -3,6 +3,7 @@
 
 Context (cdk.json or `-c key=value`):
   surge:schedules        [{"name": "nightly", "plan_uri": "s3://<bucket>/plans/x.yaml", "cron": "0 2 * * ? *"}]
+  surge:stepResources    ["arn:aws:lambda:eu-west-1:123456789012:function:orders", ...]: what aws: steps may call
   surge:skipPipInstall   true: bundle sources only (quick synths; not for deploys)
   surge:nag              false: skip the cdk-nag AwsSolutions checks
 """
@@ -15,8 +16,14 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from infra.config import cdk_json_context, parse_schedules, skip_pip_install, truthy
-from infra.names import CTX_RESULTS_RETENTION_DAYS, CTX_SCHEDULES, CTX_SKIP_PIP_INSTALL, STACK_NAME
+from infra.config import cdk_json_context, parse_schedules, parse_step_resources, skip_pip_install, truthy
+from infra.names import (
+    CTX_RESULTS_RETENTION_DAYS,
+    CTX_SCHEDULES,
+    CTX_SKIP_PIP_INSTALL,
+    CTX_STEP_RESOURCES,
+    STACK_NAME,
+)
 from infra.stack import ProjectPaths, SurgeStack
 
 
@@ -29,6 +36,7 @@ def main() -> cdk.App:
         ctx("surge:stackName") or STACK_NAME,
         paths=ProjectPaths.from_root(root),
         schedules=parse_schedules(ctx(CTX_SCHEDULES)),
+        step_resources=parse_step_resources(ctx(CTX_STEP_RESOURCES)),
         skip_pip_install=skip_pip_install(ctx(CTX_SKIP_PIP_INSTALL)),
         results_retention_days=int(ctx(CTX_RESULTS_RETENTION_DAYS) or 365),
         env=cdk.Environment(account=os.getenv("CDK_DEFAULT_ACCOUNT"), region=os.getenv("CDK_DEFAULT_REGION")),

@@ -95,3 +95,17 @@ def truthy(value: Any) -> bool:
 def skip_pip_install(context_value: Any) -> bool:
     """From context (``surge:skipPipInstall``) or the environment (``SURGE_SKIP_PIP_INSTALL``)."""
     return truthy(context_value) or truthy(os.environ.get(ENV_SKIP_PIP_INSTALL, ""))
+
+
+def parse_step_resources(value: Any) -> tuple[str, ...]:
+    """ARNs for plans' aws: steps, from context (a list, or JSON text from `-c`)."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"context surge:stepResources is not valid JSON: {exc}") from exc
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.startswith("arn:") for v in value):
+        raise ValueError("context surge:stepResources must be a list of ARNs")
+    return tuple(value)

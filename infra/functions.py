@@ -41,6 +41,7 @@ from infra.names import (
     SECRETS_PREFIX,
     SERVICE_NAME,
 )
+from infra.step_access import step_grants
 
 WORKER_MEMORY_MB = 1769
 """Lambda allots one full vCPU at 1769 MB: the load generator is CPU-bound."""
@@ -160,6 +161,10 @@ class SurgeFunction(Construct):
         nag.acknowledge(self.role, "AwsSolutions-IAM5", " ".join(self._star_reasons), "Resource::*")
 
 
+STEP_REASON = (
+    "aws: steps write objects with generated keys, query a table's indexes and read the executions they "
+    "start: limited to the buckets, tables and state machines the deployer named in surge:stepResources."
+)
 RUN_KEYS_REASON = (
     "Object keys carry the run id, unknown at deploy time: the statement is limited to the results "
     "bucket and to the key pattern of what this state reads or writes (docs/workflow.md, S3 layout)."
@@ -178,10 +183,12 @@ class Functions(Construct):
         bucket: s3.IBucket,
         table: dynamodb.ITable,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        step_resources: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self._bucket = bucket
         self._table = table
+        self._step_resources = tuple(step_resources)
         environment = {
             ENV_BUCKET: bucket.bucket_name,
             ENV_TABLE: table.table_name,
@@ -268,7 +275,16 @@ class Functions(Construct):
             wildcard_reason=SECRETS_REASON,
         )
 
+    def _grant_steps(self, fn: SurgeFunction) -> None:
+        """The resources the deployer named for plans' aws: steps, and only the calls steps make."""
+        for grant in step_grants(self._step_resources):
+            fn.allow(
+                iam.PolicyStatement(actions=list(grant.actions), resources=list(grant.resources)),
+                wildcard_reason=STEP_REASON if grant.has_wildcard else None,
+            )
+
     def _grant_worker(self, fn: SurgeFunction) -> None:
+        self._grant_steps(fn)
         self._objects(fn, ["s3:GetObject"], [KEY_PLAN, KEY_RUN_DATA, KEY_SEGMENT_ITEMS])
         self._objects(fn, ["s3:PutObject"], [KEY_SHARD_RESULT])
         # Listing only by a shard key: a retried worker checks whether its result already exists

@@ -17,6 +17,8 @@ from functions.contracts import ENV_TABLE as ENV_TABLE
 
 # --- CDK context keys (cdk.json or `cdk synth -c KEY=VALUE`) ----------------------------------
 CTX_SCHEDULES: Final = "surge:schedules"
+CTX_STEP_RESOURCES: Final = "surge:stepResources"
+"""ARNs a plan's aws: steps may call from the worker (Lambda functions, queues, tables, buckets...)."""
 """List of {name, plan_uri, cron[, timezone, enabled]} (or its JSON text): one schedule each."""
 CTX_SKIP_PIP_INSTALL: Final = "surge:skipPipInstall"
 """True: bundle only the sources (no pip install of dependencies). For tests and quick synths."""

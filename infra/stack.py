@@ -50,6 +50,7 @@ class SurgeStack(Stack):
         *,
         paths: ProjectPaths,
         schedules: Sequence[ScheduleSpec] = (),
+        step_resources: Sequence[str] = (),
         skip_pip_install: bool = False,
         results_retention_days: int = 365,
         event_bus_name: str = "default",
@@ -64,7 +65,12 @@ class SurgeStack(Stack):
             skip_pip_install=skip_pip_install,
         )
         self.functions = Functions(
-            self, "Functions", code=code, bucket=self.storage.bucket, table=self.storage.table
+            self,
+            "Functions",
+            code=code,
+            bucket=self.storage.bucket,
+            table=self.storage.table,
+            step_resources=step_resources,
         )
         self.event_bus = events.EventBus.from_event_bus_name(self, "EventBus", event_bus_name)
         self.workflow = Workflow(

@@ -32,6 +32,13 @@ SCHEDULES = [
 ]
 
 
+STEP_RESOURCES = (
+    "arn:aws:lambda:eu-west-1:123456789012:function:orders",
+    "arn:aws:s3:::uploads-bucket",
+    "arn:aws:dynamodb:eu-west-1:123456789012:table/orders",
+)
+
+
 @dataclass
 class Synth:
     outdir: Path
@@ -40,6 +47,7 @@ class Synth:
     template: Any  # aws_cdk.assertions.Template of `stack`
     bare_template: Any
     raw: dict[str, Any]
+    raw_bare: dict[str, Any]
     report: dict[str, Any]
     """cdk-nag's validation-report.json."""
     validation_error: str | None
@@ -64,7 +72,13 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
     env = cdk.Environment(account="123456789012", region="eu-west-1")
     paths = ProjectPaths.from_root(ROOT)
     stack = SurgeStack(
-        app, "Surge", paths=paths, schedules=parse_schedules(SCHEDULES), skip_pip_install=True, env=env
+        app,
+        "Surge",
+        paths=paths,
+        schedules=parse_schedules(SCHEDULES),
+        step_resources=STEP_RESOURCES,
+        skip_pip_install=True,
+        env=env,
     )
     bare = SurgeStack(app, "SurgeBare", paths=paths, skip_pip_install=True, env=env)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True))
@@ -86,6 +100,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
         template=template,
         bare_template=bare_template,
         raw=dict(template.to_json()),
+        raw_bare=dict(bare_template.to_json()),
         report=report,
         validation_error=validation_error,
         seconds=time.perf_counter() - started,

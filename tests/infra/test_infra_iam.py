@@ -200,3 +200,33 @@ def test_schedule_roles_may_only_start_the_workflow(synth: Any, scope: Scope) ->
         statements = statements_of_role(scope.raw, role_id)
         assert actions_of(statements) == {"states:StartExecution"}
         assert [s.resources for s in statements] == [(scope.machine,)]
+
+
+def test_worker_may_call_only_the_step_resources_the_deployer_named(synth: Any, scope: Scope) -> None:
+    worker = scope.function_statements("worker")
+    fn = "arn:aws:lambda:eu-west-1:123456789012:function:orders"
+    assert allowed(worker, "lambda:InvokeFunction", fn)
+    assert not allowed(
+        worker, "lambda:InvokeFunction", "arn:aws:lambda:eu-west-1:123456789012:function:billing"
+    )
+    assert not allowed(worker, "lambda:UpdateFunctionCode", fn)
+    assert allowed(worker, "s3:PutObject", "arn:aws:s3:::uploads-bucket/in/x")
+    assert not allowed(worker, "s3:PutObject", "arn:aws:s3:::other-bucket/in/x")
+    table = "arn:aws:dynamodb:eu-west-1:123456789012:table/orders"
+    assert allowed(worker, "dynamodb:Query", table + "/index/by_customer")
+    assert not allowed(worker, "dynamodb:DeleteItem", table)
+    # A stack deployed without step resources grants none.
+    bare = statements_of_role(synth.raw_bare, logical_id(synth.bare.functions.by_state["worker"].role))
+    assert not allowed(bare, "lambda:InvokeFunction", fn)
+
+
+def test_step_grants_map_arns_to_the_calls_steps_make() -> None:
+    from infra.step_access import step_grants
+
+    grants = {g.service: g for g in step_grants(["arn:aws:states:eu-west-1:1:stateMachine:checkout"])}
+    assert grants["states"].actions == ("states:StartExecution", "states:DescribeExecution")
+    assert "arn:aws:states:eu-west-1:1:execution:checkout:*" in grants["states"].resources
+    with pytest.raises(ValueError, match="iam"):
+        step_grants(["arn:aws:iam::1:role/admin"])
+    with pytest.raises(ValueError, match="not an ARN"):
+        step_grants(["orders"])

@@ -525,7 +525,7 @@ def run_surge(
         env["SSL_CERT_FILE"] = str(ca_file)  # trust the bench CA, the way a user trusts theirs
     cmd = [sys.executable, str(BENCH_DIR / "_surge_run.py"), json.dumps(spec)]
     if profile:
-        cmd = [str(Path(sys.executable).with_name("py-spy")), "record", "-r", "250", "-o", profile]
+        cmd = [py_spy_path() or "py-spy", "record", "-r", "250", "-o", profile]
         fmt = (
             "raw"
             if profile.endswith(".folded")
@@ -575,3 +575,9 @@ def machine_note() -> str:
     return (
         f"{os.cpu_count()} cores ({cpu}), load average {load:.2f} at start, python {sys.version.split()[0]}"
     )
+
+
+def py_spy_path() -> str | None:
+    """py-spy beside this interpreter (a venv's), else on PATH; None when not installed."""
+    local = Path(sys.executable).with_name("py-spy")
+    return str(local) if local.exists() else shutil.which("py-spy")

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -65,7 +63,7 @@ def main() -> None:
     ap.add_argument("--target-core", type=int, default=1)
     ap.add_argument("--gen-core", type=int, default=0)
     args = ap.parse_args()
-    if shutil.which("py-spy") is None and not Path(sys.executable).with_name("py-spy").exists():
+    if _lib.py_spy_path() is None:
         print("py-spy is not installed (pip install py-spy): skipped")
         return
     print(f"# profile: {args.client} client, {args.model} model, {args.duration:g} s; {_lib.machine_note()}")

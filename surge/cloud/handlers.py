@@ -501,6 +501,7 @@ def _render(
     aborted: str | None,
     error: str | None,
     metrics_key: str | None = None,
+    collect_error: str | None = None,
 ) -> tuple[Report, str] | None:
     plan = _load_plan(clients, str(run["plan_key"]))
     metrics = ServiceMetrics.from_json(_get_json(clients, metrics_key)) if metrics_key else None
@@ -532,6 +533,12 @@ def _render(
             f"{missing} shard result(s) missing: those workers' load is not counted"
         )
         report["generator"]["workers_failed"] += missing
+    if collect_error is not None:
+        # Service checks are no-data then; say why next to them rather than leave it to guess.
+        report["service_metrics"] = {
+            **report["service_metrics"],
+            "notes": [f"not collected: {collect_error}"],
+        }
     history = DynamoHistory(clients.table, clients.dynamodb)
     if plan.baseline is not None:
         # The same history the CLI reads: last-pass or a run id, never this run itself.
@@ -562,6 +569,7 @@ def report(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         aborted=_abort_cause(event),
         error=None,
         metrics_key=collected.get("metrics_key") if isinstance(collected, dict) else None,
+        collect_error=_error_message(event["collect_error"]) if event.get("collect_error") else None,
     )
     records = _records(clients)
     if rendered is None:

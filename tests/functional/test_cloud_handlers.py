@@ -86,7 +86,12 @@ def run_segment(clients: Clients, spec: dict[str, Any], crash: set[int] | None =
     assert not errors, errors
 
 
-def run_workflow(clients: Clients, plan: dict[str, Any], crash: set[int] | None = None) -> dict[str, Any]:
+def run_workflow(
+    clients: Clients,
+    plan: dict[str, Any],
+    crash: set[int] | None = None,
+    collect_error: dict[str, str] | None = None,
+) -> dict[str, Any]:
     options = {"lead_seconds": 1, "segment_seconds": 2, "per_worker_rate": 250}
     prep = handlers.prepare(
         {"run_id": "r1", "execution_arn": "arn:x", "input": {"plan": plan, "options": options}}, clients
@@ -102,7 +107,7 @@ def run_workflow(clients: Clients, plan: dict[str, Any], crash: set[int] | None 
             aborted = {"Error": "surge.Aborted", "Cause": agg["abort_reason"]}
             break
     event = {"mode": "report", "run_id": "r1", "execution_arn": "arn:x", "run": prep, "aborted": aborted}
-    return handlers.report({**event, "collect": None, "collect_error": None}, clients)
+    return handlers.report({**event, "collect": None, "collect_error": collect_error}, clients)
 
 
 @pytest.mark.slow
@@ -189,3 +194,13 @@ def test_stop_flag_is_seen_by_aggregate(clients: Clients) -> None:
     )
     assert agg["abort"] is True and agg["abort_reason"] == "stopped by alice"
     assert agg["missing_shards"] == [0]
+
+
+def test_a_failed_collect_is_said_in_the_report(clients: Clients, demo_target: DemoTarget) -> None:
+    cause = json.dumps({"errorType": "ClientError", "errorMessage": "GetMetricData: Rate exceeded"})
+    plan = plan_for(demo_target.url, load={"phases": [{"duration": "1s", "rate": 20}]})
+    run_workflow(clients, plan, collect_error={"Error": "ClientError", "Cause": cause})
+    report = json.loads(clients.s3.get_object(Bucket=BUCKET, Key="runs/r1/report.json")["Body"].read())
+    assert report["service_metrics"]["notes"] == ["not collected: GetMetricData: Rate exceeded"]
+    html = clients.s3.get_object(Bucket=BUCKET, Key="runs/r1/report.html")["Body"].read().decode()
+    assert "GetMetricData: Rate exceeded" in html

@@ -52,6 +52,14 @@ def main() -> None:
             gc.set_threshold(*spec["gc_threshold"])
         else:
             gc.disable()
+    if "pacer" in spec:  # A/B: "loop" (the loop's millisecond timer) or the timerfd's early window in s
+        import functools
+
+        import surge.engine.worker as worker_mod
+
+        how = spec["pacer"]
+        kw = {"precise": False} if how == "loop" else {"early_s": float(how)}
+        worker_mod.make_pacer = functools.partial(worker_mod.make_pacer, **kw)  # type: ignore[assignment]
     plan = build_plan(spec)
     try:
         import uvloop

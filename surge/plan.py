@@ -101,6 +101,11 @@ class Load(_Model):
     connections: int | None = Field(
         default=None, gt=0, description="open connections per run (default: one per iteration in flight)"
     )
+    warm_connections: bool = Field(
+        default=True,
+        description="open connections to the plan's hosts before the load starts, so the first "
+        "second measures the service rather than handshakes; false measures cold connections",
+    )
 
     def per_worker_limits(self, workers: int) -> tuple[int, int]:
         """(iterations in flight, connections) for one of ``workers``: a per-run total the plan

@@ -503,6 +503,29 @@ class FastClient:
         self._all.add(proto)
         return proto
 
+    async def warm(self, prepared: Prepared, n: int, *, parallel: int = 32) -> int:
+        """Open up to ``n`` idle connections to ``prepared``'s origin ahead of the load, as wrk
+        does: otherwise the first arrivals each wait for a handshake, and a start at thousands per
+        second queues them behind one another (tens of ms in the first 100 ms). Stops at the first
+        failure, which the requests themselves will then report. Returns how many are idle."""
+        loop = asyncio.get_running_loop()
+        pool = prepared.pool
+        while len(pool.idle) < n:
+            batch = min(parallel, n - len(pool.idle))
+            deadline = loop.time() + self.connect_timeout
+            got = await asyncio.gather(
+                *(self._connect(loop, pool.origin, deadline) for _ in range(batch)), return_exceptions=True
+            )
+            for conn in got:
+                if isinstance(conn, _Connection):
+                    pool.idle.append(conn)
+            if any(isinstance(c, BaseException) for c in got):
+                for c in got:
+                    if isinstance(c, (KeyboardInterrupt, SystemExit, asyncio.CancelledError)):
+                        raise c
+                break
+        return len(pool.idle)
+
     async def close(self) -> None:
         for conn in list(self._all):
             conn.close()

@@ -12,6 +12,7 @@ import asyncio
 import collections
 import contextlib
 import gc
+import math
 import os
 import random
 import time
@@ -24,7 +25,7 @@ import aiohttp
 
 from surge.engine.aws.pool import AwsClientPool
 from surge.engine.aws.steps import AwsOutcome, CompiledAwsStep
-from surge.engine.fastclient import FastClient, FastHTTPError, Prepared, supports
+from surge.engine.fastclient import FastClient, FastHTTPError, Origin, Prepared, supports
 from surge.engine.flow import (
     UNTIL,
     CompiledCapture,
@@ -40,8 +41,9 @@ from surge.engine.flow import (
 )
 from surge.engine.health import HealthMonitor
 from surge.engine.http_step import Outcome, send, send_fast
+from surge.engine.pacer import Pacer, make_pacer
 from surge.plan import Plan, read_data_rows
-from surge.schedule import PhaseShape, arrivals, shapes, shard_user_ids, users_at
+from surge.schedule import PhaseShape, arrivals, peak_level, shapes, shard_user_ids, users_at
 from surge.stats import RESULT_VERSION, IntervalData, Recorder, WorkerResult
 from surge.template import TemplateError
 
@@ -56,6 +58,10 @@ MIN_CORRECTION_US = 1000  # floor of the closed model's expected interval, bound
 ENV_FAST_CLIENT = "SURGE_FAST_CLIENT"
 # How stale the closed model's "how many users now" answer may be: a ramp moves by far less.
 USERS_RECHECK_S = 0.01
+# Connections opened ahead of an open-model load: its peak arrivals in this long (20 ms).
+WARM_ARRIVALS_S = 0.02
+# Warm-up stops this long before the load starts, whatever it has opened by then.
+WARM_MARGIN_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -482,6 +488,15 @@ class Worker:
     # -- load models ------------------------------------------------------------------------------
     async def _open_model(self) -> None:
         poisson = self.plan.load.arrival == "poisson"
+        pacer = make_pacer(asyncio.get_running_loop())
+        try:
+            await self._paced_arrivals(pacer, poisson)
+        finally:
+            pacer.close()
+
+    async def _paced_arrivals(self, pacer: Pacer, poisson: bool) -> None:
+        early = pacer.early_s
+        clock = time.perf_counter
         launched = 0
         for t_plan in arrivals(
             self.phases,
@@ -494,9 +509,8 @@ class Worker:
             if self.stopping.is_set():
                 return
             due = self.t0 + t_plan
-            delay = due - time.perf_counter()
-            if delay > 0.001:
-                await asyncio.sleep(delay)
+            if due - clock() > early:
+                await pacer.sleep_until(due)
                 if self.stopping.is_set():
                     return
             elif launched % 64 == 63:
@@ -577,6 +591,10 @@ class Worker:
         try:
             # Frozen before the wait, so the one full collection it costs falls in the lead time.
             with _gc_frozen():
+                if wait > WARM_MARGIN_S and self.plan.load.warm_connections:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._warm_connections(), timeout=wait - WARM_MARGIN_S)
+                    wait = self.t0 + self.window[0] - time.perf_counter()
                 if wait > 0:  # every worker starts at the same instant (cold starts are slept off)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.stopping.wait(), timeout=wait)
@@ -614,6 +632,30 @@ class Worker:
             intervals=self.recorder.intervals,
             health=self.health.result(self.dropped),
         )
+
+    def warm_targets(self) -> dict[Origin, tuple[Prepared, int]]:
+        """Per origin of the plan's static requests: one of its requests, and how many
+        connections to open ahead of the load (what the load needs at its peak, within the
+        worker's limit: a closed model's users each hold one; an open model's arrivals in
+        WARM_ARRIVALS_S, enough for services answering within that)."""
+        _, limit = self.plan.load.per_worker_limits(self.spec.shards)
+        peak = peak_level(self.phases, self.window)
+        if self.plan.load.model == "closed":
+            need = len(shard_user_ids(int(peak), self.spec.shard, self.spec.shards))
+        else:
+            need = math.ceil(peak / self.spec.shards * WARM_ARRIVALS_S)
+        n = max(0, min(need, limit))
+        found: dict[Origin, tuple[Prepared, int]] = {}
+        for p in self._prepared.values():
+            if p.fast is not None and not p.refused and n:
+                found.setdefault(p.fast.origin, (p.fast, n))
+        return found
+
+    async def _warm_connections(self) -> None:
+        if self.fast is None:
+            return
+        for prepared, n in self.warm_targets().values():
+            await self.fast.warm(prepared, n)
 
     async def _drain(self) -> None:
         """Let in-flight iterations finish (bounded), so the last seconds are measured too."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import shutil
+import socket
 import ssl
 import subprocess
 import time
@@ -23,7 +24,7 @@ from surge.demo_target import DemoTarget
 from surge.engine.fastclient import FastClient, FastHTTPError, supports
 from surge.engine.flow import compile_plan
 from surge.engine.http_step import send, send_fast
-from surge.engine.worker import WorkerSpec, make_session, run_worker
+from surge.engine.worker import Worker, WorkerSpec, make_session, run_worker
 from surge.stats import aggregate, merge_results
 from tests.helpers import make_plan
 
@@ -438,3 +439,91 @@ def test_worker_sends_plain_requests_through_the_fast_client(demo_target: DemoTa
         assert 1 <= client.connections_opened <= 40
 
     run(main())
+
+
+def test_warm_opens_idle_connections_that_requests_then_reuse() -> None:
+    async def main() -> None:
+        async with RawServer(routes) as srv:
+            client = FastClient()
+            prep = client.prepare("GET", srv.url("/cl"), {}, None)
+            assert await client.warm(prep, 5, parallel=2) == 5
+            assert client.connections_opened == 5
+            got = await asyncio.gather(*(client.request(prep) for _ in range(5)))
+            assert [r.status for r in got] == [200] * 5
+            assert client.connections_opened == 5  # five at once, all on warmed connections
+            assert srv.connections == 5
+            assert await client.warm(prep, 3) == 5  # already enough idle: nothing opened
+            assert client.connections_opened == 5
+            await client.close()
+
+    run(main())
+
+
+def test_warm_against_a_closed_port_stops_quietly() -> None:
+    async def main() -> None:
+        client = FastClient(connect_timeout=2)
+        with socket.socket() as s:  # a port nothing listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        prep = client.prepare("GET", f"http://127.0.0.1:{port}/", {}, None)
+        assert await client.warm(prep, 10) == 0
+        with pytest.raises(FastHTTPError) as err:  # the request itself reports it
+            await client.request(prep)
+        assert err.value.kind == "connect"
+        await client.close()
+
+    run(main())
+
+
+def test_worker_warms_connections_before_the_load_unless_the_plan_says_not(demo_target: DemoTarget) -> None:
+    async def opened(warm: bool) -> tuple[int, int]:
+        plan = make_plan(
+            demo_target.url,
+            load={"phases": [{"duration": "1s", "rate": 1000}], "warm_connections": warm},
+        )
+        client = FastClient()
+        spec = WorkerSpec(plan, 0, 1, time.time() + 0.5, None, "w")
+        task = asyncio.create_task(run_worker(spec, fast_client=client))
+        await asyncio.sleep(0.4)  # still before the load's start
+        before = client.connections_opened
+        result = await task
+        await client.close()
+        assert result["error"] is None
+        return before, client.connections_opened
+
+    before, _ = asyncio.run(opened(True))
+    assert before == 20  # 1000/s x 20 ms
+    before, after = asyncio.run(opened(False))
+    assert before == 0 and after > 0
+
+
+@pytest.mark.parametrize(
+    ("load", "shards", "expected"),
+    [
+        ({"phases": [{"duration": "1s", "rate": 10}, {"duration": "1s", "rate": 5000}]}, 1, 100),
+        ({"phases": [{"duration": "1s", "rate": 5000}]}, 4, 25),  # a worker's share
+        ({"phases": [{"duration": "1s", "rate": 5000}], "connections": 60}, 2, 30),  # the limit
+        ({"phases": [{"duration": "1s", "users": 7}]}, 2, 4),  # users 0, 2, 4, 6
+        ({"phases": [{"duration": "1s", "rate": 0.5}]}, 1, 1),
+    ],
+)
+def test_warm_targets_follow_the_load_and_the_limits(
+    load: dict[str, object], shards: int, expected: int
+) -> None:
+    async def main() -> dict[object, tuple[object, int]]:
+        plan = make_plan(
+            "http://127.0.0.1:9",
+            load=load,
+            scenarios=[
+                {"name": "a", "flow": [{"get": "/a"}, {"get": "http://127.0.0.1:9/b"}]},
+                {"name": "b", "flow": [{"get": "/c?q={{ $uuid }}"}]},
+            ],
+        )
+        client = FastClient()
+        async with make_session(plan) as session:
+            worker = Worker(WorkerSpec(plan, 0, shards, time.time(), None, "w"), session, fast_client=client)
+            return dict(worker.warm_targets())  # type: ignore[arg-type]
+
+    targets = asyncio.run(main())
+    assert len(targets) == 1  # one origin; templated requests are not warmed for
+    assert [n for _, n in targets.values()] == [expected]

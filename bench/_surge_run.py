@@ -35,6 +35,7 @@ def build_plan(spec: dict[str, Any]) -> Any:
             "phases": phases,
             "connections": spec.get("connections", 50),
             "max_in_flight": spec.get("max_in_flight", 10_000),
+            "warm_connections": spec.get("warm_connections", True),
         },
         "scenarios": spec.get("scenarios") or [{"name": "get", "flow": [{"get": spec.get("path", "/")}]}],
         "limits": {"max_rate": 1e7, "max_users": 100_000},

@@ -18,9 +18,16 @@ request after its intended instant (surge's scheduling).
 from __future__ import annotations
 
 import argparse
+import statistics
+from typing import Any
 
 import _lib
 
+# "timerfd": the engine's default (sub-ms wake-ups, arrivals released in 0.5 ms batches);
+# "loop": the event loop's own millisecond timer, what the engine used before. A "-cold" suffix
+# turns off load.warm_connections (connections are then opened by the first arrivals);
+# "timerfd:0.0001" sets another release window (seconds).
+PACERS = {"timerfd": "0.0005", "loop": "loop"}
 NOMINAL = {"fixed": (_lib.FIXED_DELAY_S * 1000, _lib.FIXED_DELAY_S * 1000), "dist": (2.0, 20.0)}
 
 
@@ -33,7 +40,14 @@ def main() -> None:
     ap.add_argument("--capacity-users", type=int, default=400)
     ap.add_argument("--target-core", type=int, default=1)
     ap.add_argument("--gen-core", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=1, help="rounds per level (medians reported)")
+    ap.add_argument(
+        "--pacers", default="timerfd", help="comma-separated: timerfd (default), loop; -cold: no warm-up"
+    )
     args = ap.parse_args()
+    pacers = args.pacers.split(",")
+    if unknown := [p for p in pacers if _pacer_spec(p) is None]:
+        ap.error(f"unknown pacer {unknown[0]!r}: choose from {', '.join(PACERS)}, timerfd:SECONDS (+ -cold)")
     print(f"# fidelity: {args.duration:g} s per run, levels {args.levels} of surge's capacity")
     print(f"# {_lib.machine_note()}; target on core {args.target_core}, generators on core {args.gen_core}")
     with _lib.nginx_target(args.target_core, tls=False) as target:
@@ -62,49 +76,76 @@ def main() -> None:
             for level in (float(x) for x in args.levels.split(",")):
                 rate = level * capacity
                 conns = max(1, round(rate * mean_ms / 1000))
-                s = _lib.run_surge(
-                    target.http,
-                    core=args.gen_core,
-                    duration_s=args.duration,
-                    rate=rate,
-                    connections=max(1000, conns * 4),
-                    max_in_flight=50_000,
-                    path=path,
-                )
-                w = _lib.run_wrk(
-                    target.http + path, core=args.gen_core, connections=conns, duration_s=args.duration
-                )
-                d50 = s["st_p50_ms"] - w.p50_ms if w.p50_ms is not None else None
-                d99 = s["st_p99_ms"] - w.p99_ms if w.p99_ms is not None else None
-                drt99 = s["rt_p99_ms"] - w.p99_ms if w.p99_ms is not None else None
-                h = s["health"]
-                rows.append(
-                    [
-                        path,
-                        f"{level:.0%}",
-                        rate,
-                        s["rps"],
-                        w.rps,
-                        s["st_p50_ms"],
-                        w.p50_ms,
-                        d50,
-                        s["st_p99_ms"],
-                        w.p99_ms,
-                        d99,
-                        s["rt_p99_ms"],
-                        drt99,
-                        f"dropped {s['dropped']}, lag p99 {h['loop_lag_p99_ms']:.1f} ms, cpu {h['cpu_pct']:.0f}%",
-                    ]
-                )
-                print(
-                    f"# {path} {level:.0%}: surge st p99 {s['st_p99_ms']} ms, wrk p99 {w.p99_ms} ms",
-                    flush=True,
-                )
+                runs: dict[str, list[dict[str, Any]]] = {p: [] for p in pacers}
+                wrks: list[_lib.ToolResult] = []
+                for _ in range(args.repeat):  # interleaved, so drift in the machine hits all alike
+                    for pacer in pacers:
+                        runs[pacer].append(
+                            _lib.run_surge(
+                                target.http,
+                                core=args.gen_core,
+                                duration_s=args.duration,
+                                rate=rate,
+                                connections=max(1000, conns * 4),
+                                max_in_flight=50_000,
+                                path=path,
+                                extra={
+                                    "pacer": _pacer_spec(pacer),
+                                    "warm_connections": not pacer.endswith("-cold"),
+                                },
+                            )
+                        )
+                    wrks.append(
+                        _lib.run_wrk(
+                            target.http + path,
+                            core=args.gen_core,
+                            connections=conns,
+                            duration_s=args.duration,
+                        )
+                    )
+                w_rps = median([w.rps for w in wrks])
+                w50 = median([w.p50_ms for w in wrks if w.p50_ms is not None])
+                w99s = [w.p99_ms for w in wrks if w.p99_ms is not None]
+                w99 = median(w99s)
+                for pacer in pacers:
+                    rs = runs[pacer]
+                    s50, s99, rt99 = (
+                        median([r[k] for r in rs]) for k in ("st_p50_ms", "st_p99_ms", "rt_p99_ms")
+                    )
+                    # Per round, against that round's wrk: the spread says how much is noise.
+                    drt = [r["rt_p99_ms"] - w for r, w in zip(rs, w99s, strict=False)]
+                    h = rs[len(rs) // 2]["health"]
+                    rows.append(
+                        [
+                            path,
+                            f"{level:.0%}",
+                            pacer,
+                            rate,
+                            median([r["rps"] for r in rs]),
+                            w_rps,
+                            s50,
+                            w50,
+                            _delta(s50, w50),
+                            s99,
+                            w99,
+                            _delta(s99, w99),
+                            rt99,
+                            _delta(rt99, w99),
+                            f"{min(drt):.2f} … {max(drt):.2f}" if drt else None,
+                            f"dropped {sum(r['dropped'] for r in rs)}, lag p99 {h['loop_lag_p99_ms']:.1f} ms, "
+                            f"cpu {median([r['health']['cpu_pct'] for r in rs]):.0f}%",
+                        ]
+                    )
+                    print(
+                        f"# {path} {level:.0%} {pacer}: surge st p99 {s99} ms, rt p99 {rt99} ms, wrk p99 {w99} ms",
+                        flush=True,
+                    )
             print(
                 _lib.table(
                     [
                         "endpoint",
                         "load",
+                        "pacer",
                         "planned/s",
                         "surge/s",
                         "wrk/s",
@@ -116,6 +157,7 @@ def main() -> None:
                         "Δp99",
                         "surge rt p99",
                         "Δrt p99",
+                        "Δrt p99 per round",
                         "generator",
                     ],
                     rows,
@@ -124,6 +166,25 @@ def main() -> None:
             print(
                 f"(nominal {path}: p50 {NOMINAL[ep][0]:g} ms, p99 {NOMINAL[ep][1]:g} ms, before nginx's timer)\n"
             )
+
+
+def _pacer_spec(name: str) -> str | None:
+    """ "timerfd", "loop", or "timerfd:0.0001" (another release window); "-cold" is handled apart."""
+    base = name.removesuffix("-cold")
+    if base.startswith("timerfd:"):
+        try:
+            return str(float(base.split(":", 1)[1]))
+        except ValueError:
+            return None
+    return PACERS.get(base)
+
+
+def _delta(a: float | None, b: float | None) -> float | None:
+    return a - b if a is not None and b is not None else None
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import sys
 import time
@@ -81,7 +80,8 @@ class _TimerFd:
 
             self._settime = settime
             return
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        # The process's own symbols include libc's; find_library would run ldconfig to find it.
+        libc = ctypes.CDLL(None, use_errno=True)
         create, settime_c = libc.timerfd_create, libc.timerfd_settime
         create.argtypes = [ctypes.c_int, ctypes.c_int]
         create.restype = ctypes.c_int

@@ -646,9 +646,18 @@ class Worker:
             need = math.ceil(peak / self.spec.shards * WARM_ARRIVALS_S)
         n = max(0, min(need, limit))
         found: dict[Origin, tuple[Prepared, int]] = {}
+        if not n or self.fast is None:
+            return found
         for p in self._prepared.values():
-            if p.fast is not None and not p.refused and n:
+            if p.fast is not None and not p.refused:
                 found.setdefault(p.fast.origin, (p.fast, n))
+        # Templated requests on the target are rendered per send, but their origin is known.
+        if any(not r.absolute and not self._prepared[id(r)].static for r in self._requests()):
+            base = self.compiled.base_url
+            if supports("GET", base, {}):
+                with contextlib.suppress(FastHTTPError):
+                    prepared = self.fast.prepare("GET", base, {}, None)
+                    found.setdefault(prepared.origin, (prepared, n))
         return found
 
     async def _warm_connections(self) -> None:

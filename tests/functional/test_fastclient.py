@@ -525,5 +525,22 @@ def test_warm_targets_follow_the_load_and_the_limits(
             return dict(worker.warm_targets())  # type: ignore[arg-type]
 
     targets = asyncio.run(main())
-    assert len(targets) == 1  # one origin; templated requests are not warmed for
+    assert len(targets) == 1  # one origin, whether its requests are templated or not
     assert [n for _, n in targets.values()] == [expected]
+
+
+def test_templated_requests_warm_the_target_and_other_hosts_their_own() -> None:
+    async def main() -> dict[tuple[str, int], int]:
+        plan = make_plan(
+            "http://127.0.0.1:9",
+            load={"phases": [{"duration": "1s", "rate": 500}]},
+            allow_hosts=["localhost"],
+            scenarios=[
+                {"name": "a", "flow": [{"get": "/c?q={{ $uuid }}"}, {"get": "http://localhost:7/x"}]},
+            ],
+        )
+        async with make_session(plan) as session:
+            worker = Worker(WorkerSpec(plan, 0, 1, time.time(), None, "w"), session, fast_client=FastClient())
+            return {(o.host, o.port): n for o, (_, n) in worker.warm_targets().items()}
+
+    assert asyncio.run(main()) == {("127.0.0.1", 9): 10, ("localhost", 7): 10}

@@ -38,7 +38,15 @@ class Pacer(Protocol):
 
     async def sleep_until(self, due: float) -> None: ...
 
+    def wake(self) -> None:
+        """End the current sleep now (a stop request must not wait for the next arrival)."""
+
     def close(self) -> None: ...
+
+
+def _resolve(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
 class LoopTimerPacer:
@@ -46,16 +54,30 @@ class LoopTimerPacer:
 
     early_s = COARSE_EARLY_S
 
-    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self._loop = loop
         self._clock = clock
+        self._waiter: asyncio.Future[None] | None = None
 
     async def sleep_until(self, due: float) -> None:
         delay = due - self._clock()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        if delay <= 0:
+            return
+        waiter = self._waiter = self._loop.create_future()
+        handle = self._loop.call_later(delay, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            handle.cancel()
+            self._waiter = None
+
+    def wake(self) -> None:
+        _resolve(self._waiter)
 
     def close(self) -> None:
-        pass
+        self.wake()
 
 
 class _Timespec(ctypes.Structure):
@@ -132,9 +154,10 @@ class TimerFdPacer:
 
     def _on_fire(self) -> None:
         self._timer.drain()
-        w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        _resolve(self._waiter)
+
+    def wake(self) -> None:
+        _resolve(self._waiter)
 
     async def sleep_until(self, due: float) -> None:
         waiter = self._loop.create_future()
@@ -146,6 +169,7 @@ class TimerFdPacer:
             self._waiter = None
 
     def close(self) -> None:
+        self.wake()
         self._loop.remove_reader(self._timer.fd)
         self._timer.close()
 
@@ -163,4 +187,4 @@ def make_pacer(loop: asyncio.AbstractEventLoop, *, precise: bool = True, early_s
             return TimerFdPacer(loop, early_s)
         except (OSError, AttributeError, NotImplementedError):
             pass  # no timerfd, or a loop that cannot watch file descriptors
-    return LoopTimerPacer()
+    return LoopTimerPacer(loop)

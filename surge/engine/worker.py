@@ -87,6 +87,11 @@ def _structure_static(value: object) -> bool:
     return not hasattr(value, "parts")  # compile_structure leaves Templates only where it must
 
 
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 @contextlib.contextmanager
 def _gc_frozen() -> Iterator[None]:
     """Keep the cyclic GC's full collections short while the load runs.
@@ -189,6 +194,8 @@ class Worker:
         self.tasks: set[asyncio.Task[None]] = set()
         self.health = HealthMonitor(spec.worker_id)
         self.aws_pool: AwsClientPool | None = None  # made on the first aws: step
+        self._sleepers: set[asyncio.Future[None]] = set()
+        self._pacer: Pacer | None = None
         self.rows = self._data_rows()
         self._prepared = {id(r): self._prepare(r) for r in self._requests()}
         # Without templates that read variables, captures or data rows, nothing reads or writes
@@ -262,7 +269,11 @@ class Worker:
         marks: dict[str, float] = {}
         for step in scenario.steps:
             if isinstance(step, Think):
-                await asyncio.sleep(step.seconds)
+                await self._sleep(step.seconds)
+                if self.stopping.is_set():
+                    if stage is not None:  # cut short, as after a request (below)
+                        self._record_stage(stage[0], stage[1], time.perf_counter(), "stage_failed")
+                    return
                 intended = time.perf_counter()
                 continue
             if isinstance(step, Mark):
@@ -398,7 +409,7 @@ class Worker:
                 if poll.metric is not None:
                     self._record_stage(poll.metric, since, time.perf_counter(), "poll_timeout")
                 return False
-            await asyncio.sleep(poll.every_s)
+            await self._sleep(poll.every_s)
 
     async def _request(
         self,
@@ -488,10 +499,11 @@ class Worker:
     # -- load models ------------------------------------------------------------------------------
     async def _open_model(self) -> None:
         poisson = self.plan.load.arrival == "poisson"
-        pacer = make_pacer(asyncio.get_running_loop())
+        pacer = self._pacer = make_pacer(asyncio.get_running_loop())
         try:
             await self._paced_arrivals(pacer, poisson)
         finally:
+            self._pacer = None
             pacer.close()
 
     async def _paced_arrivals(self, pacer: Pacer, poisson: bool) -> None:
@@ -566,10 +578,32 @@ class Worker:
             else:
                 next_intended = None
                 wait = load.think_time
-            if wait > 0:
-                await asyncio.sleep(wait)
+            if wait > 0:  # never past the window's end: the user would only wake up to leave
+                await self._sleep(min(wait, self.t0 + w1 - clock()))
 
     # -- the run ------------------------------------------------------------------------------------
+    async def _sleep(self, seconds: float) -> None:
+        """asyncio.sleep, ended early by a stop: think times, pacing and poll intervals may be
+        long, and a stop (`surge stop`, an abort threshold) must not wait for them."""
+        if self.stopping.is_set() or seconds <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        handle = loop.call_later(seconds, _resolve, fut)
+        self._sleepers.add(fut)
+        try:
+            await fut
+        finally:
+            handle.cancel()
+            self._sleepers.discard(fut)
+
+    async def _wake_on_stop(self) -> None:
+        await self.stopping.wait()
+        for fut in list(self._sleepers):
+            _resolve(fut)
+        if self._pacer is not None:  # the next arrival may be far away (a slow phase)
+            self._pacer.wake()
+
     async def _ticker(self) -> None:
         """Closes finished intervals (streaming them as progress) and polls the stop signal."""
         while not self.stopping.is_set():
@@ -587,6 +621,7 @@ class Worker:
         health_stop = asyncio.Event()
         health_task = asyncio.create_task(self.health.run(health_stop))
         ticker = asyncio.create_task(self._ticker())
+        waker = asyncio.create_task(self._wake_on_stop())
         error: str | None = None
         try:
             # Frozen before the wait, so the one full collection it costs falls in the lead time.
@@ -611,7 +646,7 @@ class Worker:
         finally:
             self.stopping.set()
             health_stop.set()
-            await asyncio.gather(ticker, health_task, return_exceptions=True)
+            await asyncio.gather(ticker, health_task, waker, return_exceptions=True)
             if self.aws_pool is not None:
                 await self.aws_pool.close()
         remaining = self.recorder.close_all()

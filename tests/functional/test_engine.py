@@ -174,3 +174,30 @@ def test_coordinated_omission_open_model_with_in_flight_cap() -> None:
     # Arrivals beyond the cap were dropped and counted, not delayed.
     assert agg.dropped > 0
     assert agg.iterations + agg.dropped == 3200
+
+
+@pytest.mark.parametrize(
+    ("load", "flow"),
+    [
+        ({"phases": [{"duration": "20s", "users": 2}]}, [{"get": "/api/mocs"}, {"think": "30s"}]),
+        ({"phases": [{"duration": "20s", "users": 2}], "pace": "15s"}, [{"get": "/api/mocs"}]),
+        ({"phases": [{"duration": "20s", "rate": 0.1}]}, [{"get": "/api/mocs"}]),  # next arrival at 10 s
+        ({"phases": [{"duration": "20s", "rate": 1}]}, [{"get": "/api/mocs"}, {"think": "30s"}]),
+    ],
+    ids=["think", "pace", "slow-arrivals", "open-think"],
+)
+def test_a_stop_does_not_wait_for_think_pace_or_the_next_arrival(
+    demo_target: DemoTarget, load: dict[str, object], flow: list[dict[str, object]]
+) -> None:
+    from surge.engine.worker import WorkerSpec, run_worker
+
+    plan = make_plan(demo_target.url, load=load, scenarios=[{"name": "s", "flow": flow}])
+    t0 = time.time()
+    stop_at = t0 + 1.0
+    result = asyncio.run(
+        run_worker(WorkerSpec(plan, 0, 1, t0 + 0.2, None, "w"), should_stop=lambda: time.time() > stop_at)
+    )
+    took = time.time() - t0
+    assert result["stopped_early"] and result["error"] is None
+    # Before: 30 s (think), 15 s (pace), 10 s (the next arrival), 6 s (drain grace) after the stop.
+    assert took < 5.0, took

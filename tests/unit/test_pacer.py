@@ -84,3 +84,19 @@ def test_precise_false_picks_the_loop_timer() -> None:
         assert isinstance(make_pacer(loop, precise=False), LoopTimerPacer)
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize("precise", [True, False], ids=["timerfd", "loop-timer"])
+def test_wake_ends_a_long_sleep_at_once(precise: bool) -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        pacer = make_pacer(loop, precise=precise)
+        loop.call_later(0.05, pacer.wake)
+        t = time.perf_counter()
+        try:
+            await pacer.sleep_until(t + 60)
+        finally:
+            pacer.close()
+        return time.perf_counter() - t
+
+    assert asyncio.run(main()) < 10

@@ -1,7 +1,7 @@
 """The workflow's Lambda functions, each with its own role holding only what its state needs.
 
 Object-key patterns come from :mod:`infra.names` (the layout in docs/workflow.md): a worker may
-write ``runs/*/seg-*/shard-*`` and read the plan and items, nothing else in the bucket; no
+write ``runs/*/seg-*/shard-*`` and read the plan, items and the run's data file, nothing else in the bucket; no
 function may change the table itself (no Create/Delete/UpdateTable, no DeleteItem).
 """
 
@@ -31,6 +31,7 @@ from infra.names import (
     KEY_REPORT,
     KEY_RESULTS,
     KEY_RUN_DATA,
+    KEY_RUN_INPUTS,
     KEY_SEGMENT_AGGREGATE,
     KEY_SEGMENT_ITEMS,
     KEY_SHARD_RESULT,
@@ -266,8 +267,10 @@ class Functions(Construct):
         )
 
     def _grant_prepare(self, fn: SurgeFunction) -> None:
-        self._objects(fn, ["s3:GetObject"], [f"{PLANS_PREFIX}*"])
-        self._objects(fn, ["s3:PutObject"], [KEY_PLAN, KEY_RUN_DATA, KEY_SEGMENT_ITEMS])
+        # Plans and the files they name (under plans/), and the files the CLI uploaded for the run:
+        # Prepare checks them and copies those under plans/ to the run (CopyObject reads and puts).
+        self._objects(fn, ["s3:GetObject"], [f"{PLANS_PREFIX}*", KEY_RUN_INPUTS])
+        self._objects(fn, ["s3:PutObject"], [KEY_PLAN, KEY_RUN_INPUTS, KEY_SEGMENT_ITEMS])
         self._run_items(fn, ["GetItem", "PutItem", "UpdateItem"])
         # Metadata only: Prepare fails fast on a missing secret; only workers read values.
         fn.allow(

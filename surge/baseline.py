@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from surge.errors import UserError
-from surge.plan import LAST_PASS, BaselineFile, Plan, Regression
+from surge.plan import LAST_PASS, BaselineFile, Plan, Regression, is_s3_uri
 from surge.report_model import BaselineInfo, Check, CheckStatus
 from surge.thresholds import Kind, ThresholdError, parse_metric, parse_threshold
 
@@ -360,17 +360,30 @@ def baseline_from_record(record: RunRecord, spec: str, label: str) -> Baseline:
     return Baseline(spec=spec, source="run", ref=record.run_id, label=label, figures=dict(record.metrics))
 
 
+def baseline_from_json(text: str | bytes, *, where: str, spec: str, ref: str, name: str) -> Baseline:
+    """A baseline file's content, checked (pure): the same for a local file and an S3 object.
+    ``where`` starts every message ("baseline file PATH"), ``ref`` is where it was read, ``name``
+    its file name (the label)."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise BaselineError(f"{where} is not valid JSON: {exc}") from None
+    figures = parse_figures(data, where)
+    return Baseline(spec=spec, source="file", ref=ref, label=f"file {name}", figures=figures)
+
+
 def load_baseline_file(path: Path, spec: str) -> Baseline:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise BaselineError(f"baseline file {path}: cannot read it ({exc.strerror or exc})") from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise BaselineError(f"baseline file {path} is not valid JSON: {exc}") from None
-    figures = parse_figures(data, f"baseline file {path}")
-    return Baseline(spec=spec, source="file", ref=str(path), label=f"file {path.name}", figures=figures)
+    except ValueError:
+        raise BaselineError(f"baseline file {path} is not valid JSON: it is not UTF-8 text") from None
+    return baseline_from_json(text, where=f"baseline file {path}", spec=spec, ref=str(path), name=path.name)
+
+
+RemoteBaselineReader = Callable[[str, str], Baseline]
+"""Reads a baseline file named by an s3:// URI: (uri, spec) -> Baseline (cloud runs' Report step)."""
 
 
 def resolve_baseline(
@@ -380,16 +393,24 @@ def resolve_baseline(
     base_dir: Path,
     before: str | None = None,
     exclude_run: str | None = None,
+    read_remote: RemoteBaselineReader | None = None,
 ) -> tuple[Baseline | None, list[str]]:
     """The plan's baseline, or (None, [why]) for last-pass with no earlier passing run.
 
     Raises BaselineError (exit 2, before any traffic) when a named run or file cannot be used.
     ``before``/``exclude_run`` keep a re-rendered run from becoming its own last-pass baseline.
+    ``read_remote`` reads a baseline file given as an s3:// URI (only cloud runs have one).
     """
     spec = plan.baseline_spec
     if spec is None or plan.baseline is None:
         return None, []
     if isinstance(plan.baseline, BaselineFile):
+        if is_s3_uri(plan.baseline.file):
+            if read_remote is None:
+                raise BaselineError(
+                    f"baseline.file: {plan.baseline.file} is read by cloud runs only; use a local file"
+                )
+            return read_remote(plan.baseline.file, spec), []
         path = Path(plan.baseline.file)
         return load_baseline_file(path if path.is_absolute() else base_dir / path, spec), []
     if plan.baseline == LAST_PASS:

@@ -92,12 +92,14 @@ def _history(args: argparse.Namespace) -> RunHistory:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from surge.baseline import load_baseline_file
-    from surge.plan import BaselineFile, load_plan
+    from surge.plan import BaselineFile, is_s3_uri, load_plan
 
     plan_path = Path(args.plan)
-    plan = load_plan(plan_path, target=args.target)
+    plan = load_plan(plan_path, target=args.target, cloud=args.cloud)
     baseline = ""
-    if isinstance(plan.baseline, BaselineFile):
+    if isinstance(plan.baseline, BaselineFile) and is_s3_uri(plan.baseline.file):
+        baseline = f"  baseline: {plan.baseline.file} (read by the cloud run when it starts)"
+    elif isinstance(plan.baseline, BaselineFile):
         # A file can be checked now; runs in the history are looked up when the plan runs.
         path = Path(plan.baseline.file)
         found = load_baseline_file(path if path.is_absolute() else plan_path.parent / path, "")
@@ -142,11 +144,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from surge.summary import build_report, with_baseline
 
     plan_path = Path(args.plan)
-    plan = load_plan(plan_path, target=args.target)
+    plan = load_plan(plan_path, target=args.target, cloud=args.cloud)
     if args.cloud:
         from surge.cli_cloud import run_cloud
 
-        return run_cloud(args, plan, new_run_id(plan.name))
+        # Relative data and baseline files are found beside the plan, as in a local run, and uploaded.
+        return run_cloud(args, plan, new_run_id(plan.name), base_dir=plan_path.parent)
     history = _history(args)
     # Before any traffic: a baseline that cannot be found is a usage error, not a failed run.
     baseline, notes = resolve_baseline(plan, history, base_dir=plan_path.parent)
@@ -474,6 +477,11 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a plan without sending traffic")
     val.add_argument("plan")
     val.add_argument("--target", help="override the plan's target base URL")
+    val.add_argument(
+        "--cloud",
+        action="store_true",
+        help="check it as a cloud run: s3:// data and baseline files are read when the run starts",
+    )
     val.set_defaults(func=_cmd_validate)
 
     rep = sub.add_parser("report", help="re-render a stored run's reports from its histograms")

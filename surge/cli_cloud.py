@@ -78,12 +78,14 @@ class CloudProgress:
             self.stream.write("\n")
 
 
-def run_cloud(args: argparse.Namespace, plan: Any, run_id: str) -> int:
+def run_cloud(args: argparse.Namespace, plan: Any, run_id: str, base_dir: Path | None = None) -> int:
+    """Start ``plan`` in the stack; ``base_dir`` is where its relative data and baseline files are
+    (the plan file's folder): they are uploaded with it."""
     runs = connect(args)
     options: dict[str, object] = {}
     if args.lead_seconds is not None:
         options["lead_seconds"] = args.lead_seconds
-    runs.start(plan, run_id, options)
+    runs.start(plan, run_id, options, base_dir=base_dir)
     print(f"started cloud run {run_id} (state machine {runs.info.state_machine_arn})", file=sys.stderr)
     if not args.wait:
         print(f"follow it with `surge status {run_id} --wait`; stop it with `surge stop {run_id}`")

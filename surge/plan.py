@@ -6,9 +6,9 @@ import csv
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TextIO
 from urllib.parse import urlsplit
 
 import yaml
@@ -552,8 +552,29 @@ def _pydantic_problems(err: ValidationError) -> list[str]:
     return problems
 
 
-def semantic_problems(plan: Plan, base_dir: Path, environ: Mapping[str, str] | None = None) -> list[str]:
-    """Checks across fields: thresholds, templates and variables, hosts, data file."""
+S3_SCHEME = "s3://"
+
+
+def is_s3_uri(ref: str) -> bool:
+    """A data or baseline file named as an S3 object: read by cloud runs only."""
+    return ref.startswith(S3_SCHEME)
+
+
+def semantic_problems(
+    plan: Plan,
+    base_dir: Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    cloud: bool = False,
+    data_columns: Sequence[str] | None = None,
+) -> list[str]:
+    """Checks across fields: thresholds, templates and variables, hosts, data file.
+
+    ``cloud``: the plan runs in the cloud, where data and baseline files may be s3:// URIs (the
+    Prepare step reads them). ``data_columns``: the data file's columns, when the caller has read
+    the file itself (Prepare, from S3); nothing is then read here. An s3:// data file whose columns
+    are not given is checked by Prepare, so variables are not checked against its columns here.
+    """
     problems: list[str] = []
     for i, spec in enumerate(plan.thresholds):
         try:
@@ -583,17 +604,28 @@ def semantic_problems(plan: Plan, base_dir: Path, environ: Mapping[str, str] | N
             names = ", ".join(phase_names(plan))
             problems.append(f'regression.metrics[{i}]: no phase named "{ref.key}"; the plan has: {names}')
 
-    columns: list[str] = []
+    columns: list[str] | None = []  # None: not known here, so variables are not checked
     if plan.data is not None:
-        path = (base_dir / plan.data.file) if not os.path.isabs(plan.data.file) else Path(plan.data.file)
-        try:
-            columns = read_data_columns(path)
-        except OSError as exc:
-            problems.append(f"data.file: cannot read {path}: {exc.strerror or exc}")
-        except ValueError as exc:
-            problems.append(f"data.file: {exc}")
+        data_file = plan.data.file
+        if data_columns is not None:
+            columns = list(data_columns)
+        elif is_s3_uri(data_file):
+            columns = None
+            if not cloud:
+                problems.append(f"data.file: {data_file} is read by cloud runs only; use a local file")
+        else:
+            path = (base_dir / data_file) if not os.path.isabs(data_file) else Path(data_file)
+            try:
+                columns = read_data_columns(path)
+            except OSError as exc:
+                problems.append(f"data.file: cannot read {path}: {exc.strerror or exc}")
+            except ValueError as exc:
+                problems.append(f"data.file: {exc}")
+    if isinstance(plan.baseline, BaselineFile) and is_s3_uri(plan.baseline.file) and not cloud:
+        problems.append(f"baseline.file: {plan.baseline.file} is read by cloud runs only; use a local file")
 
-    base_vars = set(plan.variables) | set(columns) | {"$iteration", "$worker"}
+    check_vars = columns is not None
+    base_vars = set(plan.variables) | set(columns or ()) | {"$iteration", "$worker"}
     for key, value in plan.variables.items():
         try:
             compile_structure(value, environ)
@@ -614,19 +646,25 @@ def semantic_problems(plan: Plan, base_dir: Path, environ: Mapping[str, str] | N
                     )
                 if step.poll.request is not None:
                     problems.extend(
-                        _request_problems(plan, step.poll.request, f"{where}.request", known, environ)
+                        _request_problems(
+                            plan,
+                            step.poll.request,
+                            f"{where}.request",
+                            known if check_vars else None,
+                            environ,
+                        )
                     )
                     known |= {c.as_ for c in step.poll.request.capture}
                 if step.poll.aws is not None:
                     problems.extend(check_allowed([step.poll.aws], plan.allow_resources, [f"{where}.aws"]))
-                    for var in sorted(step.poll.aws.variables() - known):
+                    for var in sorted(step.poll.aws.variables() - known) if check_vars else ():
                         problems.append(f"{where}.aws: {{{{ {var} }}}} is not defined")
                     known |= set(step.poll.aws.captured_names())
                 known |= {c.as_ for c in step.poll.capture}
             if step.aws is not None:
                 where = f"scenarios[{s}].flow[{f}].aws"
                 problems.extend(check_allowed([step.aws], plan.allow_resources, [where]))
-                for var in sorted(step.aws.variables() - known):
+                for var in sorted(step.aws.variables() - known) if check_vars else ():
                     problems.append(
                         f"{where}: {{{{ {var} }}}} is not defined; define it in 'variables', as a data "
                         "file column, or capture it in an earlier step of this scenario"
@@ -635,14 +673,17 @@ def semantic_problems(plan: Plan, base_dir: Path, environ: Mapping[str, str] | N
             if step.request is None:
                 continue
             where = f"scenarios[{s}].flow[{f}].request"
-            problems.extend(_request_problems(plan, step.request, where, known, environ))
+            problems.extend(
+                _request_problems(plan, step.request, where, known if check_vars else None, environ)
+            )
             known |= {c.as_ for c in step.request.capture}
     return problems
 
 
 def _request_problems(
-    plan: Plan, req: Request, where: str, known: set[str], environ: Mapping[str, str] | None
+    plan: Plan, req: Request, where: str, known: set[str] | None, environ: Mapping[str, str] | None
 ) -> list[str]:
+    """``known``: the variables defined at this step; None when they cannot be known yet."""
     problems: list[str] = []
     fields: dict[str, object] = {"url": req.url, "headers": req.headers}
     if req.json_body is not None:
@@ -655,7 +696,7 @@ def _request_problems(
         except TemplateError as exc:
             problems.append(f"{where}.{field}: {exc}")
             continue
-        for var in sorted(structure_variables(compiled) - known):
+        for var in sorted(structure_variables(compiled) - known) if known is not None else ():
             problems.append(
                 f"{where}.{field}: {{{{ {var} }}}} is not defined; define it in 'variables', as a data "
                 "file column, or capture it in an earlier step of this scenario"
@@ -711,17 +752,56 @@ def phase_label(phase: Phase, index: int) -> str:
     return phase.name or f"phase {index + 1}"
 
 
+def check_data_csv(fh: TextIO, shown: str) -> list[str]:
+    """The columns of a data file, checked as every run reads it: a header naming the columns, at
+    least one row, every row as wide as the header. Reads to the end (a line at a time), so a file
+    that is not UTF-8 text fails here rather than in a worker. ``shown`` names the file in messages
+    (a path locally, the s3:// URI in the cloud). Raises ValueError."""
+    reader = csv.reader(fh)
+    try:
+        header = next(reader, None)
+        if not header:
+            raise ValueError(f"{shown} is empty; the first row must name the columns")
+        rows = 0
+        for row in reader:
+            if not row:
+                continue  # a blank line: the csv module skips it when the rows are read
+            rows += 1
+            if len(row) != len(header):
+                raise ValueError(
+                    f"{shown} line {reader.line_num} has {len(row)} values; the header names "
+                    f"{len(header)} columns"
+                )
+    except UnicodeDecodeError:
+        raise ValueError(f"{shown} is not UTF-8 text; save it as CSV UTF-8") from None
+    except csv.Error as exc:
+        raise ValueError(f"{shown} line {reader.line_num}: {exc}") from None
+    if rows == 0:
+        raise ValueError(f"{shown} has a header but no rows; each iteration takes its values from a row")
+    return [h.strip() for h in header]
+
+
 def read_data_columns(path: Path) -> list[str]:
     with path.open(newline="", encoding="utf-8-sig") as fh:
-        header = next(csv.reader(fh), None)
-    if not header:
-        raise ValueError(f"{path} is empty; the first row must name the columns")
-    return [h.strip() for h in header]
+        return check_data_csv(fh, str(path))
 
 
 def read_data_rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         return [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def plan_model(data: object, *, target: str | None = None) -> Plan:
+    """The plan's structure only (fields, types, limits), no cross-field checks and no files read.
+    Raises PlanError listing every problem found."""
+    if not isinstance(data, dict):
+        raise PlanError("the plan must be a YAML mapping with name, target, load and scenarios")
+    if target is not None:
+        data = {**data, "target": target}
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        raise PlanError("the plan is invalid:", _pydantic_problems(exc)) from None
 
 
 def parse_plan(
@@ -730,23 +810,24 @@ def parse_plan(
     base_dir: Path | None = None,
     target: str | None = None,
     environ: Mapping[str, str] | None = None,
+    cloud: bool = False,
 ) -> Plan:
-    """Validate a plan's data. Raises PlanError listing every problem found."""
-    if not isinstance(data, dict):
-        raise PlanError("the plan must be a YAML mapping with name, target, load and scenarios")
-    if target is not None:
-        data = {**data, "target": target}
-    try:
-        plan = Plan.model_validate(data)
-    except ValidationError as exc:
-        raise PlanError("the plan is invalid:", _pydantic_problems(exc)) from None
-    problems = semantic_problems(plan, base_dir or Path.cwd(), environ)
+    """Validate a plan's data. Raises PlanError listing every problem found. ``cloud``: see
+    :func:`semantic_problems`."""
+    plan = plan_model(data, target=target)
+    problems = semantic_problems(plan, base_dir or Path.cwd(), environ, cloud=cloud)
     if problems:
         raise PlanError("the plan is invalid:", problems)
     return plan
 
 
-def load_plan(path: Path, *, target: str | None = None, environ: Mapping[str, str] | None = None) -> Plan:
+def load_plan(
+    path: Path,
+    *,
+    target: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    cloud: bool = False,
+) -> Plan:
     try:
         text = path.read_text()
     except OSError as exc:
@@ -757,4 +838,4 @@ def load_plan(path: Path, *, target: str | None = None, environ: Mapping[str, st
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise PlanError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    return parse_plan(data, base_dir=path.parent, target=target, environ=environ)
+    return parse_plan(data, base_dir=path.parent, target=target, environ=environ, cloud=cloud)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -27,3 +30,18 @@ def make_plan(target: str, **overrides: Any) -> Plan:
 def run_in_process(plan: Plan, *, shard: int = 0, shards: int = 1, lead_s: float = 0.2) -> WorkerResult:
     spec = WorkerSpec(plan, shard, shards, time.time() + lead_s, None, f"test-{shard}")
     return asyncio.run(run_worker(spec))
+
+
+def inbox_event_types(target_url: str) -> Counter[str]:
+    """How many events of each "type" the demo target received (POST /v1/events), read from its
+    inbox page by page: the values a run's requests carried, e.g. from a CSV data file's rows. The
+    reads count as requests in the target's stats: take those first."""
+    types: Counter[str] = Counter()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+    cursor: str | None = "0"
+    while cursor is not None:
+        with opener.open(f"{target_url}/v1/inbox?limit=100&cursor={cursor}", timeout=10) as resp:
+            page = json.load(resp)
+        types.update(event["type"] for event in page["events"])
+        cursor = page["next_cursor"]
+    return types

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from surge.cloud import layout
+from surge.cloud.inputs import upload_local_files
 from surge.cloud.records import RunRecords
 from surge.errors import UserError
 from surge.plan import Plan
@@ -106,9 +107,21 @@ class CloudRuns:
         prefix, name = self.info.state_machine_arn.rsplit(":stateMachine:", 1)
         return f"{prefix}:execution:{name}:{run_id}"
 
-    def start(self, plan: Plan, run_id: str, options: dict[str, object] | None = None) -> str:
+    def start(
+        self,
+        plan: Plan,
+        run_id: str,
+        options: dict[str, object] | None = None,
+        *,
+        base_dir: Path | None = None,
+    ) -> str:
+        """Upload the plan (and its local data and baseline files, which ``base_dir`` resolves like
+        a local run does: the plan's folder) and start the execution named after the run."""
         key = f"{layout.PLANS_PREFIX}{run_id}.json"
         try:
+            plan = upload_local_files(
+                plan, base_dir or Path.cwd(), s3=self.s3, bucket=self.info.bucket, run_id=run_id
+            )
             self.s3.put_object(
                 Bucket=self.info.bucket,
                 Key=key,

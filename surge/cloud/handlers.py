@@ -21,12 +21,13 @@ from typing import Any, Protocol
 from surge.baseline import resolve_baseline
 from surge.cloud import layout
 from surge.cloud.emf import run_metrics_emf
+from surge.cloud.inputs import baseline_reader, fetch_data_file, stage_files
 from surge.cloud.records import RunRecords
 from surge.engine.worker import WorkerSpec, plan_shapes, run_worker
 from surge.errors import PlanError
 from surge.evaluate import abort_reason
 from surge.metrics import RunUsage, ServiceMetrics, SessionClients, collect_services, lambda_gb_seconds
-from surge.plan import BaselineFile, Plan, parse_plan
+from surge.plan import Plan, plan_model, semantic_problems
 from surge.report_model import Report
 from surge.schedule import segments
 from surge.stats import IntervalData, RunStats, WorkerResult, merge_results, stat_ms
@@ -101,7 +102,8 @@ def _records(clients: Clients) -> RunRecords:
 # -- Prepare ------------------------------------------------------------------------------------------
 
 
-def _plan_data(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
+def _plan_data(event: Mapping[str, Any], clients: Clients) -> tuple[dict[str, Any], str | None]:
+    """The plan's data, and the plan_uri it was read from (None for an inline plan)."""
     inp = event.get("input") or {}
     if "plan" in inp and "plan_uri" in inp:
         raise PlanError("the execution input has both 'plan' and 'plan_uri'; give one")
@@ -123,19 +125,28 @@ def _plan_data(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         raise PlanError('the execution input needs {"plan": {...}} or {"plan_uri": "s3://..."}')
     if not isinstance(data, dict):
         raise PlanError("the plan must be a mapping with name, target, load and scenarios")
-    return data
+    return data, (str(inp["plan_uri"]) if "plan_uri" in inp else None)
+
+
+def _validated_plan(event: Mapping[str, Any], clients: Clients, run_id: str) -> Plan:
+    """The plan as a local run validates it, its data and baseline files read from S3 (resolved
+    against plan_uri, checked, copied under the run): the plan returned names the run's copies."""
+    data, plan_uri = _plan_data(event, clients)
+    plan = plan_model(data)
+    staged = stage_files(plan, plan_uri=plan_uri, s3=clients.s3, bucket=clients.bucket, run_id=run_id)
+    # Nothing local to read: the data file's columns come from S3, as Prepare read them.
+    problems = semantic_problems(
+        staged.plan, Path(tempfile.gettempdir()), {}, cloud=True, data_columns=staged.data_columns
+    )
+    if problems:
+        raise PlanError("the plan is invalid:", problems)
+    return staged.plan
 
 
 def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     run_id = str(event["run_id"])
     options = (event.get("input") or {}).get("options") or {}
-    plan = parse_plan(_plan_data(event, clients), base_dir=Path(tempfile.gettempdir()), environ={})
-    if plan.data is not None:
-        raise PlanError(
-            "data: CSV data files are not supported in cloud runs yet; inline the values as variables"
-        )
-    if isinstance(plan.baseline, BaselineFile):
-        raise PlanError("baseline: files are not readable by cloud runs yet; use last-pass or a run id")
+    plan = _validated_plan(event, clients, run_id)
     lead = int(options.get("lead_seconds", DEFAULT_LEAD_S))
     seg_len = float(options.get("segment_seconds", DEFAULT_SEGMENT_S))
     tolerated = float(options.get("tolerated_failure_percentage", 0.0))
@@ -296,24 +307,32 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     plan = plan.model_copy(update={"seed": int(event.get("seed", 0))})
     window = event.get("window")
     t0 = float(event["t0"]) if "t0" in event else layout.parse_iso(str(event["start_at"]))
-    spec = WorkerSpec(
-        plan,
-        shard,
-        int(event["shard_count"]),
-        t0,
-        (float(window[0]), float(window[1])) if window else None,
-        f"seg{segment}-shard{shard}",
-        Path(tempfile.gettempdir()),
-    )
-    records = _records(clients)
-    records.add(run_id, workers_running=1)
-    try:
-        with _StopPoller(records, run_id, clients) as poller, _ProgressPublisher(records, run_id) as progress:
-            result: WorkerResult = _run_async(
-                run_worker(spec, should_stop=poller.should_stop, on_interval=progress.on_interval)
-            )
-    finally:
-        records.add(run_id, workers_running=-1)
+    # A directory per invocation: warm containers reuse /tmp, and a test runs workers side by side.
+    with tempfile.TemporaryDirectory(prefix="surge-worker-") as tmp:
+        # The CSV rows are read by the engine from a local file, as in a local run: downloaded
+        # once, during the lead time, before the load starts.
+        plan = fetch_data_file(plan, s3=clients.s3, dest_dir=Path(tmp))
+        spec = WorkerSpec(
+            plan,
+            shard,
+            int(event["shard_count"]),
+            t0,
+            (float(window[0]), float(window[1])) if window else None,
+            f"seg{segment}-shard{shard}",
+            Path(tmp),
+        )
+        records = _records(clients)
+        records.add(run_id, workers_running=1)
+        try:
+            with (
+                _StopPoller(records, run_id, clients) as poller,
+                _ProgressPublisher(records, run_id) as progress,
+            ):
+                result: WorkerResult = _run_async(
+                    run_worker(spec, should_stop=poller.should_stop, on_interval=progress.on_interval)
+                )
+        finally:
+            records.add(run_id, workers_running=-1)
     _put_json(clients, result_key, result)
     return {**base, "status": "stopped" if result["stopped_early"] else "ok"}
 
@@ -541,9 +560,14 @@ def _render(
         }
     history = DynamoHistory(clients.table, clients.dynamodb)
     if plan.baseline is not None:
-        # The same history the CLI reads: last-pass or a run id, never this run itself.
+        # The same history the CLI reads: last-pass or a run id, never this run itself; or the
+        # run's copy of a baseline file (Prepare checked it and put it under the run).
         baseline, notes = resolve_baseline(
-            plan, history, base_dir=Path(tempfile.gettempdir()), exclude_run=run_id
+            plan,
+            history,
+            base_dir=Path(tempfile.gettempdir()),
+            exclude_run=run_id,
+            read_remote=baseline_reader(clients.s3),
         )
         report = with_baseline(report, plan, stats, baseline, notes, metrics)
     uri = _store_report(clients, run_id, plan, stats, report)

@@ -9,12 +9,15 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from moto import mock_aws
 
 from functions._runtime import Clients
 from surge.cloud import handlers, layout
 from surge.cloud.records import RunRecords
 from surge.demo_target import DemoTarget
+from surge.errors import PlanError
+from tests.helpers import inbox_event_types
 
 REGION = "us-east-1"
 BUCKET = "surge-test-bucket"
@@ -91,10 +94,17 @@ def run_workflow(
     plan: dict[str, Any],
     crash: set[int] | None = None,
     collect_error: dict[str, str] | None = None,
+    plan_uri: str | None = None,
 ) -> dict[str, Any]:
+    """Prepare, every segment's workers and Aggregate, then Report. With ``plan_uri`` the plan is
+    stored there (as YAML) and started from it, as a schedule does."""
     options = {"lead_seconds": 1, "segment_seconds": 2, "per_worker_rate": 250}
+    source: dict[str, Any] = {"plan": plan}
+    if plan_uri is not None:
+        clients.s3.put_object(Bucket=BUCKET, Key=layout.parse_s3_uri(plan_uri)[1], Body=yaml.safe_dump(plan))
+        source = {"plan_uri": plan_uri}
     prep = handlers.prepare(
-        {"run_id": "r1", "execution_arn": "arn:x", "input": {"plan": plan, "options": options}}, clients
+        {"run_id": "r1", "execution_arn": "arn:x", "input": {**source, "options": options}}, clients
     )
     aborted = None
     for spec in prep["segments"]:
@@ -204,3 +214,235 @@ def test_a_failed_collect_is_said_in_the_report(clients: Clients, demo_target: D
     assert report["service_metrics"]["notes"] == ["not collected: GetMetricData: Rate exceeded"]
     html = clients.s3.get_object(Bucket=BUCKET, Key="runs/r1/report.html")["Body"].read().decode()
     assert "GetMetricData: Rate exceeded" in html
+
+
+# -- data and baseline files ------------------------------------------------------------------------
+
+USERS_CSV = "user\nalice\nbob\ncarol\n"
+PLAN_URI = f"s3://{BUCKET}/plans/nightly/checkout.yaml"
+
+
+def put(clients: Clients, key: str, body: str | bytes) -> None:
+    clients.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+
+
+def read(clients: Clients, key: str) -> bytes:
+    body: bytes = clients.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    return body
+
+
+def events_plan(target: str, **overrides: Any) -> dict[str, Any]:
+    """One POST per iteration whose body carries a data-file column: the target's inbox shows which
+    values arrived."""
+    flow = [{"post": {"url": "/v1/events", "json": {"type": "{{ user }}"}, "expect": [{"status": 202}]}}]
+    fields: dict[str, Any] = {
+        "load": {"phases": [{"name": "steady", "duration": "2s", "rate": 300}]},
+        "scenarios": [{"name": "ingest", "flow": flow}],
+        "data": {"file": "users.csv"},
+    }
+    return plan_for(target, **{**fields, **overrides})
+
+
+@pytest.mark.slow
+def test_csv_rows_and_baseline_file_beside_a_plan_in_s3(clients: Clients, demo_target: DemoTarget) -> None:
+    put(clients, "plans/nightly/users.csv", USERS_CSV)
+    figures = json.dumps({"http.latency.p95": "10s", "http.error_rate": 0})
+    put(clients, "plans/nightly/ecs-baseline.json", figures)
+    plan = events_plan(
+        demo_target.url,
+        baseline={"file": "ecs-baseline.json"},
+        regression={"max_worse_pct": 5, "metrics": ["http.latency.p95"]},
+    )
+    outcome = run_workflow(clients, plan, plan_uri=PLAN_URI)
+    assert outcome["verdict"] == "pass", outcome
+    report = json.loads(read(clients, "runs/r1/report.json"))
+    received = demo_target.stats()["requests"]
+    assert report["totals"]["requests"] == received == 600
+    assert report["generator"]["workers"] == 2  # 300/s over 250/s per worker: two workers read the rows
+    # Every request carried a row's value, and every row was used.
+    types = inbox_event_types(demo_target.url)
+    assert set(types) == {"alice", "bob", "carol"} and sum(types.values()) == 600
+
+    # Prepare copied both files under the run; the stored plan names the copies, nothing in plans/.
+    stored = json.loads(read(clients, layout.plan_key("r1")))
+    assert stored["data"]["file"] == f"s3://{BUCKET}/runs/r1/inputs/data/users.csv"
+    assert stored["baseline"]["file"] == f"s3://{BUCKET}/runs/r1/inputs/baseline/ecs-baseline.json"
+    assert read(clients, "runs/r1/inputs/data/users.csv").decode() == USERS_CSV
+    assert read(clients, "runs/r1/inputs/baseline/ecs-baseline.json").decode() == figures
+
+    # Report compared the run with the file's figures.
+    info = report["baseline"]
+    assert info["source"] == "file" and info["label"] == "file ecs-baseline.json"
+    assert info["figures"] == {"http.latency.p95": 10000.0, "http.error_rate": 0.0}
+    checks = {c["name"]: c for c in report["checks"]}
+    regression = checks["regression: http.latency.p95 within 5% of baseline"]
+    assert regression["baseline"] == 10000.0 and regression["status"] == "pass"
+    assert regression["delta_pct"] is not None and regression["delta_pct"] < 0  # below the 10 s figure
+    assert checks["http.error_rate < 1%"]["baseline"] == 0.0
+
+
+@pytest.mark.slow
+def test_inline_plan_names_its_data_file_by_s3_uri(clients: Clients, demo_target: DemoTarget) -> None:
+    put(clients, "shared/users.csv", USERS_CSV)
+    plan = events_plan(
+        demo_target.url,
+        data={"file": f"s3://{BUCKET}/shared/users.csv", "order": "random"},
+        load={"phases": [{"duration": "1s", "rate": 60}]},
+    )
+    outcome = run_workflow(clients, plan)
+    assert outcome["verdict"] == "pass", outcome
+    types = inbox_event_types(demo_target.url)
+    assert set(types) <= {"alice", "bob", "carol"} and sum(types.values()) == 60
+    assert read(clients, "runs/r1/inputs/data/users.csv").decode() == USERS_CSV
+
+
+def prepare_from_s3(clients: Clients, plan: dict[str, Any]) -> dict[str, Any]:
+    put(clients, "plans/nightly/checkout.yaml", yaml.safe_dump(plan))
+    event = {"run_id": "bad", "execution_arn": "arn:x", "input": {"plan_uri": PLAN_URI}}
+    return handlers.prepare(event, clients)
+
+
+NIGHTLY = f"s3://{BUCKET}/plans/nightly"
+
+
+@pytest.mark.parametrize(
+    ("files", "fields", "problem"),
+    [
+        ({}, {}, f"data.file: cannot read {NIGHTLY}/users.csv: no such object"),
+        (
+            {"users.csv": ""},
+            {},
+            f"data.file: {NIGHTLY}/users.csv is empty; the first row must name the columns",
+        ),
+        (
+            {"users.csv": "user\n"},
+            {},
+            f"data.file: {NIGHTLY}/users.csv has a header but no rows; each iteration takes its values from a row",
+        ),
+        (
+            {"users.csv": "user,team\nalice,red\nbob\n"},
+            {},
+            f"data.file: {NIGHTLY}/users.csv line 3 has 1 values; the header names 2 columns",
+        ),
+        (
+            {"users.csv": b"user\n\xffalice\n"},
+            {},
+            f"data.file: {NIGHTLY}/users.csv is not UTF-8 text; save it as CSV UTF-8",
+        ),
+        (
+            {"users.csv": USERS_CSV},
+            {"data": {"file": "s3://someone-elses-bucket/users.csv"}},
+            "data.file: cannot read s3://someone-elses-bucket/users.csv: no such bucket "
+            f"(cloud runs read files in s3://{BUCKET}/plans/)",
+        ),
+        (
+            {"users.csv": USERS_CSV},
+            {"data": {"file": "/home/me/users.csv"}},
+            "data.file: '/home/me/users.csv' is a local path; name an s3:// URI or a path relative to "
+            f"the plan ({NIGHTLY}/)",
+        ),
+        (
+            {"users.csv": USERS_CSV},
+            {"baseline": {"file": "ecs.json"}},
+            f"baseline.file: cannot read {NIGHTLY}/ecs.json: no such object",
+        ),
+        (
+            {"users.csv": USERS_CSV, "ecs.json": "{p95: 400}"},
+            {"baseline": {"file": "ecs.json"}},
+            f"baseline.file: {NIGHTLY}/ecs.json is not valid JSON: Expecting property name enclosed in "
+            "double quotes: line 1 column 2 (char 1)",
+        ),
+        (
+            {"users.csv": USERS_CSV, "ecs.json": '{"http.error_rate": 4}'},
+            {"baseline": {"file": "ecs.json"}},
+            f"baseline.file: {NIGHTLY}/ecs.json has invalid figures: http.error_rate: 4 is not a "
+            'fraction; write 0.004 or "0.4%" for 0.4 %',
+        ),
+    ],
+)
+def test_files_prepare_cannot_use_fail_the_run_before_any_load(
+    clients: Clients, files: dict[str, str | bytes], fields: dict[str, Any], problem: str
+) -> None:
+    for name, body in files.items():
+        put(clients, f"plans/nightly/{name}", body)
+    with pytest.raises(PlanError) as info:
+        prepare_from_s3(clients, events_plan("http://127.0.0.1:9", **fields))
+    assert str(info.value) == f"the plan is invalid:\n  - {problem}"
+    # Nothing was started: no run record, no items for workers.
+    assert RunRecords(TABLE, clients.dynamodb).get("bad") is None
+    assert clients.s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/bad/seg-").get("KeyCount") == 0
+
+
+def test_both_files_wrong_are_both_reported(clients: Clients) -> None:
+    with pytest.raises(PlanError) as info:
+        prepare_from_s3(clients, events_plan("http://127.0.0.1:9", baseline={"file": "../ecs.json"}))
+    assert info.value.problems == [
+        f"data.file: cannot read {NIGHTLY}/users.csv: no such object",
+        f"baseline.file: cannot read s3://{BUCKET}/plans/ecs.json: no such object",
+    ]
+
+
+def test_inline_plan_with_a_relative_file_is_refused(clients: Clients) -> None:
+    event = {"run_id": "bad", "input": {"plan": events_plan("http://127.0.0.1:9")}}
+    with pytest.raises(PlanError) as info:
+        handlers.prepare(event, clients)
+    assert info.value.problems == [
+        "data.file: 'users.csv' is a path relative to the plan, but the plan was given inline, not by "
+        "plan_uri; name the file's s3:// URI"
+    ]
+
+
+def test_variables_are_checked_against_the_s3_files_columns(clients: Clients) -> None:
+    put(clients, "plans/nightly/users.csv", "username\nalice\n")
+    with pytest.raises(PlanError) as info:
+        prepare_from_s3(clients, events_plan("http://127.0.0.1:9"))
+    assert info.value.problems == [
+        "scenarios[0].flow[0].request.json: {{ user }} is not defined; define it in 'variables', as a "
+        "data file column, or capture it in an earlier step of this scenario"
+    ]
+
+
+def test_worker_downloads_the_csv_streamed_to_a_file_it_removes(
+    clients: Clients, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathlib import Path
+
+    from surge.cloud.inputs import fetch_data_file
+    from surge.plan import plan_model
+
+    rows = "".join(f"user-{i:07d}\n" for i in range(400_000))  # ~5 MB: more than one chunk
+    put(clients, "runs/r1/inputs/data/users.csv", "user\n" + rows)
+    plan = plan_model(
+        events_plan("http://127.0.0.1:9", data={"file": f"s3://{BUCKET}/runs/r1/inputs/data/users.csv"})
+    )
+    local = fetch_data_file(plan, s3=clients.s3, dest_dir=tmp_path)
+    assert local.data is not None and local.data.file == str(tmp_path / "users.csv")
+    assert Path(local.data.file).read_text() == "user\n" + rows
+    assert local.baseline == plan.baseline and local.load == plan.load
+    # A plan without an S3 data file is left as it is.
+    assert fetch_data_file(local, s3=clients.s3, dest_dir=tmp_path) is local
+
+    # The handler downloads into a directory of its own and removes it when the worker ends.
+    seen: list[Path] = []
+
+    async def fake_run_worker(spec: Any, **_: Any) -> Any:
+        assert spec.plan.data is not None
+        path = Path(spec.plan.data.file)
+        seen.append(path)
+        assert path.read_text().startswith("user\nuser-0000000\n")
+        return {"stopped_early": False}
+
+    monkeypatch.setattr(handlers, "run_worker", fake_run_worker)
+    RunRecords(TABLE, clients.dynamodb).create("r1", "p", "h", layout.iso_seconds(0))
+    put(clients, layout.plan_key("r1"), json.dumps(plan.model_dump(mode="json", by_alias=True)))
+    item = {
+        "run_id": "r1",
+        "plan_key": layout.plan_key("r1"),
+        "segment": 0,
+        "shard": 0,
+        "shard_count": 1,
+        "start_at": layout.iso_seconds(0),
+        "result_key": layout.shard_key("r1", 0, 0),
+    }
+    assert handlers.worker(item, clients)["status"] == "ok"
+    assert len(seen) == 1 and not seen[0].exists()

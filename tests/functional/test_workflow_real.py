@@ -17,6 +17,7 @@ import yaml
 from surge.cloud import handlers as core
 from surge.cloud.records import RunRecords
 from surge.demo_target import DemoTarget
+from tests.helpers import inbox_event_types
 from tests.sfn_harness import BUCKET, REGION, TABLE, Harness, sfn_workflow
 
 pytestmark = pytest.mark.slow
@@ -273,3 +274,147 @@ def test_collect_puts_service_metrics_in_the_cloud_report(
     assert "orders" in json.dumps(report["service_metrics"])
     assert report["cost"]["run_components_usd"]["lambda_usd"] > 0, report["cost"]
     workflow.read_json("runs/svc/metrics.json")
+
+
+# -- data and baseline files --------------------------------------------------------------------------
+
+USERS_CSV = "user\nalice\nbob\ncarol\n"
+
+
+def files_plan(folder: Path, target: str, **overrides: Any) -> Path:
+    """plan.yaml with users.csv and ecs-baseline.json beside it, named relative to the plan."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "users.csv").write_text(USERS_CSV)
+    (folder / "ecs-baseline.json").write_text(json.dumps({"http.latency.p95": "10s", "http.error_rate": 0}))
+    flow = [{"post": {"url": "/v1/events", "json": {"type": "{{ user }}"}, "expect": [{"status": 202}]}}]
+    plan = plan_for(
+        target,
+        load={"phases": [{"duration": "3s", "rate": 40}]},
+        scenarios=[{"name": "ingest", "flow": flow}],
+        data={"file": "users.csv"},
+        baseline={"file": "ecs-baseline.json"},
+        regression={"max_worse_pct": 5, "metrics": ["http.latency.p95"]},
+        **overrides,
+    )
+    path = folder / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    return path
+
+
+def test_cli_cloud_run_uploads_the_plans_data_and_baseline_files(
+    workflow: Harness,
+    demo_target: DemoTarget,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from surge.cli import main
+
+    _stack(workflow)
+    plan = files_plan(tmp_path / "perf", demo_target.url)
+    monkeypatch.chdir(tmp_path)  # the files are found beside the plan, not in the working directory
+    code = main(["run", "perf/plan.yaml", "--cloud", "--wait", "--lead-seconds", "1", "--region", REGION])
+    out = capsys.readouterr()
+    assert code == 0, out
+    run_id = out.err.split("started cloud run ")[1].split()[0]
+    assert demo_target.stats()["requests"] == 120
+    types = inbox_event_types(demo_target.url)
+    assert set(types) == {"alice", "bob", "carol"} and sum(types.values()) == 120
+
+    # Uploaded under the run, and the plan sent names them by URI (Prepare used them in place).
+    inputs = f"runs/{run_id}/inputs"
+    s3 = workflow.s3
+    assert s3.get_object(Bucket=BUCKET, Key=f"{inputs}/data/users.csv")["Body"].read().decode() == USERS_CSV
+    sent = workflow.read_json(f"plans/{run_id}.json")
+    assert sent["data"]["file"] == f"s3://{BUCKET}/{inputs}/data/users.csv"
+    assert sent["baseline"]["file"] == f"s3://{BUCKET}/{inputs}/baseline/ecs-baseline.json"
+    assert workflow.read_json(f"runs/{run_id}/plan.json")["data"] == sent["data"]
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=inputs)["Contents"]
+    assert sorted(o["Key"] for o in listed) == [
+        f"{inputs}/baseline/ecs-baseline.json",
+        f"{inputs}/data/users.csv",
+    ]
+
+    report = workflow.read_json(f"runs/{run_id}/report.json")
+    assert report["baseline"]["label"] == "file ecs-baseline.json"
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["regression: http.latency.p95 within 5% of baseline"]["baseline"] == 10000.0
+    assert plan.exists()
+
+
+def test_cli_cloud_run_refuses_files_it_cannot_read_before_starting(
+    workflow: Harness, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from surge.cli import main
+
+    _stack(workflow)
+    plan = files_plan(tmp_path, "http://127.0.0.1:9")
+    args = ["run", str(plan), "--cloud", "--lead-seconds", "1", "--region", REGION]
+    (tmp_path / "ecs-baseline.json").unlink()
+    assert main(args) == 2
+    missing = tmp_path / "ecs-baseline.json"
+    assert capsys.readouterr().err == (
+        f"surge: baseline file {missing}: cannot read it (No such file or directory)\n"
+    )
+    (tmp_path / "ecs-baseline.json").write_text('{"http.error_rate": 4}')
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        f"surge: baseline file {missing} has invalid figures:\n"
+        '  - http.error_rate: 4 is not a fraction; write 0.004 or "0.4%" for 0.4 %\n'
+    )
+    (tmp_path / "users.csv").unlink()
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        "surge: the plan is invalid:\n"
+        f"  - data.file: cannot read {tmp_path / 'users.csv'}: No such file or directory\n"
+        "  - scenarios[0].flow[0].request.json: {{ user }} is not defined; define it in 'variables', as "
+        "a data file column, or capture it in an earlier step of this scenario\n"
+    )
+    assert workflow.sfn.list_executions(stateMachineArn=workflow.machine_arn)["executions"] == []
+
+
+def test_s3_files_in_a_local_run_are_a_plan_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from surge.cli import main
+
+    plan = tmp_path / "plan.yaml"
+    flow = [{"post": {"url": "/v1/events", "json": {"type": "{{ user }}"}}}]
+    data = plan_for(
+        "http://127.0.0.1:9",
+        scenarios=[{"name": "ingest", "flow": flow}],
+        data={"file": f"s3://{BUCKET}/plans/users.csv"},
+        baseline={"file": f"s3://{BUCKET}/plans/ecs-baseline.json"},
+    )
+    plan.write_text(yaml.safe_dump(data))
+    assert main(["run", str(plan), "--history", str(tmp_path / "h.sqlite")]) == 2
+    assert capsys.readouterr().err == (
+        "surge: the plan is invalid:\n"
+        f"  - data.file: s3://{BUCKET}/plans/users.csv is read by cloud runs only; use a local file\n"
+        f"  - baseline.file: s3://{BUCKET}/plans/ecs-baseline.json is read by cloud runs only; use a local file\n"
+    )
+    assert main(["validate", str(plan)]) == 2
+    capsys.readouterr()
+    assert main(["validate", str(plan), "--cloud"]) == 0
+    assert (
+        f"baseline: s3://{BUCKET}/plans/ecs-baseline.json (read by the cloud run" in capsys.readouterr().out
+    )
+
+
+def test_a_plan_in_s3_whose_data_file_is_missing_fails_with_its_uri(workflow: Harness) -> None:
+    plan = plan_for("http://127.0.0.1:9", data={"file": "users.csv"})
+    workflow.s3.put_object(
+        Bucket=BUCKET, Key="plans/nightly/checkout.yaml", Body=yaml.safe_dump(plan).encode()
+    )
+    payload = {"plan_uri": f"s3://{BUCKET}/plans/nightly/checkout.yaml", "options": OPTIONS}
+    arn = workflow.sfn.start_execution(
+        stateMachineArn=workflow.machine_arn, name="no-data", input=json.dumps(payload)
+    )["executionArn"]
+    done = wait(workflow, arn)
+    assert done["status"] == "FAILED"
+    cause = (
+        "Prepare failed: the plan is invalid:\n"
+        f"  - data.file: cannot read s3://{BUCKET}/plans/nightly/users.csv: no such object"
+    )
+    assert cause in done["cause"]
+    record = RunRecords(TABLE, workflow.dynamodb).get("no-data")
+    assert record is not None and record["status"] == "ERROR" and record["cause"] == cause
+    assert not workflow.calls_to("worker")

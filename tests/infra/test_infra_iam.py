@@ -52,12 +52,15 @@ def test_worker_writes_only_its_shard_results_and_reads_only_plan_and_items(scop
     assert allowed(worker, "s3:PutObject", scope.obj("runs/r1/seg-0/shard-3.json"))
     assert allowed(worker, "s3:GetObject", scope.obj("runs/r1/plan.json"))
     assert allowed(worker, "s3:GetObject", scope.obj("runs/r1/seg-0/items.json"))
-    assert allowed(worker, "s3:GetObject", scope.obj("runs/r1/data/users.csv"))
+    assert allowed(worker, "s3:GetObject", scope.obj("runs/r1/inputs/data/users.csv"))  # the run's CSV
     # ...and nothing else in the bucket: not other shards' results, reports, plans or listings.
     assert not allowed(worker, "s3:GetObject", scope.obj("runs/r1/seg-0/shard-1.json"))
     assert not allowed(worker, "s3:GetObject", scope.obj("runs/other/seg-2/shard-0.json"))
     assert not allowed(worker, "s3:GetObject", scope.obj("runs/r1/report.json"))
     assert not allowed(worker, "s3:GetObject", scope.obj("plans/checkout.yaml"))
+    assert not allowed(worker, "s3:GetObject", scope.obj("plans/users.csv"))  # only the run's copy
+    assert not allowed(worker, "s3:GetObject", scope.obj("runs/r1/inputs/baseline/ecs.json"))
+    assert not allowed(worker, "s3:PutObject", scope.obj("runs/r1/inputs/data/users.csv"))
     assert not allowed(worker, "s3:PutObject", scope.obj("runs/r1/report.html"))
     assert not allowed(worker, "s3:PutObject", scope.obj("runs/r1/seg-0/items.json"))
     assert not allowed(worker, "s3:PutObject", scope.obj("runs/r1/plan.json"))
@@ -90,6 +93,16 @@ def test_worker_reads_only_surge_prefixed_secrets(scope: Scope) -> None:
 def test_prepare_reads_plans_and_writes_run_inputs_only(scope: Scope) -> None:
     prepare = scope.function_statements("prepare")
     assert allowed(prepare, "s3:GetObject", scope.obj("plans/nightly/checkout.yaml"))
+    # Data and baseline files: beside the plan under plans/, or uploaded by the CLI for the run;
+    # Prepare copies them under the run (CopyObject: Get on the source, Put on the copy).
+    assert allowed(prepare, "s3:GetObject", scope.obj("plans/nightly/users.csv"))
+    assert allowed(prepare, "s3:GetObject", scope.obj("runs/r1/inputs/data/users.csv"))
+    assert allowed(prepare, "s3:GetObject", scope.obj("runs/r1/inputs/baseline/ecs.json"))
+    assert allowed(prepare, "s3:PutObject", scope.obj("runs/r1/inputs/data/users.csv"))
+    assert allowed(prepare, "s3:PutObject", scope.obj("runs/r1/inputs/baseline/ecs.json"))
+    assert not allowed(prepare, "s3:GetObject", scope.obj("runs/r1/report.json"))
+    assert not allowed(prepare, "s3:GetObject", "arn:aws:s3:::someone-elses-bucket/users.csv")
+    assert not allowed(prepare, "s3:PutObject", scope.obj("plans/users.csv"))
     assert allowed(prepare, "s3:PutObject", scope.obj("runs/r1/seg-3/items.json"))
     assert allowed(prepare, "s3:PutObject", scope.obj("runs/r1/plan.json"))
     assert not allowed(prepare, "s3:PutObject", scope.obj("runs/r1/seg-0/shard-0.json"))
@@ -130,6 +143,7 @@ def test_collect_reads_metrics_apis_and_writes_metrics_only(scope: Scope) -> Non
 def test_report_reads_runs_and_writes_reports_only(scope: Scope) -> None:
     report = scope.function_statements("report")
     assert allowed(report, "s3:GetObject", scope.obj("runs/baseline-run/report.json"))
+    assert allowed(report, "s3:GetObject", scope.obj("runs/r1/inputs/baseline/ecs.json"))  # baseline file
     assert allowed(report, "s3:PutObject", scope.obj("runs/r1/report.html"))
     assert allowed(report, "s3:PutObject", scope.obj("runs/r1/junit.xml"))
     assert allowed(report, "s3:PutObject", scope.obj("runs/r1/results.json"))

@@ -15,6 +15,7 @@ from surge.baseline import (
     Baseline,
     BaselineError,
     apply_baseline,
+    baseline_from_json,
     default_direction,
     delta_pct,
     is_regression,
@@ -442,7 +443,7 @@ def record(run_id: str, started_at: str, verdict: str = "pass", plan: str = "p")
     )
 
 
-def plan_with(**fields: Any) -> Plan:
+def plan_with(*, cloud: bool = False, **fields: Any) -> Plan:
     data: dict[str, Any] = {
         "name": "p",
         "target": TARGET,
@@ -450,7 +451,7 @@ def plan_with(**fields: Any) -> Plan:
         "scenarios": [{"name": "s", "flow": [{"get": "/api/mocs"}]}],
         **fields,
     }
-    return parse_plan(data, base_dir=Path.cwd())
+    return parse_plan(data, base_dir=Path.cwd(), cloud=cloud)
 
 
 def test_resolve_last_pass_finds_the_newest_passing_run_of_the_plan() -> None:
@@ -500,6 +501,40 @@ def test_resolve_file_relative_to_the_plan(tmp_path: Path) -> None:
     (tmp_path / "ecs.json").write_text("{not json")
     with pytest.raises(BaselineError, match="not valid JSON"):
         resolve_baseline(plan, FakeHistory(), base_dir=tmp_path)
+
+
+def test_resolve_s3_file_with_the_reader_given() -> None:
+    plan = plan_with(cloud=True, baseline={"file": "s3://b/runs/r1/inputs/baseline/ecs.json"})
+    with pytest.raises(BaselineError) as info:
+        resolve_baseline(plan, FakeHistory(), base_dir=Path.cwd())
+    assert str(info.value) == (
+        "baseline.file: s3://b/runs/r1/inputs/baseline/ecs.json is read by cloud runs only; use a local file"
+    )
+    asked: list[tuple[str, str]] = []
+
+    def read(uri: str, spec: str) -> Baseline:
+        asked.append((uri, spec))
+        text = json.dumps({"http.latency.p95": "420ms"})
+        return baseline_from_json(text, where=f"baseline file {uri}", spec=spec, ref=uri, name="ecs.json")
+
+    baseline, notes = resolve_baseline(plan, FakeHistory(), base_dir=Path.cwd(), read_remote=read)
+    assert asked == [
+        ("s3://b/runs/r1/inputs/baseline/ecs.json", "file:s3://b/runs/r1/inputs/baseline/ecs.json")
+    ]
+    assert baseline is not None and baseline.figures == {"http.latency.p95": 420.0} and notes == []
+    assert baseline.label == "file ecs.json" and baseline.source == "file"
+
+
+def test_baseline_content_is_checked_the_same_from_any_source() -> None:
+    with pytest.raises(BaselineError) as info:
+        baseline_from_json(b"{not json", where="s3://b/x.json", spec="", ref="s3://b/x.json", name="x.json")
+    assert str(info.value).startswith("s3://b/x.json is not valid JSON: ")
+    with pytest.raises(BaselineError) as info:
+        baseline_from_json(b"\xff", where="s3://b/x.json", spec="", ref="s3://b/x.json", name="x.json")
+    assert str(info.value).startswith("s3://b/x.json is not valid JSON: ")
+    with pytest.raises(BaselineError) as info:
+        baseline_from_json("{}", where="s3://b/x.json", spec="", ref="s3://b/x.json", name="x.json")
+    assert str(info.value) == "s3://b/x.json has no figures"
 
 
 def test_no_baseline_resolves_to_nothing() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from surge.errors import PlanError, UserError
-from surge.plan import Plan, endpoint_names, load_plan, parse_plan, phase_names
+from surge.plan import Plan, endpoint_names, load_plan, parse_plan, phase_names, plan_model, semantic_problems
 
 TARGET = "http://127.0.0.1:8080"
 
@@ -486,6 +486,63 @@ def test_empty_csv_refused(tmp_path: Path) -> None:
 def test_csv_with_byte_order_mark(tmp_path: Path) -> None:
     (tmp_path / "users.csv").write_text("\ufeffuser_id,token\n1,a\n", encoding="utf-8")
     parse_plan(with_flow({"get": "/users/{{ user_id }}"}, data={"file": "users.csv"}), base_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"user_id,token\n", "{path} has a header but no rows; each iteration takes its values from a row"),
+        (
+            b"user_id,token\n\n\n",
+            "{path} has a header but no rows; each iteration takes its values from a row",
+        ),
+        (b"user_id,token\n1,a\n2,b,c\n", "{path} line 3 has 3 values; the header names 2 columns"),
+        (b"user_id,token\n1\n", "{path} line 2 has 1 values; the header names 2 columns"),
+        (b"user_id,token\n1,\xff\xfe\n", "{path} is not UTF-8 text; save it as CSV UTF-8"),
+    ],
+)
+def test_csv_that_a_run_could_not_use_is_refused(tmp_path: Path, content: bytes, problem: str) -> None:
+    (tmp_path / "users.csv").write_bytes(content)
+    found = problems(plan_data(data={"file": "users.csv"}), base_dir=tmp_path)
+    assert found == ["data.file: " + problem.format(path=tmp_path / "users.csv")]
+
+
+def test_csv_blank_lines_and_quoted_newlines_are_rows_as_the_engine_reads_them(tmp_path: Path) -> None:
+    (tmp_path / "users.csv").write_text('user_id,note\n1,"two\nlines"\n\n2,b\n')
+    parse_plan(with_flow({"get": "/users/{{ user_id }}"}, data={"file": "users.csv"}), base_dir=tmp_path)
+
+
+def test_s3_files_are_read_by_cloud_runs_only() -> None:
+    data = with_flow(
+        {"get": "/users/{{ user_id }}"},
+        data={"file": "s3://surge-bucket/plans/users.csv"},
+        baseline={"file": "s3://surge-bucket/plans/ecs.json"},
+    )
+    assert problems(data) == [
+        "data.file: s3://surge-bucket/plans/users.csv is read by cloud runs only; use a local file",
+        "baseline.file: s3://surge-bucket/plans/ecs.json is read by cloud runs only; use a local file",
+    ]
+    # In a cloud run Prepare reads them; until then the columns are unknown, so nothing is refused.
+    plan = parse_plan(data, cloud=True)
+    assert plan.data is not None and plan.data.file == "s3://surge-bucket/plans/users.csv"
+
+
+def test_columns_read_by_the_caller_are_checked_without_reading_a_file(tmp_path: Path) -> None:
+    data = with_flow({"get": "/users/{{ user_id }}"}, data={"file": "s3://b/runs/r1/inputs/data/users.csv"})
+    plan = plan_model(data)
+    assert semantic_problems(plan, tmp_path, cloud=True, data_columns=["user_id"]) == []
+    assert semantic_problems(plan, tmp_path, cloud=True, data_columns=["user"]) == [
+        "scenarios[0].flow[0].request.url: {{ user_id }} is not defined; define it in 'variables', as a "
+        "data file column, or capture it in an earlier step of this scenario"
+    ]
+
+
+def test_plan_model_checks_structure_only(tmp_path: Path) -> None:
+    data = with_flow({"get": "/users/{{ nowhere }}"}, data={"file": "missing.csv"})
+    assert plan_model(data).name == "minimal"  # neither the file nor the variable is looked at
+    with pytest.raises(PlanError) as info:
+        plan_model(plan_data(target="ftp://x"))
+    assert info.value.problems[0].startswith("target:")
 
 
 def test_env_variable_resolved_or_refused() -> None:

@@ -516,7 +516,14 @@ class Plan(_Model):
         return self.baseline
 
     def plan_hash(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        """Identifies the plan as written: its files count by name, not by where they were read
+        from (a cloud run reads its own per-run copies, which would make every hash different)."""
+        data = self.model_dump(mode="json", by_alias=True)
+        for name in ("data", "baseline"):
+            ref = data.get(name)
+            if isinstance(ref, dict) and isinstance(ref.get("file"), str):
+                ref["file"] = ref["file"].replace("\\", "/").rsplit("/", 1)[-1]
+        canonical = json.dumps(data, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     def with_target(self, target: str) -> Plan:

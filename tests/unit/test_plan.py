@@ -741,3 +741,24 @@ def test_with_target_round_trips_everything_else() -> None:
     assert plan.with_target(TARGET) == plan
     assert plan.with_target(TARGET).plan_hash() == plan.plan_hash()
     assert plan.target == TARGET  # the original is untouched
+
+
+def test_plan_hash_names_files_by_name_not_location() -> None:
+    """A cloud run reads per-run copies of the plan's files: its hash must match the local plan's."""
+    from surge.plan import BaselineFile, DataFile
+
+    a = parse_plan(plan_data())
+    local = a.model_copy(
+        update={"data": DataFile(file="data/users.csv"), "baseline": BaselineFile(file="ecs.json")}
+    )
+    cloud = a.model_copy(
+        update={
+            "data": DataFile(file="s3://b/runs/r1/inputs/data/users.csv"),
+            "baseline": BaselineFile(file="s3://b/runs/r1/inputs/baseline/ecs.json"),
+        }
+    )
+    other = a.model_copy(
+        update={"data": DataFile(file="data/admins.csv"), "baseline": BaselineFile(file="ecs.json")}
+    )
+    assert local.plan_hash() == cloud.plan_hash() != other.plan_hash()
+    assert local.plan_hash() != a.plan_hash()

@@ -60,7 +60,9 @@ ENV_FAST_CLIENT = "SURGE_FAST_CLIENT"
 USERS_RECHECK_S = 0.01
 # Connections opened ahead of an open-model load: its peak arrivals in this long (20 ms).
 WARM_ARRIVALS_S = 0.02
-# Warm-up stops this long before the load starts, whatever it has opened by then.
+# Warm-up starts this long before the load (or at once, when the lead is shorter) and stops
+# WARM_MARGIN_S before it, whatever it has opened by then.
+WARM_LEAD_S = 2.0
 WARM_MARGIN_S = 0.05
 
 
@@ -617,7 +619,6 @@ class Worker:
 
     async def run(self) -> WorkerResult:
         started = time.time()
-        wait = self.t0 + self.window[0] - time.perf_counter()
         health_stop = asyncio.Event()
         health_task = asyncio.create_task(self.health.run(health_stop))
         ticker = asyncio.create_task(self._ticker())
@@ -626,13 +627,17 @@ class Worker:
         try:
             # Frozen before the wait, so the one full collection it costs falls in the lead time.
             with _gc_frozen():
-                if wait > WARM_MARGIN_S and self.plan.load.warm_connections:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._warm_connections(), timeout=wait - WARM_MARGIN_S)
-                    wait = self.t0 + self.window[0] - time.perf_counter()
-                if wait > 0:  # every worker starts at the same instant (cold starts are slept off)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.stopping.wait(), timeout=wait)
+                start = self.t0 + self.window[0]
+                if self.plan.load.warm_connections:
+                    # Close to the start, not at the beginning of a long lead (a Lambda worker's is
+                    # ~30 s): servers close idle connections (Node's default: after 5 s).
+                    await self._sleep(start - WARM_LEAD_S - time.perf_counter())
+                    budget = start - WARM_MARGIN_S - time.perf_counter()
+                    if budget > 0 and not self.stopping.is_set():
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._warm_connections(), timeout=budget)
+                # Every worker starts at the same instant (cold starts are slept off).
+                await self._sleep(start - time.perf_counter())
                 if not self.stopping.is_set():
                     self.health.load_started()
                     if self.plan.load.model == "open":

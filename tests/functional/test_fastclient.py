@@ -544,3 +544,30 @@ def test_templated_requests_warm_the_target_and_other_hosts_their_own() -> None:
             return {(o.host, o.port): n for o, (_, n) in worker.warm_targets().items()}
 
     assert asyncio.run(main()) == {("127.0.0.1", 9): 10, ("localhost", 7): 10}
+
+
+def test_warm_up_waits_until_shortly_before_the_start(
+    demo_target: DemoTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not at the beginning of a long lead: servers close idle connections after a few seconds."""
+    import surge.engine.worker as worker_mod
+
+    monkeypatch.setattr(worker_mod, "WARM_LEAD_S", 0.4)
+
+    async def main() -> tuple[int, int, int]:
+        plan = make_plan(demo_target.url, load={"phases": [{"duration": "1s", "rate": 1000}]})
+        client = FastClient()
+        start = time.time() + 1.2
+        task = asyncio.create_task(run_worker(WorkerSpec(plan, 0, 1, start, None, "w"), fast_client=client))
+        await asyncio.sleep(start - 0.6 - time.time())
+        early = client.connections_opened
+        await asyncio.sleep(start - 0.1 - time.time())
+        warmed = client.connections_opened
+        result = await task
+        await client.close()
+        assert result["error"] is None
+        return early, warmed, client.connections_opened
+
+    early, warmed, _ = asyncio.run(main())
+    assert early == 0
+    assert warmed == 20

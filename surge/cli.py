@@ -6,7 +6,7 @@ import argparse
 import sys
 from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from surge import __version__
 from surge.errors import UserError
@@ -151,6 +151,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         # Relative data and baseline files are found beside the plan, as in a local run, and uploaded.
         return run_cloud(args, plan, new_run_id(plan.name), base_dir=plan_path.parent)
     history = _history(args)
+    # Before any traffic: publishing without credentials or a region would only fail at the end.
+    cloudwatch = _cloudwatch_client(args) if args.publish_metrics else None
     # Before any traffic: a baseline that cannot be found is a usage error, not a failed run.
     baseline, notes = resolve_baseline(plan, history, base_dir=plan_path.parent)
     run_id = new_run_id(plan.name)
@@ -180,9 +182,43 @@ def _cmd_run(args: argparse.Namespace) -> int:
     paths = write_run(out_dir, _portable(plan, plan_path.parent), run.stats, report, metrics)
     _print_summary(report, paths)
     _record(history, report, out_dir)
+    if cloudwatch is not None:
+        _publish(cloudwatch, report, run.stats["ended_at"])
     if run.interrupted:
         return ExitStatus.INTERRUPTED
     return _exit_for(report["verdict"])
+
+
+def _cloudwatch_client(args: argparse.Namespace) -> Any:
+    """A CloudWatch client for --publish-metrics, or a usage error naming what is missing."""
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    from surge.metrics.aws import credentials_available
+
+    try:
+        session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
+    except BotoCoreError as exc:  # e.g. a profile that does not exist
+        raise UserError(f"--publish-metrics: {exc}") from None
+    if not credentials_available(session):
+        raise UserError(
+            "--publish-metrics: no AWS credentials found: set AWS_PROFILE or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
+        )
+    if not session.region_name:
+        raise UserError("--publish-metrics: no AWS region set: pass --region or set AWS_REGION")
+    return session.client("cloudwatch")
+
+
+def _publish(cloudwatch: Any, report: Report, ended_at: float) -> None:
+    from surge.metrics.publish import publish_run_metrics
+
+    try:
+        sent = publish_run_metrics(cloudwatch, report, ended_at)
+    except Exception as exc:  # the verdict and files stand without the metrics
+        print(f"surge: warning: the run's metrics were not published to CloudWatch: {exc}", file=sys.stderr)
+    else:
+        print(f"metrics: {sent} datapoints published to CloudWatch (namespace Surge)")
 
 
 def _collect_metrics(plan: Plan, stats: RunStats, report: Report, delay_s: float) -> ServiceMetrics | None:
@@ -470,6 +506,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=90.0,
         help="seconds to wait for CloudWatch before reading service metrics (default 90)",
+    )
+    run.add_argument(
+        "--publish-metrics",
+        action="store_true",
+        help="send the run's headline metrics to CloudWatch (namespace Surge), as cloud runs do, "
+        "so runs from CI machines chart on the stack's dashboard",
     )
     add_cloud_options(run)
     run.set_defaults(func=_cmd_run)

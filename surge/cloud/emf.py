@@ -1,7 +1,8 @@
 """A run's headline figures as a CloudWatch Embedded Metric Format record. Pure.
 
 The Report step prints it to its log, and CloudWatch turns it into custom metrics (namespace
-``Surge``) without any API call, so nightly runs chart as trends on the stack's dashboard.
+``Surge``) without any API call, so nightly runs chart as trends on the stack's dashboard. Local
+runs publish the same metrics with PutMetricData (surge.metrics.publish, `--publish-metrics`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from surge.report_model import Report
 
 NAMESPACE = "Surge"
 SERVICE = "surge"
+DIMENSION_SETS = [["service"], ["service", "plan"]]
 
 
-def run_metrics_emf(report: Report, timestamp_ms: int) -> dict[str, Any]:
+def headline_metrics(report: Report) -> dict[str, tuple[float, str]]:
+    """A run's headline figures as CloudWatch metrics: name -> (value, unit). Latencies without
+    data are left out, never written as 0."""
     totals = report["totals"]
     values: dict[str, tuple[float, str]] = {
         "Requests": (float(totals["requests"]), "Count"),
@@ -27,8 +31,13 @@ def run_metrics_emf(report: Report, timestamp_ms: int) -> dict[str, Any]:
     }
     for key, name in (("p50", "LatencyP50Ms"), ("p95", "LatencyP95Ms"), ("p99", "LatencyP99Ms")):
         value = report["latency_ms"][key]  # type: ignore[literal-required]
-        if value is not None:  # no data is left out, never written as 0
+        if value is not None:
             values[name] = (float(value), "Milliseconds")
+    return values
+
+
+def run_metrics_emf(report: Report, timestamp_ms: int) -> dict[str, Any]:
+    values = headline_metrics(report)
     record: dict[str, Any] = {
         "_aws": {
             "Timestamp": timestamp_ms,
@@ -36,7 +45,7 @@ def run_metrics_emf(report: Report, timestamp_ms: int) -> dict[str, Any]:
                 {
                     "Namespace": NAMESPACE,
                     # Fleet-wide (the dashboard) and per plan (trends of one nightly test).
-                    "Dimensions": [["service"], ["service", "plan"]],
+                    "Dimensions": DIMENSION_SETS,
                     "Metrics": [{"Name": n, "Unit": u} for n, (_, u) in values.items()],
                 }
             ],

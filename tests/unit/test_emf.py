@@ -26,3 +26,20 @@ def test_emf_leaves_out_latencies_without_data() -> None:
     record = run_metrics_emf(report, 0)
     names = [m["Name"] for m in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
     assert "LatencyP95Ms" not in names and "LatencyP95Ms" not in record
+
+
+def test_put_metric_data_carries_what_the_emf_record_declares() -> None:
+    from surge.metrics.publish import metric_data
+
+    report = sample_report()
+    emf = run_metrics_emf(report, 0)
+    data = metric_data(report, 1_700_000_000.0)
+    declared = emf["_aws"]["CloudWatchMetrics"][0]
+    assert len(data) == len(declared["Metrics"]) * len(declared["Dimensions"])
+    for datum in data:
+        assert datum["Value"] == emf[datum["MetricName"]]
+        assert [d["Name"] for d in datum["Dimensions"]] in declared["Dimensions"]
+        assert datum["Timestamp"].timestamp() == 1_700_000_000.0
+    assert {d["Value"] for datum in data for d in datum["Dimensions"] if d["Name"] == "plan"} == {
+        report["plan"]
+    }

@@ -60,6 +60,8 @@ ENV_FAST_CLIENT = "SURGE_FAST_CLIENT"
 USERS_RECHECK_S = 0.01
 # Connections opened ahead of an open-model load: its peak arrivals in this long (20 ms).
 WARM_ARRIVALS_S = 0.02
+# The stretch of the load at the start whose peak level is warmed for.
+WARM_SPAN_S = 1.0
 # Warm-up starts this long before the load (or at once, when the lead is shorter) and stops
 # WARM_MARGIN_S before it, whatever it has opened by then.
 WARM_LEAD_S = 2.0
@@ -675,11 +677,13 @@ class Worker:
 
     def warm_targets(self) -> dict[Origin, tuple[Prepared, int]]:
         """Per origin of the plan's static requests: one of its requests, and how many
-        connections to open ahead of the load (what the load needs at its peak, within the
-        worker's limit: a closed model's users each hold one; an open model's arrivals in
-        WARM_ARRIVALS_S, enough for services answering within that)."""
+        connections to open ahead of the load: what its first WARM_SPAN_S needs at most, within
+        the worker's limit (a closed model's users each hold one; an open model's arrivals in
+        WARM_ARRIVALS_S, enough for services answering within that). Later levels (a ramp's top,
+        a spike) are not warmed for: idle connections would be closed before they are used."""
         _, limit = self.plan.load.per_worker_limits(self.spec.shards)
-        peak = peak_level(self.phases, self.window)
+        w0, w1 = self.window
+        peak = peak_level(self.phases, (w0, min(w1, w0 + WARM_SPAN_S)))
         if self.plan.load.model == "closed":
             need = len(shard_user_ids(int(peak), self.spec.shard, self.spec.shards))
         else:

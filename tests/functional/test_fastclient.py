@@ -500,7 +500,10 @@ def test_worker_warms_connections_before_the_load_unless_the_plan_says_not(demo_
 @pytest.mark.parametrize(
     ("load", "shards", "expected"),
     [
-        ({"phases": [{"duration": "1s", "rate": 10}, {"duration": "1s", "rate": 5000}]}, 1, 100),
+        ({"phases": [{"duration": "1s", "rate": 5000}, {"duration": "1s", "rate": 10}]}, 1, 100),
+        # The first second, not the peak: idle connections would be closed before the top of a ramp.
+        ({"phases": [{"duration": "60s", "rate": 10, "ramp_to": 5000}]}, 1, 2),  # 93/s after 1 s
+        ({"phases": [{"duration": "1s", "rate": 10}, {"duration": "1s", "rate": 5000}]}, 1, 1),
         ({"phases": [{"duration": "1s", "rate": 5000}]}, 4, 25),  # a worker's share
         ({"phases": [{"duration": "1s", "rate": 5000}], "connections": 60}, 2, 30),  # the limit
         ({"phases": [{"duration": "1s", "users": 7}]}, 2, 4),  # users 0, 2, 4, 6

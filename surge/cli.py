@@ -47,6 +47,8 @@ load:
     - {name: sustained, duration: 30s, rate: 50}
   # Iterations that cannot start because this many are already in flight are counted as dropped.
   max_in_flight: 1000
+  # Connections are opened before the load starts; false measures cold connections (handshakes).
+  # warm_connections: false
 
 variables:
   # token: "Bearer {{ $env.API_TOKEN }}"   # read from the environment, never written to reports

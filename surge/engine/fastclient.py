@@ -516,13 +516,15 @@ class FastClient:
             got = await asyncio.gather(
                 *(self._connect(loop, pool.origin, deadline) for _ in range(batch)), return_exceptions=True
             )
+            failed = False
             for conn in got:
                 if isinstance(conn, _Connection):
                     pool.idle.append(conn)
-            if any(isinstance(c, BaseException) for c in got):
-                for c in got:
-                    if isinstance(c, (KeyboardInterrupt, SystemExit, asyncio.CancelledError)):
-                        raise c
+                elif not isinstance(conn, Exception):  # cancelled, interrupted: not a failed connect
+                    raise conn
+                else:
+                    failed = True
+            if failed:
                 break
         return len(pool.idle)
 

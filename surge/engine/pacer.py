@@ -44,7 +44,8 @@ class Pacer(Protocol):
     def close(self) -> None: ...
 
 
-def _resolve(waiter: asyncio.Future[None] | None) -> None:
+def resolve(waiter: asyncio.Future[None] | None) -> None:
+    """Wake whoever awaits ``waiter`` (if anyone still does)."""
     if waiter is not None and not waiter.done():
         waiter.set_result(None)
 
@@ -66,7 +67,7 @@ class LoopTimerPacer:
         if delay <= 0:
             return
         waiter = self._waiter = self._loop.create_future()
-        handle = self._loop.call_later(delay, _resolve, waiter)
+        handle = self._loop.call_later(delay, resolve, waiter)
         try:
             await waiter
         finally:
@@ -74,7 +75,7 @@ class LoopTimerPacer:
             self._waiter = None
 
     def wake(self) -> None:
-        _resolve(self._waiter)
+        resolve(self._waiter)
 
     def close(self) -> None:
         self.wake()
@@ -154,10 +155,10 @@ class TimerFdPacer:
 
     def _on_fire(self) -> None:
         self._timer.drain()
-        _resolve(self._waiter)
+        resolve(self._waiter)
 
     def wake(self) -> None:
-        _resolve(self._waiter)
+        resolve(self._waiter)
 
     async def sleep_until(self, due: float) -> None:
         waiter = self._loop.create_future()

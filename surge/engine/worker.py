@@ -41,7 +41,7 @@ from surge.engine.flow import (
 )
 from surge.engine.health import HealthMonitor
 from surge.engine.http_step import Outcome, send, send_fast
-from surge.engine.pacer import Pacer, make_pacer
+from surge.engine.pacer import Pacer, make_pacer, resolve
 from surge.plan import Plan, read_data_rows
 from surge.schedule import PhaseShape, arrivals, peak_level, shapes, shard_user_ids, users_at
 from surge.stats import RESULT_VERSION, IntervalData, Recorder, WorkerResult
@@ -89,11 +89,6 @@ def _structure_static(value: object) -> bool:
     if isinstance(value, list):
         return all(_structure_static(v) for v in value)
     return not hasattr(value, "parts")  # compile_structure leaves Templates only where it must
-
-
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
 
 
 @contextlib.contextmanager
@@ -593,7 +588,7 @@ class Worker:
             return
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-        handle = loop.call_later(seconds, _resolve, fut)
+        handle = loop.call_later(seconds, resolve, fut)
         self._sleepers.add(fut)
         try:
             await fut
@@ -604,7 +599,7 @@ class Worker:
     async def _wake_on_stop(self) -> None:
         await self.stopping.wait()
         for fut in list(self._sleepers):
-            _resolve(fut)
+            resolve(fut)
         if self._pacer is not None:  # the next arrival may be far away (a slow phase)
             self._pacer.wake()
 

@@ -21,6 +21,7 @@ def metric_data(report: Report, timestamp: float) -> list[dict[str, Any]]:
     declares them. Pure."""
     values = {"service": SERVICE, "plan": report["plan"]}
     when = datetime.fromtimestamp(timestamp, UTC)
+    metrics = headline_metrics(report)
     return [
         {
             "MetricName": name,
@@ -30,7 +31,7 @@ def metric_data(report: Report, timestamp: float) -> list[dict[str, Any]]:
             "Unit": unit,
         }
         for dims in DIMENSION_SETS
-        for name, (value, unit) in headline_metrics(report).items()
+        for name, (value, unit) in metrics.items()
     ]
 
 

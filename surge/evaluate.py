@@ -6,12 +6,22 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from surge.report_model import Check, CheckStatus, Verdict
+from surge.stats import AtLeast
 from surge.thresholds import MetricRef, Threshold, compare
 
 
 class MetricSource(Protocol):
     def value(self, ref: MetricRef) -> float | None:
-        """The measured value in the metric's unit, or None when there is no data."""
+        """The measured value in the metric's unit, or None when there is no data. A latency that
+        fell among timed-out requests is an :class:`AtLeast` (a lower bound)."""
+
+
+def holds(measured: float, op: str, target: float) -> bool:
+    """Whether a check holds. A lower bound proves only ``>``/``>=`` checks it already meets:
+    "at least 2 s" may be anything above, so ``< 5s`` is not proven and fails."""
+    if isinstance(measured, AtLeast):
+        return op in (">", ">=") and compare(measured, op, target)
+    return compare(measured, op, target)
 
 
 def evaluate(thresholds: Iterable[Threshold], source: MetricSource) -> list[Check]:
@@ -21,21 +31,23 @@ def evaluate(thresholds: Iterable[Threshold], source: MetricSource) -> list[Chec
         # Missing data never passes: a check nobody could measure is not evidence.
         status: CheckStatus = "no-data"
         if measured is not None:
-            status = "pass" if compare(measured, th.op, th.target) else "fail"
-        checks.append(
-            Check(
-                name=th.expr,
-                metric=th.metric.canonical,
-                op=th.op,
-                target=th.target,
-                unit=th.unit,
-                measured=None if measured is None else round(measured, 6),
-                baseline=None,
-                delta_pct=None,
-                status=status,
-                abort_on_fail=th.abort_on_fail,
-            )
+            status = "pass" if holds(measured, th.op, th.target) else "fail"
+        check = Check(
+            name=th.expr,
+            metric=th.metric.canonical,
+            op=th.op,
+            target=th.target,
+            unit=th.unit,
+            measured=None if measured is None else round(measured, 6),
+            baseline=None,
+            delta_pct=None,
+            status=status,
+            abort_on_fail=th.abort_on_fail,
+            kind="threshold",
         )
+        if isinstance(measured, AtLeast):
+            check["at_least"] = True
+        checks.append(check)
     return checks
 
 

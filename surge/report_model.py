@@ -10,6 +10,7 @@ from typing import Literal, NotRequired, TypedDict
 
 Verdict = Literal["pass", "fail", "error"]
 CheckStatus = Literal["pass", "fail", "no-data"]
+CheckKind = Literal["threshold", "regression", "validity"]
 
 
 class LatencySummary(TypedDict):
@@ -21,6 +22,8 @@ class LatencySummary(TypedDict):
     p99: float | None
     p999: float | None
     max: float | None
+    # Keys whose value fell among timed-out requests: lower bounds ("at least"), never exact.
+    at_least: NotRequired[list[str]]
 
 
 class Check(TypedDict):
@@ -36,6 +39,12 @@ class Check(TypedDict):
     delta_pct: float | None
     status: CheckStatus
     abort_on_fail: bool
+    # "threshold" (the plan's), "regression" (the baseline's rule) or "validity" (every run's own:
+    # workers reported, load delivered, generator kept up, something measured, the plan ran whole).
+    # Absent in reports written before validity checks existed.
+    kind: NotRequired[CheckKind]
+    at_least: NotRequired[bool]  # measured is a lower bound (it fell among timed-out requests)
+    detail: NotRequired[str]  # why it failed and what to do (validity checks)
 
 
 class BaselineInfo(TypedDict):
@@ -107,6 +116,7 @@ class TimeseriesPoint(TypedDict):
     service_p95: float | None
     service_p99: float | None
     errors_by_class: dict[str, int]
+    users: NotRequired[int]  # closed model: peak active virtual users in the interval
 
 
 class GeneratorHealth(TypedDict):

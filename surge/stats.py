@@ -14,7 +14,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from hdrh.histogram import HdrHistogram
 
@@ -34,8 +34,13 @@ ERROR_CLASSES = (
     "expect",
     "refused",
     "template",
+    "interrupted",
     "other",
 )
+
+# A timed-out request's latency is at least its timeout, not a sample of it: its elapsed time is kept
+# apart (a lower bound, "censored"), so a percentile that falls among timeouts reads "at least".
+TIMED_OUT_CLASSES = frozenset({"timeout", "poll_timeout"})
 
 RESULT_VERSION = 1
 
@@ -65,6 +70,11 @@ class EndpointIntervalData(TypedDict):
     bytes: int
     rt: str  # response time from the intended start (coordinated-omission corrected), encoded
     st: str  # service time, send -> last byte, encoded
+    # Timed-out requests' elapsed times (lower bounds of their latency), encoded; absent when none.
+    # Requests that got no answer otherwise (refused, reset, connect, DNS, TLS, interrupted) are
+    # errors and counted, but are in neither: they measured no latency.
+    rt_timeouts: NotRequired[str]
+    st_timeouts: NotRequired[str]
 
 
 class IntervalData(TypedDict):
@@ -186,6 +196,14 @@ class _LiveEndpoint:
     status: dict[int, int] = field(default_factory=dict)
     rt_pending: list[int] = field(default_factory=list)
     st_pending: list[int] = field(default_factory=list)
+    rt_timeouts: HdrHistogram | None = None  # made by the first timeout (most intervals have none)
+    st_timeouts: HdrHistogram | None = None
+
+    def timed_out(self, rt: int, st: int) -> None:
+        if self.rt_timeouts is None or self.st_timeouts is None:
+            self.rt_timeouts, self.st_timeouts = new_histogram(), new_histogram()
+        self.rt_timeouts.record_value(rt)
+        self.st_timeouts.record_value(st)
 
     def flush(self) -> None:
         if self.rt_pending:
@@ -254,13 +272,18 @@ class Recorder:
         ep.bytes += nbytes
         if status:
             ep.status[status] = ep.status.get(status, 0) + 1
-        if error is not None:
-            ep.errors[error] = ep.errors.get(error, 0) + 1
         rt = (
             response_us
             if LOWEST_US <= response_us <= HIGHEST_US
             else min(max(response_us, LOWEST_US), HIGHEST_US)
         )
+        if error is not None:
+            ep.errors[error] = ep.errors.get(error, 0) + 1
+            if error in TIMED_OUT_CLASSES:
+                ep.timed_out(rt, min(max(service_us, LOWEST_US), HIGHEST_US))
+                return
+            if not status and not is_stage(endpoint):
+                return  # no answer (refused, reset, connect, ...): an error, not a latency
         pending = ep.rt_pending
         pending.append(rt)
         if 0 < corrected_interval_us < rt:
@@ -336,7 +359,7 @@ class Recorder:
         endpoints: dict[str, EndpointIntervalData] = {}
         for name, ep in live.endpoints.items():
             ep.flush()
-            endpoints[name] = EndpointIntervalData(
+            data = endpoints[name] = EndpointIntervalData(
                 requests=ep.requests,
                 errors=dict(ep.errors),
                 status={str(k): v for k, v in ep.status.items()},
@@ -344,6 +367,9 @@ class Recorder:
                 rt=encode(ep.rt),
                 st=encode(ep.st),
             )
+            if ep.rt_timeouts is not None and ep.st_timeouts is not None:
+                data["rt_timeouts"] = encode(ep.rt_timeouts)
+                data["st_timeouts"] = encode(ep.st_timeouts)
             # Closed histograms are dropped, not reset and reused: hdrh's reset() walks all ~23k
             # counters in Python (0.7 ms each, two per endpoint, inside the event loop at every
             # interval close), while a new histogram costs ~0.01 ms.
@@ -394,6 +420,9 @@ def merge_endpoint_list(eps: list[EndpointIntervalData]) -> EndpointIntervalData
         _add_counts(merged["status"], ep["status"])
     merged["rt"] = merge_encoded([ep["rt"] for ep in eps])
     merged["st"] = merge_encoded([ep["st"] for ep in eps])
+    if any("rt_timeouts" in ep for ep in eps):
+        merged["rt_timeouts"] = merge_encoded([ep.get("rt_timeouts", "") for ep in eps])
+        merged["st_timeouts"] = merge_encoded([ep.get("st_timeouts", "") for ep in eps])
     return merged
 
 
@@ -550,6 +579,9 @@ class Aggregate:
 
     rt: HdrHistogram = field(default_factory=new_histogram)
     st: HdrHistogram = field(default_factory=new_histogram)
+    # Timed-out requests' elapsed times: lower bounds, read by latency_stat as "at least".
+    rt_timeouts: HdrHistogram = field(default_factory=new_histogram)
+    st_timeouts: HdrHistogram = field(default_factory=new_histogram)
     requests: int = 0
     bytes: int = 0
     iterations: int = 0
@@ -561,6 +593,11 @@ class Aggregate:
     def error_count(self) -> int:
         return sum(self.errors.values())
 
+    @property
+    def answered(self) -> int:
+        """Requests that got an answer (any HTTP status, or an AWS response)."""
+        return sum(self.status.values())
+
     def add_endpoint(self, ep: EndpointIntervalData) -> None:
         self.requests += ep["requests"]
         self.bytes += ep["bytes"]
@@ -568,6 +605,16 @@ class Aggregate:
         _add_counts(self.status, ep["status"])
         add_encoded(self.rt, ep["rt"])
         add_encoded(self.st, ep["st"])
+        if "rt_timeouts" in ep:
+            add_encoded(self.rt_timeouts, ep["rt_timeouts"])
+            add_encoded(self.st_timeouts, ep.get("st_timeouts", ""))
+
+    def latency(self, which: str, stat: str, pct: float | None) -> float | None:
+        """A statistic of the response time ("latency") or service time in ms: a float, an
+        :class:`AtLeast` when it falls among timed-out requests, None without data."""
+        if which == "latency":
+            return latency_stat(self.rt, self.rt_timeouts, stat, pct)
+        return latency_stat(self.st, self.st_timeouts, stat, pct)
 
 
 def iter_intervals(stats: RunStats | WorkerResult) -> Iterator[tuple[int, IntervalData]]:
@@ -603,6 +650,48 @@ STAGE_PREFIX = "stage:"  # stage metrics (flow stages, poll waits) ride with the
 def is_stage(name: str) -> bool:
     """Stage entries are timings of parts of a flow, not requests: they stay out of HTTP totals."""
     return name.startswith(STAGE_PREFIX)
+
+
+class AtLeast(float):
+    """A lower bound in ms: the statistic fell among timed-out requests, whose latency is known
+    only to be at least their timeout. A ``<`` check on it cannot pass."""
+
+    def __repr__(self) -> str:
+        return f"AtLeast({float(self)!r})"
+
+
+def _value_at_rank(h: HdrHistogram, rank: int) -> float:
+    """The rank-th smallest value (1-based) recorded in h, in µs."""
+    total = h.get_total_count()
+    return float(h.get_value_at_percentile(min(rank / total * 100.0, 100.0)))
+
+
+def latency_stat(
+    samples: HdrHistogram, timed_out: HdrHistogram, stat: str, pct: float | None
+) -> float | None:
+    """A latency statistic in ms with timeouts counted as what they are: values of at least their
+    elapsed time, placed above every answered request. A percentile whose rank falls among them,
+    the max and the mean are then :class:`AtLeast`."""
+    n = samples.get_total_count()
+    cut = timed_out.get_total_count()
+    if not cut:
+        return stat_ms(samples, stat, pct)
+    if pct is not None:
+        rank = max(int(pct / 100.0 * (n + cut) + 0.5), 1)
+        if rank <= n:
+            return _value_at_rank(samples, rank) / 1000.0
+        return AtLeast(_value_at_rank(timed_out, rank - n) / 1000.0)
+    if stat == "min":
+        low = float(timed_out.get_min_value())
+        if n and samples.get_min_value() <= low:
+            return float(samples.get_min_value()) / 1000.0
+        return AtLeast(low / 1000.0)
+    if stat == "max":
+        return AtLeast(max(float(timed_out.get_max_value()), float(samples.get_max_value()) if n else 0.0) / 1000.0)
+    if stat == "mean":
+        total = timed_out.get_mean_value() * cut + (samples.get_mean_value() * n if n else 0.0)
+        return AtLeast(float(total) / (n + cut) / 1000.0)
+    raise ValueError(f"unknown statistic {stat}")
 
 
 def percentile_ms(h: HdrHistogram, pct: float) -> float | None:

@@ -29,29 +29,40 @@ from surge.stats import (
     RunStats,
     aggregate,
     is_stage,
-    new_histogram,
-    percentile_ms,
-    stat_ms,
+    AtLeast,
 )
 from surge.thresholds import MetricRef, parse_metric
 
 REPORT_SCHEMA_VERSION = 1
 
 
-def latency_summary(h: object) -> LatencySummary:
-    from hdrh.histogram import HdrHistogram
-
-    assert isinstance(h, HdrHistogram)
-    return LatencySummary(
-        min=_r(stat_ms(h, "min", None)),
-        mean=_r(stat_ms(h, "mean", None)),
-        p50=_r(percentile_ms(h, 50)),
-        p90=_r(percentile_ms(h, 90)),
-        p95=_r(percentile_ms(h, 95)),
-        p99=_r(percentile_ms(h, 99)),
-        p999=_r(percentile_ms(h, 99.9)),
-        max=_r(stat_ms(h, "max", None)),
+def latency_summary(agg: Aggregate, which: str = "latency") -> LatencySummary:
+    """min/mean/percentiles/max in ms of the response time ("latency") or the service time; the
+    keys that fell among timed-out requests are lower bounds, listed under ``at_least``."""
+    values = {
+        "min": agg.latency(which, "min", None),
+        "mean": agg.latency(which, "mean", None),
+        "p50": agg.latency(which, "p50", 50.0),
+        "p90": agg.latency(which, "p90", 90.0),
+        "p95": agg.latency(which, "p95", 95.0),
+        "p99": agg.latency(which, "p99", 99.0),
+        "p999": agg.latency(which, "p999", 99.9),
+        "max": agg.latency(which, "max", None),
+    }
+    out = LatencySummary(
+        min=_r(values["min"]),
+        mean=_r(values["mean"]),
+        p50=_r(values["p50"]),
+        p90=_r(values["p90"]),
+        p95=_r(values["p95"]),
+        p99=_r(values["p99"]),
+        p999=_r(values["p999"]),
+        max=_r(values["max"]),
     )
+    bounds = [k for k, v in values.items() if isinstance(v, AtLeast)]
+    if bounds:
+        out["at_least"] = bounds
+    return out
 
 
 def _r(v: float | None, digits: int = 3) -> float | None:
@@ -88,8 +99,7 @@ class AggregateSource:
             return None  # nothing was sent in this scope: no measurement can pass
         head = ref.path[0]
         if head in ("latency", "service_time"):
-            h = agg.rt if head == "latency" else agg.st
-            return stat_ms(h, ref.path[1], ref.percentile)
+            return agg.latency(head, ref.path[1], ref.percentile)
         if head == "requests":
             return float(agg.requests)
         if head == "errors":
@@ -164,7 +174,7 @@ def _stage_report(agg: Aggregate) -> StageReport:
         failures=failures,
         failure_rate=round(failures / agg.requests, 6) if agg.requests else 0.0,
         failures_by_class=dict(sorted(agg.errors.items())),
-        latency_ms=latency_summary(agg.rt),
+        latency_ms=latency_summary(agg),
     )
 
 
@@ -176,50 +186,40 @@ def _endpoint_report(agg: Aggregate, duration_s: float) -> EndpointReport:
         error_rate=round(errors / agg.requests, 6) if agg.requests else 0.0,
         throughput_rps=round(agg.requests / duration_s, 3) if duration_s else 0.0,
         errors_by_class=dict(sorted(agg.errors.items())),
-        latency_ms=latency_summary(agg.rt),
-        service_time_ms=latency_summary(agg.st),
+        latency_ms=latency_summary(agg),
+        service_time_ms=latency_summary(agg, "service_time"),
     )
 
 
 def _timeseries(stats: RunStats) -> list[TimeseriesPoint]:
     points: list[TimeseriesPoint] = []
     step = stats["interval_s"]
-    rt, st = new_histogram(), new_histogram()
     for key in sorted(stats["intervals"], key=int):
         data = stats["intervals"][key]
-        requests = errors = 0
-        by_class: dict[str, int] = {}
-        rt.reset()
-        st.reset()
+        agg = Aggregate()
         for name, ep in data["endpoints"].items():
-            if is_stage(name):
-                continue
-            requests += ep["requests"]
-            for cls, n in ep["errors"].items():
-                errors += n
-                by_class[cls] = by_class.get(cls, 0) + n
-            if ep["rt"]:
-                rt.decode_and_add(ep["rt"])
-            if ep["st"]:
-                st.decode_and_add(ep["st"])
-        points.append(
-            TimeseriesPoint(
-                t=round(int(key) * step, 3),
-                rps=round(requests / step, 3),
-                requests=requests,
-                errors=errors,
-                error_rate=round(errors / requests, 6) if requests else 0.0,
-                dropped=data["dropped"],
-                in_flight=data["in_flight"],
-                p50=_r(percentile_ms(rt, 50)),
-                p95=_r(percentile_ms(rt, 95)),
-                p99=_r(percentile_ms(rt, 99)),
-                service_p50=_r(percentile_ms(st, 50)),
-                service_p95=_r(percentile_ms(st, 95)),
-                service_p99=_r(percentile_ms(st, 99)),
-                errors_by_class=by_class,
-            )
+            if not is_stage(name):
+                agg.add_endpoint(ep)
+        requests, errors = agg.requests, agg.error_count
+        point = TimeseriesPoint(
+            t=round(int(key) * step, 3),
+            rps=round(requests / step, 3),
+            requests=requests,
+            errors=errors,
+            error_rate=round(errors / requests, 6) if requests else 0.0,
+            dropped=data["dropped"],
+            in_flight=data["in_flight"],
+            p50=_r(agg.latency("latency", "p50", 50.0)),
+            p95=_r(agg.latency("latency", "p95", 95.0)),
+            p99=_r(agg.latency("latency", "p99", 99.0)),
+            service_p50=_r(agg.latency("service_time", "p50", 50.0)),
+            service_p95=_r(agg.latency("service_time", "p95", 95.0)),
+            service_p99=_r(agg.latency("service_time", "p99", 99.0)),
+            errors_by_class=dict(sorted(agg.errors.items())),
         )
+        if data.get("users"):
+            point["users"] = data["users"]
+        points.append(point)
     return points
 
 
@@ -340,8 +340,8 @@ def build_report(
                 error_rate=round(agg.error_count / agg.requests, 6) if agg.requests else 0.0,
                 throughput_rps=round(agg.requests / ran, 3) if ran > 0 else 0.0,
                 dropped_iterations=agg.dropped,
-                latency_ms=latency_summary(agg.rt),
-                service_time_ms=latency_summary(agg.st),
+                latency_ms=latency_summary(agg),
+                service_time_ms=latency_summary(agg, "service_time"),
             )
         )
     service = metrics.to_report_dict() if metrics is not None else {"service_metrics": {}, "cost": {}}
@@ -374,8 +374,8 @@ def build_report(
         model=plan.load.model,
         checks=checks,
         totals=totals,
-        latency_ms=latency_summary(total.rt),
-        service_time_ms=latency_summary(total.st),
+        latency_ms=latency_summary(total),
+        service_time_ms=latency_summary(total, "service_time"),
         errors_by_class=dict(sorted(total.errors.items())),
         status_codes=dict(sorted(total.status.items())),
         endpoints=endpoints,

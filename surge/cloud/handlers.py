@@ -30,7 +30,7 @@ from surge.metrics import RunUsage, ServiceMetrics, SessionClients, collect_serv
 from surge.plan import Plan, plan_model, semantic_problems
 from surge.report_model import Report
 from surge.schedule import segments
-from surge.stats import IntervalData, RunStats, WorkerResult, merge_results, stat_ms
+from surge.stats import IntervalData, RunStats, WorkerResult, merge_results
 from surge.stats import aggregate as aggregate_stats
 from surge.store.history import DynamoHistory
 from surge.summary import build_report, stats_source, with_baseline
@@ -377,7 +377,8 @@ def aggregate(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     if missing:
         progress[f"missing_shards_seg_{k}"] = missing
     if stats is not None:
-        progress["last_segment_p95_ms"] = stat_ms(aggregate_stats(stats).rt, "p95", 95.0)
+        p95 = aggregate_stats(stats).latency("latency", "p95", 95.0)
+        progress["last_segment_p95_ms"] = None if p95 is None else float(p95)
     records.update(run_id, **progress)
     reason: str | None = None
     if record.get("stop_requested"):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Literal
 from surge.errors import UserError
 from surge.plan import LAST_PASS, BaselineFile, Plan, Regression, is_s3_uri
 from surge.report_model import BaselineInfo, Check, CheckStatus
+from surge.stats import AtLeast
 from surge.thresholds import Kind, ThresholdError, parse_metric, parse_threshold
 
 if TYPE_CHECKING:
@@ -170,6 +172,10 @@ def parse_figures(data: object, where: str) -> dict[str, float]:
     for key, value in data.items():
         if value is None:
             continue  # the other system did not measure it: no figure
+        if not _known_metric(str(key)):
+            # A figure no metric can match would silently compare nothing.
+            problems.append(f"{key}: {unknown_figure_hint(str(key))}")
+            continue
         metric = canonical_metric(str(key))
         try:
             number = _figure(metric, value)
@@ -185,6 +191,46 @@ def parse_figures(data: object, where: str) -> dict[str, float]:
     if not figures:
         raise BaselineError(f"{where} has no figures")
     return figures
+
+
+# Other tools' and systems' names for surge's metrics (keys compared lowercased, without
+# separators; a dotted key is matched by its last part too: responseTime.p95 -> p95).
+_FOREIGN_NAMES = {
+    **{p: f"http.latency.{p}" for p in ("p50", "p75", "p90", "p95", "p99", "p999", "min", "max", "mean")},
+    "median": "http.latency.p50",
+    "avg": "http.latency.mean",
+    "average": "http.latency.mean",
+    "latency": "http.latency.p95",
+    "responsetime": "http.latency.p95",
+    "requestrate": "http.throughput",
+    "rps": "http.throughput",
+    "throughput": "http.throughput",
+    "requestspersecond": "http.throughput",
+    "reqpersec": "http.throughput",
+    "errorrate": "http.error_rate",
+    "failurerate": "http.error_rate",
+    "errors": "http.errors",
+    "requests": "http.requests",
+    "requestcount": "http.requests",
+}
+
+
+def unknown_figure_hint(key: str) -> str:
+    """Why a baseline key matches no metric, with the surge name it most likely means."""
+    norm = [re.sub(r"[^a-z0-9]", "", part.lower()) for part in (key, key.rsplit(".", 1)[-1])]
+    guess = next((_FOREIGN_NAMES[n] for n in norm if n in _FOREIGN_NAMES), None)
+    hint = "names no metric; baseline figures are keyed by metric path as thresholds name them"
+    if guess is None:
+        return (
+            hint
+            + ' (http.latency.p95, http.error_rate, http.throughput, endpoint["NAME"].p99, cost.monthly_usd)'
+        )
+    unit = ""
+    if guess == "http.error_rate":
+        unit = ' (a fraction: 0.5 % is 0.005 or "0.5%")'
+    elif guess.startswith("http.latency"):
+        unit = ' (in ms, or with a unit: "450ms")'
+    return f"{hint}: did you mean {guess}?{unit}"
 
 
 def _figure(metric: str, value: object) -> float:
@@ -264,10 +310,13 @@ def _regression_check(
 ) -> Check:
     limit = regression_limit(figure, direction, max_worse_pct)
     status: CheckStatus = "no-data"
+    bound = isinstance(measured, AtLeast)
     if measured is not None:
         status = "fail" if is_regression(measured, figure, direction, max_worse_pct) else "pass"
+        if bound and direction == "higher":
+            status = "fail"  # at least this much, maybe far more: not proven within the limit
     delta = delta_pct(measured, figure)
-    return Check(
+    check = Check(
         name=f"{REGRESSION_PREFIX}{metric} within {max_worse_pct:g}% of baseline",
         metric=metric,
         op="<=" if direction == "higher" else ">=",
@@ -278,7 +327,11 @@ def _regression_check(
         delta_pct=None if delta is None else round(delta, 3),
         status=status,
         abort_on_fail=False,
+        kind="regression",
     )
+    if bound:
+        check["at_least"] = True
+    return check
 
 
 def apply_baseline(
@@ -353,6 +406,21 @@ def apply_baseline(
     return BaselineOutcome(out, info)
 
 
+def check_regression_covers(plan: Plan, baseline: Baseline) -> None:
+    """A regression rule that would compare no metric is silently off: refuse it (exit 2)."""
+    if plan.regression is None:
+        return
+    threshold_metrics = [t.metric.canonical for t in plan.parsed_thresholds()]
+    covered = plan.regression.metrics or list(dict.fromkeys([*threshold_metrics, *REGRESSION_HEADLINE]))
+    if any(m in baseline.figures for m in covered):
+        return
+    raise BaselineError(
+        f"regression: the baseline ({baseline.label}) has a figure for none of the metrics the rule "
+        f"compares ({', '.join(covered)}); it would check nothing. Its figures: "
+        f"{', '.join(sorted(baseline.figures)) or 'none'}"
+    )
+
+
 # --- resolving a plan's baseline (I/O at the edge: a file, and the history given) --------------
 
 
@@ -410,9 +478,13 @@ def resolve_baseline(
                 raise BaselineError(
                     f"baseline.file: {plan.baseline.file} is read by cloud runs only; use a local file"
                 )
-            return read_remote(plan.baseline.file, spec), []
+            remote = read_remote(plan.baseline.file, spec)
+            check_regression_covers(plan, remote)
+            return remote, []
         path = Path(plan.baseline.file)
-        return load_baseline_file(path if path.is_absolute() else base_dir / path, spec), []
+        found = load_baseline_file(path if path.is_absolute() else base_dir / path, spec)
+        check_regression_covers(plan, found)
+        return found, []
     if plan.baseline == LAST_PASS:
         record = history.last_pass(plan.name, before=before)
         if record is not None and record.run_id == exclude_run:

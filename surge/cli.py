@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from surge.report_model import Report
     from surge.stats import RunStats
     from surge.store.history import RunHistory, RunRecord
+    from surge.validity import RunEnd
 
 
 class ExitStatus(IntEnum):
@@ -93,7 +94,7 @@ def _history(args: argparse.Namespace) -> RunHistory:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from surge.baseline import load_baseline_file
+    from surge.baseline import check_regression_covers, load_baseline_file
     from surge.plan import BaselineFile, is_s3_uri, load_plan
 
     plan_path = Path(args.plan)
@@ -105,6 +106,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         # A file can be checked now; runs in the history are looked up when the plan runs.
         path = Path(plan.baseline.file)
         found = load_baseline_file(path if path.is_absolute() else plan_path.parent / path, "")
+        check_regression_covers(plan, found)
         baseline = f"  baseline: {found.label} ({len(found.figures)} figures)"
     elif plan.baseline is not None:
         baseline = f"  baseline: {plan.baseline} (looked up in the run history when the plan runs)"
@@ -115,6 +117,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(f"  {len(plan.scenarios)} scenario(s), {len(plan.thresholds)} threshold(s), target {plan.target}")
     if baseline:
         print(baseline)
+    changed = plan.validity.changed()
+    if changed:
+        print("  validity limits changed by the plan: " + ", ".join(f"{k}={v:g}" for k, v in changed.items()))
+    _warn_without_thresholds(plan)
     return ExitStatus.OK
 
 
@@ -137,21 +143,36 @@ def _record(history: RunHistory, report: Report, run_dir: Path) -> None:
         print(f"history: recorded in {history.where}")
 
 
+def _warn_without_thresholds(plan: Plan) -> None:
+    if not plan.thresholds:
+        print(
+            "surge: warning: the plan has no thresholds: this run can fail only for validity "
+            "(workers lost, load not delivered, nothing measured); add thresholds to judge the service",
+            file=sys.stderr,
+        )
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from surge.baseline import resolve_baseline
+    from surge.interrupts import StopRequests
     from surge.plan import load_plan
     from surge.progress import ProgressPrinter
     from surge.runner import run_local
-    from surge.store.local import new_run_id, write_run
+    from surge.store.local import new_run_id, prepare_run_dir
     from surge.summary import build_report, with_baseline
 
     plan_path = Path(args.plan)
     plan = load_plan(plan_path, target=args.target, cloud=args.cloud)
+    if args.workers is not None and not 1 <= args.workers <= plan.limits.max_workers:
+        raise UserError(
+            f"--workers {args.workers}: must be between 1 and limits.max_workers ({plan.limits.max_workers})"
+        )
     if args.cloud:
         from surge.cli_cloud import run_cloud
 
         # Relative data and baseline files are found beside the plan, as in a local run, and uploaded.
         return run_cloud(args, plan, new_run_id(plan.name), base_dir=plan_path.parent)
+    _warn_without_thresholds(plan)
     history = _history(args)
     # Before any traffic: publishing without credentials or a region would only fail at the end.
     cloudwatch = _cloudwatch_client(args) if args.publish_metrics else None
@@ -159,36 +180,90 @@ def _cmd_run(args: argparse.Namespace) -> int:
     baseline, notes = resolve_baseline(plan, history, base_dir=plan_path.parent)
     run_id = new_run_id(plan.name)
     out_dir = Path(args.out) if args.out else Path("surge-runs") / run_id
-    printer = ProgressPrinter(plan.load.duration_s)
+    # Before any traffic: every place the run writes must take its results.
+    prepare_run_dir(out_dir)
+    history.check_writable()
+    printer = ProgressPrinter(plan.load.duration_s, closed=plan.load.model == "closed")
     print(f"surge {__version__}: running '{plan.name}' against {plan.target} (run {run_id})", file=sys.stderr)
     _print_baseline(baseline, notes)
-    try:
-        run = run_local(
-            plan, run_id=run_id, base_dir=plan_path.parent, workers=args.workers, progress=printer
+    stops = StopRequests()
+    # Stop signals are handled until the results are written: a second Ctrl-C (or a SIGTERM)
+    # while the report is being written must not lose what the run measured.
+    with stops.installed():
+        try:
+            run = run_local(
+                plan,
+                run_id=run_id,
+                base_dir=plan_path.parent,
+                workers=args.workers,
+                progress=printer,
+                stops=stops,
+            )
+        finally:
+            printer.finish()
+        report = run.report
+        metrics = None
+        if not stops.requested:  # a stopped run does not wait minutes for CloudWatch
+            metrics = _collect_metrics(plan, run.stats, report, args.metrics_delay)
+        if metrics is not None:
+            report = build_report(
+                plan,
+                run.stats,
+                run_id=run_id,
+                partial=report["partial"],
+                aborted_by=report["aborted_by"],
+                metrics=metrics,
+                end=_run_end(report),
+            )
+        if plan.baseline is not None:
+            report = with_baseline(report, plan, run.stats, baseline, notes, metrics)
+        paths, written = _write_results(
+            out_dir, run_id, _portable(plan, plan_path.parent), run.stats, report, metrics
         )
-    finally:
-        printer.finish()
-    report = run.report
-    metrics = _collect_metrics(plan, run.stats, report, args.metrics_delay)
-    if metrics is not None:
-        report = build_report(
-            plan,
-            run.stats,
-            run_id=run_id,
-            partial=report["partial"],
-            aborted_by=report["aborted_by"],
-            metrics=metrics,
-        )
-    if plan.baseline is not None:
-        report = with_baseline(report, plan, run.stats, baseline, notes, metrics)
-    paths = write_run(out_dir, _portable(plan, plan_path.parent), run.stats, report, metrics)
-    _print_summary(report, paths)
-    _record(history, report, out_dir)
+        _print_summary(report, paths)
+        _record(history, report, written)
     if cloudwatch is not None:
         _publish(cloudwatch, report, run.stats["ended_at"])
+    if written != out_dir:
+        return ExitStatus.ERROR
     if run.interrupted:
-        return ExitStatus.INTERRUPTED
+        return stops.exit_code()
     return _exit_for(report["verdict"])
+
+
+def _run_end(report: Report) -> RunEnd:
+    from surge.validity import RunEnd
+
+    end = report.get("end")
+    if end is None:
+        stopped = None
+        if report["partial"]:
+            stopped = (
+                f"aborted by check '{report['aborted_by']}'" if report["aborted_by"] else "stopped early"
+            )
+        return RunEnd(stopped_by=stopped)
+    return RunEnd(end["stopped_by"], end["workers_lost"], tuple(end["lost_reasons"]))
+
+
+def _write_results(
+    out_dir: Path, run_id: str, plan: Plan, stats: RunStats, report: Report, metrics: ServiceMetrics | None
+) -> tuple[dict[str, Path], Path]:
+    """Write the run's files; if its folder failed since it was checked (a full disk, a removed
+    folder), write them to a temporary folder instead and say so: results are never lost."""
+    import tempfile
+
+    from surge.store.local import write_run
+
+    try:
+        return write_run(out_dir, plan, stats, report, metrics), out_dir
+    except OSError as exc:
+        fallback = Path(tempfile.mkdtemp(prefix=f"surge-{run_id}-"))
+        print(
+            f"surge: error: could not write the results to {out_dir} ({exc.strerror or exc}); "
+            f"they are in {fallback}",
+            file=sys.stderr,
+        )
+        return write_run(fallback, plan, stats, report, metrics), fallback
 
 
 def _cloudwatch_client(args: argparse.Namespace) -> Any:
@@ -297,10 +372,17 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
         if c["baseline"] is not None:
             delta = "" if c["delta_pct"] is None else f", {c['delta_pct']:+.1f}%"
             versus = f" (baseline {_fmt(c['baseline'], c['unit'])}{delta})"
-        print(f"  [{mark:>7}] {c['name']:<45} measured {_fmt(c['measured'], c['unit'])}{versus}")
+        measured = _fmt(c["measured"], c["unit"])
+        if c.get("at_least"):
+            measured = f">= {measured} (timeouts)"
+        print(f"  [{mark:>7}] {c['name']:<45} measured {measured}{versus}")
+        if c["status"] != "pass" and c.get("detail"):
+            print(f"            {c['detail']}")
     verdict = rep["verdict"].upper()
     if rep["partial"]:
-        why = f"aborted: {rep['aborted_by']}" if rep["aborted_by"] else "stopped early"
+        end = rep.get("end")
+        stopped_by = end["stopped_by"] if end is not None else None
+        why = stopped_by or (f"aborted: {rep['aborted_by']}" if rep["aborted_by"] else "stopped early")
         verdict += f" (partial, {why})"
     print(f"verdict: {verdict}")
     if rep["error"]:
@@ -310,22 +392,46 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    """Re-render a stored run from its merged histograms (e.g. after changing thresholds)."""
+    """Re-evaluate a stored run from its merged histograms (e.g. with changed thresholds). The
+    run's own files and its history record are never changed: the re-evaluation is written beside
+    them (``RUN/reevaluations/<time>-<plan>/``) or to --out, and says what it is."""
     if args.cloud:
         from surge.cli_cloud import cmd_report_cloud
 
         return cmd_report_cloud(args)
+    from datetime import UTC, datetime
+
     from surge.baseline import Baseline, resolve_baseline
     from surge.plan import load_plan
-    from surge.store.local import PLAN_FILE, locate_run, read_metrics, read_report, read_results, write_run
+    from surge.report_model import ReevaluationInfo
+    from surge.store.local import (
+        PLAN_FILE,
+        REEVALUATIONS_DIR,
+        has_report,
+        locate_run,
+        new_run_id,
+        prepare_run_dir,
+        read_metrics,
+        read_report,
+        read_results,
+        write_run,
+    )
     from surge.summary import build_report
 
     run_dir = locate_run(args.run)
-    if run_dir is None:
+    if run_dir is None or not has_report(run_dir):
         raise UserError(f"no stored run at '{args.run}': pass a run folder or an id under ./surge-runs")
     plan_path = Path(args.plan) if args.plan else run_dir / PLAN_FILE
     plan = load_plan(plan_path)
     old = read_report(run_dir)
+    if plan.name != old["plan"] and not args.other_plan:
+        raise UserError(
+            f"--plan {plan_path} is plan '{plan.name}', but run {old['run_id']} ran plan '{old['plan']}'; "
+            "pass --other-plan to evaluate it with another plan's checks anyway"
+        )
+    now = datetime.now(UTC)
+    out_dir = Path(args.out) if args.out else run_dir / REEVALUATIONS_DIR / new_run_id(plan.name, now)
+    prepare_run_dir(out_dir)
     stats = read_results(run_dir)
     metrics = read_metrics(run_dir)
     history = _history(args)
@@ -343,15 +449,25 @@ def _cmd_report(args: argparse.Namespace) -> int:
         plan,
         stats,
         run_id=old["run_id"],
+        mode=old["mode"],
         partial=old["partial"],
         aborted_by=old["aborted_by"],
         baseline=baseline,
         baseline_notes=notes,
         metrics=metrics,
+        end=_run_end(old),
     )
-    paths = write_run(run_dir, plan, stats, report, metrics)
+    report["reevaluation"] = ReevaluationInfo(
+        of_run=old["run_id"],
+        plan=plan.name,
+        plan_hash=plan.plan_hash(),
+        plan_path=str(plan_path.resolve()),
+        at=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        original_verdict=old["verdict"],
+    )
+    paths = write_run(out_dir, plan, stats, report, metrics)
+    print(f"re-evaluation of run {old['run_id']} with plan '{plan.name}' (the run's own files are unchanged)")
     _print_summary(report, paths)
-    _record(history, report, run_dir)
     return _exit_for(report["verdict"])
 
 
@@ -528,12 +644,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     val.set_defaults(func=_cmd_validate)
 
-    rep = sub.add_parser("report", help="re-render a stored run's reports from its histograms")
+    rep = sub.add_parser(
+        "report", help="re-evaluate a stored run from its histograms, beside its own files (never over them)"
+    )
     rep.add_argument("run", help="run folder or run id under ./surge-runs")
     rep.add_argument("--plan", help="evaluate with this plan's thresholds instead of the stored plan")
+    rep.add_argument(
+        "--other-plan",
+        action="store_true",
+        help="allow --plan to name a plan other than the one the run ran",
+    )
     rep.add_argument("--history", help=HISTORY_HELP)
     rep.add_argument("--cloud", action="store_true", help="download a cloud run's reports from S3")
-    rep.add_argument("--out", help="with --cloud: where to put the files (default ./surge-runs/<run>)")
+    rep.add_argument(
+        "--out",
+        help="where to write the re-evaluation (default RUN/reevaluations/<time>-<plan>/); "
+        "with --cloud: where to put the downloaded files (default ./surge-runs/<run>)",
+    )
     rep.add_argument("--open", action="store_true", help="with --cloud: open report.html in a browser")
     add_cloud_options(rep)
     rep.set_defaults(func=_cmd_report)

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from surge.report_model import Check, CheckStatus, Verdict
 from surge.stats import AtLeast
-from surge.thresholds import MetricRef, Threshold, compare
+from surge.thresholds import MetricRef, Op, Threshold, compare
 
 
 class MetricSource(Protocol):
@@ -16,7 +16,7 @@ class MetricSource(Protocol):
         fell among timed-out requests is an :class:`AtLeast` (a lower bound)."""
 
 
-def holds(measured: float, op: str, target: float) -> bool:
+def holds(measured: float, op: Op, target: float) -> bool:
     """Whether a check holds. A lower bound proves only ``>``/``>=`` checks it already meets:
     "at least 2 s" may be anything above, so ``< 5s`` is not proven and fails."""
     if isinstance(measured, AtLeast):

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hdrh.histogram import HdrHistogram
-
 from surge.evaluate import abort_reason
 from surge.plan import Plan
-from surge.stats import Aggregate, IntervalData, is_stage, new_histogram, percentile_ms
+from surge.stats import Aggregate, IntervalData, is_stage
 from surge.summary import AggregateSource, Scope, phase_windows
 from surge.thresholds import Threshold
 
@@ -29,6 +27,9 @@ class Snapshot:
     errors: int
     dropped: int
     in_flight: int
+    users: int = 0  # closed model: active virtual users in the interval shown
+    # (workers whose part of the interval shown has arrived, live workers) when some are late.
+    reporting: tuple[int, int] | None = None
 
 
 @dataclass
@@ -36,30 +37,38 @@ class _Recent:
     requests: int = 0
     errors: int = 0
     in_flight: int = 0
-    rt: HdrHistogram = field(default_factory=new_histogram)
+    users: int = 0
+    agg: Aggregate = field(default_factory=Aggregate)
 
 
 @dataclass
 class LiveView:
     plan: Plan
     thresholds: list[Threshold] = field(default_factory=list)
+    workers: int = 1
     total: Aggregate = field(default_factory=Aggregate)
     endpoints: dict[str, Aggregate] = field(default_factory=dict)
     phases: dict[str, Aggregate] = field(default_factory=dict)
-    # Per interval index: requests, and the merged response-time histogram (recent ones only).
+    # Per interval index: what the workers sent of it (recent ones only).
     _recent: dict[int, _Recent] = field(default_factory=dict)
+    # Per live worker: every interval below this index has arrived from it.
+    _closed_before: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.windows = phase_windows(self.plan)
         self.interval_s = self.plan.interval
+        self._closed_before = dict.fromkeys(range(self.workers), 0)
 
-    def add(self, intervals: dict[str, IntervalData]) -> None:
+    def add(
+        self, intervals: dict[str, IntervalData], *, shard: int = 0, closed_before: int | None = None
+    ) -> None:
         for key, data in intervals.items():
             idx = int(key)
             t = idx * self.interval_s
             phase = next((n for n, a, b in self.windows if a <= t < b), self.windows[-1][0])
             recent = self._recent.setdefault(idx, _Recent())
             recent.in_flight += data["in_flight"]
+            recent.users += data.get("users", 0)
             for agg in (self.total, self.phases.setdefault(phase, Aggregate())):
                 agg.iterations += data["iterations"]
                 agg.dropped += data["dropped"]
@@ -71,28 +80,44 @@ class LiveView:
                 self.phases[phase].add_endpoint(ep)
                 recent.requests += ep["requests"]
                 recent.errors += sum(ep["errors"].values())
-                if ep["rt"]:
-                    recent.rt.decode_and_add(ep["rt"])
+                recent.agg.add_endpoint(ep)
+        if closed_before is not None and shard in self._closed_before:
+            self._closed_before[shard] = max(self._closed_before[shard], closed_before)
         # Keep only a few recent intervals: the view is for "now", the report for the whole run.
-        for idx in sorted(self._recent)[:-5]:
+        for idx in sorted(self._recent)[:-8]:
             del self._recent[idx]
 
+    def worker_done(self, shard: int) -> None:
+        """A worker delivered its result (or failed): it no longer holds an interval back."""
+        self._closed_before.pop(shard, None)
+
     def snapshot(self, elapsed_s: float) -> Snapshot:
-        current = int(elapsed_s / self.interval_s) - 1  # the last interval every worker has closed
-        recent = self._recent.get(current)
+        """The newest interval every live worker has sent; when some are more than two intervals
+        behind, the interval due now, marked with how many workers it holds."""
+        due = int(elapsed_s / self.interval_s + 1e-9) - 1
+        live = self._closed_before
+        complete = min(live.values()) - 1 if live else due
+        shown, reporting = min(due, complete), None
+        if complete < due - 2:
+            shown = due
+            reporting = (sum(1 for c in live.values() if c > due), len(live))
+        recent = self._recent.get(shown)
         names = [n for n, _, _ in self.windows]
         idx = next((i for i, (_, a, b) in enumerate(self.windows) if a <= elapsed_s < b), len(names) - 1)
+        p95 = recent.agg.latency("latency", "p95", 95.0) if recent else None
         return Snapshot(
             elapsed_s=elapsed_s,
             phase=names[idx],
             phase_index=idx,
             phases=len(names),
             rps=(recent.requests / self.interval_s) if recent else 0.0,
-            p95_ms=percentile_ms(recent.rt, 95) if recent else None,
+            p95_ms=p95,
             requests=self.total.requests,
             errors=self.total.error_count,
             dropped=self.total.dropped,
             in_flight=recent.in_flight if recent else 0,
+            users=recent.users if recent else 0,
+            reporting=reporting,
         )
 
     def source(self, elapsed_s: float) -> AggregateSource:

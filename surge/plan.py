@@ -34,7 +34,7 @@ from surge.metrics.bind import bind_thresholds, threshold_problem
 from surge.metrics.spec import CostSpec, Services
 from surge.template import TemplateError, compile_structure, structure_variables
 from surge.thresholds import Threshold, ThresholdError, parse_metric, parse_threshold
-from surge.units import parse_duration_s
+from surge.units import parse_duration_s, parse_share
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
@@ -85,7 +85,59 @@ class Limits(_Model):
     max_workers: int = Field(default=200, gt=0)
 
 
+def _share(v: object) -> float:
+    return parse_share(v)
+
+
+Share = Annotated[float, BeforeValidator(_share)]
+
+
+def _workers_lost(v: object) -> object:
+    # A count of workers, or a share of them ("10%").
+    return parse_share(v) if isinstance(v, str) else v
+
+
+class Validity(_Model):
+    """What makes a run a valid test, checked in every run besides the plan's thresholds. The
+    defaults are strict; a plan may loosen one, and the report shows it as changed."""
+
+    max_workers_lost: Annotated[int | float, BeforeValidator(_workers_lost)] = Field(
+        default=0,
+        ge=0,
+        description="workers (local processes or cloud shards) whose result may be missing: "
+        "a count, or a share of the workers such as 10%",
+    )
+    max_dropped: Share = Field(
+        default=0.01, description="share of the planned iterations that may be dropped (open model)"
+    )
+    max_late: Share = Field(
+        default=0.01,
+        description="share of the arrivals that may start more than max_loop_lag after their time",
+    )
+    max_cpu: Share = Field(default=0.9, description="busiest worker's CPU over the load, share of a core")
+    max_loop_lag: Seconds = Field(default=0.025, gt=0, description="p99 of a worker's event-loop lag")
+
+    @field_validator("max_workers_lost")
+    @classmethod
+    def _whole_count(cls, v: int | float) -> int | float:
+        if isinstance(v, float) and v > 1:
+            raise ValueError("a count of workers is a whole number; a share is written like 10%")
+        return v
+
+    def changed(self) -> dict[str, object]:
+        """The settings the plan changed from the defaults, as written in the plan's units."""
+        default = Validity()
+        return {
+            name: getattr(self, name)
+            for name in type(self).model_fields
+            if getattr(self, name) != getattr(default, name)
+        }
+
+
 DEFAULT_IN_FLIGHT_PER_WORKER = 1000
+# Beyond this no fleet can schedule arrivals (1000 Lambda workers at 10k/s each): a plan asking for
+# more is a typo or a unit mix-up, refused before it can tie a generator up walking its schedule.
+SCHEDULABLE_RATE = 1e7
 MAX_CONNECTIONS_PER_WORKER = 1000
 
 
@@ -412,6 +464,7 @@ _OPTIONAL_SECTIONS = (
     "services",
     "cost",
     "allow_resources",
+    "validity",
 )
 
 
@@ -441,6 +494,7 @@ class Plan(_Model):
         default_factory=list, description="AWS resources aws: steps may call (names, ARNs, globs)"
     )
     cost: CostSpec | None = None
+    validity: Validity = Field(default_factory=Validity)
 
     @model_validator(mode="before")
     @classmethod
@@ -472,6 +526,11 @@ class Plan(_Model):
                 raise ValueError(
                     f"load.phases[{i}] asks for {peak:g} users, above limits.max_users ({lim.max_users}); "
                     "raise limits.max_users to allow it"
+                )
+            if p.model == "open" and peak > SCHEDULABLE_RATE:
+                raise ValueError(
+                    f"load.phases[{i}] asks for {peak:g}/s: no generator fleet schedules more than "
+                    f"{SCHEDULABLE_RATE:g} arrivals per second, whatever limits.max_rate allows"
                 )
         if self.load.duration_s > lim.max_duration:
             raise ValueError(
@@ -519,6 +578,8 @@ class Plan(_Model):
         """Identifies the plan as written: its files count by name, not by where they were read
         from (a cloud run reads its own per-run copies, which would make every hash different)."""
         data = self.model_dump(mode="json", by_alias=True)
+        if not self.validity.changed():
+            del data["validity"]  # plans written before validity settings existed hash as they did
         for name in ("data", "baseline"):
             ref = data.get(name)
             if isinstance(ref, dict) and isinstance(ref.get("file"), str):

@@ -6,6 +6,7 @@ import sys
 from typing import TextIO
 
 from surge.live import Snapshot
+from surge.stats import AtLeast
 from surge.units import format_duration
 
 NON_TTY_EVERY_S = 5.0
@@ -14,8 +15,9 @@ NON_TTY_EVERY_S = 5.0
 class ProgressPrinter:
     """One line rewritten in place on a terminal; a line every few seconds in CI logs."""
 
-    def __init__(self, total_s: float, stream: TextIO | None = None) -> None:
+    def __init__(self, total_s: float, stream: TextIO | None = None, *, closed: bool = False) -> None:
         self.total_s = total_s
+        self.closed = closed  # closed model: show active users instead of iterations in flight
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self._last_line = -NON_TTY_EVERY_S
@@ -25,10 +27,14 @@ class ProgressPrinter:
         elapsed = min(s.elapsed_s, self.total_s)
         p95 = "—" if s.p95_ms is None else f"{s.p95_ms:.1f} ms"
         err_pct = (s.errors / s.requests * 100) if s.requests else 0.0
+        if isinstance(s.p95_ms, AtLeast):
+            p95 = f">= {s.p95_ms:.0f} ms"  # it fell among timed-out requests
+        load = f"users {s.users}" if self.closed else f"in-flight {s.in_flight}"
+        partial = f"  (interval from {s.reporting[0]}/{s.reporting[1]} workers)" if s.reporting else ""
         return (
             f"[{s.phase} {s.phase_index + 1}/{s.phases}] {format_clock(elapsed)}/{format_clock(self.total_s)}"
             f"  {s.rps:8.1f} req/s  p95 {p95:>10}  errors {err_pct:5.2f}% ({s.errors})"
-            f"  dropped {s.dropped}  in-flight {s.in_flight}  total {s.requests}"
+            f"  dropped {s.dropped}  {load}  total {s.requests}{partial}"
         )
 
     def __call__(self, snapshot: Snapshot, elapsed_s: float) -> None:

@@ -89,6 +89,8 @@ class StageReport(TypedDict):
 
 
 class PhaseReport(TypedDict):
+    # "ran", "partial" (cut short by a stop) or "not run" (a stop came first: its zeros mean nothing)
+    status: NotRequired[Literal["ran", "partial", "not run"]]
     name: str
     start_s: float  # offset from the run's start
     duration_s: float
@@ -128,6 +130,21 @@ class GeneratorHealth(TypedDict):
     notes: list[str]
 
 
+class ReevaluationInfo(TypedDict):
+    of_run: str  # the run re-evaluated
+    plan: str  # the plan it was evaluated with: name
+    plan_hash: str
+    plan_path: str
+    at: str  # ISO 8601 UTC
+    original_verdict: str
+
+
+class RunEndInfo(TypedDict):
+    stopped_by: str | None  # "Ctrl-C", "SIGTERM", "aborted by check '...'", "surge stop", ...
+    workers_lost: int  # results missing beyond the failed workers the results count (cloud shards)
+    lost_reasons: list[str]
+
+
 class Report(TypedDict):
     schema_version: int
     surge_version: str
@@ -160,3 +177,6 @@ class Report(TypedDict):
     generator: GeneratorHealth
     # Absent in reports written before baselines existed; None when the plan names no baseline.
     baseline: NotRequired[BaselineInfo | None]
+    end: NotRequired[RunEndInfo]  # how the run ended; absent in reports written before it existed
+    # A re-evaluation of a stored run with a plan (``surge report RUN --plan X``), not the run's report.
+    reevaluation: NotRequired[ReevaluationInfo]

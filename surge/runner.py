@@ -7,8 +7,8 @@ import asyncio
 import multiprocessing as mp
 import os
 import queue
-import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,15 +19,29 @@ from urllib.parse import urlsplit
 
 from surge.engine.worker import WorkerSpec, run_worker
 from surge.errors import UserError
+from surge.interrupts import StopRequests, ignore_stop_signals
 from surge.live import LiveView, Snapshot
 from surge.plan import Plan
 from surge.report_model import Report
-from surge.stats import RESULT_VERSION, HealthData, RunStats, WorkerResult, merge_results
+from surge.stats import (
+    RESULT_VERSION,
+    HealthData,
+    IntervalData,
+    RunStats,
+    WorkerResult,
+    merge_interval_list,
+    merge_results,
+)
 from surge.summary import build_report
+from surge.validity import RunEnd
 
 READY_TIMEOUT_S = 60.0
 START_LEAD_S = 0.3
 PROGRESS_EVERY_S = 1.0
+# Workers close an interval within their 0.1 s ticker: shown this long after it ended.
+PROGRESS_DELAY_S = 0.25
+JOIN_TIMEOUT_S = 10.0
+ORPHAN_POLL_S = 0.2
 
 ProgressSink = Callable[[Snapshot, float], None]
 
@@ -36,7 +50,8 @@ ProgressSink = Callable[[Snapshot, float], None]
 class LocalRun:
     report: Report
     stats: RunStats
-    interrupted: bool
+    interrupted: bool  # stopped by a signal (Ctrl-C, SIGTERM, SIGHUP)
+    stopped_by: str | None = None  # what stopped it early, abort-on-fail included
 
 
 def default_workers(plan: Plan) -> int:
@@ -92,6 +107,19 @@ def _run_async(coro: Any) -> Any:
         return asyncio.run(coro)
 
 
+def _exit_when_orphaned(parent_pid: int) -> None:
+    """A worker whose parent died (SIGKILL, a crash) stops sending load at once: nobody would
+    collect its result, and a load test must never outlive the command that started it."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(ORPHAN_POLL_S)
+            if os.getppid() != parent_pid:
+                os._exit(3)
+
+    threading.Thread(target=watch, name="surge-orphan-watch", daemon=True).start()
+
+
 def _worker_main(
     plan_data: dict[str, Any],
     shard: int,
@@ -101,24 +129,37 @@ def _worker_main(
     start: MpEvent,
     t0: Any,
     stop: MpEvent,
+    parent_pid: int,
 ) -> None:
-    # Ctrl-C reaches the whole process group: the parent decides, workers follow the stop event.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Signals to the process group (a terminal's Ctrl-C, a CI runner's SIGTERM) are the parent's
+    # to handle: the workers follow its stop event, so their results are kept.
+    ignore_stop_signals()
+    _exit_when_orphaned(parent_pid)
     try:
         plan = Plan.model_validate(plan_data)
         out.put(("ready", shard, None))
         start.wait()
         spec = WorkerSpec(plan, shard, shards, float(t0.value), None, f"local-{shard}", Path(base_dir))
-        result = _run_async(
-            run_worker(spec, should_stop=stop.is_set, on_interval=lambda iv: out.put(("interval", shard, iv)))
-        )
+
+        def on_interval(intervals: dict[str, IntervalData], closed_before: int) -> None:
+            out.put(("interval", shard, (intervals, closed_before)))
+
+        result = _run_async(run_worker(spec, should_stop=stop.is_set, on_interval=on_interval))
         out.put(("result", shard, result))
     except Exception as exc:
         out.put(("failed", shard, f"{type(exc).__name__}: {exc}"))
 
 
-def _failed_result(shard: int, shards: int, t0: float, plan: Plan, error: str) -> WorkerResult:
-    now = time.time()
+def _lost_result(
+    shard: int, shards: int, t0: float, plan: Plan, error: str, streamed: list[dict[str, IntervalData]]
+) -> WorkerResult:
+    """A worker that delivered no result: what it streamed while it ran is kept (and marked)."""
+    by_key: dict[str, list[IntervalData]] = {}
+    for delta in streamed:
+        for key, data in delta.items():
+            by_key.setdefault(key, []).append(data)
+    intervals = {k: merge_interval_list(v) for k, v in sorted(by_key.items(), key=lambda kv: int(kv[0]))}
+    last = max((int(k) for k in intervals), default=-1)
     return WorkerResult(
         version=RESULT_VERSION,
         worker=f"local-{shard}",
@@ -128,10 +169,10 @@ def _failed_result(shard: int, shards: int, t0: float, plan: Plan, error: str) -
         t0=t0,
         window=[0.0, sum(p.duration for p in plan.load.phases)],
         started_at=t0,
-        ended_at=now,
+        ended_at=t0 + (last + 1) * plan.interval,
         stopped_early=True,
         error=error,
-        intervals={},
+        intervals=intervals,
         health=HealthData(
             worker=f"local-{shard}",
             max_loop_lag_ms=0.0,
@@ -150,8 +191,27 @@ def run_local(
     base_dir: Path,
     workers: int | None = None,
     progress: ProgressSink | None = None,
+    stops: StopRequests | None = None,
 ) -> LocalRun:
+    """Run the plan on this machine. Stop signals (Ctrl-C, SIGTERM, SIGHUP) stop it early with
+    what was measured; pass ``stops`` to keep handling them after the run (the CLI does, so a
+    signal while the report is written does not lose it)."""
     check_reachable(plan)
+    if stops is None:
+        stops = StopRequests()
+        with stops.installed():
+            return _run(plan, run_id, base_dir, workers, progress, stops)
+    return _run(plan, run_id, base_dir, workers, progress, stops)
+
+
+def _run(
+    plan: Plan,
+    run_id: str,
+    base_dir: Path,
+    workers: int | None,
+    progress: ProgressSink | None,
+    stops: StopRequests,
+) -> LocalRun:
     n = workers or default_workers(plan)
     ctx = mp.get_context("spawn")
     out: Any = ctx.Queue()
@@ -161,7 +221,7 @@ def run_local(
     procs = [
         ctx.Process(
             target=_worker_main,
-            args=(plan_data, i, n, str(base_dir), out, start, t0_value, stop),
+            args=(plan_data, i, n, str(base_dir), out, start, t0_value, stop, os.getpid()),
             name=f"surge-worker-{i}",
             daemon=True,
         )
@@ -170,43 +230,55 @@ def run_local(
     for p in procs:
         p.start()
 
-    live = LiveView(plan, plan.parsed_thresholds())
-    results: dict[int, WorkerResult] = {}
-    interrupted = False
-    aborted_by: str | None = None
+    live = LiveView(plan, plan.parsed_thresholds(), workers=n)
+    follow = _Follow(plan, out, procs, stop, live, progress, stops)
     try:
-        _wait_ready(out, procs, n)
+        _wait_ready(out, procs, n, stops)
         t0 = time.time() + START_LEAD_S
         t0_value.value = t0
         start.set()
-        interrupted, aborted_by = _follow(plan, out, procs, n, t0, stop, live, results, progress)
+        follow.run(t0)
     finally:
         stop.set()
         for p in procs:
-            p.join(timeout=10)
+            p.join(timeout=0.2 if stops.forced else JOIN_TIMEOUT_S)
             if p.is_alive():
                 p.terminate()
     t0 = float(t0_value.value)
+    results = follow.results
+    lost: list[str] = []
     for i in range(n):
         if i not in results:
-            results[i] = _failed_result(i, n, t0, plan, f"worker {i} exited without a result")
+            exitcode = procs[i].exitcode
+            reason = follow.failures.get(i) or (
+                f"worker {i} exited without a result"
+                + (f" (killed by signal {-exitcode})" if exitcode is not None and exitcode < 0 else "")
+            )
+            lost.append(reason)
+            results[i] = _lost_result(i, n, t0, plan, reason, follow.streamed.get(i, []))
     stats = merge_results(results[i] for i in range(n))
+    stopped_by = follow.stopped_by or (
+        f"aborted by check '{follow.aborted_by}'" if follow.aborted_by is not None else None
+    )
     report = build_report(
         plan,
         stats,
         run_id=run_id,
-        partial=interrupted or aborted_by is not None,
-        aborted_by=aborted_by,
+        partial=stopped_by is not None,
+        aborted_by=follow.aborted_by,
+        end=RunEnd(stopped_by=stopped_by),
     )
-    return LocalRun(report, stats, interrupted)
+    return LocalRun(report, stats, interrupted=follow.stopped_by is not None, stopped_by=stopped_by)
 
 
-def _wait_ready(out: Any, procs: list[Any], n: int) -> None:
+def _wait_ready(out: Any, procs: list[Any], n: int, stops: StopRequests) -> None:
     ready: set[int] = set()
     deadline = time.monotonic() + READY_TIMEOUT_S
     while len(ready) < n:
+        if stops.requested:
+            raise UserError(f"stopped ({stops.reason}) before the load started; nothing was sent")
         try:
-            kind, shard, payload = out.get(timeout=0.5)
+            kind, shard, payload = out.get(timeout=0.1)
         except queue.Empty:
             if time.monotonic() > deadline or any(p.exitcode not in (None, 0) for p in procs):
                 raise UserError("local workers did not start; see the messages above") from None
@@ -217,53 +289,68 @@ def _wait_ready(out: Any, procs: list[Any], n: int) -> None:
             raise UserError(f"worker {shard} could not start: {payload}")
 
 
-def _follow(
-    plan: Plan,
-    out: Any,
-    procs: list[Any],
-    n: int,
-    t0: float,
-    stop: MpEvent,
-    live: LiveView,
-    results: dict[int, WorkerResult],
-    progress: ProgressSink | None,
-) -> tuple[bool, str | None]:
-    interrupted = False
-    aborted_by: str | None = None
-    # Half an interval late, so every worker has closed and sent the interval being shown.
-    next_progress = t0 + PROGRESS_EVERY_S + 0.5
-    failures: dict[int, str] = {}
-    while len(results) + len(failures) < n:
-        try:
+class _Follow:
+    """The parent's side of a run: collects the workers' streamed intervals and results, shows
+    progress on a steady clock, decides abort-on-fail, and turns stop requests into a stop."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        out: Any,
+        procs: list[Any],
+        stop: MpEvent,
+        live: LiveView,
+        progress: ProgressSink | None,
+        stops: StopRequests,
+    ) -> None:
+        self.plan, self.out, self.procs, self.stop = plan, out, procs, stop
+        self.live, self.progress, self.stops = live, progress, stops
+        self.results: dict[int, WorkerResult] = {}
+        self.failures: dict[int, str] = {}
+        self.streamed: dict[int, list[dict[str, IntervalData]]] = {}
+        self.stopped_by: str | None = None
+        self.aborted_by: str | None = None
+
+    def _receive(self, kind: str, shard: int, payload: Any) -> None:
+        if kind == "interval":
+            intervals, closed_before = payload
+            self.live.add(intervals, shard=shard, closed_before=closed_before)
+            if intervals:
+                self.streamed.setdefault(shard, []).append(intervals)
+        elif kind == "result":
+            self.results[shard] = payload
+            self.live.worker_done(shard)
+        elif kind == "failed":
+            self.failures[shard] = payload
+            self.live.worker_done(shard)
+
+    def run(self, t0: float) -> None:
+        n = len(self.procs)
+        tick = 1  # progress is shown at t0 + tick seconds (+ a little, for the workers' ticker)
+        while len(self.results) + len(self.failures) < n:
             try:
-                kind, shard, payload = out.get(timeout=0.1)
+                kind, shard, payload = self.out.get(timeout=0.05)
             except queue.Empty:
-                kind = ""
-            if kind == "interval":
-                live.add(payload)
-            elif kind == "result":
-                results[shard] = payload
-            elif kind == "failed":
-                failures[shard] = payload
-            now = time.time()
-            if now >= next_progress:
-                elapsed = now - t0
-                if aborted_by is None and not stop.is_set():
-                    aborted_by = live.abort_reason(elapsed)
-                    if aborted_by is not None:
-                        stop.set()
-                if progress is not None and elapsed >= 0:
-                    progress(live.snapshot(elapsed), elapsed)
-                next_progress = now + PROGRESS_EVERY_S
-            if not kind and all(p.exitcode is not None for p in procs) and out.empty():
-                break  # every worker is gone; the missing ones are reported as failed
-        except KeyboardInterrupt:
-            if interrupted:  # a second Ctrl-C: stop waiting for in-flight requests
-                for p in procs:
+                kind, shard, payload = "", -1, None
+            self._receive(kind, shard, payload)
+            if self.stops.requested and self.stopped_by is None:
+                self.stopped_by = self.stops.reason
+                self.stop.set()
+            if self.stops.forced:
+                for p in self.procs:  # a second signal: stop waiting for in-flight requests
                     p.terminate()
                 break
-            interrupted = True
-            stop.set()
-    for shard, error in failures.items():
-        results[shard] = _failed_result(shard, n, t0, plan, error)
-    return interrupted, aborted_by
+            now = time.time()
+            due = t0 + tick * PROGRESS_EVERY_S + PROGRESS_DELAY_S
+            if now >= due:
+                elapsed = tick * PROGRESS_EVERY_S
+                if self.aborted_by is None and not self.stop.is_set():
+                    self.aborted_by = self.live.abort_reason(now - t0)
+                    if self.aborted_by is not None:
+                        self.stop.set()
+                if self.progress is not None:
+                    self.progress(self.live.snapshot(elapsed), elapsed)
+                # The next whole second from t0: a slow pass skips ticks instead of drifting.
+                tick = max(tick + 1, int((now - t0 - PROGRESS_DELAY_S) / PROGRESS_EVERY_S) + 1)
+            if not kind and all(p.exitcode is not None for p in self.procs) and self.out.empty():
+                break  # every worker is gone; the missing ones are reported as lost

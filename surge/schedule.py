@@ -94,6 +94,85 @@ def _prefix(phases: Sequence[PhaseShape]) -> list[float]:
     return out
 
 
+class ArrivalStream:
+    """Intended start times of one shard's arrivals inside a window, in order, with a way to
+    skip (and count) every arrival due before an instant without producing each one: a worker
+    that cannot start them (in-flight cap) drops them all at once, whatever the rate."""
+
+    def __init__(
+        self,
+        phases: Sequence[PhaseShape],
+        *,
+        shard: int = 0,
+        shards: int = 1,
+        window: tuple[float, float] | None = None,
+        poisson: bool = False,
+        seed: int = 0,
+    ) -> None:
+        if not 0 <= shard < shards:
+            raise ValueError("shard must be in [0, shards)")
+        self.phases = phases
+        self.shard, self.shards = shard, shards
+        self.w0, self.w1 = window if window is not None else (0.0, total_duration(phases))
+        self.poisson = poisson
+        self._prefix = _prefix(phases)
+        n0 = cumulative_arrivals(phases, self.w0)
+        self._n1 = cumulative_arrivals(phases, self.w1)
+        if poisson:
+            # A unit-rate process in "arrival-count space", mapped back through N^-1, is a Poisson
+            # process with the plan's time-varying rate; each shard runs at 1/shards of it.
+            self._rng = random.Random(f"{seed}:{shard}:{self.w0}")
+            self._n = n0 + self._rng.expovariate(1.0) * shards
+        else:
+            k = math.ceil(n0 - 1e-9)
+            self._n = float(k + (shard - k) % shards)
+
+    def __iter__(self) -> ArrivalStream:
+        return self
+
+    def __next__(self) -> float:
+        n = self._n
+        if n >= self._n1 - (0.0 if self.poisson else 1e-9):
+            raise StopIteration
+        t = _time_of_global(self.phases, n, self._prefix)
+        if t is None or t >= self.w1:
+            self._n = math.inf
+            raise StopIteration
+        if self.poisson:
+            self._n = n + self._rng.expovariate(1.0) * self.shards
+        else:
+            self._n = n + self.shards
+        return t
+
+    def skip_until(self, t: float) -> int:
+        """Skip every arrival of this shard due before plan time ``t``; returns how many."""
+        upto = min(cumulative_arrivals(self.phases, min(t, self.w1)), self._n1)
+        if self._n >= upto:
+            return 0
+        if self.poisson:
+            # The count of a Poisson process over the span, drawn at once; after it, memoryless.
+            count = _poisson_count(self._rng, (upto - self._n) / self.shards) + 1
+            self._n = upto + self._rng.expovariate(1.0) * self.shards
+            return count
+        # Uniform: the shard's arrival numbers n, n + shards, ... below upto.
+        count = math.ceil((upto - 1e-9 - self._n) / self.shards)
+        self._n += count * self.shards
+        return count
+
+
+def _poisson_count(rng: random.Random, mean: float) -> int:
+    """A Poisson-distributed count (exact below 50, the normal approximation above)."""
+    if mean <= 0:
+        return 0
+    if mean < 50:
+        limit, k, p = math.exp(-mean), 0, rng.random()
+        while p > limit:
+            k += 1
+            p *= rng.random()
+        return k
+    return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+
+
 def arrivals(
     phases: Sequence[PhaseShape],
     *,
@@ -104,32 +183,7 @@ def arrivals(
     seed: int = 0,
 ) -> Iterator[float]:
     """Intended start times of this shard's arrivals inside ``window`` [start, end), in order."""
-    if not 0 <= shard < shards:
-        raise ValueError("shard must be in [0, shards)")
-    w0, w1 = window if window is not None else (0.0, total_duration(phases))
-    prefix = _prefix(phases)
-    n0 = cumulative_arrivals(phases, w0)
-    n1 = cumulative_arrivals(phases, w1)
-    if poisson:
-        # A unit-rate process in "arrival-count space", mapped back through N^-1, is a Poisson
-        # process with the plan's time-varying rate; each shard runs at 1/shards of it.
-        rng = random.Random(f"{seed}:{shard}:{w0}")
-        n = n0 + rng.expovariate(1.0) * shards
-        while n < n1:
-            t = _time_of_global(phases, n, prefix)
-            if t is None:
-                return
-            yield t
-            n += rng.expovariate(1.0) * shards
-        return
-    k = math.ceil(n0 - 1e-9)
-    k += (shard - k) % shards
-    while k < n1 - 1e-9:
-        t = _time_of_global(phases, float(k), prefix)
-        if t is None or t >= w1:
-            return
-        yield t
-        k += shards
+    return ArrivalStream(phases, shard=shard, shards=shards, window=window, poisson=poisson, seed=seed)
 
 
 def expected_arrivals(phases: Sequence[PhaseShape], window: tuple[float, float] | None = None) -> int:

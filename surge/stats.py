@@ -92,6 +92,12 @@ class HealthData(TypedDict):
     cpu_pct: float
     saturated: bool
     notes: list[str]
+    # Absent in results written before validity checks existed:
+    wait_pct: NotRequired[float | None]  # runnable but waiting for a core, share of the load window
+    arrivals: NotRequired[int]  # open model: arrivals that came due (started or dropped)
+    dropped: NotRequired[int]
+    late_arrivals: NotRequired[int]  # started later than the loop-lag limit after their time
+    max_late_ms: NotRequired[float]
 
 
 class WorkerResult(TypedDict):
@@ -315,13 +321,17 @@ class Recorder:
         if in_flight > live.in_flight:
             live.in_flight = in_flight
 
-    def iteration_dropped(self, now: float) -> None:
-        self._interval(now).dropped += 1
+    def iteration_dropped(self, now: float, count: int = 1) -> None:
+        self._interval(now).dropped += count
 
     def users_active(self, now: float, users: int) -> None:
         live = self._interval(now)
         if users > live.users:
             live.users = users
+
+    def index_at(self, now: float) -> int:
+        """The index of the interval ``now`` falls in (every earlier one is closed by close_before)."""
+        return max(int((now - self.t0) / self.interval_s), 0)
 
     def close_before(self, now: float) -> dict[str, IntervalData]:
         """Encode and release every interval that ended before ``now``; returns them."""
@@ -687,7 +697,9 @@ def latency_stat(
             return float(samples.get_min_value()) / 1000.0
         return AtLeast(low / 1000.0)
     if stat == "max":
-        return AtLeast(max(float(timed_out.get_max_value()), float(samples.get_max_value()) if n else 0.0) / 1000.0)
+        return AtLeast(
+            max(float(timed_out.get_max_value()), float(samples.get_max_value()) if n else 0.0) / 1000.0
+        )
     if stat == "mean":
         total = timed_out.get_mean_value() * cut + (samples.get_mean_value() * n if n else 0.0)
         return AtLeast(float(total) / (n + cut) / 1000.0)

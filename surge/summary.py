@@ -19,6 +19,7 @@ from surge.report_model import (
     LatencySummary,
     PhaseReport,
     Report,
+    RunEndInfo,
     StageReport,
     TimeseriesPoint,
     Totals,
@@ -26,12 +27,13 @@ from surge.report_model import (
 from surge.stats import (
     STAGE_PREFIX,
     Aggregate,
+    AtLeast,
     RunStats,
     aggregate,
     is_stage,
-    AtLeast,
 )
 from surge.thresholds import MetricRef, parse_metric
+from surge.validity import RunEnd, is_validity_check, validity_checks
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -223,14 +225,15 @@ def _timeseries(stats: RunStats) -> list[TimeseriesPoint]:
     return points
 
 
-def _generator(stats: RunStats) -> GeneratorHealth:
+def _generator(stats: RunStats, end: RunEnd) -> GeneratorHealth:
     hs = stats["health"]
     notes = [n for h in hs for n in h["notes"]]
     if stats["workers_failed"]:
         notes.extend(f"worker failed: {e}" for e in stats["errors"])
+    notes.extend(end.lost_reasons)
     return GeneratorHealth(
-        workers=stats["workers"],
-        workers_failed=stats["workers_failed"],
+        workers=stats["workers"] + end.workers_lost,
+        workers_failed=stats["workers_failed"] + end.workers_lost,
         max_loop_lag_ms=max((h["max_loop_lag_ms"] for h in hs), default=0.0),
         cpu_pct=max((h["cpu_pct"] for h in hs), default=0.0),
         saturated=any(h["saturated"] for h in hs),
@@ -291,7 +294,7 @@ def with_baseline(
     source = report_source(plan, stats, metrics)
     outcome = compare_to_baseline(plan, source, evaluate(plan.parsed_thresholds(), source), baseline, notes)
     out = report.copy()
-    out["checks"] = outcome.checks
+    out["checks"] = [*outcome.checks, *(c for c in report["checks"] if is_validity_check(c))]
     out["verdict"] = verdict(outcome.checks, report["error"])
     out["baseline"] = outcome.info
     return out
@@ -309,14 +312,23 @@ def build_report(
     metrics: ServiceMetrics | None = None,
     baseline: Baseline | None = None,
     baseline_notes: Sequence[str] | None = None,
+    end: RunEnd | None = None,
 ) -> Report:
+    """The report of a run. ``end`` says how it ended (stopped, workers lost beyond those in
+    ``stats``); without it, a run that stopped early or was aborted counts as stopped."""
+    if end is None:
+        early = partial or stats["stopped_early"]
+        stopped = f"aborted by check '{aborted_by}'" if aborted_by else "stopped early" if early else None
+        end = RunEnd(stopped_by=stopped)
+    partial = partial or end.stopped_by is not None or end.workers_lost > 0
     run_s = measured_duration(plan, stats)
     total = aggregate(stats)
     source = report_source(plan, stats, metrics)
     compared = compare_to_baseline(
         plan, source, evaluate(plan.parsed_thresholds(), source), baseline, baseline_notes
     )
-    checks = compared.checks
+    # The plan's checks, its baseline's, then the test's own: a run must earn its PASS.
+    checks = [*compared.checks, *validity_checks(plan, stats, end)]
     if stats["workers_failed"] and stats["workers_failed"] == stats["workers"] and error is None:
         error = "every worker failed: " + "; ".join(stats["errors"][:3])
     endpoints = {}
@@ -332,6 +344,7 @@ def build_report(
         agg = aggregate(stats, t_range=(a, b))
         phases.append(
             PhaseReport(
+                status="not run" if ran <= 0 else "partial" if ran < b - a - 1e-6 else "ran",
                 name=name,
                 start_s=a,
                 duration_s=round(ran, 3),
@@ -384,6 +397,9 @@ def build_report(
         timeseries=_timeseries(stats),
         service_metrics=service["service_metrics"],
         cost=service["cost"],
-        generator=_generator(stats),
+        generator=_generator(stats, end),
         baseline=compared.info,
+        end=RunEndInfo(
+            stopped_by=end.stopped_by, workers_lost=end.workers_lost, lost_reasons=list(end.lost_reasons)
+        ),
     )

@@ -47,3 +47,21 @@ def format_duration(seconds: float) -> str:
         return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+def parse_share(value: object) -> float:
+    """'1%', '0.5 %' or a fraction (0.01) -> a fraction in [0, 1]."""
+    if isinstance(value, bool):
+        raise ValueError("expected a share such as 1% or 0.01")
+    if isinstance(value, int | float):
+        share = float(value)
+    elif isinstance(value, str) and (m := _PERCENT.match(value)):
+        share = float(m.group(1)) / 100.0
+    else:
+        raise ValueError(f"'{value}' is not a share; write e.g. 1% or 0.01")
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"'{value}' is not between 0% and 100%")
+    return share

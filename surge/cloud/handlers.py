@@ -256,7 +256,7 @@ class _ProgressPublisher:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def on_interval(self, intervals: dict[str, IntervalData]) -> None:
+    def on_interval(self, intervals: dict[str, IntervalData], closed_before: int = 0) -> None:
         with self._lock:
             for data in intervals.values():
                 for ep in data["endpoints"].values():

@@ -33,9 +33,16 @@ def _runqueue_wait_s() -> float | None:
         return None
 
 
+# An arrival started later than this after its intended time is late: the generator fell behind.
+LATE_ARRIVAL_S = SATURATED_LAG_P99_MS / 1000.0
+
+
 @dataclass
 class HealthMonitor:
     worker: str
+    arrivals: int = 0  # open model: arrivals that came due (started or dropped)
+    late_arrivals: int = 0
+    max_late_s: float = 0.0
     lags_ms: list[float] = field(default_factory=list)
     cpu_samples: list[float] = field(default_factory=list)  # per second, while the load ran
     notes: list[str] = field(default_factory=list)
@@ -91,6 +98,13 @@ class HealthMonitor:
             return None
         return self._window_wait / self._window_wall * 100
 
+    def late(self, seconds: float) -> None:
+        """An arrival started this long after its time (called only when it is past due)."""
+        if seconds > LATE_ARRIVAL_S:
+            self.late_arrivals += 1
+        if seconds > self.max_late_s:
+            self.max_late_s = seconds
+
     def result(self, dropped: int) -> HealthData:
         self.load_ended()
         lags = sorted(self.lags_ms)
@@ -116,8 +130,14 @@ class HealthMonitor:
                 f"{self.worker}: runnable {cpu + wait:.0f}% of the time (on a CPU {cpu:.0f}%, waiting "
                 f"for one {wait:.0f}%): the generator shares its core (limit {SATURATED_CPU_PCT:.0f}%)"
             )
-        if dropped:
+        if self.arrivals and self.late_arrivals > self.arrivals * 0.01:
             saturated = True
+            notes.append(
+                f"{self.worker}: {self.late_arrivals} of {self.arrivals} arrivals started more than "
+                f"{LATE_ARRIVAL_S * 1000:.0f} ms late (up to {self.max_late_s * 1000:.0f} ms)"
+            )
+        if dropped:
+            # Not saturation by itself: the in-flight cap is reached when the target slows down.
             notes.append(f"{self.worker}: {dropped} arrivals dropped at the in-flight cap")
         return HealthData(
             worker=self.worker,
@@ -126,4 +146,9 @@ class HealthMonitor:
             cpu_pct=round(cpu, 1),
             saturated=saturated,
             notes=notes,
+            wait_pct=None if wait is None else round(wait, 1),
+            arrivals=self.arrivals,
+            dropped=dropped,
+            late_arrivals=self.late_arrivals,
+            max_late_ms=round(self.max_late_s * 1000, 3),
         )

@@ -43,7 +43,7 @@ from surge.engine.health import HealthMonitor
 from surge.engine.http_step import Outcome, send, send_fast
 from surge.engine.pacer import Pacer, make_pacer, resolve
 from surge.plan import Plan, read_data_rows
-from surge.schedule import PhaseShape, arrivals, peak_level, shapes, shard_user_ids, users_at
+from surge.schedule import ArrivalStream, PhaseShape, peak_level, shapes, shard_user_ids, users_at
 from surge.stats import RESULT_VERSION, IntervalData, Recorder, WorkerResult
 from surge.template import TemplateError
 
@@ -51,7 +51,9 @@ ENV_AWS_ENDPOINT_URL = "SURGE_AWS_ENDPOINT_URL"  # aws: steps against a local en
 # Error classes that mean "answered, but not what was expected": a poll keeps trying on them.
 CONDITION_ERRORS = frozenset({"http_4xx", "http_5xx", "expect"})
 STOP_POLL_S = 0.1
-DRAIN_GRACE_S = 5.0
+# After a stop, requests still in flight this long are cancelled and counted as "interrupted":
+# a stop (Ctrl-C, SIGTERM, `surge stop`, an abort) must not wait for a hanging target.
+STOP_DRAIN_S = 1.0
 IDLE_USER_POLL_S = 0.05
 MIN_CORRECTION_US = 1000  # floor of the closed model's expected interval, bounds synthetic samples
 # "0" turns the fast HTTP client off: every request then goes through aiohttp.
@@ -79,7 +81,10 @@ class WorkerSpec:
     base_dir: Path = field(default_factory=Path.cwd)
 
 
-IntervalCallback = Callable[[dict[str, IntervalData]], None]
+# (intervals just closed, index below which every interval of this worker is closed): the
+# second tells a live view when this worker's part of an interval is complete, even when the
+# worker had nothing to record in it.
+IntervalCallback = Callable[[dict[str, IntervalData], int], None]
 StopCheck = Callable[[], bool]
 
 
@@ -454,12 +459,21 @@ class Worker:
             slots.free -= 1
         else:
             await slots.wait()
+        t_send = time.perf_counter()
         try:
             out: Outcome
             if fast is not None and self.fast is not None:
                 out = await send_fast(self.fast, fast, req, headers, body, time.perf_counter)
             else:
                 out = await send(self.session, req, url, headers, body, time.perf_counter)
+        except asyncio.CancelledError:
+            # Cut off by a stop: counted as sent and unanswered, never silently dropped.
+            now = time.perf_counter()
+            start = intended if intended < t_send else t_send
+            rec.record(
+                req.endpoint, now, int((now - start) * 1e6), int((now - t_send) * 1e6), 0, "interrupted", 0
+            )
+            raise
         finally:
             slots.release()
         # An arrival may be launched up to a millisecond before it is due: never report a
@@ -508,35 +522,67 @@ class Worker:
     async def _paced_arrivals(self, pacer: Pacer, poisson: bool) -> None:
         early = pacer.early_s
         clock = time.perf_counter
+        health = self.health
         launched = 0
-        for t_plan in arrivals(
+        stream = ArrivalStream(
             self.phases,
             shard=self.spec.shard,
             shards=self.spec.shards,
             window=self.window,
             poisson=poisson,
             seed=self.seed,
-        ):
-            if self.stopping.is_set():
-                return
-            due = self.t0 + t_plan
-            if due - clock() > early:
-                await pacer.sleep_until(due)
+        )
+        try:
+            for t_plan in stream:
                 if self.stopping.is_set():
                     return
-            elif launched % 64 == 63:
-                await asyncio.sleep(0)  # running behind: still let responses be processed
-            launched += 1
-            if self.in_flight >= self.max_in_flight:
-                self.dropped += 1
-                self.recorder.iteration_dropped(due)
-                continue
-            self._launch(self.compiled.pick(self.rng), due)
+                due = self.t0 + t_plan
+                now = clock()
+                if due - now > early:
+                    await pacer.sleep_until(due)
+                    if self.stopping.is_set():
+                        return
+                else:
+                    if now > due:
+                        health.late(now - due)
+                    if launched % 64 == 63:
+                        await asyncio.sleep(0)  # running behind: still let responses be processed
+                launched += 1
+                if self.in_flight >= self.max_in_flight:
+                    # Every arrival due by now finds the cap reached too: count them at once
+                    # instead of one by one (at an absurd rate the walk would never end).
+                    skipped = 1 + stream.skip_until(clock() - self.t0)
+                    launched += skipped - 1
+                    self.dropped += skipped
+                    self.recorder.iteration_dropped(due, skipped)
+                    continue
+                self._launch(self.compiled.pick(self.rng), due)
+        finally:
+            health.arrivals = launched
 
     async def _closed_model(self) -> None:
         peak = int(max(max(p.level_from, p.level_to) for p in self.phases))
-        users = shard_user_ids(peak, self.spec.shard, self.spec.shards)
-        await asyncio.gather(*(self._user(j) for j in users))
+        loop = asyncio.get_running_loop()
+        users = [
+            loop.create_task(self._user(j)) for j in shard_user_ids(peak, self.spec.shard, self.spec.shards)
+        ]
+        if not users:
+            return
+        everyone = loop.create_task(_all_done(users))
+        stopped = loop.create_task(self.stopping.wait())
+        try:
+            await asyncio.wait([everyone, stopped], return_when=asyncio.FIRST_COMPLETED)
+            if not everyone.done():
+                # Stopped: users finish the request they are in briefly, then it is cut off.
+                _, pending = await asyncio.wait(users, timeout=STOP_DRAIN_S)
+                for task in pending:
+                    task.cancel()
+            await asyncio.gather(everyone, return_exceptions=True)
+        finally:
+            stopped.cancel()
+        for task in users:  # a user's crash is the worker's
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
 
     async def _user(self, j: int) -> None:
         load = self.plan.load
@@ -605,14 +651,18 @@ class Worker:
 
     async def _ticker(self) -> None:
         """Closes finished intervals (streaming them as progress) and polls the stop signal."""
+        sent_upto = -1
         while not self.stopping.is_set():
             await asyncio.sleep(STOP_POLL_S)
             if self.should_stop():
                 self.stopped_early = True
                 self.stopping.set()
-            closed = self.recorder.close_before(time.perf_counter())
-            if closed and self.on_interval is not None:
-                self.on_interval(closed)
+            now = time.perf_counter()
+            closed = self.recorder.close_before(now)
+            upto = self.recorder.index_at(now)
+            if self.on_interval is not None and (closed or upto > sent_upto):
+                self.on_interval(closed, upto)
+                sent_upto = upto
 
     async def run(self) -> WorkerResult:
         started = time.time()
@@ -652,8 +702,8 @@ class Worker:
             if self.aws_pool is not None:
                 await self.aws_pool.close()
         remaining = self.recorder.close_all()
-        if remaining and self.on_interval is not None:
-            self.on_interval(remaining)
+        if self.on_interval is not None:
+            self.on_interval(remaining, self.recorder.index_at(time.perf_counter()) + 1)
         return WorkerResult(
             version=RESULT_VERSION,
             worker=self.spec.worker_id,
@@ -706,15 +756,31 @@ class Worker:
             await self.fast.warm(prepared, n)
 
     async def _drain(self) -> None:
-        """Let in-flight iterations finish (bounded), so the last seconds are measured too."""
+        """Let in-flight iterations finish (bounded), so the last seconds are measured too; after
+        a stop, only briefly: what is still in flight then is cut off and counted as interrupted."""
         if not self.tasks:
             return
-        grace = DRAIN_GRACE_S if self.stopping.is_set() else self.plan.defaults.timeout
-        _, pending = await asyncio.wait(set(self.tasks), timeout=grace)
+        loop = asyncio.get_running_loop()
+        if self.stopping.is_set():
+            await asyncio.wait(set(self.tasks), timeout=STOP_DRAIN_S)
+        else:
+            drained = loop.create_task(asyncio.wait(set(self.tasks), timeout=self.plan.defaults.timeout))
+            stop = loop.create_task(self.stopping.wait())
+            await asyncio.wait({drained, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not drained.done():  # a stop came during the drain: it shortens the wait
+                await asyncio.wait({drained}, timeout=STOP_DRAIN_S)
+                drained.cancel()
+            stop.cancel()
+        pending = set(self.tasks)
         for task in pending:
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _all_done(tasks: list[asyncio.Task[None]]) -> bool:
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return True
 
 
 def make_session(plan: Plan, shards: int = 1) -> aiohttp.ClientSession:

@@ -118,6 +118,8 @@ class RunRecord:
         metrics: dict[str, float] = {}
         # Checks first: they were measured at full precision from the merged histograms.
         for c in report["checks"]:
+            if c.get("kind") == "validity":
+                continue  # the test's own health, not a figure of the service to compare against
             if c["measured"] is not None and c["metric"] not in metrics:
                 metrics[c["metric"]] = float(c["measured"])
         for metric, value in headline.items():
@@ -195,6 +197,9 @@ class RunHistory(Protocol):
     def last_pass(self, plan: str, before: str | None = None) -> RunRecord | None:
         """The newest complete, passing run of the plan that started before ``before`` (ISO)."""
 
+    def check_writable(self) -> None:
+        """Raise HistoryError unless a run can be recorded (called before any traffic)."""
+
     @property
     def where(self) -> str:
         """Where the history lives, for messages."""
@@ -245,6 +250,15 @@ class SqliteHistory:
             raise HistoryError(f"run history {self.path}: {exc}") from None
         finally:
             conn.close()
+
+    def check_writable(self) -> None:
+        with self._connect(create=True) as conn:
+            assert conn is not None
+            try:
+                conn.execute("BEGIN IMMEDIATE")  # takes the write lock: fails on a read-only file
+            except sqlite3.Error as exc:
+                raise HistoryError(f"run history {self.path}: cannot write it ({exc})") from None
+            conn.rollback()
 
     def record(self, report: Report, location: str) -> RunRecord:
         rec = RunRecord.from_report(report, location)
@@ -321,6 +335,11 @@ class DynamoHistory:
             yield
         except (ClientError, BotoCoreError) as exc:
             raise HistoryError(f"run history {self.where}: {exc}") from None
+
+    def check_writable(self) -> None:
+        # The table must exist; whether this caller may write it shows only on the write itself.
+        with self._errors():
+            self.client.describe_table(TableName=self.table_name)
 
     def record(self, report: Report, location: str) -> RunRecord:
         rec = RunRecord.from_report(report, location)

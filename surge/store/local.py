@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from reports.render import write_reports
+from surge.errors import UserError
 from surge.metrics.collect import ServiceMetrics
 from surge.plan import Plan
 from surge.report_model import Report
@@ -19,12 +20,35 @@ from surge.stats import RunStats
 RESULTS_FILE = "results.json"
 METRICS_FILE = "metrics.json"
 PLAN_FILE = "plan.yaml"
+REPORT_FILE = "report.json"
+REEVALUATIONS_DIR = "reevaluations"
 
 
 def new_run_id(plan_name: str, now: datetime | None = None) -> str:
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
     slug = re.sub(r"[^a-z0-9]+", "-", plan_name.lower()).strip("-")[:32] or "run"
     return f"{stamp}-{slug}-{secrets.token_hex(2)}"
+
+
+def prepare_run_dir(out_dir: Path) -> None:
+    """Make the run's folder and prove it writable, before any traffic is sent: a run whose
+    results cannot be kept must not run. A folder that already holds a run is never reused."""
+    for name in (RESULTS_FILE, REPORT_FILE):
+        if (out_dir / name).exists():
+            raise UserError(
+                f"{out_dir} already holds a run's results ({name}); surge never overwrites a run: "
+                "pass another --out, or remove that folder"
+            )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".surge-write-check-{secrets.token_hex(4)}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(
+            f"cannot write the run's results to {out_dir}: {exc.strerror or exc}; "
+            "pass --out with a folder you can write"
+        ) from None
 
 
 def write_run(
@@ -55,7 +79,7 @@ def read_results(run_dir: Path) -> RunStats:
 
 
 def read_report(run_dir: Path) -> Report:
-    data: Report = json.loads((run_dir / "report.json").read_text())
+    data: Report = json.loads((run_dir / REPORT_FILE).read_text())
     return data
 
 
@@ -68,4 +92,4 @@ def locate_run(ref: str, runs_root: Path = Path("surge-runs")) -> Path | None:
 
 
 def has_report(run_dir: Path) -> bool:
-    return (run_dir / "report.json").is_file()
+    return (run_dir / REPORT_FILE).is_file()

@@ -374,7 +374,11 @@ def test_figures_file_as_the_seed_writes_it() -> None:
         ({"http.latency.p95": True}, "expected a number"),
         ({"http.latency.p95": "fast"}, "http.latency.p95"),
         ({"http.latency.p95": "5%"}, "duration"),
-        ({"legacy.monthly_bill": "lots"}, "not a number"),  # a namespace thresholds do not know
+        ({"legacy.monthly_bill": 12}, "names no metric"),  # would silently compare nothing
+        ({"p95": 450}, "did you mean http.latency.p95?"),
+        ({"errorRate": 0.5}, "did you mean http.error_rate?"),
+        ({"requestRate": 166.67}, "did you mean http.throughput?"),
+        ({"responseTime.p95": 450}, "did you mean http.latency.p95?"),
         ({"http.latency.p95": math.inf}, "finite"),
         ({'endpoint["a"].p99': 1, 'endpoint["a"].latency.p99': 2}, "twice"),
         ({}, "no figures"),

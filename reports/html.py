@@ -26,7 +26,8 @@ from reports.markdown import (
     format_datetime,
     format_delta,
     format_duration,
-    format_ms,
+    format_latency,
+    format_measured,
     format_offset,
     format_per_s,
     format_ratio,
@@ -35,7 +36,10 @@ from reports.markdown import (
     generator_rows,
     generator_warnings,
     partial_note,
+    phase_not_run,
+    reevaluation_note,
     status_label,
+    validity_findings,
     verdict_label,
 )
 from reports.services import (
@@ -190,6 +194,12 @@ def _banner(report: Report) -> str:
 
 def _alerts(report: Report) -> str:
     notes = []
+    reeval = reevaluation_note(report)
+    if reeval:
+        notes.append(_note("warn", "Re-evaluation:", reeval + "."))
+    findings = validity_findings(report)
+    if findings:
+        notes.append(_note("bad", "Not a valid test:", " ".join(f + "." for f in findings)))
     partial = partial_note(report)
     if partial:
         notes.append(
@@ -205,7 +215,7 @@ def _failed_check_line(check: Check) -> str:
     if check["status"] == "no-data":
         detail = f"no data (target {format_target(check)})"
     else:
-        detail = f"measured {format_value(check['measured'], check['unit'])}, target {format_target(check)}"
+        detail = f"measured {format_measured(check)}, target {format_target(check)}"
         if check["baseline"] is not None:
             baseline = format_value(check["baseline"], check["unit"])
             detail += f" (baseline {baseline}, {format_delta(check['delta_pct'])})"
@@ -241,8 +251,8 @@ def _summary(report: Report) -> str:
         _card("Requests", format_count(totals["requests"])),
         _card("Error rate", format_ratio(totals["error_rate"])),
         _card("Throughput", format_per_s(totals["throughput_rps"])),
-        _card("p95 response time", format_ms(latency["p95"])),
-        _card("p99 response time", format_ms(latency["p99"])),
+        _card("p95 response time", format_latency(latency, "p95")),
+        _card("p99 response time", format_latency(latency, "p99")),
         _card("Dropped iterations", format_count(totals["dropped_iterations"])),
     ]
     failed_list = f'<ul class="failed">{"".join(map(_failed_check_line, failed))}</ul>' if failed else ""
@@ -264,7 +274,7 @@ def _signoff(report: Report) -> str:
             (check_label(c), "mono"),
             format_target(c),
             format_value(c["baseline"], c["unit"]),
-            format_value(c["measured"], c["unit"]),
+            format_measured(c),
             format_delta(c["delta_pct"]),
             _status_cell(c),
         ]
@@ -291,7 +301,9 @@ def _charts(charts: Sequence[ChartSpec]) -> str:
 
 def _latency(report: Report) -> str:
     corrected, service = report["latency_ms"], report["service_time_ms"]
-    rows = [[label, format_ms(corrected[key]), format_ms(service[key])] for key, label in LATENCY_KEYS]
+    rows = [
+        [label, format_latency(corrected, key), format_latency(service, key)] for key, label in LATENCY_KEYS
+    ]
     table = _table(("Statistic", "Response time (corrected)", "Service time"), rows, (1, 2))
     return _section("latency", "Latency", table)
 
@@ -332,11 +344,11 @@ def _endpoints(report: Report) -> str:
             format_count(e["errors"]),
             format_ratio(e["error_rate"]),
             format_per_s(e["throughput_rps"]),
-            format_ms(e["latency_ms"]["p50"]),
-            format_ms(e["latency_ms"]["p95"]),
-            format_ms(e["latency_ms"]["p99"]),
-            format_ms(e["latency_ms"]["max"]),
-            format_ms(e["service_time_ms"]["p95"]),
+            format_latency(e["latency_ms"], "p50"),
+            format_latency(e["latency_ms"], "p95"),
+            format_latency(e["latency_ms"], "p99"),
+            format_latency(e["latency_ms"], "max"),
+            format_latency(e["service_time_ms"], "p95"),
         ]
         for name, e in report["endpoints"].items()
     ]
@@ -359,17 +371,19 @@ def _phases(report: Report) -> str:
         "p99",
     )
     rows = [
-        [
+        [p["name"], format_offset(p["start_s"]), "not run", *([DASH] * 7)]
+        if phase_not_run(p)
+        else [
             p["name"],
             format_offset(p["start_s"]),
-            format_duration(p["duration_s"]),
+            format_duration(p["duration_s"]) + (" (cut short)" if p.get("status") == "partial" else ""),
             format_count(p["requests"]),
             format_ratio(p["error_rate"]),
             format_per_s(p["throughput_rps"]),
             format_count(p["dropped_iterations"]),
-            format_ms(p["latency_ms"]["p50"]),
-            format_ms(p["latency_ms"]["p95"]),
-            format_ms(p["latency_ms"]["p99"]),
+            format_latency(p["latency_ms"], "p50"),
+            format_latency(p["latency_ms"], "p95"),
+            format_latency(p["latency_ms"], "p99"),
         ]
         for p in report["phases"]
     ]
@@ -395,8 +409,8 @@ def _stages(report: Report) -> str:
             failed += " (" + ", ".join(f"{k} {v}" for k, v in s["failures_by_class"].items()) + ")"
         rows.append(
             f"<tr><td>{_e(name)}</td><td class='num'>{_e(format_count(s['count']))}</td>"
-            f"<td class='num'>{_e(failed)}</td><td class='num'>{_e(format_ms(lat['p50']))}</td>"
-            f"<td class='num'>{_e(format_ms(lat['p95']))}</td><td class='num'>{_e(format_ms(lat['p99']))}</td>"
+            f"<td class='num'>{_e(failed)}</td><td class='num'>{_e(format_latency(lat, 'p50'))}</td>"
+            f"<td class='num'>{_e(format_latency(lat, 'p95'))}</td><td class='num'>{_e(format_latency(lat, 'p99'))}</td>"
             f"<td class='wf'>{bars}</td></tr>"
         )
     head = "".join(

@@ -6,7 +6,14 @@ import math
 import re
 import xml.etree.ElementTree as ET
 
-from reports.markdown import format_delta, format_target, format_value, partial_note, verdict_label
+from reports.markdown import (
+    format_delta,
+    format_measured,
+    format_target,
+    format_value,
+    partial_note,
+    verdict_label,
+)
 from surge.report_model import Check, Report
 
 __all__ = ["render_junit"]
@@ -38,19 +45,21 @@ def _check_case(check: Check, classname: str) -> ET.Element:
         )
         failure.text = _clean(f"No value was measured for {check['metric']}; the check cannot pass.")
     elif check["status"] != "pass":
-        measured = format_value(check["measured"], check["unit"])
-        failure = ET.SubElement(
-            case,
-            "failure",
-            message=_clean(f"{check['metric']}: measured {measured}, target {target}"),
-            type="threshold",
-        )
+        measured = format_measured(check)
+        kind = check.get("kind", "threshold")
+        subject = check["name"] if kind == "validity" else check["metric"]
+        message = f"{subject}: measured {measured}, target {target}"
+        if check.get("detail"):
+            message = f"{subject}: {check['detail']}"
+        failure = ET.SubElement(case, "failure", message=_clean(message), type=kind)
         failure.text = _clean(_failure_detail(check, measured, target))
     return case
 
 
 def _failure_detail(check: Check, measured: str, target: str) -> str:
     lines = [f"check: {check['name']}", f"measured: {measured}", f"target: {target}"]
+    if check.get("detail"):
+        lines.append(f"why: {check['detail']}")
     if check["baseline"] is not None:
         baseline = format_value(check["baseline"], check["unit"])
         lines.append(f"baseline: {baseline} (delta {format_delta(check['delta_pct'])})")

@@ -38,7 +38,9 @@ from reports.services import (
     window_line,
 )
 from surge.baseline import is_regression_check
-from surge.report_model import Check, CheckStatus, Report, Verdict
+from surge.report_model import Check, CheckStatus, LatencySummary, PhaseReport, Report, Verdict
+from surge.validity import PREFIX as VALIDITY_PREFIX
+from surge.validity import is_validity_check
 
 __all__ = [
     "DASH",
@@ -54,6 +56,8 @@ __all__ = [
     "format_datetime",
     "format_delta",
     "format_duration",
+    "format_latency",
+    "format_measured",
     "format_ms",
     "format_offset",
     "format_per_s",
@@ -64,9 +68,12 @@ __all__ = [
     "generator_rows",
     "generator_warnings",
     "partial_note",
+    "phase_not_run",
+    "reevaluation_note",
     "render_markdown",
     "status_label",
     "unit_for_key",
+    "validity_findings",
     "verdict_label",
 ]
 
@@ -118,9 +125,45 @@ def partial_note(report: Report) -> str | None:
 
 
 def check_label(check: Check) -> str:
-    """The sign-off's name for a check: its metric, or the whole rule for a regression check, which
-    would otherwise read as a second, contradictory threshold on the same metric."""
-    return check["name"] if is_regression_check(check) else check["metric"]
+    """The sign-off's name for a check: its metric, or the whole rule for a regression check (which
+    would otherwise read as a second, contradictory threshold on the same metric) and for a
+    validity check (whose "metric" is the test's own health, not the service's)."""
+    return check["name"] if is_regression_check(check) or is_validity_check(check) else check["metric"]
+
+
+def format_measured(check: Check) -> str:
+    """A check's measured value; "≥ …" when it is only a lower bound (it fell among timeouts)."""
+    text = format_value(check["measured"], check["unit"])
+    return f"≥ {text} (timeouts)" if check.get("at_least") and check["measured"] is not None else text
+
+
+def format_latency(summary: LatencySummary, key: LatencyKey) -> str:
+    """One statistic of a latency summary; "≥ …" when it fell among timed-out requests."""
+    text = format_ms(summary[key])
+    return f"≥ {text}" if key in summary.get("at_least", ()) and summary[key] is not None else text
+
+
+def validity_findings(report: Report) -> list[str]:
+    """Why the run is not a valid test, one line per failed validity check, with what to do."""
+    return [
+        f"{c['name'].removeprefix(VALIDITY_PREFIX)}: {c.get('detail', '')}".rstrip(": ")
+        for c in report["checks"]
+        if is_validity_check(c) and c["status"] != "pass"
+    ]
+
+
+def reevaluation_note(report: Report) -> str | None:
+    info = report.get("reevaluation")
+    if not info:
+        return None
+    return (
+        f"Re-evaluation of run {info['of_run']} with plan '{info['plan']}' ({info['plan_path']}) "
+        f"on {format_datetime(info['at'])}; the run's own verdict was {info['original_verdict'].upper()}"
+    )
+
+
+def phase_not_run(phase: PhaseReport) -> bool:
+    return phase.get("status") == "not run"
 
 
 def baseline_lines(report: Report) -> list[str]:
@@ -203,9 +246,18 @@ def _section(title: str) -> list[str]:
 
 def _header(report: Report) -> list[str]:
     lines = [f"# Load test report: {report['plan']}", "", f"**Verdict: {verdict_label(report)}**", ""]
+    reeval = reevaluation_note(report)
+    if reeval:
+        lines += [f"> **{_cell(reeval)}.**", ""]
     note = partial_note(report)
     if note:
-        lines += [f"> **{note}.** The figures below cover only the part of the run that completed.", ""]
+        lines += [
+            f"> **{_cell(note)}.** The figures below cover only the part of the run that completed.",
+            "",
+        ]
+    findings = validity_findings(report)
+    if findings:
+        lines += ["> **Not a valid test:** " + " ".join(_cell(f) + "." for f in findings), ""]
     if report["verdict"] == "error" and report["error"]:
         lines += [f"> **Error:** {_cell(report['error'])}", ""]
     facts = [
@@ -236,7 +288,7 @@ def _signoff(report: Report) -> list[str]:
             _code(check_label(c)),
             format_target(c),
             format_value(c["baseline"], c["unit"]),
-            format_value(c["measured"], c["unit"]),
+            format_measured(c),
             format_delta(c["delta_pct"]),
             status_label(c["status"]) if c["status"] == "pass" else f"**{status_label(c['status'])}**",
         )
@@ -246,6 +298,12 @@ def _signoff(report: Report) -> list[str]:
     note = (
         "_Delta: measured against the baseline. NO DATA counts as not passed: a missing metric never passes._"
     )
+    if any(is_validity_check(c) for c in checks):
+        note += (
+            " _Checks named “validity:” are every run's own: a run that loses a worker, drops load, "
+            "outruns its generator, gets no answer or is cut short proved nothing, whatever its "
+            "thresholds say._"
+        )
     extra = [f"- {_cell(line)}" for line in baseline_lines(report)]
     return lines + _table(headers, rows, (2, 3, 4)) + [note, ""] + ([*extra, ""] if extra else [])
 
@@ -275,10 +333,14 @@ def _totals(report: Report) -> list[str]:
 
 def _latency(report: Report) -> list[str]:
     corrected, service = report["latency_ms"], report["service_time_ms"]
-    rows = [(label, format_ms(corrected[key]), format_ms(service[key])) for key, label in LATENCY_KEYS]
+    rows = [
+        (label, format_latency(corrected, key), format_latency(service, key)) for key, label in LATENCY_KEYS
+    ]
     note = (
         "_Response time is measured from each request's intended start (corrected for coordinated "
-        "omission); service time from send to last byte._"
+        "omission); service time from send to last byte. Both cover answered requests; a timed-out "
+        "request counts as at least its timeout (≥), and requests that got no answer (refused, "
+        "reset, connect, DNS, TLS, interrupted) are errors, not latencies._"
     )
     return (
         _section("Latency")
@@ -312,11 +374,11 @@ def _endpoints(report: Report) -> list[str]:
             format_count(e["errors"]),
             format_ratio(e["error_rate"]),
             format_per_s(e["throughput_rps"]),
-            format_ms(e["latency_ms"]["p50"]),
-            format_ms(e["latency_ms"]["p95"]),
-            format_ms(e["latency_ms"]["p99"]),
-            format_ms(e["latency_ms"]["max"]),
-            format_ms(e["service_time_ms"]["p95"]),
+            format_latency(e["latency_ms"], "p50"),
+            format_latency(e["latency_ms"], "p95"),
+            format_latency(e["latency_ms"], "p99"),
+            format_latency(e["latency_ms"], "max"),
+            format_latency(e["service_time_ms"], "p95"),
         )
         for name, e in report["endpoints"].items()
     ]
@@ -344,16 +406,20 @@ def _phases(report: Report) -> list[str]:
     )
     rows = [
         (
-            p["name"],
-            format_offset(p["start_s"]),
-            format_duration(p["duration_s"]),
-            format_count(p["requests"]),
-            format_ratio(p["error_rate"]),
-            format_per_s(p["throughput_rps"]),
-            format_count(p["dropped_iterations"]),
-            format_ms(p["latency_ms"]["p50"]),
-            format_ms(p["latency_ms"]["p95"]),
-            format_ms(p["latency_ms"]["p99"]),
+            (p["name"], format_offset(p["start_s"]), "not run", *([DASH] * 7))
+            if phase_not_run(p)
+            else (
+                p["name"],
+                format_offset(p["start_s"]),
+                format_duration(p["duration_s"]) + (" (cut short)" if p.get("status") == "partial" else ""),
+                format_count(p["requests"]),
+                format_ratio(p["error_rate"]),
+                format_per_s(p["throughput_rps"]),
+                format_count(p["dropped_iterations"]),
+                format_latency(p["latency_ms"], "p50"),
+                format_latency(p["latency_ms"], "p95"),
+                format_latency(p["latency_ms"], "p99"),
+            )
         )
         for p in report["phases"]
     ]
@@ -378,10 +444,10 @@ def _stages(report: Report) -> list[str]:
                 name,
                 format_count(s["count"]),
                 failed,
-                format_ms(s["latency_ms"]["p50"]),
-                format_ms(s["latency_ms"]["p95"]),
-                format_ms(s["latency_ms"]["p99"]),
-                format_ms(s["latency_ms"]["max"]),
+                format_latency(s["latency_ms"], "p50"),
+                format_latency(s["latency_ms"], "p95"),
+                format_latency(s["latency_ms"], "p99"),
+                format_latency(s["latency_ms"], "max"),
                 bar,
             )
         )

@@ -34,6 +34,7 @@ from surge.stats import IntervalData, RunStats, WorkerResult, merge_results
 from surge.stats import aggregate as aggregate_stats
 from surge.store.history import DynamoHistory
 from surge.summary import build_report, stats_source, with_baseline
+from surge.validity import RunEnd
 
 # Iterations per second one Lambda worker is given at most: half of the slowest flow one worker
 # sustained in bench/capacity.py (a two-request templated flow on aiohttp: 4,147/s; bench/RESULTS.md),
@@ -538,6 +539,16 @@ def _render(
     if not parts:
         return None
     stats = merge_results(parts)
+    stopped = (
+        f"aborted: {aborted}" if aborted is not None else "stopped early" if stats["stopped_early"] else None
+    )
+    end = RunEnd(
+        stopped_by=stopped,
+        workers_lost=missing,
+        lost_reasons=(f"{missing} shard result(s) missing: those workers' load is not counted",)
+        if missing
+        else (),
+    )
     report = build_report(
         plan,
         stats,
@@ -547,12 +558,8 @@ def _render(
         aborted_by=aborted,
         error=error,
         metrics=metrics,
+        end=end,
     )
-    if missing:
-        report["generator"]["notes"].append(
-            f"{missing} shard result(s) missing: those workers' load is not counted"
-        )
-        report["generator"]["workers_failed"] += missing
     if collect_error is not None:
         # Service checks are no-data then; say why next to them rather than leave it to guess.
         report["service_metrics"] = {

@@ -54,7 +54,7 @@ def test_passing_run_writes_reports_and_exits_0(tmp_path: Path, demo_target: Dem
     assert report["verdict"] == "pass"
     assert report["totals"]["requests"] == 40
     assert demo_target.stats()["requests"] == 40
-    assert [c["status"] for c in report["checks"]] == ["pass", "pass"]
+    assert [c["status"] for c in report["checks"]] == ["pass"] * 7  # 2 thresholds, 5 validity checks
     assert "| PASS |" in (out / "report.md").read_text()
 
 
@@ -152,9 +152,9 @@ def test_report_rerenders_from_stored_histograms(tmp_path: Path, demo_target: De
     out = tmp_path / "out"
     assert surge("run", str(plan), "--out", str(out), cwd=tmp_path).returncode == 0
     strict = write_plan(tmp_path, demo_target.url, thresholds=["http.latency.p50 < 0.01ms"])
-    proc = surge("report", str(out), "--plan", str(strict), cwd=tmp_path)
+    proc = surge("report", str(out), "--plan", str(strict), "--out", str(tmp_path / "again"), cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((tmp_path / "again" / "report.json").read_text())
     assert report["checks"][0]["name"] == "http.latency.p50 < 0.01ms"
     assert report["totals"]["requests"] == 40
 

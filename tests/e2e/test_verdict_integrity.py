@@ -1,0 +1,406 @@
+"""A verdict a pipeline can gate on: runs that proved nothing fail, and no result is ever lost.
+
+Each test is a case that passed (or lost its results) before validity checks existed, run as a
+user runs it: `surge run` in its own process against a real target on loopback, with real signals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import yaml
+
+from surge.demo_target import DemoTarget
+
+pytestmark = pytest.mark.slow
+
+
+def write_plan(tmp_path: Path, target: str, file: str = "plan.yaml", **overrides: Any) -> Path:
+    plan: dict[str, Any] = {
+        "name": "integrity",
+        "target": target,
+        "load": {"phases": [{"name": "steady", "duration": "2s", "rate": 20}]},
+        "scenarios": [{"name": "browse", "flow": [{"get": "/api/mocs"}]}],
+        "workers": 1,
+        "thresholds": ["http.latency.p95 < 5s"],
+    }
+    plan.update(overrides)
+    path = tmp_path / file
+    path.write_text(yaml.safe_dump(plan))
+    return path
+
+
+def surge(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "surge.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def start_surge(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "surge.cli", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def worker_processes(pid: int) -> list[psutil.Process]:
+    """The run's load-generator processes (spawned workers, not the resource tracker)."""
+    found = []
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            if any("spawn_main" in part for part in child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def wait_for_workers(pid: int, n: int, timeout: float = 30) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs = worker_processes(pid)
+        if len(procs) >= n:
+            return procs
+        time.sleep(0.1)
+    raise AssertionError(f"{n} workers did not start")
+
+
+def wait_for_requests(target: DemoTarget, at_least: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while target.stats()["requests"] < at_least:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the target did not receive {at_least} requests")
+        time.sleep(0.05)
+
+
+def report_of(out: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((out / "report.json").read_text())
+    return data
+
+
+def checks_by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in report["checks"]}
+
+
+def validity(report: dict[str, Any], prefix: str) -> dict[str, Any]:
+    found = [c for c in report["checks"] if c["name"].startswith("validity: " + prefix)]
+    assert found, [c["name"] for c in report["checks"]]
+    return found[0]
+
+
+def test_a_passing_run_carries_every_validity_check(tmp_path: Path, demo_target: DemoTarget) -> None:
+    out = tmp_path / "out"
+    proc = surge("run", str(write_plan(tmp_path, demo_target.url)), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = report_of(out)
+    kinds = [c.get("kind") for c in report["checks"]]
+    assert kinds == ["threshold"] + ["validity"] * 5
+    assert all(c["status"] == "pass" for c in report["checks"])
+    junit = (out / "junit.xml").read_text()
+    assert "validity: every worker reported" in junit
+    assert "validity: every worker reported" in (out / "report.md").read_text()
+
+
+def test_a_lost_worker_fails_the_run(tmp_path: Path, demo_target: DemoTarget) -> None:
+    plan = write_plan(
+        tmp_path, demo_target.url, workers=2, load={"phases": [{"duration": "12s", "rate": 30}]}
+    )
+    out = tmp_path / "out"
+    proc = start_surge("run", str(plan), "--out", str(out), cwd=tmp_path)
+    workers = wait_for_workers(proc.pid, 2)
+    wait_for_requests(demo_target, 90)  # ~3 s into the load
+    workers[0].kill()
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1, stdout + stderr
+    report = report_of(out)
+    check = validity(report, "every worker reported")
+    assert check["status"] == "fail"
+    assert "killed by signal 9" in check["detail"]
+    assert "of the planned iterations are in no figure" in check["detail"]
+    assert report["verdict"] == "fail"
+    # What the lost worker streamed before it died is kept: more than the survivor's half.
+    assert report["totals"]["requests"] > 180 + 20
+    assert "validity: every worker reported" in stdout
+
+
+def test_a_tolerated_lost_worker_passes_and_says_how_much_is_missing(
+    tmp_path: Path, demo_target: DemoTarget
+) -> None:
+    plan = write_plan(
+        tmp_path,
+        demo_target.url,
+        workers=2,
+        load={"phases": [{"duration": "8s", "rate": 30}]},
+        validity={"max_workers_lost": 1},
+    )
+    out = tmp_path / "out"
+    proc = start_surge("run", str(plan), "--out", str(out), cwd=tmp_path)
+    workers = wait_for_workers(proc.pid, 2)
+    wait_for_requests(demo_target, 60)
+    workers[1].kill()
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stdout + stderr
+    check = validity(report_of(out), "every worker reported")
+    assert check["status"] == "pass"
+    assert "validity.max_workers_lost changed by the plan" in check["name"]
+    assert "The plan tolerates it" in check["detail"]
+
+
+def test_a_saturated_generator_fails_the_run(tmp_path: Path, demo_target: DemoTarget) -> None:
+    plan = write_plan(
+        tmp_path,
+        demo_target.url,
+        load={"phases": [{"duration": "2s", "rate": 50000}]},
+        limits={"max_rate": 100000},
+        defaults={"timeout": "1s"},
+        thresholds=["http.throughput > 100/s", "http.latency.p95 < 10s"],
+    )
+    out = tmp_path / "out"
+    proc = surge("run", str(plan), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = report_of(out)
+    failed = [c["name"] for c in report["checks"] if c.get("kind") == "validity" and c["status"] == "fail"]
+    assert any("planned iterations dropped" in n or "kept up" in n for n in failed), failed
+    dropped = validity(report, "at most 1% of the planned iterations dropped")
+    if dropped["status"] == "fail":
+        assert "understate" in dropped["detail"]
+
+
+def test_every_request_timing_out_is_no_pass(tmp_path: Path, demo_target: DemoTarget) -> None:
+    demo_target.set_config(latency_ms=30000.0)
+    plan = write_plan(
+        tmp_path,
+        demo_target.url,
+        load={"phases": [{"duration": "2s", "rate": 5}]},
+        defaults={"timeout": "1s"},
+        thresholds=["http.latency.p95 < 5s"],
+    )
+    out = tmp_path / "out"
+    proc = surge("run", str(plan), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = report_of(out)
+    p95 = checks_by_name(report)["http.latency.p95 < 5s"]
+    assert p95["status"] == "fail"
+    assert p95["at_least"] is True and p95["measured"] >= 1000
+    assert "p95" in report["latency_ms"]["at_least"]
+    assert validity(report, "something was measured")["status"] == "fail"
+    assert "≥" in (out / "report.md").read_text()
+    assert ">= " in proc.stdout
+
+
+def test_no_thresholds_and_only_errors_fails(tmp_path: Path, demo_target: DemoTarget) -> None:
+    plan = write_plan(
+        tmp_path, demo_target.url, scenarios=[{"name": "x", "flow": [{"get": "/no/such/path"}]}], thresholds=[]
+    )
+    out = tmp_path / "out"
+    proc = surge("run", str(plan), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "can fail only for validity" in proc.stderr
+    check = validity(report_of(out), "something was measured")
+    assert check["status"] == "fail"
+    assert "http_4xx" in check["detail"]
+    validated = surge("validate", str(plan), cwd=tmp_path)
+    assert validated.returncode == 0 and "can fail only for validity" in validated.stderr
+
+
+def test_a_foreign_baseline_is_refused_with_a_suggestion(tmp_path: Path, demo_target: DemoTarget) -> None:
+    (tmp_path / "old.json").write_text(json.dumps({"requestRate": 166.67, "p95": 450, "errorRate": 0.5}))
+    plan = write_plan(tmp_path, demo_target.url, baseline={"file": "old.json"}, regression={"max_worse_pct": 5})
+    for command in ("validate", "run"):
+        proc = surge(command, str(plan), cwd=tmp_path)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert "p95: names no metric" in proc.stderr
+        assert "did you mean http.latency.p95?" in proc.stderr
+        assert "did you mean http.throughput?" in proc.stderr
+        assert "did you mean http.error_rate?" in proc.stderr
+    assert demo_target.stats()["requests"] == 0
+
+
+def test_a_regression_rule_that_checks_nothing_is_refused(tmp_path: Path, demo_target: DemoTarget) -> None:
+    (tmp_path / "old.json").write_text(json.dumps({"cost.monthly_usd": 950}))
+    plan = write_plan(tmp_path, demo_target.url, baseline={"file": "old.json"}, regression={"max_worse_pct": 5})
+    proc = surge("run", str(plan), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "it would check nothing" in proc.stderr
+    assert demo_target.stats()["requests"] == 0
+
+
+def test_sigterm_keeps_the_results_and_stops_the_load(tmp_path: Path, demo_target: DemoTarget) -> None:
+    plan = write_plan(tmp_path, demo_target.url, workers=2, load={"phases": [{"duration": "30s", "rate": 20}]})
+    out = tmp_path / "out"
+    proc = start_surge("run", str(plan), "--out", str(out), cwd=tmp_path)
+    wait_for_requests(demo_target, 40)
+    os.kill(proc.pid, signal.SIGTERM)  # the parent only, as `timeout` does
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 143, stdout + stderr
+    after = demo_target.stats()["requests"]
+    time.sleep(3)
+    assert demo_target.stats()["requests"] == after, "load went on after the run stopped"
+    report = report_of(out)
+    assert report["partial"] is True and report["end"]["stopped_by"] == "SIGTERM"
+    assert validity(report, "the whole plan ran")["status"] == "fail"
+    assert report["totals"]["requests"] >= 40
+    assert (out / "results.json").is_file()
+    with sqlite3.connect(tmp_path / "surge-runs" / "history.sqlite") as db:
+        rows = db.execute("SELECT run_id, partial FROM runs").fetchall()
+    assert rows == [(report["run_id"], 1)]
+    assert "Traceback" not in stderr
+
+
+def test_workers_stop_when_their_parent_is_killed(tmp_path: Path, demo_target: DemoTarget) -> None:
+    plan = write_plan(tmp_path, demo_target.url, workers=2, load={"phases": [{"duration": "30s", "rate": 20}]})
+    proc = start_surge("run", str(plan), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    workers = wait_for_workers(proc.pid, 2)
+    wait_for_requests(demo_target, 40)
+    proc.kill()
+    proc.communicate(timeout=10)
+    gone, alive = psutil.wait_procs(workers, timeout=2.5)
+    assert not alive, "workers outlived their parent"
+    after = demo_target.stats()["requests"]
+    time.sleep(3)
+    assert demo_target.stats()["requests"] == after
+
+
+@pytest.mark.parametrize("where", ["file", "proc"])
+def test_an_unwritable_out_folder_is_refused_before_any_traffic(
+    tmp_path: Path, demo_target: DemoTarget, where: str
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "a-file" / "out" if where == "file" else Path("/proc/surge-out")
+    proc = surge("run", str(write_plan(tmp_path, demo_target.url)), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "cannot write the run's results" in proc.stderr and str(out) in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert demo_target.stats()["requests"] == 0
+
+
+def test_an_out_folder_holding_a_run_is_never_overwritten(tmp_path: Path, demo_target: DemoTarget) -> None:
+    plan = write_plan(tmp_path, demo_target.url)
+    out = tmp_path / "out"
+    assert surge("run", str(plan), "--out", str(out), cwd=tmp_path).returncode == 0
+    before = (out / "report.json").read_bytes()
+    demo_target.reset_stats()
+    proc = surge("run", str(plan), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 2 and "never overwrites a run" in proc.stderr
+    assert (out / "report.json").read_bytes() == before
+    assert demo_target.stats()["requests"] == 0
+
+
+def test_an_unwritable_history_is_refused_before_any_traffic(tmp_path: Path, demo_target: DemoTarget) -> None:
+    history = tmp_path / "history.sqlite"
+    history.write_text("")
+    history.chmod(0o444)
+    if os.access(history, os.W_OK):
+        pytest.skip("running as a user who can write read-only files (root)")
+    proc = surge("run", str(write_plan(tmp_path, demo_target.url)), "--history", str(history), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert demo_target.stats()["requests"] == 0
+
+
+def test_a_reevaluation_never_changes_the_run(tmp_path: Path, demo_target: DemoTarget) -> None:
+    plan = write_plan(tmp_path, demo_target.url)
+    out = tmp_path / "out"
+    assert surge("run", str(plan), "--out", str(out), cwd=tmp_path).returncode == 0
+    originals = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    db = tmp_path / "surge-runs" / "history.sqlite"
+    with sqlite3.connect(db) as conn:
+        history = conn.execute("SELECT * FROM runs").fetchall()
+
+    strict = write_plan(tmp_path, demo_target.url, file="strict.yaml", thresholds=["http.latency.p50 < 0.01ms"])
+    proc = surge("report", str(out), "--plan", str(strict), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == originals
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT * FROM runs").fetchall() == history
+    (reeval,) = (out / "reevaluations").iterdir()
+    report = report_of(reeval)
+    assert report["reevaluation"]["of_run"] == report["run_id"]
+    assert report["reevaluation"]["original_verdict"] == "pass"
+    assert report["checks"][0]["name"] == "http.latency.p50 < 0.01ms"
+    assert "Re-evaluation of run" in (reeval / "report.md").read_text()
+
+    elsewhere = tmp_path / "elsewhere"
+    proc = surge("report", str(out), "--plan", str(strict), "--out", str(elsewhere), cwd=tmp_path)
+    assert proc.returncode == 1 and (elsewhere / "report.html").is_file()
+
+    other = write_plan(tmp_path, demo_target.url, file="other.yaml", name="another-plan")
+    proc = surge("report", str(out), "--plan", str(other), cwd=tmp_path)
+    assert proc.returncode == 2 and "--other-plan" in proc.stderr
+    proc = surge("report", str(out), "--plan", str(other), "--other-plan", "--out", str(tmp_path / "o2"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT * FROM runs").fetchall() == history
+
+
+def test_ctrl_c_with_hanging_requests_stops_fast_and_counts_them(
+    tmp_path: Path, demo_target: DemoTarget
+) -> None:
+    demo_target.set_config(latency_ms=60000.0)
+    plan = write_plan(
+        tmp_path,
+        demo_target.url,
+        load={"phases": [{"duration": "30s", "rate": 25}]},
+        defaults={"timeout": "60s"},
+    )
+    out = tmp_path / "out"
+    proc = start_surge("run", str(plan), "--out", str(out), cwd=tmp_path)
+    wait_for_requests(demo_target, 50)
+    started = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole process group
+    stdout, stderr = proc.communicate(timeout=30)
+    took = time.monotonic() - started
+    assert proc.returncode == 130, stdout + stderr
+    assert took < 5, f"the stop took {took:.1f} s"
+    report = report_of(out)
+    assert report["errors_by_class"].get("interrupted", 0) >= 50
+    assert report["totals"]["requests"] >= 50
+
+
+def test_an_absurd_rate_is_refused_and_a_huge_one_still_ends(tmp_path: Path, demo_target: DemoTarget) -> None:
+    absurd = write_plan(
+        tmp_path, demo_target.url, load={"phases": [{"duration": "1s", "rate": 1e9}]}, limits={"max_rate": float("inf")}
+    )
+    proc = surge("validate", str(absurd), cwd=tmp_path)
+    assert proc.returncode == 2 and "no generator fleet schedules" in proc.stderr
+    huge = write_plan(
+        tmp_path,
+        demo_target.url,
+        file="huge.yaml",
+        load={"phases": [{"duration": "1s", "rate": 5e6}], "max_in_flight": 20},
+        limits={"max_rate": 1e7},
+        defaults={"timeout": "1s"},
+    )
+    out = tmp_path / "out"
+    started = time.monotonic()
+    proc = surge("run", str(huge), "--out", str(out), cwd=tmp_path, timeout=60)
+    assert time.monotonic() - started < 45
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = report_of(out)
+    assert report["totals"]["dropped_iterations"] > 1_000_000
+    assert validity(report, "at most 1% of the planned iterations dropped")["status"] == "fail"
+
+
+def test_the_live_line_shows_the_real_rate(tmp_path: Path, demo_target: DemoTarget) -> None:
+    plan = write_plan(tmp_path, demo_target.url, workers=2, load={"phases": [{"duration": "12s", "rate": 100}]})
+    proc = surge("run", str(plan), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "req/s" in line]
+    assert lines, proc.stderr
+    rates = [float(line.split("req/s")[0].split()[-1]) for line in lines]
+    # Every interval shown holds both workers' parts: never about half the rate.
+    assert all(80 <= r <= 120 for r in rates), lines

@@ -37,6 +37,9 @@ from surge.validity import RunEnd
 
 READY_TIMEOUT_S = 60.0
 START_LEAD_S = 0.3
+# Plans with aws: steps create their AWS clients before the load (loading service models takes
+# a moment): a longer lead, so the first arrivals are not late.
+AWS_LEAD_S = 2.0
 PROGRESS_EVERY_S = 1.0
 # Workers close an interval within their 0.1 s ticker: shown this long after it ended.
 PROGRESS_DELAY_S = 0.25
@@ -96,6 +99,14 @@ def endpoint_names_http(plan: Plan) -> list[str]:
             elif step.poll is not None and step.poll.request is not None:
                 names.append(step.poll.request.display_name)
     return names
+
+
+def _uses_aws(plan: Plan) -> bool:
+    return any(
+        step.aws is not None or (step.poll is not None and step.poll.aws is not None)
+        for sc in plan.scenarios
+        for step in sc.flow
+    )
 
 
 def _run_async(coro: Any) -> Any:
@@ -234,7 +245,7 @@ def _run(
     follow = _Follow(plan, out, procs, stop, live, progress, stops)
     try:
         _wait_ready(out, procs, n, stops)
-        t0 = time.time() + START_LEAD_S
+        t0 = time.time() + (AWS_LEAD_S if _uses_aws(plan) else START_LEAD_S)
         t0_value.value = t0
         start.set()
         follow.run(t0)

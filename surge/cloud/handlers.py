@@ -486,7 +486,9 @@ def _failed_checks_cause(report: Report) -> str | None:
     if report["verdict"] == "error":
         return report["error"]
     parts = [
-        f"{c['name']} (measured {'no data' if c['measured'] is None else round(c['measured'], 3)})"
+        f"{c['name']} ({c['detail']})"
+        if c.get("detail")
+        else f"{c['name']} (measured {'no data' if c['measured'] is None else round(c['measured'], 3)})"
         for c in bad
     ]
     return f"{len(bad)} of {len(report['checks'])} checks failed: " + "; ".join(parts)

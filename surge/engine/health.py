@@ -1,7 +1,9 @@
 """Generator health: event-loop lag and CPU. A saturated generator's latencies are not trustworthy.
 
 CPU is measured over the load window only (``load_started`` .. ``load_ended``), as CPU time over
-wall time. It used to be the mean of one-second samples from the moment the worker started,
+wall time of the event loop's own thread (what saturates is the loop: helper threads, such as the
+one that ships intervals to the parent, do not delay arrivals; and workers that share a process,
+as in the cloud tests' harness, each read their own share). It used to be the mean of one-second samples from the moment the worker started,
 which counted the seconds it sleeps before ``t0`` (a Lambda worker sleeps off its cold start,
 up to the plan's lead time) and the drain at the end: a worker pinned at 100 % of a core read
 ~70 % (bench/RESULTS.md). Where the kernel tells (``/proc/self/schedstat``), the time the loop
@@ -56,7 +58,7 @@ class HealthMonitor:
 
     def load_started(self) -> None:
         """The load window begins: lag and CPU count from now on."""
-        self._mark_wall, self._mark_cpu = time.perf_counter(), time.process_time()
+        self._mark_wall, self._mark_cpu = time.perf_counter(), time.thread_time()
         self._mark_wait = _runqueue_wait_s()
         self._active = True
 
@@ -65,7 +67,7 @@ class HealthMonitor:
             return
         self._active = False
         self._window_wall += time.perf_counter() - self._mark_wall
-        self._window_cpu += time.process_time() - self._mark_cpu
+        self._window_cpu += time.thread_time() - self._mark_cpu
         wait = _runqueue_wait_s()
         if wait is None or self._mark_wait is None or self._window_wait is None:
             self._window_wait = None
@@ -73,18 +75,18 @@ class HealthMonitor:
             self._window_wait += wait - self._mark_wait
 
     async def run(self, stop: asyncio.Event) -> None:
-        last_wall, last_cpu = time.perf_counter(), time.process_time()
+        last_wall, last_cpu = time.perf_counter(), time.thread_time()
         next_cpu = last_wall + 1.0
         while not stop.is_set():
             t = time.perf_counter()
             await asyncio.sleep(LAG_PROBE_S)
             now = time.perf_counter()
             if not self._active:
-                last_wall, last_cpu, next_cpu = now, time.process_time(), now + 1.0
+                last_wall, last_cpu, next_cpu = now, time.thread_time(), now + 1.0
                 continue
             self.lags_ms.append(max(now - t - LAG_PROBE_S, 0.0) * 1000)
             if now >= next_cpu:
-                cpu = time.process_time()
+                cpu = time.thread_time()
                 self.cpu_samples.append((cpu - last_cpu) / (now - last_wall) * 100)
                 last_wall, last_cpu, next_cpu = now, cpu, now + 1.0
 

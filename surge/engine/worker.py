@@ -197,7 +197,7 @@ class Worker:
         self.stopped_early = False
         self.tasks: set[asyncio.Task[None]] = set()
         self.health = HealthMonitor(spec.worker_id)
-        self.aws_pool: AwsClientPool | None = None  # made on the first aws: step
+        self.aws_pool: AwsClientPool | None = None  # made before the load when the flows use AWS
         self._sleepers: set[asyncio.Future[None]] = set()
         self._pacer: Pacer | None = None
         self.rows = self._data_rows()
@@ -211,6 +211,26 @@ class Worker:
             or any(isinstance(s, CompiledAwsStep) for sc in self.compiled.scenarios for s in sc.steps)
         )
         self._shared_vars: dict[str, object] = dict(self.compiled.variables)
+
+    def _aws_steps(self) -> list[CompiledAwsStep]:
+        found: list[CompiledAwsStep] = []
+        for sc in self.compiled.scenarios:
+            for s in sc.steps:
+                if isinstance(s, CompiledAwsStep):
+                    found.append(s)
+                elif isinstance(s, CompiledPoll) and s.aws is not None:
+                    found.append(s.aws)
+        return found
+
+    async def _open_aws_clients(self) -> None:
+        """Create the AWS clients the flows use before the load starts: making one loads the
+        service's model files synchronously (tens of ms), a stall every arrival then would share."""
+        steps = self._aws_steps()
+        if not steps:
+            return
+        self.aws_pool = AwsClientPool(endpoint_url=os.environ.get(ENV_AWS_ENDPOINT_URL) or None)
+        for step in steps:
+            await self.aws_pool.client(step.SERVICE, step.region)
 
     def _requests(self) -> list[CompiledRequest]:
         found: list[CompiledRequest] = []
@@ -314,7 +334,7 @@ class Worker:
         """An AWS call as a step: timed, classified and captured like a request. With ``checks``
         (a poll's attempt) the call succeeds only when they all hold on the response document;
         until then the attempt is not an error."""
-        if self.aws_pool is None:
+        if self.aws_pool is None:  # made before the load; a step compiled later still works
             self.aws_pool = AwsClientPool(endpoint_url=os.environ.get(ENV_AWS_ENDPOINT_URL) or None)
         out = await step.call(self.aws_pool, variables, self.rng, time.perf_counter)
         if checks is not None:
@@ -673,6 +693,7 @@ class Worker:
         error: str | None = None
         try:
             # Frozen before the wait, so the one full collection it costs falls in the lead time.
+            await self._open_aws_clients()
             with _gc_frozen():
                 start = self.t0 + self.window[0]
                 if self.plan.load.warm_connections:

@@ -204,7 +204,10 @@ def test_every_request_timing_out_is_no_pass(tmp_path: Path, demo_target: DemoTa
 
 def test_no_thresholds_and_only_errors_fails(tmp_path: Path, demo_target: DemoTarget) -> None:
     plan = write_plan(
-        tmp_path, demo_target.url, scenarios=[{"name": "x", "flow": [{"get": "/no/such/path"}]}], thresholds=[]
+        tmp_path,
+        demo_target.url,
+        scenarios=[{"name": "x", "flow": [{"get": "/no/such/path"}]}],
+        thresholds=[],
     )
     out = tmp_path / "out"
     proc = surge("run", str(plan), "--out", str(out), cwd=tmp_path)
@@ -219,7 +222,9 @@ def test_no_thresholds_and_only_errors_fails(tmp_path: Path, demo_target: DemoTa
 
 def test_a_foreign_baseline_is_refused_with_a_suggestion(tmp_path: Path, demo_target: DemoTarget) -> None:
     (tmp_path / "old.json").write_text(json.dumps({"requestRate": 166.67, "p95": 450, "errorRate": 0.5}))
-    plan = write_plan(tmp_path, demo_target.url, baseline={"file": "old.json"}, regression={"max_worse_pct": 5})
+    plan = write_plan(
+        tmp_path, demo_target.url, baseline={"file": "old.json"}, regression={"max_worse_pct": 5}
+    )
     for command in ("validate", "run"):
         proc = surge(command, str(plan), cwd=tmp_path)
         assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -233,7 +238,9 @@ def test_a_foreign_baseline_is_refused_with_a_suggestion(tmp_path: Path, demo_ta
 
 def test_a_regression_rule_that_checks_nothing_is_refused(tmp_path: Path, demo_target: DemoTarget) -> None:
     (tmp_path / "old.json").write_text(json.dumps({"cost.monthly_usd": 950}))
-    plan = write_plan(tmp_path, demo_target.url, baseline={"file": "old.json"}, regression={"max_worse_pct": 5})
+    plan = write_plan(
+        tmp_path, demo_target.url, baseline={"file": "old.json"}, regression={"max_worse_pct": 5}
+    )
     proc = surge("run", str(plan), cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "it would check nothing" in proc.stderr
@@ -241,7 +248,9 @@ def test_a_regression_rule_that_checks_nothing_is_refused(tmp_path: Path, demo_t
 
 
 def test_sigterm_keeps_the_results_and_stops_the_load(tmp_path: Path, demo_target: DemoTarget) -> None:
-    plan = write_plan(tmp_path, demo_target.url, workers=2, load={"phases": [{"duration": "30s", "rate": 20}]})
+    plan = write_plan(
+        tmp_path, demo_target.url, workers=2, load={"phases": [{"duration": "30s", "rate": 20}]}
+    )
     out = tmp_path / "out"
     proc = start_surge("run", str(plan), "--out", str(out), cwd=tmp_path)
     wait_for_requests(demo_target, 40)
@@ -263,7 +272,9 @@ def test_sigterm_keeps_the_results_and_stops_the_load(tmp_path: Path, demo_targe
 
 
 def test_workers_stop_when_their_parent_is_killed(tmp_path: Path, demo_target: DemoTarget) -> None:
-    plan = write_plan(tmp_path, demo_target.url, workers=2, load={"phases": [{"duration": "30s", "rate": 20}]})
+    plan = write_plan(
+        tmp_path, demo_target.url, workers=2, load={"phases": [{"duration": "30s", "rate": 20}]}
+    )
     proc = start_surge("run", str(plan), "--out", str(tmp_path / "out"), cwd=tmp_path)
     workers = wait_for_workers(proc.pid, 2)
     wait_for_requests(demo_target, 40)
@@ -321,7 +332,9 @@ def test_a_reevaluation_never_changes_the_run(tmp_path: Path, demo_target: DemoT
     with sqlite3.connect(db) as conn:
         history = conn.execute("SELECT * FROM runs").fetchall()
 
-    strict = write_plan(tmp_path, demo_target.url, file="strict.yaml", thresholds=["http.latency.p50 < 0.01ms"])
+    strict = write_plan(
+        tmp_path, demo_target.url, file="strict.yaml", thresholds=["http.latency.p50 < 0.01ms"]
+    )
     proc = surge("report", str(out), "--plan", str(strict), cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == originals
@@ -341,7 +354,9 @@ def test_a_reevaluation_never_changes_the_run(tmp_path: Path, demo_target: DemoT
     other = write_plan(tmp_path, demo_target.url, file="other.yaml", name="another-plan")
     proc = surge("report", str(out), "--plan", str(other), cwd=tmp_path)
     assert proc.returncode == 2 and "--other-plan" in proc.stderr
-    proc = surge("report", str(out), "--plan", str(other), "--other-plan", "--out", str(tmp_path / "o2"), cwd=tmp_path)
+    proc = surge(
+        "report", str(out), "--plan", str(other), "--other-plan", "--out", str(tmp_path / "o2"), cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT * FROM runs").fetchall() == history
@@ -373,7 +388,10 @@ def test_ctrl_c_with_hanging_requests_stops_fast_and_counts_them(
 
 def test_an_absurd_rate_is_refused_and_a_huge_one_still_ends(tmp_path: Path, demo_target: DemoTarget) -> None:
     absurd = write_plan(
-        tmp_path, demo_target.url, load={"phases": [{"duration": "1s", "rate": 1e9}]}, limits={"max_rate": float("inf")}
+        tmp_path,
+        demo_target.url,
+        load={"phases": [{"duration": "1s", "rate": 1e9}]},
+        limits={"max_rate": float("inf")},
     )
     proc = surge("validate", str(absurd), cwd=tmp_path)
     assert proc.returncode == 2 and "no generator fleet schedules" in proc.stderr
@@ -396,7 +414,9 @@ def test_an_absurd_rate_is_refused_and_a_huge_one_still_ends(tmp_path: Path, dem
 
 
 def test_the_live_line_shows_the_real_rate(tmp_path: Path, demo_target: DemoTarget) -> None:
-    plan = write_plan(tmp_path, demo_target.url, workers=2, load={"phases": [{"duration": "12s", "rate": 100}]})
+    plan = write_plan(
+        tmp_path, demo_target.url, workers=2, load={"phases": [{"duration": "12s", "rate": 100}]}
+    )
     proc = surge("run", str(plan), "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = [line for line in proc.stderr.splitlines() if "req/s" in line]

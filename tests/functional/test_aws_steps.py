@@ -541,11 +541,11 @@ def test_a_flow_of_aws_steps_runs_in_the_worker(endpoint: str, monkeypatch: pyte
         allow_resources=["dynamodb:flow-orders", "sqs:flow-jobs", "s3:flow-bucket*"],
         thresholds=['endpoint["enqueue"].p95 < 5s', "http.error_rate < 1%"],
     )
-    stats = merge_results([run_in_process(plan)])
+    stats = merge_results([run_in_process(plan, lead_s=2.0)])  # AWS clients are made in the lead
     assert aggregate(stats, endpoint="enqueue").requests == 10
     assert aggregate(stats).errors == {}
     report = build_report(plan, stats, run_id="aws")
-    assert report["verdict"] == "pass", report["checks"]
+    assert report["verdict"] == "pass", [c.get("detail") for c in report["checks"] if c["status"] != "pass"]
     assert set(report["endpoints"]) == {"dynamodb.put flow-orders", "enqueue", "s3.put flow-bucket"}
     assert (
         boto(endpoint, "sqs").get_queue_attributes(

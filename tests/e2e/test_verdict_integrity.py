@@ -280,7 +280,7 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path: Path, demo_target: D
     wait_for_requests(demo_target, 40)
     proc.kill()
     proc.communicate(timeout=10)
-    gone, alive = psutil.wait_procs(workers, timeout=2.5)
+    _gone, alive = psutil.wait_procs(workers, timeout=2.5)
     assert not alive, "workers outlived their parent"
     after = demo_target.stats()["requests"]
     time.sleep(3)

@@ -181,8 +181,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     run_id = new_run_id(plan.name)
     out_dir = Path(args.out) if args.out else Path("surge-runs") / run_id
     # Before any traffic: every place the run writes must take its results.
-    prepare_run_dir(out_dir)
     history.check_writable()
+    prepare_run_dir(out_dir)
     printer = ProgressPrinter(plan.load.duration_s, closed=plan.load.model == "closed")
     print(f"surge {__version__}: running '{plan.name}' against {plan.target} (run {run_id})", file=sys.stderr)
     _print_baseline(baseline, notes)

@@ -546,6 +546,48 @@ def run_surge(
 # -- output ----------------------------------------------------------------------------------------
 
 
+def run_surge_cli(
+    url: str, *, core: int | None, duration_s: float, rate: float, path: str = "/", interval_s: float = 1.0
+) -> dict[str, Any]:
+    """`surge run` as a user runs it (the CLI, its worker process, the live view, the report), one
+    worker pinned to ``core``; returns what the generator's own pauses show in its report."""
+    with tempfile.TemporaryDirectory(prefix="surge-bench-cli-") as d:
+        plan = Path(d) / "plan.yaml"
+        plan.write_text(
+            json.dumps(
+                {
+                    "name": "bench-cli",
+                    "target": url,
+                    "workers": 1,
+                    "interval": interval_s,
+                    "load": {"phases": [{"duration": duration_s, "rate": rate}], "max_in_flight": 50_000},
+                    "scenarios": [{"name": "get", "flow": [{"get": path}]}],
+                    "limits": {"max_rate": 1e7},
+                    "seed": 1,
+                    "thresholds": ["http.requests > 0"],
+                }
+            )
+        )
+        out = Path(d) / "out"
+        cmd = pinned(core, [sys.executable, "-m", "surge.cli", "run", str(plan), "--out", str(out)])
+        cmd += ["--history", str(Path(d) / "h.sqlite")]
+        proc = run(cmd, timeout_s=duration_s + 60, env={"PYTHONPATH": str(REPO)})
+        if not (out / "report.json").is_file():
+            raise RuntimeError(f"surge run failed ({proc.returncode}): {proc.stderr[-400:]}")
+        rep = json.loads((out / "report.json").read_text())
+    lat, st, gen = rep["latency_ms"], rep["service_time_ms"], rep["generator"]
+    return {
+        "rps": rep["totals"]["throughput_rps"],
+        "rt_minus_st_p50_ms": lat["p50"] - st["p50"],
+        "rt_minus_st_p99_ms": lat["p99"] - st["p99"],
+        "st_p99_ms": st["p99"],
+        "max_loop_lag_ms": gen["max_loop_lag_ms"],
+        "cpu_pct": gen["cpu_pct"],
+        "dropped": rep["totals"]["dropped_iterations"],
+        "verdict": rep["verdict"],
+    }
+
+
 def fmt(v: object, digits: int = 2) -> str:
     if v is None:
         return "–"

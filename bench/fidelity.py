@@ -2,6 +2,7 @@
 
     python bench/fidelity.py --duration 10
     python bench/fidelity.py --duration 2 --levels 0.25 --endpoints dist
+    python bench/fidelity.py --cli --duration 20 --repeat 3 --endpoints fixed
 
 The target is nginx with known delays (echo_sleep, the echo module): /fixed sleeps 5 ms and /dist
 draws 1, 2, 4, 8 or 20 ms with weights 40/30/20/8.5/1.5 % (true p50 2 ms, p99 20 ms, plus nginx's
@@ -44,7 +45,19 @@ def main() -> None:
     ap.add_argument(
         "--pacers", default="timerfd", help="comma-separated: timerfd (default), loop; -cold: no warm-up"
     )
+    ap.add_argument(
+        "--cli",
+        action="store_true",
+        help="instead: `surge run` as a user runs it (CLI, worker process, live view) at 100/s and at "
+        "50%% of capacity; prints the generator's own pauses (max loop lag, corrected minus service)",
+    )
+    ap.add_argument(
+        "--cli-rates", default="100,0.5", help="with --cli: rates per second, or shares of capacity (<= 1)"
+    )
     args = ap.parse_args()
+    if args.cli:
+        cli_fidelity(args)
+        return
     pacers = args.pacers.split(",")
     if unknown := [p for p in pacers if _pacer_spec(p) is None]:
         ap.error(f"unknown pacer {unknown[0]!r}: choose from {', '.join(PACERS)}, timerfd:SECONDS (+ -cold)")
@@ -165,6 +178,70 @@ def main() -> None:
             )
             print(
                 f"(nominal {path}: p50 {NOMINAL[ep][0]:g} ms, p99 {NOMINAL[ep][1]:g} ms, before nginx's timer)\n"
+            )
+
+
+def cli_fidelity(args: argparse.Namespace) -> None:
+    """The generator's own pauses through the CLI path: what `surge run` adds to a known-latency
+    endpoint (corrected response time minus service time) and its worst event-loop lag."""
+    print(f"# fidelity through `surge run`: {args.duration:g} s per run, {args.repeat} round(s)")
+    print(f"# {_lib.machine_note()}; target on core {args.target_core}, surge on core {args.gen_core}")
+    with _lib.nginx_target(args.target_core, tls=False) as target:
+        if not target.has_echo:
+            print("nginx's echo module is missing (apt-get install libnginx-mod-http-echo): skipped")
+            return
+        for ep in args.endpoints.split(","):
+            path = f"/{ep}"
+            capacity = args.capacity
+            if capacity is None:
+                cap = _lib.run_surge(
+                    target.http,
+                    core=args.gen_core,
+                    duration_s=min(args.duration, 5.0),
+                    users=args.capacity_users,
+                    connections=args.capacity_users,
+                    path=path,
+                )
+                capacity = float(cap["rps"])
+            print(f"# {path}: capacity {capacity:,.0f} req/s (closed model, {args.capacity_users} users)")
+            rows = []
+            for x in (float(v) for v in args.cli_rates.split(",")):
+                rate = round(capacity * x) if x <= 1 else x
+                runs = [
+                    _lib.run_surge_cli(
+                        target.http, core=args.gen_core, duration_s=args.duration, rate=rate, path=path
+                    )
+                    for _ in range(args.repeat)
+                ]
+                for i, r in enumerate(runs):
+                    rows.append(
+                        [
+                            path,
+                            rate,
+                            i + 1,
+                            r["rps"],
+                            r["rt_minus_st_p50_ms"],
+                            r["rt_minus_st_p99_ms"],
+                            r["max_loop_lag_ms"],
+                            r["cpu_pct"],
+                            r["dropped"],
+                        ]
+                    )
+            print(
+                _lib.table(
+                    [
+                        "endpoint",
+                        "planned/s",
+                        "round",
+                        "surge/s",
+                        "rt−st p50 ms",
+                        "rt−st p99 ms",
+                        "max loop lag ms",
+                        "cpu %",
+                        "dropped",
+                    ],
+                    rows,
+                )
             )
 
 

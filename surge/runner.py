@@ -4,6 +4,7 @@ their results merge with the same code the cloud aggregator uses."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import queue
@@ -99,6 +100,18 @@ def endpoint_names_http(plan: Plan) -> list[str]:
             elif step.poll is not None and step.poll.request is not None:
                 names.append(step.poll.request.display_name)
     return names
+
+
+# The parent's niceness during a run. Its work (the live view, abort checks) is light but comes
+# in bursts once a second; on a machine with as many workers as cores, a burst that takes a worker's
+# core delays that worker's arrivals by milliseconds (measured: corrected p99 +6.7 ms at 20k/s
+# through `surge run`). At a lower priority the parent runs in the workers' idle time instead.
+PARENT_NICE = 10
+
+
+def _yield_cpu_to_workers() -> None:
+    with contextlib.suppress(OSError, AttributeError):  # no os.nice on Windows
+        os.nice(PARENT_NICE)
 
 
 def _uses_aws(plan: Plan) -> bool:
@@ -240,6 +253,7 @@ def _run(
     ]
     for p in procs:
         p.start()
+    _yield_cpu_to_workers()
 
     live = LiveView(plan, plan.parsed_thresholds(), workers=n)
     follow = _Follow(plan, out, procs, stop, live, progress, stops)

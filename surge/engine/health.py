@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from surge.engine.pacer import Pacer, make_pacer
 from surge.stats import HealthData
 
 LAG_PROBE_S = 0.05
@@ -75,16 +76,25 @@ class HealthMonitor:
             self._window_wait += wait - self._mark_wait
 
     async def run(self, stop: asyncio.Event) -> None:
+        # The probe sleeps on the precise pacer (a timerfd on Linux): the loop's own timer rounds
+        # to whole milliseconds, which read as up to 1 ms of lag the loop never had.
+        pacer = make_pacer(asyncio.get_running_loop())
+        try:
+            await self._probe(stop, pacer)
+        finally:
+            pacer.close()
+
+    async def _probe(self, stop: asyncio.Event, pacer: Pacer) -> None:
         last_wall, last_cpu = time.perf_counter(), time.thread_time()
         next_cpu = last_wall + 1.0
         while not stop.is_set():
-            t = time.perf_counter()
-            await asyncio.sleep(LAG_PROBE_S)
+            due = time.perf_counter() + LAG_PROBE_S
+            await pacer.sleep_until(due)
             now = time.perf_counter()
             if not self._active:
                 last_wall, last_cpu, next_cpu = now, time.thread_time(), now + 1.0
                 continue
-            self.lags_ms.append(max(now - t - LAG_PROBE_S, 0.0) * 1000)
+            self.lags_ms.append(max(now - due, 0.0) * 1000)
             if now >= next_cpu:
                 cpu = time.thread_time()
                 self.cpu_samples.append((cpu - last_cpu) / (now - last_wall) * 100)

@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from functions._runtime import Clients
 from surge.cloud import handlers, layout
+from surge.cloud import worker as cloud_worker
 from surge.cloud.records import RunRecords
 from surge.demo_target import DemoTarget
 from surge.errors import PlanError
@@ -435,7 +436,7 @@ def test_worker_downloads_the_csv_streamed_to_a_file_it_removes(
         assert path.read_text().startswith("user\nuser-0000000\n")
         return {"stopped_early": False}
 
-    monkeypatch.setattr(handlers, "run_worker", fake_run_worker)
+    monkeypatch.setattr(cloud_worker, "run_worker", fake_run_worker)
     RunRecords(TABLE, clients.dynamodb).create("r1", "p", "h", layout.iso_seconds(0))
     put(clients, layout.plan_key("r1"), json.dumps(plan.model_dump(mode="json", by_alias=True)))
     item = {

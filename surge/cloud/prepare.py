@@ -1,0 +1,143 @@
+"""Prepare: validate the plan, cut it into segments (time) and shards (rate), write each segment's
+shard items to S3 and create the run record. The ASL state ``Prepare``; handler functions/prepare.py."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from surge.cloud import layout
+from surge.cloud.inputs import stage_files
+from surge.cloud.state_io import (
+    Clients,
+    put_json,
+    run_records,
+)
+from surge.engine.worker import plan_shapes
+from surge.errors import PlanError
+from surge.plan import Plan, plan_model, semantic_problems
+from surge.schedule import segments
+
+# sustained in bench/capacity.py (a two-request templated flow on aiohttp: 4,147/s; bench/RESULTS.md),
+# so a worker never runs near saturation. A run may override it (options.per_worker_rate).
+PER_WORKER_RATE = 2000.0
+PER_WORKER_USERS = 200
+DEFAULT_LEAD_S = 30
+DEFAULT_SEGMENT_S = 600
+
+
+def _plan_data(event: Mapping[str, Any], clients: Clients) -> tuple[dict[str, Any], str | None]:
+    """The plan's data, and the plan_uri it was read from (None for an inline plan)."""
+    inp = event.get("input") or {}
+    if "plan" in inp and "plan_uri" in inp:
+        raise PlanError("the execution input has both 'plan' and 'plan_uri'; give one")
+    if "plan" in inp:
+        data = inp["plan"]
+    elif "plan_uri" in inp:
+        try:
+            bucket, key = layout.parse_s3_uri(inp["plan_uri"])
+        except ValueError as exc:
+            raise PlanError(f"plan_uri: {exc}") from None
+        import yaml
+
+        try:
+            body = clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            raise PlanError(f"plan_uri: cannot read {inp['plan_uri']}: {exc}") from None
+        data = yaml.safe_load(body)
+    else:
+        raise PlanError('the execution input needs {"plan": {...}} or {"plan_uri": "s3://..."}')
+    if not isinstance(data, dict):
+        raise PlanError("the plan must be a mapping with name, target, load and scenarios")
+    return data, (str(inp["plan_uri"]) if "plan_uri" in inp else None)
+
+
+def _validated_plan(event: Mapping[str, Any], clients: Clients, run_id: str) -> Plan:
+    """The plan as a local run validates it, its data and baseline files read from S3 (resolved
+    against plan_uri, checked, copied under the run): the plan returned names the run's copies."""
+    data, plan_uri = _plan_data(event, clients)
+    plan = plan_model(data)
+    staged = stage_files(plan, plan_uri=plan_uri, s3=clients.s3, bucket=clients.bucket, run_id=run_id)
+    # Nothing local to read: the data file's columns come from S3, as Prepare read them.
+    problems = semantic_problems(
+        staged.plan, Path(tempfile.gettempdir()), {}, cloud=True, data_columns=staged.data_columns
+    )
+    if problems:
+        raise PlanError("the plan is invalid:", problems)
+    return staged.plan
+
+
+def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
+    run_id = str(event["run_id"])
+    options = (event.get("input") or {}).get("options") or {}
+    plan = _validated_plan(event, clients, run_id)
+    lead = int(options.get("lead_seconds", DEFAULT_LEAD_S))
+    seg_len = float(options.get("segment_seconds", DEFAULT_SEGMENT_S))
+    tolerated = float(options.get("tolerated_failure_percentage", 0.0))
+    per_worker_rate = float(options.get("per_worker_rate", PER_WORKER_RATE))
+    capacity = per_worker_rate if plan.load.model == "open" else float(PER_WORKER_USERS)
+    cuts = segments(
+        plan_shapes(plan),
+        max_segment_s=seg_len,
+        per_shard_capacity=capacity,
+        max_shards=plan.limits.max_workers,
+    )
+    t0 = float(math.ceil(time.time() + lead))
+    plan_key = layout.plan_key(run_id)
+    put_json(clients, plan_key, plan.model_dump(mode="json", by_alias=True))
+    specs = []
+    for seg in cuts:
+        start_at, end_at = t0 + seg.start_s, t0 + seg.end_s
+        items = [
+            {
+                "run_id": run_id,
+                "plan_key": plan_key,
+                "segment": seg.index,
+                "segment_count": len(cuts),
+                "shard": i,
+                "shard_count": seg.shards,
+                "seed": (plan.seed if plan.seed is not None else 0) * 1000 + seg.index,
+                "start_at": layout.iso_seconds(start_at),
+                "end_at": layout.iso_seconds(math.ceil(end_at)),
+                "result_key": layout.shard_key(run_id, seg.index, i),
+                # Exact plan-time window and origin; the timestamps above are for Wait states.
+                "t0": t0,
+                "window": [seg.start_s, seg.end_s],
+            }
+            for i in range(seg.shards)
+        ]
+        put_json(clients, layout.items_key(run_id, seg.index), items)
+        specs.append(
+            {
+                "index": seg.index,
+                "items_key": layout.items_key(run_id, seg.index),
+                "shard_count": seg.shards,
+                "start_at": layout.iso_seconds(start_at),
+                "end_at": layout.iso_seconds(math.ceil(end_at)),
+                "launch_at": layout.iso_seconds(max(start_at - lead, t0 - lead)),
+                "tolerated_failure_percentage": tolerated,
+            }
+        )
+    run_records(clients).create(
+        run_id,
+        plan.name,
+        plan.plan_hash(),
+        layout.iso_seconds(time.time()),
+        execution_arn=str(event.get("execution_arn", "")),
+        t0=t0,
+        duration_s=plan.load.duration_s,
+        segment_count=len(cuts),
+        workers_planned=sum(s.shards for s in cuts),
+        options=dict(options),
+    )
+    return {
+        "run_id": run_id,
+        "plan_name": plan.name,
+        "plan_key": plan_key,
+        "segment_count": len(cuts),
+        "segments": specs,
+    }

@@ -1,0 +1,238 @@
+"""Report (and RecordError): the verdict from the merged results, the reports in S3, the run record
+finished. The ASL states ``Report`` and ``RecordError``; handler functions/report.py."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from surge.baseline import resolve_baseline
+from surge.cloud import layout
+from surge.cloud.emf import run_metrics_emf
+from surge.cloud.inputs import baseline_reader
+from surge.cloud.state_io import (
+    Clients,
+    exists,
+    get_json,
+    load_plan,
+    put_json,
+    run_records,
+)
+from surge.metrics import ServiceMetrics
+from surge.plan import Plan
+from surge.report_model import Report
+from surge.stats import RunStats, merge_results
+from surge.store.history import DynamoHistory
+from surge.summary import build_report, with_baseline
+from surge.validity import RunEnd
+
+
+def _failed_checks_cause(report: Report) -> str | None:
+    bad = [c for c in report["checks"] if c["status"] != "pass"]
+    if report["verdict"] == "pass":
+        return None
+    if report["verdict"] == "error":
+        return report["error"]
+    parts = [
+        f"{c['name']} ({c['detail']})"
+        if c.get("detail")
+        else f"{c['name']} (measured {'no data' if c['measured'] is None else round(c['measured'], 3)})"
+        for c in bad
+    ]
+    return f"{len(bad)} of {len(report['checks'])} checks failed: " + "; ".join(parts)
+
+
+def _store_report(clients: Clients, run_id: str, plan: Plan, stats: RunStats, report: Report) -> str:
+    from reports.render import write_reports
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_reports(report, Path(tmp))
+        content_types = {
+            "json": "application/json",
+            "md": "text/markdown",
+            "html": "text/html",
+            "junit": "application/xml",
+        }
+        for kind, path in paths.items():
+            clients.s3.put_object(
+                Bucket=clients.bucket,
+                Key=layout.report_key(run_id, path.name),
+                Body=path.read_bytes(),
+                ContentType=content_types[kind],
+            )
+    put_json(clients, layout.report_key(run_id, "results.json"), stats)
+    return f"s3://{clients.bucket}/{layout.report_key(run_id, 'report.html')}"
+
+
+def _render(
+    clients: Clients,
+    run_id: str,
+    run: Mapping[str, Any],
+    *,
+    aborted: str | None,
+    error: str | None,
+    metrics_key: str | None = None,
+    collect_error: str | None = None,
+) -> tuple[Report, str] | None:
+    plan = load_plan(clients, str(run["plan_key"]))
+    metrics = ServiceMetrics.from_json(get_json(clients, metrics_key)) if metrics_key else None
+    parts: list[RunStats] = []
+    missing = 0
+    for seg in run["segments"]:
+        key = layout.aggregate_key(run_id, int(seg["index"]))
+        if exists(clients, key):
+            part: RunStats = get_json(clients, key)
+            missing += int(seg["shard_count"]) - part["workers"]
+            parts.append(part)
+        else:
+            missing += int(seg["shard_count"])
+    if not parts:
+        return None
+    stats = merge_results(parts)
+    stopped = (
+        f"aborted: {aborted}" if aborted is not None else "stopped early" if stats["stopped_early"] else None
+    )
+    end = RunEnd(
+        stopped_by=stopped,
+        workers_lost=missing,
+        lost_reasons=(f"{missing} shard result(s) missing: those workers' load is not counted",)
+        if missing
+        else (),
+    )
+    report = build_report(
+        plan,
+        stats,
+        run_id=run_id,
+        mode="cloud",
+        partial=aborted is not None or missing > 0 or error is not None,
+        aborted_by=aborted,
+        error=error,
+        metrics=metrics,
+        end=end,
+    )
+    if collect_error is not None:
+        # Service checks are no-data then; say why next to them rather than leave it to guess.
+        report["service_metrics"] = {
+            **report["service_metrics"],
+            "notes": [f"not collected: {collect_error}"],
+        }
+    history = DynamoHistory(clients.table, clients.dynamodb)
+    if plan.baseline is not None:
+        # The same history the CLI reads: last-pass or a run id, never this run itself; or the
+        # run's copy of a baseline file (Prepare checked it and put it under the run).
+        baseline, notes = resolve_baseline(
+            plan,
+            history,
+            base_dir=Path(tempfile.gettempdir()),
+            exclude_run=run_id,
+            read_remote=baseline_reader(clients.s3),
+        )
+        report = with_baseline(report, plan, stats, baseline, notes, metrics)
+    uri = _store_report(clients, run_id, plan, stats, report)
+    history.record(report, uri)
+    # Headline figures as custom metrics through the log (EMF): trends across nightly runs.
+    print(json.dumps(run_metrics_emf(report, int(time.time() * 1000))))
+    return report, uri
+
+
+def _abort_cause(event: Mapping[str, Any]) -> str | None:
+    aborted = event.get("aborted")
+    return str(aborted.get("Cause") or aborted.get("Error")) if aborted else None
+
+
+def report(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
+    run_id = str(event["run_id"])
+    run = event["run"]
+    collected = event.get("collect") or {}
+    rendered = _render(
+        clients,
+        run_id,
+        run,
+        aborted=_abort_cause(event),
+        error=None,
+        metrics_key=collected.get("metrics_key") if isinstance(collected, dict) else None,
+        collect_error=_error_message(event["collect_error"]) if event.get("collect_error") else None,
+    )
+    records = run_records(clients)
+    if rendered is None:
+        cause = "no worker wrote a result: nothing was measured"
+        records.update(
+            run_id, status="ERROR", verdict="error", cause=cause, ended_at=layout.iso_seconds(time.time())
+        )
+        outcome = {
+            "run_id": run_id,
+            "plan": run.get("plan_name"),
+            "verdict": "error",
+            "cause": cause,
+            "report_uri": None,
+        }
+    else:
+        rep, uri = rendered
+        outcome = {
+            "run_id": run_id,
+            "plan": rep["plan"],
+            "verdict": rep["verdict"],
+            "cause": _failed_checks_cause(rep),
+            "report_uri": uri,
+        }
+        records.update(
+            run_id,
+            status="COMPLETED",
+            verdict=rep["verdict"],
+            partial=rep["partial"],
+            cause=outcome["cause"],
+            report_uri=uri,
+            ended_at=layout.iso_seconds(time.time()),
+            p95_ms=rep["latency_ms"]["p95"],
+            error_rate=rep["totals"]["error_rate"],
+            throughput_rps=rep["totals"]["throughput_rps"],
+            total_requests=rep["totals"]["requests"],
+        )
+    return outcome  # the workflow sends the Run Completed event with it
+
+
+def _error_message(error: Mapping[str, Any]) -> str:
+    cause = str(error.get("Cause") or "")
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict) and parsed.get("errorMessage"):
+            return str(parsed["errorMessage"])
+    except ValueError:
+        pass
+    return cause or str(error.get("Error") or "unknown error")
+
+
+def record_error(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
+    run_id = str(event["run_id"])
+    failed = str(event.get("failed_state", "workflow"))
+    cause = f"{failed} failed: {_error_message(event.get('error') or {})}"
+    records = run_records(clients)
+    state = event.get("state") or {}
+    run = state.get("run")
+    plan_name = run.get("plan_name") if isinstance(run, dict) else None
+    if records.get(run_id) is None:
+        records.create(run_id, plan_name or "unknown", "", layout.iso_seconds(time.time()))
+    uri: str | None = None
+    if isinstance(run, dict):
+        try:
+            rendered = _render(clients, run_id, run, aborted=None, error=cause)
+            uri = rendered[1] if rendered else None
+        except Exception:  # the error itself is what must be recorded; a partial report is a bonus
+            uri = None
+    records.update(
+        run_id,
+        status="ERROR",
+        verdict="error",
+        cause=cause,
+        report_uri=uri,
+        ended_at=layout.iso_seconds(time.time()),
+    )
+    outcome = {"run_id": run_id, "plan": plan_name, "verdict": "error", "cause": cause, "report_uri": uri}
+    return outcome  # the workflow sends the Run Completed event with it
+
+
+__all__ = ["record_error", "report"]

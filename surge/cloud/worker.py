@@ -1,0 +1,148 @@
+"""Worker: one Lambda load generator, the engine a local run uses, on one shard of one segment; it
+writes its own result to S3. The ASL state ``Worker``; handler functions/worker.py."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from surge.cloud import layout
+from surge.cloud.inputs import fetch_data_file
+from surge.cloud.records import RunRecords
+from surge.cloud.state_io import (
+    Clients,
+    exists,
+    load_plan,
+    put_json,
+    run_records,
+)
+from surge.engine.worker import WorkerSpec, run_worker
+from surge.stats import IntervalData, WorkerResult
+
+STOP_POLL_S = 3.0
+PROGRESS_EVERY_S = 5.0
+# A worker stops this long before Lambda's timeout, to drain and upload its result.
+SAFETY_MARGIN_MS = 25_000
+
+
+class _StopPoller:
+    """Reads the run's stop flag every few seconds on a thread, so the event loop never blocks."""
+
+    def __init__(self, records: RunRecords, run_id: str, clients: Clients) -> None:
+        self.records, self.run_id, self.clients = records, run_id, clients
+        self.stop = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._done.wait(STOP_POLL_S):
+            try:
+                if self.records.stop_requested(self.run_id):
+                    self.stop = True
+            except Exception:  # a throttled read must not kill the load; the next poll retries
+                continue
+
+    def should_stop(self) -> bool:
+        return self.stop or self.clients.remaining_time_ms() < SAFETY_MARGIN_MS
+
+    def __enter__(self) -> _StopPoller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+
+
+class _ProgressPublisher:
+    """Adds this worker's closed intervals to the run record's counters every few seconds."""
+
+    def __init__(self, records: RunRecords, run_id: str) -> None:
+        self.records, self.run_id = records, run_id
+        self._lock = threading.Lock()
+        self._requests = self._errors = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def on_interval(self, intervals: dict[str, IntervalData], closed_before: int = 0) -> None:
+        with self._lock:
+            for data in intervals.values():
+                for ep in data["endpoints"].values():
+                    self._requests += ep["requests"]
+                    self._errors += sum(ep["errors"].values())
+
+    def flush(self) -> None:
+        with self._lock:
+            requests, errors = self._requests, self._errors
+            self._requests = self._errors = 0
+        if requests or errors:
+            try:
+                self.records.add(self.run_id, requests=requests, errors=errors)
+            except Exception:  # progress is best effort; the result in S3 is the truth
+                with self._lock:
+                    self._requests += requests
+                    self._errors += errors
+
+    def _loop(self) -> None:
+        while not self._done.wait(PROGRESS_EVERY_S):
+            self.flush()
+
+    def __enter__(self) -> _ProgressPublisher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self.flush()
+
+
+def _run_async(coro: Any) -> Any:
+    try:
+        import uvloop
+
+        return asyncio.Runner(loop_factory=uvloop.new_event_loop).run(coro)
+    except ImportError:
+        return asyncio.run(coro)
+
+
+def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
+    run_id, segment, shard = str(event["run_id"]), int(event["segment"]), int(event["shard"])
+    result_key = str(event["result_key"])
+    base = {"run_id": run_id, "segment": segment, "shard": shard, "result_key": result_key}
+    if exists(clients, result_key):  # a retried invocation: the result is already written
+        return {**base, "status": "ok"}
+    plan = load_plan(clients, str(event["plan_key"]))
+    plan = plan.model_copy(update={"seed": int(event.get("seed", 0))})
+    window = event.get("window")
+    t0 = float(event["t0"]) if "t0" in event else layout.parse_iso(str(event["start_at"]))
+    # A directory per invocation: warm containers reuse /tmp, and a test runs workers side by side.
+    with tempfile.TemporaryDirectory(prefix="surge-worker-") as tmp:
+        # The CSV rows are read by the engine from a local file, as in a local run: downloaded
+        # once, during the lead time, before the load starts.
+        plan = fetch_data_file(plan, s3=clients.s3, dest_dir=Path(tmp))
+        spec = WorkerSpec(
+            plan,
+            shard,
+            int(event["shard_count"]),
+            t0,
+            (float(window[0]), float(window[1])) if window else None,
+            f"seg{segment}-shard{shard}",
+            Path(tmp),
+        )
+        records = run_records(clients)
+        records.add(run_id, workers_running=1)
+        try:
+            with (
+                _StopPoller(records, run_id, clients) as poller,
+                _ProgressPublisher(records, run_id) as progress,
+            ):
+                result: WorkerResult = _run_async(
+                    run_worker(spec, should_stop=poller.should_stop, on_interval=progress.on_interval)
+                )
+        finally:
+            records.add(run_id, workers_running=-1)
+    put_json(clients, result_key, result)
+    return {**base, "status": "stopped" if result["stopped_early"] else "ok"}

@@ -41,14 +41,13 @@ class ErrorInfo(TypedDict):
 
 # --- Execution input (CLI, console, schedule) -------------------------------------------------
 class RunOptions(TypedDict, total=False):
-    """Optional overrides of plan settings for one run (the CLI's flags)."""
+    """Optional overrides of plan settings for one run (the CLI's flags). Validated by
+    ``surge.cloud.execution_input.RunOptions`` (bounds, unknown fields refused)."""
 
     lead_seconds: int
     """Time between invoking a segment's workers and its start_at (cold starts). Default 30."""
     segment_seconds: int
     """Longest segment. Default 600: a worker must finish well inside Lambda's 900 s."""
-    tolerated_failure_percentage: float
-    abort_on_fail: bool
     per_worker_rate: float
     """Iterations per second one worker is given at most (the planner's capacity). Default 2000."""
     metrics_delay_seconds: float
@@ -89,8 +88,6 @@ class SegmentSpec(TypedDict):
     """When load ends; equals the next segment's ``start_at`` (no gap)."""
     launch_at: Timestamp
     """``start_at`` minus the lead time: when the workflow invokes this segment's workers."""
-    tolerated_failure_percentage: float
-    """0.0-100.0. Must be a JSON float (``100.0``), not an int: Step Functions' path field."""
 
 
 class PrepareResult(TypedDict):

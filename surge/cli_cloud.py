@@ -81,10 +81,14 @@ class CloudProgress:
 def run_cloud(args: argparse.Namespace, plan: Any, run_id: str, base_dir: Path | None = None) -> int:
     """Start ``plan`` in the stack; ``base_dir`` is where its relative data and baseline files are
     (the plan file's folder): they are uploaded with it."""
-    runs = connect(args)
+    from surge.cloud.execution_input import check_fits, parse_options
+
     options: dict[str, object] = {}
     if args.lead_seconds is not None:
         options["lead_seconds"] = args.lead_seconds
+    # The checks Prepare makes, made before anything is uploaded or started (exit 2).
+    check_fits(plan, parse_options(options))
+    runs = connect(args)
     runs.start(plan, run_id, options, base_dir=base_dir)
     print(f"started cloud run {run_id} (state machine {runs.info.state_machine_arn})", file=sys.stderr)
     if not args.wait:

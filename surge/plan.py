@@ -596,7 +596,7 @@ class Plan(_Model):
 # -- loading ---------------------------------------------------------------------------------------
 
 
-def _loc(loc: tuple[int | str, ...]) -> str:
+def _loc(loc: tuple[int | str, ...], root: str = "(plan)") -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -605,10 +605,11 @@ def _loc(loc: tuple[int | str, ...]) -> str:
             continue
         else:
             out += ("." if out else "") + part
-    return out or "(plan)"
+    return out or root
 
 
-def _pydantic_problems(err: ValidationError) -> list[str]:
+def pydantic_problems(err: ValidationError, root: str = "(plan)") -> list[str]:
+    """One line per problem, each naming its field path (``root`` for the document itself)."""
     problems = []
     for e in err.errors():
         msg = e["msg"].removeprefix("Value error, ")
@@ -616,7 +617,8 @@ def _pydantic_problems(err: ValidationError) -> list[str]:
             msg = "unknown field (check its spelling and indentation)"
         elif e["type"] == "missing":
             msg = "required field is missing"
-        problems.append(f"{_loc(tuple(e['loc']))}: {msg}")
+        where = _loc(tuple(e["loc"]), root)
+        problems.append(f"{where}: {msg}" if where else msg)
     return problems
 
 
@@ -869,7 +871,7 @@ def plan_model(data: object, *, target: str | None = None) -> Plan:
     try:
         return Plan.model_validate(data)
     except ValidationError as exc:
-        raise PlanError("the plan is invalid:", _pydantic_problems(exc)) from None
+        raise PlanError("the plan is invalid:", pydantic_problems(exc)) from None
 
 
 def parse_plan(

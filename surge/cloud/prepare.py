@@ -11,6 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from surge.cloud import layout
+from surge.cloud.execution_input import (
+    PER_WORKER_USERS,
+    ExecutionInput,
+    check_fits,
+    parse_execution_input,
+)
 from surge.cloud.inputs import stage_files
 from surge.cloud.state_io import (
     Clients,
@@ -22,44 +28,35 @@ from surge.errors import PlanError
 from surge.plan import Plan, plan_model, semantic_problems
 from surge.schedule import segments
 
-# sustained in bench/capacity.py (a two-request templated flow on aiohttp: 4,147/s; bench/RESULTS.md),
-# so a worker never runs near saturation. A run may override it (options.per_worker_rate).
-PER_WORKER_RATE = 2000.0
-PER_WORKER_USERS = 200
-DEFAULT_LEAD_S = 30
-DEFAULT_SEGMENT_S = 600
 
-
-def _plan_data(event: Mapping[str, Any], clients: Clients) -> tuple[dict[str, Any], str | None]:
+def _plan_data(inp: ExecutionInput, clients: Clients) -> tuple[dict[str, Any], str | None]:
     """The plan's data, and the plan_uri it was read from (None for an inline plan)."""
-    inp = event.get("input") or {}
-    if "plan" in inp and "plan_uri" in inp:
-        raise PlanError("the execution input has both 'plan' and 'plan_uri'; give one")
-    if "plan" in inp:
-        data = inp["plan"]
-    elif "plan_uri" in inp:
-        try:
-            bucket, key = layout.parse_s3_uri(inp["plan_uri"])
-        except ValueError as exc:
-            raise PlanError(f"plan_uri: {exc}") from None
-        import yaml
+    if inp.plan is not None:
+        return inp.plan, None
+    assert inp.plan_uri is not None
+    try:
+        bucket, key = layout.parse_s3_uri(inp.plan_uri)
+    except ValueError as exc:
+        raise PlanError(f"plan_uri: {exc}") from None
+    import yaml
 
-        try:
-            body = clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except Exception as exc:
-            raise PlanError(f"plan_uri: cannot read {inp['plan_uri']}: {exc}") from None
+    try:
+        body = clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as exc:
+        raise PlanError(f"plan_uri: cannot read {inp.plan_uri}: {exc}") from None
+    try:
         data = yaml.safe_load(body)
-    else:
-        raise PlanError('the execution input needs {"plan": {...}} or {"plan_uri": "s3://..."}')
+    except yaml.YAMLError as exc:
+        raise PlanError(f"plan_uri: {inp.plan_uri} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise PlanError("the plan must be a mapping with name, target, load and scenarios")
-    return data, (str(inp["plan_uri"]) if "plan_uri" in inp else None)
+    return data, inp.plan_uri
 
 
-def _validated_plan(event: Mapping[str, Any], clients: Clients, run_id: str) -> Plan:
+def _validated_plan(inp: ExecutionInput, clients: Clients, run_id: str) -> Plan:
     """The plan as a local run validates it, its data and baseline files read from S3 (resolved
     against plan_uri, checked, copied under the run): the plan returned names the run's copies."""
-    data, plan_uri = _plan_data(event, clients)
+    data, plan_uri = _plan_data(inp, clients)
     plan = plan_model(data)
     staged = stage_files(plan, plan_uri=plan_uri, s3=clients.s3, bucket=clients.bucket, run_id=run_id)
     # Nothing local to read: the data file's columns come from S3, as Prepare read them.
@@ -73,13 +70,12 @@ def _validated_plan(event: Mapping[str, Any], clients: Clients, run_id: str) -> 
 
 def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     run_id = str(event["run_id"])
-    options = (event.get("input") or {}).get("options") or {}
-    plan = _validated_plan(event, clients, run_id)
-    lead = int(options.get("lead_seconds", DEFAULT_LEAD_S))
-    seg_len = float(options.get("segment_seconds", DEFAULT_SEGMENT_S))
-    tolerated = float(options.get("tolerated_failure_percentage", 0.0))
-    per_worker_rate = float(options.get("per_worker_rate", PER_WORKER_RATE))
-    capacity = per_worker_rate if plan.load.model == "open" else float(PER_WORKER_USERS)
+    inp = parse_execution_input(event.get("input"))
+    options = inp.options
+    plan = _validated_plan(inp, clients, run_id)
+    check_fits(plan, options)
+    lead, seg_len = options.lead_seconds, options.segment_seconds
+    capacity = options.per_worker_rate if plan.load.model == "open" else float(PER_WORKER_USERS)
     cuts = segments(
         plan_shapes(plan),
         max_segment_s=seg_len,
@@ -119,7 +115,6 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
                 "start_at": layout.iso_seconds(start_at),
                 "end_at": layout.iso_seconds(math.ceil(end_at)),
                 "launch_at": layout.iso_seconds(max(start_at - lead, t0 - lead)),
-                "tolerated_failure_percentage": tolerated,
             }
         )
     run_records(clients).create(
@@ -132,7 +127,7 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         duration_s=plan.load.duration_s,
         segment_count=len(cuts),
         workers_planned=sum(s.shards for s in cuts),
-        options=dict(options),
+        options=options.model_dump(),
     )
     return {
         "run_id": run_id,

@@ -107,7 +107,6 @@ class FakeCore:
                     "start_at": iso(start),
                     "end_at": iso(end),
                     "launch_at": iso(start - lead),
-                    "tolerated_failure_percentage": float(ctl.get("tolerated_failure_percentage", 100.0)),
                 }
             )
         clients.dynamodb.put_item(

@@ -106,9 +106,7 @@ def test_crashed_worker_is_a_missing_shard(
 
     monkeypatch.setattr(core, "worker", crashing)
     plan = plan_for(demo_target.url)
-    done = wait(
-        workflow, start(workflow, "real-crash", plan, {**OPTIONS, "tolerated_failure_percentage": 50.0})
-    )
+    done = wait(workflow, start(workflow, "real-crash", plan))
     # A lost shard is no valid test unless the plan tolerates it.
     assert done["status"] == "FAILED", done
     assert "validity: every worker reported" in done["cause"]

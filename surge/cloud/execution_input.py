@@ -29,6 +29,10 @@ LAMBDA_TIMEOUT_S = 900  # a Lambda invocation lives at most 15 minutes
 WORKER_SAFETY_MARGIN_S = 25
 # Each segment is ~400 bytes of state; Step Functions passes at most 256 KB between states.
 MAX_SEGMENTS = 200
+# The state machine's TimeoutSeconds (statemachine/surge.asl.json): a run that hangs is ended by
+# Step Functions. A plan must leave room for the first lead, Collect's wait and Report.
+EXECUTION_TIMEOUT_S = 10800
+EXECUTION_MARGIN_S = 1800
 
 
 class RunOptions(BaseModel):
@@ -131,6 +135,13 @@ def check_fits(plan: Plan, options: RunOptions) -> None:
         problems.append(
             f"options.segment_seconds: {options.segment_seconds:g} s cuts the plan's "
             f"{plan.load.duration_s:g} s into {segments} segments, more than {MAX_SEGMENTS}; raise it"
+        )
+    longest = EXECUTION_TIMEOUT_S - EXECUTION_MARGIN_S
+    if plan.load.duration_s + options.lead_seconds > longest:
+        problems.append(
+            f"load: a cloud run's phases last at most {longest} s (the workflow's {EXECUTION_TIMEOUT_S} s "
+            f"timeout, less {EXECUTION_MARGIN_S} s for starting, collecting and reporting); this plan's "
+            f"last {plan.load.duration_s:g} s: split it into several runs"
         )
     if problems:
         raise PlanError("the execution input does not fit the plan:", problems)

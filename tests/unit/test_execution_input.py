@@ -67,3 +67,19 @@ def test_tiny_segments_that_would_overflow_the_state_are_refused() -> None:
     with pytest.raises(PlanError) as err:
         check_fits(plan, parse_options({"segment_seconds": 1}))
     assert f"more than {MAX_SEGMENTS}" in str(err.value)
+
+
+def test_a_plan_longer_than_the_workflow_may_run_is_refused() -> None:
+    import json
+    from pathlib import Path
+
+    from surge.cloud.execution_input import EXECUTION_TIMEOUT_S
+
+    asl = json.loads((Path(__file__).parents[2] / "statemachine" / "surge.asl.json").read_text())
+    assert asl["TimeoutSeconds"] == EXECUTION_TIMEOUT_S
+    soak = parse_plan(
+        {**PLAN, "load": {"phases": [{"duration": "4h", "rate": 1}]}, "limits": {"max_duration": "5h"}}
+    )
+    with pytest.raises(PlanError) as err:
+        check_fits(soak, parse_options({}))
+    assert "split it into several runs" in str(err.value)

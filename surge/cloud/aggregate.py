@@ -3,38 +3,24 @@ The ASL state ``Aggregate``; handler functions/aggregate.py."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Mapping
 from typing import Any
 
 from surge.cloud import layout
+from surge.cloud.segment_results import await_segment, merge_segment, result_deadline
 from surge.cloud.state_io import (
     Clients,
     exists,
     get_json,
-    list_keys,
     load_plan,
     put_json,
     run_records,
 )
 from surge.evaluate import abort_reason
-from surge.stats import RunStats, WorkerResult, merge_results
+from surge.stats import RunStats, merge_results
 from surge.stats import aggregate as aggregate_stats
 from surge.summary import stats_source
-
-_SHARD = re.compile(r"shard-(\d+)\.json$")
-
-
-def _segment_stats(clients: Clients, run_id: str, segment: int) -> tuple[RunStats | None, list[int]]:
-    found: dict[int, str] = {}
-    for key in list_keys(clients, layout.segment_prefix(run_id, segment)):
-        m = _SHARD.search(key)
-        if m:
-            found[int(m.group(1))] = key
-    # One shard's result parsed at a time: merge_results consumes an iterator in small batches, so
-    # the aggregator's memory does not grow with the number of workers.
-    results: Iterator[WorkerResult] = (get_json(clients, found[i]) for i in sorted(found))
-    return (merge_results(results) if found else None), sorted(found)
 
 
 def _merged_so_far(clients: Clients, run_id: str, upto: int) -> RunStats | None:
@@ -50,8 +36,15 @@ def aggregate(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     run_id = str(event["run_id"])
     seg = event["segment"]
     k, expected = int(seg["index"]), int(seg["shard_count"])
-    stats, reported = _segment_stats(clients, run_id, k)
-    missing = sorted(set(range(expected)) - set(reported))
+    plan = load_plan(clients, layout.plan_key(run_id))
+    # The map waits for every worker (it tolerates every failure); still, results are read from S3
+    # and awaited until the latest a running worker could write one, never taken from the map.
+    deadline = result_deadline(
+        str(seg["end_at"]), plan.defaults.timeout, time.time(), clients.remaining_time_ms() / 1000
+    )
+    files = await_segment(clients, run_id, k, expected, deadline=deadline, map_ran=True)
+    stats = merge_segment(clients, files)
+    missing = files.missing
     if stats is not None:
         put_json(clients, layout.aggregate_key(run_id, k), stats)
     records = run_records(clients)
@@ -67,7 +60,6 @@ def aggregate(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     if record.get("stop_requested"):
         reason = str(record.get("stop_reason") or "stopped on request")
     else:
-        plan = load_plan(clients, layout.plan_key(run_id))
         thresholds = [t for t in plan.parsed_thresholds() if t.abort_on_fail]
         merged = _merged_so_far(clients, run_id, k) if thresholds else None
         if merged is not None:
@@ -79,7 +71,7 @@ def aggregate(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     return {
         "segment": k,
         "shards_expected": expected,
-        "shards_reported": len(reported),
+        "shards_reported": len(files.results),
         "missing_shards": missing,
         "abort": reason is not None,
         "abort_reason": reason,

@@ -61,6 +61,12 @@ def shard_key(run_id: str, segment: int, shard: int) -> str:
     return f"{segment_prefix(run_id, segment)}shard-{shard}.json"
 
 
+def started_key(run_id: str, segment: int, shard: int) -> str:
+    """Written by a worker when it starts: a launched segment is told from one never launched, and
+    a crashed worker from one never invoked."""
+    return f"{segment_prefix(run_id, segment)}shard-{shard}.started.json"
+
+
 def aggregate_key(run_id: str, segment: int) -> str:
     return f"{segment_prefix(run_id, segment)}aggregate.json"
 

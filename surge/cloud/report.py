@@ -14,6 +14,7 @@ from surge.baseline import resolve_baseline
 from surge.cloud import layout
 from surge.cloud.emf import run_metrics_emf
 from surge.cloud.inputs import baseline_reader
+from surge.cloud.segment_results import await_segment, list_segment, merge_segment, result_deadline
 from surge.cloud.state_io import (
     Clients,
     exists,
@@ -68,6 +69,43 @@ def _store_report(clients: Clients, run_id: str, plan: Plan, stats: RunStats, re
     return f"s3://{clients.bucket}/{layout.report_key(run_id, 'report.html')}"
 
 
+# After a stop or an abort, a launched segment's workers see the stop flag within seconds (they poll
+# it every few seconds), drain for a second and upload: this long is waited for their results.
+STOP_RESULTS_GRACE_S = 20.0
+
+
+def _segment_parts(
+    clients: Clients, run_id: str, run: Mapping[str, Any], plan: Plan, *, stopping: bool
+) -> tuple[list[RunStats], int, list[str]]:
+    """Every launched segment's merged results (its aggregate, or its shard results when Aggregate
+    never ran for it: a segment in flight when the run was aborted or stopped), with the count of
+    missing shard results and what S3 says about them. Segments never launched count for nothing."""
+    parts: list[RunStats] = []
+    missing = 0
+    reasons: list[str] = []
+    now = time.time()
+    remaining = clients.remaining_time_ms() / 1000
+    for seg in run["segments"]:
+        k, expected = int(seg["index"]), int(seg["shard_count"])
+        key = layout.aggregate_key(run_id, k)
+        if exists(clients, key):
+            files = list_segment(clients, run_id, k, expected, map_ran=True)
+            parts.append(get_json(clients, key))
+        else:
+            deadline = result_deadline(str(seg["end_at"]), plan.defaults.timeout, now, remaining)
+            if stopping:
+                deadline = min(deadline, now + STOP_RESULTS_GRACE_S)
+            files = await_segment(clients, run_id, k, expected, deadline=deadline)
+            part = merge_segment(clients, files)
+            if part is not None:
+                parts.append(part)
+        missing += len(files.missing)
+        reason = files.missing_reason()
+        if reason is not None:
+            reasons.append(reason)
+    return parts, missing, reasons
+
+
 def _render(
     clients: Clients,
     run_id: str,
@@ -80,29 +118,18 @@ def _render(
 ) -> tuple[Report, str] | None:
     plan = load_plan(clients, str(run["plan_key"]))
     metrics = ServiceMetrics.from_json(get_json(clients, metrics_key)) if metrics_key else None
-    parts: list[RunStats] = []
-    missing = 0
-    for seg in run["segments"]:
-        key = layout.aggregate_key(run_id, int(seg["index"]))
-        if exists(clients, key):
-            part: RunStats = get_json(clients, key)
-            missing += int(seg["shard_count"]) - part["workers"]
-            parts.append(part)
-        else:
-            missing += int(seg["shard_count"])
+    parts, missing, reasons = _segment_parts(
+        clients, run_id, run, plan, stopping=aborted is not None or error is not None
+    )
     if not parts:
         return None
     stats = merge_results(parts)
     stopped = (
         f"aborted: {aborted}" if aborted is not None else "stopped early" if stats["stopped_early"] else None
     )
-    end = RunEnd(
-        stopped_by=stopped,
-        workers_lost=missing,
-        lost_reasons=(f"{missing} shard result(s) missing: those workers' load is not counted",)
-        if missing
-        else (),
-    )
+    if missing:
+        reasons.insert(0, f"{missing} shard result(s) missing: those workers' load is not counted")
+    end = RunEnd(stopped_by=stopped, workers_lost=missing, lost_reasons=tuple(reasons))
     report = build_report(
         plan,
         stats,

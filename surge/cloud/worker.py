@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,7 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     base = {"run_id": run_id, "segment": segment, "shard": shard, "result_key": result_key}
     if exists(clients, result_key):  # a retried invocation: the result is already written
         return {**base, "status": "ok"}
+    put_json(clients, layout.started_key(run_id, segment, shard), {"started_at": time.time()})
     plan = load_plan(clients, str(event["plan_key"]))
     plan = plan.model_copy(update={"seed": int(event.get("seed", 0))})
     window = event.get("window")

@@ -18,6 +18,7 @@ from surge.cloud import worker as cloud_worker
 from surge.cloud.records import RunRecords
 from surge.demo_target import DemoTarget
 from surge.errors import PlanError
+from surge.plan import parse_plan
 from tests.helpers import inbox_event_types
 
 REGION = "us-east-1"
@@ -201,8 +202,9 @@ def test_stop_flag_is_seen_by_aggregate(clients: Clients) -> None:
     records = RunRecords(TABLE, clients.dynamodb)
     records.create("r4", "p", "h", layout.iso_seconds(0))
     records.request_stop("r4", "stopped by alice")
-    spec = {"index": 0, "shard_count": 1}
-    clients.s3.put_object(Bucket=BUCKET, Key=layout.plan_key("r4"), Body=b"{}")
+    spec = {"index": 0, "shard_count": 1, "end_at": layout.iso_seconds(0)}  # long over: nothing to await
+    plan = parse_plan(plan_for("http://127.0.0.1:9"))
+    put(clients, layout.plan_key("r4"), json.dumps(plan.model_dump(mode="json", by_alias=True)))
     agg = handlers.aggregate(
         {"run_id": "r4", "segment_count": 1, "segment": spec, "shards_error": None}, clients
     )

@@ -1,0 +1,124 @@
+"""A segment's shard results in S3: which workers started, which delivered, and their merge.
+
+Correctness never hangs on the Distributed Map's own outcome (under AWS's semantics a map can end
+while Lambda invocations it made still run): every worker writes a marker when it starts and its
+result when it ends, Aggregate and Report read what is in S3, and a reader waits (bounded) for the
+results that can still come. A segment none of whose workers started was never launched (a stop or
+abort came first): its shards are not "missing", its time simply did not run.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from surge.cloud import layout
+from surge.cloud.state_io import Clients, get_json, list_keys
+from surge.stats import RunStats, WorkerResult, merge_results
+
+_RESULT = re.compile(r"shard-(\d+)\.json$")
+_STARTED = re.compile(r"shard-(\d+)\.started\.json$")
+POLL_S = 1.0
+
+
+@dataclass
+class SegmentFiles:
+    segment: int
+    expected: int
+    results: dict[int, str] = field(default_factory=dict)  # shard -> result key
+    started: set[int] = field(default_factory=set)
+    map_ran: bool = False  # read by Aggregate: the segment's map ran, whatever its workers did
+
+    @property
+    def launched(self) -> bool:
+        return self.map_ran or bool(self.started or self.results)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.results) >= self.expected
+
+    @property
+    def missing(self) -> list[int]:
+        """Shards of a launched segment with no result (none, for a segment never launched)."""
+        if not self.launched:
+            return []
+        return sorted(set(range(self.expected)) - set(self.results))
+
+    def missing_reason(self) -> str | None:
+        """What the missing shards did, as far as S3 tells."""
+        missing = self.missing
+        if not missing:
+            return None
+        crashed = [i for i in missing if i in self.started]
+        never = [i for i in missing if i not in self.started]
+        parts = []
+        if crashed:
+            parts.append(
+                f"{_shards(crashed)} started but wrote no result (crashed, or killed at Lambda's timeout)"
+            )
+        if never:
+            parts.append(f"{_shards(never)} never started (Lambda throttling or invocation errors)")
+        return f"segment {self.segment}: " + "; ".join(parts)
+
+
+def _shards(ids: list[int]) -> str:
+    shown = ", ".join(str(i) for i in ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+    return f"shard{'s' if len(ids) > 1 else ''} {shown}"
+
+
+def list_segment(
+    clients: Clients, run_id: str, segment: int, expected: int, *, map_ran: bool = False
+) -> SegmentFiles:
+    files = SegmentFiles(segment, expected, map_ran=map_ran)
+    for key in list_keys(clients, layout.segment_prefix(run_id, segment)):
+        if m := _RESULT.search(key):
+            files.results[int(m.group(1))] = key
+        elif m := _STARTED.search(key):
+            files.started.add(int(m.group(1)))
+    return files
+
+
+def await_segment(
+    clients: Clients,
+    run_id: str,
+    segment: int,
+    expected: int,
+    *,
+    deadline: float,
+    map_ran: bool = False,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SegmentFiles:
+    """The segment's files once every expected result exists, or what exists at ``deadline``
+    (epoch seconds): the longest a worker still running could take to write its result. A segment
+    that nobody launched is not waited for."""
+    while True:
+        files = list_segment(clients, run_id, segment, expected, map_ran=map_ran)
+        if not files.launched and not map_ran:
+            return files
+        if files.complete or clock() >= deadline:
+            return files
+        sleep(min(POLL_S, max(deadline - clock(), 0.0)))
+
+
+def merge_segment(clients: Clients, files: SegmentFiles) -> RunStats | None:
+    # One shard's result parsed at a time: merge_results consumes an iterator in small batches, so
+    # memory does not grow with the number of workers.
+    if not files.results:
+        return None
+    results: Iterator[WorkerResult] = (get_json(clients, files.results[i]) for i in sorted(files.results))
+    return merge_results(results)
+
+
+def result_deadline(end_at: str, drain_s: float, now: float, remaining_s: float) -> float:
+    """When the last result of a segment ending at ``end_at`` can be expected: its end, the drain
+    (requests finishing within their timeout), the upload; never past what this Lambda has left."""
+    return min(
+        layout.parse_iso(end_at) + drain_s + UPLOAD_GRACE_S, now + max(remaining_s - EXIT_MARGIN_S, 0.0)
+    )
+
+
+UPLOAD_GRACE_S = 15.0  # a worker's drain, merge and upload after its window
+EXIT_MARGIN_S = 30.0  # what a reader keeps of its own Lambda time to merge and answer

@@ -25,6 +25,8 @@ ENV_TABLE: Final = "SURGE_TABLE"
 ENV_STATE: Final = "SURGE_STATE"
 """The workflow state this function serves (prepare, worker, aggregate, collect, report)."""
 ENV_SECRETS_PREFIX: Final = "SURGE_SECRETS_PREFIX"
+ENV_EVENT_BUS: Final = "SURGE_EVENT_BUS"
+"""The event bus Run Completed goes to when a run is finished outside the workflow (Report)."""
 """Secrets Manager / SSM Parameter Store names a plan may reference start with this."""
 
 Verdict = Literal["pass", "fail", "error"]

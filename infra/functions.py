@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -22,6 +23,7 @@ from infra import nag
 from infra.bundling import ARCHITECTURE, RUNTIME
 from infra.names import (
     ENV_BUCKET,
+    ENV_EVENT_BUS,
     ENV_SECRETS_PREFIX,
     ENV_STATE,
     ENV_TABLE,
@@ -30,6 +32,7 @@ from infra.names import (
     KEY_PLAN,
     KEY_REPORT,
     KEY_RESULTS,
+    KEY_RUN,
     KEY_RUN_DATA,
     KEY_RUN_INPUTS,
     KEY_SEGMENT_AGGREGATE,
@@ -183,17 +186,20 @@ class Functions(Construct):
         code: lambda_.Code,
         bucket: s3.IBucket,
         table: dynamodb.ITable,
+        event_bus: events.IEventBus,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         step_resources: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self._bucket = bucket
         self._table = table
+        self._event_bus = event_bus
         self._step_resources = tuple(step_resources)
         environment = {
             ENV_BUCKET: bucket.bucket_name,
             ENV_TABLE: table.table_name,
             ENV_SECRETS_PREFIX: SECRETS_PREFIX,
+            ENV_EVENT_BUS: event_bus.event_bus_name,
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
@@ -270,7 +276,7 @@ class Functions(Construct):
         # Plans and the files they name (under plans/), and the files the CLI uploaded for the run:
         # Prepare checks them and copies those under plans/ to the run (CopyObject reads and puts).
         self._objects(fn, ["s3:GetObject"], [f"{PLANS_PREFIX}*", KEY_RUN_INPUTS])
-        self._objects(fn, ["s3:PutObject"], [KEY_PLAN, KEY_RUN_INPUTS, KEY_SEGMENT_ITEMS])
+        self._objects(fn, ["s3:PutObject"], [KEY_PLAN, KEY_RUN, KEY_RUN_INPUTS, KEY_SEGMENT_ITEMS])
         self._run_items(fn, ["GetItem", "PutItem", "UpdateItem"])
         # Metadata only: Prepare fails fast on a missing secret; only workers read values.
         fn.allow(
@@ -353,6 +359,8 @@ class Functions(Construct):
             wildcard_reason="Queries on the runs table's own GSIs: history by plan (baseline lookup) "
             "and recent runs.",
         )
+        # Run Completed for runs finished outside the workflow (a console stop, a timeout).
+        fn.allow(iam.PolicyStatement(actions=["events:PutEvents"], resources=[self._event_bus.event_bus_arn]))
 
 
 SECRETS_REASON = (

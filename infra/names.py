@@ -11,6 +11,7 @@ from typing import Final
 
 # Re-exported: the Lambda environment variable names belong to the handlers' contract.
 from functions.contracts import ENV_BUCKET as ENV_BUCKET
+from functions.contracts import ENV_EVENT_BUS as ENV_EVENT_BUS
 from functions.contracts import ENV_SECRETS_PREFIX as ENV_SECRETS_PREFIX
 from functions.contracts import ENV_STATE as ENV_STATE
 from functions.contracts import ENV_TABLE as ENV_TABLE
@@ -56,6 +57,8 @@ EVENT_DETAIL_TYPE: Final = "Run Completed"
 PLANS_PREFIX: Final = "plans/"
 """Plans uploaded by the CLI or referenced by schedules: s3://<bucket>/plans/..."""
 RUNS_PREFIX: Final = "runs/"
+KEY_RUN: Final = "runs/*/run.json"
+"""Prepare's result (segments and shards), kept for a run finished from outside the workflow."""
 KEY_PLAN: Final = "runs/*/plan.json"
 """The validated plan Prepare stores for the run (workers read it)."""
 KEY_RUN_INPUTS: Final = "runs/*/inputs/*"

@@ -64,15 +64,16 @@ class SurgeStack(Stack):
             pyproject=paths.pyproject,
             skip_pip_install=skip_pip_install,
         )
+        self.event_bus = events.EventBus.from_event_bus_name(self, "EventBus", event_bus_name)
         self.functions = Functions(
             self,
             "Functions",
             code=code,
             bucket=self.storage.bucket,
             table=self.storage.table,
+            event_bus=self.event_bus,
             step_resources=step_resources,
         )
-        self.event_bus = events.EventBus.from_event_bus_name(self, "EventBus", event_bus_name)
         self.workflow = Workflow(
             self,
             "Workflow",

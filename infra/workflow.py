@@ -14,6 +14,7 @@ from pathlib import Path
 from aws_cdk import Aws, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -104,6 +105,7 @@ class Workflow(Construct):
             tracing_enabled=True,
         )
         self._grant_distributed_map()
+        self._finish_runs_ended_outside(functions)
         nag.acknowledge(
             self.role,
             "AwsSolutions-IAM5",
@@ -111,6 +113,26 @@ class Workflow(Construct):
             "permissions; CDK adds these statements for logging and tracing with '*'.",
             "Resource::*",
         )
+
+    def _finish_runs_ended_outside(self, functions: Functions) -> None:
+        """A console StopExecution, the execution timeout, or a failure RecordError could not catch
+        runs none of the workflow's states: the run's status change (EventBridge, from Step
+        Functions itself) goes to the report function, which stops the workers, writes the partial
+        report, closes the run record and sends Run Completed (surge.cloud.report.finalize)."""
+        self.ended_outside_rule = events.Rule(
+            self,
+            "EndedOutside",
+            description="surge: finish runs whose execution ended outside the workflow",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={
+                    "stateMachineArn": [self.state_machine.state_machine_arn],
+                    "status": ["ABORTED", "TIMED_OUT", "FAILED"],
+                },
+            ),
+        )
+        self.ended_outside_rule.add_target(targets.LambdaFunction(functions.report, retry_attempts=4))
 
     def _grant_targets(
         self, *, functions: Functions, bucket: s3.IBucket, table: dynamodb.ITable, event_bus: events.IEventBus

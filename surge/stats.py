@@ -98,6 +98,7 @@ class HealthData(TypedDict):
     dropped: NotRequired[int]
     late_arrivals: NotRequired[int]  # started later than the loop-lag limit after their time
     max_late_ms: NotRequired[float]
+    late_start_s: NotRequired[float]  # how late the worker began its window (a throttled Lambda)
 
 
 class WorkerResult(TypedDict):

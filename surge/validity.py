@@ -147,7 +147,15 @@ def dropped_check(plan: Plan, stats: RunStats, total: Aggregate) -> Check | None
         per_worker = plan.load.per_worker_limits(max(stats["workers"], 1))[0]
         detail = f"{dropped} of {planned} planned iterations ({_pct(share)}) were dropped: "
         saturated = [h for h in stats["health"] if _saturation(h, v)]
-        if saturated:
+        late = [h for h in stats["health"] if h.get("late_start_s", 0.0) > 0]
+        if late:
+            worst = max(h.get("late_start_s", 0.0) for h in late)
+            detail += (
+                f"{len(late)} worker(s) started up to {worst:.1f} s after their window began, and the "
+                "arrivals due by then were not sent (in the cloud: Lambda throttling or slow cold "
+                "starts; raise the account's concurrency for the function, or options.lead_seconds)"
+            )
+        elif saturated:
             detail += (
                 f"the generator could not keep up ({_saturation(saturated[0], v)}); "
                 "add workers (--workers, or more shards in the cloud) or lower the rate"

@@ -215,8 +215,9 @@ def sfn_workflow(monkeypatch: pytest.MonkeyPatch, core: Any = None) -> Iterator[
     if core is not None:
         fake_cloud = types.ModuleType("surge.cloud")
         fake_handlers = types.ModuleType("surge.cloud.handlers")
-        for name in ("prepare", "worker", "aggregate", "collect", "report", "record_error"):
-            setattr(fake_handlers, name, getattr(core, name))
+        for name in ("prepare", "worker", "aggregate", "collect", "report", "record_error", "finalize"):
+            if hasattr(core, name):
+                setattr(fake_handlers, name, getattr(core, name))
         fake_cloud.handlers = fake_handlers  # type: ignore[attr-defined]
         monkeypatch.setitem(sys.modules, "surge.cloud", fake_cloud)
         monkeypatch.setitem(sys.modules, "surge.cloud.handlers", fake_handlers)

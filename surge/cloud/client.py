@@ -163,11 +163,23 @@ class CloudRuns:
     def stop(self, run_id: str, reason: str = "stopped with `surge stop`") -> None:
         """Set the stop flag: workers end within seconds, Aggregate stops the workflow, and the
         report is written from what was measured (marked partial)."""
-        if self.records.get(run_id) is None:
+        if self.records.get(run_id) is None and not self._execution_running(run_id):
             raise UserError(
-                f"no run '{run_id}' in table {self.info.table}; list runs with `surge runs --cloud`"
+                f"no run '{run_id}' in table {self.info.table} nor a running execution of that name; "
+                "list runs with `surge runs --cloud`"
             )
+        # Right after `run --cloud` the record may not exist yet: the flag is set all the same, and
+        # Prepare, finding it, launches no worker.
         self.records.request_stop(run_id, reason)
+
+    def _execution_running(self, run_id: str) -> bool:
+        try:
+            desc = self.sfn.describe_execution(executionArn=self.execution_arn(run_id))
+        except Exception as exc:
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                return False
+            raise_for_aws(exc, f"run '{run_id}'")
+        return str(desc.get("status")) == "RUNNING"
 
     def recent(self, plan: str | None = None, limit: int = 20) -> list[dict[str, object]]:
         return self.records.recent(limit=limit, plan=plan)

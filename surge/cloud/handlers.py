@@ -2,7 +2,8 @@
 
 One core module per state of statemachine/surge.asl.json, named as the state and its handler in
 functions/ are: ``Prepare`` -> surge/cloud/prepare.py, ``Worker`` -> worker.py, ``Aggregate`` ->
-aggregate.py, ``Collect`` -> collect.py, ``Report`` and ``RecordError`` -> report.py. This module is
+aggregate.py, ``Collect`` -> collect.py, ``Report`` and ``RecordError`` -> report.py (which also
+finishes a run whose execution ended outside the workflow: ``finalize``, from an EventBridge rule). This module is
 the registry the handlers look the states up in (``functions._runtime.call_core``). The event and
 result shapes are functions/contracts.py's; every state reuses the core exactly as a local run does.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from surge.cloud.aggregate import aggregate
 from surge.cloud.collect import collect
 from surge.cloud.prepare import prepare
-from surge.cloud.report import record_error, report
+from surge.cloud.report import finalize, record_error, report
 from surge.cloud.worker import worker
 
-__all__ = ["aggregate", "collect", "prepare", "record_error", "report", "worker"]
+__all__ = ["aggregate", "collect", "finalize", "prepare", "record_error", "report", "worker"]

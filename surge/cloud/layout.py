@@ -39,6 +39,11 @@ InputKind = Literal["data", "baseline"]
 """A plan's files a cloud run reads: ``data.file`` (CSV rows) and ``baseline.file`` (figures)."""
 
 
+def run_key(run_id: str) -> str:
+    """Prepare's result (segments and shards): what Report and a finish from outside read."""
+    return f"{run_prefix(run_id)}run.json"
+
+
 def inputs_prefix(run_id: str) -> str:
     return f"{run_prefix(run_id)}inputs/"
 

@@ -117,7 +117,8 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
                 "launch_at": layout.iso_seconds(max(start_at - lead, t0 - lead)),
             }
         )
-    run_records(clients).create(
+    records = run_records(clients)
+    records.create(
         run_id,
         plan.name,
         plan.plan_hash(),
@@ -129,10 +130,17 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         workers_planned=sum(s.shards for s in cuts),
         options=options.model_dump(),
     )
-    return {
+    result = {
         "run_id": run_id,
         "plan_name": plan.name,
         "plan_key": plan_key,
         "segment_count": len(cuts),
         "segments": specs,
     }
+    # What Report needs, kept in S3 too: a run ended from outside the workflow (a console stop, a
+    # timeout) is finished from it.
+    put_json(clients, layout.run_key(run_id), result)
+    if (records.get(run_id) or {}).get("stop_requested"):
+        # Stopped before it started (`surge stop` in its first seconds): no worker is launched.
+        return {**result, "segments": [], "stopped_before_start": True}
+    return result

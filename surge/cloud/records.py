@@ -22,7 +22,7 @@ from surge.cloud.layout import (
     TABLE_SK,
     run_pk,
 )
-from surge.store.dynamo_codec import from_item, to_attr, to_item
+from surge.store.dynamo_codec import from_item, to_attr
 
 Item = dict[str, dict[str, Any]]
 
@@ -36,9 +36,9 @@ class RunRecords:
         return {TABLE_PK: {"S": run_pk(run_id)}, TABLE_SK: {"S": RUN_RECORD_SK}}
 
     def create(self, run_id: str, plan: str, plan_hash: str, started_at: str, **fields: object) -> None:
+        """Write the run's record; a stop requested before it existed (`surge stop` in the first
+        seconds) is kept."""
         item = {
-            TABLE_PK: run_pk(run_id),
-            TABLE_SK: RUN_RECORD_SK,
             GSI_BY_PLAN_PK: f"PLAN#{plan}",
             GSI_BY_PLAN_SK: started_at,
             GSI_RECENT_PK: RECENT_PARTITION,
@@ -48,14 +48,25 @@ class RunRecords:
             "plan_hash": plan_hash,
             "started_at": started_at,
             "status": "RUNNING",
-            "stop_requested": False,
             "requests": 0,
             "errors": 0,
             "workers_running": 0,
             "segments_done": 0,
             **fields,
         }
-        self.client.put_item(TableName=self.table, Item=to_item(item))
+        names = {f"#f{i}": k for i, k in enumerate(item)}
+        values = {f":v{i}": to_attr(v) for i, v in enumerate(item.values())}
+        values[":no"] = {"BOOL": False}
+        sets = [f"#f{i} = :v{i}" for i in range(len(item))]
+        names["#stop"] = "stop_requested"
+        sets.append("#stop = if_not_exists(#stop, :no)")
+        self.client.update_item(
+            TableName=self.table,
+            Key=self._key(run_id),
+            UpdateExpression="SET " + ", ".join(sets),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
 
     def get(self, run_id: str) -> dict[str, object] | None:
         resp = self.client.get_item(TableName=self.table, Key=self._key(run_id), ConsistentRead=True)

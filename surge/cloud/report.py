@@ -175,51 +175,126 @@ def report(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     run_id = str(event["run_id"])
     run = event["run"]
     collected = event.get("collect") or {}
-    rendered = _render(
+    return _finish(
         clients,
         run_id,
         run,
         aborted=_abort_cause(event),
-        error=None,
         metrics_key=collected.get("metrics_key") if isinstance(collected, dict) else None,
         collect_error=_error_message(event["collect_error"]) if event.get("collect_error") else None,
-    )
+    )  # the workflow sends the Run Completed event with it
+
+
+def _finish(
+    clients: Clients,
+    run_id: str,
+    run: Mapping[str, Any],
+    *,
+    aborted: str | None,
+    metrics_key: str | None = None,
+    collect_error: str | None = None,
+) -> dict[str, Any]:
+    """Render the report from what S3 holds, finish the run record, return the outcome."""
     records = run_records(clients)
+    rendered = _render(
+        clients,
+        run_id,
+        run,
+        aborted=aborted,
+        error=None,
+        metrics_key=metrics_key,
+        collect_error=collect_error,
+    )
     if rendered is None:
         cause = "no worker wrote a result: nothing was measured"
+        if run.get("stopped_before_start") or aborted is not None:
+            reason = (records.get(run_id) or {}).get("stop_reason") or aborted or "stopped"
+            cause = f"stopped before the load started ({reason}): nothing was sent"
         records.update(
             run_id, status="ERROR", verdict="error", cause=cause, ended_at=layout.iso_seconds(time.time())
         )
-        outcome = {
+        return {
             "run_id": run_id,
             "plan": run.get("plan_name"),
             "verdict": "error",
             "cause": cause,
             "report_uri": None,
         }
-    else:
-        rep, uri = rendered
-        outcome = {
-            "run_id": run_id,
-            "plan": rep["plan"],
-            "verdict": rep["verdict"],
-            "cause": _failed_checks_cause(rep),
-            "report_uri": uri,
-        }
+    rep, uri = rendered
+    outcome = {
+        "run_id": run_id,
+        "plan": rep["plan"],
+        "verdict": rep["verdict"],
+        "cause": _failed_checks_cause(rep),
+        "report_uri": uri,
+    }
+    records.update(
+        run_id,
+        status="COMPLETED",
+        verdict=rep["verdict"],
+        partial=rep["partial"],
+        cause=outcome["cause"],
+        report_uri=uri,
+        ended_at=layout.iso_seconds(time.time()),
+        p95_ms=rep["latency_ms"]["p95"],
+        error_rate=rep["totals"]["error_rate"],
+        throughput_rps=rep["totals"]["throughput_rps"],
+        total_requests=rep["totals"]["requests"],
+    )
+    return outcome
+
+
+# The execution statuses that end a run without its Report state running (EventBridge's "Step
+# Functions Execution Status Change"): stopped from the console or the API, timed out, or failed in
+# a way RecordError could not catch.
+ENDED_FROM_OUTSIDE = ("ABORTED", "TIMED_OUT", "FAILED")
+
+
+def finalize(event: Mapping[str, Any], clients: Clients) -> dict[str, Any] | None:
+    """Finish a run whose execution ended without the workflow finishing it: stop its workers (the
+    stop flag), merge what they wrote, write the partial report, close the run record and send
+    Run Completed. Nothing to do when the workflow finished the run itself (its record is final)."""
+    detail = event.get("detail") or {}
+    status = str(detail.get("status", ""))
+    run_id = str(detail.get("name") or "")
+    if status not in ENDED_FROM_OUTSIDE or not run_id:
+        return None
+    records = run_records(clients)
+    record = records.get(run_id)
+    if record is None or record.get("status") != "RUNNING":
+        return None  # Report or RecordError finished it, or Prepare never wrote it
+    reason = f"the execution ended {status} outside the workflow (a console or API stop, or its timeout)"
+    records.request_stop(run_id, reason)
+    if not exists(clients, layout.run_key(run_id)):
         records.update(
-            run_id,
-            status="COMPLETED",
-            verdict=rep["verdict"],
-            partial=rep["partial"],
-            cause=outcome["cause"],
-            report_uri=uri,
-            ended_at=layout.iso_seconds(time.time()),
-            p95_ms=rep["latency_ms"]["p95"],
-            error_rate=rep["totals"]["error_rate"],
-            throughput_rps=rep["totals"]["throughput_rps"],
-            total_requests=rep["totals"]["requests"],
+            run_id, status="ERROR", verdict="error", cause=reason, ended_at=layout.iso_seconds(time.time())
         )
-    return outcome  # the workflow sends the Run Completed event with it
+        outcome: dict[str, Any] = {
+            "run_id": run_id,
+            "plan": record.get("plan"),
+            "verdict": "error",
+            "cause": reason,
+            "report_uri": None,
+        }
+    else:
+        outcome = _finish(clients, run_id, get_json(clients, layout.run_key(run_id)), aborted=reason)
+    _emit_run_completed(clients, outcome)
+    return outcome
+
+
+def _emit_run_completed(clients: Clients, outcome: Mapping[str, Any]) -> None:
+    """The event the workflow's EmitRunCompleted state sends, for runs it could not finish."""
+    bus = clients.event_bus
+    clients.client("events").put_events(
+        Entries=[
+            {
+                "Source": "surge",
+                "DetailType": "Run Completed",
+                "Detail": json.dumps(outcome),
+                "EventBusName": bus,
+            }
+        ]
+    )
 
 
 def _error_message(error: Mapping[str, Any]) -> str:
@@ -262,4 +337,4 @@ def record_error(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     return outcome  # the workflow sends the Run Completed event with it
 
 
-__all__ = ["record_error", "report"]
+__all__ = ["finalize", "record_error", "report"]

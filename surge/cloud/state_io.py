@@ -17,6 +17,7 @@ class Clients(Protocol):
 
     bucket: str
     table: str
+    event_bus: str
 
     @property
     def s3(self) -> Any: ...

@@ -51,6 +51,11 @@ class _StopPoller:
         return self.stop or self.clients.remaining_time_ms() < SAFETY_MARGIN_MS
 
     def __enter__(self) -> _StopPoller:
+        # Once at once: a run stopped before this worker started sends nothing.
+        try:
+            self.stop = self.records.stop_requested(self.run_id)
+        except Exception:  # the poller retries
+            self.stop = False
         self._thread.start()
         return self
 

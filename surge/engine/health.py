@@ -44,6 +44,7 @@ LATE_ARRIVAL_S = SATURATED_LAG_P99_MS / 1000.0
 class HealthMonitor:
     worker: str
     arrivals: int = 0  # open model: arrivals that came due (started or dropped)
+    late_start_s: float = 0.0  # how late the worker began its window (0: on time)
     late_arrivals: int = 0
     max_late_s: float = 0.0
     lags_ms: list[float] = field(default_factory=list)
@@ -163,4 +164,5 @@ class HealthMonitor:
             dropped=dropped,
             late_arrivals=self.late_arrivals,
             max_late_ms=round(self.max_late_s * 1000, 3),
+            late_start_s=round(self.late_start_s, 3),
         )

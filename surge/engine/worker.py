@@ -60,6 +60,8 @@ MIN_CORRECTION_US = 1000  # floor of the closed model's expected interval, bound
 ENV_FAST_CLIENT = "SURGE_FAST_CLIENT"
 # How stale the closed model's "how many users now" answer may be: a ramp moves by far less.
 USERS_RECHECK_S = 0.01
+# A worker that starts its window later than this drops (and counts) the arrivals already due.
+LATE_START_S = 1.0
 # The open model's wake-up lead: at most this early, adjusted by this share of each error.
 WAKE_LEAD_MAX_S = 0.0005
 WAKE_LEAD_GAIN = 0.1
@@ -556,6 +558,19 @@ class Worker:
             poisson=poisson,
             seed=self.seed,
         )
+        late_start = clock() - (self.t0 + self.window[0])
+        if late_start > LATE_START_S:
+            # Invoked late (a Lambda retried after throttling, a slow cold start): the arrivals due
+            # before now are not sent in a burst; they are dropped, counted and explained.
+            skipped = stream.skip_until(clock() - self.t0)
+            self.dropped += skipped
+            launched += skipped
+            self.recorder.iteration_dropped(self.t0 + self.window[0], skipped)
+            health.late_start_s = late_start
+            health.notes.append(
+                f"{self.spec.worker_id}: started {late_start:.1f} s after its window began; the "
+                f"{skipped} arrivals due by then were not sent (counted as dropped)"
+            )
         try:
             for t_plan in stream:
                 if self.stopping.is_set():

@@ -151,6 +151,7 @@ def test_function_runtime_memory_timeout_env_tracing_logs(synth: Any, state: str
         "SURGE_TABLE": {"Ref": logical_id(synth.stack.storage.table)},
         "SURGE_STATE": state,
         "SURGE_SECRETS_PREFIX": "surge/",
+        "SURGE_EVENT_BUS": "default",
         "POWERTOOLS_SERVICE_NAME": "surge",
         "POWERTOOLS_METRICS_NAMESPACE": "Surge",
     }
@@ -316,4 +317,28 @@ def test_resource_inventory(synth: Any) -> None:
         "AWS::StepFunctions::StateMachine": 1,
         "AWS::Scheduler::Schedule": 2,
         "AWS::CloudWatch::Dashboard": 1,
+        "AWS::Events::Rule": 1,  # runs ended outside the workflow (tested below)
+        "AWS::Lambda::Permission": 1,  # ... may invoke the report function
     }
+
+
+def test_runs_ended_outside_the_workflow_are_finished_by_the_report_function(synth: Any) -> None:
+    """A console StopExecution or the execution timeout runs no state: Step Functions' own status
+    change event goes to the report function (surge.cloud.report.finalize)."""
+    rules = synth.template.find_resources("AWS::Events::Rule")
+    (rule,) = [
+        r for r in rules.values() if r["Properties"].get("EventPattern", {}).get("source") == ["aws.states"]
+    ]
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert pattern["detail"]["status"] == ["ABORTED", "TIMED_OUT", "FAILED"]
+    assert pattern["detail"]["stateMachineArn"] == [{"Ref": logical_id(synth.stack.workflow.state_machine)}]
+    (target,) = rule["Properties"]["Targets"]
+    report = synth.stack.functions.by_state["report"].function
+    assert target["Arn"] == {"Fn::GetAtt": [logical_id(report), "Arn"]}
+    permissions = synth.template.find_resources("AWS::Lambda::Permission")
+    assert any(
+        p["Properties"]["Principal"] == "events.amazonaws.com"
+        and p["Properties"]["FunctionName"] == {"Fn::GetAtt": [logical_id(report), "Arn"]}
+        for p in permissions.values()
+    )

@@ -82,6 +82,89 @@ def epoch(timestamp: str) -> float:
     return datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
+# --- AWS's semantics where moto's differ ------------------------------------------------------------
+#
+# moto runs a Distributed Map to the end whatever fails; AWS fails the map run as soon as failed or
+# timed-out items exceed ToleratedFailurePercentage (default 0), and the workflow goes on while the
+# Lambda invocations already made keep running ("Map Run failure threshold", Step Functions
+# Developer Guide). The harness's map does what AWS does.
+
+
+def _aws_map_run(self: Any, env: Any, eval_input: Any) -> None:
+    from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.job import JobPool
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.max_concurrency import (
+        DEFAULT_MAX_CONCURRENCY_VALUE,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    input_items: list[Any] = env.stack.pop()
+    job_pool = JobPool(job_program=self._get_iteration_program(), job_inputs=input_items)
+    record = eval_input.map_run_record
+    max_concurrency = record.max_concurrency
+    workers = len(input_items) if max_concurrency == DEFAULT_MAX_CONCURRENCY_VALUE else max_concurrency
+    for _ in range(workers):
+        self._launch_worker(env=env, eval_input=eval_input, job_pool=job_pool)
+    total = max(len(input_items), 1)
+    percentage = float(record.tolerated_failure_percentage or 0.0)
+    count = record.tolerated_failure_count
+    while not job_pool._termination_event.wait(0.05):
+        execution = env.states.context_object.context_object_data["Execution"]["Name"]
+        if not env.is_running() or execution in STOPPED_EXECUTIONS:
+            # The execution was stopped (StopExecution): AWS ends it at once and stops the map's
+            # child executions; the Lambda invocations they made run on. (moto's stop does not
+            # reach a Distributed Map's environment: the harness's stop_execution marks it.)
+            env.stack.append([])
+            return
+        failed = record.item_counter.failed.get() + record.item_counter.timed_out.get()
+        # Either limit that is set fails the run once exceeded; with neither set, the limit is 0.
+        exceeded = []
+        if count:
+            exceeded.append(failed > count)
+        if percentage or not count:
+            exceeded.append(failed * 100.0 / total > percentage)
+        if failed and any(exceeded):
+            MAP_RUNS_FAILED_EARLY.append(failed)
+            error = StatesErrorNameType.StatesExceedToleratedFailureThreshold
+            cause = f"{failed} of {total} items failed: above the map's tolerated failures"
+            raise FailureEventException(
+                failure_event=FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName(typ=error),
+                    event_type=HistoryEventType.MapRunFailed,
+                    event_details=EventDetails(
+                        mapRunFailedEventDetails=MapRunFailedEventDetails(error=error.to_name(), cause=cause)
+                    ),
+                )
+            )
+    worker_exception = job_pool.get_worker_exception()
+    if worker_exception is not None:
+        raise worker_exception
+    env.stack.append([closed.job_output for closed in job_pool.get_closed_jobs()])
+
+
+MAP_RUNS_FAILED_EARLY: list[int] = []  # failed-item counts at which a map run failed (AWS's rule)
+STOPPED_EXECUTIONS: set[str] = set()  # names of executions stopped with Harness.stop_execution
+
+
+class LambdaContext:
+    """What Lambda gives a handler: its remaining time before the function's timeout."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self.deadline - time.monotonic()) * 1000), 0)
+
+
 # --- routing Lambda invokes to the handlers ---------------------------------------------------------
 @dataclass(frozen=True)
 class Call:
@@ -109,6 +192,16 @@ class Harness:
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         self._in_flight = 0
+        # AWS's Lambda behaviours, set by a test: function timeouts (the invocation is answered
+        # with Sandbox.Timedout and its handler abandoned, as Lambda kills it), and throttling (the
+        # next N invocations of a function answered TooManyRequestsException).
+        self.timeouts: dict[str, float] = {}
+        self.throttle: dict[str, int] = {}
+        # Finer: a test's own rule, by function and event (a timeout, or "throttled for good").
+        self.timeout_for: Callable[[str, dict[str, Any]], float | None] = lambda state, event: None
+        self.refuse: Callable[[str, dict[str, Any]], bool] = lambda state, event: False
+        self.throttled: list[Call] = []
+        self.killed: list[Call] = []
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.s3 = boto3.client("s3", region_name=REGION)
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -119,21 +212,90 @@ class Harness:
 
     # Replaces moto's LambdaSimpleBackend.invoke (as a bound method, so moto's backend is not passed).
     def invoke(self, name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any) -> bytes:
+        from moto.core.exceptions import JsonRESTError
+
         state = name.split(":")[6] if name.startswith("arn:") else name
+        short = state.removeprefix("surge-")
         event = json.loads(body) if body else {}
+        if event.get("run_id") in STOPPED_EXECUTIONS or event.get("run_id.$") in STOPPED_EXECUTIONS:
+            # A stopped execution runs no further state: nothing it would invoke now is invoked.
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": "ExecutionStopped", "errorMessage": "stopped"}).encode()
         with self._lock:
-            self.calls.append(Call(time.time(), state.removeprefix("surge-"), event))
+            if self.throttle.get(short, 0) > 0 or self.refuse(short, event):
+                self.throttle[short] = max(self.throttle.get(short, 0) - 1, 0)
+                self.throttled.append(Call(time.time(), short, event))
+                raise JsonRESTError("TooManyRequestsException", "Rate Exceeded.")
+            self.calls.append(Call(time.time(), short, event))
             self._in_flight += 1
+        timeout = self.timeout_for(short, event) or self.timeouts.get(short)
+        if timeout is None:
+            try:
+                return self._call(state, event, None, response_headers)
+            finally:
+                with self._lock:
+                    self._in_flight -= 1
+        # A function with a timeout: its handler runs on its own thread; past the timeout the
+        # invocation fails as Lambda's does, and the handler is abandoned (Lambda kills it).
+        answer: list[bytes] = []
+        headers_out: dict[str, str] = {}
+        context = LambdaContext(timeout)
+
+        def run() -> None:
+            try:
+                answer.append(self._call(state, event, context, headers_out))
+            finally:
+                with self._lock:
+                    self._in_flight -= 1
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            with self._lock:
+                self._in_flight -= 1  # killed: nothing waits for it any more
+                self.killed.append(Call(time.time(), short, event))
+            response_headers["x-amz-function-error"] = "Unhandled"
+            error = {
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"Task timed out after {timeout:.2f} seconds",
+            }
+            return json.dumps(error).encode()
+        response_headers.update(headers_out)
+        return answer[0]
+
+    def _call(self, state: str, event: dict[str, Any], context: Any, response_headers: Any) -> bytes:
         try:
-            result = self.handlers[state](event, None)
+            result = self.handlers[state](event, context)
         except Exception as exc:  # Lambda's unhandled-error contract
             response_headers["x-amz-function-error"] = "Unhandled"
             error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
             return json.dumps({**error, "stackTrace": traceback.format_exc().splitlines()}).encode()
-        finally:
-            with self._lock:
-                self._in_flight -= 1
         return json.dumps(result).encode()
+
+    def stop_execution(self, run_id: str, cause: str = "stopped from the console") -> None:
+        """StopExecution as AWS runs it: the execution ends ABORTED at once and runs no further
+        state (no Report, no RecordError); the Lambda invocations already made run on."""
+        STOPPED_EXECUTIONS.add(run_id)
+        execution = self.machine_arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
+        self.sfn.stop_execution(executionArn=execution, cause=cause)
+
+    def status_change(self, run_id: str, status: str) -> Any:
+        """What EventBridge delivers to the stack's rule when an execution ends outside the
+        workflow ("Step Functions Execution Status Change"): moto sends no such event."""
+        execution = self.machine_arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
+        event = {
+            "version": "0",
+            "source": "aws.states",
+            "detail-type": "Step Functions Execution Status Change",
+            "detail": {
+                "executionArn": execution,
+                "stateMachineArn": self.machine_arn,
+                "name": run_id,
+                "status": status,
+            },
+        }
+        return self.handlers[function_name("report")](event, None)
 
     def calls_to(self, state: str) -> list[Call]:
         return [call for call in self.calls if call.state == state]
@@ -197,9 +359,12 @@ def _enable_jsonata() -> None:
 
 
 @contextlib.contextmanager
-def sfn_workflow(monkeypatch: pytest.MonkeyPatch, core: Any = None) -> Iterator[Harness]:
+def sfn_workflow(
+    monkeypatch: pytest.MonkeyPatch, core: Any = None, edit_definition: Callable[[str], str] | None = None
+) -> Iterator[Harness]:
     """A provisioned moto account running the workflow. ``core``: an object whose methods replace
-    ``surge.cloud.handlers`` (a fake core); None runs the real core."""
+    ``surge.cloud.handlers`` (a fake core); None runs the real core. ``edit_definition`` changes
+    the ASL before it is deployed (to show what another design would do)."""
     monkeypatch.setenv("TZ", "UTC")  # moto compares Wait timestamps with naive local time
     time.tzset()
     for key, value in {
@@ -225,11 +390,20 @@ def sfn_workflow(monkeypatch: pytest.MonkeyPatch, core: Any = None) -> Iterator[
     handlers = {function_name(state): _import(f"functions.{state}").handler for state in STATES}
     _enable_jsonata()
     config: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
+        DistributedIterationComponent,
+    )
+
+    MAP_RUNS_FAILED_EARLY.clear()
+    STOPPED_EXECUTIONS.clear()
     try:
         with mock_aws(config=config):
             harness = Harness(core, handlers)
-            with mock.patch.object(LambdaSimpleBackend, "invoke", harness.invoke):
-                _provision(harness)
+            with (
+                mock.patch.object(LambdaSimpleBackend, "invoke", harness.invoke),
+                mock.patch.object(DistributedIterationComponent, "_map_run", _aws_map_run),
+            ):
+                _provision(harness, edit_definition)
                 yield harness
                 harness._drain()
     finally:
@@ -237,7 +411,7 @@ def sfn_workflow(monkeypatch: pytest.MonkeyPatch, core: Any = None) -> Iterator[
         time.tzset()
 
 
-def _provision(h: Harness) -> None:
+def _provision(h: Harness, edit_definition: Callable[[str], str] | None = None) -> None:
     h.s3.create_bucket(Bucket=BUCKET)
     h.dynamodb.create_table(
         TableName=TABLE,
@@ -282,5 +456,7 @@ def _provision(h: Harness) -> None:
     )
     events.put_targets(Rule="run-completed", Targets=[{"Id": "queue", "Arn": queue_arn}])
     h.machine_arn = h.sfn.create_state_machine(
-        name="surge", definition=render_definition(), roleArn=h.role_arn
+        name="surge",
+        definition=edit_definition(render_definition()) if edit_definition else render_definition(),
+        roleArn=h.role_arn,
     )["stateMachineArn"]

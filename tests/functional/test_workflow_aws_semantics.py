@@ -1,0 +1,267 @@
+"""Drills of the cloud path under AWS's semantics, not moto's (tests/sfn_harness.py emulates them):
+a Distributed Map fails as soon as its failures exceed its tolerance while its Lambda invocations keep
+running; a Lambda past its timeout is killed; throttling answers TooManyRequestsException; an
+execution stopped from the console runs no state, and Step Functions' status-change event is what
+finishes it. The real ASL, handlers and workers, against the demo target: every drill ends with a
+report counting exactly what the target counted, and the missing part named."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from surge.cloud import handlers as core
+from surge.cloud import layout
+from surge.cloud.client import CloudRuns, StackInfo
+from surge.cloud.records import RunRecords
+from surge.demo_target import DemoTarget
+from tests.sfn_harness import BUCKET, MAP_RUNS_FAILED_EARLY, REGION, TABLE, Harness, sfn_workflow
+
+pytestmark = pytest.mark.slow
+
+OPTIONS = {"lead_seconds": 1, "segment_seconds": 2, "per_worker_rate": 250}
+
+
+def plan_for(target: str, **overrides: Any) -> dict[str, Any]:
+    plan: dict[str, Any] = {
+        "name": "aws-semantics",
+        "target": target,
+        "load": {"phases": [{"name": "steady", "duration": "4s", "rate": 300}]},  # 2 segments x 2 shards
+        "scenarios": [{"name": "list", "flow": [{"get": "/api/mocs"}]}],
+        "defaults": {"timeout": "2s"},  # the drain a reader waits for after a segment's end
+        "thresholds": ["http.error_rate < 1%"],
+        # Workers run as threads of the test process, beside moto and the target.
+        "validity": {"max_late": "100%", "max_loop_lag": "2s", "max_cpu": "100%"},
+    }
+    plan.update(overrides)
+    return plan
+
+
+@pytest.fixture
+def workflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    with sfn_workflow(monkeypatch) as harness:
+        yield harness
+
+
+def start(h: Harness, run_id: str, plan: dict[str, Any], options: dict[str, Any] | None = None) -> str:
+    payload = {"plan": plan, "options": options or OPTIONS}
+    return str(
+        h.sfn.start_execution(stateMachineArn=h.machine_arn, name=run_id, input=json.dumps(payload))[
+            "executionArn"
+        ]
+    )
+
+
+def wait(h: Harness, arn: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while (d := h.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "execution still running"
+        time.sleep(0.1)
+    h._drain()
+    return dict(d)
+
+
+def mark_started(event: dict[str, Any]) -> None:
+    """What a real worker does first (then it crashes, or hangs)."""
+    import boto3
+
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=BUCKET,
+        Key=layout.started_key(str(event["run_id"]), int(event["segment"]), int(event["shard"])),
+        Body=b"{}",
+    )
+
+
+def test_a_crashed_worker_with_default_options_loses_only_itself(
+    workflow: Harness, demo_target: DemoTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = core.worker
+
+    def crashing(event: Any, clients: Any) -> Any:
+        if event["segment"] == 0 and event["shard"] == 1:
+            mark_started(event)
+            raise RuntimeError("worker ran out of memory")
+        return real(event, clients)
+
+    monkeypatch.setattr(core, "worker", crashing)
+    done = wait(workflow, start(workflow, "aws-crash", plan_for(demo_target.url)))
+    assert not MAP_RUNS_FAILED_EARLY, "the map must tolerate its workers' failures"
+    assert done["status"] == "FAILED" and "validity: every worker reported" in done["cause"]
+    assert "segment 0: shard 1 started but wrote no result" in done["cause"]
+    report = workflow.read_json("runs/aws-crash/report.json")
+    assert report["generator"]["workers"] == 4 and report["generator"]["workers_failed"] == 1
+    # Everything the three other workers sent is in the report.
+    assert report["totals"]["requests"] == demo_target.stats()["requests"] == 900
+
+
+def test_with_a_failure_tolerance_the_map_fails_early_and_still_nothing_is_lost(
+    monkeypatch: pytest.MonkeyPatch, demo_target: DemoTarget
+) -> None:
+    """The design this replaced (tolerance 0): AWS fails the map at the first failure while the
+    other workers still send load. Aggregate now awaits their results in S3 all the same."""
+
+    def tolerate_nothing(definition: str) -> str:
+        return definition.replace('"ToleratedFailurePercentage": 100.0', '"ToleratedFailurePercentage": 0.0')
+
+    with sfn_workflow(monkeypatch, edit_definition=tolerate_nothing) as workflow:
+        real = core.worker
+
+        def crashing(event: Any, clients: Any) -> Any:
+            if event["segment"] == 0 and event["shard"] == 0:
+                raise RuntimeError("boom")
+            return real(event, clients)
+
+        monkeypatch.setattr(core, "worker", crashing)
+        done = wait(workflow, start(workflow, "aws-tolerance", plan_for(demo_target.url)))
+        assert MAP_RUNS_FAILED_EARLY, "AWS's rule: the map run failed at its first failure"
+        assert done["status"] == "FAILED"
+        report = workflow.read_json("runs/aws-tolerance/report.json")
+        assert report["totals"]["requests"] == demo_target.stats()["requests"] == 900
+        assert any("shard 0 never started" in n for n in report["generator"]["notes"])
+
+
+def test_a_throttle_storm_is_retried_and_counted(workflow: Harness, demo_target: DemoTarget) -> None:
+    workflow.throttle["worker"] = 3  # the first three invocations: TooManyRequestsException
+    done = wait(workflow, start(workflow, "aws-throttle", plan_for(demo_target.url)))
+    assert len(workflow.throttled) == 3
+    report = workflow.read_json("runs/aws-throttle/report.json")
+    assert report["generator"]["workers"] == 4 and report["generator"]["workers_failed"] == 0
+    assert report["totals"]["requests"] == demo_target.stats()["requests"]
+    # A retried worker starts late: what it could not send in time is dropped and explained, never
+    # sent in a burst.
+    if report["totals"]["dropped_iterations"]:
+        assert done["status"] == "FAILED"
+        assert "started up to" in done["cause"] and "Lambda throttling" in done["cause"]
+
+
+def test_a_shard_throttled_for_good_is_named_as_never_started(
+    workflow: Harness, demo_target: DemoTarget
+) -> None:
+    workflow.refuse = lambda state, event: state == "worker" and event["segment"] == 1 and event["shard"] == 0
+    done = wait(workflow, start(workflow, "aws-refused", plan_for(demo_target.url)))
+    assert done["status"] == "FAILED"
+    assert "segment 1: shard 0 never started (Lambda throttling" in done["cause"]
+    report = workflow.read_json("runs/aws-refused/report.json")
+    assert report["totals"]["requests"] == demo_target.stats()["requests"] == 900
+
+
+def test_a_worker_killed_at_its_timeout_is_a_missing_shard(
+    workflow: Harness, demo_target: DemoTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = core.worker
+    release = threading.Event()
+
+    def hanging(event: Any, clients: Any) -> Any:
+        if event["segment"] == 0 and event["shard"] == 0:
+            mark_started(event)
+            release.wait(60)  # stuck: only Lambda's timeout ends it
+            return None
+        return real(event, clients)
+
+    monkeypatch.setattr(core, "worker", hanging)
+    workflow.timeout_for = lambda state, event: (
+        4.0 if state == "worker" and event["segment"] == 0 and event["shard"] == 0 else None
+    )
+    try:
+        done = wait(workflow, start(workflow, "aws-timeout", plan_for(demo_target.url)))
+    finally:
+        release.set()
+    assert len(workflow.killed) == 1
+    assert done["status"] == "FAILED"
+    assert (
+        "segment 0: shard 0 started but wrote no result (crashed, or killed at Lambda's timeout)"
+        in done["cause"]
+    )
+    report = workflow.read_json("runs/aws-timeout/report.json")
+    assert report["totals"]["requests"] == demo_target.stats()["requests"] == 900
+
+
+def test_an_abort_counts_the_segment_in_flight_and_not_the_ones_never_launched(
+    workflow: Harness, demo_target: DemoTarget
+) -> None:
+    demo_target.set_config(error_rate=1.0)
+    plan = plan_for(
+        demo_target.url,
+        load={"phases": [{"duration": "8s", "rate": 300}]},  # 4 segments of 2 s, 2 shards each
+        thresholds=[{"check": "http.error_rate < 5%", "abort_on_fail": True}],
+    )
+    done = wait(workflow, start(workflow, "aws-abort", plan))
+    assert done["status"] == "FAILED"
+    report = workflow.read_json("runs/aws-abort/report.json")
+    assert report["partial"] is True
+    # Segment 1 was launched before segment 0 ended (its lead): its workers saw the stop flag and
+    # wrote what they sent; segments 2 and 3 never launched and lost nobody.
+    assert report["generator"]["workers_failed"] == 0
+    launched = {call.event["segment"] for call in workflow.calls_to("worker")}
+    assert report["generator"]["workers"] == 2 * len(launched)
+    assert report["totals"]["requests"] == demo_target.stats()["requests"]
+    assert validity(report, "the whole plan ran")["status"] == "fail"
+
+
+def validity(report: dict[str, Any], name: str) -> dict[str, Any]:
+    (check,) = [c for c in report["checks"] if c["name"] == f"validity: {name}"]
+    return check
+
+
+def test_surge_stop_in_the_first_second_sends_nothing(
+    workflow: Harness, demo_target: DemoTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = core.prepare
+    stopped = threading.Event()
+
+    def slow_prepare(event: Any, clients: Any) -> Any:
+        stopped.wait(10)  # `surge stop` comes before Prepare has written the run record
+        return real(event, clients)
+
+    monkeypatch.setattr(core, "prepare", slow_prepare)
+    arn = start(workflow, "aws-early-stop", plan_for(demo_target.url))
+    runs = CloudRuns(
+        StackInfo(BUCKET, TABLE, workflow.machine_arn, REGION),
+        s3=workflow.s3,
+        sfn=workflow.sfn,
+        dynamodb=workflow.dynamodb,
+    )
+    runs.stop("aws-early-stop")  # no record yet: refused before; the flag is set all the same
+    stopped.set()
+    done = wait(workflow, arn)
+    assert demo_target.stats()["requests"] == 0
+    assert not workflow.calls_to("worker")
+    assert done["status"] == "FAILED"
+    assert "stopped before the load started" in done["cause"]
+    record = RunRecords(TABLE, workflow.dynamodb).get("aws-early-stop")
+    assert record is not None and record["status"] != "RUNNING"
+
+
+def test_a_console_stop_execution_is_finished_from_its_status_change_event(
+    workflow: Harness, demo_target: DemoTarget
+) -> None:
+    plan = plan_for(demo_target.url, load={"phases": [{"duration": "20s", "rate": 50}]})
+    start(
+        workflow, "aws-console-stop", plan, {"lead_seconds": 1, "segment_seconds": 10, "per_worker_rate": 250}
+    )
+    deadline = time.monotonic() + 30
+    while demo_target.stats()["requests"] < 100:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    workflow.stop_execution("aws-console-stop")  # from here on the workflow runs no state
+    # Step Functions emits the status change; the stack's rule delivers it to the report function.
+    outcome = workflow.status_change("aws-console-stop", "ABORTED")
+    workflow._drain(30)
+    assert outcome is not None and outcome["verdict"] == "fail"
+    after = demo_target.stats()["requests"]
+    time.sleep(3)
+    assert demo_target.stats()["requests"] == after, "workers went on after the run was finished"
+    report = workflow.read_json("runs/aws-console-stop/report.json")
+    assert report["partial"] is True and "ABORTED" in report["end"]["stopped_by"]
+    assert report["totals"]["requests"] == demo_target.stats()["requests"]
+    record = RunRecords(TABLE, workflow.dynamodb).get("aws-console-stop")
+    assert record is not None and record["status"] == "COMPLETED" and record["partial"] is True
+    events = workflow.completed_events()
+    assert [e["detail"]["run_id"] for e in events] == ["aws-console-stop"]
+    # Delivered twice (EventBridge is at-least-once): the second finds the run finished.
+    assert workflow.status_change("aws-console-stop", "ABORTED") is None

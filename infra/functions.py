@@ -278,6 +278,12 @@ class Functions(Construct):
         self._objects(fn, ["s3:GetObject"], [f"{PLANS_PREFIX}*", KEY_RUN_INPUTS])
         self._objects(fn, ["s3:PutObject"], [KEY_PLAN, KEY_RUN, KEY_RUN_INPUTS, KEY_SEGMENT_ITEMS])
         self._run_items(fn, ["GetItem", "PutItem", "UpdateItem"])
+        # The account's Lambda concurrency: a run that cannot start its workers at once is refused.
+        fn.allow(
+            iam.PolicyStatement(actions=["lambda:GetAccountSettings"], resources=["*"]),
+            wildcard_reason="lambda:GetAccountSettings reads account-wide limits and supports no "
+            "resource-level permissions: '*' is the only valid resource.",
+        )
         # Metadata only: Prepare fails fast on a missing secret; only workers read values.
         fn.allow(
             iam.PolicyStatement(actions=["secretsmanager:DescribeSecret"], resources=[_secrets_arn()]),

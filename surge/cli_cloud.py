@@ -35,6 +35,7 @@ def connect(args: argparse.Namespace, session_factory: Any = None) -> CloudRuns:
             s3=session.client("s3", region_name=info.region),
             sfn=session.client("stepfunctions", region_name=info.region),
             dynamodb=session.client("dynamodb", region_name=info.region),
+            lambda_client=session.client("lambda", region_name=info.region),
         )
     except UserError:
         raise
@@ -82,13 +83,18 @@ def run_cloud(args: argparse.Namespace, plan: Any, run_id: str, base_dir: Path |
     """Start ``plan`` in the stack; ``base_dir`` is where its relative data and baseline files are
     (the plan file's folder): they are uploaded with it."""
     from surge.cloud.execution_input import check_fits, parse_options
+    from surge.cloud.planner import plan_segments, required_concurrency
 
     options: dict[str, object] = {}
     if args.lead_seconds is not None:
         options["lead_seconds"] = args.lead_seconds
     # The checks Prepare makes, made before anything is uploaded or started (exit 2).
-    check_fits(plan, parse_options(options))
+    checked = parse_options(options)
+    check_fits(plan, checked)
     runs = connect(args)
+    note = runs.check_concurrency(required_concurrency(plan_segments(plan, checked)))
+    if note:
+        print(f"surge: note: {note}", file=sys.stderr)
     runs.start(plan, run_id, options, base_dir=base_dir)
     print(f"started cloud run {run_id} (state machine {runs.info.state_machine_arn})", file=sys.stderr)
     if not args.wait:

@@ -98,8 +98,11 @@ class RunStatus:
 
 
 class CloudRuns:
-    def __init__(self, info: StackInfo, *, s3: Any, sfn: Any, dynamodb: Any) -> None:
+    def __init__(
+        self, info: StackInfo, *, s3: Any, sfn: Any, dynamodb: Any, lambda_client: Any = None
+    ) -> None:
         self.info, self.s3, self.sfn = info, s3, sfn
+        self.lambda_client = lambda_client
         self.records = RunRecords(info.table, dynamodb)
 
     def execution_arn(self, run_id: str) -> str:
@@ -139,6 +142,14 @@ class CloudRuns:
         except Exception as exc:
             raise_for_aws(exc, "the surge state machine")
         return str(resp["executionArn"])
+
+    def check_concurrency(self, needed: int) -> str | None:
+        """UserError when the account cannot run the plan's workers at once (see planner)."""
+        from surge.cloud.planner import check_concurrency
+
+        if self.lambda_client is None:
+            return "the account's Lambda concurrency was not checked (no Lambda client)"
+        return check_concurrency(self.lambda_client, needed)
 
     def status(self, run_id: str) -> RunStatus:
         try:

@@ -12,21 +12,19 @@ from typing import Any
 
 from surge.cloud import layout
 from surge.cloud.execution_input import (
-    PER_WORKER_USERS,
     ExecutionInput,
     check_fits,
     parse_execution_input,
 )
 from surge.cloud.inputs import stage_files
+from surge.cloud.planner import ConcurrencyError, check_concurrency, plan_segments, required_concurrency
 from surge.cloud.state_io import (
     Clients,
     put_json,
     run_records,
 )
-from surge.engine.worker import plan_shapes
 from surge.errors import PlanError
 from surge.plan import Plan, plan_model, semantic_problems
-from surge.schedule import segments
 
 
 def _plan_data(inp: ExecutionInput, clients: Clients) -> tuple[dict[str, Any], str | None]:
@@ -74,14 +72,12 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     options = inp.options
     plan = _validated_plan(inp, clients, run_id)
     check_fits(plan, options)
-    lead, seg_len = options.lead_seconds, options.segment_seconds
-    capacity = options.per_worker_rate if plan.load.model == "open" else float(PER_WORKER_USERS)
-    cuts = segments(
-        plan_shapes(plan),
-        max_segment_s=seg_len,
-        per_shard_capacity=capacity,
-        max_shards=plan.limits.max_workers,
-    )
+    lead = options.lead_seconds
+    cuts = plan_segments(plan, options)
+    try:
+        concurrency_note = check_concurrency(clients.client("lambda"), required_concurrency(cuts))
+    except ConcurrencyError as exc:
+        raise PlanError(str(exc)) from None
     t0 = float(math.ceil(time.time() + lead))
     plan_key = layout.plan_key(run_id)
     put_json(clients, plan_key, plan.model_dump(mode="json", by_alias=True))
@@ -129,6 +125,7 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         segment_count=len(cuts),
         workers_planned=sum(s.shards for s in cuts),
         options=options.model_dump(),
+        notes=[concurrency_note] if concurrency_note else [],
     )
     result = {
         "run_id": run_id,

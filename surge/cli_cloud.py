@@ -92,10 +92,14 @@ def run_cloud(args: argparse.Namespace, plan: Any, run_id: str, base_dir: Path |
     checked = parse_options(options)
     check_fits(plan, checked)
     runs = connect(args)
-    note = runs.check_concurrency(required_concurrency(plan_segments(plan, checked)))
-    if note:
-        print(f"surge: note: {note}", file=sys.stderr)
-    runs.start(plan, run_id, options, base_dir=base_dir)
+    runs.start(
+        plan,
+        run_id,
+        options,
+        base_dir=base_dir,
+        concurrency=required_concurrency(plan_segments(plan, checked)),
+        on_note=lambda note: print(f"surge: note: {note}", file=sys.stderr),
+    )
     print(f"started cloud run {run_id} (state machine {runs.info.state_machine_arn})", file=sys.stderr)
     if not args.wait:
         print(f"follow it with `surge status {run_id} --wait`; stop it with `surge stop {run_id}`")

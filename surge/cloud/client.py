@@ -117,14 +117,22 @@ class CloudRuns:
         options: dict[str, object] | None = None,
         *,
         base_dir: Path | None = None,
+        concurrency: int | None = None,
+        on_note: Callable[[str], None] | None = None,
     ) -> str:
         """Upload the plan (and its local data and baseline files, which ``base_dir`` resolves like
-        a local run does: the plan's folder) and start the execution named after the run."""
+        a local run does: the plan's folder) and start the execution named after the run.
+        ``concurrency``: the Lambda executions the run needs at its peak, checked against the
+        account's after the files (a UserError names both); a note when it cannot be read."""
         key = f"{layout.PLANS_PREFIX}{run_id}.json"
         try:
             plan = upload_local_files(
                 plan, base_dir or Path.cwd(), s3=self.s3, bucket=self.info.bucket, run_id=run_id
             )
+            if concurrency is not None:
+                note = self.check_concurrency(concurrency)
+                if note and on_note is not None:
+                    on_note(note)
             self.s3.put_object(
                 Bucket=self.info.bucket,
                 Key=key,

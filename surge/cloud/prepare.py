@@ -66,6 +66,17 @@ def _validated_plan(inp: ExecutionInput, clients: Clients, run_id: str) -> Plan:
     return staged.plan
 
 
+def _check_concurrency(clients: Clients, needed: int) -> str | None:
+    try:
+        client = clients.client("lambda")
+    except Exception as exc:
+        return f"the account's Lambda concurrency was not checked ({type(exc).__name__}: {exc})"
+    try:
+        return check_concurrency(client, needed)
+    except ConcurrencyError as exc:
+        raise PlanError(str(exc)) from None
+
+
 def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     run_id = str(event["run_id"])
     inp = parse_execution_input(event.get("input"))
@@ -74,10 +85,7 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     check_fits(plan, options)
     lead = options.lead_seconds
     cuts = plan_segments(plan, options)
-    try:
-        concurrency_note = check_concurrency(clients.client("lambda"), required_concurrency(cuts))
-    except ConcurrencyError as exc:
-        raise PlanError(str(exc)) from None
+    concurrency_note = _check_concurrency(clients, required_concurrency(cuts))
     t0 = float(math.ceil(time.time() + lead))
     plan_key = layout.plan_key(run_id)
     put_json(clients, plan_key, plan.model_dump(mode="json", by_alias=True))

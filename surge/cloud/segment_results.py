@@ -120,5 +120,5 @@ def result_deadline(end_at: str, drain_s: float, now: float, remaining_s: float)
     )
 
 
-UPLOAD_GRACE_S = 15.0  # a worker's drain, merge and upload after its window
+UPLOAD_GRACE_S = 5.0  # a worker's close, encode and upload after its window and drain
 EXIT_MARGIN_S = 30.0  # what a reader keeps of its own Lambda time to merge and answer

@@ -14,7 +14,6 @@ import boto3
 import pytest
 import yaml
 
-from surge.cloud import handlers as core
 from surge.cloud.records import RunRecords
 from surge.demo_target import DemoTarget
 from tests.helpers import inbox_event_types
@@ -92,30 +91,6 @@ def test_failing_threshold_fails_the_execution(workflow: Harness, demo_target: D
     assert "http.latency.p95 < 5ms" in done["cause"]
     record = RunRecords(TABLE, workflow.dynamodb).get("real-fail")
     assert record is not None and record["verdict"] == "fail"
-
-
-def test_crashed_worker_is_a_missing_shard(
-    workflow: Harness, demo_target: DemoTarget, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real = core.worker
-
-    def crashing(event: Any, clients: Any) -> Any:
-        if event["segment"] == 0 and event["shard"] == 1:
-            raise RuntimeError("worker ran out of memory")
-        return real(event, clients)
-
-    monkeypatch.setattr(core, "worker", crashing)
-    plan = plan_for(demo_target.url)
-    done = wait(workflow, start(workflow, "real-crash", plan))
-    # A lost shard is no valid test unless the plan tolerates it.
-    assert done["status"] == "FAILED", done
-    assert "validity: every worker reported" in done["cause"]
-    report = workflow.read_json("runs/real-crash/report.json")
-    assert report["partial"] is True
-    assert report["generator"]["workers_failed"] == 1
-    assert any("1 shard result(s) missing" in n for n in report["generator"]["notes"])
-    # What was measured is exactly what the target received from the surviving workers.
-    assert report["totals"]["requests"] == demo_target.stats()["requests"] == 900
 
 
 def test_stop_ends_the_run_within_seconds(workflow: Harness, demo_target: DemoTarget) -> None:

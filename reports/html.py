@@ -28,7 +28,6 @@ from reports.markdown import (
     format_duration,
     format_latency,
     format_measured,
-    format_offset,
     format_per_s,
     format_ratio,
     format_target,
@@ -36,7 +35,7 @@ from reports.markdown import (
     generator_rows,
     generator_warnings,
     partial_note,
-    phase_not_run,
+    phase_cells,
     reevaluation_note,
     status_label,
     validity_findings,
@@ -370,23 +369,7 @@ def _phases(report: Report) -> str:
         "p95",
         "p99",
     )
-    rows = [
-        [p["name"], format_offset(p["start_s"]), "not run", *([DASH] * 7)]
-        if phase_not_run(p)
-        else [
-            p["name"],
-            format_offset(p["start_s"]),
-            format_duration(p["duration_s"]) + (" (cut short)" if p.get("status") == "partial" else ""),
-            format_count(p["requests"]),
-            format_ratio(p["error_rate"]),
-            format_per_s(p["throughput_rps"]),
-            format_count(p["dropped_iterations"]),
-            format_latency(p["latency_ms"], "p50"),
-            format_latency(p["latency_ms"], "p95"),
-            format_latency(p["latency_ms"], "p99"),
-        ]
-        for p in report["phases"]
-    ]
+    rows: list[Sequence[Cell]] = [phase_cells(p) for p in report["phases"]]
     return _section("phases", "Phases", _table(headers, rows, range(1, 10)))
 
 

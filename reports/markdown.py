@@ -68,6 +68,7 @@ __all__ = [
     "generator_rows",
     "generator_warnings",
     "partial_note",
+    "phase_cells",
     "phase_not_run",
     "reevaluation_note",
     "render_markdown",
@@ -164,6 +165,24 @@ def reevaluation_note(report: Report) -> str | None:
 
 def phase_not_run(phase: PhaseReport) -> bool:
     return phase.get("status") == "not run"
+
+
+def phase_cells(p: PhaseReport) -> list[str]:
+    """A phase's row (shared by the HTML): a phase a stop came before says "not run", not zeros."""
+    if phase_not_run(p):
+        return [p["name"], format_offset(p["start_s"]), "not run", *([DASH] * 7)]
+    return [
+        p["name"],
+        format_offset(p["start_s"]),
+        format_duration(p["duration_s"]) + (" (cut short)" if p.get("status") == "partial" else ""),
+        format_count(p["requests"]),
+        format_ratio(p["error_rate"]),
+        format_per_s(p["throughput_rps"]),
+        format_count(p["dropped_iterations"]),
+        format_latency(p["latency_ms"], "p50"),
+        format_latency(p["latency_ms"], "p95"),
+        format_latency(p["latency_ms"], "p99"),
+    ]
 
 
 def baseline_lines(report: Report) -> list[str]:
@@ -404,25 +423,7 @@ def _phases(report: Report) -> list[str]:
         "p95",
         "p99",
     )
-    rows = [
-        (
-            (p["name"], format_offset(p["start_s"]), "not run", *([DASH] * 7))
-            if phase_not_run(p)
-            else (
-                p["name"],
-                format_offset(p["start_s"]),
-                format_duration(p["duration_s"]) + (" (cut short)" if p.get("status") == "partial" else ""),
-                format_count(p["requests"]),
-                format_ratio(p["error_rate"]),
-                format_per_s(p["throughput_rps"]),
-                format_count(p["dropped_iterations"]),
-                format_latency(p["latency_ms"], "p50"),
-                format_latency(p["latency_ms"], "p95"),
-                format_latency(p["latency_ms"], "p99"),
-            )
-        )
-        for p in report["phases"]
-    ]
+    rows = [phase_cells(p) for p in report["phases"]]
     return _section("Phases") + _table(headers, rows, range(1, 10))
 
 

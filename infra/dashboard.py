@@ -10,9 +10,12 @@ from constructs import Construct
 
 from infra.functions import Functions
 from infra.names import (
-    METRIC_DROPPED,
     METRIC_ERRORS,
     METRIC_LATENCY_P95,
+    METRIC_LIVE_DROPPED,
+    METRIC_LIVE_ERRORS,
+    METRIC_LIVE_P95,
+    METRIC_LIVE_REQUESTS,
     METRIC_REQUESTS,
     METRIC_WORKERS_FAILED,
     METRICS_NAMESPACE,
@@ -96,13 +99,22 @@ class RunsDashboard(Construct):
                 width=12,
             ),
             cw.GraphWidget(
-                title="Load generated",
+                title="Load generated (live: every worker, every interval)",
                 left=[
-                    _surge_metric(METRIC_REQUESTS, "Sum").with_(label="requests/min"),
-                    _surge_metric(METRIC_ERRORS, "Sum").with_(label="errors/min"),
-                    _surge_metric(METRIC_DROPPED, "Sum").with_(label="dropped iterations/min"),
+                    _surge_metric(METRIC_LIVE_REQUESTS, "Sum").with_(label="requests/min"),
+                    _surge_metric(METRIC_LIVE_ERRORS, "Sum").with_(label="errors/min"),
+                    _surge_metric(METRIC_LIVE_DROPPED, "Sum").with_(label="dropped iterations/min"),
                 ],
-                right=[_surge_metric(METRIC_LATENCY_P95, "Maximum").with_(label="worst shard p95 (ms)")],
+                right=[_surge_metric(METRIC_LIVE_P95, "Maximum").with_(label="worst shard p95 (ms)")],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Runs' results (one point per run)",
+                left=[
+                    _surge_metric(METRIC_REQUESTS, "Sum", _HOUR).with_(label="requests per run"),
+                    _surge_metric(METRIC_ERRORS, "Sum", _HOUR).with_(label="errors per run"),
+                ],
+                right=[_surge_metric(METRIC_LATENCY_P95, "Maximum", _HOUR).with_(label="run p95 (ms)")],
                 width=12,
             ),
         )

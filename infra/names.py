@@ -103,3 +103,8 @@ METRIC_ERRORS: Final = "Errors"
 METRIC_DROPPED: Final = "DroppedIterations"
 METRIC_LATENCY_P95: Final = "LatencyP95Ms"
 METRIC_WORKERS_FAILED: Final = "WorkersFailed"
+# Per interval from every worker while a run goes on (surge.cloud.emf): the dashboard's live view.
+METRIC_LIVE_REQUESTS: Final = "LiveRequests"
+METRIC_LIVE_ERRORS: Final = "LiveErrors"
+METRIC_LIVE_DROPPED: Final = "LiveDroppedIterations"
+METRIC_LIVE_P95: Final = "LiveLatencyP95Ms"

@@ -4,6 +4,8 @@ writes its own result to S3. The ASL state ``Worker``; handler functions/worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import tempfile
 import threading
 import time
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from surge.cloud import layout
+from surge.cloud.emf import interval_metrics_emf
 from surge.cloud.inputs import fetch_data_file
 from surge.cloud.records import RunRecords
 from surge.cloud.state_io import (
@@ -22,7 +25,7 @@ from surge.cloud.state_io import (
     run_records,
 )
 from surge.engine.worker import WorkerSpec, run_worker
-from surge.stats import IntervalData, WorkerResult
+from surge.stats import IntervalData, WorkerResult, is_stage
 
 STOP_POLL_S = 3.0
 PROGRESS_EVERY_S = 5.0
@@ -64,26 +67,51 @@ class _StopPoller:
 
 
 class _ProgressPublisher:
-    """Adds this worker's closed intervals to the run record's counters every few seconds."""
+    """Every few seconds: adds this worker's closed intervals to the run record's counters, and
+    prints them as EMF records (the live metrics of the stack's dashboard). The event loop only
+    hands intervals over; this thread does the rest."""
 
-    def __init__(self, records: RunRecords, run_id: str) -> None:
-        self.records, self.run_id = records, run_id
+    def __init__(self, records: RunRecords, run_id: str, spec: WorkerSpec | None = None) -> None:
+        self.records, self.run_id, self.spec = records, run_id, spec
         self._lock = threading.Lock()
         self._requests = self._errors = 0
+        self._pending: list[dict[str, IntervalData]] = []
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def on_interval(self, intervals: dict[str, IntervalData], closed_before: int = 0) -> None:
         with self._lock:
+            if intervals and self.spec is not None:
+                self._pending.append(intervals)
             for data in intervals.values():
-                for ep in data["endpoints"].values():
+                for name, ep in data["endpoints"].items():
+                    if is_stage(name):
+                        continue  # a stage's timing is not a request
                     self._requests += ep["requests"]
                     self._errors += sum(ep["errors"].values())
+
+    def _emit_live_metrics(self, batches: list[dict[str, IntervalData]]) -> None:
+        spec = self.spec
+        if spec is None:
+            return
+        for intervals in batches:
+            for record in interval_metrics_emf(
+                intervals,
+                t0=spec.t0_epoch,
+                interval_s=spec.plan.interval,
+                plan=spec.plan.name,
+                run_id=self.run_id,
+                worker=spec.worker_id,
+            ):
+                print(json.dumps(record), flush=True)  # Lambda's log: CloudWatch extracts the metrics
 
     def flush(self) -> None:
         with self._lock:
             requests, errors = self._requests, self._errors
             self._requests = self._errors = 0
+            batches, self._pending = self._pending, []
+        with contextlib.suppress(Exception):  # the live view is best effort; the result in S3 is the truth
+            self._emit_live_metrics(batches)
         if requests or errors:
             try:
                 self.records.add(self.run_id, requests=requests, errors=errors)
@@ -144,7 +172,7 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         try:
             with (
                 _StopPoller(records, run_id, clients) as poller,
-                _ProgressPublisher(records, run_id) as progress,
+                _ProgressPublisher(records, run_id, spec) as progress,
             ):
                 result: WorkerResult = _run_async(
                     run_worker(spec, should_stop=poller.should_stop, on_interval=progress.on_interval)

@@ -127,9 +127,13 @@ def run_workflow(
 
 @pytest.mark.slow
 def test_segments_and_shards_merge_to_what_the_target_counted(
-    clients: Clients, demo_target: DemoTarget
+    clients: Clients, demo_target: DemoTarget, capsys: pytest.CaptureFixture[str]
 ) -> None:
     outcome = run_workflow(clients, plan_for(demo_target.url))
+    # Every worker printed its intervals as EMF while it ran: the dashboard's live view.
+    live = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"LiveRequests"' in line]
+    assert {r["worker"] for r in live} == {"seg0-shard0", "seg0-shard1", "seg1-shard0", "seg1-shard1"}
+    assert sum(r["LiveRequests"] for r in live) == 1200
     assert outcome["verdict"] == "pass", outcome
     report = json.loads(clients.s3.get_object(Bucket=BUCKET, Key="runs/r1/report.json")["Body"].read())
     assert report["mode"] == "cloud"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from surge.cloud.emf import run_metrics_emf
 from tests.report_fixtures import sample_report
 
@@ -43,3 +45,26 @@ def test_put_metric_data_carries_what_the_emf_record_declares() -> None:
     assert {d["Value"] for datum in data for d in datum["Dimensions"] if d["Name"] == "plan"} == {
         report["plan"]
     }
+
+
+def test_each_closed_interval_is_a_live_emf_record() -> None:
+    from surge.cloud.emf import LIVE_P95, LIVE_REQUESTS, interval_metrics_emf
+    from surge.stats import Recorder
+
+    rec = Recorder(100.0, 1.0)
+    for k in range(20):
+        rec.record("GET /a", 100.0 + k / 10, 20_000, 19_000, 200 if k else 500, None if k else "http_5xx", 10)
+    rec.record("stage:deliver", 100.5, 1_000, 1_000, 0, None, 0)  # a stage is not a request
+    rec.close_all()
+    records = interval_metrics_emf(
+        rec.intervals, t0=1_700_000_000.0, interval_s=1.0, plan="p", run_id="r", worker="w"
+    )
+    assert [r["_aws"]["Timestamp"] for r in records] == [1_700_000_000_000, 1_700_000_001_000]
+    assert [r[LIVE_REQUESTS] for r in records] == [10.0, 10.0]
+    assert records[0]["LiveErrors"] == 1.0 and records[1]["LiveErrors"] == 0.0
+    assert records[0][LIVE_P95] == pytest.approx(20.0, rel=0.01)
+    (directive,) = records[0]["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "Surge" and ["service"] in directive["Dimensions"]
+    # Every metric the directive names is a top-level member, as EMF requires.
+    assert all(m["Name"] in records[0] for m in directive["Metrics"])
+    assert {"service", "plan"} <= set(records[0])

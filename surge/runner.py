@@ -104,9 +104,8 @@ def endpoint_names_http(plan: Plan) -> list[str]:
 
 # The niceness of the thread that follows a run. Its work (the live view, abort checks) is light
 # but comes in bursts once a second; on a machine with as many workers as cores, a burst that takes a
-# worker's core delays that worker's arrivals by milliseconds (measured: corrected p99 median 2.8 ms
-# at 20k/s through `surge run`, 1.35 ms at this niceness; bench/RESULTS.md 2E). At a lower priority
-# it runs in the workers' idle time instead. Only that thread is lowered (Linux sets a thread's
+# worker's core delays that worker's arrivals (bench/RESULTS.md 2E: a gain seen once, within the
+# benchmark VM's noise on a repeat). At a lower priority it runs in the workers' idle time instead. Only that thread is lowered (Linux sets a thread's
 # niceness by its id), and it ends with the run: the caller's process keeps its priority.
 FOLLOW_NICE = 10
 

@@ -33,6 +33,8 @@ from typing import Any, cast
 import httptools
 from yarl import URL
 
+from surge.engine.request_policy import MAX_REDIRECTS, RedirectRefused, next_hop
+
 DEFAULT_HEADERS: tuple[tuple[str, str], ...] = (
     ("Accept", "*/*"),
     ("Accept-Encoding", "gzip, deflate"),
@@ -43,7 +45,6 @@ IDEMPOTENT = frozenset({"GET", "OPTIONS", "TRACE", "PUT", "DELETE"})
 # Framing is the client's business: a request that sets these goes through aiohttp instead.
 UNSUPPORTED_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "expect", "upgrade"})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-MAX_REDIRECTS = 10
 URL_CACHE_MAX = 4096
 
 
@@ -406,27 +407,26 @@ class FastClient:
     def _redirect(
         self, prev: Prepared, status: int, location: str, headers: Mapping[str, str], body: bytes | None
     ) -> Prepared | None:
+        """The next hop by the request policy every client follows (surge.engine.request_policy)."""
         o = prev.origin
-        base = URL.build(scheme=o.scheme, host=o.host, port=o.port, encoded=True).join(
+        here = URL.build(scheme=o.scheme, host=o.host, port=o.port, encoded=True).join(
             URL(prev.target, encoded=True)
         )
         try:
-            nxt = base.join(URL(location))
-        except ValueError:
+            hop = next_hop(
+                method=prev.method,
+                url=str(here),
+                headers=headers,
+                body=body,
+                status=status,
+                location=location,
+                allowed_hosts=self.allowed_hosts,
+            )
+        except RedirectRefused as exc:
+            raise FastHTTPError("refused", str(exc)) from None
+        if hop is None:
             return None
-        if nxt.scheme not in ("http", "https"):
-            return None  # aiohttp would fail too; report the redirect response itself
-        host = (nxt.host or "").lower()
-        if self.allowed_hosts is not None and host not in self.allowed_hosts:
-            raise FastHTTPError("refused", f"redirect to {host}, which the plan does not allow")
-        method = prev.method
-        # aiohttp's rules: 303 turns anything but HEAD into GET; 301/302 turn POST into GET.
-        if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
-            method, body = "GET", None
-            headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
-        if (nxt.host, nxt.port, nxt.scheme) != (o.host, o.port, o.scheme):
-            headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "host")}
-        return self.prepare(method, str(nxt.with_fragment(None)), headers, body)
+        return self.prepare(hop.method, hop.url, hop.headers, hop.body)
 
     async def _exchange(
         self,

@@ -14,6 +14,7 @@ from multidict import CIMultiDict
 
 from surge.engine.fastclient import FastClient, FastHTTPError, Prepared
 from surge.engine.flow import CompiledRequest
+from surge.engine.request_policy import MAX_REDIRECTS, RedirectRefused, next_hop
 
 
 @dataclass(slots=True)
@@ -96,23 +97,54 @@ async def send(
     headers: dict[str, str],
     body: bytes | None,
     clock: Callable[[], float],
+    allowed_hosts: frozenset[str] | None = None,
 ) -> Outcome:
-    timeout = aiohttp.ClientTimeout(total=req.timeout_s) if req.timeout_s is not None else None
+    """The request through aiohttp. aiohttp never follows a redirect by itself: each hop is the
+    request policy's decision (surge.engine.request_policy), as on the fast client, so a redirect
+    to a host the plan does not allow is refused before anything is sent there."""
+    budget = req.timeout_s if req.timeout_s is not None else _session_timeout(session)
     t_send = clock()
+    deadline = t_send + budget if budget is not None else None
+    method = req.method
     try:
-        async with session.request(req.method, url, headers=headers, data=body, timeout=timeout) as resp:
-            raw = await resp.read()
-            t_end = clock()
-            status = resp.status
-            error = status_error(status, req.statuses)
-            captured = None
-            if error is None and (req.content_type is not None or req.needs_body_text):
-                error, captured = _check_body(req, raw, resp.headers)
-            return Outcome(status, len(raw), error, t_send, t_end, captured)
+        for _ in range(MAX_REDIRECTS + 1):
+            timeout = (
+                aiohttp.ClientTimeout(total=max(deadline - clock(), 0.001)) if deadline is not None else None
+            )
+            async with session.request(
+                method, url, headers=headers, data=body, timeout=timeout, allow_redirects=False
+            ) as resp:
+                raw = await resp.read()
+                hop = next_hop(
+                    method=method,
+                    url=str(resp.url),
+                    headers=headers,
+                    body=body,
+                    status=resp.status,
+                    location=resp.headers.get("Location"),
+                    allowed_hosts=allowed_hosts,
+                )
+                if hop is None:
+                    t_end = clock()
+                    status = resp.status
+                    error = status_error(status, req.statuses)
+                    captured = None
+                    if error is None and (req.content_type is not None or req.needs_body_text):
+                        error, captured = _check_body(req, raw, resp.headers)
+                    return Outcome(status, len(raw), error, t_send, t_end, captured)
+            method, url, headers, body = hop.method, hop.url, hop.headers, hop.body
+        return Outcome(0, 0, "other", t_send, clock(), None)  # more than MAX_REDIRECTS
+    except RedirectRefused:
+        return Outcome(0, 0, "refused", t_send, clock(), None)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # every client failure is a measured outcome, never a crash
         return Outcome(0, 0, classify_exception(exc), t_send, clock(), None)
+
+
+def _session_timeout(session: aiohttp.ClientSession) -> float | None:
+    total = session.timeout.total if session.timeout is not None else None
+    return float(total) if total else None
 
 
 async def send_fast(

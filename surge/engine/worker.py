@@ -490,7 +490,9 @@ class Worker:
             if fast is not None and self.fast is not None:
                 out = await send_fast(self.fast, fast, req, headers, body, time.perf_counter)
             else:
-                out = await send(self.session, req, url, headers, body, time.perf_counter)
+                out = await send(
+                    self.session, req, url, headers, body, time.perf_counter, self.plan.allowed_hosts
+                )
         except asyncio.CancelledError:
             # Cut off by a stop: counted as sent and unanswered, never silently dropped.
             now = time.perf_counter()

@@ -1,0 +1,76 @@
+"""The rules every request follows, whichever client sends it: redirects and the allow-list.
+
+As httpx applies redirects and auth in its Client above pluggable transports, surge decides here,
+once, where a redirect may lead; the fast HTTP client and the aiohttp path both ask
+:func:`next_hop` and neither follows a redirect on its own. Pure: URLs and headers in, a decision out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from yarl import URL
+
+MAX_REDIRECTS = 10
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Credentials never follow a redirect to another origin (what browsers, requests and aiohttp do).
+_ORIGIN_BOUND_HEADERS = frozenset({"authorization", "host", "cookie", "proxy-authorization"})
+
+
+class RedirectRefused(Exception):
+    """A redirect to a host the plan does not allow: the request ends here, never sent there."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(f"redirect to {host}, which the plan does not allow")
+        self.host = host
+
+
+@dataclass(frozen=True)
+class Hop:
+    """The request a redirect leads to."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+
+
+def next_hop(
+    *,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    status: int,
+    location: str | None,
+    allowed_hosts: frozenset[str] | None,
+) -> Hop | None:
+    """Where the answer ``status`` + ``location`` to ``method url`` leads under the plan's rules.
+
+    None: not a redirect to follow (the answer stands as the request's outcome). Raises
+    :class:`RedirectRefused` for a host outside ``allowed_hosts``: nothing is sent there.
+    """
+    if status not in REDIRECT_STATUSES or not location:
+        return None
+    try:
+        here = URL(url, encoded=True)
+        nxt = here.join(URL(location))
+    except ValueError:
+        return None
+    if nxt.scheme not in ("http", "https") or not nxt.host:
+        return None  # not something an HTTP client can follow: the redirect response itself stands
+    host = nxt.host.lower()
+    if allowed_hosts is not None and host not in allowed_hosts:
+        raise RedirectRefused(host)
+    out_headers = dict(headers)
+    # The usual rules (RFC 9110 15.4, as browsers and aiohttp apply them): 303 turns anything but
+    # HEAD into GET; 301/302 turn POST into GET; 307/308 keep the method and the body.
+    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+        method, body = "GET", None
+        out_headers = {
+            k: v for k, v in out_headers.items() if k.lower() not in ("content-type", "content-length")
+        }
+    if (nxt.host, nxt.port, nxt.scheme) != (here.host, here.port, here.scheme):
+        out_headers = {k: v for k, v in out_headers.items() if k.lower() not in _ORIGIN_BOUND_HEADERS}
+    return Hop(method, str(nxt.with_fragment(None)), out_headers, body)

@@ -1,0 +1,207 @@
+"""One request policy for both clients: a redirect never takes a request to a host the plan does not
+allow, whether the fast client or aiohttp sends it (HEAD, a Connection header, SURGE_FAST_CLIENT=0).
+Two real servers on loopback: the target answers redirects, a "forbidden" host counts what reaches it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from surge.engine.request_policy import RedirectRefused, next_hop
+from surge.stats import aggregate, merge_results
+from tests.helpers import make_plan, run_in_process
+
+
+@dataclass
+class Server:
+    host: str
+    port: int = 0
+    hits: list[str] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+
+def _app(server: Server) -> web.Application:
+    async def redirect(request: web.Request) -> web.StreamResponse:
+        server.hits.append(request.method + " " + request.path_qs)
+        status = int(request.query.get("status", "302"))
+        return web.Response(status=status, headers={"Location": request.query["to"]})
+
+    async def anything(request: web.Request) -> web.StreamResponse:
+        server.hits.append(request.method + " " + request.path_qs)
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/redir", redirect)
+    app.router.add_route("*", "/{tail:.*}", anything)
+    return app
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[Server, Server]]:
+    """The target on 127.0.0.1 and a host the plan does not allow on 127.0.0.3 (loopback too)."""
+    loop = asyncio.new_event_loop()
+    target, forbidden = Server("127.0.0.1"), Server("127.0.0.3")
+    runners: list[web.AppRunner] = []
+
+    async def start(server: Server) -> None:
+        runner = web.AppRunner(_app(server), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, server.host, 0)
+        await site.start()
+        server.port = runner.addresses[0][1]
+        runners.append(runner)
+
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start(target))
+        loop.run_until_complete(start(forbidden))
+        ready.set()
+        loop.run_forever()
+        for runner in runners:
+            loop.run_until_complete(runner.cleanup())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield target, forbidden
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+ESCAPES = [
+    pytest.param({}, "GET", id="fast-client"),
+    pytest.param({"Connection": "keep-alive"}, "GET", id="aiohttp-connection-header"),
+    pytest.param({}, "HEAD", id="aiohttp-head"),
+    pytest.param({"Content-Length": "1"}, "POST", id="aiohttp-framing-header"),
+]
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize(("headers", "method"), ESCAPES)
+def test_a_redirect_to_a_forbidden_host_is_refused_on_every_path(
+    servers: tuple[Server, Server], headers: dict[str, str], method: str, status: int
+) -> None:
+    target, forbidden = servers
+    away = forbidden.url("/stolen")
+    request: dict[str, Any] = {"url": f"/redir?status={status}&to={away}", "headers": headers}
+    if method == "POST":
+        request["body"] = "x"
+    plan = make_plan(
+        target.url(""),
+        load={"phases": [{"duration": "1s", "rate": 4}]},
+        scenarios=[{"name": "r", "flow": [{method.lower(): request}]}],
+    )
+    stats = merge_results([run_in_process(plan)])
+    assert forbidden.hits == [], "a request reached a host the plan does not allow"
+    assert aggregate(stats).errors == {"refused": 4}
+    assert len(target.hits) == 4
+
+
+def test_the_aiohttp_fallback_refuses_too(
+    servers: tuple[Server, Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SURGE_FAST_CLIENT", "0")
+    target, forbidden = servers
+    plan = make_plan(
+        target.url(""),
+        load={"phases": [{"duration": "1s", "rate": 4}]},
+        scenarios=[{"name": "r", "flow": [{"get": f"/redir?to={forbidden.url('/x')}"}]}],
+    )
+    stats = merge_results([run_in_process(plan)])
+    assert forbidden.hits == [] and aggregate(stats).errors == {"refused": 4}
+
+
+@pytest.mark.parametrize(("headers", "method"), ESCAPES)
+def test_a_redirect_within_the_allowed_hosts_is_followed_on_every_path(
+    servers: tuple[Server, Server], headers: dict[str, str], method: str
+) -> None:
+    target, _ = servers
+    request: dict[str, Any] = {"url": f"/redir?status=307&to={target.url('/landed')}", "headers": headers}
+    if method == "POST":
+        request["body"] = "x"
+    plan = make_plan(
+        target.url(""),
+        load={"phases": [{"duration": "1s", "rate": 2}]},
+        scenarios=[{"name": "r", "flow": [{method.lower(): request}]}],
+    )
+    stats = merge_results([run_in_process(plan)])
+    assert aggregate(stats).errors == {}
+    assert (
+        sorted(h.split("?")[0] for h in target.hits) == [f"{method} /landed"] * 2 + [f"{method} /redir"] * 2
+    )
+
+
+def test_the_policy_strips_credentials_across_origins_and_turns_posts_into_gets() -> None:
+    hop = next_hop(
+        method="POST",
+        url="http://127.0.0.1:1/a",
+        headers={"Authorization": "Bearer s3cret", "Content-Type": "application/json", "X-A": "1"},
+        body=b"{}",
+        status=302,
+        location="http://localhost:2/b#frag",
+        allowed_hosts=frozenset({"127.0.0.1", "localhost"}),
+    )
+    assert hop is not None
+    assert (hop.method, hop.url, hop.body) == ("GET", "http://localhost:2/b", None)
+    assert hop.headers == {"X-A": "1"}
+    same = next_hop(
+        method="PUT",
+        url="http://127.0.0.1:1/a",
+        headers={"Authorization": "x"},
+        body=b"1",
+        status=307,
+        location="/c",
+        allowed_hosts=None,
+    )
+    assert same is not None and (same.method, same.url, same.body, same.headers) == (
+        "PUT",
+        "http://127.0.0.1:1/c",
+        b"1",
+        {"Authorization": "x"},
+    )
+    assert (
+        next_hop(
+            method="GET",
+            url="http://h/a",
+            headers={},
+            body=None,
+            status=200,
+            location="/x",
+            allowed_hosts=None,
+        )
+        is None
+    )
+    assert (
+        next_hop(
+            method="GET",
+            url="http://h/a",
+            headers={},
+            body=None,
+            status=302,
+            location="ftp://h/x",
+            allowed_hosts=None,
+        )
+        is None
+    )
+    with pytest.raises(RedirectRefused):
+        next_hop(
+            method="GET",
+            url="http://h/a",
+            headers={},
+            body=None,
+            status=301,
+            location="http://evil/",
+            allowed_hosts=frozenset({"h"}),
+        )

@@ -69,17 +69,7 @@ def main() -> None:
             return
         for ep in args.endpoints.split(","):
             path = f"/{ep}"
-            capacity = args.capacity
-            if capacity is None:
-                cap = _lib.run_surge(
-                    target.http,
-                    core=args.gen_core,
-                    duration_s=args.duration,
-                    users=args.capacity_users,
-                    connections=args.capacity_users,
-                    path=path,
-                )
-                capacity = float(cap["rps"])
+            capacity = _capacity(args, target.http, path, args.duration)
             calib = _lib.run_wrk(target.http + path, core=args.gen_core, connections=10, duration_s=2)
             mean_ms = float(calib.extra.get("avg_ms") or NOMINAL[ep][0])
             print(
@@ -192,17 +182,7 @@ def cli_fidelity(args: argparse.Namespace) -> None:
             return
         for ep in args.endpoints.split(","):
             path = f"/{ep}"
-            capacity = args.capacity
-            if capacity is None:
-                cap = _lib.run_surge(
-                    target.http,
-                    core=args.gen_core,
-                    duration_s=min(args.duration, 5.0),
-                    users=args.capacity_users,
-                    connections=args.capacity_users,
-                    path=path,
-                )
-                capacity = float(cap["rps"])
+            capacity = _capacity(args, target.http, path, min(args.duration, 5.0))
             print(f"# {path}: capacity {capacity:,.0f} req/s (closed model, {args.capacity_users} users)")
             rows = []
             for x in (float(v) for v in args.cli_rates.split(",")):
@@ -243,6 +223,21 @@ def cli_fidelity(args: argparse.Namespace) -> None:
                     rows,
                 )
             )
+
+
+def _capacity(args: argparse.Namespace, url: str, path: str, duration_s: float) -> float:
+    """--capacity, or what one surge worker sustains in the closed model (req/s)."""
+    if args.capacity is not None:
+        return float(args.capacity)
+    cap = _lib.run_surge(
+        url,
+        core=args.gen_core,
+        duration_s=duration_s,
+        users=args.capacity_users,
+        connections=args.capacity_users,
+        path=path,
+    )
+    return float(cap["rps"])
 
 
 def _pacer_spec(name: str) -> str | None:

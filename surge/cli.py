@@ -232,16 +232,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_end(report: Report) -> RunEnd:
-    from surge.validity import RunEnd
+    from surge.validity import RunEnd, stop_reason
 
     end = report.get("end")
-    if end is None:
-        stopped = None
-        if report["partial"]:
-            stopped = (
-                f"aborted by check '{report['aborted_by']}'" if report["aborted_by"] else "stopped early"
-            )
-        return RunEnd(stopped_by=stopped)
+    if end is None:  # a report written before runs recorded how they ended
+        return RunEnd(stopped_by=stop_reason(aborted_by=report["aborted_by"], early=report["partial"]))
     return RunEnd(end["stopped_by"], end["workers_lost"], tuple(end["lost_reasons"]))
 
 

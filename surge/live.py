@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hdrh.histogram import HdrHistogram
+
 from surge.evaluate import abort_reason
 from surge.plan import Plan
-from surge.stats import Aggregate, IntervalData, is_stage
+from surge.stats import Aggregate, IntervalData, add_encoded, is_stage, latency_stat, new_histogram
 from surge.summary import AggregateSource, Scope, phase_windows
 from surge.thresholds import Threshold
 
@@ -34,11 +36,17 @@ class Snapshot:
 
 @dataclass
 class _Recent:
+    """One interval as the live line shows it: only the response time's histograms are decoded."""
+
     requests: int = 0
     errors: int = 0
     in_flight: int = 0
     users: int = 0
-    agg: Aggregate = field(default_factory=Aggregate)
+    rt: HdrHistogram = field(default_factory=new_histogram)
+    rt_timeouts: HdrHistogram = field(default_factory=new_histogram)
+
+    def p95_ms(self) -> float | None:
+        return latency_stat(self.rt, self.rt_timeouts, "p95", 95.0)
 
 
 @dataclass
@@ -80,7 +88,8 @@ class LiveView:
                 self.phases[phase].add_endpoint(ep)
                 recent.requests += ep["requests"]
                 recent.errors += sum(ep["errors"].values())
-                recent.agg.add_endpoint(ep)
+                add_encoded(recent.rt, ep["rt"])
+                add_encoded(recent.rt_timeouts, ep.get("rt_timeouts", ""))
         if closed_before is not None and shard in self._closed_before:
             self._closed_before[shard] = max(self._closed_before[shard], closed_before)
         # Keep only a few recent intervals: the view is for "now", the report for the whole run.
@@ -104,7 +113,7 @@ class LiveView:
         recent = self._recent.get(shown)
         names = [n for n, _, _ in self.windows]
         idx = next((i for i, (_, a, b) in enumerate(self.windows) if a <= elapsed_s < b), len(names) - 1)
-        p95 = recent.agg.latency("latency", "p95", 95.0) if recent else None
+        p95 = recent.p95_ms() if recent else None
         return Snapshot(
             elapsed_s=elapsed_s,
             phase=names[idx],

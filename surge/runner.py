@@ -34,7 +34,7 @@ from surge.stats import (
     merge_results,
 )
 from surge.summary import build_report
-from surge.validity import RunEnd
+from surge.validity import RunEnd, stop_reason
 
 READY_TIMEOUT_S = 60.0
 START_LEAD_S = 0.3
@@ -296,9 +296,7 @@ def _run(
             lost.append(reason)
             results[i] = _lost_result(i, n, t0, plan, reason, follow.streamed.get(i, []))
     stats = merge_results(results[i] for i in range(n))
-    stopped_by = follow.stopped_by or (
-        f"aborted by check '{follow.aborted_by}'" if follow.aborted_by is not None else None
-    )
+    stopped_by = stop_reason(signal=follow.stopped_by, aborted_by=follow.aborted_by)
     report = build_report(
         plan,
         stats,
@@ -358,6 +356,7 @@ class _Follow:
                 self.streamed.setdefault(shard, []).append(intervals)
         elif kind == "result":
             self.results[shard] = payload
+            self.streamed.pop(shard, None)  # its result holds them all: kept only for lost workers
             self.live.worker_done(shard)
         elif kind == "failed":
             self.failures[shard] = payload

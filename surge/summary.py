@@ -33,7 +33,7 @@ from surge.stats import (
     is_stage,
 )
 from surge.thresholds import MetricRef, parse_metric
-from surge.validity import RunEnd, is_validity_check, validity_checks
+from surge.validity import RunEnd, is_validity_check, stop_reason, validity_checks
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -317,9 +317,7 @@ def build_report(
     """The report of a run. ``end`` says how it ended (stopped, workers lost beyond those in
     ``stats``); without it, a run that stopped early or was aborted counts as stopped."""
     if end is None:
-        early = partial or stats["stopped_early"]
-        stopped = f"aborted by check '{aborted_by}'" if aborted_by else "stopped early" if early else None
-        end = RunEnd(stopped_by=stopped)
+        end = RunEnd(stopped_by=stop_reason(aborted_by=aborted_by, early=partial or stats["stopped_early"]))
     partial = partial or end.stopped_by is not None or end.workers_lost > 0
     run_s = measured_duration(plan, stats)
     total = aggregate(stats)
@@ -328,7 +326,7 @@ def build_report(
         plan, source, evaluate(plan.parsed_thresholds(), source), baseline, baseline_notes
     )
     # The plan's checks, its baseline's, then the test's own: a run must earn its PASS.
-    checks = [*compared.checks, *validity_checks(plan, stats, end)]
+    checks = [*compared.checks, *validity_checks(plan, stats, end, total)]
     if stats["workers_failed"] and stats["workers_failed"] == stats["workers"] and error is None:
         error = "every worker failed: " + "; ".join(stats["errors"][:3])
     endpoints = {}

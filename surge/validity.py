@@ -32,6 +32,17 @@ class RunEnd:
     lost_reasons: tuple[str, ...] = ()
 
 
+def stop_reason(
+    *, signal: str | None = None, aborted_by: str | None = None, early: bool = False
+) -> str | None:
+    """How a stopped run says why: the signal, the abort-on-fail check, or just "stopped early"."""
+    if signal is not None:
+        return signal
+    if aborted_by is not None:
+        return f"aborted by check '{aborted_by}'"
+    return "stopped early" if early else None
+
+
 def _check(
     name: str,
     metric: str,
@@ -64,22 +75,17 @@ def _pct(share: float) -> str:
 
 
 def _changed(v: Validity, name: str, shown: str) -> str:
-    """ "(validity.NAME: VALUE in this plan; default D)" when the plan loosened the limit."""
-    default = Validity()
-    if getattr(v, name) == getattr(default, name):
+    """ "(validity.NAME changed by the plan; default D)" when the plan loosened the limit."""
+    if name not in v.changed():
         return ""
     return f" (validity.{name} changed by the plan; default {shown})"
 
 
-def planned_duration(plan: Plan) -> float:
-    return sum(p.duration for p in plan.load.phases)
-
-
 def _ran_s(plan: Plan, stats: RunStats) -> float:
-    return max(min(stats["ended_at"] - stats["t0"], planned_duration(plan)), 0.0)
+    return max(min(stats["ended_at"] - stats["t0"], plan.load.duration_s), 0.0)
 
 
-def workers_check(plan: Plan, stats: RunStats, end: RunEnd) -> Check:
+def workers_check(plan: Plan, stats: RunStats, end: RunEnd, total: Aggregate) -> Check:
     v = plan.validity
     workers = stats["workers"] + end.workers_lost
     lost = stats["workers_failed"] + end.workers_lost
@@ -92,7 +98,7 @@ def workers_check(plan: Plan, stats: RunStats, end: RunEnd) -> Check:
     if not lost:
         detail = f"all {workers} worker(s) delivered their results"
     else:
-        missing = _missing_share(plan, stats)
+        missing = _missing_share(plan, stats, total)
         share = (
             f"; about {_pct(missing)} of the planned iterations are in no figure"
             if missing is not None and missing > 0
@@ -121,14 +127,13 @@ def _planned_iterations(plan: Plan, window: tuple[float, float]) -> int:
     return expected_arrivals(phases, window)
 
 
-def _missing_share(plan: Plan, stats: RunStats) -> float | None:
+def _missing_share(plan: Plan, stats: RunStats, total: Aggregate) -> float | None:
     """The share of the planned iterations that no worker accounts for (open model)."""
     if plan.load.model != "open":
         return None
     planned = _planned_iterations(plan, (0.0, _ran_s(plan, stats)))
     if planned <= 0:
         return None
-    total = aggregate(stats)
     return max(planned - total.iterations - total.dropped, 0) / planned
 
 
@@ -265,7 +270,7 @@ def measured_check(total: Aggregate) -> Check:
 
 
 def coverage_check(plan: Plan, stats: RunStats, end: RunEnd) -> Check:
-    planned = planned_duration(plan)
+    planned = plan.load.duration_s
     ran = _ran_s(plan, stats)
     # The last interval may close a hair before the planned end: one interval's slack.
     covered = 1.0 if ran >= planned - stats["interval_s"] else ran / planned
@@ -289,11 +294,12 @@ def coverage_check(plan: Plan, stats: RunStats, end: RunEnd) -> Check:
     )
 
 
-def validity_checks(plan: Plan, stats: RunStats, end: RunEnd) -> list[Check]:
+def validity_checks(plan: Plan, stats: RunStats, end: RunEnd, total: Aggregate | None = None) -> list[Check]:
     """Every run's own checks, in the order a reader asks: did it all run, did the load go out,
-    did the generator keep up, did anything answer."""
-    total = aggregate(stats)
-    checks = [workers_check(plan, stats, end)]
+    did the generator keep up, did anything answer. ``total``: ``aggregate(stats)``, when the
+    caller has it already (decoding every histogram again costs as much as the report)."""
+    total = total if total is not None else aggregate(stats)
+    checks = [workers_check(plan, stats, end, total)]
     dropped = dropped_check(plan, stats, total)
     if dropped is not None:
         checks.append(dropped)

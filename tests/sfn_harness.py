@@ -297,6 +297,23 @@ class Harness:
         }
         return self.handlers[function_name("report")](event, None)
 
+    def start(self, run_id: str, plan: dict[str, Any], options: dict[str, Any]) -> str:
+        """Start an execution of a real plan named after the run (what `surge run --cloud` does)."""
+        payload = {"plan": plan, "options": options}
+        execution = self.sfn.start_execution(
+            stateMachineArn=self.machine_arn, name=run_id, input=json.dumps(payload)
+        )
+        return str(execution["executionArn"])
+
+    def wait(self, arn: str, timeout: float = 60) -> dict[str, Any]:
+        """The execution's description once it is no longer RUNNING (its workers drained)."""
+        deadline = time.monotonic() + timeout
+        while (d := self.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "execution still running"
+            time.sleep(0.1)
+        self._drain()
+        return dict(d)
+
     def calls_to(self, state: str) -> list[Call]:
         return [call for call in self.calls if call.state == state]
 

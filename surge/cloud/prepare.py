@@ -122,7 +122,7 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
             }
         )
     records = run_records(clients)
-    records.create(
+    stopped_before_start = records.create(
         run_id,
         plan.name,
         plan.plan_hash(),
@@ -145,7 +145,7 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     # What Report needs, kept in S3 too: a run ended from outside the workflow (a console stop, a
     # timeout) is finished from it.
     put_json(clients, layout.run_key(run_id), result)
-    if (records.get(run_id) or {}).get("stop_requested"):
+    if stopped_before_start:
         # Stopped before it started (`surge stop` in its first seconds): no worker is launched.
         return {**result, "segments": [], "stopped_before_start": True}
     return result

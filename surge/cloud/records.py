@@ -35,9 +35,9 @@ class RunRecords:
     def _key(self, run_id: str) -> Item:
         return {TABLE_PK: {"S": run_pk(run_id)}, TABLE_SK: {"S": RUN_RECORD_SK}}
 
-    def create(self, run_id: str, plan: str, plan_hash: str, started_at: str, **fields: object) -> None:
+    def create(self, run_id: str, plan: str, plan_hash: str, started_at: str, **fields: object) -> bool:
         """Write the run's record; a stop requested before it existed (`surge stop` in the first
-        seconds) is kept."""
+        seconds) is kept, and returned: True when the run is already to stop."""
         item = {
             GSI_BY_PLAN_PK: f"PLAN#{plan}",
             GSI_BY_PLAN_SK: started_at,
@@ -60,13 +60,15 @@ class RunRecords:
         sets = [f"#f{i} = :v{i}" for i in range(len(item))]
         names["#stop"] = "stop_requested"
         sets.append("#stop = if_not_exists(#stop, :no)")
-        self.client.update_item(
+        resp = self.client.update_item(
             TableName=self.table,
             Key=self._key(run_id),
             UpdateExpression="SET " + ", ".join(sets),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
         )
+        return bool(resp.get("Attributes", {}).get("stop_requested", {}).get("BOOL"))
 
     def get(self, run_id: str) -> dict[str, object] | None:
         resp = self.client.get_item(TableName=self.table, Key=self._key(run_id), ConsistentRead=True)

@@ -217,15 +217,19 @@ class Worker:
         )
         self._shared_vars: dict[str, object] = dict(self.compiled.variables)
 
-    def _aws_steps(self) -> list[CompiledAwsStep]:
-        found: list[CompiledAwsStep] = []
+    def _sending_steps(self) -> Iterator[CompiledRequest | CompiledAwsStep]:
+        """Every request and AWS call the flows make, a poll's own included."""
         for sc in self.compiled.scenarios:
             for s in sc.steps:
-                if isinstance(s, CompiledAwsStep):
-                    found.append(s)
-                elif isinstance(s, CompiledPoll) and s.aws is not None:
-                    found.append(s.aws)
-        return found
+                if isinstance(s, CompiledRequest | CompiledAwsStep):
+                    yield s
+                elif isinstance(s, CompiledPoll):
+                    inner = s.request if s.request is not None else s.aws
+                    if inner is not None:
+                        yield inner
+
+    def _aws_steps(self) -> list[CompiledAwsStep]:
+        return [s for s in self._sending_steps() if isinstance(s, CompiledAwsStep)]
 
     async def _open_aws_clients(self) -> None:
         """Create the AWS clients the flows use before the load starts: making one loads the
@@ -238,14 +242,7 @@ class Worker:
             await self.aws_pool.client(step.SERVICE, step.region)
 
     def _requests(self) -> list[CompiledRequest]:
-        found: list[CompiledRequest] = []
-        for sc in self.compiled.scenarios:
-            for s in sc.steps:
-                if isinstance(s, CompiledRequest):
-                    found.append(s)
-                elif isinstance(s, CompiledPoll) and s.request is not None:
-                    found.append(s.request)
-        return found
+        return [s for s in self._sending_steps() if isinstance(s, CompiledRequest)]
 
     def _prepare(self, req: CompiledRequest) -> _Prepared:
         static = (
@@ -484,7 +481,6 @@ class Worker:
             slots.free -= 1
         else:
             await slots.wait()
-        t_send = time.perf_counter()
         try:
             out: Outcome
             if fast is not None and self.fast is not None:
@@ -494,12 +490,9 @@ class Worker:
                     self.session, req, url, headers, body, time.perf_counter, self.plan.allowed_hosts
                 )
         except asyncio.CancelledError:
-            # Cut off by a stop: counted as sent and unanswered, never silently dropped.
-            now = time.perf_counter()
-            start = intended if intended < t_send else t_send
-            rec.record(
-                req.endpoint, now, int((now - start) * 1e6), int((now - t_send) * 1e6), 0, "interrupted", 0
-            )
+            # Cut off by a stop: counted as sent and unanswered, never silently dropped (an
+            # unanswered request is no latency sample, so no times are recorded for it).
+            rec.record(req.endpoint, time.perf_counter(), 0, 0, 0, "interrupted", 0)
             raise
         finally:
             slots.release()

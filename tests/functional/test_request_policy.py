@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from surge.engine.request_policy import RedirectRefused, next_hop
-from surge.stats import aggregate, merge_results
+from surge.stats import RunStats, aggregate, merge_results
 from tests.helpers import make_plan, run_in_process
 
 
@@ -88,22 +88,28 @@ ESCAPES = [
 ]
 
 
+def send(
+    target: Server, method: str, url: str, headers: dict[str, str] | None = None, rate: int = 4
+) -> RunStats:
+    """One second of ``method url`` at ``rate``/s against the target, in one worker."""
+    request: dict[str, Any] = {"url": url, "headers": headers or {}}
+    if method == "POST":
+        request["body"] = "x"
+    plan = make_plan(
+        target.url(""),
+        load={"phases": [{"duration": "1s", "rate": rate}]},
+        scenarios=[{"name": "r", "flow": [{method.lower(): request}]}],
+    )
+    return merge_results([run_in_process(plan)])
+
+
 @pytest.mark.parametrize("status", [302, 307])  # the method-changing and the method-keeping kind
 @pytest.mark.parametrize(("headers", "method"), ESCAPES)
 def test_a_redirect_to_a_forbidden_host_is_refused_on_every_path(
     servers: tuple[Server, Server], headers: dict[str, str], method: str, status: int
 ) -> None:
     target, forbidden = servers
-    away = forbidden.url("/stolen")
-    request: dict[str, Any] = {"url": f"/redir?status={status}&to={away}", "headers": headers}
-    if method == "POST":
-        request["body"] = "x"
-    plan = make_plan(
-        target.url(""),
-        load={"phases": [{"duration": "1s", "rate": 4}]},
-        scenarios=[{"name": "r", "flow": [{method.lower(): request}]}],
-    )
-    stats = merge_results([run_in_process(plan)])
+    stats = send(target, method, f"/redir?status={status}&to={forbidden.url('/stolen')}", headers)
     assert forbidden.hits == [], "a request reached a host the plan does not allow"
     assert aggregate(stats).errors == {"refused": 4}
     assert len(target.hits) == 4
@@ -114,12 +120,7 @@ def test_the_aiohttp_fallback_refuses_too(
 ) -> None:
     monkeypatch.setenv("SURGE_FAST_CLIENT", "0")
     target, forbidden = servers
-    plan = make_plan(
-        target.url(""),
-        load={"phases": [{"duration": "1s", "rate": 4}]},
-        scenarios=[{"name": "r", "flow": [{"get": f"/redir?to={forbidden.url('/x')}"}]}],
-    )
-    stats = merge_results([run_in_process(plan)])
+    stats = send(target, "GET", f"/redir?to={forbidden.url('/x')}")
     assert forbidden.hits == [] and aggregate(stats).errors == {"refused": 4}
 
 
@@ -128,15 +129,7 @@ def test_a_redirect_within_the_allowed_hosts_is_followed_on_every_path(
     servers: tuple[Server, Server], headers: dict[str, str], method: str
 ) -> None:
     target, _ = servers
-    request: dict[str, Any] = {"url": f"/redir?status=307&to={target.url('/landed')}", "headers": headers}
-    if method == "POST":
-        request["body"] = "x"
-    plan = make_plan(
-        target.url(""),
-        load={"phases": [{"duration": "1s", "rate": 2}]},
-        scenarios=[{"name": "r", "flow": [{method.lower(): request}]}],
-    )
-    stats = merge_results([run_in_process(plan)])
+    stats = send(target, method, f"/redir?status=307&to={target.url('/landed')}", headers, rate=2)
     assert aggregate(stats).errors == {}
     assert (
         sorted(h.split("?")[0] for h in target.hits) == [f"{method} /landed"] * 2 + [f"{method} /redir"] * 2

@@ -7,7 +7,6 @@ report counting exactly what the target counted, and the missing part named."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -49,21 +48,11 @@ def workflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
 
 
 def start(h: Harness, run_id: str, plan: dict[str, Any], options: dict[str, Any] | None = None) -> str:
-    payload = {"plan": plan, "options": options or OPTIONS}
-    return str(
-        h.sfn.start_execution(stateMachineArn=h.machine_arn, name=run_id, input=json.dumps(payload))[
-            "executionArn"
-        ]
-    )
+    return h.start(run_id, plan, options or OPTIONS)
 
 
 def wait(h: Harness, arn: str, timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (d := h.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, "execution still running"
-        time.sleep(0.1)
-    h._drain()
-    return dict(d)
+    return h.wait(arn, timeout)
 
 
 def mark_started(event: dict[str, Any]) -> None:

@@ -46,21 +46,11 @@ def plan_for(target: str, **overrides: Any) -> dict[str, Any]:
 
 
 def start(h: Harness, run_id: str, plan: dict[str, Any], options: dict[str, Any] | None = None) -> str:
-    payload = {"plan": plan, "options": options or OPTIONS}
-    return str(
-        h.sfn.start_execution(stateMachineArn=h.machine_arn, name=run_id, input=json.dumps(payload))[
-            "executionArn"
-        ]
-    )
+    return h.start(run_id, plan, options or OPTIONS)
 
 
 def wait(h: Harness, arn: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (d := h.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, "execution still running"
-        time.sleep(0.1)
-    h._drain()
-    return dict(d)
+    return h.wait(arn, timeout)
 
 
 def test_segments_and_shards_report_what_the_target_counted(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from enum import IntEnum
 from pathlib import Path
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from surge.baseline import Baseline
     from surge.metrics.collect import ServiceMetrics
     from surge.plan import Plan
+    from surge.redact import Redactor
     from surge.report_model import Report
     from surge.stats import RunStats
     from surge.store.history import RunHistory, RunRecord
@@ -157,6 +159,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from surge.interrupts import StopRequests
     from surge.plan import load_plan
     from surge.progress import ProgressPrinter
+    from surge.redact import redactor_for
     from surge.runner import run_local
     from surge.store.local import new_run_id, prepare_run_dir
     from surge.summary import build_report, with_baseline
@@ -184,7 +187,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     history.check_writable()
     prepare_run_dir(out_dir)
     printer = ProgressPrinter(plan.load.duration_s, closed=plan.load.model == "closed")
-    print(f"surge {__version__}: running '{plan.name}' against {plan.target} (run {run_id})", file=sys.stderr)
+    redactor = redactor_for(plan, os.environ)
+    print(
+        f"surge {__version__}: running '{plan.name}' against {redactor.text(plan.target)} (run {run_id})",
+        file=sys.stderr,
+    )
     _print_baseline(baseline, notes)
     stops = StopRequests()
     # Stop signals are handled until the results are written: a second Ctrl-C (or a SIGTERM)
@@ -201,14 +208,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )
         finally:
             printer.finish()
-        report = run.report
+        # Everything after this point prints or writes: the run's secrets are masked once, here.
+        stats, report = redactor.data(run.stats), redactor.data(run.report)
         metrics = None
         if not stops.requested:  # a stopped run does not wait minutes for CloudWatch
-            metrics = _collect_metrics(plan, run.stats, report, args.metrics_delay)
+            metrics = _collect_metrics(plan, stats, report, args.metrics_delay)
         if metrics is not None:
             report = build_report(
                 plan,
-                run.stats,
+                stats,
                 run_id=run_id,
                 partial=report["partial"],
                 aborted_by=report["aborted_by"],
@@ -216,14 +224,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 end=_run_end(report),
             )
         if plan.baseline is not None:
-            report = with_baseline(report, plan, run.stats, baseline, notes, metrics)
+            report = with_baseline(report, plan, stats, baseline, notes, metrics)
+        report = redactor.data(report)  # the target's userinfo, as build_report named it
         paths, written = _write_results(
-            out_dir, run_id, _portable(plan, plan_path.parent), run.stats, report, metrics
+            out_dir, run_id, _portable(plan, plan_path.parent), stats, report, metrics, redactor
         )
         _print_summary(report, paths)
         _record(history, report, written)
     if cloudwatch is not None:
-        _publish(cloudwatch, report, run.stats["ended_at"])
+        _publish(cloudwatch, report, stats["ended_at"])
     if written != out_dir:
         return ExitStatus.ERROR
     if run.interrupted:
@@ -241,7 +250,13 @@ def _run_end(report: Report) -> RunEnd:
 
 
 def _write_results(
-    out_dir: Path, run_id: str, plan: Plan, stats: RunStats, report: Report, metrics: ServiceMetrics | None
+    out_dir: Path,
+    run_id: str,
+    plan: Plan,
+    stats: RunStats,
+    report: Report,
+    metrics: ServiceMetrics | None,
+    redactor: Redactor,
 ) -> tuple[dict[str, Path], Path]:
     """Write the run's files; if its folder failed since it was checked (a full disk, a removed
     folder), write them to a temporary folder instead and say so: results are never lost."""
@@ -250,7 +265,7 @@ def _write_results(
     from surge.store.local import write_run
 
     try:
-        return write_run(out_dir, plan, stats, report, metrics), out_dir
+        return write_run(out_dir, plan, stats, report, metrics, redactor), out_dir
     except OSError as exc:
         fallback = Path(tempfile.mkdtemp(prefix=f"surge-{run_id}-"))
         print(
@@ -258,7 +273,7 @@ def _write_results(
             f"they are in {fallback}",
             file=sys.stderr,
         )
-        return write_run(fallback, plan, stats, report, metrics), fallback
+        return write_run(fallback, plan, stats, report, metrics, redactor), fallback
 
 
 def _cloudwatch_client(args: argparse.Namespace) -> Any:
@@ -398,6 +413,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     from surge.baseline import Baseline, resolve_baseline
     from surge.plan import load_plan
+    from surge.redact import redactor_for
     from surge.report_model import ReevaluationInfo
     from surge.store.local import (
         PLAN_FILE,
@@ -460,7 +476,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         at=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
         original_verdict=old["verdict"],
     )
-    paths = write_run(out_dir, plan, stats, report, metrics)
+    redactor = redactor_for(plan, os.environ)
+    report = redactor.data(report)
+    paths = write_run(out_dir, plan, stats, report, metrics, redactor)
     print(f"re-evaluation of run {old['run_id']} with plan '{plan.name}' (the run's own files are unchanged)")
     _print_summary(report, paths)
     return _exit_for(report["verdict"])
@@ -575,6 +593,12 @@ def _cmd_demo_target(args: argparse.Namespace) -> int:
         serve(args.host, args.port, config)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    except OSError as exc:  # the port is taken, or not ours to bind
+        reason = exc.strerror or str(exc)
+        raise UserError(
+            f"--port {args.port}: cannot listen on {args.host}:{args.port}: {reason}; "
+            "pick another port (--port 0 picks a free one)"
+        ) from None
     return ExitStatus.OK
 
 
@@ -710,7 +734,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UserError as exc:
-        print(f"surge: {exc}", file=sys.stderr)
+        from surge.redact import NO_REDACTION
+
+        print(f"surge: {NO_REDACTION.text(str(exc))}", file=sys.stderr)  # userinfo in a URL it names
         return ExitStatus.ERROR
     except KeyboardInterrupt:
         print("surge: interrupted", file=sys.stderr)

@@ -6,12 +6,12 @@ import csv
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TextIO
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -235,6 +235,10 @@ class Expect(_Model):
         return (self.status,) if isinstance(self.status, int) else tuple(self.status)
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE_BREAK = re.compile(r"[\r\n\x00]")
+
+
 class Request(_Model):
     method: str = "GET"
     url: str
@@ -242,9 +246,24 @@ class Request(_Model):
     headers: dict[str, str] = Field(default_factory=dict)
     json_body: Any = Field(default=None, alias="json")
     body: str | None = None
-    timeout: Seconds | None = None
+    timeout: Seconds | None = Field(default=None, gt=0)
     capture: list[Capture] = Field(default_factory=list)
     expect: list[Expect] = Field(default_factory=list)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(
+                    f"header name {name!r} is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~)"
+                )
+            if _HEADER_VALUE_BREAK.search(value):
+                raise ValueError(
+                    f"header {name}: the value contains a line break or NUL, which would split the "
+                    "request (header injection); remove it"
+                )
+        return v
 
     @field_validator("method")
     @classmethod
@@ -495,6 +514,11 @@ class Plan(_Model):
     )
     cost: CostSpec | None = None
     validity: Validity = Field(default_factory=Validity)
+    redact: list[str] = Field(
+        default_factory=list,
+        description="more header, JSON field or variable names whose values are masked in every output "
+        "(credential headers such as Authorization and $env values always are)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -696,11 +720,7 @@ def semantic_problems(
 
     check_vars = columns is not None
     base_vars = set(plan.variables) | set(columns or ()) | {"$iteration", "$worker"}
-    for key, value in plan.variables.items():
-        try:
-            compile_structure(value, environ)
-        except TemplateError as exc:
-            problems.append(f"variables.{key}: {exc}")
+    problems.extend(_variables_problems(plan.variables, environ))
     for s, scenario in enumerate(plan.scenarios):
         known = set(base_vars)
         marks: set[str] = set()
@@ -747,6 +767,55 @@ def semantic_problems(
                 _request_problems(plan, step.request, where, known if check_vars else None, environ)
             )
             known |= {c.as_ for c in step.request.capture}
+    problems.extend(_shared_name_problems(plan))
+    return problems
+
+
+def _shared_name_problems(plan: Plan) -> list[str]:
+    """Two different requests under one ``name`` would be merged into one endpoint's figures."""
+    first: dict[str, tuple[str, str, str]] = {}
+    problems: list[str] = []
+    for s, scenario in enumerate(plan.scenarios):
+        for f, step in enumerate(scenario.flow):
+            req, where = step.request, f"scenarios[{s}].flow[{f}].request"
+            if req is None and step.poll is not None:
+                req, where = step.poll.request, f"scenarios[{s}].flow[{f}].poll.request"
+            if req is None or req.name is None:
+                continue
+            seen = first.setdefault(req.name, (req.method, req.url, where))
+            if seen[:2] != (req.method, req.url):
+                problems.append(
+                    f"{where}.name: '{req.name}' already names {seen[0]} {seen[1]} ({seen[2]}); "
+                    "two different requests under one name would be merged into one endpoint: "
+                    "give each its own name"
+                )
+    return problems
+
+
+def _variables_problems(variables: Mapping[str, object], environ: Mapping[str, str] | None) -> list[str]:
+    """Variables are rendered once per worker, in the order written: one may use the variables
+    above it (and $env, built-ins), never itself or one below it, which would have no value yet."""
+    problems: list[str] = []
+    names = list(variables)
+    for i, (key, value) in enumerate(variables.items()):
+        try:
+            compiled = compile_structure(value, environ)
+        except TemplateError as exc:
+            problems.append(f"variables.{key}: {exc}")
+            continue
+        for var in sorted(structure_variables(compiled) - set(names[:i])):
+            if var == key:
+                problems.append(f"variables.{key}: {{{{ {var} }}}} refers to itself")
+            elif var in variables:
+                problems.append(
+                    f"variables.{key}: {{{{ {var} }}}} is defined below it; variables are rendered "
+                    f"once, in order: move '{var}' above '{key}'"
+                )
+            else:
+                problems.append(
+                    f"variables.{key}: {{{{ {var} }}}} is not defined; a variable may use $env, "
+                    "built-ins and the variables above it (data columns and captures are for requests)"
+                )
     return problems
 
 
@@ -851,7 +920,17 @@ def check_data_csv(fh: TextIO, shown: str) -> list[str]:
     return [h.strip() for h in header]
 
 
+# Every worker holds its data file's rows in memory (a Lambda worker has 1,769 MB in all).
+MAX_DATA_BYTES = 64 << 20
+
+
 def read_data_columns(path: Path) -> list[str]:
+    size = path.stat().st_size
+    if size > MAX_DATA_BYTES:
+        raise ValueError(
+            f"{path} is {size:,} bytes; a data file may be at most {MAX_DATA_BYTES:,} "
+            "(every worker holds its rows in memory): use a sample of the rows"
+        )
     with path.open(newline="", encoding="utf-8-sig") as fh:
         return check_data_csv(fh, str(path))
 
@@ -898,14 +977,12 @@ def load_plan(
     environ: Mapping[str, str] | None = None,
     cloud: bool = False,
 ) -> Plan:
+    from surge.plan_document import MAX_PLAN_BYTES, parse_document
+
     try:
-        text = path.read_text()
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_PLAN_BYTES + 1)  # never read a huge file whole to refuse it
     except OSError as exc:
         raise PlanError(f"cannot read plan {path}: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise PlanError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    data = parse_document(raw, str(path))
     return parse_plan(data, base_dir=path.parent, target=target, environ=environ, cloud=cloud)

@@ -440,7 +440,22 @@ def parse_threshold(
         # Latencies, rates, counts and costs are never negative: such a check could never pass.
         raise ThresholdError(f"'{expr}': the target cannot be negative")
     target = _convert(number, unit, metric.kind, expr)
+    problem = _decided_in_advance(metric.kind, op, target)
+    if problem is not None:
+        raise ThresholdError(f"'{expr.strip()}': {problem}")
     return Threshold(expr.strip(), metric, op, target, abort_on_fail, grace_s)
+
+
+def _decided_in_advance(kind: Kind, op: Op, target: float) -> str | None:
+    """Why a check's outcome is known before the run (every metric is >= 0; a rate is <= 100%)."""
+    top = 1.0 if kind == "ratio" else math.inf
+    if (op == ">=" and target <= 0) or (op in ("<", "!=") and target > top) or (op == "<=" and target >= top):
+        bound = "at least 0" if op in (">=",) else "at most 100%"
+        return f"the metric is always {bound}, so this check cannot fail; pick a target it could miss"
+    if (op == "<" and target <= 0) or (op == ">" and target >= top) or (op in (">=", "==") and target > top):
+        bound = "never negative" if op == "<" else "at most 100%"
+        return f"the metric is {bound}, so this check can never pass"
+    return None
 
 
 def _kind_of_unit(unit: str | None) -> Kind:

@@ -33,7 +33,7 @@ from surge.baseline import (
 from surge.cloud import layout
 from surge.cloud.layout import InputKind
 from surge.errors import PlanError, UserError
-from surge.plan import BaselineFile, Plan, check_data_csv, is_s3_uri
+from surge.plan import MAX_DATA_BYTES, BaselineFile, Plan, check_data_csv, is_s3_uri
 
 # A baseline file holds a few figures; reading one is capped so a wrong object cannot fill memory.
 MAX_BASELINE_BYTES = 1 << 20
@@ -151,6 +151,13 @@ def _check_data(s3: Any, bucket: str, key: str, uri: str) -> tuple[list[str], st
     """The CSV's columns, checked while streaming it (a line at a time), and the ETag it was read at."""
     obj = _get(s3, bucket, key)
     body = obj["Body"]
+    size = obj.get("ContentLength")
+    if isinstance(size, int) and size > MAX_DATA_BYTES:
+        body.close()
+        raise ValueError(
+            f"{uri} is {size:,} bytes; a data file may be at most {MAX_DATA_BYTES:,} "
+            "(every worker holds its rows in memory): use a sample of the rows"
+        )
     try:
         text = io.TextIOWrapper(io.BufferedReader(_RawBody(body), _CHUNK), encoding="utf-8-sig", newline="")
         return check_data_csv(text, uri), obj.get("ETag")

@@ -36,16 +36,13 @@ def _plan_data(inp: ExecutionInput, clients: Clients) -> tuple[dict[str, Any], s
         bucket, key = layout.parse_s3_uri(inp.plan_uri)
     except ValueError as exc:
         raise PlanError(f"plan_uri: {exc}") from None
-    import yaml
+    from surge.plan_document import MAX_PLAN_BYTES, parse_document
 
     try:
-        body = clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        body = clients.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{MAX_PLAN_BYTES}")["Body"].read()
     except Exception as exc:
         raise PlanError(f"plan_uri: cannot read {inp.plan_uri}: {exc}") from None
-    try:
-        data = yaml.safe_load(body)
-    except yaml.YAMLError as exc:
-        raise PlanError(f"plan_uri: {inp.plan_uri} is not valid YAML: {exc}") from None
+    data = parse_document(body, f"plan_uri {inp.plan_uri}")
     if not isinstance(data, dict):
         raise PlanError("the plan must be a mapping with name, target, load and scenarios")
     return data, inp.plan_uri

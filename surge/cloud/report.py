@@ -25,6 +25,7 @@ from surge.cloud.state_io import (
 )
 from surge.metrics import ServiceMetrics
 from surge.plan import Plan
+from surge.redact import redactor_for
 from surge.report_model import Report
 from surge.stats import RunStats, merge_results
 from surge.store.history import DynamoHistory
@@ -159,6 +160,9 @@ def _render(
             read_remote=baseline_reader(clients.s3),
         )
         report = with_baseline(report, plan, stats, baseline, notes, metrics)
+    # What the run writes is masked once, here (cloud plans carry no `$env` values to mask).
+    redactor = redactor_for(plan, {})
+    stats, report = redactor.data(stats), redactor.data(report)
     uri = _store_report(clients, run_id, plan, stats, report)
     history.record(report, uri)
     # Headline figures as custom metrics through the log (EMF): trends across nightly runs.

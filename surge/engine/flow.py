@@ -290,7 +290,9 @@ def compile_plan(plan: Plan) -> CompiledPlan:
         scenarios.append(CompiledScenario(sc.name, tuple(steps)))
     weights = tuple(itertools.accumulate(sc.weight for sc in plan.scenarios))
     rng = random.Random(plan.seed)
-    variables = {k: render_structure(compile_structure(v), {}, rng) for k, v in plan.variables.items()}
+    variables: dict[str, object] = {}
+    for name, value in plan.variables.items():  # in order: a variable may use those above it
+        variables[name] = render_structure(compile_structure(value), variables, rng)
     endpoints = tuple(
         dict.fromkeys(
             s.endpoint for sc in scenarios for s in sc.steps if isinstance(s, CompiledRequest | CompiledPoll)

@@ -1,4 +1,5 @@
-"""The rules every request follows, whichever client sends it: redirects and the allow-list.
+"""The rules every request follows, whichever client sends it: credentials in a URL, redirects
+and the allow-list.
 
 As httpx applies redirects and auth in its Client above pluggable transports, surge decides here,
 once, where a redirect may lead; the fast HTTP client and the aiohttp path both ask
@@ -7,8 +8,10 @@ once, where a redirect may lead; the fast HTTP client and the aiohttp path both 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from yarl import URL
 
@@ -74,3 +77,20 @@ def next_hop(
     if (nxt.host, nxt.port, nxt.scheme) != (here.host, here.port, here.scheme):
         out_headers = {k: v for k, v in out_headers.items() if k.lower() not in _ORIGIN_BOUND_HEADERS}
     return Hop(method, str(nxt.with_fragment(None)), out_headers, body)
+
+
+def credentials_from_url(url: str, headers: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """``user:password@`` in a URL becomes an ``Authorization: Basic`` header and leaves the URL,
+    so no client sends (or logs) it as part of the URL. A request that sets Authorization itself
+    keeps its own: an explicit header wins, as in curl."""
+    scheme, sep, rest = url.partition("://")
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if not sep or "@" not in authority:
+        return url, headers
+    userinfo, _, hostport = authority.rpartition("@")
+    bare = f"{scheme}://{hostport}{rest[len(authority) :]}"
+    if any(k.lower() == "authorization" for k in headers):
+        return bare, headers
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    return bare, {**headers, "Authorization": f"Basic {token}"}

@@ -42,6 +42,7 @@ from surge.engine.flow import (
 from surge.engine.health import HealthMonitor
 from surge.engine.http_step import Outcome, send, send_fast
 from surge.engine.pacer import Pacer, make_pacer, resolve
+from surge.engine.request_policy import credentials_from_url
 from surge.plan import Plan, read_data_rows
 from surge.schedule import ArrivalStream, PhaseShape, peak_level, shapes, shard_user_ids, users_at
 from surge.stats import RESULT_VERSION, IntervalData, Recorder, WorkerResult
@@ -254,8 +255,9 @@ class Worker:
         if not static:
             return _Prepared(False)
         rng = random.Random(0)  # static parts consume no randomness; any generator will do
-        url = req.render_url(self.compiled.base_url, {}, rng)
-        headers = req.render_headers({}, rng)
+        url, headers = credentials_from_url(
+            req.render_url(self.compiled.base_url, {}, rng), req.render_headers({}, rng)
+        )
         body = req.render_body({}, rng)
         prep = _Prepared(True, url, headers, body)
         if req.absolute and not self._host_allowed(url):
@@ -458,8 +460,10 @@ class Worker:
             fast = prep.fast
         else:
             try:
-                url = req.render_url(self.compiled.base_url, variables, self.rng)
-                headers = req.render_headers(variables, self.rng)
+                url, headers = credentials_from_url(
+                    req.render_url(self.compiled.base_url, variables, self.rng),
+                    req.render_headers(variables, self.rng),
+                )
                 body = req.render_body(variables, self.rng)
             except TemplateError:
                 now = time.perf_counter()

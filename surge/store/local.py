@@ -14,6 +14,7 @@ from reports.render import write_reports
 from surge.errors import UserError
 from surge.metrics.collect import ServiceMetrics
 from surge.plan import Plan
+from surge.redact import NO_REDACTION, Redactor
 from surge.report_model import Report
 from surge.stats import RunStats
 
@@ -52,12 +53,19 @@ def prepare_run_dir(out_dir: Path) -> None:
 
 
 def write_run(
-    out_dir: Path, plan: Plan, stats: RunStats, report: Report, metrics: ServiceMetrics | None = None
+    out_dir: Path,
+    plan: Plan,
+    stats: RunStats,
+    report: Report,
+    metrics: ServiceMetrics | None = None,
+    redactor: Redactor = NO_REDACTION,
 ) -> dict[str, Path]:
-    """Results first, reports last: a folder with a report always has the data behind it."""
+    """Results first, reports last: a folder with a report always has the data behind it. Every
+    file goes through ``redactor``: the stored plan keeps its `$env` references, never the values."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    stats, report = redactor.data(stats), redactor.data(report)
     (out_dir / PLAN_FILE).write_text(
-        yaml.safe_dump(plan.model_dump(mode="json", by_alias=True), sort_keys=False)
+        yaml.safe_dump(redactor.data(plan.model_dump(mode="json", by_alias=True)), sort_keys=False)
     )
     (out_dir / RESULTS_FILE).write_text(json.dumps(stats))
     if metrics is not None:

@@ -6,6 +6,7 @@ the HTML and JUnit renderers, so a number reads the same in every output.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
@@ -239,9 +240,30 @@ def flatten_metrics(values: Mapping[str, object]) -> list[tuple[str, str]]:
 # --- markdown building blocks --------------------------------------------------------------------
 
 
+# Control characters (a terminal escape, a NUL) from names and messages: shown as a space.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CODE_SPAN = re.compile(r"(`[^`]*`)")
+# Only what would start a tag, a comment or an entity: "< 500 ms" and "<0.01%" stay readable.
+_HTML_START = re.compile(r"<(?=[A-Za-z/!?])|&(?=[A-Za-z#])")
+
+
+def _plain(text: str) -> str:
+    """User text as Markdown shows it, never as HTML a viewer would render: names and messages
+    come from plans and targets. Code spans are shown literally by Markdown, so left as they are."""
+    parts = _CODE_SPAN.split(_CONTROL.sub(" ", text))
+    return "".join(
+        p if len(p) > 1 and p.startswith("`") and p.endswith("`") else _HTML_START.sub(_entity, p)
+        for p in parts
+    )
+
+
+def _entity(m: re.Match[str]) -> str:
+    return "&lt;" if m.group() == "<" else "&amp;"
+
+
 def _cell(text: str) -> str:
     # A pipe or newline in user text (plan names, error messages) would break the table.
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return _plain(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: Iterable[int] = ()) -> list[str]:
@@ -253,7 +275,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: Iterabl
 
 
 def _code(text: str) -> str:
-    return "`" + text.replace("`", "'") + "`"
+    return "`" + _CONTROL.sub(" ", text).replace("`", "'") + "`"
 
 
 def _section(title: str) -> list[str]:
@@ -282,7 +304,7 @@ def _header(report: Report) -> list[str]:
     facts = [
         ("Run ID", _code(report["run_id"])),
         ("Plan", f"{report['plan']} (hash {_code(report['plan_hash'][:12])})"),
-        ("Target", report["target"]),
+        ("Target", _cell(report["target"])),
         ("Started", format_datetime(report["started_at"])),
         ("Ended", format_datetime(report["ended_at"])),
         ("Duration", format_duration(report["duration_s"])),
@@ -504,7 +526,7 @@ def generator_rows(report: Report) -> list[tuple[str, str]]:
 def _generator(report: Report) -> list[str]:
     lines = _section("Generator health")
     for warning in generator_warnings(report):
-        lines += [f"> **Warning:** {warning}", ""]
+        lines += [f"> **Warning:** {_cell(warning)}", ""]
     lines += _table(("Indicator", "Value"), generator_rows(report), (1,))
     notes = report["generator"]["notes"]
     return lines + ([f"- {_cell(n)}" for n in notes] + [""] if notes else [])

@@ -182,6 +182,23 @@ def test_markdown_escapes_pipes_in_user_text() -> None:
     assert len(re.findall(r"(?<!\\)\|", row)) == 11  # 10 columns
 
 
+def test_markdown_shows_html_and_control_bytes_in_names_as_text() -> None:
+    hostile = "GET /<script>alert(1)</script>\x1b[31m&\x00"
+    report = sample_report(error="worker said <img src=x onerror=alert(1)>\x07")
+    report["endpoints"] = {
+        hostile: report["endpoints"]["GET /api/mocs"],
+        "GET /&lt;": report["endpoints"]["GET /api/mocs"],
+    }
+    report["checks"][0]["metric"] = "endpoint.<b>x</b>.latency.p95"
+    md = render_markdown(report)
+    assert "<script>" not in md and "<img" not in md and "<b>" not in md
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", md)
+    assert "| GET /&lt;script>alert(1)&lt;/script> [31m&  |" in md
+    assert "| GET /&amp;lt; |" in md  # nor an entity
+    # In a code span Markdown shows text literally: left as written, control bytes aside.
+    assert "`endpoint.<b>x</b>.latency.p95`" in md
+
+
 def test_markdown_renders_an_errored_run_without_data() -> None:
     md = render_markdown(errored_report())
     assert "**Verdict: ERROR**" in md
@@ -504,7 +521,8 @@ def test_user_text_in_service_sections_cannot_break_out_of_the_page() -> None:
     page = render_html(sample_report(**section))
     assert "<script>alert(1)" not in page
     assert "&lt;/script&gt;&lt;script&gt;alert(1)" in page
-    assert hostile in render_markdown(sample_report(**section))
+    md = render_markdown(sample_report(**section))
+    assert "<script>" not in md and "&lt;/script>&lt;script>alert(1)&lt;/script>&lt;!--" in md
 
 
 def test_html_with_services_and_a_high_resolution_series_fits_the_attachment_budget() -> None:

@@ -28,13 +28,14 @@ from pydantic import (
 
 from surge.engine.aws.allow import check_allowed
 from surge.engine.aws.spec import AwsStepSpec
+from surge.engine.request_policy import DEFAULT_MAX_BODY
 from surge.errors import PlanError
 from surge.jsonpath import check_jsonpath
 from surge.metrics.bind import bind_thresholds, threshold_problem
 from surge.metrics.spec import CostSpec, Services
 from surge.template import TemplateError, compile_structure, structure_variables
 from surge.thresholds import Threshold, ThresholdError, parse_metric, parse_threshold
-from surge.units import parse_duration_s, parse_share
+from surge.units import parse_duration_s, parse_share, parse_size_bytes
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
@@ -44,6 +45,9 @@ def _duration(v: object) -> float:
 
 
 Seconds = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+# A response body held for checks and captures: more than this is a plan's mistake, not a test.
+MAX_BODY_LIMIT = 1 << 30
+Bytes = Annotated[int, BeforeValidator(parse_size_bytes), Field(gt=0, le=MAX_BODY_LIMIT)]
 
 
 class _Model(BaseModel):
@@ -247,6 +251,7 @@ class Request(_Model):
     json_body: Any = Field(default=None, alias="json")
     body: str | None = None
     timeout: Seconds | None = Field(default=None, gt=0)
+    max_body: Bytes | None = None
     capture: list[Capture] = Field(default_factory=list)
     expect: list[Expect] = Field(default_factory=list)
 
@@ -405,6 +410,11 @@ class Defaults(_Model):
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: Seconds = Field(default=30.0, gt=0)
     connect_timeout: Seconds = Field(default=10.0, gt=0)
+    max_body: Bytes = Field(
+        default=DEFAULT_MAX_BODY,
+        description="the most of a response body a request holds for its checks and captures "
+        "(bodies nothing reads are counted, never held); more fails the check as too_large",
+    )
 
 
 class ThresholdSpec(_Model):

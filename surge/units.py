@@ -65,3 +65,29 @@ def parse_share(value: object) -> float:
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"'{value}' is not between 0% and 100%")
     return share
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$", re.IGNORECASE)
+_SIZE_FACTORS = {
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+
+
+def parse_size_bytes(value: object) -> int:
+    """'10MB', '512KiB', '1GB' or a bare number of bytes -> bytes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 10MB or 512KiB")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a size cannot be negative")
+        return int(value)
+    m = _SIZE.match(value) if isinstance(value, str) else None
+    if not m:
+        raise ValueError(f"'{value}' is not a size; use e.g. 10MB, 512KiB or a number of bytes")
+    return int(float(m.group(1)) * _SIZE_FACTORS[(m.group(2) or "b").lower()])

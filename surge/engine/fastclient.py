@@ -33,7 +33,7 @@ from typing import Any, cast
 import httptools
 from yarl import URL
 
-from surge.engine.request_policy import MAX_REDIRECTS, RedirectRefused, next_hop
+from surge.engine.request_policy import DEFAULT_MAX_BODY, MAX_REDIRECTS, RedirectRefused, next_hop
 
 DEFAULT_HEADERS: tuple[tuple[str, str], ...] = (
     ("Accept", "*/*"),
@@ -84,8 +84,9 @@ class Prepared:
 class Response:
     status: int
     nbytes: int  # decoded body bytes, as aiohttp's len(await resp.read())
-    body: bytes | None  # only when asked for (or needed to decode)
+    body: bytes | None  # only when asked for, and within the limit
     headers: list[tuple[str, str]] | None  # only when asked for
+    too_large: bool = False  # the body was asked for but exceeded the limit: it was not kept
 
 
 def supports(method: str, url: str, headers: Mapping[str, str]) -> bool:
@@ -137,16 +138,10 @@ def serialize(
     return head + body if body else head
 
 
-def _decode(body: bytes, encoding: str) -> bytes:
-    try:
-        if encoding == "gzip":
-            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
-        try:
-            return zlib.decompress(body)
-        except zlib.error:
-            return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, as some servers send
-    except zlib.error as exc:
-        raise FastHTTPError("other", f"cannot decode {encoding} body: {exc}") from None
+# Decoded a piece at a time, so a body is counted without being held, and a small compressed
+# body that expands to gigabytes (a zip bomb) is never in memory whole.
+_DECODE_STEP = 1 << 20
+_GZIP_OR_ZLIB = 32 + zlib.MAX_WBITS  # zlib detects which header the body has
 
 
 class _Connection(asyncio.Protocol):
@@ -156,11 +151,15 @@ class _Connection(asyncio.Protocol):
         "_body",
         "_chunked",
         "_deadline",
+        "_decoded_any",
+        "_decoder",
         "_encoding",
         "_has_length",
         "_headers",
         "_keep_body",
+        "_kept",
         "_loop",
+        "_max_keep",
         "_parser",
         "_timer",
         "_waiter",
@@ -171,6 +170,7 @@ class _Connection(asyncio.Protocol):
         "nbytes",
         "received",
         "status",
+        "too_large",
         "transport",
     )
 
@@ -182,14 +182,19 @@ class _Connection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
         self.closed = False
-        self._reset_state(False, False)
+        self._reset_state(False, False, 0)
 
-    def _reset_state(self, want_headers: bool, keep_body: bool) -> None:
+    def _reset_state(self, want_headers: bool, keep_body: bool, max_keep: int) -> None:
         self._want_headers = want_headers
         self._keep_body = keep_body
+        self._max_keep = max_keep
+        self._kept = 0
+        self.too_large = False
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
         self._encoding: str | None = None
+        self._decoder: Any = None  # a zlib decompressobj while the body is encoded
+        self._decoded_any = False
         self._has_length = False
         self._chunked = False
         self.done_headers = False
@@ -251,12 +256,49 @@ class _Connection(asyncio.Protocol):
                 enc = value.strip().lower()
                 if enc in (b"gzip", b"x-gzip", b"deflate"):
                     self._encoding = "deflate" if enc == b"deflate" else "gzip"
-                    self._keep_body = True
+                    self._decoder = zlib.decompressobj(_GZIP_OR_ZLIB)
 
     def on_body(self, body: bytes) -> None:
-        self.nbytes += len(body)
-        if self._keep_body:
-            self._body.append(body)
+        if self._decoder is None:
+            self.nbytes += len(body)
+            if self._keep_body:
+                self._keep(body)
+        else:
+            self._decode(body)
+
+    def _keep(self, data: bytes) -> None:
+        # Past the limit nothing more is held, and what was is let go: the size still counts.
+        if self.too_large:
+            return
+        self._kept += len(data)
+        if self._kept > self._max_keep:
+            self.too_large = True
+            self._body.clear()
+        else:
+            self._body.append(data)
+
+    def _decode(self, data: bytes) -> None:
+        dec = self._decoder
+        try:
+            try:
+                out = dec.decompress(data, _DECODE_STEP)
+            except zlib.error:
+                if self._decoded_any or self._encoding != "deflate":
+                    raise
+                # "deflate" without the zlib header (raw deflate), as some servers send it.
+                dec = self._decoder = zlib.decompressobj(-zlib.MAX_WBITS)
+                out = dec.decompress(data, _DECODE_STEP)
+            while True:
+                self._decoded_any = True
+                self.nbytes += len(out)
+                if self._keep_body:
+                    self._keep(out)
+                if not dec.unconsumed_tail:
+                    break
+                out = dec.decompress(dec.unconsumed_tail, _DECODE_STEP)
+        except zlib.error as exc:
+            self._fail(FastHTTPError("other", f"cannot decode {self._encoding} body: {exc}"))
+            self.close()
 
     def on_message_complete(self) -> None:
         self._finish()
@@ -285,8 +327,11 @@ class _Connection(asyncio.Protocol):
         self._fail(FastHTTPError("timeout", "no complete response in time"))
         self.close()
 
-    def send(self, data: bytes, deadline: float, want_headers: bool, keep_body: bool) -> asyncio.Future[None]:
-        self._reset_state(want_headers, keep_body)  # the llhttp parser carries over between messages
+    def send(
+        self, data: bytes, deadline: float, want_headers: bool, keep_body: bool, max_keep: int
+    ) -> asyncio.Future[None]:
+        # The llhttp parser carries over between messages; the rest is per response.
+        self._reset_state(want_headers, keep_body, max_keep)
         waiter = self._waiter = self._loop.create_future()
         self._deadline = deadline
         timer = self._timer
@@ -299,16 +344,18 @@ class _Connection(asyncio.Protocol):
         return waiter
 
     def response(self) -> Response:
+        if self._decoder is not None:
+            rest = self._decoder.flush()
+            self.nbytes += len(rest)
+            if self._keep_body:
+                self._keep(rest)
         body: bytes | None = None
-        if self._keep_body:
+        if self._keep_body and not self.too_large:
             body = b"".join(self._body)
-            if self._encoding is not None:
-                body = _decode(body, self._encoding)
-        nbytes = len(body) if body is not None else self.nbytes
         headers = None
         if self._want_headers:
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self._headers]
-        return Response(self.status, nbytes, body, headers)
+        return Response(self.status, self.nbytes, body, headers, self.too_large)
 
     def location(self) -> str | None:
         for k, v in self._headers:
@@ -384,6 +431,7 @@ class FastClient:
         timeout: float | None = None,
         want_headers: bool = False,
         want_body: bool = False,
+        max_body: int = DEFAULT_MAX_BODY,
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
     ) -> Response:
@@ -395,7 +443,7 @@ class FastClient:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeout if timeout is not None else self.timeout)
         for _ in range(MAX_REDIRECTS + 1):
-            resp, location = await self._exchange(loop, prepared, deadline, want_headers, want_body)
+            resp, location = await self._exchange(loop, prepared, deadline, want_headers, want_body, max_body)
             if location is None:
                 return resp
             nxt = self._redirect(prepared, resp.status, location, headers or {}, body)
@@ -435,6 +483,7 @@ class FastClient:
         deadline: float,
         want_headers: bool,
         want_body: bool,
+        max_body: int,
     ) -> tuple[Response, str | None]:
         pool = prepared.pool
         for attempt in (0, 1):
@@ -449,7 +498,7 @@ class FastClient:
             if conn is None:
                 conn = await self._connect(loop, pool.origin, deadline)
             try:
-                await conn.send(prepared.data, deadline, want_headers, want_body)
+                await conn.send(prepared.data, deadline, want_headers, want_body, max_body)
             except FastHTTPError as exc:
                 conn.close()
                 self._all.discard(conn)

@@ -14,6 +14,7 @@ from typing import Any
 from jsonpath_ng.ext import parse as jsonpath_parse  # type: ignore[attr-defined]
 
 from surge.engine.aws.steps import CompiledAwsStep, compile_aws_step
+from surge.engine.request_policy import DEFAULT_MAX_BODY
 from surge.plan import Capture, Expect, Plan, Poll, Request
 from surge.stats import STAGE_PREFIX
 from surge.template import Template, compile_structure, compile_template, render_structure
@@ -83,6 +84,7 @@ class CompiledRequest:
     statuses: tuple[int, ...] | None
     content_type: str | None
     body_contains: str | None
+    max_body: int = DEFAULT_MAX_BODY  # the most of a body held for checks and captures
 
     @property
     def needs_body_text(self) -> bool:
@@ -263,6 +265,7 @@ def _request(plan: Plan, req: Request) -> CompiledRequest:
         json_body=compile_structure(req.json_body) if req.json_body is not None else None,
         body=body,
         timeout_s=req.timeout,
+        max_body=int(req.max_body if req.max_body is not None else plan.defaults.max_body),
         captures=tuple(_capture(c) for c in req.capture),
         statuses=statuses,
         content_type=content_type,

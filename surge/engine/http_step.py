@@ -102,6 +102,7 @@ async def send(
     """The request through aiohttp. aiohttp never follows a redirect by itself: each hop is the
     request policy's decision (surge.engine.request_policy), as on the fast client, so a redirect
     to a host the plan does not allow is refused before anything is sent there."""
+    needs_body = req.needs_body_text
     budget = req.timeout_s if req.timeout_s is not None else _session_timeout(session)
     t_send = clock()
     deadline = t_send + budget if budget is not None else None
@@ -114,7 +115,7 @@ async def send(
             async with session.request(
                 method, url, headers=headers, data=body, timeout=timeout, allow_redirects=False
             ) as resp:
-                raw = await resp.read()
+                raw, nbytes, too_large = await _read_body(resp, needs_body, req.max_body)
                 hop = next_hop(
                     method=method,
                     url=str(resp.url),
@@ -129,9 +130,11 @@ async def send(
                     status = resp.status
                     error = status_error(status, req.statuses)
                     captured = None
-                    if error is None and (req.content_type is not None or req.needs_body_text):
+                    if error is None and too_large:
+                        error = "too_large"
+                    elif error is None and (req.content_type is not None or needs_body):
                         error, captured = _check_body(req, raw, resp.headers)
-                    return Outcome(status, len(raw), error, t_send, t_end, captured)
+                    return Outcome(status, nbytes, error, t_send, t_end, captured)
             method, url, headers, body = hop.method, hop.url, hop.headers, hop.body
         return Outcome(0, 0, "other", t_send, clock(), None)  # more than MAX_REDIRECTS
     except RedirectRefused:
@@ -140,6 +143,23 @@ async def send(
         raise
     except Exception as exc:  # every client failure is a measured outcome, never a crash
         return Outcome(0, 0, classify_exception(exc), t_send, clock(), None)
+
+
+async def _read_body(resp: aiohttp.ClientResponse, keep: bool, limit: int) -> tuple[bytes, int, bool]:
+    """The body (when a check or capture reads it, up to ``limit``), its decoded size, and
+    whether it was over the limit. A body nothing reads is counted as it streams, never held."""
+    kept: list[bytes] = []
+    size = 0
+    too_large = False
+    async for chunk in resp.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if keep and not too_large:
+            if size > limit:
+                too_large = True
+                kept.clear()
+            else:
+                kept.append(chunk)
+    return b"".join(kept), size, too_large
 
 
 def _session_timeout(session: aiohttp.ClientSession) -> float | None:
@@ -168,6 +188,7 @@ async def send_fast(
             timeout=req.timeout_s,
             want_headers=want_headers,
             want_body=want_body,
+            max_body=req.max_body,
             headers=headers,
             body=body,
         )
@@ -181,7 +202,9 @@ async def send_fast(
     status = resp.status
     error = status_error(status, req.statuses)
     captured = None
-    if error is None and (want_headers or want_body):
+    if error is None and resp.too_large:
+        error = "too_large"
+    elif error is None and (want_headers or want_body):
         hdrs: CIMultiDict[str] = CIMultiDict(resp.headers or ())
         error, captured = _check_body(req, resp.body or b"", hdrs)
     return Outcome(status, resp.nbytes, error, t_send, t_end, captured)

@@ -5,6 +5,7 @@ Two real servers on loopback: the target answers redirects, a "forbidden" host c
 from __future__ import annotations
 
 import asyncio
+import gzip
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,6 +17,9 @@ from aiohttp import web
 from surge.engine.request_policy import RedirectRefused, next_hop
 from surge.stats import RunStats, aggregate, merge_results
 from tests.helpers import make_plan, run_in_process
+
+
+GZIP_BOMB = gzip.compress(bytes(64 << 20), 9)
 
 
 @dataclass
@@ -38,7 +42,25 @@ def _app(server: Server) -> web.Application:
         server.hits.append(request.method + " " + request.path_qs)
         return web.json_response({"ok": True})
 
+    async def big(request: web.Request) -> web.StreamResponse:
+        # Streamed, never held by the server either: ``mb`` MiB, then the word a capture looks for.
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        chunk = b"x" * (1 << 20)
+        for _ in range(int(request.query["mb"])):
+            await resp.write(chunk)
+        await resp.write(b"token=found")
+        await resp.write_eof()
+        return resp
+
+    async def bomb(request: web.Request) -> web.StreamResponse:
+        # 64 MiB of zeros in 64 KiB on the wire: what counts is the decoded size.
+        return web.Response(body=GZIP_BOMB, headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"})
+
     app = web.Application()
+    app.router.add_get("/big", big)
+    app.router.add_get("/bomb", bomb)
     app.router.add_route("*", "/redir", redirect)
     app.router.add_route("*", "/{tail:.*}", anything)
     return app
@@ -134,6 +156,44 @@ def test_a_redirect_within_the_allowed_hosts_is_followed_on_every_path(
     assert (
         sorted(h.split("?")[0] for h in target.hits) == [f"{method} /landed"] * 2 + [f"{method} /redir"] * 2
     )
+
+
+BODY_PATHS = [
+    pytest.param({}, id="fast-client"),
+    pytest.param({"Connection": "keep-alive"}, id="aiohttp"),
+]
+
+
+@pytest.mark.parametrize("headers", BODY_PATHS)
+def test_a_body_over_the_limit_fails_its_capture_without_being_held(
+    servers: tuple[Server, Server], headers: dict[str, str]
+) -> None:
+    target, _ = servers
+
+    def run(url: str, capture: bool) -> RunStats:
+        request: dict[str, Any] = {"url": url, "headers": headers}
+        if capture:
+            request["capture"] = [{"regex": "token=(\\w+)", "as": "token"}]
+        plan = make_plan(
+            target.url(""),
+            defaults={"max_body": "1MiB"},
+            load={"phases": [{"duration": "1s", "rate": 2}]},
+            scenarios=[{"name": "r", "flow": [{"get": request}]}],
+        )
+        return merge_results([run_in_process(plan)])
+
+    small = aggregate(run("/big?mb=0", capture=True))
+    assert small.errors == {} and small.requests == 2
+    over = run("/big?mb=3", capture=True)
+    total = aggregate(over)
+    assert total.errors == {"too_large": 2}
+    (endpoint,) = [e for i in over["intervals"].values() for e in i["endpoints"].values() if e["bytes"]]
+    assert endpoint["bytes"] >= 3 << 20  # counted in full all the same
+    # Nothing reads these bodies: counted as they stream, whatever their size, and no error.
+    unread = aggregate(run("/bomb", capture=False))
+    assert unread.errors == {} and unread.requests == 2
+    bomb = aggregate(run("/bomb", capture=True))
+    assert bomb.errors == {"too_large": 2}
 
 
 def test_the_policy_strips_credentials_across_origins_and_turns_posts_into_gets() -> None:

@@ -18,7 +18,6 @@ from surge.engine.request_policy import RedirectRefused, next_hop
 from surge.stats import RunStats, aggregate, merge_results
 from tests.helpers import make_plan, run_in_process
 
-
 GZIP_BOMB = gzip.compress(bytes(64 << 20), 9)
 
 
@@ -56,7 +55,9 @@ def _app(server: Server) -> web.Application:
 
     async def bomb(request: web.Request) -> web.StreamResponse:
         # 64 MiB of zeros in 64 KiB on the wire: what counts is the decoded size.
-        return web.Response(body=GZIP_BOMB, headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"})
+        return web.Response(
+            body=GZIP_BOMB, headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"}
+        )
 
     app = web.Application()
     app.router.add_get("/big", big)

@@ -5,6 +5,7 @@ Two real servers on loopback: the target answers redirects, a "forbidden" host c
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import threading
 from collections.abc import Iterator
@@ -18,7 +19,9 @@ from surge.engine.request_policy import RedirectRefused, next_hop
 from surge.stats import RunStats, aggregate, merge_results
 from tests.helpers import make_plan, run_in_process
 
-GZIP_BOMB = gzip.compress(bytes(64 << 20), 9)
+@functools.cache
+def gzip_bomb() -> bytes:
+    return gzip.compress(bytes(64 << 20), 9)
 
 
 @dataclass
@@ -56,7 +59,7 @@ def _app(server: Server) -> web.Application:
     async def bomb(request: web.Request) -> web.StreamResponse:
         # 64 MiB of zeros in 64 KiB on the wire: what counts is the decoded size.
         return web.Response(
-            body=GZIP_BOMB, headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"}
+            body=gzip_bomb(), headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"}
         )
 
     app = web.Application()

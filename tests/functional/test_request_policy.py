@@ -19,6 +19,7 @@ from surge.engine.request_policy import RedirectRefused, next_hop
 from surge.stats import RunStats, aggregate, merge_results
 from tests.helpers import make_plan, run_in_process
 
+
 @functools.cache
 def gzip_bomb() -> bytes:
     return gzip.compress(bytes(64 << 20), 9)

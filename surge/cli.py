@@ -98,6 +98,7 @@ def _history(args: argparse.Namespace) -> RunHistory:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from surge.baseline import check_regression_covers, load_baseline_file
     from surge.plan import BaselineFile, is_s3_uri, load_plan
+    from surge.redact import redactor_for
 
     plan_path = Path(args.plan)
     plan = load_plan(plan_path, target=args.target, cloud=args.cloud)
@@ -116,7 +117,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         f"{p.name or f'phase {i + 1}'} {p.duration:g}s" for i, p in enumerate(plan.load.phases)
     )
     print(f"plan '{plan.name}' is valid: {plan.load.model} model, {plan.load.duration_s:g}s ({phases}),")
-    print(f"  {len(plan.scenarios)} scenario(s), {len(plan.thresholds)} threshold(s), target {plan.target}")
+    target = redactor_for(plan, os.environ).text(plan.target)
+    print(f"  {len(plan.scenarios)} scenario(s), {len(plan.thresholds)} threshold(s), target {target}")
     if baseline:
         print(baseline)
     changed = plan.validity.changed()

@@ -66,3 +66,31 @@ def abort_reason(thresholds: Iterable[Threshold], source: MetricSource, elapsed_
         if measured is not None and not compare(measured, th.op, th.target):
             return th.expr
     return None
+
+
+class RunCounters:
+    """The run-wide counters the cloud workers add up in the run record while a run goes on: the
+    source abort-on-fail checks on ``http`` requests and errors are judged from mid-segment.
+    Anything else (latencies, endpoints, phases) has no value here: judged at segment ends."""
+
+    def __init__(self, requests: float, errors: float) -> None:
+        self.requests, self.errors = requests, errors
+
+    def value(self, ref: MetricRef) -> float | None:
+        if ref.namespace != "http" or self.requests <= 0:
+            return None
+        if ref.path == ("error_rate",):
+            return self.errors / self.requests
+        if ref.path == ("errors",):
+            return self.errors
+        if ref.path == ("requests",):
+            return self.requests
+        return None
+
+    @staticmethod
+    def answers(th: Threshold) -> bool:
+        return th.metric.namespace == "http" and th.metric.path in (
+            ("error_rate",),
+            ("errors",),
+            ("requests",),
+        )

@@ -89,21 +89,41 @@ class RunRecords:
             ExpressionAttributeValues=values,
         )
 
-    def add(self, run_id: str, **counters: float) -> None:
-        """Atomic increments (progress from many workers at once)."""
+    def add(self, run_id: str, **counters: float) -> dict[str, float]:
+        """Atomic increments (progress from many workers at once); returns the counters' new
+        run-wide totals (what every worker has added so far)."""
         if not counters:
-            return
+            return {}
         names = {f"#c{i}": k for i, k in enumerate(counters)}
         values = {f":c{i}": to_attr(v) for i, v in enumerate(counters.values())}
         values[":now"] = {"N": str(int(time.time()))}
         expr = "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters))) + " SET updated_at = :now"
-        self.client.update_item(
+        resp = self.client.update_item(
             TableName=self.table,
             Key=self._key(run_id),
             UpdateExpression=expr,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
+            ReturnValues="UPDATED_NEW",  # only what was updated: the IAM policy allows no more
         )
+        new = resp.get("Attributes", {})
+        return {k: float(new[k]["N"]) for k in counters if "N" in new.get(k, {})}
+
+    def abort(self, run_id: str, reason: str) -> bool:
+        """Set the stop flag with ``reason`` unless a stop was already requested (the first
+        reason stands). True if this call set it."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._key(run_id),
+                UpdateExpression="SET #stop = :t, #reason = :r",
+                ConditionExpression="attribute_not_exists(#stop) OR #stop = :f",
+                ExpressionAttributeNames={"#stop": "stop_requested", "#reason": "stop_reason"},
+                ExpressionAttributeValues={":t": {"BOOL": True}, ":f": {"BOOL": False}, ":r": {"S": reason}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def request_stop(self, run_id: str, reason: str) -> None:
         self.update(run_id, stop_requested=True, stop_reason=reason)

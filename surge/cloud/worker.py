@@ -25,6 +25,7 @@ from surge.cloud.state_io import (
     run_records,
 )
 from surge.engine.worker import WorkerSpec, run_worker
+from surge.evaluate import RunCounters, abort_reason
 from surge.stats import IntervalData, WorkerResult, is_stage
 
 STOP_POLL_S = 3.0
@@ -71,8 +72,24 @@ class _ProgressPublisher:
     prints them as EMF records (the live metrics of the stack's dashboard). The event loop only
     hands intervals over; this thread does the rest."""
 
-    def __init__(self, records: RunRecords, run_id: str, spec: WorkerSpec | None = None) -> None:
-        self.records, self.run_id, self.spec = records, run_id, spec
+    def __init__(
+        self,
+        records: RunRecords,
+        run_id: str,
+        spec: WorkerSpec | None = None,
+        segment: int = 0,
+        poller: _StopPoller | None = None,
+    ) -> None:
+        self.records, self.run_id, self.spec, self.segment = records, run_id, spec, segment
+        self.poller = poller
+        # Abort-on-fail checks the run-wide counters can judge: evaluated on every publish, so a
+        # breach stops the run within seconds, not at the segment's end (minutes away).
+        self._abort_checks = (
+            [t for t in spec.plan.parsed_thresholds() if t.abort_on_fail and RunCounters.answers(t)]
+            if spec is not None
+            else []
+        )
+        self.aborted: str | None = None
         self._lock = threading.Lock()
         self._requests = self._errors = 0
         self._pending: list[dict[str, IntervalData]] = []
@@ -114,11 +131,31 @@ class _ProgressPublisher:
             self._emit_live_metrics(batches)
         if requests or errors:
             try:
-                self.records.add(self.run_id, requests=requests, errors=errors)
+                totals = self.records.add(self.run_id, requests=requests, errors=errors)
             except Exception:  # progress is best effort; the result in S3 is the truth
                 with self._lock:
                     self._requests += requests
                     self._errors += errors
+                return
+            self._judge(totals)
+
+    def _judge(self, totals: Mapping[str, float]) -> None:
+        if not self._abort_checks or self.aborted is not None or self.spec is None:
+            return
+        counters = RunCounters(totals.get("requests", 0.0), totals.get("errors", 0.0))
+        elapsed = time.time() - self.spec.t0_epoch
+        breached = abort_reason(self._abort_checks, counters, elapsed)
+        if breached is None:
+            return
+        reason = (
+            f"aborted: threshold '{breached}' failed during segment {self.segment} "
+            f"({counters.errors:.0f} errors in {counters.requests:.0f} requests, run-wide)"
+        )
+        self.aborted = reason
+        if self.poller is not None:
+            self.poller.stop = True  # this worker stops now; the others at their next poll
+        with contextlib.suppress(Exception):  # every worker judges: another one will set it
+            self.records.abort(self.run_id, reason)
 
     def _loop(self) -> None:
         while not self._done.wait(PROGRESS_EVERY_S):
@@ -172,7 +209,7 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         try:
             with (
                 _StopPoller(records, run_id, clients) as poller,
-                _ProgressPublisher(records, run_id, spec) as progress,
+                _ProgressPublisher(records, run_id, spec, segment, poller) as progress,
             ):
                 result: WorkerResult = _run_async(
                     run_worker(spec, should_stop=poller.should_stop, on_interval=progress.on_interval)

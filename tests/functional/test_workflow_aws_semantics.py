@@ -192,6 +192,29 @@ def test_an_abort_counts_the_segment_in_flight_and_not_the_ones_never_launched(
     assert validity(report, "the whole plan ran")["status"] == "fail"
 
 
+def test_an_abort_check_breached_mid_segment_stops_the_run_within_seconds(
+    workflow: Harness, demo_target: DemoTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from surge.cloud import worker
+
+    monkeypatch.setattr(worker, "PROGRESS_EVERY_S", 0.5)  # 5 s in Lambda; shorter runs, same path
+    monkeypatch.setattr(worker, "STOP_POLL_S", 0.5)
+    demo_target.set_config(error_rate=1.0)
+    plan = plan_for(
+        demo_target.url,
+        load={"phases": [{"duration": "10s", "rate": 100}]},  # one 10 s segment, 1,000 planned
+        thresholds=[{"check": "http.error_rate < 5%", "abort_on_fail": True, "grace": "1s"}],
+    )
+    done = wait(workflow, start(workflow, "aws-live-abort", plan, {**OPTIONS, "segment_seconds": 10}))
+    assert done["status"] == "FAILED"
+    assert "threshold 'http.error_rate < 5%' failed during segment 0" in done["cause"]
+    report = workflow.read_json("runs/aws-live-abort/report.json")
+    sent = demo_target.stats()["requests"]
+    assert report["totals"]["requests"] == sent
+    assert sent < 400, f"{sent} of 1,000 planned: the breach did not stop the segment early"
+    assert validity(report, "the whole plan ran")["status"] == "fail"
+
+
 def validity(report: dict[str, Any], name: str) -> dict[str, Any]:
     (check,) = [c for c in report["checks"] if c["name"] == f"validity: {name}"]
     return check

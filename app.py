@@ -16,8 +16,16 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from infra.config import cdk_json_context, parse_schedules, parse_step_resources, skip_pip_install, truthy
+from infra.config import (
+    cdk_json_context,
+    parse_log_groups,
+    parse_schedules,
+    parse_step_resources,
+    skip_pip_install,
+    truthy,
+)
 from infra.names import (
+    CTX_LOG_GROUPS,
     CTX_RESULTS_RETENTION_DAYS,
     CTX_SCHEDULES,
     CTX_SKIP_PIP_INSTALL,
@@ -37,6 +45,7 @@ def main() -> cdk.App:
         paths=ProjectPaths.from_root(root),
         schedules=parse_schedules(ctx(CTX_SCHEDULES)),
         step_resources=parse_step_resources(ctx(CTX_STEP_RESOURCES)),
+        log_groups=parse_log_groups(ctx(CTX_LOG_GROUPS)),
         skip_pip_install=skip_pip_install(ctx(CTX_SKIP_PIP_INSTALL)),
         results_retention_days=int(ctx(CTX_RESULTS_RETENTION_DAYS) or 365),
         env=cdk.Environment(account=os.getenv("CDK_DEFAULT_ACCOUNT"), region=os.getenv("CDK_DEFAULT_REGION")),

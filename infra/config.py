@@ -97,6 +97,23 @@ def skip_pip_install(context_value: Any) -> bool:
     return truthy(context_value) or truthy(os.environ.get(ENV_SKIP_PIP_INSTALL, ""))
 
 
+def parse_log_groups(value: Any) -> tuple[str, ...]:
+    """Log group names (or name patterns with *) Collect may query, from context (a list, or JSON
+    text from `-c`)."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"context surge:logGroups is not valid JSON: {exc}") from exc
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.startswith("/") for v in value):
+        raise ValueError(
+            'context surge:logGroups must be a list of log group names, e.g. ["/aws/ecs/orders"]'
+        )
+    return tuple(value)
+
+
 def parse_step_resources(value: Any) -> tuple[str, ...]:
     """ARNs for plans' aws: steps, from context (a list, or JSON text from `-c`)."""
     if value is None or value == "":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
@@ -22,6 +23,8 @@ from constructs import Construct
 from infra import nag
 from infra.bundling import ARCHITECTURE, RUNTIME
 from infra.names import (
+    AGGREGATE_RECORD_ATTRIBUTES,
+    DEFAULT_LOG_GROUPS,
     ENV_BUCKET,
     ENV_EVENT_BUS,
     ENV_SECRETS_PREFIX,
@@ -44,6 +47,9 @@ from infra.names import (
     RUNS_PREFIX,
     SECRETS_PREFIX,
     SERVICE_NAME,
+    TABLE_PK,
+    TABLE_SK,
+    WORKER_RECORD_ATTRIBUTES,
 )
 from infra.step_access import step_grants
 
@@ -189,12 +195,14 @@ class Functions(Construct):
         event_bus: events.IEventBus,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         step_resources: Sequence[str] = (),
+        log_groups: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self._bucket = bucket
         self._table = table
         self._event_bus = event_bus
         self._step_resources = tuple(step_resources)
+        self._log_groups = (*DEFAULT_LOG_GROUPS, *log_groups)
         environment = {
             ENV_BUCKET: bucket.bucket_name,
             ENV_TABLE: table.table_name,
@@ -262,13 +270,26 @@ class Functions(Construct):
             )
         )
 
-    def _run_items(self, fn: SurgeFunction, actions: Sequence[str]) -> None:
-        """Item-level access limited to run partitions (pk = RUN#...); never table management."""
+    def _run_items(
+        self, fn: SurgeFunction, actions: Sequence[str], attributes: Sequence[str] | None = None
+    ) -> None:
+        """Item-level access limited to run partitions (pk = RUN#...); never table management.
+        ``attributes``: only these attributes may be read or written (IAM's fine-grained access:
+        the keys are added, and ReturnValues may return no other attribute)."""
+        conditions: dict[str, Any] = {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{RUN_PK_PREFIX}*"]}
+        }
+        if attributes is not None:
+            conditions["ForAllValues:StringLike"]["dynamodb:Attributes"] = [TABLE_PK, TABLE_SK, *attributes]
+            conditions["StringEqualsIfExists"] = {
+                "dynamodb:Select": "SPECIFIC_ATTRIBUTES",
+                "dynamodb:ReturnValues": ["NONE", "UPDATED_OLD", "UPDATED_NEW"],
+            }
         fn.allow(
             iam.PolicyStatement(
                 actions=[f"dynamodb:{action}" for action in actions],
                 resources=[self._table.table_arn],
-                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{RUN_PK_PREFIX}*"]}},
+                conditions=conditions,
             )
         )
 
@@ -305,7 +326,9 @@ class Functions(Construct):
         # Listing only by a shard key: a retried worker checks whether its result already exists
         # (and learns nothing else: listing shows key names, never content).
         self._list(fn, KEY_SHARD_RESULT)
-        self._run_items(fn, ["GetItem", "UpdateItem"])  # the run's stop flag; progress counters
+        # The run's stop flag and progress counters, and nothing else of the record: a worker
+        # cannot change a run's status or verdict.
+        self._run_items(fn, ["GetItem", "UpdateItem"], WORKER_RECORD_ATTRIBUTES)
         fn.allow(
             iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[_secrets_arn()]),
             wildcard_reason=SECRETS_REASON,
@@ -324,7 +347,8 @@ class Functions(Construct):
             fn, ["s3:GetObject"], [KEY_PLAN, KEY_SEGMENT_ITEMS, KEY_SHARD_RESULT, KEY_SEGMENT_AGGREGATE]
         )
         self._objects(fn, ["s3:PutObject"], [KEY_SEGMENT_AGGREGATE])
-        self._run_items(fn, ["GetItem", "UpdateItem", "Query"])
+        self._run_items(fn, ["GetItem", "Query"])
+        self._run_items(fn, ["UpdateItem"], AGGREGATE_RECORD_ATTRIBUTES)  # progress, the stop flag
 
     def _grant_collect(self, fn: SurgeFunction) -> None:
         self._objects(fn, ["s3:GetObject"], [KEY_PLAN])
@@ -347,10 +371,14 @@ class Functions(Construct):
         fn.allow(
             iam.PolicyStatement(
                 actions=["logs:StartQuery"],
-                resources=[f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:*"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{group}"
+                    for group in self._log_groups
+                ],
             ),
-            wildcard_reason="Logs Insights queries read the tested service's log groups, which the "
-            "plan names after deploy; StartQuery is read-only and limited to this account and region.",
+            wildcard_reason="Logs Insights queries read the tested Lambda functions' log groups "
+            "(/aws/lambda/*, named by plans after deploy) and the groups the deployer listed in "
+            "surge:logGroups; StartQuery is read-only, in this account and region.",
         )
 
     def _grant_report(self, fn: SurgeFunction) -> None:

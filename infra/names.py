@@ -19,6 +19,10 @@ from functions.contracts import ENV_TABLE as ENV_TABLE
 # --- CDK context keys (cdk.json or `cdk synth -c KEY=VALUE`) ----------------------------------
 CTX_SCHEDULES: Final = "surge:schedules"
 CTX_STEP_RESOURCES: Final = "surge:stepResources"
+CTX_LOG_GROUPS: Final = "surge:logGroups"
+"""Log groups beyond /aws/lambda/* whose logs Collect may query (a plan's services' log_group)."""
+DEFAULT_LOG_GROUPS: Final = ("/aws/lambda/*",)
+"""What a plan's Lambda services read by default (spec.py: /aws/lambda/<function_name>)."""
 """ARNs a plan's aws: steps may call from the worker (Lambda functions, queues, tables, buckets...)."""
 """List of {name, plan_uri, cron[, timezone, enabled]} (or its JSON text): one schedule each."""
 CTX_SKIP_PIP_INSTALL: Final = "surge:skipPipInstall"
@@ -90,6 +94,24 @@ GSI_RECENT_SK: Final = "recent_sk"
 RUN_PK_PREFIX: Final = "RUN#"
 """Every item of a run lives under pk = RUN#<run_id> (run record sk=RUN, progress sk=PROGRESS#...)."""
 RUN_RECORD_SK: Final = "RUN"
+# The run-record attributes a role may write (IAM dynamodb:Attributes; the keys must be listed too).
+# A worker: its progress counters, and the stop flag with its reason (abort-on-fail mid-segment).
+WORKER_RECORD_ATTRIBUTES: Final = (
+    "requests",
+    "errors",
+    "workers_running",
+    "updated_at",
+    "stop_requested",
+    "stop_reason",
+)
+# Aggregate: a segment's progress and missing shards, and the stop flag when it aborts the run.
+AGGREGATE_RECORD_ATTRIBUTES: Final = (
+    "segments_done",
+    "last_segment_p95_ms",
+    "missing_shards_seg_*",
+    "stop_requested",
+    "stop_reason",
+)
 
 # --- Lambda environment variables: defined once, next to the handlers that read them -----------
 SECRETS_PREFIX: Final = "surge/"

@@ -51,6 +51,7 @@ class SurgeStack(Stack):
         paths: ProjectPaths,
         schedules: Sequence[ScheduleSpec] = (),
         step_resources: Sequence[str] = (),
+        log_groups: Sequence[str] = (),
         skip_pip_install: bool = False,
         results_retention_days: int = 365,
         event_bus_name: str = "default",
@@ -73,6 +74,7 @@ class SurgeStack(Stack):
             table=self.storage.table,
             event_bus=self.event_bus,
             step_resources=step_resources,
+            log_groups=log_groups,
         )
         self.workflow = Workflow(
             self,

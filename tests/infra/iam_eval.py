@@ -73,3 +73,38 @@ def allowed(statements: list[Statement], action: str, resource: str) -> list[Sta
 
 def actions_of(statements: list[Statement]) -> set[str]:
     return {action for statement in statements for action in statement.actions}
+
+
+def conditions_hold(conditions: dict[str, Any], context: dict[str, Any]) -> bool:
+    """IAM's condition operators this stack uses, evaluated on a request's context keys:
+    String(Equals|Like), their ...IfExists forms, and the ForAllValues/ForAnyValue qualifiers
+    (ForAllValues holds when the request has no value for the key, as in IAM)."""
+    for operator, block in conditions.items():
+        for key, expected in block.items():
+            patterns = [str(p) for p in _as_list(expected)]
+            base = operator.removesuffix("IfExists")
+            value = context.get(key)
+            if value is None and base != operator:
+                continue  # ...IfExists: no such key in the request, nothing to check
+            qualifier, _, comparison = base.rpartition(":")
+            if comparison == "StringLike":
+                match = fnmatchcase
+            elif comparison == "StringEquals":
+                match = str.__eq__
+            else:
+                raise ValueError(f"operator {operator} is not modelled")
+            values = [str(v) for v in _as_list(value)] if value is not None else []
+            if qualifier == "ForAllValues":
+                ok = all(any(match(v, p) for p in patterns) for v in values)
+            elif qualifier == "ForAnyValue":
+                ok = any(match(v, p) for v in values for p in patterns)
+            else:
+                ok = len(values) == 1 and any(match(values[0], p) for p in patterns)
+            if not ok:
+                return False
+    return True
+
+
+def allowed_request(statements: list[Statement], action: str, resource: str, context: dict[str, Any]) -> bool:
+    """Whether some statement allows ``action`` on ``resource`` for a request with ``context``."""
+    return any(conditions_hold(s.conditions, context) for s in allowed(statements, action, resource))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.config import ScheduleSpec, parse_schedules, skip_pip_install
+from infra.config import ScheduleSpec, parse_log_groups, parse_schedules, skip_pip_install
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +38,15 @@ def test_schedules_parse_from_list_or_json_text() -> None:
 def test_schedule_mistakes_are_explained(raw: object, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("*", r"\*").replace("(", r"\(")):
         parse_schedules(raw)
+
+
+def test_log_groups_parse_from_list_or_json_text() -> None:
+    assert parse_log_groups(None) == ()
+    assert parse_log_groups('["/ecs/orders", "/aws/rds/*"]') == ("/ecs/orders", "/aws/rds/*")
+    with pytest.raises(ValueError, match="list of log group names"):
+        parse_log_groups(["arn:aws:logs:eu-west-1:1:log-group:x"])
+    with pytest.raises(ValueError, match="not valid JSON"):
+        parse_log_groups("[/ecs")
 
 
 def test_skip_pip_install_from_context_or_env(monkeypatch: pytest.MonkeyPatch) -> None:

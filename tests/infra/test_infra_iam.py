@@ -74,7 +74,19 @@ def test_worker_table_access_is_items_of_runs_only(scope: Scope) -> None:
     worker = scope.function_statements("worker")
     for action in ("dynamodb:GetItem", "dynamodb:UpdateItem"):
         (statement,) = allowed(worker, action, scope.table)
-        assert statement.conditions == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["RUN#*"]}}
+        assert statement.conditions["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["RUN#*"]
+        # Fine-grained: the progress counters and the stop flag only (test_infra_iam_calls.py
+        # checks the calls the worker really makes against these conditions).
+        assert statement.conditions["ForAllValues:StringLike"]["dynamodb:Attributes"] == [
+            "pk",
+            "sk",
+            "requests",
+            "errors",
+            "workers_running",
+            "updated_at",
+            "stop_requested",
+            "stop_reason",
+        ]
     for action in ("dynamodb:PutItem", "dynamodb:Query", "dynamodb:DeleteTable", "dynamodb:DeleteItem"):
         assert not allowed(worker, action, scope.table), action
     assert not allowed(worker, "dynamodb:Query", f"{scope.table}/index/by_plan")
@@ -135,6 +147,11 @@ def test_collect_reads_metrics_apis_and_writes_metrics_only(scope: Scope) -> Non
         "logs:StartQuery",
         "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/lambda/api",
     )
+    # Only the tested functions' log groups (and those the deployer lists in surge:logGroups):
+    # not the logs of every other workload in the account.
+    for group in ("/aws/rds/instance/main/postgresql", "/ecs/payments", "/aws/lambda-insights"):
+        arn = f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{group}"
+        assert not allowed(collect, "logs:StartQuery", arn), group
     assert allowed(collect, "s3:PutObject", scope.obj("runs/r1/metrics.json"))
     assert not allowed(collect, "s3:PutObject", scope.obj("runs/r1/report.html"))
     assert not allowed(collect, "cloudwatch:PutMetricAlarm", "*")

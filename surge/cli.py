@@ -181,6 +181,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     history = _history(args)
     # Before any traffic: publishing without credentials or a region would only fail at the end.
     cloudwatch = _cloudwatch_client(args) if args.publish_metrics else None
+    # Before any traffic: a secret that cannot be read is a usage error, never failed requests.
+    secrets = _resolve_secrets(args, plan)
     # Before any traffic: a baseline that cannot be found is a usage error, not a failed run.
     baseline, notes = resolve_baseline(plan, history, base_dir=plan_path.parent)
     run_id = new_run_id(plan.name)
@@ -189,7 +191,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     history.check_writable()
     prepare_run_dir(out_dir)
     printer = ProgressPrinter(plan.load.duration_s, closed=plan.load.model == "closed")
-    redactor = redactor_for(plan, os.environ)
+    redactor = redactor_for(plan, os.environ, secrets.values())
     print(
         f"surge {__version__}: running '{plan.name}' against {redactor.text(plan.target)} (run {run_id})",
         file=sys.stderr,
@@ -207,6 +209,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 progress=printer,
                 stops=stops,
+                secrets=secrets,
             )
         finally:
             printer.finish()
@@ -278,8 +281,8 @@ def _write_results(
         return write_run(fallback, plan, stats, report, metrics, redactor), fallback
 
 
-def _cloudwatch_client(args: argparse.Namespace) -> Any:
-    """A CloudWatch client for --publish-metrics, or a usage error naming what is missing."""
+def _aws_session(args: argparse.Namespace, purpose: str) -> Any:
+    """A boto3 session with credentials and a region, or a usage error naming what is missing."""
     import boto3
     from botocore.exceptions import BotoCoreError
 
@@ -288,15 +291,61 @@ def _cloudwatch_client(args: argparse.Namespace) -> Any:
     try:
         session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
     except BotoCoreError as exc:  # e.g. a profile that does not exist
-        raise UserError(f"--publish-metrics: {exc}") from None
+        raise UserError(f"{purpose}: {exc}") from None
     if not credentials_available(session):
         raise UserError(
-            "--publish-metrics: no AWS credentials found: set AWS_PROFILE or "
+            f"{purpose}: no AWS credentials found: set AWS_PROFILE or "
             "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
         )
     if not session.region_name:
-        raise UserError("--publish-metrics: no AWS region set: pass --region or set AWS_REGION")
-    return session.client("cloudwatch")
+        raise UserError(f"{purpose}: no AWS region set: pass --region or set AWS_REGION")
+    return session
+
+
+def _cloudwatch_client(args: argparse.Namespace) -> Any:
+    """A CloudWatch client for --publish-metrics, or a usage error naming what is missing."""
+    return _aws_session(args, "--publish-metrics").client("cloudwatch")
+
+
+def _resolve_secrets(args: argparse.Namespace, plan: Plan) -> dict[str, str]:
+    """The plan's `$secret`/`$ssm` values, read with the user's credentials before any traffic."""
+    from surge.secrets import resolve_secrets, secret_refs
+
+    refs = secret_refs(plan)
+    if not refs:
+        return {}
+    first = refs[0]
+    session = _aws_session(args, f"{{{{ ${first[0]}.{first[1]} }}}}")
+    kinds = {kind for kind, _ in refs}
+    return resolve_secrets(
+        plan,
+        secretsmanager=session.client("secretsmanager") if "secret" in kinds else None,
+        ssm=session.client("ssm") if "ssm" in kinds else None,
+    )
+
+
+def _cmd_secret(args: argparse.Namespace) -> int:
+    """`surge secret put NAME`: the value from stdin (or --from-env VAR), stored as surge/NAME."""
+    from surge.secrets import put_secret
+
+    if args.from_env:
+        if args.from_env not in os.environ:
+            raise UserError(f"--from-env {args.from_env}: the variable is not set")
+        value = os.environ[args.from_env]
+    else:
+        if sys.stdin.isatty():
+            print(f"value for {args.name} (then Enter, Ctrl-D):", file=sys.stderr)
+        value = sys.stdin.read().rstrip("\r\n")
+    if not value:
+        raise UserError(f"no value for {args.name}: pipe it on stdin or pass --from-env VAR")
+    session = _aws_session(args, f"surge secret put {args.name}")
+    client = session.client("ssm" if args.ssm else "secretsmanager")
+    stored = put_secret(
+        args.name, value, ssm=client if args.ssm else None, secretsmanager=None if args.ssm else client
+    )
+    kind = "ssm" if args.ssm else "secret"
+    print(f"stored {stored}; plans read it as {{{{ ${kind}.{args.name} }}}}")
+    return ExitStatus.OK
 
 
 def _publish(cloudwatch: Any, report: Report, ended_at: float) -> None:
@@ -711,6 +760,15 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--out", help="HTML file (default surge-runs/compare-<A>-vs-<B>.html)")
     cmp.add_argument("--history", help=HISTORY_HELP)
     cmp.set_defaults(func=_cmd_compare)
+
+    secret = sub.add_parser("secret", help="store a value plans read as {{ $secret.NAME }}")
+    secret_sub = secret.add_subparsers(dest="secret_command", required=True)
+    put = secret_sub.add_parser("put", help="store NAME as surge/NAME (value from stdin)")
+    put.add_argument("name", metavar="NAME", help="e.g. checkout/api-token")
+    put.add_argument("--from-env", metavar="VAR", help="take the value from this environment variable")
+    put.add_argument("--ssm", action="store_true", help="a SecureString parameter /surge/NAME instead")
+    add_cloud_options(put)
+    put.set_defaults(func=_cmd_secret)
 
     init = sub.add_parser("init", help="write a commented starter plan")
     init.add_argument("path", nargs="?", default="surge-plan.yaml")

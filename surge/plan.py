@@ -679,7 +679,18 @@ def semantic_problems(
     the file itself (Prepare, from S3); nothing is then read here. An s3:// data file whose columns
     are not given is checked by Prepare, so variables are not checked against its columns here.
     """
+    from surge.secrets import WithSecretPlaceholders, env_refs
+
     problems: list[str] = []
+    # Secrets are read when the run starts; here every reference stands for a value.
+    environ = WithSecretPlaceholders(os.environ if environ is None else environ, any_env=cloud)
+    if cloud:
+        for name in env_refs(plan):
+            problems.append(
+                f"{{{{ $env.{name} }}}}: a cloud worker does not have this machine's environment; "
+                f"store the value with `surge secret put {name}` (value from stdin) and write "
+                f"{{{{ $secret.{name} }}}} instead"
+            )
     for i, spec in enumerate(plan.thresholds):
         try:
             th = parse_threshold(spec.check)

@@ -169,6 +169,7 @@ def _worker_main(
     t0: Any,
     stop: MpEvent,
     parent_pid: int,
+    secrets: dict[str, str],
 ) -> None:
     # Signals to the process group (a terminal's Ctrl-C, a CI runner's SIGTERM) are the parent's
     # to handle: the workers follow its stop event, so their results are kept.
@@ -178,7 +179,9 @@ def _worker_main(
         plan = Plan.model_validate(plan_data)
         out.put(("ready", shard, None))
         start.wait()
-        spec = WorkerSpec(plan, shard, shards, float(t0.value), None, f"local-{shard}", Path(base_dir))
+        spec = WorkerSpec(
+            plan, shard, shards, float(t0.value), None, f"local-{shard}", Path(base_dir), secrets
+        )
 
         def on_interval(intervals: dict[str, IntervalData], closed_before: int) -> None:
             out.put(("interval", shard, (intervals, closed_before)))
@@ -231,16 +234,18 @@ def run_local(
     workers: int | None = None,
     progress: ProgressSink | None = None,
     stops: StopRequests | None = None,
+    secrets: dict[str, str] | None = None,
 ) -> LocalRun:
     """Run the plan on this machine. Stop signals (Ctrl-C, SIGTERM, SIGHUP) stop it early with
     what was measured; pass ``stops`` to keep handling them after the run (the CLI does, so a
-    signal while the report is written does not lose it)."""
+    signal while the report is written does not lose it). ``secrets``: the plan's resolved
+    `$secret`/`$ssm` references (surge.secrets.resolve_secrets), handed to the workers in memory."""
     check_reachable(plan)
     if stops is None:
         stops = StopRequests()
         with stops.installed():
-            return _run(plan, run_id, base_dir, workers, progress, stops)
-    return _run(plan, run_id, base_dir, workers, progress, stops)
+            return _run(plan, run_id, base_dir, workers, progress, stops, secrets or {})
+    return _run(plan, run_id, base_dir, workers, progress, stops, secrets or {})
 
 
 def _run(
@@ -250,6 +255,7 @@ def _run(
     workers: int | None,
     progress: ProgressSink | None,
     stops: StopRequests,
+    secrets: dict[str, str],
 ) -> LocalRun:
     n = workers or default_workers(plan)
     ctx = mp.get_context("spawn")
@@ -260,7 +266,7 @@ def _run(
     procs = [
         ctx.Process(
             target=_worker_main,
-            args=(plan_data, i, n, str(base_dir), out, start, t0_value, stop, os.getpid()),
+            args=(plan_data, i, n, str(base_dir), out, start, t0_value, stop, os.getpid(), secrets),
             name=f"surge-worker-{i}",
             daemon=True,
         )

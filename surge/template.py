@@ -4,6 +4,10 @@ Templates are compiled once per plan into parts so the request loop only joins s
 Built-ins generate realistic payloads for ingestion tests: ``{{ $uuid }}``, ``{{ $timestamp }}``
 (ms since epoch), ``{{ $isotime }}``, ``{{ $randint(1, 100) }}``, ``{{ $randstr(8) }}``,
 ``{{ $choice(a, b, c) }}``, ``{{ $env.NAME }}``, ``{{ $iteration }}``, ``{{ $worker }}``.
+
+References to stored secrets, ``{{ $secret.NAME }}`` (Secrets Manager) and ``{{ $ssm.NAME }}``
+(Parameter Store), are resolved before a run (surge.secrets) and handed in through the same
+mapping as the environment, under the keys ``$secret.NAME`` and ``$ssm.NAME``.
 """
 
 from __future__ import annotations
@@ -129,8 +133,19 @@ def _part_value(part: Part, variables: Mapping[str, object], rng: random.Random)
         raise TemplateError(f"variable '{part.var}' has no value in this iteration") from None
 
 
+SECRET_KINDS = ("secret", "ssm")
+_SECRET_REF = re.compile(r"^\$(secret|ssm)\.([A-Za-z0-9_][A-Za-z0-9_./-]*)$")
+
+
+def secret_ref(expr: str) -> tuple[str, str] | None:
+    """``("secret", NAME)`` for ``$secret.NAME``, ``("ssm", NAME)`` for ``$ssm.NAME``."""
+    m = _SECRET_REF.match(expr)
+    return (m.group(1), m.group(2)) if m else None
+
+
 def compile_template(source: str, environ: Mapping[str, str] | None = None) -> Template:
-    """Compile once. ``$env.NAME`` is resolved now, so a missing variable fails validation."""
+    """Compile once. ``$env.NAME`` (and a resolved ``$secret``/``$ssm`` reference) is resolved
+    now, so a missing variable fails validation."""
     env = os.environ if environ is None else environ
     parts: list[Part] = []
     pos = 0
@@ -138,7 +153,17 @@ def compile_template(source: str, environ: Mapping[str, str] | None = None) -> T
         if m.start() > pos:
             parts.append(Part(literal=source[pos : m.start()]))
         expr = m.group(1)
-        if expr.startswith("$env."):
+        ref = secret_ref(expr) if expr.startswith(("$secret", "$ssm")) else None
+        if ref is not None:
+            if expr not in env:
+                store = "Secrets Manager" if ref[0] == "secret" else "Parameter Store"
+                raise TemplateError(f"{{{{ {expr} }}}} was not read from {store} before the run")
+            parts.append(Part(literal=env[expr]))
+        elif expr.startswith(("$secret.", "$ssm.")):
+            raise TemplateError(
+                f"'{{{{ {expr} }}}}': a secret's name is letters, digits and _ . / - (e.g. $secret.checkout/api-token)"
+            )
+        elif expr.startswith("$env."):
             name = expr[5:]
             if name not in env:
                 raise TemplateError(

@@ -25,6 +25,7 @@ from surge.cloud.state_io import (
 )
 from surge.errors import PlanError
 from surge.plan import Plan, plan_model, semantic_problems
+from surge.secrets import SECRETS_PREFIX, check_secrets_exist, secret_refs
 
 
 def _plan_data(inp: ExecutionInput, clients: Clients) -> tuple[dict[str, Any], str | None]:
@@ -58,6 +59,13 @@ def _validated_plan(inp: ExecutionInput, clients: Clients, run_id: str) -> Plan:
     problems = semantic_problems(
         staged.plan, Path(tempfile.gettempdir()), {}, cloud=True, data_columns=staged.data_columns
     )
+    if secret_refs(staged.plan) and not problems:
+        # Before any worker starts: a missing secret would fail every worker at its start.
+        problems = check_secrets_exist(
+            staged.plan,
+            secretsmanager=clients.client("secretsmanager"),
+            prefix=getattr(clients, "secrets_prefix", SECRETS_PREFIX),
+        )
     if problems:
         raise PlanError("the plan is invalid:", problems)
     return staged.plan

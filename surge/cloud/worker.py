@@ -26,6 +26,9 @@ from surge.cloud.state_io import (
 )
 from surge.engine.worker import WorkerSpec, run_worker
 from surge.evaluate import RunCounters, abort_reason
+from surge.plan import Plan
+from surge.redact import Redactor
+from surge.secrets import SECRETS_PREFIX, resolve_secrets, secret_refs
 from surge.stats import IntervalData, WorkerResult, is_stage
 
 STOP_POLL_S = 3.0
@@ -188,6 +191,8 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     put_json(clients, layout.started_key(run_id, segment, shard), {"started_at": time.time()})
     plan = load_plan(clients, str(event["plan_key"]))
     plan = plan.model_copy(update={"seed": int(event.get("seed", 0))})
+    # Read once per invocation, during the lead time; in memory only, masked in the result.
+    secrets = _read_secrets(plan, clients)
     window = event.get("window")
     t0 = float(event["t0"]) if "t0" in event else layout.parse_iso(str(event["start_at"]))
     # A directory per invocation: warm containers reuse /tmp, and a test runs workers side by side.
@@ -203,6 +208,7 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
             (float(window[0]), float(window[1])) if window else None,
             f"seg{segment}-shard{shard}",
             Path(tmp),
+            secrets,
         )
         records = run_records(clients)
         records.add(run_id, workers_running=1)
@@ -216,5 +222,20 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
                 )
         finally:
             records.add(run_id, workers_running=-1)
+    if secrets:
+        result = Redactor(secrets.values()).data(result)
     put_json(clients, result_key, result)
     return {**base, "status": "stopped" if result["stopped_early"] else "ok"}
+
+
+def _read_secrets(plan: Plan, clients: Clients) -> dict[str, str]:
+    refs = secret_refs(plan)
+    if not refs:
+        return {}
+    kinds = {kind for kind, _ in refs}
+    return resolve_secrets(
+        plan,
+        secretsmanager=clients.client("secretsmanager") if "secret" in kinds else None,
+        ssm=clients.client("ssm") if "ssm" in kinds else None,
+        prefix=getattr(clients, "secrets_prefix", SECRETS_PREFIX),
+    )

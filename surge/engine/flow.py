@@ -198,7 +198,7 @@ def _expectations(expects: list[Expect]) -> tuple[tuple[int, ...] | None, str | 
     return statuses, content_type, body_contains
 
 
-def _until_capture(poll: Poll) -> CompiledCapture | None:
+def _until_capture(poll: Poll, env: Mapping[str, str] | None) -> CompiledCapture | None:
     until = poll.until
     if until.json_path is None:
         return None
@@ -209,32 +209,26 @@ def _until_capture(poll: Poll) -> CompiledCapture | None:
         if until.contains is not None
         else ("exists", until.exists)
     )
-    value = compile_structure(value)  # "{{ eventId }}" is rendered per poll by the worker
+    value = compile_structure(value, env)  # "{{ eventId }}" is rendered per poll by the worker
     return CompiledCapture(UNTIL, "until", jsonpath_parse(until.json_path), None, None, 1, (how, value))
 
 
-def _poll(plan: Plan, poll: Poll) -> CompiledPoll:
+def _poll(plan: Plan, poll: Poll, env: Mapping[str, str] | None) -> CompiledPoll:
     if poll.aws is not None:
         # An AWS read: the conditions and captures apply to the call's response document.
-        checks = [c for c in (_until_capture(poll),) if c is not None] + [_capture(c) for c in poll.capture]
+        checks = [c for c in (_until_capture(poll, env),) if c is not None] + [
+            _capture(c) for c in poll.capture
+        ]
         step = compile_aws_step(poll.aws)
         step.doc_bodies = True
         return CompiledPoll(None, poll.every, poll.timeout, poll.metric, poll.since, step, tuple(checks))
     assert poll.request is not None
-    base = _request(plan, poll.request)
+    base = _request(plan, poll.request, env)
     until = poll.until
     captures = list(base.captures) + [_capture(c) for c in poll.capture]
-    if until.json_path is not None:
-        how, value = (
-            ("equals", until.equals)
-            if until.equals is not None
-            else ("contains", until.contains)
-            if until.contains is not None
-            else ("exists", until.exists)
-        )
-        value = compile_structure(value)  # "{{ eventId }}" is rendered per poll by the worker
-        expr = jsonpath_parse(until.json_path)
-        captures.insert(0, CompiledCapture(UNTIL, "until", expr, None, None, 1, (how, value)))
+    until_capture = _until_capture(poll, env)
+    if until_capture is not None:
+        captures.insert(0, until_capture)
     request = replace(
         base,
         statuses=until.statuses if until.statuses is not None else base.statuses,
@@ -244,25 +238,25 @@ def _poll(plan: Plan, poll: Poll) -> CompiledPoll:
     return CompiledPoll(request, poll.every, poll.timeout, poll.metric, poll.since)
 
 
-def _request(plan: Plan, req: Request) -> CompiledRequest:
+def _request(plan: Plan, req: Request, env: Mapping[str, str] | None) -> CompiledRequest:
     statuses, content_type, body_contains = _expectations(req.expect)
     headers: dict[str, Template | str] = {}
     for k, v in {**plan.defaults.headers, **req.headers}.items():
-        t = compile_template(v)
+        t = compile_template(v, env)
         headers[k] = t.render({}, random.Random()) if t.is_static else t
     if req.json_body is not None and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = "application/json"
     body: Template | str | None = None
     if req.body is not None:
-        bt = compile_template(req.body)
+        bt = compile_template(req.body, env)
         body = bt.render({}, random.Random()) if bt.is_static else bt
     return CompiledRequest(
         endpoint=req.display_name,
         method=req.method,
-        url=compile_template(req.url),
+        url=compile_template(req.url, env),
         absolute=req.url.startswith(("http://", "https://")),
         headers=headers,
-        json_body=compile_structure(req.json_body) if req.json_body is not None else None,
+        json_body=compile_structure(req.json_body, env) if req.json_body is not None else None,
         body=body,
         timeout_s=req.timeout,
         max_body=int(req.max_body if req.max_body is not None else plan.defaults.max_body),
@@ -273,17 +267,19 @@ def _request(plan: Plan, req: Request) -> CompiledRequest:
     )
 
 
-def compile_plan(plan: Plan) -> CompiledPlan:
+def compile_plan(plan: Plan, env: Mapping[str, str] | None = None) -> CompiledPlan:
+    """``env``: what `$env` and the resolved `$secret`/`$ssm` references read (None: the process
+    environment, no secrets)."""
     scenarios = []
     for sc in plan.scenarios:
         steps: list[Step] = []
         for st in sc.flow:
             if st.request is not None:
-                steps.append(_request(plan, st.request))
+                steps.append(_request(plan, st.request, env))
             elif st.think is not None:
                 steps.append(Think(st.think))
             elif st.poll is not None:
-                steps.append(_poll(plan, st.poll))
+                steps.append(_poll(plan, st.poll, env))
             elif st.mark is not None:
                 steps.append(Mark(st.mark))
             elif st.stage is not None:
@@ -295,7 +291,7 @@ def compile_plan(plan: Plan) -> CompiledPlan:
     rng = random.Random(plan.seed)
     variables: dict[str, object] = {}
     for name, value in plan.variables.items():  # in order: a variable may use those above it
-        variables[name] = render_structure(compile_structure(value), variables, rng)
+        variables[name] = render_structure(compile_structure(value, env), variables, rng)
     endpoints = tuple(
         dict.fromkeys(
             s.endpoint for sc in scenarios for s in sc.steps if isinstance(s, CompiledRequest | CompiledPoll)

@@ -16,7 +16,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -85,6 +85,8 @@ class WorkerSpec:
     window: tuple[float, float] | None = None  # plan seconds; None: the whole plan
     worker_id: str = "w0"
     base_dir: Path = field(default_factory=Path.cwd)
+    # The plan's `$secret`/`$ssm` references, read before the run (surge.secrets): in memory only.
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 # (intervals just closed, index below which every interval of this worker is closed): the
@@ -179,7 +181,8 @@ class Worker:
     ) -> None:
         self.spec = spec
         self.plan = spec.plan
-        self.compiled: CompiledPlan = compile_plan(spec.plan)
+        env = collections.ChainMap(dict(spec.secrets), os.environ) if spec.secrets else None
+        self.compiled: CompiledPlan = compile_plan(spec.plan, env)
         self.session = session
         self.fast = fast_client
         self.should_stop = should_stop or (lambda: False)

@@ -1,0 +1,168 @@
+"""Secrets by reference: ``{{ $secret.NAME }}`` (Secrets Manager) and ``{{ $ssm.NAME }}`` (Parameter
+Store), read once before any traffic, under the stack's prefix, and handed to the engine in memory.
+
+A plan never holds a value: it names the secret. A local run reads it with the user's credentials,
+a cloud worker with its role (``secretsmanager:GetSecretValue`` on ``surge/*``,
+``ssm:GetParameter`` on ``parameter/surge/*``). The values go to the redactor of the run, so they are
+masked wherever they could appear. Clients are injected; :func:`secret_refs` is pure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from surge.errors import UserError
+from surge.template import secret_ref
+
+if TYPE_CHECKING:
+    from surge.plan import Plan
+
+SECRETS_PREFIX = "surge/"  # infra/names.py SECRETS_PREFIX: what the worker role may read
+PLACEHOLDER = "<secret>"
+_REF = re.compile(r"\{\{\s*(\$(?:secret|ssm)\.[^\s}]*)\s*\}\}")
+_ENV_REF = re.compile(r"\{\{\s*\$env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)
+
+
+def secret_refs(plan: Plan) -> list[tuple[str, str]]:
+    """Every ``(kind, name)`` the plan references, in order, once each."""
+    found: dict[tuple[str, str], None] = {}
+    for text in _strings(plan.model_dump(mode="json", by_alias=True)):
+        for expr in _REF.findall(text):
+            ref = secret_ref(expr)
+            if ref is not None:
+                found[ref] = None
+    return list(found)
+
+
+def env_refs(plan: Plan) -> list[str]:
+    """The environment variables the plan reads (``{{ $env.NAME }}``), in order, once each."""
+    found: dict[str, None] = {}
+    for text in _strings(plan.model_dump(mode="json", by_alias=True)):
+        for name in _ENV_REF.findall(text):
+            found[name] = None
+    return list(found)
+
+
+def stored_name(kind: str, name: str, prefix: str = SECRETS_PREFIX) -> str:
+    """The secret's id in Secrets Manager (``surge/NAME``) or the parameter's (``/surge/NAME``)."""
+    return f"{prefix}{name}" if kind == "secret" else f"/{prefix}{name}"
+
+
+class WithSecretPlaceholders(Mapping[str, str]):
+    """An environment in which every ``$secret``/``$ssm`` reference has a stand-in value: what
+    validation renders (the values are read when the run starts, not when a plan is checked)."""
+
+    def __init__(self, environ: Mapping[str, str], *, any_env: bool = False) -> None:
+        self._environ = environ
+        self._any_env = any_env  # a cloud plan: its `$env` references are refused on their own
+
+    def __getitem__(self, key: str) -> str:
+        if key.startswith(("$secret.", "$ssm.")) or (self._any_env and key not in self._environ):
+            return PLACEHOLDER
+        return self._environ[key]
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str) and (key.startswith(("$secret.", "$ssm.")) or self._any_env):
+            return True
+        return key in self._environ
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._environ)
+
+    def __len__(self) -> int:
+        return len(self._environ)
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
+def resolve_secrets(
+    plan: Plan, *, secretsmanager: Any = None, ssm: Any = None, prefix: str = SECRETS_PREFIX
+) -> dict[str, str]:
+    """The values of every reference in ``plan``, keyed ``$secret.NAME`` / ``$ssm.NAME`` (the
+    template's environment). Raises UserError naming the secret and what to do."""
+    values: dict[str, str] = {}
+    for kind, name in secret_refs(plan):
+        stored = stored_name(kind, name, prefix)
+        try:
+            if kind == "secret":
+                answer = secretsmanager.get_secret_value(SecretId=stored)
+                value = answer.get("SecretString")
+                if value is None:
+                    raise UserError(f"{{{{ $secret.{name} }}}}: secret {stored} is binary; store it as text")
+            else:
+                value = ssm.get_parameter(Name=stored, WithDecryption=True)["Parameter"]["Value"]
+        except UserError:
+            raise
+        except Exception as exc:
+            code = _error_code(exc)
+            if code in ("ResourceNotFoundException", "ParameterNotFound"):
+                raise UserError(
+                    f"{{{{ ${kind}.{name} }}}}: {stored} does not exist; store it with "
+                    f"`surge secret put {name}{' --ssm' if kind == 'ssm' else ''}` (value from stdin)"
+                ) from None
+            if code in ("AccessDeniedException", "AccessDenied"):
+                raise UserError(
+                    f"{{{{ ${kind}.{name} }}}}: not allowed to read {stored} "
+                    f"({'secretsmanager:GetSecretValue' if kind == 'secret' else 'ssm:GetParameter'})"
+                ) from None
+            raise UserError(f"{{{{ ${kind}.{name} }}}}: cannot read {stored}: {exc}") from None
+        values[f"${kind}.{name}"] = str(value)
+    return values
+
+
+def check_secrets_exist(plan: Plan, *, secretsmanager: Any, prefix: str = SECRETS_PREFIX) -> list[str]:
+    """Prepare's check, before any worker starts: each referenced Secrets Manager secret exists
+    (metadata only: Prepare may not read values). Parameters are read by the workers only
+    (DescribeParameters takes no resource-level permission). Problems name the reference."""
+    problems: list[str] = []
+    for kind, name in secret_refs(plan):
+        if kind != "secret":
+            continue
+        stored = stored_name(kind, name, prefix)
+        try:
+            secretsmanager.describe_secret(SecretId=stored)
+        except Exception as exc:
+            if _error_code(exc) == "ResourceNotFoundException":
+                problems.append(
+                    f"{{{{ $secret.{name} }}}}: secret {stored} does not exist; "
+                    f"store it with `surge secret put {name}` (value from stdin)"
+                )
+            else:
+                problems.append(f"{{{{ $secret.{name} }}}}: cannot check {stored}: {exc}")
+    return problems
+
+
+def put_secret(
+    name: str, value: str, *, secretsmanager: Any = None, ssm: Any = None, prefix: str = SECRETS_PREFIX
+) -> str:
+    """Store ``value`` as ``surge/NAME`` (a new version if it exists); returns the stored name."""
+    if secret_ref(f"$secret.{name}") is None:
+        raise UserError(f"secret name {name!r}: use letters, digits and _ . / - (e.g. checkout/api-token)")
+    if ssm is not None:
+        stored = stored_name("ssm", name, prefix)
+        ssm.put_parameter(Name=stored, Value=value, Type="SecureString", Overwrite=True)
+        return stored
+    stored = stored_name("secret", name, prefix)
+    try:
+        secretsmanager.create_secret(Name=stored, SecretString=value)
+    except Exception as exc:
+        if _error_code(exc) != "ResourceExistsException":
+            raise UserError(f"cannot store secret {stored}: {exc}") from None
+        secretsmanager.put_secret_value(SecretId=stored, SecretString=value)
+    return stored

@@ -690,6 +690,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--lead-seconds", type=int, help="with --cloud: time for workers' cold starts (default 30)"
     )
     run.add_argument(
+        "--drill-crash-shard",
+        type=int,
+        metavar="N",
+        help="with --cloud, a drill: shard N of the first segment fails 2 s into its load without a "
+        "result, to see a lost worker handled in your account (the run then fails its validity check)",
+    )
+    run.add_argument(
         "--metrics-delay",
         type=float,
         default=90.0,

@@ -33,6 +33,7 @@ MAX_SEGMENTS = 200
 # Step Functions. A plan must leave room for the first lead, Collect's wait and Report.
 EXECUTION_TIMEOUT_S = 10800
 EXECUTION_MARGIN_S = 1800
+DRILL_CRASH_AFTER_S = 2.0
 
 
 class RunOptions(BaseModel):
@@ -54,6 +55,12 @@ class RunOptions(BaseModel):
     )
     metrics_delay_seconds: float = Field(
         default=DEFAULT_METRICS_DELAY_S, ge=0, le=600, description="wait for CloudWatch before Collect reads"
+    )
+    drill_crash_shard: int | None = Field(
+        default=None,
+        ge=0,
+        description="a drill: this shard of the first segment fails DRILL_CRASH_AFTER_S into its load "
+        "without writing a result, to see a lost worker handled in your own account",
     )
 
     @model_validator(mode="before")

@@ -12,6 +12,7 @@ from typing import Any
 
 from surge.cloud import layout
 from surge.cloud.execution_input import (
+    DRILL_CRASH_AFTER_S,
     ExecutionInput,
     check_fits,
     parse_execution_input,
@@ -90,6 +91,11 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     check_fits(plan, options)
     lead = options.lead_seconds
     cuts = plan_segments(plan, options)
+    if options.drill_crash_shard is not None and options.drill_crash_shard >= cuts[0].shards:
+        raise PlanError(
+            f"options.drill_crash_shard: {options.drill_crash_shard} is no shard of the first segment, "
+            f"which has {cuts[0].shards} (0 to {cuts[0].shards - 1})"
+        )
     concurrency_note = _check_concurrency(clients, required_concurrency(cuts))
     t0 = float(math.ceil(time.time() + lead))
     plan_key = layout.plan_key(run_id)
@@ -112,6 +118,11 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
                 # Exact plan-time window and origin; the timestamps above are for Wait states.
                 "t0": t0,
                 "window": [seg.start_s, seg.end_s],
+                **(
+                    {"drill_crash_after_s": DRILL_CRASH_AFTER_S}
+                    if seg.index == 0 and i == options.drill_crash_shard
+                    else {}
+                ),
             }
             for i in range(seg.shards)
         ]

@@ -173,6 +173,25 @@ class _ProgressPublisher:
         self.flush()
 
 
+class DrillCrash(RuntimeError):
+    """The failure a crash drill makes: the worker ends without a result, as a crashed one would."""
+
+
+class _Drill:
+    """options.drill_crash_shard: this worker stops its load a few seconds in, then fails."""
+
+    def __init__(self, event: Mapping[str, Any], t0: float, window: Any) -> None:
+        after = event.get("drill_crash_after_s")
+        start = float(window[0]) if window else 0.0
+        self._at = t0 + start + float(after) if after is not None else None
+        self.crashed = False
+
+    def due(self) -> bool:
+        if self._at is not None and time.time() >= self._at:
+            self.crashed = True
+        return self.crashed
+
+
 def _run_async(coro: Any) -> Any:
     try:
         import uvloop
@@ -210,6 +229,7 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
             Path(tmp),
             secrets,
         )
+        drill = _Drill(event, t0, window)
         records = run_records(clients)
         records.add(run_id, workers_running=1)
         try:
@@ -218,10 +238,19 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
                 _ProgressPublisher(records, run_id, spec, segment, poller) as progress,
             ):
                 result: WorkerResult = _run_async(
-                    run_worker(spec, should_stop=poller.should_stop, on_interval=progress.on_interval)
+                    run_worker(
+                        spec,
+                        should_stop=lambda: poller.should_stop() or drill.due(),
+                        on_interval=progress.on_interval,
+                    )
                 )
         finally:
             records.add(run_id, workers_running=-1)
+    if drill.crashed:
+        # As a crash: the invocation fails and no result is written (options.drill_crash_shard).
+        raise DrillCrash(
+            f"drill: shard {shard} of segment {segment} crashed on purpose, its result unwritten"
+        )
     if secrets:
         result = Redactor(secrets.values()).data(result)
     put_json(clients, result_key, result)

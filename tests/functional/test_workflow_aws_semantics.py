@@ -215,6 +215,28 @@ def test_an_abort_check_breached_mid_segment_stops_the_run_within_seconds(
     assert validity(report, "the whole plan ran")["status"] == "fail"
 
 
+def test_the_crash_drill_loses_one_worker_as_a_crash_would(
+    workflow: Harness, demo_target: DemoTarget
+) -> None:
+    # What docs/verify-in-aws.md runs in a real account: options.drill_crash_shard.
+    plan = plan_for(demo_target.url, load={"phases": [{"duration": "4s", "rate": 100}]})
+    done = wait(
+        workflow,
+        start(
+            workflow,
+            "aws-drill",
+            plan,
+            {**OPTIONS, "segment_seconds": 4, "drill_crash_shard": 1, "per_worker_rate": 50},
+        ),
+    )
+    assert done["status"] == "FAILED"
+    assert "validity: every worker reported" in done["cause"] and "shard 1" in done["cause"]
+    report = workflow.read_json("runs/aws-drill/report.json")
+    assert validity(report, "every worker reported")["status"] == "fail"
+    # Shard 0 is counted in full; the crashed shard's requests reached the target but are in no figure.
+    assert report["totals"]["requests"] == 200 < demo_target.stats()["requests"]
+
+
 def validity(report: dict[str, Any], name: str) -> dict[str, Any]:
     (check,) = [c for c in report["checks"] if c["name"] == f"validity: {name}"]
     return check

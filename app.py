@@ -19,6 +19,7 @@ from cdk_nag import AwsSolutionsChecks
 from infra.config import (
     cdk_json_context,
     parse_log_groups,
+    parse_reserved_concurrency,
     parse_schedules,
     parse_step_resources,
     skip_pip_install,
@@ -30,6 +31,7 @@ from infra.names import (
     CTX_SCHEDULES,
     CTX_SKIP_PIP_INSTALL,
     CTX_STEP_RESOURCES,
+    CTX_WORKER_RESERVED,
     STACK_NAME,
 )
 from infra.stack import ProjectPaths, SurgeStack
@@ -46,6 +48,7 @@ def main() -> cdk.App:
         schedules=parse_schedules(ctx(CTX_SCHEDULES)),
         step_resources=parse_step_resources(ctx(CTX_STEP_RESOURCES)),
         log_groups=parse_log_groups(ctx(CTX_LOG_GROUPS)),
+        worker_reserved_concurrency=parse_reserved_concurrency(ctx(CTX_WORKER_RESERVED)),
         skip_pip_install=skip_pip_install(ctx(CTX_SKIP_PIP_INSTALL)),
         results_retention_days=int(ctx(CTX_RESULTS_RETENTION_DAYS) or 365),
         env=cdk.Environment(account=os.getenv("CDK_DEFAULT_ACCOUNT"), region=os.getenv("CDK_DEFAULT_REGION")),

@@ -14,7 +14,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, cast
 
-from functions.contracts import ENV_BUCKET, ENV_EVENT_BUS, ENV_SECRETS_PREFIX, ENV_STATE, ENV_TABLE
+from functions.contracts import (
+    ENV_BUCKET,
+    ENV_EVENT_BUS,
+    ENV_SECRETS_PREFIX,
+    ENV_STATE,
+    ENV_TABLE,
+    ENV_WORKER_RESERVED,
+)
 
 
 class ContractError(ValueError):
@@ -56,6 +63,7 @@ class Clients:
         table: str,
         region: str | None = None,
         secrets_prefix: str = "surge/",
+        worker_reserved_concurrency: int | None = None,
         event_bus: str = "default",
         remaining_time_ms: Callable[[], int] | None = None,
         overrides: Mapping[str, Any] | None = None,
@@ -64,6 +72,7 @@ class Clients:
         self.table = table
         self.region = region
         self.secrets_prefix = secrets_prefix
+        self.worker_reserved_concurrency = worker_reserved_concurrency
         self.event_bus = event_bus
         self._remaining = remaining_time_ms
         self._cache: dict[str, Any] = dict(overrides or {})
@@ -78,6 +87,9 @@ class Clients:
             table=os.environ[ENV_TABLE],
             region=os.environ.get("AWS_REGION"),
             secrets_prefix=os.environ.get(ENV_SECRETS_PREFIX, "surge/"),
+            worker_reserved_concurrency=int(os.environ[ENV_WORKER_RESERVED])
+            if os.environ.get(ENV_WORKER_RESERVED)
+            else None,
             event_bus=os.environ.get(ENV_EVENT_BUS, "default"),
             remaining_time_ms=context.get_remaining_time_in_millis if context is not None else None,
         )

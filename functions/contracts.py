@@ -25,6 +25,8 @@ ENV_TABLE: Final = "SURGE_TABLE"
 ENV_STATE: Final = "SURGE_STATE"
 """The workflow state this function serves (prepare, worker, aggregate, collect, report)."""
 ENV_SECRETS_PREFIX: Final = "SURGE_SECRETS_PREFIX"
+ENV_WORKER_RESERVED: Final = "SURGE_WORKER_RESERVED_CONCURRENCY"
+"""Set when the stack reserves concurrency for the worker: Prepare checks a run against it."""
 ENV_EVENT_BUS: Final = "SURGE_EVENT_BUS"
 """The event bus Run Completed goes to when a run is finished outside the workflow (Report)."""
 """Secrets Manager / SSM Parameter Store names a plan may reference start with this."""
@@ -92,7 +94,14 @@ class SegmentSpec(TypedDict):
     """``start_at`` minus the lead time: when the workflow invokes this segment's workers."""
 
 
-class PrepareResult(TypedDict):
+class _PrepareResultOptional(TypedDict, total=False):
+    sizing: str
+    """How the shards were sized (CPU or Little's law), for the report."""
+    stopped_before_start: bool
+    """`surge stop` came before Prepare: no segment is launched."""
+
+
+class PrepareResult(_PrepareResultOptional):
     run_id: str
     plan_name: str
     plan_key: str
@@ -109,6 +118,8 @@ class _ShardItemOptional(TypedDict, total=False):
     """Plan time zero (epoch seconds, sub-second precision) when Prepare gives more than start_at."""
     window: list[float]
     """``[start_s, end_s]`` of this segment in plan time."""
+    drill_crash_after_s: float
+    """options.drill_crash_shard: this shard stops that long into its load and fails, unwritten."""
 
 
 class ShardItem(_ShardItemOptional):

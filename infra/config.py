@@ -97,6 +97,21 @@ def skip_pip_install(context_value: Any) -> bool:
     return truthy(context_value) or truthy(os.environ.get(ENV_SKIP_PIP_INSTALL, ""))
 
 
+def parse_reserved_concurrency(value: Any) -> int | None:
+    """The worker's reserved concurrency from context (a whole number >= 1), or None."""
+    if value is None or value == "":
+        return None
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise ValueError(
+            f"context surge:workerReservedConcurrency must be a whole number, not {value!r}"
+        ) from None
+    if number < 1:
+        raise ValueError("context surge:workerReservedConcurrency must be at least 1")
+    return number
+
+
 def parse_log_groups(value: Any) -> tuple[str, ...]:
     """Log group names (or name patterns with *) Collect may query, from context (a list, or JSON
     text from `-c`)."""

@@ -30,6 +30,7 @@ from infra.names import (
     ENV_SECRETS_PREFIX,
     ENV_STATE,
     ENV_TABLE,
+    ENV_WORKER_RESERVED,
     KEY_JUNIT,
     KEY_METRICS,
     KEY_PLAN,
@@ -196,6 +197,7 @@ class Functions(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         step_resources: Sequence[str] = (),
         log_groups: Sequence[str] = (),
+        worker_reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._bucket = bucket
@@ -211,6 +213,8 @@ class Functions(Construct):
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
+        if worker_reserved_concurrency is not None:
+            environment[ENV_WORKER_RESERVED] = str(worker_reserved_concurrency)
         self.by_state: dict[str, SurgeFunction] = {
             spec.state: SurgeFunction(
                 self,
@@ -222,6 +226,12 @@ class Functions(Construct):
             )
             for spec in SPECS
         }
+        if worker_reserved_concurrency is not None:
+            # The workers' own reserve: a run never takes concurrency from the account's other
+            # functions, and they never starve a run of it.
+            worker_fn = self.by_state["worker"].function.node.default_child
+            assert isinstance(worker_fn, lambda_.CfnFunction)
+            worker_fn.reserved_concurrent_executions = worker_reserved_concurrency
         self._grant_prepare(self.by_state["prepare"])
         self._grant_worker(self.by_state["worker"])
         self._grant_aggregate(self.by_state["aggregate"])

@@ -15,10 +15,14 @@ from functions.contracts import ENV_EVENT_BUS as ENV_EVENT_BUS
 from functions.contracts import ENV_SECRETS_PREFIX as ENV_SECRETS_PREFIX
 from functions.contracts import ENV_STATE as ENV_STATE
 from functions.contracts import ENV_TABLE as ENV_TABLE
+from functions.contracts import ENV_WORKER_RESERVED as ENV_WORKER_RESERVED
 
 # --- CDK context keys (cdk.json or `cdk synth -c KEY=VALUE`) ----------------------------------
 CTX_SCHEDULES: Final = "surge:schedules"
 CTX_STEP_RESOURCES: Final = "surge:stepResources"
+CTX_WORKER_RESERVED: Final = "surge:workerReservedConcurrency"
+"""Concurrency reserved for the worker function: runs never compete with the account's other
+functions, and a run needing more is refused before it starts."""
 CTX_LOG_GROUPS: Final = "surge:logGroups"
 """Log groups beyond /aws/lambda/* whose logs Collect may query (a plan's services' log_group)."""
 DEFAULT_LOG_GROUPS: Final = ("/aws/lambda/*",)

@@ -52,6 +52,7 @@ class SurgeStack(Stack):
         schedules: Sequence[ScheduleSpec] = (),
         step_resources: Sequence[str] = (),
         log_groups: Sequence[str] = (),
+        worker_reserved_concurrency: int | None = None,
         skip_pip_install: bool = False,
         results_retention_days: int = 365,
         event_bus_name: str = "default",
@@ -75,6 +76,7 @@ class SurgeStack(Stack):
             event_bus=self.event_bus,
             step_resources=step_resources,
             log_groups=log_groups,
+            worker_reserved_concurrency=worker_reserved_concurrency,
         )
         self.workflow = Workflow(
             self,
@@ -93,9 +95,9 @@ class SurgeStack(Stack):
         self.dashboard = RunsDashboard(
             self, "Dashboard", state_machine=self.workflow.state_machine, functions=self.functions
         )
-        self._outputs()
+        self._outputs(worker_reserved_concurrency)
 
-    def _outputs(self) -> None:
+    def _outputs(self, worker_reserved_concurrency: int | None) -> None:
         # Stable keys: the CLI reads these from DescribeStacks (docs/workflow.md).
         CfnOutput(
             self, "BucketName", value=self.storage.bucket.bucket_name, description="Plans, results, reports"
@@ -110,6 +112,13 @@ class SurgeStack(Stack):
             description='Start an execution with {"plan_uri": "s3://..."} or {"plan": {...}}',
         )
         CfnOutput(self, "Region", value=Aws.REGION)
+        if worker_reserved_concurrency is not None:
+            CfnOutput(
+                self,
+                "WorkerReservedConcurrency",
+                value=str(worker_reserved_concurrency),
+                description="Concurrency reserved for the worker: the CLI checks runs against it",
+            )
         CfnOutput(
             self, "EventBusName", value=self.event_bus.event_bus_name, description="Run Completed events"
         )

@@ -142,7 +142,8 @@ DEFAULT_IN_FLIGHT_PER_WORKER = 1000
 # Beyond this no fleet can schedule arrivals (1000 Lambda workers at 10k/s each): a plan asking for
 # more is a typo or a unit mix-up, refused before it can tie a generator up walking its schedule.
 SCHEDULABLE_RATE = 1e7
-MAX_CONNECTIONS_PER_WORKER = 1000
+# A Lambda worker may hold 1,024 open files; the runtime, boto3's pools and the logs need some.
+MAX_CONNECTIONS_PER_WORKER = 900
 
 
 class Load(_Model):
@@ -172,7 +173,7 @@ class Load(_Model):
             else DEFAULT_IN_FLIGHT_PER_WORKER
         )
         connections = max(1, self.connections // workers) if self.connections is not None else in_flight
-        # A Lambda worker may hold 1024 open files: stay under it whatever the plan says.
+        # Stay under Lambda's descriptor limit whatever the plan says.
         return in_flight, min(connections, MAX_CONNECTIONS_PER_WORKER)
 
     think_time: Seconds = 0.0

@@ -29,6 +29,7 @@ class StackInfo:
     table: str
     state_machine_arn: str
     region: str
+    worker_reserved: int | None = None  # the stack's surge:workerReservedConcurrency
 
 
 def describe_stack(cfn: Any, stack_name: str = DEFAULT_STACK) -> StackInfo:
@@ -45,7 +46,14 @@ def describe_stack(cfn: Any, stack_name: str = DEFAULT_STACK) -> StackInfo:
             f"stack '{stack_name}' has no output(s) {', '.join(missing)}: is it a surge stack? Redeploy with `cdk deploy`."
         )
     region = outputs.get("Region") or cfn.meta.region_name
-    return StackInfo(outputs["BucketName"], outputs["TableName"], outputs["StateMachineArn"], region)
+    reserved = outputs.get("WorkerReservedConcurrency")
+    return StackInfo(
+        outputs["BucketName"],
+        outputs["TableName"],
+        outputs["StateMachineArn"],
+        region,
+        int(reserved) if reserved and reserved.isdigit() else None,
+    )
 
 
 def raise_for_aws(exc: Exception, what: str) -> Any:
@@ -157,7 +165,7 @@ class CloudRuns:
 
         if self.lambda_client is None:
             return "the account's Lambda concurrency was not checked (no Lambda client)"
-        return check_concurrency(self.lambda_client, needed)
+        return check_concurrency(self.lambda_client, needed, reserved=self.info.worker_reserved)
 
     def status(self, run_id: str) -> RunStatus:
         try:

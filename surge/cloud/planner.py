@@ -21,8 +21,90 @@ from surge.schedule import Segment, segments
 CONTROL_FUNCTIONS = 4
 
 
+# With no latency threshold to go by, a request is expected to take this long (capped by its timeout).
+ASSUMED_LATENCY_S = 1.0
+
+
+def expected_latency_s(plan: Plan) -> tuple[float, str]:
+    """How long a request is expected to take, and why. Little's law needs the mean; a plan that
+    meets its checks has a mean near its central ones (mean, p50 ... p95), so the slowest of those
+    is taken; checks on the tail only (p99, max) bound it from above and are taken when they are
+    all there is. No latency check: ASSUMED_LATENCY_S within the request timeout."""
+    central: list[float] = []
+    tail: list[float] = []
+    for th in plan.parsed_thresholds():
+        m = th.metric
+        if not (
+            m.namespace in ("http", "endpoint", "phase")
+            and m.path
+            and m.path[0] in ("latency", "service_time")
+        ):
+            continue
+        if th.op not in ("<", "<="):
+            continue
+        pct = m.percentile
+        (
+            central
+            if (pct is None and m.path[-1] in ("mean", "avg")) or (pct is not None and pct <= 95)
+            else tail
+        ).append(th.target / 1000.0)
+    chosen = central or tail
+    if chosen:
+        return max(chosen), f"the plan's latency threshold of {max(chosen) * 1000:g} ms"
+    assumed = min(ASSUMED_LATENCY_S, plan.defaults.timeout)
+    return assumed, f"{assumed * 1000:g} ms per request (no latency threshold to go by)"
+
+
+def iteration_in_flight_s(plan: Plan, latency_s: float) -> float:
+    """How long an iteration is expected to stay in flight (open model): its requests at
+    ``latency_s`` each (capped by their timeouts), its think times, its polls' timeouts; the
+    scenarios weighted as the plan mixes them."""
+    total_weight = sum(sc.weight for sc in plan.scenarios)
+    mean = 0.0
+    for sc in plan.scenarios:
+        seconds = 0.0
+        for step in sc.flow:
+            if step.request is not None:
+                seconds += min(latency_s, step.request.timeout or plan.defaults.timeout)
+            elif step.aws is not None:
+                seconds += latency_s
+            elif step.think is not None:
+                seconds += step.think
+            elif step.poll is not None:
+                seconds += step.poll.timeout  # the longest it may wait for its condition
+        mean += seconds * sc.weight / total_weight
+    return max(mean, 1e-3)
+
+
+def shard_capacity(plan: Plan, options: RunOptions) -> tuple[float, str]:
+    """What one worker is given at most, and how that was decided. Open model: the lower of its
+    CPU capacity (options.per_worker_rate) and Little's law, arrivals/s x seconds in flight <= the
+    iterations one worker may hold (kept under Lambda's 1,024 file descriptors); a target that
+    slows down then fills more workers rather than dropping arrivals."""
+    if plan.load.model == "closed":
+        return float(PER_WORKER_USERS), f"{PER_WORKER_USERS} virtual users per worker"
+    in_flight, connections = plan.load.per_worker_limits(1)
+    cpu = options.per_worker_rate
+    if plan.load.max_in_flight is not None:
+        # A per-run cap is shared out whatever the shard count: more shards cannot raise it.
+        return cpu, f"{cpu:g}/s per worker (CPU; load.max_in_flight caps the run's in-flight iterations)"
+    latency, basis = expected_latency_s(plan)
+    held = iteration_in_flight_s(plan, latency)
+    budget = min(in_flight, connections)
+    little = budget / held
+    if little < cpu:
+        return little, (
+            f"{little:.4g}/s per worker by Little's law: {budget} iterations in flight per worker / "
+            f"{held:.3g} s each (requests at {basis}); CPU would allow {cpu:g}/s"
+        )
+    return cpu, (
+        f"{cpu:g}/s per worker (CPU); Little's law allows {little:.4g}/s ({budget} in flight / {held:.3g} s, "
+        f"requests at {basis})"
+    )
+
+
 def plan_segments(plan: Plan, options: RunOptions) -> list[Segment]:
-    capacity = options.per_worker_rate if plan.load.model == "open" else float(PER_WORKER_USERS)
+    capacity, _ = shard_capacity(plan, options)
     return segments(
         plan_shapes(plan),
         max_segment_s=options.segment_seconds,
@@ -51,13 +133,23 @@ def check_concurrency(lambda_client: Any, needed: int, *, reserved: int | None =
     except Exception as exc:  # permissions, an emulator without the API: say so, do not block
         return f"the account's Lambda concurrency was not checked ({type(exc).__name__}: {exc})"
     limit = settings.get("AccountLimit", {})
-    available = reserved if reserved is not None else int(limit.get("UnreservedConcurrentExecutions", 0))
+    if reserved is not None:
+        # The workers draw on their own reserve; the workflow's functions on the unreserved pool.
+        workers = needed - CONTROL_FUNCTIONS
+        if workers > reserved:
+            raise ConcurrencyError(
+                f"the run needs {workers} concurrent workers at its peak (two overlapping segments), "
+                f"but the worker function has {reserved} reserved: redeploy with a higher "
+                "surge:workerReservedConcurrency, raise options.per_worker_rate, or lower the plan's rate"
+            )
+        return None
+    available = int(limit.get("UnreservedConcurrentExecutions", 0))
     if needed > available:
-        where = "reserved for the worker function" if reserved is not None else "unreserved in the account"
         raise ConcurrencyError(
             f"the run needs {needed} concurrent Lambda executions at its peak (two overlapping "
             f"segments' workers, plus {CONTROL_FUNCTIONS} for the workflow), but only {available} are "
-            f"{where} (account limit {limit.get('ConcurrentExecutions', '?')}): request a higher "
-            "Lambda concurrency quota, raise options.per_worker_rate, or lower the plan's rate"
+            f"unreserved in the account (account limit {limit.get('ConcurrentExecutions', '?')}): request a "
+            "higher Lambda concurrency quota, reserve concurrency for the worker "
+            "(surge:workerReservedConcurrency), raise options.per_worker_rate, or lower the plan's rate"
         )
     return None

@@ -18,7 +18,13 @@ from surge.cloud.execution_input import (
     parse_execution_input,
 )
 from surge.cloud.inputs import stage_files
-from surge.cloud.planner import ConcurrencyError, check_concurrency, plan_segments, required_concurrency
+from surge.cloud.planner import (
+    ConcurrencyError,
+    check_concurrency,
+    plan_segments,
+    required_concurrency,
+    shard_capacity,
+)
 from surge.cloud.state_io import (
     Clients,
     put_json,
@@ -78,7 +84,9 @@ def _check_concurrency(clients: Clients, needed: int) -> str | None:
     except Exception as exc:
         return f"the account's Lambda concurrency was not checked ({type(exc).__name__}: {exc})"
     try:
-        return check_concurrency(client, needed)
+        return check_concurrency(
+            client, needed, reserved=getattr(clients, "worker_reserved_concurrency", None)
+        )
     except ConcurrencyError as exc:
         raise PlanError(str(exc)) from None
 
@@ -157,6 +165,7 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         "plan_key": plan_key,
         "segment_count": len(cuts),
         "segments": specs,
+        "sizing": shard_capacity(plan, options)[1],
     }
     # What Report needs, kept in S3 too: a run ended from outside the workflow (a console stop, a
     # timeout) is finished from it.

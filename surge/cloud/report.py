@@ -142,6 +142,8 @@ def _render(
         metrics=metrics,
         end=end,
     )
+    if run.get("sizing"):
+        report["generator"]["notes"].append(f"shards sized at {run['sizing']}")
     if collect_error is not None:
         # Service checks are no-data then; say why next to them rather than leave it to guess.
         report["service_metrics"] = {

@@ -32,6 +32,8 @@ SCHEDULES = [
 ]
 
 
+LOG_GROUPS = ("/ecs/orders",)
+WORKER_RESERVED = 50
 STEP_RESOURCES = (
     "arn:aws:lambda:eu-west-1:123456789012:function:orders",
     "arn:aws:s3:::uploads-bucket",
@@ -77,6 +79,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
         paths=paths,
         schedules=parse_schedules(SCHEDULES),
         step_resources=STEP_RESOURCES,
+        log_groups=LOG_GROUPS,
+        worker_reserved_concurrency=WORKER_RESERVED,
         skip_pip_install=True,
         env=env,
     )

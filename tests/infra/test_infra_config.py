@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from infra.config import ScheduleSpec, parse_log_groups, parse_schedules, skip_pip_install
+from infra.config import (
+    ScheduleSpec,
+    parse_log_groups,
+    parse_reserved_concurrency,
+    parse_schedules,
+    skip_pip_install,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,6 +53,14 @@ def test_log_groups_parse_from_list_or_json_text() -> None:
         parse_log_groups(["arn:aws:logs:eu-west-1:1:log-group:x"])
     with pytest.raises(ValueError, match="not valid JSON"):
         parse_log_groups("[/ecs")
+
+
+def test_reserved_concurrency_is_a_whole_number_or_nothing() -> None:
+    assert parse_reserved_concurrency(None) is None and parse_reserved_concurrency("200") == 200
+    with pytest.raises(ValueError, match="whole number"):
+        parse_reserved_concurrency("lots")
+    with pytest.raises(ValueError, match="at least 1"):
+        parse_reserved_concurrency(0)
 
 
 def test_skip_pip_install_from_context_or_env(monkeypatch: pytest.MonkeyPatch) -> None:

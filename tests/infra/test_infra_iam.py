@@ -149,6 +149,11 @@ def test_collect_reads_metrics_apis_and_writes_metrics_only(scope: Scope) -> Non
     )
     # Only the tested functions' log groups (and those the deployer lists in surge:logGroups):
     # not the logs of every other workload in the account.
+    assert allowed(
+        collect,
+        "logs:StartQuery",
+        "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/ecs/orders",
+    )
     for group in ("/aws/rds/instance/main/postgresql", "/ecs/payments", "/aws/lambda-insights"):
         arn = f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{group}"
         assert not allowed(collect, "logs:StartQuery", arn), group

@@ -154,6 +154,7 @@ def test_function_runtime_memory_timeout_env_tracing_logs(synth: Any, state: str
         "SURGE_EVENT_BUS": "default",
         "POWERTOOLS_SERVICE_NAME": "surge",
         "POWERTOOLS_METRICS_NAMESPACE": "Surge",
+        "SURGE_WORKER_RESERVED_CONCURRENCY": "50",  # the test stack reserves 50 for the worker
     }
     log_group = _props(synth, surge_fn.log_group)
     assert log_group["RetentionInDays"] == 30
@@ -299,6 +300,19 @@ def test_outputs_name_what_the_cli_needs(synth: Any) -> None:
     assert outputs["Region"]["Value"] == {"Ref": "AWS::Region"}
     assert outputs["EventBusName"]["Value"] == "default"
     assert outputs["DashboardName"]["Value"] == {"Ref": logical_id(stack.dashboard.dashboard)}
+    assert outputs["WorkerReservedConcurrency"]["Value"] == "50"
+    assert "WorkerReservedConcurrency" not in synth.raw_bare["Outputs"]
+
+
+def test_only_the_worker_has_reserved_concurrency_and_only_when_asked(synth: Any) -> None:
+    functions = synth.stack.functions
+    assert _props(synth, functions.worker)["ReservedConcurrentExecutions"] == 50
+    for fn in (functions.prepare, functions.aggregate, functions.collect, functions.report):
+        assert "ReservedConcurrentExecutions" not in _props(synth, fn)
+    bare = [
+        r["Properties"] for r in synth.raw_bare["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+    ]
+    assert bare and all("ReservedConcurrentExecutions" not in p for p in bare)
 
 
 def test_resource_inventory(synth: Any) -> None:

@@ -7,11 +7,17 @@ import pytest
 from botocore.stub import Stubber
 
 from surge.cloud.execution_input import parse_options
-from surge.cloud.planner import ConcurrencyError, check_concurrency, plan_segments, required_concurrency
-from surge.plan import parse_plan
+from surge.cloud.planner import (
+    ConcurrencyError,
+    check_concurrency,
+    plan_segments,
+    required_concurrency,
+    shard_capacity,
+)
+from surge.plan import Plan, parse_plan
 
 
-def plan(rate: float, minutes: int) -> object:
+def plan(rate: float, minutes: int, thresholds: list[str] | None = None, **extra: object) -> Plan:
     return parse_plan(
         {
             "name": "x",
@@ -19,6 +25,8 @@ def plan(rate: float, minutes: int) -> object:
             "load": {"phases": [{"duration": f"{minutes}m", "rate": rate}]},
             "scenarios": [{"name": "s", "flow": [{"get": "/"}]}],
             "limits": {"max_rate": 1e6},
+            "thresholds": ["http.latency.p95 < 200ms"] if thresholds is None else thresholds,
+            **extra,
         }
     )
 
@@ -27,6 +35,28 @@ def test_two_overlapping_segments_and_the_workflow_are_counted() -> None:
     cuts = plan_segments(plan(10_000, 20), parse_options({}))  # 2 segments of 10 min, 5 shards each
     assert [s.shards for s in cuts] == [5, 5]
     assert required_concurrency(cuts) == 5 + 5 + 4
+
+
+def test_shards_are_sized_by_littles_law_when_requests_are_slow() -> None:
+    options = parse_options({})
+    # 200 ms requests: 900 in flight per worker sustain 4,500/s; the CPU's 2,000/s is the limit.
+    capacity, how = shard_capacity(plan(10_000, 1), options)
+    assert capacity == 2000 and how.startswith("2000/s per worker (CPU)")
+    # 2 s requests (the slowest central latency the plan accepts): 900 / 2 s = 450/s per worker.
+    slow = plan(9_000, 1, ["http.latency.p95 < 2s", "http.latency.p50 < 300ms", "http.latency.p99 < 8s"])
+    capacity, how = shard_capacity(slow, options)
+    assert capacity == 450 and "Little's law: 900 iterations in flight per worker / 2 s each" in how
+    assert [s.shards for s in plan_segments(slow, options)] == [20]
+    # Only a tail check: it is all there is to go by.
+    assert shard_capacity(plan(900, 1, ["http.latency.p99 < 3s"]), options)[0] == 300
+    # No latency threshold: a request is taken to last 1 s (within its timeout); think time counts.
+    thinking = plan(
+        900, 1, [], scenarios=[{"name": "s", "flow": [{"get": "/"}, {"think": "2s"}, {"get": "/b"}]}]
+    )
+    assert shard_capacity(thinking, options)[0] == 225  # 900 / (1 + 2 + 1) s
+    # A per-run in-flight cap is the plan's choice: more shards could not raise it.
+    capped = plan(10_000, 1, [], load={"phases": [{"duration": "1m", "rate": 10_000}], "max_in_flight": 500})
+    assert shard_capacity(capped, options)[0] == 2000
 
 
 def lambda_with(unreserved: int) -> tuple[object, Stubber]:
@@ -57,3 +87,11 @@ def test_enough_concurrency_passes_and_unreadable_settings_are_a_note() -> None:
     stub.activate()
     note = check_concurrency(broken, 85)
     assert note is not None and "not checked" in note
+
+
+def test_with_reserved_concurrency_the_workers_are_checked_against_their_reserve() -> None:
+    client, _ = lambda_with(10)  # the account's unreserved pool does not matter for the workers
+    assert check_concurrency(client, 44, reserved=40) is None  # 40 workers + 4 workflow functions
+    client, _ = lambda_with(10)
+    with pytest.raises(ConcurrencyError, match=r"needs 41 concurrent workers .* has 40 reserved"):
+        check_concurrency(client, 45, reserved=40)

@@ -78,8 +78,13 @@ def test_lambda_requirements_come_from_pyproject_minus_the_runtime() -> None:
 
     requirements = lambda_requirements(ROOT / "pyproject.toml")
     names = {r.split(">")[0].split("=")[0].split("<")[0].strip().lower() for r in requirements}
-    assert "boto3" not in names and "botocore" not in names
+    # aiobotocore pins botocore: boto3 is bundled with it, so the asset holds a consistent pair
+    # (test_infra_bundle.py builds and imports it); without aiobotocore the runtime's pair is used.
+    assert "boto3" in names and "aiobotocore" in names and "botocore" not in names
     assert {"aiohttp", "pydantic", "aws-lambda-powertools", "uvloop"} <= names
+    from infra import bundling
+
+    assert names >= bundling.PINS_BOTOCORE
 
 
 def test_local_bundling_copies_handlers_and_packages_without_pip(tmp_path: Path) -> None:

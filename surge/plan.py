@@ -1004,7 +1004,8 @@ def load_plan(
     try:
         with path.open("rb") as fh:
             raw = fh.read(MAX_PLAN_BYTES + 1)  # never read a huge file whole to refuse it
+            size = os.fstat(fh.fileno()).st_size
     except OSError as exc:
         raise PlanError(f"cannot read plan {path}: {exc.strerror or exc}") from None
-    data = parse_document(raw, str(path))
+    data = parse_document(raw, str(path), size=size)
     return parse_plan(data, base_dir=path.parent, target=target, environ=environ, cloud=cloud)

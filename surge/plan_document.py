@@ -71,12 +71,15 @@ def _check_size(root: yaml.Node) -> None:
     walk(root, 0)
 
 
-def parse_document(raw: bytes, source: str, *, max_bytes: int = MAX_PLAN_BYTES) -> object:
-    """The data of a plan file (YAML or JSON). Raises PlanError naming ``source`` and the place."""
+def parse_document(
+    raw: bytes, source: str, *, max_bytes: int = MAX_PLAN_BYTES, size: int | None = None
+) -> object:
+    """The data of a plan file (YAML or JSON). Raises PlanError naming ``source`` and the place.
+    ``size``: the whole file's size, when only its first ``max_bytes + 1`` bytes were read."""
     if len(raw) > max_bytes:
         raise PlanError(
-            f"{source} is {len(raw):,} bytes; a plan may be at most {max_bytes:,} "
-            "(put request data in a data file)"
+            f"{source} is {size if size is not None else len(raw):,} bytes; a plan may be at most "
+            f"{max_bytes:,} (put request data in a data file)"
         )
     try:
         text = raw.decode("utf-8-sig")

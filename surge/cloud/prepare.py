@@ -47,10 +47,12 @@ def _plan_data(inp: ExecutionInput, clients: Clients) -> tuple[dict[str, Any], s
     from surge.plan_document import MAX_PLAN_BYTES, parse_document
 
     try:
-        body = clients.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{MAX_PLAN_BYTES}")["Body"].read()
+        obj = clients.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{MAX_PLAN_BYTES}")
+        body = obj["Body"].read()
     except Exception as exc:
         raise PlanError(f"plan_uri: cannot read {inp.plan_uri}: {exc}") from None
-    data = parse_document(body, f"plan_uri {inp.plan_uri}")
+    total = str(obj.get("ContentRange", "")).rpartition("/")[2]  # "bytes 0-1048576/52428800"
+    data = parse_document(body, f"plan_uri {inp.plan_uri}", size=int(total) if total.isdigit() else None)
     if not isinstance(data, dict):
         raise PlanError("the plan must be a mapping with name, target, load and scenarios")
     return data, inp.plan_uri

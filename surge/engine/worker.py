@@ -545,6 +545,10 @@ class Worker:
         finally:
             self._pacer = None
             pacer.close()
+        # The load window is the worker's share of the plan's time, not its arrivals: a shard whose
+        # last arrival comes early (1 arrival in a 1 s window) would otherwise measure its CPU and
+        # lag over a few milliseconds of work and read as saturated.
+        await self._sleep(self.t0 + self.window[1] - time.perf_counter())
 
     async def _paced_arrivals(self, pacer: Pacer, poisson: bool) -> None:
         early = pacer.early_s

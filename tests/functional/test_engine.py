@@ -83,6 +83,16 @@ def test_achieved_arrivals_per_phase_within_one_percent(counting_server: Countin
     assert [sum(p["requests"] for p in run.report["phases"])] == [2400]
 
 
+def test_a_shard_whose_arrivals_end_early_measures_its_whole_window(demo_target: DemoTarget) -> None:
+    # 2/s over 1 s on 2 shards: shard 0's only arrival is at 0 s. Its load window is still 1 s;
+    # measured over the arrival alone, its CPU read ~100% and a 2-request run failed as saturated.
+    plan = make_plan(demo_target.url, load={"phases": [{"duration": "1s", "rate": 2}]})
+    result = run_in_process(plan, shard=0, shards=2)
+    assert result["health"]["arrivals"] == 1
+    assert result["health"]["cpu_pct"] < 50 and not result["health"]["saturated"]
+    assert result["ended_at"] - result["started_at"] >= 1.0
+
+
 def test_errors_are_classified_and_counted(demo_target: DemoTarget) -> None:
     demo_target.set_config(error_rate=1.0)
     plan = make_plan(demo_target.url)

@@ -18,6 +18,7 @@ from infra.functions import Functions
 from infra.schedules import Schedules
 from infra.storage import Storage
 from infra.workflow import Workflow
+from surge import __version__
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,6 +113,12 @@ class SurgeStack(Stack):
             description='Start an execution with {"plan_uri": "s3://..."} or {"plan": {...}}',
         )
         CfnOutput(self, "Region", value=Aws.REGION)
+        CfnOutput(
+            self,
+            "SurgeVersion",
+            value=__version__,
+            description="`surge doctor --cloud` compares it with the CLI",
+        )
         if worker_reserved_concurrency is not None:
             CfnOutput(
                 self,

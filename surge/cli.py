@@ -324,6 +324,25 @@ def _resolve_secrets(args: argparse.Namespace, plan: Plan) -> dict[str, str]:
     )
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    """`surge doctor --cloud`: the deployed stack against this CLI, and what this caller may do."""
+    if not args.cloud:
+        raise UserError("surge doctor checks the deployed stack: pass --cloud (with --region/--stack)")
+    from surge.cloud.doctor import diagnose, local_definition
+
+    session = _aws_session(args, "surge doctor")
+    services = ("sts", "cloudformation", "stepfunctions", "lambda", "iam")
+    clients = {name: session.client(name) for name in services}
+    failed = 0
+    for finding in diagnose(clients, stack=args.stack, cli_version=__version__, template=local_definition()):
+        mark = {True: "ok  ", False: "FAIL", None: "??  "}[finding.ok]
+        print(f"{mark} {finding.check}: {finding.detail}")
+        if finding.fix and finding.ok is not True:
+            print(f"     -> {finding.fix}")
+        failed += finding.ok is False
+    return ExitStatus.OK if not failed else ExitStatus.ERROR
+
+
 def _cmd_secret(args: argparse.Namespace) -> int:
     """`surge secret put NAME`: the value from stdin (or --from-env VAR), stored as surge/NAME."""
     from surge.secrets import put_secret
@@ -767,6 +786,13 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--out", help="HTML file (default surge-runs/compare-<A>-vs-<B>.html)")
     cmp.add_argument("--history", help=HISTORY_HELP)
     cmp.set_defaults(func=_cmd_compare)
+
+    doctor = sub.add_parser(
+        "doctor", help="check the deployed stack against this CLI, and the caller's access"
+    )
+    doctor.add_argument("--cloud", action="store_true", help="check the AWS stack (the only check so far)")
+    add_cloud_options(doctor)
+    doctor.set_defaults(func=_cmd_doctor)
 
     secret = sub.add_parser("secret", help="store a value plans read as {{ $secret.NAME }}")
     secret_sub = secret.add_subparsers(dest="secret_command", required=True)

@@ -301,6 +301,9 @@ def test_outputs_name_what_the_cli_needs(synth: Any) -> None:
     assert outputs["EventBusName"]["Value"] == "default"
     assert outputs["DashboardName"]["Value"] == {"Ref": logical_id(stack.dashboard.dashboard)}
     assert outputs["WorkerReservedConcurrency"]["Value"] == "50"
+    from surge import __version__
+
+    assert outputs["SurgeVersion"]["Value"] == __version__  # `surge doctor --cloud` compares it
     assert "WorkerReservedConcurrency" not in synth.raw_bare["Outputs"]
 
 

@@ -1,0 +1,221 @@
+"""`surge doctor --cloud`: is the deployed stack the one this CLI expects, and can this caller use it?
+
+Each check is a :class:`Finding`: what was checked, whether it holds (None: it could not be
+checked, and why), and what to do when it does not. Clients are injected; the definition
+comparison (:func:`state_shape`) is pure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from surge.cloud.client import StackInfo, describe_stack
+from surge.cloud.planner import CONTROL_FUNCTIONS
+from surge.errors import UserError
+
+# What `surge run --cloud`, `surge stop` and `surge report --cloud` call (docs/workflow.md).
+CALLER_ACTIONS = (
+    ("states:StartExecution", "state_machine"),
+    ("states:StopExecution", "execution"),
+    ("states:DescribeExecution", "execution"),
+    ("s3:PutObject", "run_object"),
+    ("s3:GetObject", "run_object"),
+    ("dynamodb:GetItem", "table"),
+    ("dynamodb:UpdateItem", "table"),
+    ("lambda:GetAccountSettings", "*"),
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    ok: bool | None  # None: could not be checked
+    detail: str
+    fix: str | None = None
+
+
+def state_shape(definition: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Every state of a definition, nested ones included, as (path, Type): what a deployed
+    definition shares with the template it came from (ARNs and names are substituted)."""
+    shape: list[tuple[str, str]] = []
+    for name, state in sorted(definition.get("States", {}).items()):
+        path = f"{prefix}{name}"
+        shape.append((path, str(state.get("Type"))))
+        for key in ("ItemProcessor", "Iterator"):
+            if isinstance(state.get(key), Mapping):
+                shape += state_shape(state[key], f"{path}/")
+        for i, branch in enumerate(state.get("Branches", []) or []):
+            shape += state_shape(branch, f"{path}[{i}]/")
+    return shape
+
+
+def local_definition() -> dict[str, Any] | None:
+    """The state machine template this CLI was built with, when it runs from a checkout."""
+    path = Path(__file__).resolve().parents[2] / "statemachine" / "surge.asl.json"
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    return (
+        str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else type(exc).__name__
+    )
+
+
+def diagnose(
+    clients: Mapping[str, Any],
+    *,
+    stack: str,
+    cli_version: str,
+    template: Mapping[str, Any] | None,
+) -> Iterator[Finding]:
+    """The checks in the order a user fixes them: credentials, stack, version, definition,
+    concurrency, the caller's permissions. ``clients``: boto3 clients by service name."""
+    try:
+        caller = clients["sts"].get_caller_identity()["Arn"]
+    except Exception as exc:
+        yield Finding(
+            "credentials",
+            False,
+            f"no usable AWS credentials ({_code(exc)})",
+            "set AWS_PROFILE or run `aws sso login`",
+        )
+        return
+    yield Finding("credentials", True, caller)
+    try:
+        info = describe_stack(clients["cloudformation"], stack)
+        outputs = {
+            o["OutputKey"]: o["OutputValue"]
+            for o in clients["cloudformation"]
+            .describe_stacks(StackName=stack)["Stacks"][0]
+            .get("Outputs", [])
+        }
+    except UserError as exc:
+        yield Finding("stack", False, str(exc), "deploy it: `npx cdk deploy` (or pass --stack/--region)")
+        return
+    yield Finding("stack", True, f"{stack} in {info.region}: bucket {info.bucket}, table {info.table}")
+    yield _version(outputs, cli_version)
+    yield _definition(clients["stepfunctions"], info, template)
+    yield _concurrency(clients["lambda"], info)
+    yield _permissions(clients, info, caller)
+
+
+def _version(outputs: Mapping[str, str], cli_version: str) -> Finding:
+    deployed = outputs.get("SurgeVersion")
+    if deployed is None:
+        return Finding(
+            "version",
+            False,
+            "the stack names no surge version (deployed before 0.1.0's doctor)",
+            "redeploy: `npx cdk deploy`",
+        )
+    if deployed != cli_version:
+        return Finding(
+            "version",
+            False,
+            f"the stack runs surge {deployed}, this CLI is {cli_version}",
+            "redeploy from this checkout: `npx cdk deploy`",
+        )
+    return Finding("version", True, f"surge {deployed} on both sides")
+
+
+def _definition(sfn: Any, info: StackInfo, template: Mapping[str, Any] | None) -> Finding:
+    try:
+        deployed = json.loads(
+            sfn.describe_state_machine(stateMachineArn=info.state_machine_arn)["definition"]
+        )
+    except Exception as exc:
+        return Finding(
+            "definition",
+            None,
+            f"could not read the state machine ({_code(exc)})",
+            "allow states:DescribeStateMachine",
+        )
+    if template is None:
+        return Finding("definition", None, "no local template to compare with (not run from a checkout)")
+    mine, theirs = set(state_shape(template)), set(state_shape(deployed))
+    if mine != theirs:
+        missing = ", ".join(sorted(p for p, _ in mine - theirs)[:5]) or "none"
+        extra = ", ".join(sorted(p for p, _ in theirs - mine)[:5]) or "none"
+        return Finding(
+            "definition",
+            False,
+            f"the deployed workflow differs from this CLI's: missing {missing}; not in this CLI's: {extra}",
+            "redeploy from this checkout: `npx cdk deploy`",
+        )
+    return Finding("definition", True, f"{len(mine)} states, as in this CLI's template")
+
+
+def _concurrency(lambda_client: Any, info: StackInfo) -> Finding:
+    try:
+        limit = lambda_client.get_account_settings()["AccountLimit"]
+    except Exception as exc:
+        return Finding(
+            "concurrency",
+            None,
+            f"could not read the account's Lambda settings ({_code(exc)})",
+            "allow lambda:GetAccountSettings",
+        )
+    unreserved = int(limit.get("UnreservedConcurrentExecutions", 0))
+    total = limit.get("ConcurrentExecutions", "?")
+    if info.worker_reserved is not None:
+        detail = f"{info.worker_reserved} reserved for the workers; {unreserved} unreserved of {total} for the workflow"
+        ok = unreserved >= CONTROL_FUNCTIONS
+    else:
+        # The smallest run: one segment of one shard, the next one's launch, and the workflow.
+        detail = f"{unreserved} unreserved of {total}: runs of up to {max((unreserved - CONTROL_FUNCTIONS) // 2, 0)} workers per segment"
+        ok = unreserved >= CONTROL_FUNCTIONS + 2
+    fix = None if ok else "request a higher Lambda concurrency quota (Service Quotas)"
+    return Finding("concurrency", ok, detail, fix)
+
+
+def _assumed_role_arn(iam: Any, caller: str) -> str:
+    """The role behind an assumed-role session (simulation needs the role's ARN with its path)."""
+    if ":assumed-role/" not in caller:
+        return caller
+    name = caller.split(":assumed-role/", 1)[1].split("/", 1)[0]
+    return str(iam.get_role(RoleName=name)["Role"]["Arn"])
+
+
+def _permissions(clients: Mapping[str, Any], info: StackInfo, caller: str) -> Finding:
+    iam = clients["iam"]
+    account_region = info.state_machine_arn.split(":")[3:5]
+    execution = info.state_machine_arn.replace(":stateMachine:", ":execution:") + ":doctor"
+    resources = {
+        "state_machine": info.state_machine_arn,
+        "execution": execution,
+        "run_object": f"arn:aws:s3:::{info.bucket}/runs/doctor/plan.yaml",
+        "table": f"arn:aws:dynamodb:{account_region[0]}:{account_region[1]}:table/{info.table}",
+        "*": "*",
+    }
+    try:
+        principal = _assumed_role_arn(iam, caller)
+        denied = []
+        for action, resource in CALLER_ACTIONS:
+            result = iam.simulate_principal_policy(
+                PolicySourceArn=principal, ActionNames=[action], ResourceArns=[resources[resource]]
+            )["EvaluationResults"][0]
+            if result["EvalDecision"] != "allowed":
+                denied.append(action)
+    except Exception as exc:
+        return Finding(
+            "permissions",
+            None,
+            f"could not simulate this caller's policies ({_code(exc)})",
+            "allow iam:SimulatePrincipalPolicy to check, or just try `surge run --cloud`",
+        )
+    if denied:
+        return Finding(
+            "permissions",
+            False,
+            f"{principal} may not: {', '.join(denied)}",
+            "add them to the caller's policy (docs/verify-in-aws.md lists what surge calls)",
+        )
+    return Finding("permissions", True, f"{principal} may start, follow and stop runs and read their reports")

@@ -89,7 +89,9 @@ def test_a_shard_whose_arrivals_end_early_measures_its_whole_window(demo_target:
     plan = make_plan(demo_target.url, load={"phases": [{"duration": "1s", "rate": 2}]})
     result = run_in_process(plan, shard=0, shards=2)
     assert result["health"]["arrivals"] == 1
-    assert result["health"]["cpu_pct"] < 50 and not result["health"]["saturated"]
+    # (lag and lateness depend on this test process, which also serves the target: not asserted)
+    assert result["health"]["cpu_pct"] < 50
+    assert not any("CPU" in note for note in result["health"]["notes"])
     assert result["ended_at"] - result["started_at"] >= 1.0
 
 

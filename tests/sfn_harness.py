@@ -240,21 +240,26 @@ class Harness:
         answer: list[bytes] = []
         headers_out: dict[str, str] = {}
         context = LambdaContext(timeout)
+        killed = threading.Event()
 
         def run() -> None:
             try:
                 answer.append(self._call(state, event, context, headers_out))
             finally:
                 with self._lock:
-                    self._in_flight -= 1
+                    if not killed.is_set():  # a killed invocation was counted out already
+                        self._in_flight -= 1
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         thread.join(timeout)
-        if thread.is_alive():
-            with self._lock:
+        with self._lock:
+            alive = thread.is_alive()
+            if alive:
+                killed.set()
                 self._in_flight -= 1  # killed: nothing waits for it any more
                 self.killed.append(Call(time.time(), short, event))
+        if alive:
             response_headers["x-amz-function-error"] = "Unhandled"
             error = {
                 "errorType": "Sandbox.Timedout",
@@ -384,6 +389,12 @@ def sfn_workflow(
     the ASL before it is deployed (to show what another design would do)."""
     monkeypatch.setenv("TZ", "UTC")  # moto compares Wait timestamps with naive local time
     time.tzset()
+    # Workers here are threads of this process: their uploads take milliseconds, not Lambda's
+    # seconds. A shorter grace keeps every missing-shard drill seconds shorter; the waits'
+    # logic is the same.
+    from surge.cloud import segment_results
+
+    monkeypatch.setattr(segment_results, "UPLOAD_GRACE_S", 1.5)
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

@@ -48,7 +48,10 @@ def create_table(ddb: Any) -> None:
 
 
 @pytest.fixture
-def clients() -> Iterator[Clients]:
+def clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clients]:
+    from surge.cloud import segment_results
+
+    monkeypatch.setattr(segment_results, "UPLOAD_GRACE_S", 1.5)  # in-process workers upload at once
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)

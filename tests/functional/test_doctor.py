@@ -77,7 +77,7 @@ def test_a_deployed_definition_that_differs_is_found(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with sfn_workflow(
-        monkeypatch, edit_definition=lambda d: d.replace('"CheckAbort"', '"CheckAbortOld"')
+        monkeypatch, edit_definition=lambda d: d.replace('"CheckAbortEven"', '"CheckAbortOld"')
     ) as h:
         stack(h)
         code, out = doctor(capsys)

@@ -331,7 +331,7 @@ def test_abort_from_aggregate_stops_later_segments(workflow: Harness) -> None:
 
     assert result.status == "FAILED"
     assert result.error == "surge.ChecksFailed"
-    assert result.entered("AbortRun")
+    assert result.entered("AbortRunEven")  # segment 0 is the even branch's
     segments = workflow.core.prepared["run-abort"]["segments"]
     workers = workflow.calls_to("worker")
     assert {c.event["segment"] for c in workers} <= {0, 1}, "segment 2 must never start"

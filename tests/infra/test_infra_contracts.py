@@ -24,10 +24,13 @@ def _all_states(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for state in states.values():
         if "ItemProcessor" in state:
             found.update(_all_states(state["ItemProcessor"]["States"]))
+        for branch in state.get("Branches", []):
+            found.update(_all_states(branch["States"]))
     return found
 
 
 STATES = _all_states(DEFINITION["States"])
+BRANCHES = ("Even", "Odd")  # RunSegments' two branches: segments 0, 2, 4, ... and 1, 3, 5, ...
 
 
 def _keys(template: dict[str, Any]) -> set[str]:
@@ -38,7 +41,8 @@ def _keys(template: dict[str, Any]) -> set[str]:
     ("state", "event", "result"),
     [
         ("Prepare", contracts.PrepareEvent, None),
-        ("Aggregate", contracts.AggregateEvent, contracts.AggregateResult),
+        ("AggregateEven", contracts.AggregateEvent, contracts.AggregateResult),
+        ("AggregateOdd", contracts.AggregateEvent, contracts.AggregateResult),
         ("Collect", contracts.CollectEvent, contracts.CollectResult),
         ("Report", contracts.ReportEvent, contracts.Outcome),
         ("RecordError", contracts.RecordErrorEvent, contracts.Outcome),
@@ -57,11 +61,13 @@ def test_payloads_and_selected_results_match_the_contract(state: str, event: Any
 
 
 def test_worker_gets_the_shard_item_unchanged_and_its_result_is_discarded() -> None:
-    worker = STATES["Worker"]
-    assert worker["Parameters"]["Payload.$"] == "$"
-    assert worker["OutputPath"] is None
-    assert STATES["RunShards"]["ResultPath"] is None, "results are read from S3, never from the map"
-    assert STATES["RunShards"]["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
+    for b in BRANCHES:
+        worker = STATES[f"Worker{b}"]
+        assert worker["Parameters"]["Payload.$"] == "$"
+        assert worker["OutputPath"] is None
+        shards = STATES[f"RunShards{b}"]
+        assert shards["ResultPath"] is None, "results are read from S3, never from the map"
+        assert shards["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
 
 
 @pytest.mark.parametrize(
@@ -83,8 +89,8 @@ def test_paths_into_handler_results_name_contract_fields(prefix: str, typed_dict
 def test_every_task_error_reaches_record_error_or_is_deliberately_tolerated() -> None:
     tolerated = {"Collect": "Report", "EmitRunCompleted": "Verdict", "RecordError": "MarkRunErrored"}
     for name, state in STATES.items():
-        if state["Type"] not in {"Task", "Map"} or name in {"Worker", "Aggregate", "RunShards"}:
-            continue  # inside the segments map: caught by RunSegments
+        if state["Type"] not in {"Task", "Map"} or name.endswith(BRANCHES):
+            continue  # inside RunSegments' branches: caught by RunSegments
         catch_all = [c for c in state.get("Catch", []) if c["ErrorEquals"] == ["States.ALL"]]
         assert catch_all, f"{name} has no catch-all"
         target = catch_all[0]["Next"]
@@ -103,7 +109,7 @@ def test_final_states_and_error_names() -> None:
         "CausePath": "$.outcome.cause",
     }
     assert STATES["RunFailed"]["Error"] == "surge.RunError"
-    assert STATES["AbortRun"]["Error"] == "surge.Aborted"
+    assert all(STATES[f"AbortRun{b}"]["Error"] == "surge.Aborted" for b in BRANCHES)
     assert STATES["Passed"]["Type"] == "Succeed"
     verdicts = {c["StringEquals"]: c["Next"] for c in STATES["Verdict"]["Choices"]}
     assert verdicts == {"pass": "Passed", "fail": "ChecksFailed"}
@@ -112,15 +118,31 @@ def test_final_states_and_error_names() -> None:
 
 def test_segments_overlap_by_design() -> None:
     segments = STATES["RunSegments"]
-    assert segments["MaxConcurrency"] == 2, "two segments in flight: the next launches before this one ends"
-    assert segments["ItemProcessor"]["StartAt"] == "WaitForLaunch"
-    assert STATES["WaitForLaunch"]["TimestampPath"] == "$.segment.launch_at"
-    shards = STATES["RunShards"]
-    assert shards["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
-    assert shards["MaxConcurrencyPath"] == "$.segment.shard_count"
-    # Every worker failure is tolerated: under AWS's semantics a map past its tolerance fails at once
-    # while its workers keep running, and the run would be judged before their results exist.
-    assert shards["ToleratedFailurePercentage"] == 100
-    assert "ToleratedFailurePercentagePath" not in shards and "ToleratedFailureCount" not in shards
+    # Two branches of a Parallel state, each a loop over every other segment: two segments in
+    # flight, the next launching before this one ends. A Distributed Map in a Parallel branch is a
+    # shape AWS deploys; one inside an inline Map's iteration is not documented anywhere.
+    assert segments["Type"] == "Parallel" and len(segments["Branches"]) == 2
+    for first, (b, branch) in enumerate(zip(BRANCHES, segments["Branches"], strict=True)):
+        assert branch["StartAt"] == f"Start{b}"
+        assert STATES[f"Start{b}"]["Parameters"]["k"] == first
+        assert STATES[f"Next{b}"]["Parameters"]["k.$"] == "States.MathAdd($.k, 2)"
+        assert STATES[f"More{b}"]["Choices"][0]["NumericLessThanPath"] == "$.launched"
+        assert STATES[f"Pick{b}"]["Parameters"]["segment.$"] == "States.ArrayGetItem($.segments, $.k)"
+        assert STATES[f"WaitForLaunch{b}"]["TimestampPath"] == "$.segment.launch_at"
+        shards = STATES[f"RunShards{b}"]
+        assert shards["ItemProcessor"]["ProcessorConfig"] == {
+            "Mode": "DISTRIBUTED",
+            "ExecutionType": "STANDARD",
+        }
+        assert shards["MaxConcurrencyPath"] == "$.segment.shard_count"
+        # Every worker failure is tolerated: under AWS's semantics a map past its tolerance fails at
+        # once while its workers keep running, and the run would be judged before their results exist.
+        assert shards["ToleratedFailurePercentage"] == 100
+        assert "ToleratedFailurePercentagePath" not in shards and "ToleratedFailureCount" not in shards
+    # The branches are one loop written twice: identical but for their names and first segment.
+    even, odd = (
+        json.dumps(branch).replace(b, "") for b, branch in zip(BRANCHES, segments["Branches"], strict=True)
+    )
+    assert even.replace('"k": 0', '"k": 1').replace("segments 0, 2, 4", "segments 1, 3, 5") == odd
     assert [c["Next"] for c in segments["Catch"]] == ["Collect", "SegmentsFailed"]
     assert segments["Catch"][0]["ErrorEquals"] == ["surge.Aborted"]

@@ -95,7 +95,9 @@ def test_with_a_failure_tolerance_the_map_fails_early_and_still_nothing_is_lost(
     other workers still send load. Aggregate now awaits their results in S3 all the same."""
 
     def tolerate_nothing(definition: str) -> str:
-        edited = definition.replace('"ToleratedFailurePercentage": 100.0,', '"ToleratedFailurePercentage": 0.0,')
+        edited = definition.replace(
+            '"ToleratedFailurePercentage": 100.0,', '"ToleratedFailurePercentage": 0.0,'
+        )
         assert edited != definition
         return edited
 

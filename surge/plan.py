@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PlainSerializer,
     Tag,
     ValidationError,
     ValidationInfo,
@@ -33,6 +34,7 @@ from surge.errors import PlanError
 from surge.jsonpath import check_jsonpath
 from surge.metrics.bind import bind_thresholds, threshold_problem
 from surge.metrics.spec import CostSpec, Services
+from surge.pause import Pause, parse_pause
 from surge.template import TemplateError, compile_structure, structure_variables
 from surge.thresholds import Threshold, ThresholdError, parse_metric, parse_threshold
 from surge.units import parse_duration_s, parse_share, parse_size_bytes
@@ -45,6 +47,10 @@ def _duration(v: object) -> float:
 
 
 Seconds = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+# A think time or pace: 2s, 1s..3s, {between: [1s, 3s]} or {mean: 2s, stddev: 500ms} (surge.pause).
+PauseSpec = Annotated[
+    Pause, BeforeValidator(parse_pause), PlainSerializer(lambda p: p.to_plan(), return_type=Any)
+]
 # A response body held for checks and captures: more than this is a plan's mistake, not a test.
 MAX_BODY_LIMIT = 1 << 30
 Bytes = Annotated[int, BeforeValidator(parse_size_bytes), Field(gt=0, le=MAX_BODY_LIMIT)]
@@ -176,9 +182,12 @@ class Load(_Model):
         # Stay under Lambda's descriptor limit whatever the plan says.
         return in_flight, min(connections, MAX_CONNECTIONS_PER_WORKER)
 
-    think_time: Seconds = 0.0
-    pace: Seconds | None = Field(
-        default=None, description="closed model: intended time between a user's iterations"
+    think_time: PauseSpec = Field(
+        default=Pause(0.0, 0.0),
+        description="closed model: pause between a user's iterations (2s, 1s..3s, {mean: 2s, stddev: 500ms})",
+    )
+    pace: PauseSpec | None = Field(
+        default=None, description="closed model: intended time between a user's iterations (fixed or varied)"
     )
 
     @model_validator(mode="after")
@@ -373,7 +382,7 @@ class Step(_Model):
     """One step of a flow: a request, a think time, a poll-until, a mark, or a stage boundary."""
 
     request: Request | None = None
-    think: Seconds | None = None
+    think: PauseSpec | None = None
     poll: Poll | None = None
     aws: AwsStepSpec | None = None
     mark: str | None = Field(default=None, pattern=r"^[\w.\- ]+$")

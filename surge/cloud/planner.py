@@ -69,7 +69,7 @@ def iteration_in_flight_s(plan: Plan, latency_s: float) -> float:
             elif step.aws is not None:
                 seconds += latency_s
             elif step.think is not None:
-                seconds += step.think
+                seconds += step.think.mean_s
             elif step.poll is not None:
                 seconds += step.poll.timeout  # the longest it may wait for its condition
         mean += seconds * sc.weight / total_weight

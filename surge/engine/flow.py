@@ -15,6 +15,7 @@ from jsonpath_ng.ext import parse as jsonpath_parse  # type: ignore[attr-defined
 
 from surge.engine.aws.steps import CompiledAwsStep, compile_aws_step
 from surge.engine.request_policy import DEFAULT_MAX_BODY
+from surge.pause import Pause
 from surge.plan import Capture, Expect, Plan, Poll, Request
 from surge.stats import STAGE_PREFIX
 from surge.template import Template, compile_structure, compile_template, render_structure
@@ -118,7 +119,7 @@ def _has_template(value: object) -> bool:
 
 @dataclass(frozen=True)
 class Think:
-    seconds: float
+    pause: Pause
 
 
 @dataclass(frozen=True)

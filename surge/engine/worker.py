@@ -300,7 +300,7 @@ class Worker:
         marks: dict[str, float] = {}
         for step in scenario.steps:
             if isinstance(step, Think):
-                await self._sleep(step.seconds)
+                await self._sleep(step.pause.sample(self.rng))
                 if self.stopping.is_set():
                     if stage is not None:  # cut short, as after a request (below)
                         self._record_stage(stage[0], stage[1], time.perf_counter(), "stage_failed")
@@ -667,11 +667,11 @@ class Worker:
             # A slow running mean of the user's cycle: the interval a stall is measured against.
             expected_us = took_us if expected_us == 0 else 0.9 * expected_us + 0.1 * took_us
             if load.pace is not None:
-                next_intended = intended + load.pace
+                next_intended = intended + load.pace.sample(rng)
                 wait = next_intended - clock()
             else:
                 next_intended = None
-                wait = load.think_time
+                wait = load.think_time.sample(rng)
             if wait > 0:  # never past the window's end: the user would only wake up to leave
                 await self._sleep(min(wait, self.t0 + w1 - clock()))
 

@@ -95,6 +95,35 @@ def test_a_shard_whose_arrivals_end_early_measures_its_whole_window(demo_target:
     assert result["ended_at"] - result["started_at"] >= 1.0
 
 
+def test_think_times_and_pauses_are_drawn_per_user_as_the_plan_says(
+    demo_target: DemoTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from surge.engine.worker import Worker
+
+    slept: list[float] = []
+    real_sleep = Worker._sleep
+
+    async def recording_sleep(self: Worker, seconds: float) -> None:
+        slept.append(seconds)
+        await real_sleep(self, seconds)
+
+    monkeypatch.setattr(Worker, "_sleep", recording_sleep)
+    plan = make_plan(
+        demo_target.url,
+        load={"phases": [{"duration": "1.5s", "users": 4}], "think_time": "20ms..60ms"},
+        scenarios=[
+            {"name": "s", "flow": [{"get": "/api/mocs"}, {"think": {"mean": "30ms", "stddev": "10ms"}}]}
+        ],
+    )
+    result = run_in_process(plan)
+    assert aggregate(merge_results([result])).requests > 20
+    # Users out of step with each other, as Locust's between() makes them: no two pauses alike.
+    pauses = [s for s in slept if 0 < s < 0.2]
+    assert len(pauses) > 20 and len(set(pauses)) == len(pauses)
+    between = [s for s in pauses if 0.02 <= s <= 0.06]
+    assert len(between) >= len(pauses) // 3  # the think_time draws (the rest: the flow's normal ones)
+
+
 def test_errors_are_classified_and_counted(demo_target: DemoTarget) -> None:
     demo_target.set_config(error_rate=1.0)
     plan = make_plan(demo_target.url)

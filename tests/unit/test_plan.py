@@ -147,7 +147,7 @@ def test_closed_model_users_ramp_think_time() -> None:
     )
     assert plan.load.model == "closed"
     assert [(p.start_level, p.end_level) for p in plan.load.phases] == [(0.0, 1000.0), (1000.0, 1000.0)]
-    assert plan.load.think_time == 1.0
+    assert plan.load.think_time.is_fixed and plan.load.think_time.mean_s == 1.0
     assert plan.load.pace is None
 
 
@@ -221,7 +221,7 @@ def test_artillery_shorthand() -> None:
     assert post.request.json_body == {"type": "order.created"}
     assert post.request.display_name == "ingest"
     assert delete.request is not None and delete.request.method == "DELETE"
-    assert think.request is None and think.think == 0.5
+    assert think.request is None and think.think is not None and think.think.mean_s == 0.5
     assert patch.request is not None and (patch.request.method, patch.request.body) == ("PATCH", "raw")
     assert endpoint_names(plan) == {"GET /api/mocs", "ingest", "DELETE /api/mocs/1", "PATCH /x"}
 

@@ -231,16 +231,55 @@ class Capture(_Model):
         return self
 
 
+def _json_condition_problem(json_path: str | None, given: int, field: str) -> str | None:
+    """What is wrong with a JSON condition (a poll's until, a request's expect), or None."""
+    if json_path is not None and given != 1:
+        return f"'{field}.json' takes exactly one of 'equals', 'contains' or 'exists'"
+    if json_path is None and given:
+        return f"'equals', 'contains' and 'exists' compare the value at '{field}.json': add it"
+    if json_path is not None:
+        check_jsonpath(json_path)
+    return None
+
+
 class Expect(_Model):
     status: int | list[int] | None = None
     content_type: str | None = None
     body_contains: str | None = None
+    # A JSON condition on the response, with the meaning a poll's until has (surge.conditions).
+    json_path: str | None = Field(default=None, alias="json")
+    equals: Any = None
+    contains: Any = None
+    exists: bool | None = None
+    max: Seconds | None = Field(
+        default=None, gt=0, description="the longest the request may take (send to last byte), e.g. 200ms"
+    )
 
     @model_validator(mode="after")
     def _something(self) -> Expect:
-        if self.status is None and self.content_type is None and self.body_contains is None:
-            raise ValueError("an expectation needs 'status', 'content_type' or 'body_contains'")
+        if all(
+            v is None for v in (self.status, self.content_type, self.body_contains, self.json_path, self.max)
+        ):
+            raise ValueError(
+                "an expectation needs 'status', 'content_type', 'body_contains', 'json' (with "
+                "equals/contains/exists) or 'max'"
+            )
+        given = sum(x is not None for x in (self.equals, self.contains, self.exists))
+        problem = _json_condition_problem(self.json_path, given, "expect")
+        if problem:
+            raise ValueError(problem)
         return self
+
+    @property
+    def condition(self) -> tuple[str, object] | None:
+        """(how, expected) of the JSON condition, if there is one."""
+        if self.json_path is None:
+            return None
+        if self.equals is not None:
+            return "equals", self.equals
+        if self.contains is not None:
+            return "contains", self.contains
+        return "exists", self.exists
 
     @property
     def statuses(self) -> tuple[int, ...] | None:
@@ -329,12 +368,9 @@ class Until(_Model):
                 "'until' needs 'status', 'json' (with equals/contains/exists) or 'body_contains'"
             )
         given = sum(x is not None for x in (self.equals, self.contains, self.exists))
-        if self.json_path is not None and given != 1:
-            raise ValueError("'until.json' takes exactly one of 'equals', 'contains' or 'exists'")
-        if self.json_path is None and given:
-            raise ValueError("'equals', 'contains' and 'exists' compare the value at 'until.json': add it")
-        if self.json_path is not None:
-            check_jsonpath(self.json_path)
+        problem = _json_condition_problem(self.json_path, given, "until")
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
@@ -860,6 +896,9 @@ def _request_problems(
         fields["json"] = req.json_body
     if req.body is not None:
         fields["body"] = req.body
+    for i, e in enumerate(req.expect):
+        if e.condition is not None:
+            fields[f"expect[{i}]"] = e.condition[1]
     for field, value in fields.items():
         try:
             compiled = compile_structure(value, environ)

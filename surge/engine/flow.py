@@ -13,6 +13,7 @@ from typing import Any
 
 from jsonpath_ng.ext import parse as jsonpath_parse  # type: ignore[attr-defined]
 
+from surge.conditions import condition_holds
 from surge.engine.aws.steps import CompiledAwsStep, compile_aws_step
 from surge.engine.request_policy import DEFAULT_MAX_BODY
 from surge.pause import Pause
@@ -21,6 +22,7 @@ from surge.stats import STAGE_PREFIX
 from surge.template import Template, compile_structure, compile_template, render_structure
 
 UNTIL = "$until"  # the capture name of a poll's JSON condition: holds -> True, else None
+EXPECT = "$expect"  # the check a request's JSON expectation is (never a variable anyone reads)
 
 
 @dataclass(frozen=True)
@@ -57,18 +59,7 @@ class CompiledCapture:
     def _holds(self, json_doc: object) -> bool:
         assert self.until is not None and self.json_expr is not None
         how, expected = self.until
-        values = [m.value for m in self.json_expr.find(json_doc)]
-        if how == "exists":
-            return bool(values) == bool(expected)
-        if how == "equals":
-            return any(v == expected for v in values)
-        # contains: an element of a list, a substring of a string, or any matched value itself
-        return any(
-            v == expected
-            or (isinstance(v, list) and expected in v)
-            or (isinstance(v, str) and isinstance(expected, str) and expected in v)
-            for v in values
-        )
+        return condition_holds([m.value for m in self.json_expr.find(json_doc)], how, expected)
 
 
 @dataclass(frozen=True)
@@ -86,6 +77,8 @@ class CompiledRequest:
     content_type: str | None
     body_contains: str | None
     max_body: int = DEFAULT_MAX_BODY  # the most of a body held for checks and captures
+    max_latency_s: float | None = None  # expect: {max: 200ms}, send to last byte
+    templated_checks: bool = False  # a JSON expectation names a variable: rendered per request
 
     @property
     def needs_body_text(self) -> bool:
@@ -239,8 +232,25 @@ def _poll(plan: Plan, poll: Poll, env: Mapping[str, str] | None) -> CompiledPoll
     return CompiledPoll(request, poll.every, poll.timeout, poll.metric, poll.since)
 
 
+def _expect_captures(req: Request, env: Mapping[str, str] | None) -> list[CompiledCapture]:
+    """A request's JSON expectations, as the checks a poll's until is (one meaning: surge.conditions)."""
+    checks = []
+    for e in req.expect:
+        condition = e.condition
+        if condition is not None:
+            assert e.json_path is not None
+            how, value = condition
+            compiled = (how, compile_structure(value, env))
+            checks.append(
+                CompiledCapture(EXPECT, "until", jsonpath_parse(e.json_path), None, None, 1, compiled)
+            )
+    return checks
+
+
 def _request(plan: Plan, req: Request, env: Mapping[str, str] | None) -> CompiledRequest:
     statuses, content_type, body_contains = _expectations(req.expect)
+    checks = _expect_captures(req, env)
+    latencies = [e.max for e in req.expect if e.max is not None]
     headers: dict[str, Template | str] = {}
     for k, v in {**plan.defaults.headers, **req.headers}.items():
         t = compile_template(v, env)
@@ -261,10 +271,12 @@ def _request(plan: Plan, req: Request, env: Mapping[str, str] | None) -> Compile
         body=body,
         timeout_s=req.timeout,
         max_body=int(req.max_body if req.max_body is not None else plan.defaults.max_body),
-        captures=tuple(_capture(c) for c in req.capture),
+        captures=(*checks, *(_capture(c) for c in req.capture)),
         statuses=statuses,
         content_type=content_type,
         body_contains=body_contains,
+        max_latency_s=min(latencies) if latencies else None,
+        templated_checks=any(c.until_is_template for c in checks),
     )
 
 

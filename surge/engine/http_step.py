@@ -130,6 +130,8 @@ async def send(
                     status = resp.status
                     error = status_error(status, req.statuses)
                     captured = None
+                    if error is None and req.max_latency_s is not None and t_end - t_send > req.max_latency_s:
+                        error = "expect"  # expect: {max: ...}: slower than the plan allows
                     if error is None and too_large:
                         error = "too_large"
                     elif error is None and (req.content_type is not None or needs_body):
@@ -202,6 +204,8 @@ async def send_fast(
     status = resp.status
     error = status_error(status, req.statuses)
     captured = None
+    if error is None and req.max_latency_s is not None and t_end - t_send > req.max_latency_s:
+        error = "expect"  # expect: {max: ...}: slower than the plan allows
     if error is None and resp.too_large:
         error = "too_large"
     elif error is None and (want_headers or want_body):

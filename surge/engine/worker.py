@@ -453,6 +453,12 @@ class Worker:
     ) -> bool:
         rec = self.recorder
         prep = self._prepared[id(req)]
+        if req.templated_checks:
+            # A JSON expectation names this iteration's data ("{{ orderId }}"): rendered for it.
+            captures = tuple(
+                c.with_until_rendered(variables, self.rng) if c.until_is_template else c for c in req.captures
+            )
+            req = replace(req, captures=captures)
         fast: Prepared | None = None
         if prep.static:
             url, headers, body = prep.url, prep.headers, prep.body

@@ -124,6 +124,43 @@ def test_think_times_and_pauses_are_drawn_per_user_as_the_plan_says(
     assert len(between) >= len(pauses) // 3  # the think_time draws (the rest: the flow's normal ones)
 
 
+def test_json_and_latency_expectations_on_requests(demo_target: DemoTarget) -> None:
+    def run(*steps: dict[str, object]) -> dict[str, int]:
+        plan = make_plan(
+            demo_target.url,
+            load={"phases": [{"duration": "1s", "rate": 5}]},
+            scenarios=[{"name": "s", "flow": list(steps)}],
+        )
+        return aggregate(merge_results([run_in_process(plan)])).errors
+
+    post = {"url": "/v1/events", "json": {"type": "order.created", "n": "{{ $iteration }}"}}
+    ok = run(
+        {
+            "post": {
+                **post,
+                "capture": [{"json": "$.id", "as": "id"}],
+                "expect": [{"status": 202}, {"json": "$.id", "exists": True}],
+            }
+        },
+        # A templated expectation: the event read back is the one this iteration posted.
+        {
+            "get": {
+                "url": "/v1/inbox/{{ id }}",
+                "expect": [
+                    {"json": "$.id", "equals": "{{ id }}"},
+                    {"json": "$.type", "contains": "order"},
+                    {"max": "2s"},
+                ],
+            }
+        },
+    )
+    assert ok == {}
+    assert run({"post": {**post, "expect": [{"json": "$.accepted_at", "exists": False}]}}) == {"expect": 5}
+    assert run({"post": {**post, "expect": [{"json": "$.id", "equals": "not-this-one"}]}}) == {"expect": 5}
+    demo_target.set_config(latency_ms=30.0)
+    assert run({"post": {**post, "expect": [{"max": "5ms"}]}}) == {"expect": 5}  # slower than allowed
+
+
 def test_errors_are_classified_and_counted(demo_target: DemoTarget) -> None:
     demo_target.set_config(error_rate=1.0)
     plan = make_plan(demo_target.url)

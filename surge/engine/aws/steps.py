@@ -25,6 +25,7 @@ import botocore.exceptions as bce
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from jsonpath_ng.ext import parse as jsonpath_parse  # type: ignore[attr-defined]
 
+from surge.conditions import condition_holds
 from surge.engine.aws.lambda_log import classify_cold_start, decode_log_result, parse_report
 from surge.engine.aws.pool import AwsClientPool
 from surge.engine.aws.spec import DEFAULT_PARTITION_KEY, DEFAULT_WORKGROUP, AwsStepSpec
@@ -222,27 +223,6 @@ class _Value:
         return self.compiled if self.static else render_structure(self.compiled, variables, rng)
 
 
-def _equal(value: object, expected: object) -> bool:
-    if value == expected:
-        return True
-    numbers = int | float
-    if isinstance(expected, str) and isinstance(value, numbers) and not isinstance(value, bool):
-        return str(value) == expected
-    if isinstance(value, str) and isinstance(expected, numbers) and not isinstance(expected, bool):
-        return value == str(expected)
-    return False
-
-
-def _contains(value: object, expected: object) -> bool:
-    if isinstance(value, str):
-        return str(expected) in value
-    if isinstance(value, list):
-        return any(_equal(v, expected) for v in value)
-    if isinstance(value, dict):
-        return str(expected) in value
-    return False
-
-
 @dataclass(frozen=True, slots=True)
 class _JsonExpect:
     expr: Any
@@ -251,16 +231,13 @@ class _JsonExpect:
     exists: bool | None
 
     def holds(self, doc: object, variables: Mapping[str, object], rng: random.Random) -> bool:
-        matches = self.expr.find(doc)
+        values = [m.value for m in self.expr.find(doc)]
         if self.exists is not None:
-            return bool(matches) == self.exists
-        if not matches:
-            return False
-        value = matches[0].value
+            return condition_holds(values, "exists", self.exists)
         if self.equals is not None:
-            return _equal(value, self.equals.render(variables, rng))
+            return condition_holds(values, "equals", self.equals.render(variables, rng))
         assert self.contains is not None
-        return _contains(value, self.contains.render(variables, rng))
+        return condition_holds(values, "contains", self.contains.render(variables, rng))
 
 
 # -- one call -------------------------------------------------------------------------------------

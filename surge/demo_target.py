@@ -328,19 +328,28 @@ async def _upload_image(request: web.Request) -> web.Response:
         return _error(404, "gallery item not found", id=gallery_id)
     # Streamed and counted, never kept: a load test may upload a lot.
     size = 0
+    parts: list[dict[str, object]] = []  # what was received, so a client can check its encoding
     if request.content_type.startswith("multipart/"):
         file_bytes, all_bytes = 0, 0
         async for part in await request.multipart():
             if not isinstance(part, BodyPartReader):
                 return _error(400, "nested multipart bodies are not supported")
             part_bytes = 0
+            head = b""
             while chunk := await part.read_chunk():
                 part_bytes += len(chunk)
+                if len(head) < 256:
+                    head += chunk[: 256 - len(head)]
                 if all_bytes + part_bytes > _MAX_UPLOAD_BYTES:
                     return _error(413, f"upload larger than {_MAX_UPLOAD_BYTES} bytes")
             all_bytes += part_bytes
+            described: dict[str, object] = {"name": part.name, "bytes": part_bytes}
             if part.filename is not None:
                 file_bytes += part_bytes
+                described |= {"filename": part.filename, "content_type": part.headers.get("Content-Type")}
+            else:
+                described["value"] = head.decode(errors="replace")
+            parts.append(described)
         # Count the file parts; a form without any file counts as the image itself.
         size = file_bytes or all_bytes
     else:
@@ -350,7 +359,7 @@ async def _upload_image(request: web.Request) -> web.Response:
                 return _error(413, f"upload larger than {_MAX_UPLOAD_BYTES} bytes")
     if size == 0:
         return _error(400, "empty upload: send the image as the body or as a multipart file part")
-    return web.json_response({"id": gallery_id, "bytes": size})
+    return web.json_response({"id": gallery_id, "bytes": size, "parts": parts})
 
 
 async def _wishlist(request: web.Request) -> web.Response:
@@ -419,6 +428,20 @@ async def _ack_event(request: web.Request) -> web.Response:
 # --- control endpoints (never delayed, failed, stalled or counted) ---
 
 
+async def _echo(request: web.Request) -> web.Response:
+    """What a request carried, as the server parsed it: query, content type, form fields."""
+    form: dict[str, list[str]] = {}
+    if request.content_type == "application/x-www-form-urlencoded":
+        for key, value in (await request.post()).items():
+            form.setdefault(key, []).append(str(value))
+    query: dict[str, list[str]] = {}
+    for key, value in request.query.items():
+        query.setdefault(key, []).append(value)
+    return web.json_response(
+        {"method": request.method, "query": query, "content_type": request.content_type, "form": form}
+    )
+
+
 async def _get_stats(request: web.Request) -> web.Response:
     return web.json_response(request.app[_STATE].stats.snapshot())
 
@@ -468,6 +491,7 @@ def create_app(config: DemoConfig | None = None) -> web.Application:
     app.router.add_get("/v1/inbox/{id}", _get_inbox_event)
     app.router.add_post("/v1/inbox/{id}/ack", _ack_event)
     app.router.add_get("/_surge/stats", _get_stats)
+    app.router.add_route("*", "/_surge/echo", _echo)
     app.router.add_post("/_surge/reset", _reset_stats)
     app.router.add_get("/_surge/config", _get_config)
     app.router.add_post("/_surge/config", _set_config)

@@ -292,13 +292,33 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_VALUE_BREAK = re.compile(r"[\r\n\x00]")
 
 
+class FilePart(_Model):
+    """A file in a multipart body, read once per worker (relative paths: beside the plan)."""
+
+    path: str
+    content_type: str = "application/octet-stream"
+    filename: str | None = None  # default: the file's own name
+
+
+QueryValue = str | int | float | bool | list[str | int | float | bool]
+
+
 class Request(_Model):
     method: str = "GET"
     url: str
     name: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, QueryValue] | None = Field(
+        default=None, description="query parameters, encoded and appended to the URL (lists repeat the key)"
+    )
     json_body: Any = Field(default=None, alias="json")
     body: str | None = None
+    form: dict[str, QueryValue] | None = Field(
+        default=None, description="an application/x-www-form-urlencoded body"
+    )
+    multipart: dict[str, str | int | float | FilePart] | None = Field(
+        default=None, description="a multipart/form-data body: text fields, and files as {path: ...}"
+    )
     timeout: Seconds | None = Field(default=None, gt=0)
     max_body: Bytes | None = None
     capture: list[Capture] = Field(default_factory=list)
@@ -328,8 +348,20 @@ class Request(_Model):
 
     @model_validator(mode="after")
     def _one_body(self) -> Request:
-        if self.json_body is not None and self.body is not None:
-            raise ValueError("a request takes 'json' or 'body', not both")
+        given = [
+            k
+            for k, v in (
+                ("json", self.json_body),
+                ("body", self.body),
+                ("form", self.form),
+                ("multipart", self.multipart),
+            )
+            if v is not None
+        ]
+        if len(given) > 1:
+            raise ValueError(
+                f"a request takes one body: 'json', 'body', 'form' or 'multipart', not {' and '.join(given)}"
+            )
         return self
 
     @property
@@ -835,6 +867,40 @@ def semantic_problems(
             )
             known |= {c.as_ for c in step.request.capture}
     problems.extend(_shared_name_problems(plan))
+    problems.extend(_file_part_problems(plan, base_dir, cloud))
+    return problems
+
+
+def file_part_path(part: FilePart, base_dir: Path) -> Path:
+    return Path(part.path) if os.path.isabs(part.path) else base_dir / part.path
+
+
+def _file_part_problems(plan: Plan, base_dir: Path, cloud: bool) -> list[str]:
+    """Multipart files exist and are small enough to hold in every worker."""
+    problems: list[str] = []
+    for s, scenario in enumerate(plan.scenarios):
+        for f, step in enumerate(scenario.flow):
+            req = step.request or (step.poll.request if step.poll is not None else None)
+            for name, part in (req.multipart or {}).items() if req is not None else ():
+                if not isinstance(part, FilePart):
+                    continue
+                where = f"scenarios[{s}].flow[{f}].request.multipart.{name}"
+                if cloud:
+                    problems.append(
+                        f"{where}: files in multipart bodies are not shipped with cloud runs yet; "
+                        "run this plan locally, or send the file's content as a text field"
+                    )
+                    continue
+                path = file_part_path(part, base_dir)
+                try:
+                    size = path.stat().st_size
+                except OSError as exc:
+                    problems.append(f"{where}: cannot read {path}: {exc.strerror or exc}")
+                    continue
+                if size > MAX_DATA_BYTES:
+                    problems.append(
+                        f"{where}: {path} is {size:,} bytes; a file part may be at most {MAX_DATA_BYTES:,}"
+                    )
     return problems
 
 
@@ -899,6 +965,12 @@ def _request_problems(
     for i, e in enumerate(req.expect):
         if e.condition is not None:
             fields[f"expect[{i}]"] = e.condition[1]
+    if req.query is not None:
+        fields["query"] = req.query
+    if req.form is not None:
+        fields["form"] = req.form
+    if req.multipart is not None:
+        fields["multipart"] = {k: v for k, v in req.multipart.items() if not isinstance(v, FilePart)}
     for field, value in fields.items():
         try:
             compiled = compile_structure(value, environ)

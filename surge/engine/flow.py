@@ -7,8 +7,11 @@ import itertools
 import json
 import random
 import re
+import urllib.parse
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from jsonpath_ng.ext import parse as jsonpath_parse  # type: ignore[attr-defined]
@@ -17,7 +20,7 @@ from surge.conditions import condition_holds
 from surge.engine.aws.steps import CompiledAwsStep, compile_aws_step
 from surge.engine.request_policy import DEFAULT_MAX_BODY
 from surge.pause import Pause
-from surge.plan import Capture, Expect, Plan, Poll, Request
+from surge.plan import Capture, Expect, FilePart, Plan, Poll, Request, file_part_path
 from surge.stats import STAGE_PREFIX
 from surge.template import Template, compile_structure, compile_template, render_structure
 
@@ -79,6 +82,10 @@ class CompiledRequest:
     max_body: int = DEFAULT_MAX_BODY  # the most of a body held for checks and captures
     max_latency_s: float | None = None  # expect: {max: 200ms}, send to last byte
     templated_checks: bool = False  # a JSON expectation names a variable: rendered per request
+    query: object | None = None  # compiled mapping, encoded onto the URL
+    form: object | None = None  # compiled mapping, an urlencoded body
+    multipart: tuple[MultipartPart, ...] | None = None
+    boundary: str = ""
 
     @property
     def needs_body_text(self) -> bool:
@@ -86,7 +93,10 @@ class CompiledRequest:
 
     def render_url(self, base: str, variables: Mapping[str, object], rng: random.Random) -> str:
         path = self.url.render(variables, rng)
-        return path if self.absolute else base + path
+        url = path if self.absolute else base + path
+        if self.query is not None:
+            url += ("&" if "?" in url else "?") + _urlencoded(render_structure(self.query, variables, rng))
+        return url
 
     def render_headers(self, variables: Mapping[str, object], rng: random.Random) -> dict[str, str]:
         return {k: v if isinstance(v, str) else v.render(variables, rng) for k, v in self.headers.items()}
@@ -94,10 +104,62 @@ class CompiledRequest:
     def render_body(self, variables: Mapping[str, object], rng: random.Random) -> bytes | None:
         if self.json_body is not None:
             return json.dumps(render_structure(self.json_body, variables, rng)).encode()
+        if self.form is not None:
+            return _urlencoded(render_structure(self.form, variables, rng)).encode()
+        if self.multipart is not None:
+            return _multipart(self.multipart, self.boundary, variables, rng)
         if self.body is None:
             return None
         text = self.body if isinstance(self.body, str) else self.body.render(variables, rng)
         return text.encode()
+
+
+@dataclass(frozen=True)
+class MultipartPart:
+    name: str
+    value: Template | str | None = None  # a text field
+    data: bytes | None = None  # a file's content, read once when the plan is compiled
+    filename: str = ""
+    content_type: str = "application/octet-stream"
+
+
+def _text(value: object) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _urlencoded(values: object) -> str:
+    """A mapping as application/x-www-form-urlencoded (a list repeats its key)."""
+    assert isinstance(values, dict)
+    pairs = [(k, _text(x)) for k, v in values.items() for x in (v if isinstance(v, list) else [v])]
+    return urllib.parse.urlencode(pairs)
+
+
+def _quoted(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", " ").replace("\n", " ")
+
+
+def _multipart(
+    parts: tuple[MultipartPart, ...], boundary: str, variables: Mapping[str, object], rng: random.Random
+) -> bytes:
+    """multipart/form-data (RFC 7578): one part per field, files with their name and type."""
+    out: list[bytes] = []
+    for p in parts:
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{_quoted(p.name)}"'
+        if p.data is not None:
+            head += f'; filename="{_quoted(p.filename)}"\r\nContent-Type: {p.content_type}'
+            body = p.data
+        else:
+            value = (
+                p.value
+                if isinstance(p.value, str)
+                else p.value.render(variables, rng)
+                if p.value is not None
+                else ""
+            )
+            body = value.encode()
+        out.append(head.encode() + b"\r\n\r\n" + body + b"\r\n")
+    out.append(f"--{boundary}--\r\n".encode())
+    return b"".join(out)
 
 
 def _has_template(value: object) -> bool:
@@ -207,7 +269,9 @@ def _until_capture(poll: Poll, env: Mapping[str, str] | None) -> CompiledCapture
     return CompiledCapture(UNTIL, "until", jsonpath_parse(until.json_path), None, None, 1, (how, value))
 
 
-def _poll(plan: Plan, poll: Poll, env: Mapping[str, str] | None) -> CompiledPoll:
+def _poll(
+    plan: Plan, poll: Poll, env: Mapping[str, str] | None, base_dir: Path | None = None
+) -> CompiledPoll:
     if poll.aws is not None:
         # An AWS read: the conditions and captures apply to the call's response document.
         checks = [c for c in (_until_capture(poll, env),) if c is not None] + [
@@ -217,7 +281,7 @@ def _poll(plan: Plan, poll: Poll, env: Mapping[str, str] | None) -> CompiledPoll
         step.doc_bodies = True
         return CompiledPoll(None, poll.every, poll.timeout, poll.metric, poll.since, step, tuple(checks))
     assert poll.request is not None
-    base = _request(plan, poll.request, env)
+    base = _request(plan, poll.request, env, base_dir)
     until = poll.until
     captures = list(base.captures) + [_capture(c) for c in poll.capture]
     until_capture = _until_capture(poll, env)
@@ -247,7 +311,9 @@ def _expect_captures(req: Request, env: Mapping[str, str] | None) -> list[Compil
     return checks
 
 
-def _request(plan: Plan, req: Request, env: Mapping[str, str] | None) -> CompiledRequest:
+def _request(
+    plan: Plan, req: Request, env: Mapping[str, str] | None, base_dir: Path | None = None
+) -> CompiledRequest:
     statuses, content_type, body_contains = _expectations(req.expect)
     checks = _expect_captures(req, env)
     latencies = [e.max for e in req.expect if e.max is not None]
@@ -255,8 +321,20 @@ def _request(plan: Plan, req: Request, env: Mapping[str, str] | None) -> Compile
     for k, v in {**plan.defaults.headers, **req.headers}.items():
         t = compile_template(v, env)
         headers[k] = t.render({}, random.Random()) if t.is_static else t
-    if req.json_body is not None and not any(k.lower() == "content-type" for k in headers):
-        headers["Content-Type"] = "application/json"
+    content_types = {
+        "json": "application/json",
+        "form": "application/x-www-form-urlencoded",
+    }
+    boundary = f"surge-{uuid.uuid4().hex}" if req.multipart is not None else ""
+    kind = "json" if req.json_body is not None else "form" if req.form is not None else None
+    wanted = content_types.get(kind or "") or (
+        f"multipart/form-data; boundary={boundary}" if boundary else None
+    )
+    if wanted is not None and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = wanted
+    parts = None
+    if req.multipart is not None:
+        parts = tuple(_part(name, value, env, base_dir) for name, value in req.multipart.items())
     body: Template | str | None = None
     if req.body is not None:
         bt = compile_template(req.body, env)
@@ -277,22 +355,36 @@ def _request(plan: Plan, req: Request, env: Mapping[str, str] | None) -> Compile
         body_contains=body_contains,
         max_latency_s=min(latencies) if latencies else None,
         templated_checks=any(c.until_is_template for c in checks),
+        query=compile_structure(req.query, env) if req.query is not None else None,
+        form=compile_structure(req.form, env) if req.form is not None else None,
+        multipart=parts,
+        boundary=boundary,
     )
 
 
-def compile_plan(plan: Plan, env: Mapping[str, str] | None = None) -> CompiledPlan:
+def _part(name: str, value: object, env: Mapping[str, str] | None, base_dir: Path | None) -> MultipartPart:
+    if isinstance(value, FilePart):
+        path = file_part_path(value, base_dir or Path.cwd())
+        return MultipartPart(name, None, path.read_bytes(), value.filename or path.name, value.content_type)
+    t = compile_template(_text(value), env)
+    return MultipartPart(name, t.render({}, random.Random()) if t.is_static else t)
+
+
+def compile_plan(
+    plan: Plan, env: Mapping[str, str] | None = None, base_dir: Path | None = None
+) -> CompiledPlan:
     """``env``: what `$env` and the resolved `$secret`/`$ssm` references read (None: the process
-    environment, no secrets)."""
+    environment, no secrets). ``base_dir``: where relative multipart files are (the plan's folder)."""
     scenarios = []
     for sc in plan.scenarios:
         steps: list[Step] = []
         for st in sc.flow:
             if st.request is not None:
-                steps.append(_request(plan, st.request, env))
+                steps.append(_request(plan, st.request, env, base_dir))
             elif st.think is not None:
                 steps.append(Think(st.think))
             elif st.poll is not None:
-                steps.append(_poll(plan, st.poll, env))
+                steps.append(_poll(plan, st.poll, env, base_dir))
             elif st.mark is not None:
                 steps.append(Mark(st.mark))
             elif st.stage is not None:

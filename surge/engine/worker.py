@@ -182,7 +182,7 @@ class Worker:
         self.spec = spec
         self.plan = spec.plan
         env = collections.ChainMap(dict(spec.secrets), os.environ) if spec.secrets else None
-        self.compiled: CompiledPlan = compile_plan(spec.plan, env)
+        self.compiled: CompiledPlan = compile_plan(spec.plan, env, spec.base_dir)
         self.session = session
         self.fast = fast_client
         self.should_stop = should_stop or (lambda: False)
@@ -254,6 +254,9 @@ class Worker:
             and all(isinstance(v, str) for v in req.headers.values())
             and (req.json_body is None or _structure_static(req.json_body))
             and (req.body is None or isinstance(req.body, str))
+            and (req.query is None or _structure_static(req.query))
+            and (req.form is None or _structure_static(req.form))
+            and all(p.value is None or isinstance(p.value, str) for p in req.multipart or ())
         )
         if not static:
             return _Prepared(False)

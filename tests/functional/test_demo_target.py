@@ -111,7 +111,7 @@ def test_gallery_image_upload_raw_and_multipart(target: DemoTarget) -> None:
     headers = {"Content-Type": "image/png"}
     png = b"\x89PNG" + b"\0" * 996
     status, body = call(target, "POST", f"/api/gallery/{gid}/image", raw=png, headers=headers)
-    assert (status, body) == (200, {"id": gid, "bytes": 1000})
+    assert (status, body) == (200, {"id": gid, "bytes": 1000, "parts": []})
 
     async def multipart() -> tuple[int, Any]:
         form = aiohttp.FormData()
@@ -123,7 +123,13 @@ def test_gallery_image_upload_raw_and_multipart(target: DemoTarget) -> None:
         ):
             return resp.status, await resp.json()
 
-    assert asyncio.run(multipart()) == (200, {"id": gid, "bytes": 2048})
+    status, body = asyncio.run(multipart())
+    assert (status, body["bytes"]) == (200, 2048)
+    # What arrived, part by part: a client can check its encoding against it.
+    assert body["parts"] == [
+        {"name": "caption", "bytes": 11, "value": "not counted"},
+        {"name": "image", "bytes": 2048, "filename": "moc.png", "content_type": "image/png"},
+    ]
 
 
 def test_gallery_image_upload_errors(target: DemoTarget) -> None:

@@ -64,15 +64,15 @@ def counting_server() -> Iterator[CountingServer]:
 @pytest.mark.slow
 def test_achieved_arrivals_per_phase_within_one_percent(counting_server: CountingServer) -> None:
     phases = [
-        {"name": "constant", "duration": "4s", "rate": 100},
-        {"name": "ramp", "duration": "4s", "rate": 100, "ramp_to": 300},
-        {"name": "peak", "duration": "4s", "rate": 300},
+        {"name": "constant", "duration": "2s", "rate": 200},
+        {"name": "ramp", "duration": "2s", "rate": 200, "ramp_to": 600},
+        {"name": "peak", "duration": "2s", "rate": 600},
     ]
     plan = make_plan(counting_server.url, load={"phases": phases}, workers=2)
     run = run_local(plan, run_id="arrivals", base_dir=Path.cwd())
     t0 = run.stats["t0"]
     expected = {"constant": 400, "ramp": 800, "peak": 1200}
-    bounds = {"constant": (0, 4), "ramp": (4, 8), "peak": (8, 12)}
+    bounds = {"constant": (0, 2), "ramp": (2, 4), "peak": (4, 6)}
     for name, (a, b) in bounds.items():
         counted = sum(1 for t in counting_server.arrivals if a <= t - t0 < b)
         assert abs(counted - expected[name]) <= expected[name] * 0.01, (name, counted)
@@ -159,6 +159,68 @@ def test_json_and_latency_expectations_on_requests(demo_target: DemoTarget) -> N
     assert run({"post": {**post, "expect": [{"json": "$.id", "equals": "not-this-one"}]}}) == {"expect": 5}
     demo_target.set_config(latency_ms=30.0)
     assert run({"post": {**post, "expect": [{"max": "5ms"}]}}) == {"expect": 5}  # slower than allowed
+
+
+@pytest.mark.parametrize("headers", [{}, {"Connection": "keep-alive"}], ids=["fast-client", "aiohttp"])
+def test_query_form_and_multipart_bodies_arrive_as_sent(
+    demo_target: DemoTarget, tmp_path: Path, headers: dict[str, str]
+) -> None:
+    image = tmp_path / "test-image.jpg"
+    image.write_bytes(b"\xff\xd8\xff" + bytes(range(256)) * 40)
+    plan = make_plan(
+        demo_target.url,
+        load={"phases": [{"duration": "1s", "rate": 3}]},
+        scenarios=[
+            {
+                "name": "bodies",
+                "flow": [
+                    {
+                        "get": {
+                            "url": "/_surge/echo?fixed=1",
+                            "headers": headers,
+                            "query": {"q": "a b&c", "tag": ["x", "y"], "n": "{{ $iteration }}", "on": True},
+                            "expect": [
+                                {"json": "$.query.q[0]", "equals": "a b&c"},
+                                {"json": "$.query.tag[1]", "equals": "y"},
+                                {"json": "$.query.fixed[0]", "equals": "1"},
+                                {"json": "$.query.on[0]", "equals": "true"},
+                            ],
+                        }
+                    },
+                    {
+                        "post": {
+                            "url": "/_surge/echo",
+                            "headers": headers,
+                            "form": {"user": "ana@example.com", "n": "{{ $iteration }}"},
+                            "expect": [
+                                {"json": "$.content_type", "equals": "application/x-www-form-urlencoded"},
+                                {"json": "$.form.user[0]", "equals": "ana@example.com"},
+                            ],
+                        }
+                    },
+                    {
+                        "post": {
+                            "url": "/api/gallery/img-001/image",
+                            "headers": headers,
+                            "multipart": {
+                                "title": "castle {{ $iteration }}",
+                                "image": {"path": str(image), "content_type": "image/jpeg"},
+                            },
+                            "expect": [
+                                {"status": 200},
+                                {"json": "$.bytes", "equals": image.stat().st_size},
+                                {"json": "$.parts[0].value", "contains": "castle"},
+                                {"json": "$.parts[1].filename", "equals": "test-image.jpg"},
+                                {"json": "$.parts[1].content_type", "equals": "image/jpeg"},
+                            ],
+                        }
+                    },
+                ],
+            }
+        ],
+    )
+    total = aggregate(merge_results([run_in_process(plan)]))
+    assert total.errors == {} and total.requests == 9
 
 
 def test_errors_are_classified_and_counted(demo_target: DemoTarget) -> None:

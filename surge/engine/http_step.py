@@ -147,9 +147,23 @@ async def send(
         return Outcome(0, 0, classify_exception(exc), t_send, clock(), None)
 
 
+# A body nothing reads is read whole up to this size when its length is known (cheaper per request
+# than streaming it); beyond, or of unknown length, or encoded, it is streamed and counted.
+_READ_WHOLE_UP_TO = 1 << 20
+
+
 async def _read_body(resp: aiohttp.ClientResponse, keep: bool, limit: int) -> tuple[bytes, int, bool]:
     """The body (when a check or capture reads it, up to ``limit``), its decoded size, and
     whether it was over the limit. A body nothing reads is counted as it streams, never held."""
+    length = resp.content_length
+    if (
+        length is not None
+        and length <= (limit if keep else _READ_WHOLE_UP_TO)
+        and "Content-Encoding" not in resp.headers
+    ):
+        # Small and of known size (the common case): one read, as before the limit existed.
+        raw = await resp.read()
+        return (raw if keep else b""), len(raw), False
     kept: list[bytes] = []
     size = 0
     too_large = False

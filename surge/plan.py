@@ -720,6 +720,45 @@ def _loc(loc: tuple[int | str, ...], root: str = "(plan)") -> str:
     return out or root
 
 
+def _field_names(model: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[str]:
+    """Every field name and alias a plan may use, in any of its sections."""
+    seen = seen if seen is not None else set()
+    if model in seen:
+        return set()
+    seen.add(model)
+    names: set[str] = set()
+    for name, info in model.model_fields.items():
+        names |= {name, *(a for a in (info.alias,) if a)}
+        for arg in _model_types(info.annotation):
+            names |= _field_names(arg, seen)
+    return names
+
+
+def _model_types(annotation: object) -> list[type[BaseModel]]:
+    from typing import get_args
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _model_types(arg)]
+
+
+def did_you_mean(key: str) -> str | None:
+    """The plan field a misspelled key most likely meant (``rampTo`` -> ``ramp_to``)."""
+    import difflib
+
+    if not _PLAN_FIELDS:  # gathered once, on the first mistake
+        _PLAN_FIELDS.update(_field_names(Plan))
+    vocabulary = _PLAN_FIELDS
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower().replace("-", "_")
+    if snake in vocabulary and snake != key:
+        return snake
+    close = difflib.get_close_matches(key.lower(), sorted(vocabulary), n=1, cutoff=0.75)
+    return close[0] if close and close[0] != key else None
+
+
+_PLAN_FIELDS: set[str] = set()
+
+
 def pydantic_problems(err: ValidationError, root: str = "(plan)") -> list[str]:
     """One line per problem, each naming its field path (``root`` for the document itself)."""
     problems = []
@@ -727,6 +766,9 @@ def pydantic_problems(err: ValidationError, root: str = "(plan)") -> list[str]:
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown field (check its spelling and indentation)"
+            suggestion = did_you_mean(str(e["loc"][-1])) if e["loc"] else None
+            if suggestion:
+                msg = f"unknown field; did you mean '{suggestion}'? (check its spelling and indentation)"
         elif e["type"] == "missing":
             msg = "required field is missing"
         where = _loc(tuple(e["loc"]), root)

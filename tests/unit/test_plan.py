@@ -283,7 +283,7 @@ def test_bad_captures(capture: dict[str, Any], fragment: str) -> None:
     ("step", "where", "fragment"),
     [
         ({"get": {"url": "/x", "expect": [{}]}}, "request.expect[0]", "needs 'status'"),
-        ({"post": {"url": "/x", "json": {}, "body": "x"}}, "request", "'json' or 'body', not both"),
+        ({"post": {"url": "/x", "json": {}, "body": "x"}}, "request", "not json and body"),
         ({"request": {"method": "FETCH", "url": "/x"}}, "request.method", "unknown HTTP method 'FETCH'"),
         ({"get": "x"}, "request.url", "must start with '/'"),
         ({"get": None}, "request.url", "required field is missing"),
@@ -573,12 +573,16 @@ def test_bad_template_syntax_refused() -> None:
 
 def test_unknown_field_named_by_path() -> None:
     data = with_phases({"duration": "1m", "rate": 1}, {"duration": "1m", "rate": 1, "rampTo": 5})
-    assert only_problem(data) == "load.phases[1].rampTo: unknown field (check its spelling and indentation)"
+    assert (
+        only_problem(data)
+        == "load.phases[1].rampTo: unknown field; did you mean 'ramp_to'? (check its spelling and indentation)"
+    )
 
 
 def test_unknown_top_level_field() -> None:
     assert (
-        only_problem(plan_data(scenario=[])) == "scenario: unknown field (check its spelling and indentation)"
+        only_problem(plan_data(scenario=[]))
+        == "scenario: unknown field; did you mean 'scenarios'? (check its spelling and indentation)"
     )
 
 
@@ -608,7 +612,7 @@ def test_several_structural_problems_reported_together() -> None:
         scenarios=[{"name": "s", "flow": [{"get": {"url": "/x", "foo": 1}}]}],
     )
     assert problems(data) == [
-        "load.phases[1].rampTo: unknown field (check its spelling and indentation)",
+        "load.phases[1].rampTo: unknown field; did you mean 'ramp_to'? (check its spelling and indentation)",
         "load.phases[2].duration: required field is missing",
         "load.phases[2].bogus: unknown field (check its spelling and indentation)",
         "scenarios[0].flow[0].request.foo: unknown field (check its spelling and indentation)",

@@ -400,12 +400,36 @@ def _collect_metrics(plan: Plan, stats: RunStats, report: Report, delay_s: float
 
 
 def _portable(plan: Plan, base_dir: Path) -> Plan:
-    """The plan as stored with its run: a relative data file made absolute, so `surge report`
-    can re-validate the stored plan from the run folder."""
-    if plan.data is None or Path(plan.data.file).is_absolute():
-        return plan
-    data = plan.data.model_copy(update={"file": str((base_dir / plan.data.file).resolve())})
-    return plan.model_copy(update={"data": data})
+    """The plan as stored with its run: relative files (the data file, multipart file parts) made
+    absolute, so `surge report` can re-validate the stored plan from the run folder."""
+    from surge.plan import Plan as PlanModel
+
+    data = plan.model_dump(mode="json", by_alias=True)
+    changed = False
+
+    def absolute(path: str) -> str:
+        nonlocal changed
+        if Path(path).is_absolute():
+            return path
+        changed = True
+        return str((base_dir / path).resolve())
+
+    if data.get("data"):
+        data["data"]["file"] = absolute(data["data"]["file"])
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for part in (node.get("multipart") or {}).values():
+                if isinstance(part, dict) and "path" in part:
+                    part["path"] = absolute(part["path"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(data.get("scenarios"))
+    return PlanModel.model_validate(data) if changed else plan
 
 
 def _exit_for(verdict: str) -> int:

@@ -32,6 +32,7 @@ ERROR_CLASSES = (
     "http_4xx",
     "http_5xx",
     "expect",
+    "capture",
     "too_large",
     "refused",
     "template",

@@ -85,7 +85,9 @@ def _check_body(
     for cap in req.captures:
         value = cap.extract(text, doc, headers)
         if value is None:
-            return "expect", None  # a failed capture would break the rest of the flow
+            # A condition that does not hold is an unmet expectation; a capture that found nothing
+            # is its own failure (the rest of the flow would miss the value).
+            return ("expect" if cap.kind == "until" else "capture"), None
         captured[cap.name] = value
     return None, captured
 

@@ -50,7 +50,7 @@ from surge.template import TemplateError
 
 ENV_AWS_ENDPOINT_URL = "SURGE_AWS_ENDPOINT_URL"  # aws: steps against a local endpoint (moto, LocalStack)
 # Error classes that mean "answered, but not what was expected": a poll keeps trying on them.
-CONDITION_ERRORS = frozenset({"http_4xx", "http_5xx", "expect"})
+CONDITION_ERRORS = frozenset({"http_4xx", "http_5xx", "expect", "capture"})
 STOP_POLL_S = 0.1
 # After a stop, requests still in flight this long are cancelled and counted as "interrupted":
 # a stop (Ctrl-C, SIGTERM, `surge stop`, an abort) must not wait for a hanging target.
@@ -359,7 +359,7 @@ class Worker:
                     if check.name != UNTIL:
                         captured[check.name] = value
                 out.captured = captured
-            if not held and out.error in (None, "expect", "aws_client"):
+            if not held and out.error in (None, "expect", "capture", "aws_client"):
                 out.error = None  # answered, not yet as awaited: try again
                 self._record_aws(step, out, intended)
                 return False

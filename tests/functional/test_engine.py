@@ -157,6 +157,8 @@ def test_json_and_latency_expectations_on_requests(demo_target: DemoTarget) -> N
     assert ok == {}
     assert run({"post": {**post, "expect": [{"json": "$.accepted_at", "exists": False}]}}) == {"expect": 5}
     assert run({"post": {**post, "expect": [{"json": "$.id", "equals": "not-this-one"}]}}) == {"expect": 5}
+    # A capture that finds nothing is its own class, apart from unmet expectations.
+    assert run({"post": {**post, "capture": [{"json": "$.nope", "as": "x"}]}}) == {"capture": 5}
     demo_target.set_config(latency_ms=30.0)
     assert run({"post": {**post, "expect": [{"max": "5ms"}]}}) == {"expect": 5}  # slower than allowed
 

@@ -64,3 +64,18 @@ def test_rendered_bytes(tmp_path: Path) -> None:
             f"Content-Type: image/png\r\n\r\nPNG\r\n--{boundary}--\r\n"
         ).encode()
     )
+
+
+def test_a_stored_plan_names_its_files_absolutely_so_surge_report_can_revalidate_it(tmp_path: Path) -> None:
+    from surge.cli import _portable
+    from surge.plan import FilePart, semantic_problems
+
+    (tmp_path / "img.png").write_bytes(b"PNG")
+    plan = parse_plan(
+        with_flow({"post": {"url": "/m", "multipart": {"img": {"path": "img.png"}}}}), base_dir=tmp_path
+    )
+    stored = _portable(plan, tmp_path)
+    part = stored.scenarios[0].flow[0].request.multipart["img"]  # type: ignore[union-attr,index]
+    assert isinstance(part, FilePart) and part.path == str(tmp_path / "img.png")
+    assert semantic_problems(stored, Path("/elsewhere")) == []  # a run folder anywhere
+    assert _portable(stored, tmp_path) is stored  # nothing left to change

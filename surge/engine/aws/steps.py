@@ -361,7 +361,7 @@ class CompiledAwsStep:
         for name, expr in self.captures:
             matches = expr.find(doc)
             if not matches:
-                return "expect", None  # a failed capture would break the rest of the flow
+                return "capture", None  # found nothing: the rest of the flow would miss the value
             captured[name] = matches[0].value
         return None, captured
 

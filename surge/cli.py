@@ -450,6 +450,37 @@ def _fmt(value: float | None, unit: str) -> str:
     return f"{value:g}"
 
 
+def _endpoint_lines(rep: Report, limit: int = 15) -> list[str]:
+    """Errors by class, and one line per endpoint (the busiest first) when there is more than one
+    or any failed: where a failing run's errors and slowness are."""
+    import re
+
+    endpoints = rep["endpoints"]
+    classes: dict[str, int] = {}
+    for ep in endpoints.values():
+        for name, n in ep["errors_by_class"].items():
+            classes[name] = classes.get(name, 0) + n
+    if len(endpoints) <= 1 and not classes:
+        return []
+    lines = []
+    if classes:
+        lines.append(
+            "errors by class: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(classes.items(), key=lambda kv: -kv[1]))
+        )
+    width = min(max(len(n) for n in endpoints), 48)
+    lines.append(f"  {'endpoint':<{width}} {'requests':>9} {'errors':>7} {'p95':>10}  error classes")
+    busiest = sorted(endpoints.items(), key=lambda kv: -kv[1]["requests"])
+    for name, ep in busiest[:limit]:
+        shown = re.sub(r"[\x00-\x1f\x7f]", " ", name)[:width]  # names come from plans: no terminal escapes
+        errors = ", ".join(f"{k} {v}" for k, v in ep["errors_by_class"].items())
+        p95 = _fmt(ep["latency_ms"]["p95"], "ms")
+        lines.append(f"  {shown:<{width}} {ep['requests']:>9} {ep['errors']:>7} {p95:>10}  {errors}")
+    if len(busiest) > limit:
+        lines.append(f"  ... {len(busiest) - limit} more in the report")
+    return lines
+
+
 def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
     t = rep["totals"]
     lat = rep["latency_ms"]
@@ -461,6 +492,8 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
     print(
         f"latency (corrected) p50 {_fmt(lat['p50'], 'ms')}  p95 {_fmt(lat['p95'], 'ms')}  p99 {_fmt(lat['p99'], 'ms')}"
     )
+    for line in _endpoint_lines(rep):
+        print(line)
     if rep["generator"]["saturated"]:
         print("WARNING: the load generator saturated; latencies may include its own queueing:")
         for note in rep["generator"]["notes"]:

@@ -112,32 +112,26 @@ def parse_reserved_concurrency(value: Any) -> int | None:
     return number
 
 
-def parse_log_groups(value: Any) -> tuple[str, ...]:
-    """Log group names (or name patterns with *) Collect may query, from context (a list, or JSON
-    text from `-c`)."""
+def _string_list(value: Any, key: str, prefix: str, expected: str) -> tuple[str, ...]:
+    """A context value that is a list of strings starting with ``prefix`` (a list, or JSON text
+    from `-c`); ``expected`` says what the list holds when it is wrong."""
     if value is None or value == "":
         return ()
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"context surge:logGroups is not valid JSON: {exc}") from exc
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.startswith("/") for v in value):
-        raise ValueError(
-            'context surge:logGroups must be a list of log group names, e.g. ["/aws/ecs/orders"]'
-        )
+            raise ValueError(f"context {key} is not valid JSON: {exc}") from exc
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.startswith(prefix) for v in value):
+        raise ValueError(f"context {key} must be a list of {expected}")
     return tuple(value)
+
+
+def parse_log_groups(value: Any) -> tuple[str, ...]:
+    """Log group names (or name patterns with *) Collect may query."""
+    return _string_list(value, "surge:logGroups", "/", 'log group names, e.g. ["/aws/ecs/orders"]')
 
 
 def parse_step_resources(value: Any) -> tuple[str, ...]:
-    """ARNs for plans' aws: steps, from context (a list, or JSON text from `-c`)."""
-    if value is None or value == "":
-        return ()
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"context surge:stepResources is not valid JSON: {exc}") from exc
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.startswith("arn:") for v in value):
-        raise ValueError("context surge:stepResources must be a list of ARNs")
-    return tuple(value)
+    """ARNs for plans' aws: steps."""
+    return _string_list(value, "surge:stepResources", "arn:", "ARNs")

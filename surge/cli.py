@@ -55,6 +55,7 @@ load:
 
 variables:
   # token: "Bearer {{ $env.API_TOKEN }}"   # read from the environment, never written to reports
+  # key: "{{ $secret.my-service/api-key }}" # or from Secrets Manager (`surge secret put my-service/api-key`)
 
 scenarios:
   - name: browse
@@ -64,10 +65,11 @@ scenarios:
           url: /api/mocs
           capture: [{json: "$.data[0].id", as: mocId}]
           expect: [{status: 200}, {content_type: json}]
-      - think: 500ms
+      - think: 300ms..1s           # varied, as users do (or {mean: 600ms, stddev: 200ms})
       - get:
           url: /api/mocs/{{ mocId }}
           name: GET /api/mocs/{id}
+          expect: [{json: "$.id", equals: "{{ mocId }}"}, {max: 2s}]
   - name: ingest
     weight: 1
     flow:

@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TextIO
 from urllib.parse import urlsplit
@@ -917,32 +917,40 @@ def file_part_path(part: FilePart, base_dir: Path) -> Path:
     return Path(part.path) if os.path.isabs(part.path) else base_dir / part.path
 
 
+def _plan_requests(plan: Plan) -> Iterator[tuple[str, Request]]:
+    """Every HTTP request of the plan (steps' and polls'), with its field path."""
+    for s, scenario in enumerate(plan.scenarios):
+        for f, step in enumerate(scenario.flow):
+            if step.request is not None:
+                yield f"scenarios[{s}].flow[{f}].request", step.request
+            elif step.poll is not None and step.poll.request is not None:
+                yield f"scenarios[{s}].flow[{f}].poll.request", step.poll.request
+
+
 def _file_part_problems(plan: Plan, base_dir: Path, cloud: bool) -> list[str]:
     """Multipart files exist and are small enough to hold in every worker."""
     problems: list[str] = []
-    for s, scenario in enumerate(plan.scenarios):
-        for f, step in enumerate(scenario.flow):
-            req = step.request or (step.poll.request if step.poll is not None else None)
-            for name, part in (req.multipart or {}).items() if req is not None else ():
-                if not isinstance(part, FilePart):
-                    continue
-                where = f"scenarios[{s}].flow[{f}].request.multipart.{name}"
-                if cloud:
-                    problems.append(
-                        f"{where}: files in multipart bodies are not shipped with cloud runs yet; "
-                        "run this plan locally, or send the file's content as a text field"
-                    )
-                    continue
-                path = file_part_path(part, base_dir)
-                try:
-                    size = path.stat().st_size
-                except OSError as exc:
-                    problems.append(f"{where}: cannot read {path}: {exc.strerror or exc}")
-                    continue
-                if size > MAX_DATA_BYTES:
-                    problems.append(
-                        f"{where}: {path} is {size:,} bytes; a file part may be at most {MAX_DATA_BYTES:,}"
-                    )
+    for at, req in _plan_requests(plan):
+        for name, part in (req.multipart or {}).items():
+            if not isinstance(part, FilePart):
+                continue
+            where = f"{at}.multipart.{name}"
+            if cloud:
+                problems.append(
+                    f"{where}: files in multipart bodies are not shipped with cloud runs yet; "
+                    "run this plan locally, or send the file's content as a text field"
+                )
+                continue
+            path = file_part_path(part, base_dir)
+            try:
+                size = path.stat().st_size
+            except OSError as exc:
+                problems.append(f"{where}: cannot read {path}: {exc.strerror or exc}")
+                continue
+            if size > MAX_DATA_BYTES:
+                problems.append(
+                    f"{where}: {path} is {size:,} bytes; a file part may be at most {MAX_DATA_BYTES:,}"
+                )
     return problems
 
 
@@ -950,20 +958,16 @@ def _shared_name_problems(plan: Plan) -> list[str]:
     """Two different requests under one ``name`` would be merged into one endpoint's figures."""
     first: dict[str, tuple[str, str, str]] = {}
     problems: list[str] = []
-    for s, scenario in enumerate(plan.scenarios):
-        for f, step in enumerate(scenario.flow):
-            req, where = step.request, f"scenarios[{s}].flow[{f}].request"
-            if req is None and step.poll is not None:
-                req, where = step.poll.request, f"scenarios[{s}].flow[{f}].poll.request"
-            if req is None or req.name is None:
-                continue
-            seen = first.setdefault(req.name, (req.method, req.url, where))
-            if seen[:2] != (req.method, req.url):
-                problems.append(
-                    f"{where}.name: '{req.name}' already names {seen[0]} {seen[1]} ({seen[2]}); "
-                    "two different requests under one name would be merged into one endpoint: "
-                    "give each its own name"
-                )
+    for where, req in _plan_requests(plan):
+        if req.name is None:
+            continue
+        seen = first.setdefault(req.name, (req.method, req.url, where))
+        if seen[:2] != (req.method, req.url):
+            problems.append(
+                f"{where}.name: '{req.name}' already names {seen[0]} {seen[1]} ({seen[2]}); "
+                "two different requests under one name would be merged into one endpoint: "
+                "give each its own name"
+            )
     return problems
 
 

@@ -43,7 +43,6 @@ SENSITIVE_NAMES = frozenset(
 # never text a person reads, and masking them would corrupt the figures.
 _OPAQUE_KEYS = frozenset({"rt", "st", "rt_timeouts", "st_timeouts", "hist", "histogram"})
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/?#@\s\"'<>]+)@")
-_ENV_REF = re.compile(r"\{\{\s*\$env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _TEMPLATE = re.compile(r"\{\{.*?\}\}")
 
 T = TypeVar("T")
@@ -78,16 +77,16 @@ class Redactor:
         return value
 
 
-def _strings(value: object, key: str | None = None) -> Iterator[tuple[str | None, str]]:
+def strings(value: object, key: str | None = None) -> Iterator[tuple[str | None, str]]:
     """Every string in JSON-like data, with the key it sits under."""
     if isinstance(value, str):
         yield key, value
     elif isinstance(value, Mapping):
         for k, v in value.items():
-            yield from _strings(v, str(k))
+            yield from strings(v, str(k))
     elif isinstance(value, (list, tuple)):
         for v in value:
-            yield from _strings(v, key)
+            yield from strings(v, key)
 
 
 def _userinfo_secrets(text: str) -> Iterator[str]:
@@ -118,16 +117,16 @@ def redactor_for(
     ``extra``: more secret values (resolved secrets); ``names``: more names to redact."""
     redact_names = SENSITIVE_NAMES | {n.lower() for n in (*plan.redact, *names)}
     secrets: set[str] = set(extra)
-    for key, text in _strings(plan.model_dump(mode="json", by_alias=True)):
+    from surge.secrets import env_refs  # surge.secrets builds on this module
+
+    secrets.update(environ[name] for name in env_refs(plan) if name in environ)
+    for key, text in strings(plan.model_dump(mode="json", by_alias=True)):
         secrets.update(_userinfo_secrets(text))
-        for name in _ENV_REF.findall(text):
-            if name in environ:
-                secrets.add(environ[name])
         if key is not None and key.lower() in redact_names:
             secrets.update(_literal_secrets(text))
     for name, value in plan.variables.items():
         if name.lower() in redact_names:
-            secrets.update(text for _, text in _strings(value))
+            secrets.update(text for _, text in strings(value))
     return Redactor(secrets)
 
 

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from surge.errors import UserError
+from surge.metrics.aws import error_code
+from surge.redact import strings
 from surge.template import secret_ref
 
 if TYPE_CHECKING:
@@ -25,21 +27,10 @@ _REF = re.compile(r"\{\{\s*(\$(?:secret|ssm)\.[^\s}]*)\s*\}\}")
 _ENV_REF = re.compile(r"\{\{\s*\$env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
-def _strings(value: object) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            yield from _strings(v)
-
-
 def secret_refs(plan: Plan) -> list[tuple[str, str]]:
     """Every ``(kind, name)`` the plan references, in order, once each."""
     found: dict[tuple[str, str], None] = {}
-    for text in _strings(plan.model_dump(mode="json", by_alias=True)):
+    for _, text in strings(plan.model_dump(mode="json", by_alias=True)):
         for expr in _REF.findall(text):
             ref = secret_ref(expr)
             if ref is not None:
@@ -50,7 +41,7 @@ def secret_refs(plan: Plan) -> list[tuple[str, str]]:
 def env_refs(plan: Plan) -> list[str]:
     """The environment variables the plan reads (``{{ $env.NAME }}``), in order, once each."""
     found: dict[str, None] = {}
-    for text in _strings(plan.model_dump(mode="json", by_alias=True)):
+    for _, text in strings(plan.model_dump(mode="json", by_alias=True)):
         for name in _ENV_REF.findall(text):
             found[name] = None
     return list(found)
@@ -86,11 +77,6 @@ class WithSecretPlaceholders(Mapping[str, str]):
         return len(self._environ)
 
 
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
-
-
 def resolve_secrets(
     plan: Plan, *, secretsmanager: Any = None, ssm: Any = None, prefix: str = SECRETS_PREFIX
 ) -> dict[str, str]:
@@ -110,7 +96,7 @@ def resolve_secrets(
         except UserError:
             raise
         except Exception as exc:
-            code = _error_code(exc)
+            code = error_code(exc)
             if code in ("ResourceNotFoundException", "ParameterNotFound"):
                 raise UserError(
                     f"{{{{ ${kind}.{name} }}}}: {stored} does not exist; store it with "
@@ -138,7 +124,7 @@ def check_secrets_exist(plan: Plan, *, secretsmanager: Any, prefix: str = SECRET
         try:
             secretsmanager.describe_secret(SecretId=stored)
         except Exception as exc:
-            if _error_code(exc) == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 problems.append(
                     f"{{{{ $secret.{name} }}}}: secret {stored} does not exist; "
                     f"store it with `surge secret put {name}` (value from stdin)"
@@ -162,7 +148,7 @@ def put_secret(
     try:
         secretsmanager.create_secret(Name=stored, SecretString=value)
     except Exception as exc:
-        if _error_code(exc) != "ResourceExistsException":
+        if error_code(exc) != "ResourceExistsException":
             raise UserError(f"cannot store secret {stored}: {exc}") from None
         secretsmanager.put_secret_value(SecretId=stored, SecretString=value)
     return stored

@@ -16,6 +16,7 @@ from typing import Any
 from surge.cloud.client import StackInfo, describe_stack
 from surge.cloud.planner import CONTROL_FUNCTIONS
 from surge.errors import UserError
+from surge.metrics.aws import error_code
 
 # What `surge run --cloud`, `surge stop` and `surge report --cloud` call (docs/workflow.md).
 CALLER_ACTIONS = (
@@ -63,10 +64,7 @@ def local_definition() -> dict[str, Any] | None:
 
 
 def _code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    return (
-        str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else type(exc).__name__
-    )
+    return error_code(exc) or type(exc).__name__
 
 
 def diagnose(

@@ -321,14 +321,15 @@ def _request(
     for k, v in {**plan.defaults.headers, **req.headers}.items():
         t = compile_template(v, env)
         headers[k] = t.render({}, random.Random()) if t.is_static else t
-    content_types = {
-        "json": "application/json",
-        "form": "application/x-www-form-urlencoded",
-    }
     boundary = f"surge-{uuid.uuid4().hex}" if req.multipart is not None else ""
-    kind = "json" if req.json_body is not None else "form" if req.form is not None else None
-    wanted = content_types.get(kind or "") or (
-        f"multipart/form-data; boundary={boundary}" if boundary else None
+    wanted = (
+        "application/json"
+        if req.json_body is not None
+        else "application/x-www-form-urlencoded"
+        if req.form is not None
+        else f"multipart/form-data; boundary={boundary}"
+        if boundary
+        else None
     )
     if wanted is not None and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = wanted

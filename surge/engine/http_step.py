@@ -64,6 +64,29 @@ def status_error(status: int, expected: tuple[int, ...] | None) -> str | None:
     return None
 
 
+def judge_answer(
+    req: CompiledRequest,
+    status: int,
+    elapsed_s: float,
+    too_large: bool,
+    body: bytes,
+    headers: Mapping[str, str] | None,
+) -> tuple[str | None, dict[str, object] | None]:
+    """An answer's error class (None: as the plan expects) and captures, whichever client got it:
+    the status, then the latency expectation, the body limit, the body's checks and captures
+    (``headers`` None: the request has none to make)."""
+    error = status_error(status, req.statuses)
+    if error is not None:
+        return error, None
+    if req.max_latency_s is not None and elapsed_s > req.max_latency_s:
+        return "expect", None  # expect: {max: ...}: slower than the plan allows
+    if too_large:
+        return "too_large", None
+    if headers is None:
+        return None, None
+    return _check_body(req, body, headers)
+
+
 def _check_body(
     req: CompiledRequest, raw: bytes, headers: Mapping[str, str]
 ) -> tuple[str | None, dict[str, object] | None]:
@@ -129,16 +152,11 @@ async def send(
                 )
                 if hop is None:
                     t_end = clock()
-                    status = resp.status
-                    error = status_error(status, req.statuses)
-                    captured = None
-                    if error is None and req.max_latency_s is not None and t_end - t_send > req.max_latency_s:
-                        error = "expect"  # expect: {max: ...}: slower than the plan allows
-                    if error is None and too_large:
-                        error = "too_large"
-                    elif error is None and (req.content_type is not None or needs_body):
-                        error, captured = _check_body(req, raw, resp.headers)
-                    return Outcome(status, nbytes, error, t_send, t_end, captured)
+                    checks = req.content_type is not None or needs_body
+                    error, captured = judge_answer(
+                        req, resp.status, t_end - t_send, too_large, raw, resp.headers if checks else None
+                    )
+                    return Outcome(resp.status, nbytes, error, t_send, t_end, captured)
             method, url, headers, body = hop.method, hop.url, hop.headers, hop.body
         return Outcome(0, 0, "other", t_send, clock(), None)  # more than MAX_REDIRECTS
     except RedirectRefused:
@@ -217,14 +235,6 @@ async def send_fast(
     except Exception as exc:  # every client failure is a measured outcome, never a crash
         return Outcome(0, 0, classify_exception(exc), t_send, clock(), None)
     t_end = clock()
-    status = resp.status
-    error = status_error(status, req.statuses)
-    captured = None
-    if error is None and req.max_latency_s is not None and t_end - t_send > req.max_latency_s:
-        error = "expect"  # expect: {max: ...}: slower than the plan allows
-    if error is None and resp.too_large:
-        error = "too_large"
-    elif error is None and (want_headers or want_body):
-        hdrs: CIMultiDict[str] = CIMultiDict(resp.headers or ())
-        error, captured = _check_body(req, resp.body or b"", hdrs)
-    return Outcome(status, resp.nbytes, error, t_send, t_end, captured)
+    hdrs: CIMultiDict[str] | None = CIMultiDict(resp.headers or ()) if want_headers or want_body else None
+    error, captured = judge_answer(req, resp.status, t_end - t_send, resp.too_large, resp.body or b"", hdrs)
+    return Outcome(resp.status, resp.nbytes, error, t_send, t_end, captured)

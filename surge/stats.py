@@ -9,7 +9,9 @@ histograms — never averaged across workers.
 from __future__ import annotations
 
 import base64
+import ctypes
 import struct
+import threading
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import NotRequired, TypedDict
 
 from hdrh.histogram import HdrHistogram
+from pyhdrh import add_array as _c_add_array  # hdrh's C extension
+from pyhdrh import decode as _c_decode
 
 # Latencies are recorded in microseconds, from 1 µs to 1 hour, at 3 significant digits.
 LOWEST_US = 1
@@ -440,75 +444,75 @@ def merge_endpoint_list(eps: list[EndpointIntervalData]) -> EndpointIntervalData
 
 
 # Merging used hdrh's decode_and_add: each call builds a full 23k-counter histogram and adds the
-# arrays (63 µs), although a worker's one-second histogram holds a few dozen values. Reading the
-# V2 encoding's counts directly (zlib + ZigZag LEB128, zero runs as negatives) costs ~7 µs and
-# only touches the buckets that have counts.
+# arrays (63 µs), although a worker's one-second histogram holds a few dozen values. Then a
+# pure-Python reader of the V2 varints (~11 µs, 80 % of a 1000-shard merge). Now hdrh's own C
+# varint decoder writes one encoding's counts into a scratch array, and only the span between its
+# lowest and highest bucket is added and cleared (~3 µs for a sparse or a dense one alike).
 _V2_COMPRESSED_COOKIE = 0x1C849304  # hdrh's V2 compression cookie; bits 4-7 hold the word size
 _HEADER = struct.Struct(">iiiiqqd")
-# An encoded histogram longer than this is itself a merge (hundreds of buckets): hdrh's C
-# decoder is the faster way to read it.
-_DENSE_CHARS = 2048
+_WORD = 8  # bytes per counter: hdrh's V2 encoding and its in-memory counts (c_ulong)
 
 
-def _sparse_counts(data: str) -> dict[int, int] | None:
-    """{counts index: count} of an encoded histogram made with surge's settings, else None."""
+def _payload(data: str) -> bytes | None:
+    """The decompressed V2 payload of an encoding made with surge's settings, else None."""
     try:
         raw = base64.b64decode(data)
         cookie, length = struct.unpack_from(">ii", raw, 0)
         if cookie & ~0xF0 != _V2_COMPRESSED_COOKIE:
             return None
         payload = zlib.decompress(raw[8 : 8 + length])
-        _, plen, offset, digits, lowest, highest, _ = _HEADER.unpack_from(payload, 0)
+        _, _, offset, digits, lowest, highest, _ = _HEADER.unpack_from(payload, 0)
     except (ValueError, struct.error, zlib.error):
         return None
     if offset != 0 or digits != SIGNIFICANT_DIGITS or lowest != LOWEST_US or highest != HIGHEST_US:
         return None
-    out: dict[int, int] = {}
-    idx = 0
-    i = _HEADER.size
-    end = min(len(payload), _HEADER.size + plen)
-    while i < end:
-        b = payload[i]
-        i += 1
-        v = b & 0x7F
-        shift = 7
-        while b & 0x80:
-            b = payload[i]
-            i += 1
-            v |= (b & 0x7F) << shift
-            shift += 7
-        v = (v >> 1) ^ -(v & 1)
-        if v < 0:
-            idx -= v  # a run of -v empty buckets
-        else:
-            if v:
-                out[idx] = out.get(idx, 0) + v
-            idx += 1
-    return out
+    return payload
+
+
+class _Scratch(threading.local):
+    """One zeroed counts array per thread, for the C decoder to write into."""
+
+    def __init__(self) -> None:
+        self.length = new_histogram().counts_len
+        self.counts = (ctypes.c_uint64 * self.length)()
+        self.address = ctypes.addressof(self.counts)
+
+
+_SCRATCH = _Scratch()
+
+
+def _add_payload(counts_address: int, payload: bytes) -> tuple[int, int, int]:
+    """Add one payload's counts to the counts at ``counts_address``: (total, lowest index, highest)."""
+    scratch = _SCRATCH
+    got = _c_decode(payload, _HEADER.size, scratch.address, scratch.length, _WORD)
+    total, lo, hi = int(got["total"]), int(got["min_nonzero_index"]), int(got["max_nonzero_index"])
+    if total <= 0 or lo < 0:
+        return 0, -1, -1
+    span = hi - lo + 1
+    _c_add_array(counts_address + lo * _WORD, scratch.address + lo * _WORD, span, _WORD)
+    ctypes.memset(scratch.address + lo * _WORD, 0, span * _WORD)
+    return total, lo, hi
 
 
 def merge_encoded(encoded: list[str]) -> str:
     """Merge encoded histograms exactly (the same counts as hdrh's decode_and_add on each)."""
-    items = sorted((e for e in encoded if e), key=len, reverse=True)
+    items = [e for e in encoded if e]
     if not items:
         return encode(new_histogram())
-    h = decode(items[0]) if len(items[0]) > _DENSE_CHARS else None
-    rest = items[1:] if h is not None else items
-    if h is None:
-        h = new_histogram()
-    counts = h.counts
+    if len(items) == 1:
+        return items[0]
+    h = new_histogram()
+    address = ctypes.addressof(h.counts)
     total = 0
     lo = hi = -1
-    for e in rest:
-        sparse = _sparse_counts(e) if _FAST_RECORD else None
-        if sparse is None:
+    for e in items:
+        payload = _payload(e)
+        if payload is None:
             h.decode_and_add(e)  # another layout: let hdrh do it
             continue
-        for i, c in sparse.items():
-            counts[i] += c
-            total += c
-        if sparse:
-            a, b = min(sparse), max(sparse)
+        n, a, b = _add_payload(address, payload)
+        if n:
+            total += n
             lo = a if lo < 0 or a < lo else lo
             hi = b if b > hi else hi
     if total:

@@ -92,6 +92,9 @@ class SegmentSpec(TypedDict):
     """When load ends; equals the next segment's ``start_at`` (no gap)."""
     launch_at: Timestamp
     """``start_at`` minus the lead time: when the workflow invokes this segment's workers."""
+    merge_slices: list[list[int]]
+    """``[first shard, count]`` of each merge task (the MergeShards map's items); empty when the
+    segment is small enough for Aggregate to merge alone (surge.cloud.planner.merge_slices)."""
 
 
 class _PrepareResultOptional(TypedDict, total=False):
@@ -151,6 +154,26 @@ class WorkerResult(TypedDict):
     status: Literal["ok", "stopped"]
     """``stopped``: the run's stop flag was set and the worker ended early (result still written)."""
     result_key: str
+
+
+# --- MergeSlice (the MergeShards map's task, after each large segment) -------------------------------
+class MergeSliceEvent(TypedDict):
+    mode: Literal["merge"]
+    run_id: str
+    segment: SegmentSpec
+    slice: list[int]
+    """``[first shard, count]``: the shard results this task folds into one partial."""
+
+
+class MergeSliceResult(TypedDict):
+    """Informational (the map's output is discarded): the partial lives in S3."""
+
+    segment: int
+    first_shard: int
+    shards_merged: int
+    """Results of the slice found in S3 and merged; the others are missing (Aggregate names them)."""
+    partial_key: str | None
+    """``runs/<run>/seg-<k>/partial-<first>.json``; None when no shard of the slice wrote a result."""
 
 
 # --- Aggregate (after each segment) ---------------------------------------------------------------

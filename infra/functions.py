@@ -41,6 +41,7 @@ from infra.names import (
     KEY_RUN_INPUTS,
     KEY_SEGMENT_AGGREGATE,
     KEY_SEGMENT_ITEMS,
+    KEY_SEGMENT_PARTIAL,
     KEY_SHARD_RESULT,
     METRICS_NAMESPACE,
     PLANS_PREFIX,
@@ -83,7 +84,7 @@ SPECS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         state="aggregate",
-        description="surge Aggregate: merge a segment's shard results, report missing shards, abort-on-fail",
+        description="surge Aggregate and MergeSlice: merge a segment's shard results, report missing shards, abort-on-fail",
         memory_mb=2048,
         timeout=Duration.minutes(5),
     ),
@@ -353,10 +354,13 @@ class Functions(Construct):
     def _grant_aggregate(self, fn: SurgeFunction) -> None:
         self._list(fn, f"{RUNS_PREFIX}*")
         # Earlier segments' aggregates too: abort-on-fail judges the run so far, not one segment.
+        # Its merge tasks (MergeSlice, the same function) write partials; Aggregate reads them.
         self._objects(
-            fn, ["s3:GetObject"], [KEY_PLAN, KEY_SEGMENT_ITEMS, KEY_SHARD_RESULT, KEY_SEGMENT_AGGREGATE]
+            fn,
+            ["s3:GetObject"],
+            [KEY_PLAN, KEY_SEGMENT_ITEMS, KEY_SHARD_RESULT, KEY_SEGMENT_PARTIAL, KEY_SEGMENT_AGGREGATE],
         )
-        self._objects(fn, ["s3:PutObject"], [KEY_SEGMENT_AGGREGATE])
+        self._objects(fn, ["s3:PutObject"], [KEY_SEGMENT_PARTIAL, KEY_SEGMENT_AGGREGATE])
         self._run_items(fn, ["GetItem", "Query"])
         self._run_items(fn, ["UpdateItem"], AGGREGATE_RECORD_ATTRIBUTES)  # progress, the stop flag
 

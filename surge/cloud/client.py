@@ -14,6 +14,7 @@ from typing import Any
 
 from surge.cloud import layout
 from surge.cloud.inputs import upload_local_files
+from surge.cloud.planner import Concurrency
 from surge.cloud.records import RunRecords
 from surge.errors import UserError
 from surge.plan import Plan
@@ -125,7 +126,7 @@ class CloudRuns:
         options: dict[str, object] | None = None,
         *,
         base_dir: Path | None = None,
-        concurrency: int | None = None,
+        concurrency: Concurrency | None = None,
         on_note: Callable[[str], None] | None = None,
     ) -> str:
         """Upload the plan (and its local data and baseline files, which ``base_dir`` resolves like
@@ -159,7 +160,7 @@ class CloudRuns:
             raise_for_aws(exc, "the surge state machine")
         return str(resp["executionArn"])
 
-    def check_concurrency(self, needed: int) -> str | None:
+    def check_concurrency(self, needed: Concurrency) -> str | None:
         """UserError when the account cannot run the plan's workers at once (see planner)."""
         from surge.cloud.planner import check_concurrency
 

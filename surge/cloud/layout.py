@@ -72,6 +72,11 @@ def started_key(run_id: str, segment: int, shard: int) -> str:
     return f"{segment_prefix(run_id, segment)}shard-{shard}.started.json"
 
 
+def partial_key(run_id: str, segment: int, first_shard: int) -> str:
+    """A merge task's fold of a slice of the segment's shard results, named by its first shard."""
+    return f"{segment_prefix(run_id, segment)}partial-{first_shard}.json"
+
+
 def aggregate_key(run_id: str, segment: int) -> str:
     return f"{segment_prefix(run_id, segment)}aggregate.json"
 

@@ -8,7 +8,8 @@ a console user starts executions too).
 from __future__ import annotations
 
 import itertools
-from typing import Any
+import math
+from typing import Any, NamedTuple
 
 from surge.cloud.execution_input import PER_WORKER_USERS, RunOptions
 from surge.engine.worker import plan_shapes
@@ -113,18 +114,45 @@ def plan_segments(plan: Plan, options: RunOptions) -> list[Segment]:
     )
 
 
-def required_concurrency(cuts: list[Segment]) -> int:
-    """Concurrent Lambda executions at the run's peak: two adjacent segments' workers at once."""
+# A segment of up to this many shards is merged by Aggregate alone (a few seconds: ~0.14 s per
+# 10-minute, 10-endpoint result, bench/RESULTS.md). A larger one is merged as a tree: merge tasks
+# of about sqrt(shards) results each run side by side, then Aggregate folds their partials, so the
+# merge's wall time grows with sqrt(shards), not with shards.
+DIRECT_MERGE_MAX_SHARDS = 32
+MAX_MERGE_TASKS = 40  # an inline Map runs at most 40 iterations at once (Step Functions' limit)
+
+
+def merge_slices(shards: int) -> list[list[int]]:
+    """``[first shard, count]`` of each merge task of a segment; none when Aggregate merges it alone."""
+    if shards <= DIRECT_MERGE_MAX_SHARDS:
+        return []
+    size = max(math.ceil(math.sqrt(shards)), math.ceil(shards / MAX_MERGE_TASKS))
+    return [[first, min(size, shards - first)] for first in range(0, shards, size)]
+
+
+class Concurrency(NamedTuple):
+    """Concurrent Lambda executions a run needs at its peak."""
+
+    workers: int  # two adjacent segments' workers at once
+    workflow: int  # the workflow's functions, and a segment's merge tasks (beside the next segment)
+
+    @property
+    def total(self) -> int:
+        return self.workers + self.workflow
+
+
+def required_concurrency(cuts: list[Segment]) -> Concurrency:
     peak = max((a.shards + b.shards for a, b in itertools.pairwise(cuts)), default=0)
     peak = max(peak, max((s.shards for s in cuts), default=0))
-    return peak + CONTROL_FUNCTIONS
+    merging = max((len(merge_slices(s.shards)) for s in cuts), default=0)
+    return Concurrency(workers=peak, workflow=CONTROL_FUNCTIONS + merging)
 
 
 class ConcurrencyError(UserError):
     """The account cannot run the plan's workers at once."""
 
 
-def check_concurrency(lambda_client: Any, needed: int, *, reserved: int | None = None) -> str | None:
+def check_concurrency(lambda_client: Any, needed: Concurrency, *, reserved: int | None = None) -> str | None:
     """Refuse a run the account's Lambda concurrency cannot hold (throttled workers would start late
     or never); returns a note when the settings cannot be read (the run goes on, unchecked).
     ``reserved``: the worker function's reserved concurrency, when the stack sets one."""
@@ -135,7 +163,7 @@ def check_concurrency(lambda_client: Any, needed: int, *, reserved: int | None =
     limit = settings.get("AccountLimit", {})
     if reserved is not None:
         # The workers draw on their own reserve; the workflow's functions on the unreserved pool.
-        workers = needed - CONTROL_FUNCTIONS
+        workers = needed.workers
         if workers > reserved:
             raise ConcurrencyError(
                 f"the run needs {workers} concurrent workers at its peak (two overlapping segments), "
@@ -144,10 +172,11 @@ def check_concurrency(lambda_client: Any, needed: int, *, reserved: int | None =
             )
         return None
     available = int(limit.get("UnreservedConcurrentExecutions", 0))
-    if needed > available:
+    if needed.total > available:
         raise ConcurrencyError(
-            f"the run needs {needed} concurrent Lambda executions at its peak (two overlapping "
-            f"segments' workers, plus {CONTROL_FUNCTIONS} for the workflow), but only {available} are "
+            f"the run needs {needed.total} concurrent Lambda executions at its peak (two overlapping "
+            f"segments' {needed.workers} workers, plus {needed.workflow} for the workflow and its merge "
+            f"tasks), but only {available} are "
             f"unreserved in the account (account limit {limit.get('ConcurrentExecutions', '?')}): request a "
             "higher Lambda concurrency quota, reserve concurrency for the worker "
             "(surge:workerReservedConcurrency), raise options.per_worker_rate, or lower the plan's rate"

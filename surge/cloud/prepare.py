@@ -19,8 +19,10 @@ from surge.cloud.execution_input import (
 )
 from surge.cloud.inputs import stage_files
 from surge.cloud.planner import (
+    Concurrency,
     ConcurrencyError,
     check_concurrency,
+    merge_slices,
     plan_segments,
     required_concurrency,
     shard_capacity,
@@ -80,7 +82,7 @@ def _validated_plan(inp: ExecutionInput, clients: Clients, run_id: str) -> Plan:
     return staged.plan
 
 
-def _check_concurrency(clients: Clients, needed: int) -> str | None:
+def _check_concurrency(clients: Clients, needed: Concurrency) -> str | None:
     try:
         client = clients.client("lambda")
     except Exception as exc:
@@ -145,6 +147,7 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
                 "start_at": layout.iso_seconds(start_at),
                 "end_at": layout.iso_seconds(math.ceil(end_at)),
                 "launch_at": layout.iso_seconds(max(start_at - lead, t0 - lead)),
+                "merge_slices": merge_slices(seg.shards),
             }
         )
     records = run_records(clients)

@@ -5,14 +5,21 @@ while Lambda invocations it made still run): every worker writes a marker when i
 result when it ends, Aggregate and Report read what is in S3, and a reader waits (bounded) for the
 results that can still come. A segment none of whose workers started was never launched (a stop or
 abort came first): its shards are not "missing", its time simply did not run.
+
+A large segment is merged as a tree: merge tasks (the MergeShards map) each fold a slice of the
+shard results into a partial, and Aggregate folds the partials. A partial is only a shortcut for
+the shard results it names: the shard results stay the record (missing shards are counted from
+them), and a shard no partial covers (a failed merge task, a result that came late) is merged from
+its own result. The tree changes how long a merge takes, never what it finds.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from surge.cloud import layout
 from surge.cloud.state_io import Clients, get_json, list_keys
@@ -20,7 +27,20 @@ from surge.stats import RunStats, WorkerResult, merge_results
 
 _RESULT = re.compile(r"shard-(\d+)\.json$")
 _STARTED = re.compile(r"shard-(\d+)\.started\.json$")
+_PARTIAL = re.compile(r"partial-(\d+)\.json$")
 POLL_S = 1.0
+
+
+class PartialResult(TypedDict):
+    """A merge task's output: the named shards' results merged (``runs/<run>/seg-<k>/partial-<first>.json``)."""
+
+    version: int
+    segment: int
+    shards: list[int]
+    stats: RunStats
+
+
+PARTIAL_VERSION = 1
 
 
 @dataclass
@@ -29,6 +49,7 @@ class SegmentFiles:
     expected: int
     results: dict[int, str] = field(default_factory=dict)  # shard -> result key
     started: set[int] = field(default_factory=set)
+    partials: dict[int, str] = field(default_factory=dict)  # first shard of the slice -> partial key
     map_ran: bool = False  # read by Aggregate: the segment's map ran, whatever its workers did
 
     @property
@@ -77,6 +98,8 @@ def list_segment(
             files.results[int(m.group(1))] = key
         elif m := _STARTED.search(key):
             files.started.add(int(m.group(1)))
+        elif m := _PARTIAL.search(key):
+            files.partials[int(m.group(1))] = key
     return files
 
 
@@ -88,28 +111,68 @@ def await_segment(
     *,
     deadline: float,
     map_ran: bool = False,
+    shards: Collection[int] | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> SegmentFiles:
-    """The segment's files once every expected result exists, or what exists at ``deadline``
-    (epoch seconds): the longest a worker still running could take to write its result. A segment
-    that nobody launched is not waited for."""
+    """The segment's files once every expected result (of ``shards``, when given) exists, or what
+    exists at ``deadline`` (epoch seconds): the longest a worker still running could take to write
+    its result. A segment that nobody launched is not waited for."""
     while True:
         files = list_segment(clients, run_id, segment, expected, map_ran=map_ran)
         if not files.launched and not map_ran:
             return files
-        if files.complete or clock() >= deadline:
+        done = files.complete if shards is None else all(i in files.results for i in shards)
+        if done or clock() >= deadline:
             return files
         sleep(min(POLL_S, max(deadline - clock(), 0.0)))
 
 
-def merge_segment(clients: Clients, files: SegmentFiles) -> RunStats | None:
+def merge_shards(clients: Clients, files: SegmentFiles, shards: Collection[int]) -> RunStats | None:
+    """The results of ``shards`` that exist, merged (None: none exists)."""
+    present = sorted(i for i in set(shards) if i in files.results)
+    if not present:
+        return None
     # One shard's result parsed at a time: merge_results consumes an iterator in small batches, so
     # memory does not grow with the number of workers.
+    results: Iterator[WorkerResult] = (get_json(clients, files.results[i]) for i in present)
+    return merge_results(results)
+
+
+def merge_segment(clients: Clients, files: SegmentFiles) -> RunStats | None:
+    """Every shard result of the segment merged, through the partials where they cover it."""
     if not files.results:
         return None
-    results: Iterator[WorkerResult] = (get_json(clients, files.results[i]) for i in sorted(files.results))
-    return merge_results(results)
+    return merge_results(_segment_parts(clients, files))
+
+
+def _segment_parts(clients: Clients, files: SegmentFiles) -> Iterator[RunStats | WorkerResult]:
+    """The partials that can stand for their shards and the results of the shards they do not
+    cover, in shard order (the merged workers' health reads in shard order), each read from S3
+    only when the merge asks for it."""
+    covered: set[int] = set()
+    results = sorted(files.results)
+    pos = 0
+
+    def uncovered_below(limit: float) -> Iterator[WorkerResult]:
+        nonlocal pos
+        while pos < len(results) and results[pos] < limit:
+            i = results[pos]
+            pos += 1
+            if i not in covered:
+                yield get_json(clients, files.results[i])
+
+    for first in sorted(files.partials):
+        partial: PartialResult = get_json(clients, files.partials[first])
+        shards = set(partial["shards"])
+        yield from uncovered_below(first)
+        # Trusted only when the shards it names lie in its slice, each has a result in S3 and no
+        # other partial took it: then it stands for exactly those results. Otherwise its shards
+        # are merged one by one.
+        if shards and min(shards) >= first and not shards & covered and shards <= files.results.keys():
+            covered |= shards
+            yield partial["stats"]
+    yield from uncovered_below(float("inf"))
 
 
 def result_deadline(end_at: str, drain_s: float, now: float, remaining_s: float) -> float:

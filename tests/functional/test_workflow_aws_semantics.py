@@ -7,6 +7,7 @@ report counting exactly what the target counted, and the missing part named."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -303,3 +304,96 @@ def test_a_console_stop_execution_is_finished_from_its_status_change_event(
     assert [e["detail"]["run_id"] for e in events] == ["aws-console-stop"]
     # Delivered twice (EventBridge is at-least-once): the second finds the run finished.
     assert workflow.status_change("aws-console-stop", "ABORTED") is None
+
+
+# --- a segment merged as a tree (MergeShards, then Aggregate) ----------------------------------------
+
+
+def _canonical(stats: dict[str, Any]) -> dict[str, Any]:
+    """A merged result with each encoded histogram as its counts: equal merges compare equal."""
+    from surge.stats import decode
+
+    out = json.loads(json.dumps(stats))
+    for interval in out["intervals"].values():
+        for ep in interval["endpoints"].values():
+            for name in ("rt", "st", "rt_timeouts", "st_timeouts"):
+                if ep.get(name):
+                    h = decode(ep[name])
+                    ep[name] = [h.get_total_count(), h.get_min_value(), h.get_max_value(), list(h.counts)]
+    return out
+
+
+def _flat_merge(h: Harness, run_id: str, segment: int) -> dict[str, Any]:
+    from surge.stats import merge_results
+
+    prefix = layout.segment_prefix(run_id, segment)
+    keys = sorted(
+        (o["Key"] for o in h.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]),
+        key=lambda k: int(k.rsplit("shard-", 1)[-1].split(".")[0]) if "/shard-" in k else -1,
+    )
+    results = [
+        h.read_json(k) for k in keys if k.rsplit("/", 1)[-1].startswith("shard-") and "started" not in k
+    ]
+    return dict(merge_results(results))
+
+
+def test_a_large_segment_is_merged_by_several_tasks_exactly_as_one_merge(
+    workflow: Harness, demo_target: DemoTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from surge.cloud import planner
+
+    monkeypatch.setattr(planner, "DIRECT_MERGE_MAX_SHARDS", 1)  # 5 shards: tasks of [0, 3) and [3, 5)
+    plan = plan_for(demo_target.url, load={"phases": [{"duration": "4s", "rate": 500}]})
+    done = wait(workflow, start(workflow, "tree", plan, {**OPTIONS, "per_worker_rate": 100}))
+    assert done["status"] == "SUCCEEDED", done
+    merges = [c.event for c in workflow.calls_to("aggregate") if c.event.get("mode") == "merge"]
+    assert sorted((e["segment"]["index"], e["slice"]) for e in merges) == [
+        (0, [0, 3]),
+        (0, [3, 2]),
+        (1, [0, 3]),
+        (1, [3, 2]),
+    ]
+    for k in (0, 1):
+        partials = [workflow.read_json(layout.partial_key("tree", k, first)) for first in (0, 3)]
+        assert [p["shards"] for p in partials] == [[0, 1, 2], [3, 4]]
+        aggregate = workflow.read_json(layout.aggregate_key("tree", k))
+        assert _canonical(aggregate) == _canonical(_flat_merge(workflow, "tree", k))
+    report = workflow.read_json("runs/tree/report.json")
+    assert report["generator"]["workers"] == 10
+    assert report["totals"]["requests"] == demo_target.stats()["requests"] == 2000
+
+
+def test_a_lost_merge_task_and_a_crashed_worker_cost_nothing_of_the_result(
+    workflow: Harness, demo_target: DemoTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from surge.cloud import planner
+
+    monkeypatch.setattr(planner, "DIRECT_MERGE_MAX_SHARDS", 1)
+    real_worker, real_merge = core.worker, core.merge_slice
+
+    def crashing(event: Any, clients: Any) -> Any:
+        if event["shard"] == 1:
+            mark_started(event)
+            raise RuntimeError("worker ran out of memory")
+        return real_worker(event, clients)
+
+    def merge_fails_on_the_second_slice(event: Any, clients: Any) -> Any:
+        if event["slice"][0] == 3:
+            raise MemoryError("merge task ran out of memory")
+        return real_merge(event, clients)
+
+    monkeypatch.setattr(core, "worker", crashing)
+    monkeypatch.setattr(core, "merge_slice", merge_fails_on_the_second_slice)
+    plan = plan_for(demo_target.url, load={"phases": [{"duration": "2s", "rate": 500}]})
+    done = wait(workflow, start(workflow, "tree-lost", plan, {**OPTIONS, "per_worker_rate": 100}))
+    assert done["status"] == "FAILED" and "segment 0: shard 1 started but wrote no result" in done["cause"]
+    # The first task's partial covers what exists of its slice; Aggregate merged shards 3 and 4 itself.
+    assert workflow.read_json(layout.partial_key("tree-lost", 0, 0))["shards"] == [0, 2]
+    assert not workflow.s3.list_objects_v2(Bucket=BUCKET, Prefix=layout.partial_key("tree-lost", 0, 3)).get(
+        "Contents"
+    )
+    aggregate = workflow.read_json(layout.aggregate_key("tree-lost", 0))
+    assert _canonical(aggregate) == _canonical(_flat_merge(workflow, "tree-lost", 0))
+    report = workflow.read_json("runs/tree-lost/report.json")
+    assert report["generator"]["workers"] == 5 and report["generator"]["workers_failed"] == 1
+    assert report["totals"]["requests"] == demo_target.stats()["requests"] == 800

@@ -70,6 +70,24 @@ def test_worker_gets_the_shard_item_unchanged_and_its_result_is_discarded() -> N
         assert shards["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
 
 
+def test_merge_tasks_get_their_slice_and_their_failure_only_costs_time() -> None:
+    for b in BRANCHES:
+        merge = STATES[f"MergeShards{b}"]
+        assert STATES[f"RunShards{b}"]["Next"] == f"MergeShards{b}"
+        assert merge["ItemsPath"] == "$.segment.merge_slices"
+        assert merge["ItemProcessor"]["ProcessorConfig"]["Mode"] == "INLINE"
+        assert merge["MaxConcurrency"] <= 40  # an inline map's most iterations at once
+        assert _keys(merge["ItemSelector"]) == set(contracts.MergeSliceEvent.__annotations__)
+        assert merge["ItemSelector"]["mode"] == "merge"
+        task = STATES[f"MergeSlice{b}"]
+        assert task["Parameters"]["Payload.$"] == "$"
+        assert task["Parameters"]["FunctionName"] == STATES[f"Aggregate{b}"]["Parameters"]["FunctionName"]
+        # Partials are read from S3 by Aggregate, never from the map; a lost task or map goes on to it.
+        assert merge["ResultPath"] is None and task["OutputPath"] is None
+        assert STATES[task["Catch"][0]["Next"]]["Type"] == "Pass"
+        assert [c["Next"] for c in merge["Catch"]] == [f"Aggregate{b}"] == [merge["Next"]]
+
+
 @pytest.mark.parametrize(
     ("prefix", "typed_dict"),
     [

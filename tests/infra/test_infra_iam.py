@@ -64,6 +64,7 @@ def test_worker_writes_only_its_shard_results_and_reads_only_plan_and_items(scop
     assert not allowed(worker, "s3:PutObject", scope.obj("runs/r1/report.html"))
     assert not allowed(worker, "s3:PutObject", scope.obj("runs/r1/seg-0/items.json"))
     assert not allowed(worker, "s3:PutObject", scope.obj("runs/r1/plan.json"))
+    assert not allowed(worker, "s3:PutObject", scope.obj("runs/r1/seg-0/partial-0.json"))  # Aggregate trusts it
     # Listing only with a shard-key prefix (a retried worker checks for its own result).
     (listing,) = allowed(worker, "s3:ListBucket", scope.bucket)
     assert listing.conditions == {"StringLike": {"s3:prefix": ["runs/*/seg-*/shard-*"]}}
@@ -132,6 +133,9 @@ def test_aggregate_lists_runs_reads_shard_results_and_writes_aggregates(scope: S
     assert allowed(aggregate, "s3:GetObject", scope.obj("runs/r1/seg-2/shard-7.json"))
     assert allowed(aggregate, "s3:PutObject", scope.obj("runs/r1/seg-2/aggregate.json"))
     assert allowed(aggregate, "s3:GetObject", scope.obj("runs/r1/seg-1/aggregate.json"))
+    # Its merge tasks (MergeSlice) write the partials Aggregate folds.
+    assert allowed(aggregate, "s3:PutObject", scope.obj("runs/r1/seg-2/partial-32.json"))
+    assert allowed(aggregate, "s3:GetObject", scope.obj("runs/r1/seg-2/partial-32.json"))
     assert not allowed(aggregate, "s3:GetObject", scope.obj("runs/r1/report.json"))
     assert not allowed(aggregate, "s3:PutObject", scope.obj("runs/r1/seg-2/shard-7.json"))
     assert not allowed(aggregate, "s3:PutObject", scope.obj("runs/r1/report.html"))

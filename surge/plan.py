@@ -214,6 +214,10 @@ class Capture(_Model):
     header: str | None = None
     as_: str = Field(alias="as", pattern=r"^[A-Za-z_]\w*$")
     group: int = 1
+    optional: bool = Field(
+        default=False,
+        description="found nothing (or null): the variable is left empty instead of failing the iteration",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Capture:
@@ -446,8 +450,95 @@ class Poll(_Model):
         return self.request.display_name if self.request is not None else self.aws.display_name  # type: ignore[union-attr]
 
 
+_VARIABLE = r"^[A-Za-z_]\w*$"
+
+
+class VarCondition(_Model):
+    """A condition on a variable of the iteration (captured, a data column, a loop's item): its
+    value, or what ``json`` matches in it, ``equals``/``contains`` a value or ``exists`` (the
+    meaning of surge.conditions, as in a poll's until). A variable with no value does not exist."""
+
+    var: str = Field(pattern=_VARIABLE)
+    json_path: str | None = Field(default=None, alias="json")
+    equals: Any = None
+    contains: Any = None
+    exists: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> VarCondition:
+        given = sum(x is not None for x in (self.equals, self.contains, self.exists))
+        if given != 1:
+            raise ValueError(f"a condition on '{self.var}' takes one of 'equals', 'contains' or 'exists'")
+        if self.json_path is not None:
+            check_jsonpath(self.json_path)
+        return self
+
+    @property
+    def test(self) -> tuple[str, object]:
+        if self.equals is not None:
+            return "equals", self.equals
+        if self.contains is not None:
+            return "contains", self.contains
+        return "exists", self.exists
+
+
+class LoopOver(_Model):
+    """A loop's items from a variable (a captured JSON array, or what ``json`` matches in it) or
+    from a column of the data file (every row's value, in file order)."""
+
+    var: str | None = Field(default=None, pattern=_VARIABLE)
+    json_path: str | None = Field(default=None, alias="json")
+    column: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LoopOver:
+        if (self.var is None) == (self.column is None):
+            raise ValueError("'over' takes a list, or one of 'var' (with an optional 'json') or 'column'")
+        if self.json_path is not None:
+            if self.var is None:
+                raise ValueError("'over.json' selects items in a variable: give 'var' too")
+            check_jsonpath(self.json_path)
+        return self
+
+
+MAX_LOOP_PASSES = 10_000
+
+
+class Loop(_Model):
+    """Repeat the step's ``steps``: ``count`` times, once per item ``over`` a list, or ``while`` a
+    condition holds (checked before each pass); never more than ``max`` passes. The item is the
+    variable named by ``as`` (default ``item``), the 0-based pass ``{{ $index }}``."""
+
+    count: int | None = Field(default=None, ge=0, le=MAX_LOOP_PASSES)
+    over: list[Any] | LoopOver | None = None
+    while_: VarCondition | None = Field(default=None, alias="while")
+    max: int = Field(default=100, ge=1, le=MAX_LOOP_PASSES)
+    as_: str = Field(default="item", alias="as", pattern=_VARIABLE)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Loop:
+        if sum(x is not None for x in (self.count, self.over, self.while_)) != 1:
+            raise ValueError("a loop takes one of 'count', 'over' or 'while'")
+        if self.count is not None and "max" not in self.model_fields_set:
+            self.max = max(self.count, 1)  # a count is its own bound
+        elif self.count is not None and self.count > self.max:
+            raise ValueError(f"loop count {self.count} is above its max {self.max}")
+        return self
+
+    @property
+    def expected_passes(self) -> float:
+        """How many passes to expect when sizing shards: a count or a literal list's length;
+        otherwise unknown, taken as 10 (or ``max`` if lower)."""
+        if self.count is not None:
+            return float(self.count)
+        if isinstance(self.over, list):
+            return float(min(len(self.over), self.max))
+        return float(min(self.max, 10))
+
+
 class Step(_Model):
-    """One step of a flow: a request, a think time, a poll-until, a mark, or a stage boundary."""
+    """One step of a flow: a request, a think time, a poll-until, an AWS call, a mark, a stage
+    boundary, or a block of ``steps`` run in a ``loop`` or only ``if`` a condition holds."""
 
     request: Request | None = None
     think: PauseSpec | None = None
@@ -455,22 +546,47 @@ class Step(_Model):
     aws: AwsStepSpec | None = None
     mark: str | None = Field(default=None, pattern=r"^[\w.\- ]+$")
     stage: str | None = Field(default=None, pattern=r"^[\w.\- ]+$")
+    loop: Loop | None = None
+    if_: VarCondition | None = Field(default=None, alias="if")
+    steps: list[Step] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, data: object) -> object:
-        if isinstance(data, dict) and len(data) == 1:
-            return _request_shorthand(data)
+        if isinstance(data, dict):
+            rest = {k: v for k, v in data.items() if k != "steps"}
+            if len(rest) == 1:  # `get: /x` (steps beside it are refused below, by name)
+                converted = _request_shorthand(rest)
+                if "steps" in data and isinstance(converted, dict):
+                    return {**converted, "steps": data["steps"]}
+                return converted
         return data
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
-        kinds = (self.request, self.think, self.poll, self.aws, self.mark, self.stage)
+        kinds = (self.request, self.think, self.poll, self.aws, self.mark, self.stage, self.loop, self.if_)
         if sum(x is not None for x in kinds) != 1:
             raise ValueError(
-                "a step is one of: request (or get/post/put/patch/delete shorthand), think, poll, aws, mark, stage"
+                "a step is one of: request (or get/post/put/patch/delete shorthand), think, poll, aws, "
+                "mark, stage, loop, if"
             )
+        block = self.loop is not None or self.if_ is not None
+        if block and self.steps is None:
+            raise ValueError(
+                f"'{'loop' if self.loop is not None else 'if'}' runs the step's 'steps': add them"
+            )
+        if not block and self.steps is not None:
+            raise ValueError("'steps' belong to a 'loop' or an 'if' step")
         return self
+
+
+def flow_steps(flow: Sequence[Step], at: str = "flow") -> Iterator[tuple[str, Step]]:
+    """Every step of a flow with its field path, the steps of loops and ifs included (in order)."""
+    for i, step in enumerate(flow):
+        where = f"{at}[{i}]"
+        yield where, step
+        if step.steps is not None:
+            yield from flow_steps(step.steps, f"{where}.steps")
 
 
 class Scenario(_Model):
@@ -860,57 +976,109 @@ def semantic_problems(
         problems.append(f"baseline.file: {plan.baseline.file} is read by cloud runs only; use a local file")
 
     check_vars = columns is not None
-    base_vars = set(plan.variables) | set(columns or ()) | {"$iteration", "$worker"}
+    base_vars = set(plan.variables) | set(columns or ()) | {"$iteration", "$worker", "$index"}
     problems.extend(_variables_problems(plan.variables, environ))
     for s, scenario in enumerate(plan.scenarios):
-        known = set(base_vars)
-        marks: set[str] = set()
-        for f, step in enumerate(scenario.flow):
-            if step.mark is not None:
-                marks.add(step.mark)
-            if step.poll is not None:
-                where = f"scenarios[{s}].flow[{f}].poll"
-                if step.poll.since is not None and step.poll.since not in marks:
-                    problems.append(
-                        f"{where}.since: no mark '{step.poll.since}' earlier in this scenario; "
-                        f"add '- mark: {step.poll.since}' before the step it times from"
-                    )
-                if step.poll.request is not None:
-                    problems.extend(
-                        _request_problems(
-                            plan,
-                            step.poll.request,
-                            f"{where}.request",
-                            known if check_vars else None,
-                            environ,
-                        )
-                    )
-                    known |= {c.as_ for c in step.poll.request.capture}
-                if step.poll.aws is not None:
-                    problems.extend(check_allowed([step.poll.aws], plan.allow_resources, [f"{where}.aws"]))
-                    for var in sorted(step.poll.aws.variables() - known) if check_vars else ():
-                        problems.append(f"{where}.aws: {{{{ {var} }}}} is not defined")
-                    known |= set(step.poll.aws.captured_names())
-                known |= {c.as_ for c in step.poll.capture}
-            if step.aws is not None:
-                where = f"scenarios[{s}].flow[{f}].aws"
-                problems.extend(check_allowed([step.aws], plan.allow_resources, [where]))
-                for var in sorted(step.aws.variables() - known) if check_vars else ():
-                    problems.append(
-                        f"{where}: {{{{ {var} }}}} is not defined; define it in 'variables', as a data "
-                        "file column, or capture it in an earlier step of this scenario"
-                    )
-                known |= set(step.aws.captured_names())
-            if step.request is None:
-                continue
-            where = f"scenarios[{s}].flow[{f}].request"
-            problems.extend(
-                _request_problems(plan, step.request, where, known if check_vars else None, environ)
+        problems.extend(
+            _flow_problems(
+                plan,
+                scenario.flow,
+                f"scenarios[{s}].flow",
+                set(base_vars) if check_vars else None,
+                set(),
+                environ,
+                columns,
             )
-            known |= {c.as_ for c in step.request.capture}
+        )
     problems.extend(_shared_name_problems(plan))
     problems.extend(_file_part_problems(plan, base_dir, cloud))
     return problems
+
+
+def _flow_problems(
+    plan: Plan,
+    flow: Sequence[Step],
+    at: str,
+    known: set[str] | None,
+    marks: set[str],
+    environ: Mapping[str, str] | None,
+    columns: Sequence[str] | None,
+) -> list[str]:
+    """Problems of a flow's steps in order: ``known`` (None: not checkable) and ``marks`` grow with
+    what each step defines; a loop's or an if's steps see what is known before them, plus the
+    loop's item. What they capture counts as known after them (a later step may use it)."""
+    problems: list[str] = []
+
+    def undefined(where: str, names: set[str]) -> None:
+        for var in sorted(names - known) if known is not None else ():
+            problems.append(
+                f"{where}: {{{{ {var} }}}} is not defined; define it in 'variables', as a data "
+                "file column, or capture it in an earlier step of this scenario"
+            )
+
+    for f, step in enumerate(flow):
+        here = f"{at}[{f}]"
+        if step.mark is not None:
+            marks.add(step.mark)
+        if step.poll is not None:
+            where = f"{here}.poll"
+            if step.poll.since is not None and step.poll.since not in marks:
+                problems.append(
+                    f"{where}.since: no mark '{step.poll.since}' earlier in this scenario; "
+                    f"add '- mark: {step.poll.since}' before the step it times from"
+                )
+            if step.poll.request is not None:
+                problems.extend(
+                    _request_problems(plan, step.poll.request, f"{where}.request", known, environ)
+                )
+                _learn(known, {c.as_ for c in step.poll.request.capture})
+            if step.poll.aws is not None:
+                problems.extend(check_allowed([step.poll.aws], plan.allow_resources, [f"{where}.aws"]))
+                undefined(f"{where}.aws", set(step.poll.aws.variables()))
+                _learn(known, set(step.poll.aws.captured_names()))
+            _learn(known, {c.as_ for c in step.poll.capture})
+        if step.aws is not None:
+            where = f"{here}.aws"
+            problems.extend(check_allowed([step.aws], plan.allow_resources, [where]))
+            undefined(where, set(step.aws.variables()))
+            _learn(known, set(step.aws.captured_names()))
+        if step.request is not None:
+            problems.extend(_request_problems(plan, step.request, f"{here}.request", known, environ))
+            _learn(known, {c.as_ for c in step.request.capture})
+        if step.steps is None:
+            continue
+        inner = None if known is None else set(known)
+        if step.loop is not None:
+            loop = step.loop
+            if isinstance(loop.over, LoopOver):
+                if loop.over.var is not None:
+                    undefined(f"{here}.loop.over.var", {loop.over.var})
+                elif columns is not None and loop.over.column not in columns:
+                    shown = ", ".join(columns) if columns else "none (the plan has no data file)"
+                    problems.append(
+                        f"{here}.loop.over.column: no data column '{loop.over.column}'; the columns are: {shown}"
+                    )
+            elif isinstance(loop.over, list):
+                try:
+                    undefined(
+                        f"{here}.loop.over", set(structure_variables(compile_structure(loop.over, environ)))
+                    )
+                except TemplateError as exc:
+                    problems.append(f"{here}.loop.over: {exc}")
+            if loop.while_ is not None:
+                undefined(f"{here}.loop.while.var", {loop.while_.var})
+            _learn(inner, {loop.as_})
+        if step.if_ is not None:
+            undefined(f"{here}.if.var", {step.if_.var})
+        problems.extend(_flow_problems(plan, step.steps, f"{here}.steps", inner, marks, environ, columns))
+        if known is not None and inner is not None:
+            known |= inner - ({step.loop.as_} if step.loop is not None else set())
+    return problems
+
+
+def _learn(known: set[str] | None, names: set[str]) -> None:
+    if known is not None:
+        known |= names
 
 
 def file_part_path(part: FilePart, base_dir: Path) -> Path:
@@ -920,11 +1088,11 @@ def file_part_path(part: FilePart, base_dir: Path) -> Path:
 def _plan_requests(plan: Plan) -> Iterator[tuple[str, Request]]:
     """Every HTTP request of the plan (steps' and polls'), with its field path."""
     for s, scenario in enumerate(plan.scenarios):
-        for f, step in enumerate(scenario.flow):
+        for where, step in flow_steps(scenario.flow, f"scenarios[{s}].flow"):
             if step.request is not None:
-                yield f"scenarios[{s}].flow[{f}].request", step.request
+                yield f"{where}.request", step.request
             elif step.poll is not None and step.poll.request is not None:
-                yield f"scenarios[{s}].flow[{f}].poll.request", step.poll.request
+                yield f"{where}.poll.request", step.poll.request
 
 
 def _file_part_problems(plan: Plan, base_dir: Path, cloud: bool) -> list[str]:
@@ -1047,7 +1215,7 @@ def _request_problems(
 def endpoint_names(plan: Plan) -> set[str]:
     names = set()
     for sc in plan.scenarios:
-        for st in sc.flow:
+        for _, st in flow_steps(sc.flow):
             if st.request is not None:
                 names.add(st.request.display_name)
             if st.poll is not None:
@@ -1063,7 +1231,7 @@ def stage_names(plan: Plan) -> set[str]:
     """Stage metrics: `stage:` spans and the waits of polls (their `metric`)."""
     names = set()
     for sc in plan.scenarios:
-        for st in sc.flow:
+        for _, st in flow_steps(sc.flow):
             if st.stage is not None:
                 names.add(st.stage)
             if st.poll is not None and st.poll.metric is not None:

@@ -22,7 +22,7 @@ from surge.engine.worker import WorkerSpec, run_worker
 from surge.errors import UserError
 from surge.interrupts import StopRequests, ignore_stop_signals
 from surge.live import LiveView, Snapshot
-from surge.plan import Plan
+from surge.plan import Plan, flow_steps
 from surge.report_model import Report
 from surge.stats import (
     RESULT_VERSION,
@@ -94,7 +94,7 @@ def endpoint_names_http(plan: Plan) -> list[str]:
     """The plan's HTTP endpoints (requests and polls); aws: steps are not sent to the target."""
     names = []
     for sc in plan.scenarios:
-        for step in sc.flow:
+        for _, step in flow_steps(sc.flow):
             if step.request is not None:
                 names.append(step.request.display_name)
             elif step.poll is not None and step.poll.request is not None:
@@ -133,7 +133,7 @@ def _uses_aws(plan: Plan) -> bool:
     return any(
         step.aws is not None or (step.poll is not None and step.poll.aws is not None)
         for sc in plan.scenarios
-        for step in sc.flow
+        for _, step in flow_steps(sc.flow)
     )
 
 

@@ -11,7 +11,7 @@ from surge import __version__
 from surge.baseline import Baseline, BaselineOutcome, apply_baseline, regression_metrics
 from surge.evaluate import MetricSource, evaluate, verdict
 from surge.metrics.collect import ServiceMetrics, ServiceMetricSource
-from surge.plan import Plan, phase_label
+from surge.plan import Plan, flow_steps, phase_label
 from surge.report_model import (
     Check,
     EndpointReport,
@@ -162,7 +162,7 @@ def stage_order(plan: Plan, recorded: set[str]) -> list[str]:
     """Stages in the order the flows declare them (a waterfall reads top to bottom)."""
     order: list[str] = []
     for sc in plan.scenarios:
-        for st in sc.flow:
+        for _, st in flow_steps(sc.flow):
             name = st.stage if st.stage is not None else st.poll.metric if st.poll is not None else None
             if name is not None and name not in order and STAGE_PREFIX + name in recorded:
                 order.append(name)

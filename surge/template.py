@@ -3,7 +3,8 @@
 Templates are compiled once per plan into parts so the request loop only joins strings.
 Built-ins generate realistic payloads for ingestion tests: ``{{ $uuid }}``, ``{{ $timestamp }}``
 (ms since epoch), ``{{ $isotime }}``, ``{{ $randint(1, 100) }}``, ``{{ $randstr(8) }}``,
-``{{ $choice(a, b, c) }}``, ``{{ $env.NAME }}``, ``{{ $iteration }}``, ``{{ $worker }}``.
+``{{ $choice(a, b, c) }}``, ``{{ $env.NAME }}``, ``{{ $iteration }}``, ``{{ $worker }}``,
+``{{ $index }}`` (the innermost loop's 0-based pass).
 
 References to stored secrets, ``{{ $secret.NAME }}`` (Secrets Manager) and ``{{ $ssm.NAME }}``
 (Parameter Store), are resolved before a run (surge.secrets) and handed in through the same
@@ -26,7 +27,7 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 _FUNC = re.compile(r"^\$(\w+)(?:\((.*)\))?$")
 _NAME = re.compile(r"^[A-Za-z_][\w]*$")
 
-BUILTINS = ("uuid", "timestamp", "isotime", "randint", "randstr", "choice", "iteration", "worker")
+BUILTINS = ("uuid", "timestamp", "isotime", "randint", "randstr", "choice", "iteration", "worker", "index")
 
 
 class TemplateError(ValueError):
@@ -83,7 +84,7 @@ def _builtin(expr: str) -> Generator:
         return _randstr(args)
     if name == "choice":
         return _choice(args)
-    if name in ("iteration", "worker"):
+    if name in ("iteration", "worker", "index"):  # $index: the innermost loop's pass
         key = f"${name}"
         return lambda _r, v: v.get(key, 0)
     raise TemplateError(f"unknown built-in ${name}; known: " + ", ".join(f"${b}" for b in BUILTINS))
@@ -119,8 +120,12 @@ class Template:
         if len(self.parts) == 1 and self.parts[0].literal is not None:
             return self.parts[0].literal
         return "".join(
-            p.literal if p.literal is not None else str(_part_value(p, variables, rng)) for p in self.parts
+            p.literal if p.literal is not None else _text(_part_value(p, variables, rng)) for p in self.parts
         )
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)  # an empty (optional) capture renders as nothing
 
 
 def _part_value(part: Part, variables: Mapping[str, object], rng: random.Random) -> object:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from surge.cloud.execution_input import PER_WORKER_USERS, RunOptions
 from surge.engine.worker import plan_shapes
 from surge.errors import UserError
-from surge.plan import Plan
+from surge.plan import Plan, Step
 from surge.schedule import Segment, segments
 
 # Two segments overlap (the next one's workers start during the current one's last lead seconds),
@@ -58,23 +58,28 @@ def expected_latency_s(plan: Plan) -> tuple[float, str]:
 
 def iteration_in_flight_s(plan: Plan, latency_s: float) -> float:
     """How long an iteration is expected to stay in flight (open model): its requests at
-    ``latency_s`` each (capped by their timeouts), its think times, its polls' timeouts; the
-    scenarios weighted as the plan mixes them."""
+    ``latency_s`` each (capped by their timeouts), its think times, its polls' timeouts, a loop's
+    steps times its expected passes; the scenarios weighted as the plan mixes them."""
     total_weight = sum(sc.weight for sc in plan.scenarios)
-    mean = 0.0
-    for sc in plan.scenarios:
-        seconds = 0.0
-        for step in sc.flow:
-            if step.request is not None:
-                seconds += min(latency_s, step.request.timeout or plan.defaults.timeout)
-            elif step.aws is not None:
-                seconds += latency_s
-            elif step.think is not None:
-                seconds += step.think.mean_s
-            elif step.poll is not None:
-                seconds += step.poll.timeout  # the longest it may wait for its condition
-        mean += seconds * sc.weight / total_weight
+    mean = sum(_flow_s(plan, sc.flow, latency_s) * sc.weight / total_weight for sc in plan.scenarios)
     return max(mean, 1e-3)
+
+
+def _flow_s(plan: Plan, flow: list[Step], latency_s: float) -> float:
+    seconds = 0.0
+    for step in flow:
+        if step.request is not None:
+            seconds += min(latency_s, step.request.timeout or plan.defaults.timeout)
+        elif step.aws is not None:
+            seconds += latency_s
+        elif step.think is not None:
+            seconds += step.think.mean_s
+        elif step.poll is not None:
+            seconds += step.poll.timeout  # the longest it may wait for its condition
+        elif step.steps is not None:
+            passes = step.loop.expected_passes if step.loop is not None else 1.0  # an if: as if it ran
+            seconds += passes * _flow_s(plan, step.steps, latency_s)
+    return seconds
 
 
 def shard_capacity(plan: Plan, options: RunOptions) -> tuple[float, str]:

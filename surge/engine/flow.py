@@ -9,7 +9,7 @@ import random
 import re
 import urllib.parse
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,18 @@ from surge.conditions import condition_holds
 from surge.engine.aws.steps import CompiledAwsStep, compile_aws_step
 from surge.engine.request_policy import DEFAULT_MAX_BODY
 from surge.pause import Pause
-from surge.plan import Capture, Expect, FilePart, Plan, Poll, Request, file_part_path
+from surge.plan import (
+    Capture,
+    Expect,
+    FilePart,
+    LoopOver,
+    Plan,
+    Poll,
+    Request,
+    VarCondition,
+    file_part_path,
+)
+from surge.plan import Step as PlanStep
 from surge.stats import STAGE_PREFIX
 from surge.template import Template, compile_structure, compile_template, render_structure
 
@@ -37,6 +48,7 @@ class CompiledCapture:
     header: str | None
     group: int
     until: tuple[str, object] | None = None  # ("equals" | "contains" | "exists", value)
+    optional: bool = False  # found nothing: the variable is empty (None), the iteration goes on
 
     def extract(self, body_text: str, json_doc: object, headers: Mapping[str, str]) -> object | None:
         if self.kind == "until":
@@ -204,7 +216,90 @@ class CompiledPoll:
         return self.request.endpoint if self.request is not None else self.aws.endpoint  # type: ignore[union-attr]
 
 
-Step = CompiledRequest | Think | Mark | StageStart | CompiledPoll | CompiledAwsStep
+@dataclass(frozen=True)
+class CompiledCondition:
+    """A plan's VarCondition: whether an iteration's variable (or what a JSONPath matches in it)
+    equals, contains or exists, with the meaning every condition has (surge.conditions)."""
+
+    var: str
+    json_expr: Any | None
+    how: str
+    expected: object  # a compiled structure: it may name the iteration's variables
+
+    def holds(self, variables: Mapping[str, object], rng: random.Random) -> bool:
+        value = variables.get(self.var)
+        if value is None:
+            values: list[object] = []
+        elif self.json_expr is not None:
+            values = [m.value for m in self.json_expr.find(_as_json(value))]
+        else:
+            values = [value]
+        return condition_holds(values, self.how, render_structure(self.expected, variables, rng))
+
+
+def _as_json(value: object) -> object:
+    """A variable's value as a JSON document: text that parses as JSON is read as JSON."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+@dataclass(frozen=True)
+class CompiledLoop:
+    """Repeat ``steps``: ``count`` times, once per item (``items``, a variable's, a data column's),
+    or while ``while_`` holds; at most ``max`` passes."""
+
+    steps: tuple[Step, ...]
+    max: int
+    as_name: str
+    count: int | None = None
+    items: object | None = None  # a literal list, compiled (its items may be templates)
+    over_var: str | None = None
+    over_json: Any | None = None
+    column: str | None = None
+    while_: CompiledCondition | None = None
+
+    def items_for(
+        self, variables: Mapping[str, object], rng: random.Random, rows: list[dict[str, str]]
+    ) -> list[object] | None:
+        """The items this pass of the flow loops over (None: a count or while loop)."""
+        if self.items is not None:
+            rendered = render_structure(self.items, variables, rng)
+            return list(rendered) if isinstance(rendered, list) else [rendered]
+        if self.column is not None:
+            return [row.get(self.column, "") for row in rows]
+        if self.over_var is None:
+            return None
+        value = variables.get(self.over_var)
+        if value is None:
+            return []
+        if self.over_json is not None:
+            return [m.value for m in self.over_json.find(_as_json(value))]
+        value = _as_json(value)
+        return list(value) if isinstance(value, list) else [value]
+
+
+@dataclass(frozen=True)
+class CompiledIf:
+    condition: CompiledCondition
+    steps: tuple[Step, ...]
+
+
+Step = (
+    CompiledRequest | Think | Mark | StageStart | CompiledPoll | CompiledAwsStep | CompiledLoop | CompiledIf
+)
+LOOP_INDEX = "$index"  # the variable {{ $index }} reads: the innermost loop's 0-based pass
+
+
+def walk(steps: tuple[Step, ...]) -> Iterator[Step]:
+    """Every step, those inside loops and ifs included, in flow order."""
+    for step in steps:
+        yield step
+        if isinstance(step, CompiledLoop | CompiledIf):
+            yield from walk(step.steps)
 
 
 def stage_endpoint(name: str) -> str:
@@ -234,10 +329,12 @@ class CompiledPlan:
 
 def _capture(c: Capture) -> CompiledCapture:
     if c.json_path is not None:
-        return CompiledCapture(c.as_, "json", jsonpath_parse(c.json_path), None, None, c.group)
+        return CompiledCapture(
+            c.as_, "json", jsonpath_parse(c.json_path), None, None, c.group, optional=c.optional
+        )
     if c.regex is not None:
-        return CompiledCapture(c.as_, "regex", None, re.compile(c.regex), None, c.group)
-    return CompiledCapture(c.as_, "header", None, None, c.header, c.group)
+        return CompiledCapture(c.as_, "regex", None, re.compile(c.regex), None, c.group, optional=c.optional)
+    return CompiledCapture(c.as_, "header", None, None, c.header, c.group, optional=c.optional)
 
 
 def _expectations(expects: list[Expect]) -> tuple[tuple[int, ...] | None, str | None, str | None]:
@@ -376,23 +473,7 @@ def compile_plan(
 ) -> CompiledPlan:
     """``env``: what `$env` and the resolved `$secret`/`$ssm` references read (None: the process
     environment, no secrets). ``base_dir``: where relative multipart files are (the plan's folder)."""
-    scenarios = []
-    for sc in plan.scenarios:
-        steps: list[Step] = []
-        for st in sc.flow:
-            if st.request is not None:
-                steps.append(_request(plan, st.request, env, base_dir))
-            elif st.think is not None:
-                steps.append(Think(st.think))
-            elif st.poll is not None:
-                steps.append(_poll(plan, st.poll, env, base_dir))
-            elif st.mark is not None:
-                steps.append(Mark(st.mark))
-            elif st.stage is not None:
-                steps.append(StageStart(st.stage))
-            elif st.aws is not None:
-                steps.append(compile_aws_step(st.aws))
-        scenarios.append(CompiledScenario(sc.name, tuple(steps)))
+    scenarios = [CompiledScenario(sc.name, _steps(plan, sc.flow, env, base_dir)) for sc in plan.scenarios]
     weights = tuple(itertools.accumulate(sc.weight for sc in plan.scenarios))
     rng = random.Random(plan.seed)
     variables: dict[str, object] = {}
@@ -400,7 +481,55 @@ def compile_plan(
         variables[name] = render_structure(compile_structure(value, env), variables, rng)
     endpoints = tuple(
         dict.fromkeys(
-            s.endpoint for sc in scenarios for s in sc.steps if isinstance(s, CompiledRequest | CompiledPoll)
+            s.endpoint
+            for sc in scenarios
+            for s in walk(sc.steps)
+            if isinstance(s, CompiledRequest | CompiledPoll)
         )
     )
     return CompiledPlan(plan.target, tuple(scenarios), weights, variables, endpoints)
+
+
+def _steps(
+    plan: Plan, flow: list[PlanStep], env: Mapping[str, str] | None, base_dir: Path | None
+) -> tuple[Step, ...]:
+    steps: list[Step] = []
+    for st in flow:
+        if st.request is not None:
+            steps.append(_request(plan, st.request, env, base_dir))
+        elif st.think is not None:
+            steps.append(Think(st.think))
+        elif st.poll is not None:
+            steps.append(_poll(plan, st.poll, env, base_dir))
+        elif st.mark is not None:
+            steps.append(Mark(st.mark))
+        elif st.stage is not None:
+            steps.append(StageStart(st.stage))
+        elif st.aws is not None:
+            steps.append(compile_aws_step(st.aws))
+        elif st.loop is not None and st.steps is not None:
+            steps.append(_loop(plan, st, env, base_dir))
+        elif st.if_ is not None and st.steps is not None:
+            steps.append(CompiledIf(_condition(st.if_, env), _steps(plan, st.steps, env, base_dir)))
+    return tuple(steps)
+
+
+def _condition(c: VarCondition, env: Mapping[str, str] | None) -> CompiledCondition:
+    how, expected = c.test
+    json_expr = jsonpath_parse(c.json_path) if c.json_path is not None else None
+    return CompiledCondition(c.var, json_expr, how, compile_structure(expected, env))
+
+
+def _loop(plan: Plan, st: PlanStep, env: Mapping[str, str] | None, base_dir: Path | None) -> CompiledLoop:
+    loop = st.loop
+    assert loop is not None and st.steps is not None
+    body = _steps(plan, st.steps, env, base_dir)
+    common: dict[str, Any] = {"steps": body, "max": loop.max, "as_name": loop.as_}
+    if loop.count is not None:
+        return CompiledLoop(count=loop.count, **common)
+    if loop.while_ is not None:
+        return CompiledLoop(while_=_condition(loop.while_, env), **common)
+    if isinstance(loop.over, LoopOver):
+        over_json = jsonpath_parse(loop.over.json_path) if loop.over.json_path is not None else None
+        return CompiledLoop(over_var=loop.over.var, over_json=over_json, column=loop.over.column, **common)
+    return CompiledLoop(items=compile_structure(loop.over, env), **common)

@@ -107,6 +107,9 @@ def _check_body(
             return "expect", None
     for cap in req.captures:
         value = cap.extract(text, doc, headers)
+        if value is None and cap.optional:
+            captured[cap.name] = None  # empty: a later `if`/`while` sees it as not there
+            continue
         if value is None:
             # A condition that does not hold is an unmet expectation; a capture that found nothing
             # is its own failure (the rest of the flow would miss the value).

@@ -27,17 +27,22 @@ from surge.engine.aws.pool import AwsClientPool
 from surge.engine.aws.steps import AwsOutcome, CompiledAwsStep
 from surge.engine.fastclient import FastClient, FastHTTPError, Origin, Prepared, supports
 from surge.engine.flow import (
+    LOOP_INDEX,
     UNTIL,
     CompiledCapture,
+    CompiledIf,
+    CompiledLoop,
     CompiledPlan,
     CompiledPoll,
     CompiledRequest,
     CompiledScenario,
     Mark,
     StageStart,
+    Step,
     Think,
     compile_plan,
     stage_endpoint,
+    walk,
 )
 from surge.engine.health import HealthMonitor
 from surge.engine.http_step import Outcome, send, send_fast
@@ -74,6 +79,17 @@ WARM_SPAN_S = 1.0
 # WARM_MARGIN_S before it, whatever it has opened by then.
 WARM_LEAD_S = 2.0
 WARM_MARGIN_S = 0.05
+
+
+@dataclass(slots=True)
+class _IterationState:
+    """What an iteration's steps share as they run: when the next request is intended (for the
+    coordinated-omission correction), the open stage, the marks polls time from."""
+
+    intended: float
+    correct_us: int
+    stage: tuple[str, float] | None = None
+    marks: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -217,14 +233,18 @@ class Worker:
             bool(self.rows)
             or not all(p.static for p in self._prepared.values())
             or any(r.captures for r in self._requests())
-            or any(isinstance(s, CompiledAwsStep) for sc in self.compiled.scenarios for s in sc.steps)
+            or any(
+                isinstance(s, CompiledAwsStep | CompiledLoop | CompiledIf)
+                for sc in self.compiled.scenarios
+                for s in walk(sc.steps)
+            )
         )
         self._shared_vars: dict[str, object] = dict(self.compiled.variables)
 
     def _sending_steps(self) -> Iterator[CompiledRequest | CompiledAwsStep]:
         """Every request and AWS call the flows make, a poll's own included."""
         for sc in self.compiled.scenarios:
-            for s in sc.steps:
+            for s in walk(sc.steps):
                 if isinstance(s, CompiledRequest | CompiledAwsStep):
                     yield s
                 elif isinstance(s, CompiledPoll):
@@ -299,39 +319,82 @@ class Worker:
 
     async def _iteration(self, scenario: CompiledScenario, intended: float, correct_us: int = 0) -> None:
         variables = self._variables()
-        stage: tuple[str, float] | None = None  # the open stage: name and when it began
-        marks: dict[str, float] = {}
-        for step in scenario.steps:
-            if isinstance(step, Think):
+        it = _IterationState(intended, correct_us)
+        ok = await self._steps(scenario.steps, variables, it)
+        if it.stage is not None:  # a stage that did not complete is a failure of its own
+            self._record_stage(it.stage[0], it.stage[1], time.perf_counter(), None if ok else "stage_failed")
+
+    async def _steps(
+        self, steps: tuple[Step, ...], variables: dict[str, object], it: _IterationState
+    ) -> bool:
+        """Run steps in order; False when one failed or the run is stopping (the iteration ends)."""
+        for step in steps:
+            if type(step) is CompiledRequest:  # the common case first: one check per request
+                ok = await self._request(step, variables, it.intended, it.correct_us)
+            elif isinstance(step, Think):
                 await self._sleep(step.pause.sample(self.rng))
                 if self.stopping.is_set():
-                    if stage is not None:  # cut short, as after a request (below)
-                        self._record_stage(stage[0], stage[1], time.perf_counter(), "stage_failed")
-                    return
-                intended = time.perf_counter()
+                    return False
+                it.intended = time.perf_counter()
                 continue
-            if isinstance(step, Mark):
-                marks[step.name] = time.perf_counter()
+            elif isinstance(step, Mark):
+                it.marks[step.name] = time.perf_counter()
                 continue
-            if isinstance(step, StageStart):
+            elif isinstance(step, StageStart):
                 now = time.perf_counter()
-                if stage is not None:
-                    self._record_stage(stage[0], stage[1], now, None)
-                stage = (step.name, now)
+                if it.stage is not None:
+                    self._record_stage(it.stage[0], it.stage[1], now, None)
+                it.stage = (step.name, now)
                 continue
-            if isinstance(step, CompiledPoll):
-                ok = await self._poll(step, variables, marks)
+            elif isinstance(step, CompiledPoll):
+                ok = await self._poll(step, variables, it.marks)
             elif isinstance(step, CompiledAwsStep):
-                ok = await self._aws(step, variables, intended)
+                ok = await self._aws(step, variables, it.intended)
+            elif isinstance(step, CompiledLoop):
+                if not await self._loop(step, variables, it):
+                    return False
+                continue
+            elif isinstance(step, CompiledIf):
+                if step.condition.holds(variables, self.rng) and not await self._steps(
+                    step.steps, variables, it
+                ):
+                    return False
+                continue
             else:
-                ok = await self._request(step, variables, intended, correct_us)
+                ok = await self._request(step, variables, it.intended, it.correct_us)
             if not ok or self.stopping.is_set():
-                if stage is not None:  # the stage did not complete: a failure of its own
-                    self._record_stage(stage[0], stage[1], time.perf_counter(), "stage_failed")
-                return
-            intended = time.perf_counter()  # the next request is intended once this one is done
-        if stage is not None:
-            self._record_stage(stage[0], stage[1], time.perf_counter(), None)
+                return False
+            it.intended = time.perf_counter()  # the next request is intended once this one is done
+        return True
+
+    async def _loop(self, loop: CompiledLoop, variables: dict[str, object], it: _IterationState) -> bool:
+        items = loop.items_for(variables, self.rng, self.rows)
+        saved = {k: variables[k] for k in (loop.as_name, LOOP_INDEX) if k in variables}
+        try:
+            n = 0
+            while n < loop.max:
+                if items is not None:
+                    if n >= len(items):
+                        break
+                    variables[loop.as_name] = items[n]
+                elif loop.while_ is not None:
+                    if not loop.while_.holds(variables, self.rng):
+                        break
+                elif n >= (loop.count or 0):
+                    break
+                else:
+                    variables[loop.as_name] = n
+                variables[LOOP_INDEX] = n
+                if not await self._steps(loop.steps, variables, it):
+                    return False
+                n += 1
+            return True
+        finally:  # the loop's item and index are the loop's own: what they hid before comes back
+            for key in (loop.as_name, LOOP_INDEX):
+                if key in saved:
+                    variables[key] = saved[key]
+                else:
+                    variables.pop(key, None)
 
     async def _aws(
         self,

@@ -64,7 +64,9 @@ def test_worker_writes_only_its_shard_results_and_reads_only_plan_and_items(scop
     assert not allowed(worker, "s3:PutObject", scope.obj("runs/r1/report.html"))
     assert not allowed(worker, "s3:PutObject", scope.obj("runs/r1/seg-0/items.json"))
     assert not allowed(worker, "s3:PutObject", scope.obj("runs/r1/plan.json"))
-    assert not allowed(worker, "s3:PutObject", scope.obj("runs/r1/seg-0/partial-0.json"))  # Aggregate trusts it
+    assert not allowed(
+        worker, "s3:PutObject", scope.obj("runs/r1/seg-0/partial-0.json")
+    )  # Aggregate trusts it
     # Listing only with a shard-key prefix (a retried worker checks for its own result).
     (listing,) = allowed(worker, "s3:ListBucket", scope.bucket)
     assert listing.conditions == {"StringLike": {"s3:prefix": ["runs/*/seg-*/shard-*"]}}

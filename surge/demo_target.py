@@ -180,6 +180,7 @@ class _State:
         self.inbox: deque[dict[str, Any]] = deque()
         self.inbox_by_id: dict[str, dict[str, Any]] = {}
         self.first_seq = 0
+        self.sessions: dict[str, str] = {}  # session cookie -> user (POST /api/login)
 
     def update_config(self, fields: Mapping[str, object]) -> DemoConfig:
         with self._config_lock:
@@ -366,6 +367,36 @@ async def _wishlist(request: web.Request) -> web.Response:
     return web.json_response({"data": _WISHLIST, "total": len(_WISHLIST)})
 
 
+SESSION_COOKIE = "surge_session"
+
+
+async def _login(request: web.Request) -> web.Response:
+    """Sign a user in: a session cookie, and a redirect to the account page (as a login form does)."""
+    state = request.app[_STATE]
+    user = request.query.get("user", "demo")
+    session = uuid.uuid4().hex
+    state.sessions[session] = user
+    response = web.Response(status=302, headers={"Location": "/api/account"})
+    response.set_cookie(SESSION_COOKIE, session, path="/api", httponly=True)
+    return response
+
+
+async def _account(request: web.Request) -> web.Response:
+    """The signed-in user's account: 401 without the session cookie the login set."""
+    session = request.cookies.get(SESSION_COOKIE, "")
+    user = request.app[_STATE].sessions.get(session)
+    if user is None:
+        return _error(401, "not signed in: POST /api/login first and send its cookie back")
+    return web.json_response({"user": user, "session": session[:8]})
+
+
+async def _logout(request: web.Request) -> web.Response:
+    request.app[_STATE].sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
+    response = web.json_response({"signed_out": True})
+    response.del_cookie(SESSION_COOKIE, path="/api")
+    return response
+
+
 async def _post_event(request: web.Request) -> web.Response:
     try:
         body: object = await request.json()
@@ -486,6 +517,9 @@ def create_app(config: DemoConfig | None = None) -> web.Application:
     app.router.add_get("/api/gallery", _search_gallery)
     app.router.add_post("/api/gallery/{id}/image", _upload_image)
     app.router.add_get("/api/wishlist", _wishlist)
+    app.router.add_post("/api/login", _login)
+    app.router.add_get("/api/account", _account)
+    app.router.add_post("/api/logout", _logout)
     app.router.add_post("/v1/events", _post_event)
     app.router.add_get("/v1/inbox", _list_inbox)
     app.router.add_get("/v1/inbox/{id}", _get_inbox_event)

@@ -703,6 +703,11 @@ class Plan(_Model):
     defaults: Defaults = Field(default_factory=Defaults)
     load: Load
     scenarios: list[Scenario] = Field(min_length=1)
+    cookies: bool = Field(
+        default=True,
+        description="a cookie jar per virtual user (closed model) or per iteration (open model): "
+        "Set-Cookie answers are sent back as browsers, Artillery and Locust do; false sends none",
+    )
     variables: dict[str, Any] = Field(default_factory=dict)
     data: DataFile | None = None
     thresholds: list[Annotated[ThresholdSpec, BeforeValidator(_threshold_spec)]] = Field(default_factory=list)

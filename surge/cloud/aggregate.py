@@ -22,6 +22,10 @@ from surge.stats import RunStats, merge_results
 from surge.stats import aggregate as aggregate_stats
 from surge.summary import stats_source
 
+# What Aggregate keeps of its Lambda time after merging: store the aggregate, update the record,
+# judge abort-on-fail over the segments so far.
+MERGE_MARGIN_S = 45.0
+
 
 def _merged_so_far(clients: Clients, run_id: str, upto: int) -> RunStats | None:
     parts: list[RunStats] = []
@@ -43,10 +47,14 @@ def aggregate(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         str(seg["end_at"]), plan.defaults.timeout, time.time(), clients.remaining_time_ms() / 1000
     )
     files = await_segment(clients, run_id, k, expected, deadline=deadline, map_ran=True)
-    stats = merge_segment(clients, files)
+    # The merge stops reading results in time to answer (only a fleet whose merge tasks all failed
+    # comes near): what it left out counts as missing, never as merged.
+    stop_by = time.time() + clients.remaining_time_ms() / 1000 - MERGE_MARGIN_S
+    stats = merge_segment(clients, files, deadline=stop_by)
     missing = files.missing
     if stats is not None:
         put_json(clients, layout.aggregate_key(run_id, k), stats)
+        put_json(clients, layout.aggregate_shards_key(run_id, k), {"merged": sorted(files.merged or ())})
     records = run_records(clients)
     record = records.get(run_id) or {}
     progress: dict[str, object] = {"segments_done": k + 1}
@@ -71,7 +79,7 @@ def aggregate(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     return {
         "segment": k,
         "shards_expected": expected,
-        "shards_reported": len(files.results),
+        "shards_reported": len(files.merged or ()),
         "missing_shards": missing,
         "abort": reason is not None,
         "abort_reason": reason,

@@ -81,6 +81,11 @@ def aggregate_key(run_id: str, segment: int) -> str:
     return f"{segment_prefix(run_id, segment)}aggregate.json"
 
 
+def aggregate_shards_key(run_id: str, segment: int) -> str:
+    """Which shards' results the segment's aggregate holds (``{"merged": [...]}``)."""
+    return f"{segment_prefix(run_id, segment)}aggregate.shards.json"
+
+
 def metrics_key(run_id: str) -> str:
     return f"{run_prefix(run_id)}metrics.json"
 

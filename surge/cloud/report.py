@@ -92,6 +92,9 @@ def _segment_parts(
         if exists(clients, key):
             files = list_segment(clients, run_id, k, expected, map_ran=True)
             parts.append(get_json(clients, key))
+            shards_key = layout.aggregate_shards_key(run_id, k)
+            if exists(clients, shards_key):  # what the aggregate holds; a later result is not in it
+                files.merged = set(get_json(clients, shards_key)["merged"])
         else:
             deadline = result_deadline(str(seg["end_at"]), plan.defaults.timeout, now, remaining)
             if stopping:

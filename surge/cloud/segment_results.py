@@ -15,6 +15,7 @@ its own result. The tree changes how long a merge takes, never what it finds.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -51,6 +52,9 @@ class SegmentFiles:
     started: set[int] = field(default_factory=set)
     partials: dict[int, str] = field(default_factory=dict)  # first shard of the slice -> partial key
     map_ran: bool = False  # read by Aggregate: the segment's map ran, whatever its workers did
+    # The shards whose results are in the segment's merge, once it is known (merge_segment, or
+    # Aggregate's record of its merge): a result in S3 that is not in the merge counts as missing.
+    merged: set[int] | None = None
 
     @property
     def launched(self) -> bool:
@@ -65,16 +69,23 @@ class SegmentFiles:
         """Shards of a launched segment with no result (none, for a segment never launched)."""
         if not self.launched:
             return []
-        return sorted(set(range(self.expected)) - set(self.results))
+        counted = set(self.results) if self.merged is None else self.merged
+        return sorted(set(range(self.expected)) - counted)
 
     def missing_reason(self) -> str | None:
         """What the missing shards did, as far as S3 tells."""
         missing = self.missing
         if not missing:
             return None
-        crashed = [i for i in missing if i in self.started]
-        never = [i for i in missing if i not in self.started]
+        unmerged = [i for i in missing if i in self.results]
+        crashed = [i for i in missing if i in self.started and i not in self.results]
+        never = [i for i in missing if i not in self.started and i not in self.results]
         parts = []
+        if unmerged:
+            parts.append(
+                f"{_shards(unmerged)} wrote a result that is not in the merge (after Aggregate's "
+                "deadline, or when Aggregate ran out of time)"
+            )
         if crashed:
             parts.append(
                 f"{_shards(crashed)} started but wrote no result (crashed, or killed at Lambda's timeout)"
@@ -139,30 +150,46 @@ def merge_shards(clients: Clients, files: SegmentFiles, shards: Collection[int])
     return merge_results(results)
 
 
-def merge_segment(clients: Clients, files: SegmentFiles) -> RunStats | None:
-    """Every shard result of the segment merged, through the partials where they cover it."""
+def merge_segment(clients: Clients, files: SegmentFiles, *, deadline: float | None = None) -> RunStats | None:
+    """Every shard result of the segment merged, through the partials where they cover it; sets
+    ``files.merged``. With ``deadline`` (epoch seconds), no shard result is read after it: the
+    merge stops short rather than outlive its Lambda, and the shards left out count as missing."""
+    files.merged = set()
     if not files.results:
         return None
-    return merge_results(_segment_parts(clients, files))
+    parts = _segment_parts(clients, files, deadline)
+    first = next(parts, None)
+    if first is None:
+        return None
+    return merge_results(itertools.chain([first], parts))
 
 
-def _segment_parts(clients: Clients, files: SegmentFiles) -> Iterator[RunStats | WorkerResult]:
+def _segment_parts(
+    clients: Clients, files: SegmentFiles, deadline: float | None
+) -> Iterator[RunStats | WorkerResult]:
     """The partials that can stand for their shards and the results of the shards they do not
     cover, in shard order (the merged workers' health reads in shard order), each read from S3
-    only when the merge asks for it."""
+    only when the merge asks for it. Records in ``files.merged`` what it handed over."""
+    merged = files.merged if files.merged is not None else set()
     covered: set[int] = set()
     results = sorted(files.results)
     pos = 0
+
+    def in_time() -> bool:
+        return deadline is None or time.time() < deadline
 
     def uncovered_below(limit: float) -> Iterator[WorkerResult]:
         nonlocal pos
         while pos < len(results) and results[pos] < limit:
             i = results[pos]
             pos += 1
-            if i not in covered:
+            if i not in covered and in_time():
+                merged.add(i)
                 yield get_json(clients, files.results[i])
 
     for first in sorted(files.partials):
+        if not in_time():
+            break
         partial: PartialResult = get_json(clients, files.partials[first])
         shards = set(partial["shards"])
         yield from uncovered_below(first)
@@ -171,6 +198,7 @@ def _segment_parts(clients: Clients, files: SegmentFiles) -> Iterator[RunStats |
         # are merged one by one.
         if shards and min(shards) >= first and not shards & covered and shards <= files.results.keys():
             covered |= shards
+            merged |= shards
             yield partial["stats"]
     yield from uncovered_below(float("inf"))
 

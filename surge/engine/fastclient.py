@@ -33,6 +33,7 @@ from typing import Any, cast
 import httptools
 from yarl import URL
 
+from surge.engine.cookies import CookieJar
 from surge.engine.request_policy import DEFAULT_MAX_BODY, MAX_REDIRECTS, RedirectRefused, next_hop
 
 DEFAULT_HEADERS: tuple[tuple[str, str], ...] = (
@@ -87,6 +88,7 @@ class Response:
     body: bytes | None  # only when asked for, and within the limit
     headers: list[tuple[str, str]] | None  # only when asked for
     too_large: bool = False  # the body was asked for but exceeded the limit: it was not kept
+    set_cookies: list[str] | None = None  # Set-Cookie values, for the user's jar (surge.engine.cookies)
 
 
 def supports(method: str, url: str, headers: Mapping[str, str]) -> bool:
@@ -161,6 +163,7 @@ class _Connection(asyncio.Protocol):
         "_loop",
         "_max_keep",
         "_parser",
+        "_set_cookies",
         "_timer",
         "_waiter",
         "_want_headers",
@@ -191,6 +194,7 @@ class _Connection(asyncio.Protocol):
         self._kept = 0
         self.too_large = False
         self._headers: list[tuple[bytes, bytes]] = []
+        self._set_cookies: list[str] = []
         self._body: list[bytes] = []
         self._encoding: str | None = None
         self._decoder: Any = None  # a zlib decompressobj while the body is encoded
@@ -252,6 +256,8 @@ class _Connection(asyncio.Protocol):
                 self._has_length = True
             elif n == b"transfer-encoding":
                 self._chunked = b"chunked" in value.lower()
+            elif n == b"set-cookie":
+                self._set_cookies.append(value.decode("latin-1"))
             elif n == b"content-encoding":
                 enc = value.strip().lower()
                 if enc in (b"gzip", b"x-gzip", b"deflate"):
@@ -355,7 +361,7 @@ class _Connection(asyncio.Protocol):
         headers = None
         if self._want_headers:
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self._headers]
-        return Response(self.status, self.nbytes, body, headers, self.too_large)
+        return Response(self.status, self.nbytes, body, headers, self.too_large, self._set_cookies or None)
 
     def location(self) -> str | None:
         for k, v in self._headers:
@@ -434,11 +440,12 @@ class FastClient:
         max_body: int = DEFAULT_MAX_BODY,
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
+        jar: CookieJar | None = None,
     ) -> Response:
         """Send one prepared request (following redirects); raises FastHTTPError.
 
         ``headers`` and ``body`` are the caller's originals, needed only to re-serialize a
-        redirected request.
+        redirected request; ``jar``: the user's cookies, which a redirect hop takes and sends on.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeout if timeout is not None else self.timeout)
@@ -446,14 +453,21 @@ class FastClient:
             resp, location = await self._exchange(loop, prepared, deadline, want_headers, want_body, max_body)
             if location is None:
                 return resp
-            nxt = self._redirect(prepared, resp.status, location, headers or {}, body)
+            nxt = self._redirect(prepared, resp.status, location, headers or {}, body, jar, resp.set_cookies)
             if nxt is None:
                 return resp
             prepared = nxt
         raise FastHTTPError("other", f"more than {MAX_REDIRECTS} redirects")
 
     def _redirect(
-        self, prev: Prepared, status: int, location: str, headers: Mapping[str, str], body: bytes | None
+        self,
+        prev: Prepared,
+        status: int,
+        location: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        jar: CookieJar | None = None,
+        set_cookies: list[str] | None = None,
     ) -> Prepared | None:
         """The next hop by the request policy every client follows (surge.engine.request_policy)."""
         o = prev.origin
@@ -469,6 +483,8 @@ class FastClient:
                 status=status,
                 location=location,
                 allowed_hosts=self.allowed_hosts,
+                jar=jar,
+                set_cookies=set_cookies or (),
             )
         except RedirectRefused as exc:
             raise FastHTTPError("refused", str(exc)) from None

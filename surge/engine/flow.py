@@ -319,6 +319,7 @@ class CompiledPlan:
     cumulative_weights: tuple[float, ...]
     variables: dict[str, object]
     endpoints: tuple[str, ...]
+    cookies: bool = True  # a cookie jar per virtual user (closed model) or iteration (open model)
 
     def pick(self, rng: random.Random) -> CompiledScenario:
         if len(self.scenarios) == 1:
@@ -487,7 +488,7 @@ def compile_plan(
             if isinstance(s, CompiledRequest | CompiledPoll)
         )
     )
-    return CompiledPlan(plan.target, tuple(scenarios), weights, variables, endpoints)
+    return CompiledPlan(plan.target, tuple(scenarios), weights, variables, endpoints, plan.cookies)
 
 
 def _steps(

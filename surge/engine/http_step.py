@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import aiohttp
 from multidict import CIMultiDict
 
+from surge.engine.cookies import CookieJar
 from surge.engine.fastclient import FastClient, FastHTTPError, Prepared
 from surge.engine.flow import CompiledRequest
 from surge.engine.request_policy import MAX_REDIRECTS, RedirectRefused, next_hop
@@ -25,6 +26,7 @@ class Outcome:
     t_send: float
     t_end: float
     captured: dict[str, object] | None
+    set_cookies: list[str] | None = None  # the final answer's Set-Cookie values (a user's jar takes them)
 
 
 def classify_exception(exc: BaseException) -> str:
@@ -126,6 +128,7 @@ async def send(
     body: bytes | None,
     clock: Callable[[], float],
     allowed_hosts: frozenset[str] | None = None,
+    jar: CookieJar | None = None,
 ) -> Outcome:
     """The request through aiohttp. aiohttp never follows a redirect by itself: each hop is the
     request policy's decision (surge.engine.request_policy), as on the fast client, so a redirect
@@ -144,6 +147,7 @@ async def send(
                 method, url, headers=headers, data=body, timeout=timeout, allow_redirects=False
             ) as resp:
                 raw, nbytes, too_large = await _read_body(resp, needs_body, req.max_body)
+                set_cookies = resp.headers.getall("Set-Cookie", None) if jar is not None else None
                 hop = next_hop(
                     method=method,
                     url=str(resp.url),
@@ -152,6 +156,8 @@ async def send(
                     status=resp.status,
                     location=resp.headers.get("Location"),
                     allowed_hosts=allowed_hosts,
+                    jar=jar,
+                    set_cookies=set_cookies or (),
                 )
                 if hop is None:
                     t_end = clock()
@@ -159,7 +165,7 @@ async def send(
                     error, captured = judge_answer(
                         req, resp.status, t_end - t_send, too_large, raw, resp.headers if checks else None
                     )
-                    return Outcome(resp.status, nbytes, error, t_send, t_end, captured)
+                    return Outcome(resp.status, nbytes, error, t_send, t_end, captured, set_cookies)
             method, url, headers, body = hop.method, hop.url, hop.headers, hop.body
         return Outcome(0, 0, "other", t_send, clock(), None)  # more than MAX_REDIRECTS
     except RedirectRefused:
@@ -213,6 +219,7 @@ async def send_fast(
     headers: dict[str, str],
     body: bytes | None,
     clock: Callable[[], float],
+    jar: CookieJar | None = None,
 ) -> Outcome:
     """The same request and Outcome as :func:`send`, through the fast client.
 
@@ -230,6 +237,7 @@ async def send_fast(
             max_body=req.max_body,
             headers=headers,
             body=body,
+            jar=jar,
         )
     except FastHTTPError as exc:
         return Outcome(0, 0, exc.kind, t_send, clock(), None)
@@ -240,4 +248,4 @@ async def send_fast(
     t_end = clock()
     hdrs: CIMultiDict[str] | None = CIMultiDict(resp.headers or ()) if want_headers or want_body else None
     error, captured = judge_answer(req, resp.status, t_end - t_send, resp.too_large, resp.body or b"", hdrs)
-    return Outcome(resp.status, resp.nbytes, error, t_send, t_end, captured)
+    return Outcome(resp.status, resp.nbytes, error, t_send, t_end, captured, resp.set_cookies)

@@ -9,11 +9,13 @@ once, where a redirect may lead; the fast HTTP client and the aiohttp path both 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 from yarl import URL
+
+from surge.engine.cookies import CookieJar, with_cookies
 
 MAX_REDIRECTS = 10
 # The most of a response body a request holds for its checks and captures; a body nothing reads
@@ -51,11 +53,14 @@ def next_hop(
     status: int,
     location: str | None,
     allowed_hosts: frozenset[str] | None,
+    jar: CookieJar | None = None,
+    set_cookies: Sequence[str] = (),
 ) -> Hop | None:
     """Where the answer ``status`` + ``location`` to ``method url`` leads under the plan's rules.
 
     None: not a redirect to follow (the answer stands as the request's outcome). Raises
-    :class:`RedirectRefused` for a host outside ``allowed_hosts``: nothing is sent there.
+    :class:`RedirectRefused` for a host outside ``allowed_hosts``: nothing is sent there. With the
+    user's ``jar``, a hop keeps the cookies the redirect set (a login's 302) and sends the jar's.
     """
     if status not in REDIRECT_STATUSES or not location:
         return None
@@ -79,7 +84,11 @@ def next_hop(
         }
     if (nxt.host, nxt.port, nxt.scheme) != (here.host, here.port, here.scheme):
         out_headers = {k: v for k, v in out_headers.items() if k.lower() not in _ORIGIN_BOUND_HEADERS}
-    return Hop(method, str(nxt.with_fragment(None)), out_headers, body)
+    target = str(nxt.with_fragment(None))
+    if jar is not None:
+        jar.store(url, set_cookies)
+        out_headers = with_cookies(out_headers, jar, target)
+    return Hop(method, target, out_headers, body)
 
 
 def credentials_from_url(url: str, headers: dict[str, str]) -> tuple[str, dict[str, str]]:

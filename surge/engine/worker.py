@@ -25,6 +25,7 @@ import aiohttp
 
 from surge.engine.aws.pool import AwsClientPool
 from surge.engine.aws.steps import AwsOutcome, CompiledAwsStep
+from surge.engine.cookies import CookieJar, with_cookies
 from surge.engine.fastclient import FastClient, FastHTTPError, Origin, Prepared, supports
 from surge.engine.flow import (
     LOOP_INDEX,
@@ -90,6 +91,7 @@ class _IterationState:
     correct_us: int
     stage: tuple[str, float] | None = None
     marks: dict[str, float] = field(default_factory=dict)
+    jar: CookieJar | None = None  # the virtual user's cookies (made at the first request)
 
 
 @dataclass(frozen=True)
@@ -317,9 +319,11 @@ class Worker:
         self.iterations += 1
         return variables
 
-    async def _iteration(self, scenario: CompiledScenario, intended: float, correct_us: int = 0) -> None:
+    async def _iteration(
+        self, scenario: CompiledScenario, intended: float, correct_us: int = 0, jar: CookieJar | None = None
+    ) -> None:
         variables = self._variables()
-        it = _IterationState(intended, correct_us)
+        it = _IterationState(intended, correct_us, jar=jar)
         ok = await self._steps(scenario.steps, variables, it)
         if it.stage is not None:  # a stage that did not complete is a failure of its own
             self._record_stage(it.stage[0], it.stage[1], time.perf_counter(), None if ok else "stage_failed")
@@ -330,7 +334,7 @@ class Worker:
         """Run steps in order; False when one failed or the run is stopping (the iteration ends)."""
         for step in steps:
             if type(step) is CompiledRequest:  # the common case first: one check per request
-                ok = await self._request(step, variables, it.intended, it.correct_us)
+                ok = await self._request(step, variables, it.intended, it.correct_us, it=it)
             elif isinstance(step, Think):
                 await self._sleep(step.pause.sample(self.rng))
                 if self.stopping.is_set():
@@ -347,7 +351,7 @@ class Worker:
                 it.stage = (step.name, now)
                 continue
             elif isinstance(step, CompiledPoll):
-                ok = await self._poll(step, variables, it.marks)
+                ok = await self._poll(step, variables, it)
             elif isinstance(step, CompiledAwsStep):
                 ok = await self._aws(step, variables, it.intended)
             elif isinstance(step, CompiledLoop):
@@ -361,7 +365,7 @@ class Worker:
                     return False
                 continue
             else:
-                ok = await self._request(step, variables, it.intended, it.correct_us)
+                ok = await self._request(step, variables, it.intended, it.correct_us, it=it)
             if not ok or self.stopping.is_set():
                 return False
             it.intended = time.perf_counter()  # the next request is intended once this one is done
@@ -449,8 +453,9 @@ class Worker:
         us = int((end - start) * 1e6)
         self.recorder.record(stage_endpoint(name), end, us, us, 0, error, 0)
 
-    async def _poll(self, poll: CompiledPoll, variables: dict[str, object], marks: dict[str, float]) -> bool:
+    async def _poll(self, poll: CompiledPoll, variables: dict[str, object], it: _IterationState) -> bool:
         """Repeat the request until its conditions hold; the wait since the mark is the metric."""
+        marks = it.marks
         started = time.perf_counter()
         since = marks.get(poll.since, started) if poll.since is not None else started
         deadline = started + poll.timeout_s
@@ -477,7 +482,7 @@ class Worker:
         try:
             return await self._poll_loop(
                 poll,
-                lambda: self._request(request, variables, time.perf_counter(), 0, attempt=True),
+                lambda: self._request(request, variables, time.perf_counter(), 0, attempt=True, it=it),
                 variables,
                 since,
                 deadline,
@@ -516,9 +521,15 @@ class Worker:
         correct_us: int,
         *,
         attempt: bool = False,
+        it: _IterationState | None = None,
     ) -> bool:
         rec = self.recorder
         prep = self._prepared[id(req)]
+        jar: CookieJar | None = None
+        if it is not None and self.compiled.cookies:
+            jar = it.jar
+            if jar is None:
+                jar = it.jar = CookieJar()
         if req.templated_checks:
             # A JSON expectation names this iteration's data ("{{ orderId }}"): rendered for it.
             captures = tuple(
@@ -553,6 +564,15 @@ class Worker:
                     fast = self.fast.prepare(req.method, url, headers, body)
                 except FastHTTPError:
                     fast = None  # aiohttp reports what is wrong with it
+        if jar:  # cookies the user was given go back with the request
+            with_jar = with_cookies(headers, jar, url)
+            if with_jar is not headers:
+                headers = with_jar
+                if self.fast is not None and supports(req.method, url, headers):
+                    try:
+                        fast = self.fast.prepare(req.method, url, headers, body)
+                    except FastHTTPError:
+                        fast = None
         # Waiting for a connection is the generator's queue: it counts in the corrected response
         # time but not in the service time.
         slots = self.connections
@@ -563,10 +583,10 @@ class Worker:
         try:
             out: Outcome
             if fast is not None and self.fast is not None:
-                out = await send_fast(self.fast, fast, req, headers, body, time.perf_counter)
+                out = await send_fast(self.fast, fast, req, headers, body, time.perf_counter, jar)
             else:
                 out = await send(
-                    self.session, req, url, headers, body, time.perf_counter, self.plan.allowed_hosts
+                    self.session, req, url, headers, body, time.perf_counter, self.plan.allowed_hosts, jar
                 )
         except asyncio.CancelledError:
             # Cut off by a stop: counted as sent and unanswered, never silently dropped (an
@@ -575,6 +595,8 @@ class Worker:
             raise
         finally:
             slots.release()
+        if out.set_cookies and jar is not None:
+            jar.store(url, out.set_cookies)
         # An arrival may be launched up to a millisecond before it is due: never report a
         # response time shorter than the service time.
         t_send, t_end = out.t_send, out.t_end
@@ -715,6 +737,7 @@ class Worker:
         rec = self.recorder
         clock = time.perf_counter
         active_until = 0.0  # this user is known to be active until then (saves users_at per cycle)
+        user_jar = CookieJar() if self.compiled.cookies else None  # one user, one jar, every iteration
         while not self.stopping.is_set():
             now = clock()
             t = now - self.t0
@@ -732,7 +755,7 @@ class Worker:
             rec.users_active(now, self.in_flight)
             correct = 0 if load.pace is not None else int(max(expected_us, MIN_CORRECTION_US))
             try:
-                await self._iteration(pick(rng), intended, correct if expected_us else 0)
+                await self._iteration(pick(rng), intended, correct if expected_us else 0, user_jar)
             finally:
                 self.in_flight -= 1
             took_us = (clock() - now) * 1e6

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from surge.demo_target import DemoTarget
 from surge.stats import aggregate, merge_results
 from tests.helpers import make_plan, run_in_process
@@ -121,3 +123,40 @@ def test_a_failure_inside_a_loop_ends_the_iteration(demo_target: DemoTarget) -> 
     # Pass 0 asks for moc "0", which does not exist: 404 fails the expectation, nothing after runs.
     assert total.errors == {"http_4xx": 1}
     assert "GET /api/wishlist" not in demo_target.stats()["by_route"]
+
+
+def login_flow() -> list[dict[str, Any]]:
+    return [
+        # The login answers 302 with the session cookie; the redirect hop must already send it.
+        {
+            "post": {
+                "url": "/api/login?user=ana",
+                "name": "login",
+                "expect": [{"json": "$.user", "equals": "ana"}],
+            }
+        },
+        {"get": {"url": "/api/account", "name": "account", "expect": [{"status": 200}]}},
+        {"post": {"url": "/api/logout", "name": "logout"}},
+        {"get": {"url": "/api/account", "name": "account after logout", "expect": [{"status": 401}]}},
+    ]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Connection": "keep-alive"}], ids=["fast-client", "aiohttp"])
+def test_each_user_keeps_its_own_cookies_through_redirects(
+    demo_target: DemoTarget, headers: dict[str, str]
+) -> None:
+    flow = login_flow()
+    for step in flow:
+        next(iter(step.values()))["headers"] = headers
+    plan = make_plan(
+        demo_target.url,
+        load={"phases": [{"duration": "1s", "users": 3}]},
+        scenarios=[{"name": "session", "flow": flow}],
+    )
+    total = aggregate(merge_results([run_in_process(plan)]))
+    assert total.requests >= 12 and total.errors == {}
+
+
+def test_with_cookies_off_nothing_is_sent_back(demo_target: DemoTarget) -> None:
+    total = run_once(demo_target.url, login_flow()[:1], cookies=False)
+    assert total.errors == {"http_4xx": 1}  # the login's redirect reached the account page without its cookie

@@ -188,3 +188,27 @@ def test_slices_from_the_planner_cover_a_segment_once() -> None:
     for shards in (33, 64, 250, 1000):
         seen = [i for first, count in merge_slices(shards) for i in range(first, first + count)]
         assert sorted(seen) == list(range(shards)) and len(seen) == len(set(seen))
+
+
+def test_a_merge_out_of_time_leaves_shards_out_and_counts_them_missing(monkeypatch: Any) -> None:
+    from surge.cloud import segment_results
+
+    clients = FakeClients()
+    segment(clients, 4, [0, 1, 2, 3], {i: [(1, 0, 1000)] for i in range(4)})
+    files = list_segment(clients, RUN, 0, 4, map_ran=True)  # type: ignore[arg-type]
+    clock = iter([0.0, 0.0, 10.0, 10.0, 10.0, 10.0])  # the deadline passes after two results
+    monkeypatch.setattr(segment_results.time, "time", lambda: next(clock))
+    stats = merge_segment(clients, files, deadline=5.0)  # type: ignore[arg-type]
+    assert stats is not None and stats["workers"] == 2
+    assert files.merged == {0, 1}
+    assert files.missing == [2, 3]
+    reason = files.missing_reason()
+    assert reason is not None and "shards 2, 3 wrote a result that is not in the merge" in reason
+
+
+def test_a_result_written_after_the_aggregate_is_not_counted_as_reported() -> None:
+    clients = FakeClients()
+    segment(clients, 3, [0, 1, 2], {})
+    files = list_segment(clients, RUN, 0, 3, map_ran=True)  # type: ignore[arg-type]
+    files.merged = {0, 2}  # what Aggregate recorded; shard 1's result came later
+    assert files.missing == [1]

@@ -31,7 +31,9 @@ class ExitStatus(IntEnum):
 
 
 STARTER_PLAN = """\
+# yaml-language-server: $schema=./surge-plan.schema.json
 # A surge test plan. Validate it with `surge validate plan.yaml`, run it with `surge run plan.yaml`.
+# Every field: docs/plans.md; editors complete and check it with the schema named above.
 name: my-service
 # Base URL of the service under test. Requests go only to this host unless allow_hosts says otherwise.
 target: http://127.0.0.1:8080
@@ -702,8 +704,28 @@ def _cmd_init(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.exists() and not args.force:
         raise UserError(f"{path} already exists; pass --force to overwrite it")
+    from surge.plan_schema import SCHEMA_FILE, schema_json
+
     path.write_text(STARTER_PLAN)
-    print(f"wrote {path}; start the demo API with `surge demo-target`, then `surge run {path}`")
+    # The schema the plan's first line names, beside it: editors with yaml-language-server use it.
+    schema = path.parent / SCHEMA_FILE
+    schema.write_text(schema_json())
+    print(
+        f"wrote {path} (and {schema}, for your editor); start the demo API with `surge demo-target`, "
+        f"then `surge run {path}`"
+    )
+    return ExitStatus.OK
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from surge.plan_schema import reference_markdown, schema_json
+
+    text = reference_markdown() if args.markdown else schema_json()
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(text, end="")
     return ExitStatus.OK
 
 
@@ -866,6 +888,13 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("path", nargs="?", default="surge-plan.yaml")
     init.add_argument("--force", action="store_true")
     init.set_defaults(func=_cmd_init)
+
+    schema = sub.add_parser(
+        "schema", help="print the plan's JSON Schema (for editors: yaml-language-server's $schema)"
+    )
+    schema.add_argument("--output", "-o", help="write it to this file")
+    schema.add_argument("--markdown", action="store_true", help="the plan reference (docs/plans.md) instead")
+    schema.set_defaults(func=_cmd_schema)
 
     demo = sub.add_parser("demo-target", help="serve the demo API on loopback for trying surge")
     demo.add_argument("--host", default="127.0.0.1")

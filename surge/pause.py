@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from surge.units import parse_duration_s
+from surge.units import DURATION_SCHEMA, parse_duration_s
 
 _RANGE = re.compile(r"^\s*(.+?)\s*\.\.\s*(.+?)\s*$")
 
@@ -78,3 +78,28 @@ def _between(low: object, high: object) -> Pause:
     if b < a:
         raise ValueError(f"the range {a:g}s..{b:g}s ends before it starts")
     return Pause(a, b)
+
+
+# The forms a plan may write a pause in, as JSON Schema (for editors and docs/plans.md).
+PAUSE_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        DURATION_SCHEMA,
+        {"type": "string", "pattern": _RANGE.pattern, "description": "a range: 1s..3s"},
+        {
+            "type": "object",
+            "properties": {
+                "between": {"type": "array", "items": DURATION_SCHEMA, "minItems": 2, "maxItems": 2}
+            },
+            "required": ["between"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {"mean": DURATION_SCHEMA, "stddev": DURATION_SCHEMA},
+            "required": ["mean", "stddev"],
+            "additionalProperties": False,
+        },
+    ],
+    "x-kind": "pause",
+    "examples": ["2s", "1s..3s", {"between": ["1s", "3s"]}, {"mean": "2s", "stddev": "500ms"}],
+}

@@ -23,6 +23,7 @@ from pydantic import (
     Tag,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -34,10 +35,17 @@ from surge.errors import PlanError
 from surge.jsonpath import check_jsonpath
 from surge.metrics.bind import bind_thresholds, threshold_problem
 from surge.metrics.spec import CostSpec, Services
-from surge.pause import Pause, parse_pause
+from surge.pause import PAUSE_SCHEMA, Pause, parse_pause
 from surge.template import TemplateError, compile_structure, structure_variables
 from surge.thresholds import Threshold, ThresholdError, parse_metric, parse_threshold
-from surge.units import parse_duration_s, parse_share, parse_size_bytes
+from surge.units import (
+    DURATION_SCHEMA,
+    SHARE_SCHEMA,
+    SIZE_SCHEMA,
+    parse_duration_s,
+    parse_share,
+    parse_size_bytes,
+)
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
@@ -46,26 +54,35 @@ def _duration(v: object) -> float:
     return parse_duration_s(v)
 
 
-Seconds = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+Seconds = Annotated[float, BeforeValidator(_duration), Field(ge=0), WithJsonSchema(DURATION_SCHEMA)]
 # A think time or pace: 2s, 1s..3s, {between: [1s, 3s]} or {mean: 2s, stddev: 500ms} (surge.pause).
 PauseSpec = Annotated[
-    Pause, BeforeValidator(parse_pause), PlainSerializer(lambda p: p.to_plan(), return_type=Any)
+    Pause,
+    BeforeValidator(parse_pause),
+    PlainSerializer(lambda p: p.to_plan(), return_type=Any),
+    WithJsonSchema(PAUSE_SCHEMA),
 ]
 # A response body held for checks and captures: more than this is a plan's mistake, not a test.
 MAX_BODY_LIMIT = 1 << 30
-Bytes = Annotated[int, BeforeValidator(parse_size_bytes), Field(gt=0, le=MAX_BODY_LIMIT)]
+Bytes = Annotated[
+    int, BeforeValidator(parse_size_bytes), Field(gt=0, le=MAX_BODY_LIMIT), WithJsonSchema(SIZE_SCHEMA)
+]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # A field's docstring is its description: in the JSON Schema and docs/plans.md (surge.plan_schema).
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
 
 
 class Phase(_Model):
     name: str | None = None
+    """shown in the report and usable in checks: phase["spike"].http.latency.p95"""
     duration: Seconds = Field(gt=0)
+    """how long the phase lasts"""
     rate: float | None = Field(default=None, ge=0, description="scenario iterations per second (open model)")
     users: int | None = Field(default=None, ge=0, description="concurrent virtual users (closed model)")
     ramp_to: float | None = Field(default=None, ge=0)
+    """the rate (or users) reached at the phase's end, from `rate` (or `users`) at its start: a linear ramp"""
 
     @model_validator(mode="after")
     def _one_model(self) -> Phase:
@@ -90,16 +107,20 @@ class Limits(_Model):
     """Safety caps: a plan must raise them explicitly to go beyond."""
 
     max_rate: float = Field(default=5000, gt=0)
+    """refuse plans above this many iterations per second (a guard against typos)"""
     max_users: int = Field(default=5000, gt=0)
+    """refuse plans above this many virtual users"""
     max_duration: Seconds = Field(default=7200, gt=0)
+    """refuse plans longer than this"""
     max_workers: int = Field(default=200, gt=0)
+    """the most worker processes (local) or Lambda shards per segment (cloud)"""
 
 
 def _share(v: object) -> float:
     return parse_share(v)
 
 
-Share = Annotated[float, BeforeValidator(_share)]
+Share = Annotated[float, BeforeValidator(_share), WithJsonSchema(SHARE_SCHEMA)]
 
 
 def _workers_lost(v: object) -> object:
@@ -111,7 +132,11 @@ class Validity(_Model):
     """What makes a run a valid test, checked in every run besides the plan's thresholds. The
     defaults are strict; a plan may loosen one, and the report shows it as changed."""
 
-    max_workers_lost: Annotated[int | float, BeforeValidator(_workers_lost)] = Field(
+    max_workers_lost: Annotated[
+        int | float,
+        BeforeValidator(_workers_lost),
+        WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0}, SHARE_SCHEMA]}),
+    ] = Field(
         default=0,
         ge=0,
         description="workers (local processes or cloud shards) whose result may be missing: "
@@ -154,7 +179,9 @@ MAX_CONNECTIONS_PER_WORKER = 900
 
 class Load(_Model):
     phases: list[Phase] = Field(min_length=1)
+    """the load over time, one phase after another"""
     arrival: Literal["uniform", "poisson"] = "uniform"
+    """open model: arrivals evenly spaced, or a Poisson process (random gaps at the same mean rate)"""
     max_in_flight: int | None = Field(
         default=None,
         gt=0,
@@ -210,10 +237,15 @@ class Load(_Model):
 
 class Capture(_Model):
     json_path: str | None = Field(default=None, alias="json")
+    """a JSONPath into the response body; the first match is taken (a list or object stays one)"""
     regex: str | None = None
+    """a regular expression on the body; its group `group` is taken"""
     header: str | None = None
+    """a response header's value"""
     as_: str = Field(alias="as", pattern=r"^[A-Za-z_]\w*$")
+    """the variable it is stored in, for later steps: {{ name }}"""
     group: int = 1
+    """the regex group taken"""
     optional: bool = Field(
         default=False,
         description="found nothing (or null): the variable is left empty instead of failing the iteration",
@@ -248,13 +280,20 @@ def _json_condition_problem(json_path: str | None, given: int, field: str) -> st
 
 class Expect(_Model):
     status: int | list[int] | None = None
+    """the status (or one of the statuses) the answer must have; default: any 2xx or 3xx"""
     content_type: str | None = None
+    """the answer's content type starts with this (`json` means application/json)"""
     body_contains: str | None = None
+    """text the body must contain"""
     # A JSON condition on the response, with the meaning a poll's until has (surge.conditions).
     json_path: str | None = Field(default=None, alias="json")
+    """a JSONPath into the body, tested with equals, contains or exists"""
     equals: Any = None
+    """the value `json` must match (numbers and their text compare equal)"""
     contains: Any = None
+    """a substring, list element or key `json`'s match must contain"""
     exists: bool | None = None
+    """whether `json` must match something (true) or nothing (false)"""
     max: Seconds | None = Field(
         default=None, gt=0, description="the longest the request may take (send to last byte), e.g. 200ms"
     )
@@ -300,8 +339,11 @@ class FilePart(_Model):
     """A file in a multipart body, read once per worker (relative paths: beside the plan)."""
 
     path: str
+    """the file (relative: beside the plan); read once per worker"""
     content_type: str = "application/octet-stream"
+    """the part's content type"""
     filename: str | None = None  # default: the file's own name
+    """the file name sent; default: the file's own"""
 
 
 QueryValue = str | int | float | bool | list[str | int | float | bool]
@@ -309,14 +351,20 @@ QueryValue = str | int | float | bool | list[str | int | float | bool]
 
 class Request(_Model):
     method: str = "GET"
+    """GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS (the shorthand key gives it)"""
     url: str
+    """a path relative to `target` (/api/x), or a full URL of an allowed host"""
     name: str | None = None
+    """the endpoint's name in the report and in checks (endpoint["name"]); default: METHOD path"""
     headers: dict[str, str] = Field(default_factory=dict)
+    """request headers, after defaults.headers"""
     query: dict[str, QueryValue] | None = Field(
         default=None, description="query parameters, encoded and appended to the URL (lists repeat the key)"
     )
     json_body: Any = Field(default=None, alias="json")
+    """a JSON body (templates render inside it)"""
     body: str | None = None
+    """a raw text body"""
     form: dict[str, QueryValue] | None = Field(
         default=None, description="an application/x-www-form-urlencoded body"
     )
@@ -324,9 +372,13 @@ class Request(_Model):
         default=None, description="a multipart/form-data body: text fields, and files as {path: ...}"
     )
     timeout: Seconds | None = Field(default=None, gt=0)
+    """this request's timeout; default: defaults.timeout"""
     max_body: Bytes | None = None
+    """this request's body limit; default: defaults.max_body"""
     capture: list[Capture] = Field(default_factory=list)
+    """values taken from the answer into variables"""
     expect: list[Expect] = Field(default_factory=list)
+    """what the answer must be; an unmet expectation fails the iteration (class expect)"""
 
     @field_validator("headers")
     @classmethod
@@ -391,11 +443,17 @@ class Until(_Model):
     """When a poll is done: every condition given must hold on the same response."""
 
     status: int | list[int] | None = None
+    """the status (or statuses) that ends the poll"""
     json_path: str | None = Field(default=None, alias="json")
+    """a JSONPath into the body, tested with equals, contains or exists"""
     equals: Any = None
+    """the value `json` must match"""
     contains: Any = None
+    """what `json`'s match must contain"""
     exists: bool | None = None
+    """whether `json` must match something"""
     body_contains: str | None = None
+    """text the body must contain"""
 
     @model_validator(mode="after")
     def _something(self) -> Until:
@@ -420,15 +478,22 @@ class Poll(_Model):
     """Repeat a request (or an AWS read) until a condition holds; the wait is a stage metric."""
 
     request: Request | None = None
+    """the request repeated (or write get:/post: directly)"""
     aws: AwsStepSpec | None = None
+    """an AWS read repeated instead of a request (docs/aws-steps.md)"""
     until: Until
+    """when the poll is done: every condition given holds on the same answer"""
     every: Seconds = Field(default=0.5, gt=0)
+    """the pause between attempts"""
     timeout: Seconds = Field(default=30.0, gt=0)
+    """the longest the poll waits; then the iteration fails (class poll_timeout)"""
     metric: str | None = Field(default=None, pattern=r"^[\w.\- ]+$")
+    """the name of the wait as a stage metric (stage["name"].latency.p95)"""
     since: str | None = Field(
         default=None, description="a mark earlier in the flow; default: when polling starts"
     )
     capture: list[Capture] = Field(default_factory=list)
+    """values taken from the answer that ended the poll"""
 
     @model_validator(mode="before")
     @classmethod
@@ -459,10 +524,15 @@ class VarCondition(_Model):
     meaning of surge.conditions, as in a poll's until). A variable with no value does not exist."""
 
     var: str = Field(pattern=_VARIABLE)
+    """the variable tested (captured, a data column, a loop's item)"""
     json_path: str | None = Field(default=None, alias="json")
+    """a JSONPath into the variable's value (JSON text is read as JSON)"""
     equals: Any = None
+    """the value it must match"""
     contains: Any = None
+    """what it must contain (substring, list element, key)"""
     exists: bool | None = None
+    """whether it must have a value (true) or none (false)"""
 
     @model_validator(mode="after")
     def _one_test(self) -> VarCondition:
@@ -487,8 +557,11 @@ class LoopOver(_Model):
     from a column of the data file (every row's value, in file order)."""
 
     var: str | None = Field(default=None, pattern=_VARIABLE)
+    """a variable holding a list (e.g. a captured JSON array)"""
     json_path: str | None = Field(default=None, alias="json")
+    """a JSONPath selecting the items in `var`'s value"""
     column: str | None = None
+    """a column of the data file: every row's value, in file order"""
 
     @model_validator(mode="after")
     def _one_source(self) -> LoopOver:
@@ -510,10 +583,15 @@ class Loop(_Model):
     variable named by ``as`` (default ``item``), the 0-based pass ``{{ $index }}``."""
 
     count: int | None = Field(default=None, ge=0, le=MAX_LOOP_PASSES)
+    """repeat this many times (the item is the pass number)"""
     over: list[Any] | LoopOver | None = None
+    """a list, or {var: ...} / {column: ...}: one pass per item"""
     while_: VarCondition | None = Field(default=None, alias="while")
+    """repeat while this condition holds, checked before each pass"""
     max: int = Field(default=100, ge=1, le=MAX_LOOP_PASSES)
+    """the most passes, whatever the loop; a count is its own bound"""
     as_: str = Field(default="item", alias="as", pattern=_VARIABLE)
+    """the variable holding the current item"""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Loop:
@@ -541,14 +619,23 @@ class Step(_Model):
     boundary, or a block of ``steps`` run in a ``loop`` or only ``if`` a condition holds."""
 
     request: Request | None = None
+    """a request (or write get:/post:/put:/patch:/delete: directly)"""
     think: PauseSpec | None = None
+    """a pause: 2s, 1s..3s, {between: [1s, 3s]} or {mean: 2s, stddev: 500ms}"""
     poll: Poll | None = None
+    """repeat a request until a condition holds"""
     aws: AwsStepSpec | None = None
+    """an AWS call as a step (docs/aws-steps.md)"""
     mark: str | None = Field(default=None, pattern=r"^[\w.\- ]+$")
+    """a named instant that a later poll's `since` times from"""
     stage: str | None = Field(default=None, pattern=r"^[\w.\- ]+$")
+    """starts a named stage that lasts until the next stage or the flow's end (a stage metric)"""
     loop: Loop | None = None
+    """repeat `steps`"""
     if_: VarCondition | None = Field(default=None, alias="if")
+    """run `steps` only when the condition holds"""
     steps: list[Step] | None = Field(default=None, min_length=1)
+    """the steps a loop or an if runs"""
 
     @model_validator(mode="before")
     @classmethod
@@ -591,19 +678,27 @@ def flow_steps(flow: Sequence[Step], at: str = "flow") -> Iterator[tuple[str, St
 
 class Scenario(_Model):
     name: str
+    """the scenario's name in the report"""
     weight: float = Field(default=1.0, gt=0)
+    """how often it is picked relative to the others"""
     flow: list[Step] = Field(min_length=1)
+    """the steps one iteration runs, in order"""
 
 
 class DataFile(_Model):
     file: str
+    """a CSV file; each row's columns are variables for one iteration (relative: beside the plan; s3:// in cloud runs)"""
     order: Literal["sequential", "random"] = "sequential"
+    """rows in file order (each worker takes its share) or drawn at random"""
 
 
 class Defaults(_Model):
     headers: dict[str, str] = Field(default_factory=dict)
+    """headers every request sends"""
     timeout: Seconds = Field(default=30.0, gt=0)
+    """a request's timeout"""
     connect_timeout: Seconds = Field(default=10.0, gt=0)
+    """the longest a connection may take to open"""
     max_body: Bytes = Field(
         default=DEFAULT_MAX_BODY,
         description="the most of a response body a request holds for its checks and captures "
@@ -613,8 +708,11 @@ class Defaults(_Model):
 
 class ThresholdSpec(_Model):
     check: str
+    """a check: METRIC OP VALUE, e.g. http.latency.p95 < 300ms"""
     abort_on_fail: bool = False
+    """stop the run as soon as the check fails (after `grace`)"""
     grace: Seconds = 0.0
+    """how long into the run before an abort may happen"""
 
 
 LAST_PASS = "last-pass"
@@ -625,6 +723,7 @@ class BaselineFile(_Model):
     """Figures from another system (e.g. the platform being replaced), keyed by metric path."""
 
     file: str = Field(min_length=1)
+    """a results.json of an earlier run (relative: beside the plan; s3:// in cloud runs)"""
 
 
 def _baseline_spec(v: object) -> object:
@@ -674,7 +773,7 @@ class Regression(_Model):
         return None if v is None else list(dict.fromkeys(v))
 
 
-_OPTIONAL_SECTIONS = (
+OPTIONAL_SECTIONS = (
     "allow_hosts",
     "defaults",
     "variables",
@@ -697,32 +796,51 @@ def _threshold_spec(v: object) -> object:
 
 class Plan(_Model):
     name: str = Field(min_length=1, pattern=r"^[\w.\- ]+$")
+    """the plan's name: runs of one name form a history"""
     description: str | None = None
+    """shown in the report"""
     target: str
+    """the base URL requests are relative to"""
     allow_hosts: list[str] = Field(default_factory=list)
+    """more hosts full URLs (and redirects) may reach besides the target's"""
     defaults: Defaults = Field(default_factory=Defaults)
+    """what every request gets unless it says otherwise"""
     load: Load
+    """how much load, and how it changes over time"""
     scenarios: list[Scenario] = Field(min_length=1)
+    """what a virtual user does; one is picked per iteration by weight"""
     cookies: bool = Field(
         default=True,
         description="a cookie jar per virtual user (closed model) or per iteration (open model): "
         "Set-Cookie answers are sent back as browsers, Artillery and Locust do; false sends none",
     )
     variables: dict[str, Any] = Field(default_factory=dict)
+    """values every iteration can read as {{ name }}, rendered once per worker in order"""
     data: DataFile | None = None
+    """a CSV file of per-iteration values"""
     thresholds: list[Annotated[ThresholdSpec, BeforeValidator(_threshold_spec)]] = Field(default_factory=list)
+    """the checks that decide pass or fail"""
     workers: int | Literal["auto"] = "auto"
+    """local worker processes, or auto (one per core)"""
     interval: Seconds = Field(default=1.0, gt=0)
+    """the time resolution of the report's series"""
     seed: int | None = None
+    """makes random choices (scenario picks, think times, $randint) reproducible"""
     limits: Limits = Field(default_factory=Limits)
+    """guards against plans bigger than intended"""
     baseline: Annotated[BaselineSpec | None, BeforeValidator(_baseline_spec)] = None
+    """a run to compare with: last-pass, a run id, or {file: ...}"""
     regression: Regression | None = None
+    """fail when a metric is this much worse than the baseline"""
     services: Services = Field(default_factory=list)
+    """the target's AWS resources whose CloudWatch metrics join the report (docs/service-metrics.md)"""
     allow_resources: list[str] = Field(
         default_factory=list, description="AWS resources aws: steps may call (names, ARNs, globs)"
     )
     cost: CostSpec | None = None
+    """estimate the run's cost from tags (docs/service-metrics.md)"""
     validity: Validity = Field(default_factory=Validity)
+    """what makes a run a valid test (README, "What a PASS guarantees")"""
     redact: list[str] = Field(
         default_factory=list,
         description="more header, JSON field or variable names whose values are masked in every output "
@@ -734,7 +852,7 @@ class Plan(_Model):
     def _empty_sections(cls, data: object) -> object:
         # A YAML section left with only comments ("variables:") is null: read it as empty.
         if isinstance(data, dict):
-            return {k: v for k, v in data.items() if not (v is None and k in _OPTIONAL_SECTIONS)}
+            return {k: v for k, v in data.items() if not (v is None and k in OPTIONAL_SECTIONS)}
         return data
 
     @field_validator("target")

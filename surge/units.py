@@ -3,6 +3,34 @@
 from __future__ import annotations
 
 import re
+from typing import Any
+
+# How these values may be written in a plan file, as JSON Schema (pydantic's WithJsonSchema on the
+# plan's types): editors complete and check them. "x-kind" names the form for docs/plans.md.
+DURATION_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*(us|µs|ms|sec|min|s|m|h)?\s*)+$"},
+    ],
+    "x-kind": "duration",
+    "examples": ["500ms", "30s", "5m", "1h", "1m30s"],
+}
+SHARE_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number", "minimum": 0, "maximum": 1},
+        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$"},
+    ],
+    "x-kind": "share",
+    "examples": ["1%", 0.01],
+}
+SIZE_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0},
+        {"type": "string", "pattern": r"(?i)^\s*\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$"},
+    ],
+    "x-kind": "size",
+    "examples": ["10MB", "512KiB"],
+}
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|sec|m|min|h)?\s*$")
 _TO_SECONDS = {

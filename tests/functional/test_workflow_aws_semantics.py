@@ -360,7 +360,9 @@ def test_a_large_segment_is_merged_by_several_tasks_exactly_as_one_merge(
         assert _canonical(aggregate) == _canonical(_flat_merge(workflow, "tree", k))
     report = workflow.read_json("runs/tree/report.json")
     assert report["generator"]["workers"] == 10
-    assert report["totals"]["requests"] == demo_target.stats()["requests"] == 2000
+    assert report["totals"]["requests"] == 2000  # every arrival, from every shard, once
+    # What the target counted: all of them, but for requests that timed out before reaching it.
+    assert 0 <= 2000 - demo_target.stats()["requests"] <= report["totals"]["errors"]
 
 
 def test_a_lost_merge_task_and_a_crashed_worker_cost_nothing_of_the_result(
@@ -396,4 +398,5 @@ def test_a_lost_merge_task_and_a_crashed_worker_cost_nothing_of_the_result(
     assert _canonical(aggregate) == _canonical(_flat_merge(workflow, "tree-lost", 0))
     report = workflow.read_json("runs/tree-lost/report.json")
     assert report["generator"]["workers"] == 5 and report["generator"]["workers_failed"] == 1
-    assert report["totals"]["requests"] == demo_target.stats()["requests"] == 800
+    assert report["totals"]["requests"] == 800  # the four workers that reported (the lost one sent nothing)
+    assert 0 <= 800 - demo_target.stats()["requests"] <= report["totals"]["errors"]

@@ -14,11 +14,19 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from surge.jsonpath import check_jsonpath
 from surge.template import TemplateError, compile_structure, structure_variables
-from surge.units import parse_duration_s
+from surge.units import DURATION_SCHEMA, SIZE_SCHEMA, parse_duration_s
 
 Call = Literal[
     "lambda.invoke",
@@ -137,7 +145,7 @@ def _seconds(value: object) -> float:
     return parse_duration_s(value)
 
 
-Seconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
+Seconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0), WithJsonSchema(DURATION_SCHEMA)]
 
 
 class _Model(BaseModel):
@@ -349,7 +357,7 @@ class AwsStepSpec(_Model):
     consistent: bool | None = None
     # s3.put / s3.get
     bucket: str | None = None
-    size: Annotated[int, BeforeValidator(parse_size)] | None = None
+    size: Annotated[int, BeforeValidator(parse_size), WithJsonSchema(SIZE_SCHEMA)] | None = None
     content_type: str | None = None
     # stepfunctions.start
     state_machine: str | None = None

@@ -16,11 +16,14 @@ from importlib import resources
 from reports.charts import ChartData, ChartSpec, chart_data
 from reports.markdown import (
     DASH,
+    FLOW_HEADERS,
+    FLOWS_NOTE,
     LATENCY_KEYS,
     baseline_lines,
     check_counts,
     check_label,
     flatten_metrics,
+    flow_rows,
     format_bytes,
     format_count,
     format_datetime,
@@ -404,6 +407,21 @@ def _stages(report: Report) -> str:
     return _section("stages", "Stages", table, legend)
 
 
+def _flows(report: Report) -> str:
+    flows = report.get("flows") or []
+    if not flows:
+        return ""
+    rows: list[list[Cell]] = [list(r) for r in flow_rows(report)]
+    notes = "".join(f"<p class='note'>{_e(f['message'])}</p>" for f in flows if f["message"])
+    return _section(
+        "flows",
+        "Setup and teardown",
+        f"<p class='hint'>{_e(FLOWS_NOTE)}</p>",
+        _table(FLOW_HEADERS, rows, (2,)),
+        notes,
+    )
+
+
 def _share_rows(counts: Mapping[str, int], whole: int) -> list[list[Cell]]:
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return [[key, format_count(n), format_ratio(n / whole) if whole else DASH] for key, n in ordered]
@@ -606,6 +624,7 @@ def render_html(report: Report) -> str:
             _endpoints(report),
             _phases(report),
             _stages(report),
+            _flows(report),
             _errors(report),
             _service_metrics(report, services, charts),
             _cost(report),

@@ -477,6 +477,38 @@ def _stages(report: Report) -> list[str]:
     return _section("Stages") + _table(headers, rows, range(1, 7))
 
 
+FLOW_HEADERS = ("Flow", "Endpoint", "Requests", "Errors", "Status", "p95")
+FLOWS_NOTE = (
+    "Run once around the load (setup before it, teardown after it, whatever ended it): their "
+    "requests count in no figure or check above."
+)
+
+
+def flow_rows(report: Report) -> list[tuple[str, str, str, str, str, str]]:
+    """One row per endpoint of the setup and teardown flows (the HTML and Markdown tables)."""
+    rows = []
+    for flow in report.get("flows") or []:
+        label = flow["name"] + ("" if flow["ok"] else " (failed)")
+        for ep in flow["endpoints"] or [None]:  # type: ignore[list-item]
+            if ep is None:
+                rows.append((label, "—", "0", "—", "—", "—"))
+                continue
+            errors = ", ".join(f"{k} {v}" for k, v in ep["errors"].items()) or "0"
+            status = ", ".join(f"{k} ×{v}" for k, v in ep["status"].items()) or "—"
+            p95 = DASH if ep["p95_ms"] is None else f"{ep['p95_ms']:.1f} ms"
+            rows.append((label, ep["name"], format_count(ep["requests"]), errors, status, p95))
+    return rows
+
+
+def _flows(report: Report) -> list[str]:
+    flows = report.get("flows") or []
+    if not flows:
+        return []
+    lines = [*_section("Setup and teardown"), FLOWS_NOTE, "", *_table(FLOW_HEADERS, flow_rows(report), (2,))]
+    lines += [f"- {_cell(f['message'])}" for f in flows if f["message"]]
+    return [*lines, ""] if any(f["message"] for f in flows) else lines
+
+
 def _share_rows(counts: Mapping[str, int], whole: int) -> list[tuple[str, str, str]]:
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return [(key, format_count(n), format_ratio(n / whole) if whole else DASH) for key, n in ordered]
@@ -621,6 +653,7 @@ def render_markdown(report: Report) -> str:
         *_endpoints(report),
         *_phases(report),
         *_stages(report),
+        *_flows(report),
         *_errors(report),
         *_generator(report),
         *_service_metrics(report),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from enum import IntEnum
@@ -215,6 +216,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 stops=stops,
                 secrets=secrets,
             )
+        except UserError:
+            # Nothing ran (a setup that failed, a stop before the load): no empty run folder is left.
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+            raise
         finally:
             printer.finish()
         # Everything after this point prints or writes: the run's secrets are masked once, here.
@@ -232,6 +238,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 metrics=metrics,
                 end=_run_end(report),
             )
+            if "flows" in run.report:  # setup and teardown ran around the load: their section stays
+                report["flows"] = redactor.data(run.report["flows"])
         if plan.baseline is not None:
             report = with_baseline(report, plan, stats, baseline, notes, metrics)
         report = redactor.data(report)  # the target's userinfo, as build_report named it

@@ -846,6 +846,31 @@ class Plan(_Model):
         description="more header, JSON field or variable names whose values are masked in every output "
         "(credential headers such as Authorization and $env values always are)",
     )
+    setup: list[Step] | None = Field(default=None, min_length=1)
+    """steps run once before the load (log in once, seed data); what they capture every iteration
+    can read; a failing setup stops the run before any load (exit 2). Its requests are reported
+    apart and count in no load figure or check"""
+    teardown: list[Step] | None = Field(default=None, min_length=1)
+    """steps run once after the load, even after a stop or an abort (delete what the test made);
+    they read setup's variables; reported apart, never in the load's figures"""
+    on_start: list[Step] | None = Field(default=None, min_length=1)
+    """steps each virtual user runs once before its first iteration (closed model: log in per user);
+    what they capture that user's iterations read; retried at the user's next cycle if they fail.
+    Their requests are part of the load, under their own endpoint names"""
+
+    def extra_flows(self) -> list[tuple[str, list[Step]]]:
+        """The flows besides the scenarios' (setup, teardown, on_start), with their field names."""
+        named = (("setup", self.setup), ("teardown", self.teardown), ("on_start", self.on_start))
+        return [(name, flow) for name, flow in named if flow is not None]
+
+    @model_validator(mode="after")
+    def _on_start_needs_users(self) -> Plan:
+        if self.on_start is not None and self.load.model == "open":
+            raise ValueError(
+                "on_start runs once per virtual user, in the closed model (phases with users); in the "
+                "open model every iteration is a new user: put those steps at the start of the flow"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -1050,6 +1075,13 @@ def semantic_problems(
                 f"store the value with `surge secret put {name}` (value from stdin) and write "
                 f"{{{{ $secret.{name} }}}} instead"
             )
+    if cloud:
+        for name, _ in plan.extra_flows():
+            if name != "on_start":
+                problems.append(
+                    f"{name}: cloud runs do not run a {name} flow yet (local runs do, once, around the "
+                    f"load); run this plan locally, or do its {name} before `surge run --cloud`"
+                )
     for i, spec in enumerate(plan.thresholds):
         try:
             th = parse_threshold(spec.check)
@@ -1101,13 +1133,24 @@ def semantic_problems(
     check_vars = columns is not None
     base_vars = set(plan.variables) | set(columns or ()) | {"$iteration", "$worker", "$index"}
     problems.extend(_variables_problems(plan.variables, environ))
+    # What setup captures every flow reads (and teardown); what on_start captures, the scenarios.
+    known = set(base_vars) if check_vars else None
+    if plan.setup is not None:
+        problems.extend(_flow_problems(plan, plan.setup, "setup", known, set(), environ, columns))
+    if plan.teardown is not None:
+        teardown_known = None if known is None else set(known)
+        problems.extend(
+            _flow_problems(plan, plan.teardown, "teardown", teardown_known, set(), environ, columns)
+        )
+    if plan.on_start is not None:
+        problems.extend(_flow_problems(plan, plan.on_start, "on_start", known, set(), environ, columns))
     for s, scenario in enumerate(plan.scenarios):
         problems.extend(
             _flow_problems(
                 plan,
                 scenario.flow,
                 f"scenarios[{s}].flow",
-                set(base_vars) if check_vars else None,
+                None if known is None else set(known),
                 set(),
                 environ,
                 columns,
@@ -1210,8 +1253,10 @@ def file_part_path(part: FilePart, base_dir: Path) -> Path:
 
 def _plan_requests(plan: Plan) -> Iterator[tuple[str, Request]]:
     """Every HTTP request of the plan (steps' and polls'), with its field path."""
-    for s, scenario in enumerate(plan.scenarios):
-        for where, step in flow_steps(scenario.flow, f"scenarios[{s}].flow"):
+    flows = [(f"scenarios[{s}].flow", sc.flow) for s, sc in enumerate(plan.scenarios)]
+    flows += [(name, flow) for name, flow in plan.extra_flows()]
+    for at, flow in flows:
+        for where, step in flow_steps(flow, at):
             if step.request is not None:
                 yield f"{where}.request", step.request
             elif step.poll is not None and step.poll.request is not None:
@@ -1337,8 +1382,8 @@ def _request_problems(
 
 def endpoint_names(plan: Plan) -> set[str]:
     names = set()
-    for sc in plan.scenarios:
-        for _, st in flow_steps(sc.flow):
+    for flow in [sc.flow for sc in plan.scenarios] + ([plan.on_start] if plan.on_start else []):
+        for _, st in flow_steps(flow):
             if st.request is not None:
                 names.add(st.request.display_name)
             if st.poll is not None:

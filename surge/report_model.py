@@ -145,6 +145,25 @@ class RunEndInfo(TypedDict):
     lost_reasons: list[str]
 
 
+class FlowEndpoint(TypedDict):
+    name: str
+    requests: int
+    errors: dict[str, int]
+    status: dict[str, int]
+    p95_ms: float | None
+
+
+class FlowReport(TypedDict):
+    """A setup or teardown flow, run once around the load: apart from the load's figures."""
+
+    name: str  # "setup" | "teardown"
+    ok: bool
+    duration_s: float
+    requests: int
+    endpoints: list[FlowEndpoint]
+    message: str | None  # why it failed
+
+
 class Report(TypedDict):
     schema_version: int
     surge_version: str
@@ -180,3 +199,5 @@ class Report(TypedDict):
     end: NotRequired[RunEndInfo]  # how the run ended; absent in reports written before it existed
     # A re-evaluation of a stored run with a plan (``surge report RUN --plan X``), not the run's report.
     reevaluation: NotRequired[ReevaluationInfo]
+    # The plan's setup and teardown flows, when it has them (absent otherwise).
+    flows: NotRequired[list[FlowReport]]

@@ -24,6 +24,7 @@ from surge.interrupts import StopRequests, ignore_stop_signals
 from surge.live import LiveView, Snapshot
 from surge.plan import Plan, flow_steps
 from surge.report_model import Report
+from surge.setup_flow import FlowRun, SetupFailed, run_flow
 from surge.stats import (
     RESULT_VERSION,
     HealthData,
@@ -170,6 +171,7 @@ def _worker_main(
     stop: MpEvent,
     parent_pid: int,
     secrets: dict[str, str],
+    setup_vars: dict[str, object],
 ) -> None:
     # Signals to the process group (a terminal's Ctrl-C, a CI runner's SIGTERM) are the parent's
     # to handle: the workers follow its stop event, so their results are kept.
@@ -180,7 +182,7 @@ def _worker_main(
         out.put(("ready", shard, None))
         start.wait()
         spec = WorkerSpec(
-            plan, shard, shards, float(t0.value), None, f"local-{shard}", Path(base_dir), secrets
+            plan, shard, shards, float(t0.value), None, f"local-{shard}", Path(base_dir), secrets, setup_vars
         )
 
         def on_interval(intervals: dict[str, IntervalData], closed_before: int) -> None:
@@ -244,8 +246,40 @@ def run_local(
     if stops is None:
         stops = StopRequests()
         with stops.installed():
-            return _run(plan, run_id, base_dir, workers, progress, stops, secrets or {})
-    return _run(plan, run_id, base_dir, workers, progress, stops, secrets or {})
+            return _around_flows(plan, run_id, base_dir, workers, progress, stops, secrets or {})
+    return _around_flows(plan, run_id, base_dir, workers, progress, stops, secrets or {})
+
+
+def _around_flows(
+    plan: Plan,
+    run_id: str,
+    base_dir: Path,
+    workers: int | None,
+    progress: ProgressSink | None,
+    stops: StopRequests,
+    secrets: dict[str, str],
+) -> LocalRun:
+    """The load, after the plan's setup flow (which must pass) and before its teardown (which
+    runs whatever ended the load, unless a second stop signal forces the exit)."""
+    flows: list[FlowRun] = []
+    setup_vars: dict[str, object] = {}
+    if plan.setup is not None:
+        setup = run_flow(plan, "setup", base_dir=base_dir, secrets=secrets)
+        flows.append(setup)
+        if not setup.ok:
+            raise SetupFailed(
+                f"{setup.message()}; no load was sent. Check that the target is ready for the test "
+                "and the plan's setup steps are right, then run again"
+            )
+        setup_vars = setup.variables
+    try:
+        run = _run(plan, run_id, base_dir, workers, progress, stops, secrets, setup_vars)
+    finally:
+        if plan.teardown is not None and not stops.forced:
+            flows.append(run_flow(plan, "teardown", base_dir=base_dir, secrets=secrets, variables=setup_vars))
+    if flows:
+        run.report["flows"] = [f.report() for f in flows]
+    return run
 
 
 def _run(
@@ -256,6 +290,7 @@ def _run(
     progress: ProgressSink | None,
     stops: StopRequests,
     secrets: dict[str, str],
+    setup_vars: dict[str, object],
 ) -> LocalRun:
     n = workers or default_workers(plan)
     ctx = mp.get_context("spawn")
@@ -266,7 +301,19 @@ def _run(
     procs = [
         ctx.Process(
             target=_worker_main,
-            args=(plan_data, i, n, str(base_dir), out, start, t0_value, stop, os.getpid(), secrets),
+            args=(
+                plan_data,
+                i,
+                n,
+                str(base_dir),
+                out,
+                start,
+                t0_value,
+                stop,
+                os.getpid(),
+                secrets,
+                setup_vars,
+            ),
             name=f"surge-worker-{i}",
             daemon=True,
         )

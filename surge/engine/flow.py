@@ -320,6 +320,9 @@ class CompiledPlan:
     variables: dict[str, object]
     endpoints: tuple[str, ...]
     cookies: bool = True  # a cookie jar per virtual user (closed model) or iteration (open model)
+    setup: tuple[Step, ...] = ()  # run once before the load (surge.setup_flow), then teardown after
+    teardown: tuple[Step, ...] = ()
+    on_start: tuple[Step, ...] = ()  # each virtual user's first steps (closed model)
 
     def pick(self, rng: random.Random) -> CompiledScenario:
         if len(self.scenarios) == 1:
@@ -488,7 +491,24 @@ def compile_plan(
             if isinstance(s, CompiledRequest | CompiledPoll)
         )
     )
-    return CompiledPlan(plan.target, tuple(scenarios), weights, variables, endpoints, plan.cookies)
+    setup, teardown, on_start = (
+        _steps(plan, flow, env, base_dir) if flow else ()
+        for flow in (plan.setup, plan.teardown, plan.on_start)
+    )
+    on_start_endpoints = tuple(
+        s.endpoint for s in walk(on_start) if isinstance(s, CompiledRequest | CompiledPoll)
+    )
+    return CompiledPlan(
+        plan.target,
+        tuple(scenarios),
+        weights,
+        variables,
+        tuple(dict.fromkeys(on_start_endpoints + endpoints)),
+        plan.cookies,
+        setup,
+        teardown,
+        on_start,
+    )
 
 
 def _steps(

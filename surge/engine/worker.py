@@ -94,6 +94,15 @@ class _IterationState:
     jar: CookieJar | None = None  # the virtual user's cookies (made at the first request)
 
 
+@dataclass(slots=True)
+class _User:
+    """A closed-model virtual user across its iterations: its cookies, what its on_start captured."""
+
+    jar: CookieJar | None
+    started: bool = False
+    variables: dict[str, object] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class WorkerSpec:
     plan: Plan
@@ -105,6 +114,8 @@ class WorkerSpec:
     base_dir: Path = field(default_factory=Path.cwd)
     # The plan's `$secret`/`$ssm` references, read before the run (surge.secrets): in memory only.
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # What the plan's setup flow captured (surge.setup_flow): every iteration reads it.
+    setup_vars: Mapping[str, object] = field(default_factory=dict, repr=False)
 
 
 # (intervals just closed, index below which every interval of this worker is closed): the
@@ -200,7 +211,10 @@ class Worker:
         self.spec = spec
         self.plan = spec.plan
         env = collections.ChainMap(dict(spec.secrets), os.environ) if spec.secrets else None
-        self.compiled: CompiledPlan = compile_plan(spec.plan, env, spec.base_dir)
+        compiled = compile_plan(spec.plan, env, spec.base_dir)
+        if spec.setup_vars:
+            compiled = replace(compiled, variables={**compiled.variables, **spec.setup_vars})
+        self.compiled: CompiledPlan = compiled
         self.session = session
         self.fast = fast_client
         self.should_stop = should_stop or (lambda: False)
@@ -235,24 +249,26 @@ class Worker:
             bool(self.rows)
             or not all(p.static for p in self._prepared.values())
             or any(r.captures for r in self._requests())
-            or any(
-                isinstance(s, CompiledAwsStep | CompiledLoop | CompiledIf)
-                for sc in self.compiled.scenarios
-                for s in walk(sc.steps)
-            )
+            or bool(self.compiled.on_start)  # what a user's on_start captures, its iterations read
+            or any(isinstance(s, CompiledAwsStep | CompiledLoop | CompiledIf) for s in self._all_steps())
         )
         self._shared_vars: dict[str, object] = dict(self.compiled.variables)
 
+    def _all_steps(self) -> Iterator[Step]:
+        """Every step of every flow: the scenarios', on_start's, setup's and teardown's."""
+        c = self.compiled
+        for steps in (*(sc.steps for sc in c.scenarios), c.on_start, c.setup, c.teardown):
+            yield from walk(steps)
+
     def _sending_steps(self) -> Iterator[CompiledRequest | CompiledAwsStep]:
         """Every request and AWS call the flows make, a poll's own included."""
-        for sc in self.compiled.scenarios:
-            for s in walk(sc.steps):
-                if isinstance(s, CompiledRequest | CompiledAwsStep):
-                    yield s
-                elif isinstance(s, CompiledPoll):
-                    inner = s.request if s.request is not None else s.aws
-                    if inner is not None:
-                        yield inner
+        for s in self._all_steps():
+            if isinstance(s, CompiledRequest | CompiledAwsStep):
+                yield s
+            elif isinstance(s, CompiledPoll):
+                inner = s.request if s.request is not None else s.aws
+                if inner is not None:
+                    yield inner
 
     def _aws_steps(self) -> list[CompiledAwsStep]:
         return [s for s in self._sending_steps() if isinstance(s, CompiledAwsStep)]
@@ -320,11 +336,22 @@ class Worker:
         return variables
 
     async def _iteration(
-        self, scenario: CompiledScenario, intended: float, correct_us: int = 0, jar: CookieJar | None = None
+        self, scenario: CompiledScenario, intended: float, correct_us: int = 0, user: _User | None = None
     ) -> None:
         variables = self._variables()
-        it = _IterationState(intended, correct_us, jar=jar)
-        ok = await self._steps(scenario.steps, variables, it)
+        it = _IterationState(intended, correct_us, jar=user.jar if user is not None else None)
+        ok = True
+        if user is not None and not user.started and self.compiled.on_start:
+            # The user's first cycle begins with on_start (again at its next cycle if it failed).
+            before = dict(variables)
+            ok = await self._steps(self.compiled.on_start, variables, it)
+            if ok:
+                user.started = True
+                user.variables = {k: v for k, v in variables.items() if k not in before or before[k] is not v}
+        elif user is not None and user.variables:
+            variables.update(user.variables)
+        if ok:
+            ok = await self._steps(scenario.steps, variables, it)
         if it.stage is not None:  # a stage that did not complete is a failure of its own
             self._record_stage(it.stage[0], it.stage[1], time.perf_counter(), None if ok else "stage_failed")
 
@@ -370,6 +397,21 @@ class Worker:
                 return False
             it.intended = time.perf_counter()  # the next request is intended once this one is done
         return True
+
+    async def run_flow(self, steps: tuple[Step, ...]) -> tuple[bool, dict[str, object]]:
+        """Run ``steps`` once, as one iteration (a plan's setup or teardown): whether they all
+        passed, and the variables after them (the flow's captures)."""
+        variables = dict(self.compiled.variables)
+        variables.update({"$iteration": 0, "$worker": 0})
+        it = _IterationState(time.perf_counter(), 0, jar=CookieJar() if self.compiled.cookies else None)
+        await self._open_aws_clients()
+        try:
+            ok = await self._steps(steps, variables, it)
+        finally:
+            if self.aws_pool is not None:
+                await self.aws_pool.close()
+                self.aws_pool = None
+        return ok, variables
 
     async def _loop(self, loop: CompiledLoop, variables: dict[str, object], it: _IterationState) -> bool:
         items = loop.items_for(variables, self.rng, self.rows)
@@ -737,7 +779,7 @@ class Worker:
         rec = self.recorder
         clock = time.perf_counter
         active_until = 0.0  # this user is known to be active until then (saves users_at per cycle)
-        user_jar = CookieJar() if self.compiled.cookies else None  # one user, one jar, every iteration
+        user = _User(CookieJar() if self.compiled.cookies else None)  # its cookies and on_start's captures
         while not self.stopping.is_set():
             now = clock()
             t = now - self.t0
@@ -755,7 +797,7 @@ class Worker:
             rec.users_active(now, self.in_flight)
             correct = 0 if load.pace is not None else int(max(expected_us, MIN_CORRECTION_US))
             try:
-                await self._iteration(pick(rng), intended, correct if expected_us else 0, user_jar)
+                await self._iteration(pick(rng), intended, correct if expected_us else 0, user)
             finally:
                 self.in_flight -= 1
             took_us = (clock() - now) * 1e6

@@ -173,3 +173,41 @@ def test_report_rerenders_a_run_whose_plan_reads_a_data_file(tmp_path: Path, dem
     elsewhere.mkdir()
     proc = surge("report", str(out), cwd=elsewhere)  # the stored plan, re-validated from another folder
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_setup_and_teardown_are_reported_apart_and_a_failed_setup_sends_nothing(
+    tmp_path: Path, demo_target: DemoTarget
+) -> None:
+    seed = {
+        "post": {
+            "url": "/v1/events",
+            "json": {"type": "seed"},
+            "capture": [{"json": "$.id", "as": "seed_id"}],
+        }
+    }
+    plan = write_plan(
+        tmp_path,
+        demo_target.url,
+        setup=[seed],
+        teardown=[{"post": "/v1/inbox/{{ seed_id }}/ack"}],
+        scenarios=[{"name": "read", "flow": [{"get": "/v1/inbox/{{ seed_id }}"}]}],
+    )
+    out = tmp_path / "out"
+    proc = surge("run", str(plan), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert [f["name"] for f in report["flows"]] == ["setup", "teardown"]
+    assert report["totals"]["requests"] == 40  # the load only
+    assert "Setup and teardown" in (out / "report.html").read_text()
+    assert "## Setup and teardown" in (out / "report.md").read_text()
+
+    broken = write_plan(
+        tmp_path, demo_target.url, setup=[{"get": {"url": "/api/mocs/nope", "expect": [{"status": 200}]}}]
+    )
+    before = demo_target.stats()["requests"]
+    proc = surge("run", str(broken), "--out", str(tmp_path / "never"), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "setup failed at GET /api/mocs/nope: http_4xx x1 (status 404); no load was sent" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert demo_target.stats()["requests"] == before + 1  # the setup's one request, no load
+    assert not (tmp_path / "never").exists()

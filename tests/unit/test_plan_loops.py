@@ -91,3 +91,25 @@ def test_nested_blocks_are_walked_for_names_and_sizing() -> None:
     assert paths == ["flow[0]", "flow[0].steps[0]", "flow[0].steps[1]", "flow[0].steps[1].steps[0]"]
     # Three passes of two requests at 0.1 s: 0.6 s in flight.
     assert iteration_in_flight_s(plan, 0.1) == pytest.approx(0.6)
+
+
+def test_setup_captures_are_known_to_every_flow_and_on_start_needs_users() -> None:
+    setup = [{"post": {"url": "/token", "capture": [{"json": "$.token", "as": "token"}]}}]
+    parse_plan(with_flow({"get": "/a?t={{ token }}"}, setup=setup, teardown=[{"delete": "/t/{{ token }}"}]))
+    assert "teardown[0].request.url: {{ ghost }} is not defined" in only_problem(
+        with_flow(GET, teardown=[{"delete": "/t/{{ ghost }}"}])
+    )
+    assert "on_start runs once per virtual user, in the closed model" in only_problem(
+        with_flow(GET, on_start=[GET])
+    )
+    closed = with_flow(GET, load={"phases": [{"duration": "1m", "users": 2}]}, on_start=[GET])
+    parse_plan(closed)
+
+
+def test_cloud_runs_refuse_setup_and_teardown_by_name() -> None:
+    from surge.plan import semantic_problems
+
+    plan = parse_plan(with_flow(GET, setup=[GET], teardown=[GET]))
+    found = semantic_problems(plan, Path.cwd(), cloud=True)
+    assert any(p.startswith("setup: cloud runs do not run a setup flow yet") for p in found), found
+    assert any(p.startswith("teardown: cloud runs do not run a teardown flow yet") for p in found), found

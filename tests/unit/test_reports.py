@@ -663,3 +663,50 @@ def test_write_reports_writes_all_four_files(tmp_path: pathlib.Path) -> None:
     assert paths["md"].read_text(encoding="utf-8") == render_markdown(report)
     assert paths["html"].read_text(encoding="utf-8") == render_html(report)
     assert paths["junit"].read_text(encoding="utf-8") == render_junit(report)
+
+
+def test_setup_and_teardown_flows_have_their_own_section_in_html_and_markdown() -> None:
+    flows = [
+        {
+            "name": "setup",
+            "ok": True,
+            "duration_s": 0.4,
+            "requests": 30,
+            "endpoints": [
+                {
+                    "name": "POST /v1/events",
+                    "requests": 30,
+                    "errors": {},
+                    "status": {"202": 30},
+                    "p95_ms": 3.2,
+                }
+            ],
+            "message": None,
+        },
+        {
+            "name": "teardown",
+            "ok": False,
+            "duration_s": 0.1,
+            "requests": 1,
+            "endpoints": [
+                {
+                    "name": "ack <seed>",
+                    "requests": 1,
+                    "errors": {"http_4xx": 1},
+                    "status": {"404": 1},
+                    "p95_ms": 1.0,
+                }
+            ],
+            "message": "teardown failed at ack <seed>: http_4xx x1 (status 404)",
+        },
+    ]
+    report = sample_report(flows=flows)
+    md = render_markdown(report)
+    assert "## Setup and teardown" in md
+    assert "| setup | POST /v1/events | 30 | 0 | 202 ×30 | 3.2 ms |" in md
+    assert "| teardown (failed) | ack &lt;seed> |" in md  # user text shown as text
+    assert "- teardown failed at ack &lt;seed>: http_4xx x1 (status 404)" in md
+    html = render_html(report)
+    assert 'id="flows"' in html and "Setup and teardown" in html
+    assert "ack &lt;seed&gt;" in html and "<seed>" not in html
+    assert "Setup and teardown" not in render_markdown(sample_report())  # only when the plan has them

@@ -1,0 +1,144 @@
+"""A plan's setup and teardown flows: run once, in this process, around a local run's load.
+
+Setup runs before any worker starts (log in once and share the token, seed the data the test
+reads); its captures become variables of every iteration. Teardown runs after the load, whatever
+ended it (delete what the test made), with setup's variables. Their requests go through the same
+engine and clients as the load's, recorded apart: they count in no load figure or check, and the
+report shows them in their own section.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from surge.engine.worker import Worker, WorkerSpec, fast_client_enabled, make_fast_client, make_session
+from surge.errors import UserError
+from surge.plan import Plan
+from surge.report_model import FlowEndpoint, FlowReport
+from surge.stats import RESULT_VERSION, IntervalData, RunStats, aggregate, is_stage
+
+FlowName = Literal["setup", "teardown"]
+
+
+class SetupFailed(UserError):
+    """The setup flow failed: the run stops before any load (exit 2)."""
+
+
+@dataclass
+class FlowRun:
+    name: FlowName
+    ok: bool
+    started_at: float
+    duration_s: float
+    variables: dict[str, object] = field(default_factory=dict)  # the flow's captures (setup)
+    intervals: dict[str, IntervalData] = field(default_factory=dict)
+    error: str | None = None  # the engine failed (not a request)
+
+    def report(self) -> FlowReport:
+        endpoints = self._endpoints()
+        return FlowReport(
+            name=self.name,
+            ok=self.ok,
+            duration_s=round(self.duration_s, 3),
+            requests=sum(e["requests"] for e in endpoints),
+            endpoints=endpoints,
+            message=self.message(),
+        )
+
+    def message(self) -> str | None:
+        """Why the flow failed, naming the request and what came back."""
+        if self.ok:
+            return None
+        if self.error is not None:
+            return f"{self.name} failed: {self.error}"
+        for ep in self._endpoints():
+            if ep["errors"]:
+                cls = ", ".join(f"{k} x{v}" for k, v in ep["errors"].items())
+                statuses = ", ".join(ep["status"]) or "no answer"
+                return f"{self.name} failed at {ep['name']}: {cls} (status {statuses})"
+        return f"{self.name} did not finish (the run was stopped)"
+
+    def _endpoints(self) -> list[FlowEndpoint]:
+        stats = RunStats(
+            version=RESULT_VERSION,
+            interval_s=1.0,
+            t0=self.started_at,
+            started_at=self.started_at,
+            ended_at=self.started_at + self.duration_s,
+            workers=1,
+            workers_failed=0,
+            stopped_early=False,
+            errors=[],
+            intervals=self.intervals,
+            health=[],
+        )
+        endpoints: list[FlowEndpoint] = []
+        names = dict.fromkeys(n for it in self.intervals.values() for n in it["endpoints"] if not is_stage(n))
+        for name in names:
+            agg = aggregate(stats, endpoint=name)
+            p95 = agg.latency("latency", "p95", 95.0)
+            endpoints.append(
+                FlowEndpoint(
+                    name=name,
+                    requests=agg.requests,
+                    errors=dict(agg.errors),
+                    status=dict(agg.status),
+                    p95_ms=None if p95 is None else float(p95),
+                )
+            )
+        return endpoints
+
+
+def run_flow(
+    plan: Plan,
+    name: FlowName,
+    *,
+    base_dir: Path,
+    secrets: Mapping[str, str] | None = None,
+    variables: Mapping[str, object] | None = None,
+) -> FlowRun:
+    """Run the plan's ``name`` flow once (it must have one)."""
+    return asyncio.run(_run(plan, name, base_dir, dict(secrets or {}), dict(variables or {})))
+
+
+async def _run(
+    plan: Plan, name: FlowName, base_dir: Path, secrets: dict[str, str], variables: dict[str, object]
+) -> FlowRun:
+    started = time.time()
+    spec = WorkerSpec(
+        plan, 0, 1, started, None, name, base_dir=base_dir, secrets=secrets, setup_vars=variables
+    )
+    session = make_session(plan, 1)
+    fast = make_fast_client(plan) if fast_client_enabled() else None
+    t = time.perf_counter()
+    try:
+        worker = Worker(spec, session, fast_client=fast)
+        steps = worker.compiled.setup if name == "setup" else worker.compiled.teardown
+        try:
+            ok, after = await worker.run_flow(steps)
+            error = None
+        except Exception as exc:  # the engine's own failure: reported, never a traceback
+            ok, after, error = False, {}, f"{type(exc).__name__}: {exc}"
+        worker.recorder.close_all()
+        base = worker.compiled.variables
+        captured = {
+            k: v for k, v in after.items() if not k.startswith("$") and (k not in base or base[k] is not v)
+        }
+        return FlowRun(
+            name,
+            ok,
+            started,
+            time.perf_counter() - t,
+            variables=captured,
+            intervals=worker.recorder.intervals,
+            error=error,
+        )
+    finally:
+        if fast is not None:
+            await fast.close()
+        await session.close()

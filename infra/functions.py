@@ -38,6 +38,7 @@ from infra.names import (
     KEY_RESULTS,
     KEY_RUN,
     KEY_RUN_DATA,
+    KEY_RUN_FILES,
     KEY_RUN_INPUTS,
     KEY_SEGMENT_AGGREGATE,
     KEY_SEGMENT_ITEMS,
@@ -332,7 +333,7 @@ class Functions(Construct):
 
     def _grant_worker(self, fn: SurgeFunction) -> None:
         self._grant_steps(fn)
-        self._objects(fn, ["s3:GetObject"], [KEY_PLAN, KEY_RUN_DATA, KEY_SEGMENT_ITEMS])
+        self._objects(fn, ["s3:GetObject"], [KEY_PLAN, KEY_RUN_DATA, KEY_RUN_FILES, KEY_SEGMENT_ITEMS])
         self._objects(fn, ["s3:PutObject"], [KEY_SHARD_RESULT])
         # Listing only by a shard key: a retried worker checks whether its result already exists
         # (and learns nothing else: listing shows key names, never content).

@@ -1263,30 +1263,33 @@ def _plan_requests(plan: Plan) -> Iterator[tuple[str, Request]]:
                 yield f"{where}.poll.request", step.poll.request
 
 
-def _file_part_problems(plan: Plan, base_dir: Path, cloud: bool) -> list[str]:
-    """Multipart files exist and are small enough to hold in every worker."""
-    problems: list[str] = []
+def file_parts(plan: Plan) -> Iterator[tuple[str, FilePart]]:
+    """Every file of a multipart body in the plan, with its field path, in plan order."""
     for at, req in _plan_requests(plan):
         for name, part in (req.multipart or {}).items():
-            if not isinstance(part, FilePart):
-                continue
-            where = f"{at}.multipart.{name}"
-            if cloud:
-                problems.append(
-                    f"{where}: files in multipart bodies are not shipped with cloud runs yet; "
-                    "run this plan locally, or send the file's content as a text field"
-                )
-                continue
-            path = file_part_path(part, base_dir)
-            try:
-                size = path.stat().st_size
-            except OSError as exc:
-                problems.append(f"{where}: cannot read {path}: {exc.strerror or exc}")
-                continue
-            if size > MAX_DATA_BYTES:
-                problems.append(
-                    f"{where}: {path} is {size:,} bytes; a file part may be at most {MAX_DATA_BYTES:,}"
-                )
+            if isinstance(part, FilePart):
+                yield f"{at}.multipart.{name}", part
+
+
+def _file_part_problems(plan: Plan, base_dir: Path, cloud: bool) -> list[str]:
+    """Multipart files exist and are small enough to hold in every worker (an s3:// one, in a
+    cloud run, is checked by Prepare)."""
+    problems: list[str] = []
+    for where, part in file_parts(plan):
+        if is_s3_uri(part.path):
+            if not cloud:
+                problems.append(f"{where}.path: {part.path} is read by cloud runs only; use a local file")
+            continue
+        path = file_part_path(part, base_dir)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            problems.append(f"{where}: cannot read {path}: {exc.strerror or exc}")
+            continue
+        if size > MAX_DATA_BYTES:
+            problems.append(
+                f"{where}: {path} is {size:,} bytes; a file part may be at most {MAX_DATA_BYTES:,}"
+            )
     return problems
 
 

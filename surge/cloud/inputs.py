@@ -1,4 +1,5 @@
-"""A plan's files in cloud runs: its CSV data file (``data.file``) and baseline file (``baseline.file``).
+"""A plan's files in cloud runs: its CSV data file (``data.file``), baseline file
+(``baseline.file``) and the files of its multipart bodies (``multipart: {f: {path: ...}}``).
 
 How they travel (docs/workflow.md, "Data and baseline files"):
 
@@ -8,7 +9,8 @@ How they travel (docs/workflow.md, "Data and baseline files"):
   location), checks it exactly as a local run checks a file (the same CSV and baseline checks), and
   copies it under the run's prefix when it lives elsewhere (``plans/``), so the plan it stores names
   only the run's own copies (:func:`stage_files`);
-- each worker downloads the CSV once per invocation, streamed to a file (:func:`fetch_data_file`);
+- each worker downloads the CSV and the multipart files once per invocation, streamed to files
+  (:func:`fetch_data_file`, :func:`fetch_file_parts`);
 - Report reads the baseline figures (:func:`baseline_reader`).
 
 S3 clients are injected. The pure parts (keys, URI resolution) are in :mod:`surge.cloud.layout`.
@@ -33,7 +35,7 @@ from surge.baseline import (
 from surge.cloud import layout
 from surge.cloud.layout import InputKind
 from surge.errors import PlanError, UserError
-from surge.plan import MAX_DATA_BYTES, BaselineFile, Plan, check_data_csv, is_s3_uri
+from surge.plan import MAX_DATA_BYTES, BaselineFile, Plan, check_data_csv, file_parts, is_s3_uri
 
 # A baseline file holds a few figures; reading one is capped so a wrong object cannot fill memory.
 MAX_BASELINE_BYTES = 1 << 20
@@ -63,6 +65,22 @@ def with_file_refs(plan: Plan, refs: Mapping[InputKind, str]) -> Plan:
     return plan.model_copy(update=update) if update else plan
 
 
+def with_file_part_paths(plan: Plan, paths: Mapping[str, str]) -> Plan:
+    """The plan with the multipart files at those field paths (surge.plan.file_parts) renamed."""
+    if not paths:
+        return plan
+    copy = plan.model_copy(deep=True)
+    for where, part in file_parts(copy):
+        if where in paths:
+            part.path = paths[where]
+    return copy
+
+
+def _part_name(index: int, ref: str) -> str:
+    # The plan's order makes two files of one name distinct: runs/<run>/inputs/files/0-photo.jpg.
+    return f"{index}-{layout.object_name(ref.replace(chr(92), '/'))}"
+
+
 # -- the CLI: local files go up with the plan ---------------------------------------------------------
 
 
@@ -88,11 +106,35 @@ def upload_local_files(plan: Plan, base_dir: Path, *, s3: Any, bucket: str, run_
         with fh:  # streamed from the file: a large CSV is not held in memory
             s3.put_object(Bucket=bucket, Key=key, Body=fh, ContentType=_content_type(kind))
         refs[kind] = layout.s3_uri(bucket, key)
-    return with_file_refs(plan, refs)
+    parts: dict[str, str] = {}
+    for index, (where, part) in enumerate(file_parts(plan)):
+        if is_s3_uri(part.path):
+            continue
+        path = Path(part.path) if Path(part.path).is_absolute() else base_dir / part.path
+        try:
+            fh = path.open("rb")
+        except OSError as exc:
+            raise UserError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
+        key = layout.input_key(run_id, "files", _part_name(index, part.path))
+        with fh:
+            s3.put_object(Bucket=bucket, Key=key, Body=fh, ContentType=part.content_type)
+        # The name the target receives stays the file's own, whatever the copy is called.
+        parts[where] = layout.s3_uri(bucket, key)
+    renamed = with_file_refs(plan, refs)
+    return _keep_filenames(with_file_part_paths(renamed, parts), plan)
+
+
+def _keep_filenames(plan: Plan, original: Plan) -> Plan:
+    """File parts keep the name they had on the user's disk (the copy's key is numbered)."""
+    names = {where: part.filename or Path(part.path).name for where, part in file_parts(original)}
+    for where, part in file_parts(plan):
+        if part.filename is None and where in names:
+            part.filename = names[where]
+    return plan
 
 
 def _content_type(kind: InputKind) -> str:
-    return "text/csv" if kind == "data" else "application/json"
+    return {"data": "text/csv", "baseline": "application/json"}.get(kind, "application/octet-stream")
 
 
 # -- Prepare: resolve, check, copy under the run ------------------------------------------------------
@@ -142,9 +184,48 @@ def stage_files(plan: Plan, *, plan_uri: str | None, s3: Any, bucket: str, run_i
             problems.append(f"{field}: {exc}")
             continue
         refs[kind] = layout.s3_uri(bucket, dest_key)
+    parts: dict[str, str] = {}
+    for index, (where, part) in enumerate(file_parts(plan)):
+        try:
+            uri = layout.resolve_file_uri(part.path, plan_uri)
+        except ValueError as exc:
+            problems.append(f"{where}.path: {exc}")
+            continue
+        src_bucket, src_key = layout.parse_s3_uri(uri)
+        dest_key = layout.input_key(run_id, "files", _part_name(index, src_key))
+        if src_key.startswith(layout.input_key(run_id, "files", "")):
+            dest_key = src_key  # uploaded by the CLI with the run: already the run's copy
+        try:
+            etag = _check_size(s3, src_bucket, src_key, uri)
+            if (src_bucket, src_key) != (bucket, dest_key):
+                _copy(s3, src_bucket, src_key, etag, bucket, dest_key)
+        except _Unreadable as exc:
+            problems.append(f"{where}.path: cannot read {uri}: {exc.reason}{_hint(exc, src_bucket, bucket)}")
+            continue
+        except ValueError as exc:
+            problems.append(f"{where}.path: {exc}")
+            continue
+        parts[where] = layout.s3_uri(bucket, dest_key)
     if problems:
         raise PlanError("the plan is invalid:", problems)
-    return StagedFiles(with_file_refs(plan, refs), columns)
+    staged = _keep_filenames(with_file_part_paths(with_file_refs(plan, refs), parts), plan)
+    return StagedFiles(staged, columns)
+
+
+def _check_size(s3: Any, bucket: str, key: str, uri: str) -> str | None:
+    """A multipart file exists and every worker may hold it: its ETag (the version checked)."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except Exception as exc:
+        code = _error_code(exc)
+        if not code:
+            raise  # not an answer from S3: an error of the run, not the plan
+        raise _Unreadable(_REASONS.get(code, code), code) from None
+    size = head.get("ContentLength")
+    if isinstance(size, int) and size > MAX_DATA_BYTES:
+        raise ValueError(f"{uri} is {size:,} bytes; a file part may be at most {MAX_DATA_BYTES:,}")
+    etag = head.get("ETag")
+    return str(etag) if etag else None
 
 
 def _check_data(s3: Any, bucket: str, key: str, uri: str) -> tuple[list[str], str | None]:
@@ -213,6 +294,25 @@ def fetch_data_file(plan: Plan, *, s3: Any, dest_dir: Path) -> Plan:
     finally:
         body.close()
     return with_file_refs(plan, {"data": str(path)})
+
+
+def fetch_file_parts(plan: Plan, *, s3: Any, dest_dir: Path) -> Plan:
+    """The plan with its s3:// multipart files downloaded into ``dest_dir`` and named by those
+    paths: the engine reads each once, as in a local run."""
+    paths: dict[str, str] = {}
+    for index, (where, part) in enumerate(file_parts(plan)):
+        if not is_s3_uri(part.path):
+            continue
+        bucket, key = layout.parse_s3_uri(part.path)
+        path = dest_dir / f"part-{index}-{layout.object_name(key)}"
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        try:
+            with path.open("wb") as fh:
+                shutil.copyfileobj(body, fh, _CHUNK)
+        finally:
+            body.close()
+        paths[where] = str(path)
+    return with_file_part_paths(plan, paths)
 
 
 # -- Report: the baseline figures ---------------------------------------------------------------------
@@ -300,6 +400,7 @@ __all__ = [
     "StagedFiles",
     "baseline_reader",
     "fetch_data_file",
+    "fetch_file_parts",
     "file_refs",
     "stage_files",
     "upload_local_files",

@@ -35,7 +35,7 @@ def plan_key(run_id: str) -> str:
     return f"{run_prefix(run_id)}plan.json"
 
 
-InputKind = Literal["data", "baseline"]
+InputKind = Literal["data", "baseline", "files"]  # files: multipart bodies' file parts
 """A plan's files a cloud run reads: ``data.file`` (CSV rows) and ``baseline.file`` (figures)."""
 
 

@@ -465,3 +465,48 @@ def test_worker_downloads_the_csv_streamed_to_a_file_it_removes(
     }
     assert handlers.worker(item, clients)["status"] == "ok"
     assert len(seen) == 1 and not seen[0].exists()
+
+
+@pytest.mark.slow
+def test_a_multipart_file_beside_a_plan_in_s3_is_copied_and_sent(
+    clients: Clients, demo_target: DemoTarget
+) -> None:
+    photo = b"\xff\xd8\xff" + bytes(range(200))
+    put(clients, "plans/nightly/fixtures/photo.jpg", photo)
+    upload = {
+        "post": {
+            "url": "/api/gallery/img-001/image",
+            "multipart": {"image": {"path": "fixtures/photo.jpg", "content_type": "image/jpeg"}},
+            "expect": [
+                {"json": "$.bytes", "equals": len(photo)},
+                {"json": "$.parts[0].filename", "equals": "photo.jpg"},
+            ],
+        }
+    }
+    plan = events_plan(demo_target.url, scenarios=[{"name": "upload", "flow": [upload]}])
+    plan.pop("data", None)
+    outcome = run_workflow(clients, plan, plan_uri=PLAN_URI)
+    assert outcome["verdict"] == "pass", outcome
+    assert demo_target.stats()["by_route"]["POST /api/gallery/{id}/image"] == 600
+    stored = json.loads(read(clients, layout.plan_key("r1")))
+    part = stored["scenarios"][0]["flow"][0]["request"]["multipart"]["image"]
+    assert part["path"] == f"s3://{BUCKET}/runs/r1/inputs/files/0-photo.jpg"
+    assert read(clients, "runs/r1/inputs/files/0-photo.jpg") == photo
+    with pytest.raises(
+        PlanError,
+        match=r"multipart.image.path: cannot read s3://.*/plans/nightly/fixtures/gone.jpg: no such object",
+    ):
+        prepare_from_s3(
+            clients,
+            {
+                **plan,
+                "scenarios": [
+                    {
+                        "name": "u",
+                        "flow": [
+                            {"post": {"url": "/x", "multipart": {"image": {"path": "fixtures/gone.jpg"}}}}
+                        ],
+                    }
+                ],
+            },
+        )

@@ -310,6 +310,55 @@ def test_cli_cloud_run_uploads_the_plans_data_and_baseline_files(
     assert plan.exists()
 
 
+def test_cli_cloud_run_ships_multipart_files_with_the_run(
+    workflow: Harness,
+    demo_target: DemoTarget,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from surge.cli import main
+
+    _stack(workflow)
+    folder = tmp_path / "perf"
+    (folder / "fixtures").mkdir(parents=True)
+    image = folder / "fixtures" / "test-image.jpg"
+    image.write_bytes(b"\xff\xd8\xff" + bytes(range(256)) * 8)
+    upload = {
+        "post": {
+            "url": "/api/gallery/img-001/image",
+            "multipart": {
+                "title": "castle",
+                "image": {"path": "fixtures/test-image.jpg", "content_type": "image/jpeg"},
+            },
+            "expect": [
+                {"json": "$.bytes", "equals": image.stat().st_size},
+                {"json": "$.parts[1].filename", "equals": "test-image.jpg"},
+            ],
+        }
+    }
+    plan = plan_for(
+        demo_target.url,
+        load={"phases": [{"duration": "2s", "rate": 10}]},
+        scenarios=[{"name": "upload", "flow": [upload]}],
+        thresholds=["http.error_rate < 1%"],
+    )
+    (folder / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))  # the parts in order
+    monkeypatch.chdir(tmp_path)
+    code = main(["run", "perf/plan.yaml", "--cloud", "--wait", "--lead-seconds", "1", "--region", REGION])
+    out = capsys.readouterr()
+    assert code == 0, out
+    run_id = out.err.split("started cloud run ")[1].split()[0]
+    assert (
+        demo_target.stats()["by_route"]["POST /api/gallery/{id}/image"] == 20
+    )  # each with the file, checked
+    key = f"runs/{run_id}/inputs/files/0-test-image.jpg"
+    assert workflow.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == image.read_bytes()
+    sent = workflow.read_json(f"plans/{run_id}.json")
+    part = sent["scenarios"][0]["flow"][0]["request"]["multipart"]["image"]
+    assert part["path"] == f"s3://{BUCKET}/{key}" and part["filename"] == "test-image.jpg"
+
+
 def test_cli_cloud_run_refuses_files_it_cannot_read_before_starting(
     workflow: Harness, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

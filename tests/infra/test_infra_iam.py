@@ -53,6 +53,7 @@ def test_worker_writes_only_its_shard_results_and_reads_only_plan_and_items(scop
     assert allowed(worker, "s3:GetObject", scope.obj("runs/r1/plan.json"))
     assert allowed(worker, "s3:GetObject", scope.obj("runs/r1/seg-0/items.json"))
     assert allowed(worker, "s3:GetObject", scope.obj("runs/r1/inputs/data/users.csv"))  # the run's CSV
+    assert allowed(worker, "s3:GetObject", scope.obj("runs/r1/inputs/files/0-photo.jpg"))  # multipart files
     # ...and nothing else in the bucket: not other shards' results, reports, plans or listings.
     assert not allowed(worker, "s3:GetObject", scope.obj("runs/r1/seg-0/shard-1.json"))
     assert not allowed(worker, "s3:GetObject", scope.obj("runs/other/seg-2/shard-0.json"))

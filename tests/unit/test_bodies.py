@@ -21,14 +21,19 @@ def test_one_body_per_request_and_files_that_exist() -> None:
     assert "form: {{ nope }} is not defined" in p
 
 
-def test_cloud_runs_refuse_file_parts_they_cannot_ship(tmp_path: Path) -> None:
+def test_file_parts_in_s3_are_for_cloud_runs_and_local_ones_must_exist(tmp_path: Path) -> None:
+    from surge.plan import semantic_problems
+
     (tmp_path / "a.bin").write_bytes(b"x")
-    (p,) = problems(
-        with_flow({"post": {"url": "/", "multipart": {"f": {"path": "a.bin"}}}}),
-        base_dir=tmp_path,
-        cloud=True,
+    local = parse_plan(
+        with_flow({"post": {"url": "/", "multipart": {"f": {"path": "a.bin"}}}}), base_dir=tmp_path
     )
-    assert "not shipped with cloud runs yet" in p
+    assert semantic_problems(local, tmp_path, cloud=True) == []  # the CLI uploads it with the run
+    (p,) = problems(
+        with_flow({"post": {"url": "/", "multipart": {"f": {"path": "s3://b/plans/a.bin"}}}}),
+        base_dir=tmp_path,
+    )
+    assert "multipart.f.path: s3://b/plans/a.bin is read by cloud runs only; use a local file" in p
 
 
 def test_rendered_bytes(tmp_path: Path) -> None:

@@ -27,8 +27,10 @@ def make_plan(target: str, **overrides: Any) -> Plan:
     return parse_plan(data, base_dir=Path.cwd())
 
 
-def run_in_process(plan: Plan, *, shard: int = 0, shards: int = 1, lead_s: float = 0.2) -> WorkerResult:
-    spec = WorkerSpec(plan, shard, shards, time.time() + lead_s, None, f"test-{shard}")
+def run_in_process(
+    plan: Plan, *, shard: int = 0, shards: int = 1, lead_s: float = 0.2, base_dir: Path | None = None
+) -> WorkerResult:
+    spec = WorkerSpec(plan, shard, shards, time.time() + lead_s, None, f"test-{shard}", base_dir or Path.cwd())
     return asyncio.run(run_worker(spec))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import ipaddress
 import math
 import random
@@ -460,7 +461,8 @@ async def _ack_event(request: web.Request) -> web.Response:
 
 
 async def _echo(request: web.Request) -> web.Response:
-    """What a request carried, as the server parsed it: query, content type, form fields."""
+    """What a request carried, as the server parsed it: query, content type, form fields, its X-
+    headers and the SHA-256 of its body."""
     form: dict[str, list[str]] = {}
     if request.content_type == "application/x-www-form-urlencoded":
         for key, value in (await request.post()).items():
@@ -468,8 +470,17 @@ async def _echo(request: web.Request) -> web.Response:
     query: dict[str, list[str]] = {}
     for key, value in request.query.items():
         query.setdefault(key, []).append(value)
+    raw = b"" if form else await request.read()
     return web.json_response(
-        {"method": request.method, "query": query, "content_type": request.content_type, "form": form}
+        {
+            "method": request.method,
+            "query": query,
+            "content_type": request.content_type,
+            "form": form,
+            # What a client's own headers and body were: the X- headers, the body's digest.
+            "headers": {k: v for k, v in request.headers.items() if k.lower().startswith("x-")},
+            "body_sha256": hashlib.sha256(raw).hexdigest(),
+        }
     )
 
 

@@ -36,7 +36,7 @@ from surge.jsonpath import check_jsonpath
 from surge.metrics.bind import bind_thresholds, threshold_problem
 from surge.metrics.spec import CostSpec, Services
 from surge.pause import PAUSE_SCHEMA, Pause, parse_pause
-from surge.template import TemplateError, compile_structure, structure_variables
+from surge.template import TemplateError, compile_structure, structure_calls, structure_variables
 from surge.thresholds import Threshold, ThresholdError, parse_metric, parse_threshold
 from surge.units import (
     DURATION_SCHEMA,
@@ -377,6 +377,12 @@ class Request(_Model):
     """this request's body limit; default: defaults.max_body"""
     capture: list[Capture] = Field(default_factory=list)
     """values taken from the answer into variables"""
+    before: str | None = Field(default=None, pattern=r"^[A-Za-z_]\w*$")
+    """a function of the plan's hooks file run before the request is sent: it may change the URL,
+    headers and body (sign a request, compute a checksum)"""
+    after: str | None = Field(default=None, pattern=r"^[A-Za-z_]\w*$")
+    """a function of the plan's hooks file run on the answer: custom checks (raise to fail the
+    request, class hook) and captures (return a dict of variables)"""
     expect: list[Expect] = Field(default_factory=list)
     """what the answer must be; an unmet expectation fails the iteration (class expect)"""
 
@@ -846,6 +852,9 @@ class Plan(_Model):
         description="more header, JSON field or variable names whose values are masked in every output "
         "(credential headers such as Authorization and $env values always are)",
     )
+    hooks: str | None = None
+    """a Python file of your functions (relative: beside the plan): called in templates
+    ({{ sign(body) }}) and as a request's before/after hooks; shipped with cloud runs"""
     setup: list[Step] | None = Field(default=None, min_length=1)
     """steps run once before the load (log in once, seed data); what they capture every iteration
     can read; a failing setup stops the run before any load (exit 2). Its requests are reported
@@ -1158,7 +1167,66 @@ def semantic_problems(
         )
     problems.extend(_shared_name_problems(plan))
     problems.extend(_file_part_problems(plan, base_dir, cloud))
+    problems.extend(_hook_problems(plan, base_dir, environ, cloud))
     return problems
+
+
+def hooks_path(plan: Plan, base_dir: Path) -> Path | None:
+    if plan.hooks is None:
+        return None
+    return Path(plan.hooks) if os.path.isabs(plan.hooks) else base_dir / plan.hooks
+
+
+def _hook_uses(plan: Plan, environ: Mapping[str, str] | None) -> list[tuple[str, str]]:
+    """(field, function name) of every hook the plan calls: before/after hooks, template calls."""
+    uses: list[tuple[str, str]] = []
+    for where, req in _plan_requests(plan):
+        uses += [
+            (f"{where}.{kind}", name) for kind, name in (("before", req.before), ("after", req.after)) if name
+        ]
+        fields = {"url": req.url, "headers": req.headers, "json": req.json_body, "body": req.body}
+        fields |= {"query": req.query, "form": req.form}
+        for field, value in fields.items():
+            try:
+                calls = structure_calls(compile_structure(value, environ))
+            except TemplateError:
+                continue  # reported with the request's own problems
+            uses += [(f"{where}.{field}", name) for name in sorted(calls)]
+    for key, value in plan.variables.items():
+        try:
+            uses += [
+                (f"variables.{key}", n) for n in sorted(structure_calls(compile_structure(value, environ)))
+            ]
+        except TemplateError:
+            continue
+    return uses
+
+
+def _hook_problems(plan: Plan, base_dir: Path, environ: Mapping[str, str] | None, cloud: bool) -> list[str]:
+    """The hooks file imports, and has every function the plan calls."""
+    from surge.hooks import HookLoadError, load_hooks
+
+    uses = _hook_uses(plan, environ)
+    path = hooks_path(plan, base_dir)
+    if path is None:
+        return [
+            f"{where}: calls {name}(), but the plan names no hooks file; add 'hooks: hooks.py' "
+            "(a Python file of your functions, beside the plan)"
+            for where, name in uses[:1]
+        ]
+    if is_s3_uri(str(plan.hooks)):
+        # Read by cloud runs only; Prepare copies it, every worker imports it.
+        return [] if cloud else [f"hooks: {plan.hooks} is read by cloud runs only; use a local file"]
+    try:
+        functions = load_hooks(path)
+    except HookLoadError as exc:
+        return [f"hooks: {exc}"]
+    shown = ", ".join(sorted(functions)) or "no public functions"
+    return [
+        f"{where}: no function '{name}' in {plan.hooks}; it has: {shown}"
+        for where, name in uses
+        if name not in functions
+    ]
 
 
 def _flow_problems(
@@ -1211,6 +1279,8 @@ def _flow_problems(
         if step.request is not None:
             problems.extend(_request_problems(plan, step.request, f"{here}.request", known, environ))
             _learn(known, {c.as_ for c in step.request.capture})
+            if step.request.after is not None:
+                known = None  # an after hook may set any variable: later names cannot be checked
         if step.steps is None:
             continue
         inner = None if known is None else set(known)

@@ -40,6 +40,7 @@ ERROR_CLASSES = (
     "too_large",
     "refused",
     "template",
+    "hook",
     "interrupted",
     "other",
 )

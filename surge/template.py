@@ -25,6 +25,9 @@ from datetime import UTC, datetime
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 _FUNC = re.compile(r"^\$(\w+)(?:\((.*)\))?$")
+_CALL = re.compile(r"^([A-Za-z_]\w*)\((.*)\)$")  # a hook function: {{ sign(body, 'v1') }}
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+HOOKS_KEY = "$hooks"  # where the variables hold the plan's hook functions (surge.hooks)
 _NAME = re.compile(r"^[A-Za-z_][\w]*$")
 
 BUILTINS = ("uuid", "timestamp", "isotime", "randint", "randstr", "choice", "iteration", "worker", "index")
@@ -32,6 +35,15 @@ BUILTINS = ("uuid", "timestamp", "isotime", "randint", "randstr", "choice", "ite
 
 class TemplateError(ValueError):
     pass
+
+
+class HookCallError(TemplateError):
+    """A hook function called in a template raised (the request fails with class ``hook``)."""
+
+    def __init__(self, name: str, exc: BaseException) -> None:
+        super().__init__(f"{name}(): {type(exc).__name__}: {exc}")
+        self.name = name
+        self.original = exc
 
 
 Generator = Callable[[random.Random, Mapping[str, object]], object]
@@ -95,6 +107,8 @@ class Part:
     literal: str | None = None
     var: str | None = None
     gen: Generator | None = None
+    call: str | None = None  # a hook function's name (gen calls it)
+    call_vars: frozenset[str] = frozenset()  # the variables its arguments read
 
 
 @dataclass(frozen=True)
@@ -108,7 +122,12 @@ class Template:
 
     @property
     def variables(self) -> frozenset[str]:
-        return frozenset(p.var for p in self.parts if p.var is not None)
+        names = {p.var for p in self.parts if p.var is not None}
+        return frozenset(names.union(*(p.call_vars for p in self.parts)))
+
+    @property
+    def calls(self) -> frozenset[str]:
+        return frozenset(p.call for p in self.parts if p.call is not None)
 
     def render_value(self, variables: Mapping[str, object], rng: random.Random) -> object:
         """A template that is exactly one placeholder keeps its value's type (ints stay ints)."""
@@ -126,6 +145,60 @@ class Template:
 
 def _text(value: object) -> str:
     return "" if value is None else str(value)  # an empty (optional) capture renders as nothing
+
+
+def _split_args(argtext: str) -> list[str]:
+    """Arguments split at commas outside quotes: ``a, 'x, y', 3`` -> ``a``, ``'x, y'``, ``3``."""
+    args: list[str] = []
+    current, quote = "", ""
+    for ch in argtext:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == ",":
+            args.append(current.strip())
+            current = ""
+            continue
+        current += ch
+    if current.strip() or args:
+        args.append(current.strip())
+    return args
+
+
+def _hook_call(name: str, argtext: str) -> Part:
+    """``name(a, 'text', 3)``: a hook function called with variables' values and literals."""
+    args: list[tuple[bool, object]] = []  # (is a variable, the name or the value)
+    for raw in _split_args(argtext):
+        if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+            args.append((False, raw[1:-1]))
+        elif _NUMBER.match(raw):
+            args.append((False, float(raw) if "." in raw else int(raw)))
+        elif _NAME.match(raw) or raw in ("$iteration", "$worker", "$index"):
+            args.append((True, raw))
+        else:
+            raise TemplateError(f"{name}(): '{raw}' is not a variable name, a number or a quoted text")
+
+    def call(_rng: random.Random, variables: Mapping[str, object]) -> object:
+        hooks = variables.get(HOOKS_KEY)
+        fn = hooks.get(name) if isinstance(hooks, Mapping) else None
+        if not callable(fn):
+            raise TemplateError(f"{name}() is not a function of the plan's hooks file")
+        values = []
+        for is_var, value in args:
+            if is_var:
+                if value not in variables:
+                    raise TemplateError(f"variable '{value}' has no value in this iteration")
+                values.append(variables[str(value)])
+            else:
+                values.append(value)
+        try:
+            return fn(*values)
+        except Exception as exc:  # the user's code: a failed request of class hook
+            raise HookCallError(name, exc) from None
+
+    names = frozenset(str(v) for is_var, v in args if is_var and not str(v).startswith("$"))
+    return Part(gen=call, call=name, call_vars=names)
 
 
 def _part_value(part: Part, variables: Mapping[str, object], rng: random.Random) -> object:
@@ -179,8 +252,12 @@ def compile_template(source: str, environ: Mapping[str, str] | None = None) -> T
             parts.append(Part(gen=_builtin(expr)))
         elif _NAME.match(expr):
             parts.append(Part(var=expr))
+        elif m_call := _CALL.match(expr):
+            parts.append(_hook_call(m_call.group(1), m_call.group(2)))
         else:
-            raise TemplateError(f"'{{{{ {expr} }}}}' is neither a variable name nor a $built-in")
+            raise TemplateError(
+                f"'{{{{ {expr} }}}}' is neither a variable name, a $built-in nor a hook call such as sign(body)"
+            )
         pos = m.end()
     if pos < len(source) or not parts:
         rest = source[pos:]
@@ -210,6 +287,17 @@ def render_structure(value: object, variables: Mapping[str, object], rng: random
     if isinstance(value, dict):
         return {k: render_structure(v, variables, rng) for k, v in value.items()}
     return value
+
+
+def structure_calls(value: object) -> frozenset[str]:
+    """The hook functions a compiled structure calls."""
+    if isinstance(value, Template):
+        return value.calls
+    if isinstance(value, list):
+        return frozenset().union(*(structure_calls(v) for v in value))
+    if isinstance(value, dict):
+        return frozenset().union(*(structure_calls(v) for v in value.values()))
+    return frozenset()
 
 
 def structure_variables(value: object) -> frozenset[str]:

@@ -15,7 +15,7 @@ from surge.plan import Plan, parse_plan
 from surge.stats import WorkerResult
 
 
-def make_plan(target: str, **overrides: Any) -> Plan:
+def make_plan(target: str, base_dir: Path | None = None, **overrides: Any) -> Plan:
     data: dict[str, Any] = {
         "name": "test-plan",
         "target": target,
@@ -24,13 +24,15 @@ def make_plan(target: str, **overrides: Any) -> Plan:
         "seed": 1,
     }
     data.update(overrides)
-    return parse_plan(data, base_dir=Path.cwd())
+    return parse_plan(data, base_dir=base_dir or Path.cwd())
 
 
 def run_in_process(
     plan: Plan, *, shard: int = 0, shards: int = 1, lead_s: float = 0.2, base_dir: Path | None = None
 ) -> WorkerResult:
-    spec = WorkerSpec(plan, shard, shards, time.time() + lead_s, None, f"test-{shard}", base_dir or Path.cwd())
+    spec = WorkerSpec(
+        plan, shard, shards, time.time() + lead_s, None, f"test-{shard}", base_dir or Path.cwd()
+    )
     return asyncio.run(run_worker(spec))
 
 

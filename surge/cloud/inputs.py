@@ -76,6 +76,9 @@ def with_file_part_paths(plan: Plan, paths: Mapping[str, str]) -> Plan:
     return copy
 
 
+HOOKS_PREFIX = "hooks-"  # the hooks file's copy: runs/<run>/inputs/files/hooks-<name>.py
+
+
 def _part_name(index: int, ref: str) -> str:
     # The plan's order makes two files of one name distinct: runs/<run>/inputs/files/0-photo.jpg.
     return f"{index}-{layout.object_name(ref.replace(chr(92), '/'))}"
@@ -120,8 +123,17 @@ def upload_local_files(plan: Plan, base_dir: Path, *, s3: Any, bucket: str, run_
             s3.put_object(Bucket=bucket, Key=key, Body=fh, ContentType=part.content_type)
         # The name the target receives stays the file's own, whatever the copy is called.
         parts[where] = layout.s3_uri(bucket, key)
-    renamed = with_file_refs(plan, refs)
-    return _keep_filenames(with_file_part_paths(renamed, parts), plan)
+    renamed = _keep_filenames(with_file_part_paths(with_file_refs(plan, refs), parts), plan)
+    if plan.hooks is not None and not is_s3_uri(plan.hooks):
+        path = Path(plan.hooks) if Path(plan.hooks).is_absolute() else base_dir / plan.hooks
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            raise UserError(f"hooks: cannot read {path}: {exc.strerror or exc}") from None
+        key = layout.input_key(run_id, "files", f"{HOOKS_PREFIX}{path.name}")
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/x-python")
+        renamed = renamed.model_copy(update={"hooks": layout.s3_uri(bucket, key)})
+    return renamed
 
 
 def _keep_filenames(plan: Plan, original: Plan) -> Plan:
@@ -206,9 +218,25 @@ def stage_files(plan: Plan, *, plan_uri: str | None, s3: Any, bucket: str, run_i
             problems.append(f"{where}.path: {exc}")
             continue
         parts[where] = layout.s3_uri(bucket, dest_key)
+    hooks_uri: str | None = None
+    if plan.hooks is not None:
+        try:
+            uri = layout.resolve_file_uri(plan.hooks, plan_uri)
+            src_bucket, src_key = layout.parse_s3_uri(uri)
+            dest_key = layout.input_key(run_id, "files", f"{HOOKS_PREFIX}{layout.object_name(src_key)}")
+            etag = _check_size(s3, src_bucket, src_key, uri)
+            if (src_bucket, src_key) != (bucket, dest_key):
+                _copy(s3, src_bucket, src_key, etag, bucket, dest_key)
+            hooks_uri = layout.s3_uri(bucket, dest_key)
+        except _Unreadable as exc:
+            problems.append(f"hooks: cannot read {uri}: {exc.reason}{_hint(exc, src_bucket, bucket)}")
+        except ValueError as exc:
+            problems.append(f"hooks: {exc}")
     if problems:
         raise PlanError("the plan is invalid:", problems)
     staged = _keep_filenames(with_file_part_paths(with_file_refs(plan, refs), parts), plan)
+    if hooks_uri is not None:
+        staged = staged.model_copy(update={"hooks": hooks_uri})
     return StagedFiles(staged, columns)
 
 
@@ -294,6 +322,20 @@ def fetch_data_file(plan: Plan, *, s3: Any, dest_dir: Path) -> Plan:
     finally:
         body.close()
     return with_file_refs(plan, {"data": str(path)})
+
+
+def fetch_hooks(plan: Plan, *, s3: Any, dest_dir: Path) -> Plan:
+    """The plan with its s3:// hooks file downloaded into ``dest_dir`` (the worker imports it)."""
+    if plan.hooks is None or not is_s3_uri(plan.hooks):
+        return plan
+    bucket, key = layout.parse_s3_uri(plan.hooks)
+    path = dest_dir / layout.object_name(key).removeprefix(HOOKS_PREFIX)
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        path.write_bytes(body.read())
+    finally:
+        body.close()
+    return plan.model_copy(update={"hooks": str(path)})
 
 
 def fetch_file_parts(plan: Plan, *, s3: Any, dest_dir: Path) -> Plan:
@@ -401,6 +443,7 @@ __all__ = [
     "baseline_reader",
     "fetch_data_file",
     "fetch_file_parts",
+    "fetch_hooks",
     "file_refs",
     "stage_files",
     "upload_local_files",

@@ -15,7 +15,7 @@ from typing import Any
 
 from surge.cloud import layout
 from surge.cloud.emf import interval_metrics_emf
-from surge.cloud.inputs import fetch_data_file, fetch_file_parts
+from surge.cloud.inputs import fetch_data_file, fetch_file_parts, fetch_hooks
 from surge.cloud.records import RunRecords
 from surge.cloud.state_io import (
     Clients,
@@ -220,6 +220,7 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         # once, during the lead time, before the load starts.
         plan = fetch_data_file(plan, s3=clients.s3, dest_dir=Path(tmp))
         plan = fetch_file_parts(plan, s3=clients.s3, dest_dir=Path(tmp))
+        plan = fetch_hooks(plan, s3=clients.s3, dest_dir=Path(tmp))
         spec = WorkerSpec(
             plan,
             shard,

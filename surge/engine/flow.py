@@ -9,7 +9,7 @@ import random
 import re
 import urllib.parse
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from surge.plan import (
 )
 from surge.plan import Step as PlanStep
 from surge.stats import STAGE_PREFIX
-from surge.template import Template, compile_structure, compile_template, render_structure
+from surge.template import HOOKS_KEY, Template, compile_structure, compile_template, render_structure
 
 UNTIL = "$until"  # the capture name of a poll's JSON condition: holds -> True, else None
 EXPECT = "$expect"  # the check a request's JSON expectation is (never a variable anyone reads)
@@ -98,10 +98,12 @@ class CompiledRequest:
     form: object | None = None  # compiled mapping, an urlencoded body
     multipart: tuple[MultipartPart, ...] | None = None
     boundary: str = ""
+    before: str | None = None  # the hooks file's function run before sending (surge.hooks)
+    after: str | None = None  # ... and on the answer
 
     @property
     def needs_body_text(self) -> bool:
-        return bool(self.captures) or self.body_contains is not None
+        return bool(self.captures) or self.body_contains is not None or self.after is not None
 
     def render_url(self, base: str, variables: Mapping[str, object], rng: random.Random) -> str:
         path = self.url.render(variables, rng)
@@ -461,6 +463,8 @@ def _request(
         form=compile_structure(req.form, env) if req.form is not None else None,
         multipart=parts,
         boundary=boundary,
+        before=req.before,
+        after=req.after,
     )
 
 
@@ -473,14 +477,18 @@ def _part(name: str, value: object, env: Mapping[str, str] | None, base_dir: Pat
 
 
 def compile_plan(
-    plan: Plan, env: Mapping[str, str] | None = None, base_dir: Path | None = None
+    plan: Plan,
+    env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+    hooks: Mapping[str, Callable[..., Any]] | None = None,
 ) -> CompiledPlan:
     """``env``: what `$env` and the resolved `$secret`/`$ssm` references read (None: the process
-    environment, no secrets). ``base_dir``: where relative multipart files are (the plan's folder)."""
+    environment, no secrets). ``base_dir``: where relative multipart files are (the plan's folder).
+    ``hooks``: the plan's hook functions (surge.hooks), which templates call through the variables."""
     scenarios = [CompiledScenario(sc.name, _steps(plan, sc.flow, env, base_dir)) for sc in plan.scenarios]
     weights = tuple(itertools.accumulate(sc.weight for sc in plan.scenarios))
     rng = random.Random(plan.seed)
-    variables: dict[str, object] = {}
+    variables: dict[str, object] = {HOOKS_KEY: dict(hooks)} if hooks else {}
     for name, value in plan.variables.items():  # in order: a variable may use those above it
         variables[name] = render_structure(compile_structure(value, env), variables, rng)
     endpoints = tuple(

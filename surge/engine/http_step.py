@@ -27,6 +27,7 @@ class Outcome:
     t_end: float
     captured: dict[str, object] | None
     set_cookies: list[str] | None = None  # the final answer's Set-Cookie values (a user's jar takes them)
+    answer: tuple[bytes, Mapping[str, str]] | None = None  # body and headers, for an after hook only
 
 
 def classify_exception(exc: BaseException) -> str:
@@ -165,7 +166,8 @@ async def send(
                     error, captured = judge_answer(
                         req, resp.status, t_end - t_send, too_large, raw, resp.headers if checks else None
                     )
-                    return Outcome(resp.status, nbytes, error, t_send, t_end, captured, set_cookies)
+                    answer = (raw, resp.headers) if req.after is not None else None
+                    return Outcome(resp.status, nbytes, error, t_send, t_end, captured, set_cookies, answer)
             method, url, headers, body = hop.method, hop.url, hop.headers, hop.body
         return Outcome(0, 0, "other", t_send, clock(), None)  # more than MAX_REDIRECTS
     except RedirectRefused:
@@ -225,7 +227,7 @@ async def send_fast(
 
     Headers and the body are kept only when an expectation or a capture reads them.
     """
-    want_headers = req.content_type is not None or bool(req.captures)
+    want_headers = req.content_type is not None or bool(req.captures) or req.after is not None
     want_body = req.needs_body_text
     t_send = clock()
     try:
@@ -248,4 +250,5 @@ async def send_fast(
     t_end = clock()
     hdrs: CIMultiDict[str] | None = CIMultiDict(resp.headers or ()) if want_headers or want_body else None
     error, captured = judge_answer(req, resp.status, t_end - t_send, resp.too_large, resp.body or b"", hdrs)
-    return Outcome(resp.status, resp.nbytes, error, t_send, t_end, captured, resp.set_cookies)
+    answer = (resp.body or b"", dict(resp.headers or ())) if req.after is not None else None
+    return Outcome(resp.status, resp.nbytes, error, t_send, t_end, captured, resp.set_cookies, answer)

@@ -49,10 +49,11 @@ from surge.engine.health import HealthMonitor
 from surge.engine.http_step import Outcome, send, send_fast
 from surge.engine.pacer import Pacer, make_pacer, resolve
 from surge.engine.request_policy import credentials_from_url
-from surge.plan import Plan, read_data_rows
+from surge.hooks import call_after, call_before, describe, load_hooks
+from surge.plan import Plan, hooks_path, read_data_rows
 from surge.schedule import ArrivalStream, PhaseShape, peak_level, shapes, shard_user_ids, users_at
 from surge.stats import RESULT_VERSION, IntervalData, Recorder, WorkerResult
-from surge.template import TemplateError
+from surge.template import HookCallError, TemplateError
 
 ENV_AWS_ENDPOINT_URL = "SURGE_AWS_ENDPOINT_URL"  # aws: steps against a local endpoint (moto, LocalStack)
 # Error classes that mean "answered, but not what was expected": a poll keeps trying on them.
@@ -211,7 +212,10 @@ class Worker:
         self.spec = spec
         self.plan = spec.plan
         env = collections.ChainMap(dict(spec.secrets), os.environ) if spec.secrets else None
-        compiled = compile_plan(spec.plan, env, spec.base_dir)
+        path = hooks_path(spec.plan, spec.base_dir)
+        self.hooks = load_hooks(path) if path is not None else {}  # the user's functions, once per worker
+        self._hook_failures: set[str] = set()  # hooks whose first failure is in the notes
+        compiled = compile_plan(spec.plan, env, spec.base_dir, self.hooks)
         if spec.setup_vars:
             compiled = replace(compiled, variables={**compiled.variables, **spec.setup_vars})
         self.compiled: CompiledPlan = compiled
@@ -250,6 +254,7 @@ class Worker:
             or not all(p.static for p in self._prepared.values())
             or any(r.captures for r in self._requests())
             or bool(self.compiled.on_start)  # what a user's on_start captures, its iterations read
+            or bool(self.hooks)  # a hook may write the variables it is given
             or any(isinstance(s, CompiledAwsStep | CompiledLoop | CompiledIf) for s in self._all_steps())
         )
         self._shared_vars: dict[str, object] = dict(self.compiled.variables)
@@ -288,7 +293,8 @@ class Worker:
 
     def _prepare(self, req: CompiledRequest) -> _Prepared:
         static = (
-            req.url.is_static
+            req.before is None  # a before hook may change any of it, per request
+            and req.url.is_static
             and all(isinstance(v, str) for v in req.headers.values())
             and (req.json_body is None or _structure_static(req.json_body))
             and (req.body is None or isinstance(req.body, str))
@@ -397,6 +403,14 @@ class Worker:
                 return False
             it.intended = time.perf_counter()  # the next request is intended once this one is done
         return True
+
+    def _hook_failed(self, name: str, exc: BaseException) -> None:
+        """The first failure of each hook is kept (the report's generator notes); all are counted."""
+        if name not in self._hook_failures:
+            self._hook_failures.add(name)
+            self.health.notes.append(
+                f"{self.spec.worker_id}: hook {name} failed first with: {describe(exc)}"[:500]
+            )
 
     async def run_flow(self, steps: tuple[Step, ...]) -> tuple[bool, dict[str, object]]:
         """Run ``steps`` once, as one iteration (a plan's setup or teardown): whether they all
@@ -593,6 +607,11 @@ class Worker:
                     req.render_headers(variables, self.rng),
                 )
                 body = req.render_body(variables, self.rng)
+            except HookCallError as exc:
+                self._hook_failed(exc.name, exc.original)
+                now = time.perf_counter()
+                rec.record(req.endpoint, now, int((now - intended) * 1e6), 0, 0, "hook", 0)
+                return False
             except TemplateError:
                 now = time.perf_counter()
                 rec.record(req.endpoint, now, int((now - intended) * 1e6), 0, 0, "template", 0)
@@ -606,6 +625,24 @@ class Worker:
                     fast = self.fast.prepare(req.method, url, headers, body)
                 except FastHTTPError:
                     fast = None  # aiohttp reports what is wrong with it
+        if req.before is not None:
+            try:
+                url, headers, body = call_before(
+                    self.hooks[req.before], req.method, url, headers, body, variables
+                )
+            except Exception as exc:  # the user's code: a failed request of class hook
+                self._hook_failed(req.before, exc)
+                now = time.perf_counter()
+                rec.record(req.endpoint, now, int((now - intended) * 1e6), 0, 0, "hook", 0)
+                return False
+            if not self._host_allowed(url):  # a hook may not lead a request to a host not allowed
+                now = time.perf_counter()
+                rec.record(req.endpoint, now, int((now - intended) * 1e6), 0, 0, "refused", 0)
+                return False
+            fast = None
+            if self.fast is not None and supports(req.method, url, headers):
+                with contextlib.suppress(FastHTTPError):
+                    fast = self.fast.prepare(req.method, url, headers, body)
         if jar:  # cookies the user was given go back with the request
             with_jar = with_cookies(headers, jar, url)
             if with_jar is not headers:
@@ -639,6 +676,14 @@ class Worker:
             slots.release()
         if out.set_cookies and jar is not None:
             jar.store(url, out.set_cookies)
+        if req.after is not None and out.error is None and out.answer is not None:
+            try:
+                extra = call_after(self.hooks[req.after], out.status, out.answer[1], out.answer[0], variables)
+                if extra:
+                    out.captured = {**(out.captured or {}), **extra}
+            except Exception as exc:
+                self._hook_failed(req.after, exc)
+                out.error = "hook"
         # An arrival may be launched up to a millisecond before it is due: never report a
         # response time shorter than the service time.
         t_send, t_end = out.t_send, out.t_end

@@ -359,6 +359,52 @@ def test_cli_cloud_run_ships_multipart_files_with_the_run(
     assert part["path"] == f"s3://{BUCKET}/{key}" and part["filename"] == "test-image.jpg"
 
 
+def test_cli_cloud_run_ships_the_hooks_file_and_workers_use_it(
+    workflow: Harness,
+    demo_target: DemoTarget,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from surge.cli import main
+
+    _stack(workflow)
+    folder = tmp_path / "perf"
+    folder.mkdir()
+    (folder / "my_hooks.py").write_text(
+        "def tag(request, variables):\n    request['headers']['X-Tag'] = 'from-hook'\n\n"
+        "def shout(text):\n    return str(text).upper()\n"
+    )
+    step = {
+        "get": {
+            "url": "/_surge/echo?w={{ shout(word) }}",
+            "before": "tag",
+            "expect": [
+                {"json": "$.headers.X-Tag", "equals": "from-hook"},
+                {"json": "$.query.w[0]", "equals": "LEGO"},
+            ],
+        }
+    }
+    plan = plan_for(
+        demo_target.url,
+        hooks="my_hooks.py",
+        variables={"word": "lego"},
+        load={"phases": [{"duration": "2s", "rate": 10}]},
+        scenarios=[{"name": "hooked", "flow": [step]}],
+        thresholds=["http.error_rate < 1%"],
+    )
+    (folder / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    code = main(["run", "perf/plan.yaml", "--cloud", "--wait", "--lead-seconds", "1", "--region", REGION])
+    out = capsys.readouterr()
+    assert code == 0, out
+    run_id = out.err.split("started cloud run ")[1].split()[0]
+    sent = workflow.read_json(f"plans/{run_id}.json")
+    assert sent["hooks"] == f"s3://{BUCKET}/runs/{run_id}/inputs/files/hooks-my_hooks.py"
+    report = workflow.read_json(f"runs/{run_id}/report.json")
+    assert report["totals"]["requests"] == 20 and report["totals"]["errors"] == 0
+
+
 def test_cli_cloud_run_refuses_files_it_cannot_read_before_starting(
     workflow: Harness, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

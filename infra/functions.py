@@ -43,6 +43,7 @@ from infra.names import (
     KEY_SEGMENT_AGGREGATE,
     KEY_SEGMENT_ITEMS,
     KEY_SEGMENT_PARTIAL,
+    KEY_SETUP,
     KEY_SHARD_RESULT,
     METRICS_NAMESPACE,
     PLANS_PREFIX,
@@ -309,7 +310,7 @@ class Functions(Construct):
         # Plans and the files they name (under plans/), and the files the CLI uploaded for the run:
         # Prepare checks them and copies those under plans/ to the run (CopyObject reads and puts).
         self._objects(fn, ["s3:GetObject"], [f"{PLANS_PREFIX}*", KEY_RUN_INPUTS])
-        self._objects(fn, ["s3:PutObject"], [KEY_PLAN, KEY_RUN, KEY_RUN_INPUTS, KEY_SEGMENT_ITEMS])
+        self._objects(fn, ["s3:PutObject"], [KEY_PLAN, KEY_RUN, KEY_RUN_INPUTS, KEY_SEGMENT_ITEMS, KEY_SETUP])
         self._run_items(fn, ["GetItem", "PutItem", "UpdateItem"])
         # The account's Lambda concurrency: a run that cannot start its workers at once is refused.
         fn.allow(
@@ -317,11 +318,13 @@ class Functions(Construct):
             wildcard_reason="lambda:GetAccountSettings reads account-wide limits and supports no "
             "resource-level permissions: '*' is the only valid resource.",
         )
-        # Metadata only: Prepare fails fast on a missing secret; only workers read values.
+        # Prepare fails fast on a missing secret (metadata); it reads values for the setup flow.
         fn.allow(
             iam.PolicyStatement(actions=["secretsmanager:DescribeSecret"], resources=[_secrets_arn()]),
             wildcard_reason=SECRETS_REASON,
         )
+        self._grant_secret_values(fn)
+        self._grant_steps(fn)  # a setup flow's aws: steps
 
     def _grant_steps(self, fn: SurgeFunction) -> None:
         """The resources the deployer named for plans' aws: steps, and only the calls steps make."""
@@ -341,6 +344,12 @@ class Functions(Construct):
         # The run's stop flag and progress counters, and nothing else of the record: a worker
         # cannot change a run's status or verdict.
         self._run_items(fn, ["GetItem", "UpdateItem"], WORKER_RECORD_ATTRIBUTES)
+        self._objects(fn, ["s3:GetObject"], [KEY_SETUP])  # what the plan's setup captured
+        self._grant_secret_values(fn)
+
+    def _grant_secret_values(self, fn: SurgeFunction) -> None:
+        """The values of surge/* secrets: the functions that send a plan's requests read them
+        (workers; Prepare for its setup flow, Report for its teardown)."""
         fn.allow(
             iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[_secrets_arn()]),
             wildcard_reason=SECRETS_REASON,
@@ -401,6 +410,8 @@ class Functions(Construct):
         # Every object under runs/: the report compares with a baseline run's results.
         self._objects(fn, ["s3:GetObject"], [f"{RUNS_PREFIX}*"])
         self._objects(fn, ["s3:PutObject"], [KEY_REPORT, KEY_JUNIT, KEY_RESULTS])
+        self._grant_secret_values(fn)  # the teardown flow's
+        self._grant_steps(fn)
         # PutItem: RecordError creates the run record when Prepare failed before writing it.
         self._run_items(fn, ["GetItem", "PutItem", "UpdateItem", "Query"])
         fn.allow(

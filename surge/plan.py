@@ -1084,13 +1084,6 @@ def semantic_problems(
                 f"store the value with `surge secret put {name}` (value from stdin) and write "
                 f"{{{{ $secret.{name} }}}} instead"
             )
-    if cloud:
-        for name, _ in plan.extra_flows():
-            if name != "on_start":
-                problems.append(
-                    f"{name}: cloud runs do not run a {name} flow yet (local runs do, once, around the "
-                    f"load); run this plan locally, or do its {name} before `surge run --cloud`"
-                )
     for i, spec in enumerate(plan.thresholds):
         try:
             th = parse_threshold(spec.check)

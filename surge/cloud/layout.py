@@ -39,6 +39,11 @@ InputKind = Literal["data", "baseline", "files"]  # files: multipart bodies' fil
 """A plan's files a cloud run reads: ``data.file`` (CSV rows) and ``baseline.file`` (figures)."""
 
 
+def setup_key(run_id: str) -> str:
+    """The setup flow's outcome: ``{"variables": {...}, "flow": FlowReport}`` (Prepare writes it)."""
+    return f"{run_prefix(run_id)}setup.json"
+
+
 def run_key(run_id: str) -> str:
     """Prepare's result (segments and shards): what Report and a finish from outside read."""
     return f"{run_prefix(run_id)}run.json"

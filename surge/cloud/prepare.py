@@ -17,6 +17,7 @@ from surge.cloud.execution_input import (
     check_fits,
     parse_execution_input,
 )
+from surge.cloud.flows import run_cloud_flow, store_setup
 from surge.cloud.inputs import stage_files
 from surge.cloud.planner import (
     Concurrency,
@@ -35,6 +36,7 @@ from surge.cloud.state_io import (
 from surge.errors import PlanError
 from surge.plan import Plan, plan_model, semantic_problems
 from surge.secrets import SECRETS_PREFIX, check_secrets_exist, secret_refs
+from surge.setup_flow import SetupFailed
 
 
 def _plan_data(inp: ExecutionInput, clients: Clients) -> tuple[dict[str, Any], str | None]:
@@ -109,9 +111,15 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
             f"which has {cuts[0].shards} (0 to {cuts[0].shards - 1})"
         )
     concurrency_note = _check_concurrency(clients, required_concurrency(cuts))
-    t0 = float(math.ceil(time.time() + lead))
     plan_key = layout.plan_key(run_id)
     put_json(clients, plan_key, plan.model_dump(mode="json", by_alias=True))
+    if plan.setup is not None:
+        # Before the start time is set: however long setup takes, the load starts after it.
+        setup = run_cloud_flow(plan, "setup", clients)
+        store_setup(clients, run_id, setup)
+        if not setup.ok:
+            raise SetupFailed(f"{setup.message()}; no load was sent")
+    t0 = float(math.ceil(time.time() + lead))
     specs = []
     for seg in cuts:
         start_at, end_at = t0 + seg.start_s, t0 + seg.end_s

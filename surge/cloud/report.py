@@ -13,6 +13,7 @@ from typing import Any
 from surge.baseline import resolve_baseline
 from surge.cloud import layout
 from surge.cloud.emf import run_metrics_emf
+from surge.cloud.flows import run_cloud_flow, stored_setup
 from surge.cloud.inputs import baseline_reader
 from surge.cloud.segment_results import await_segment, list_segment, merge_segment, result_deadline
 from surge.cloud.state_io import (
@@ -26,7 +27,7 @@ from surge.cloud.state_io import (
 from surge.metrics import ServiceMetrics
 from surge.plan import Plan
 from surge.redact import redactor_for
-from surge.report_model import Report
+from surge.report_model import FlowReport, Report
 from surge.stats import RunStats, merge_results
 from surge.store.history import DynamoHistory
 from surge.summary import build_report, with_baseline
@@ -147,6 +148,9 @@ def _render(
     )
     if run.get("sizing"):
         report["generator"]["notes"].append(f"shards sized at {run['sizing']}")
+    flows = _flows(clients, run_id, plan)
+    if flows:
+        report["flows"] = flows
     if collect_error is not None:
         # Service checks are no-data then; say why next to them rather than leave it to guess.
         report["service_metrics"] = {
@@ -173,6 +177,15 @@ def _render(
     # Headline figures as custom metrics through the log (EMF): trends across nightly runs.
     print(json.dumps(run_metrics_emf(report, int(time.time() * 1000))))
     return report, uri
+
+
+def _flows(clients: Clients, run_id: str, plan: Plan) -> list[FlowReport]:
+    """Setup's section (Prepare ran it) and the teardown, run now: after the load, whatever ended it."""
+    variables, setup = stored_setup(clients, run_id, check=True) if plan.setup is not None else ({}, None)
+    flows = [setup] if setup is not None else []
+    if plan.teardown is not None:
+        flows.append(run_cloud_flow(plan, "teardown", clients, variables).report())
+    return flows
 
 
 def _abort_cause(event: Mapping[str, Any]) -> str | None:

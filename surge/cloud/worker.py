@@ -15,6 +15,7 @@ from typing import Any
 
 from surge.cloud import layout
 from surge.cloud.emf import interval_metrics_emf
+from surge.cloud.flows import read_secrets, stored_setup
 from surge.cloud.inputs import fetch_data_file, fetch_file_parts, fetch_hooks
 from surge.cloud.records import RunRecords
 from surge.cloud.state_io import (
@@ -28,7 +29,6 @@ from surge.engine.worker import WorkerSpec, run_worker
 from surge.evaluate import RunCounters, abort_reason
 from surge.plan import Plan
 from surge.redact import Redactor
-from surge.secrets import SECRETS_PREFIX, resolve_secrets, secret_refs
 from surge.stats import IntervalData, WorkerResult, is_stage
 
 STOP_POLL_S = 3.0
@@ -230,6 +230,7 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
             f"seg{segment}-shard{shard}",
             Path(tmp),
             secrets,
+            stored_setup(clients, run_id)[0] if plan.setup is not None else {},  # what setup captured
         )
         drill = _Drill(event, t0, window)
         records = run_records(clients)
@@ -260,13 +261,4 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
 
 
 def _read_secrets(plan: Plan, clients: Clients) -> dict[str, str]:
-    refs = secret_refs(plan)
-    if not refs:
-        return {}
-    kinds = {kind for kind, _ in refs}
-    return resolve_secrets(
-        plan,
-        secretsmanager=clients.client("secretsmanager") if "secret" in kinds else None,
-        ssm=clients.client("ssm") if "ssm" in kinds else None,
-        prefix=getattr(clients, "secrets_prefix", SECRETS_PREFIX),
-    )
+    return read_secrets(plan, clients)

@@ -481,3 +481,35 @@ def test_a_plan_in_s3_whose_data_file_is_missing_fails_with_its_uri(workflow: Ha
     record = RunRecords(TABLE, workflow.dynamodb).get("no-data")
     assert record is not None and record["status"] == "ERROR" and record["cause"] == cause
     assert not workflow.calls_to("worker")
+
+
+def test_setup_runs_in_prepare_and_teardown_in_report(workflow: Harness, demo_target: DemoTarget) -> None:
+    seed = {
+        "post": {"url": "/v1/events", "json": {"type": "seed"}, "capture": [{"json": "$.id", "as": "seedId"}]}
+    }
+    plan = plan_for(
+        demo_target.url,
+        setup=[seed],
+        teardown=[{"post": {"url": "/v1/inbox/{{ seedId }}/ack", "name": "ack seed"}}],
+        scenarios=[
+            {"name": "read", "flow": [{"get": {"url": "/v1/inbox/{{ seedId }}", "name": "read seed"}}]}
+        ],
+        load={"phases": [{"duration": "2s", "rate": 20}]},
+    )
+    done = wait(workflow, start(workflow, "cloud-setup", plan))
+    assert done["status"] == "SUCCEEDED", done
+    by_route = demo_target.stats()["by_route"]
+    assert by_route["POST /v1/events"] == 1 and by_route["POST /v1/inbox/{id}/ack"] == 1
+    report = workflow.read_json("runs/cloud-setup/report.json")
+    assert report["totals"]["requests"] == by_route["GET /v1/inbox/{id}"] == 40  # every worker read it
+    assert [(f["name"], f["ok"]) for f in report["flows"]] == [("setup", True), ("teardown", True)]
+
+
+def test_a_failing_cloud_setup_fails_the_run_before_any_worker(
+    workflow: Harness, demo_target: DemoTarget
+) -> None:
+    plan = plan_for(demo_target.url, setup=[{"get": {"url": "/api/mocs/nope", "expect": [{"status": 200}]}}])
+    done = wait(workflow, start(workflow, "cloud-setup-fails", plan))
+    assert done["status"] == "FAILED"
+    assert "setup failed at GET /api/mocs/nope: http_4xx x1 (status 404); no load was sent" in done["cause"]
+    assert not workflow.calls_to("worker")

@@ -126,7 +126,10 @@ def test_prepare_reads_plans_and_writes_run_inputs_only(scope: Scope) -> None:
     assert allowed(prepare, "dynamodb:PutItem", scope.table)
     secret = "arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:surge/token"
     assert allowed(prepare, "secretsmanager:DescribeSecret", secret)
-    assert not allowed(prepare, "secretsmanager:GetSecretValue", secret), "values are read by workers only"
+    # Values too: Prepare runs the plan's setup flow (workers and Report's teardown read them as well).
+    assert allowed(prepare, "secretsmanager:GetSecretValue", secret)
+    assert not allowed(prepare, "secretsmanager:GetSecretValue", secret.replace("surge/", "prod/"))
+    assert allowed(prepare, "s3:PutObject", scope.obj("runs/r1/setup.json"))
 
 
 def test_aggregate_lists_runs_reads_shard_results_and_writes_aggregates(scope: Scope) -> None:

@@ -565,7 +565,7 @@ def test_bad_variables_named_by_key() -> None:
 def test_bad_template_syntax_refused() -> None:
     problem = only_problem(with_flow({"get": "/x/{{ a b }}"}))
     assert problem.startswith("scenarios[0].flow[0].request.url:")
-    assert "neither a variable name nor a $built-in" in problem
+    assert "is neither a variable name, a $built-in nor a hook call" in problem
 
 
 # -- structural errors ---------------------------------------------------------------------------------

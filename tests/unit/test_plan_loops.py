@@ -106,10 +106,8 @@ def test_setup_captures_are_known_to_every_flow_and_on_start_needs_users() -> No
     parse_plan(closed)
 
 
-def test_cloud_runs_refuse_setup_and_teardown_by_name() -> None:
+def test_cloud_runs_take_setup_and_teardown() -> None:
     from surge.plan import semantic_problems
 
     plan = parse_plan(with_flow(GET, setup=[GET], teardown=[GET]))
-    found = semantic_problems(plan, Path.cwd(), cloud=True)
-    assert any(p.startswith("setup: cloud runs do not run a setup flow yet") for p in found), found
-    assert any(p.startswith("teardown: cloud runs do not run a teardown flow yet") for p in found), found
+    assert semantic_problems(plan, Path.cwd(), cloud=True) == []

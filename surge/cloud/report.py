@@ -228,6 +228,9 @@ def _finish(
         collect_error=collect_error,
     )
     if rendered is None:
+        plan = load_plan(clients, str(run["plan_key"])) if run.get("plan_key") else None
+        if plan is not None and plan.teardown is not None:
+            _flows(clients, run_id, plan)  # nothing was measured, but setup ran: clean up all the same
         cause = "no worker wrote a result: nothing was measured"
         if run.get("stopped_before_start") or aborted is not None:
             reason = (records.get(run_id) or {}).get("stop_reason") or aborted or "stopped"

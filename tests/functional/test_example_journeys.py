@@ -21,7 +21,7 @@ def shortened(name: str, target: str, **changes: Any) -> Any:
     data = yaml.safe_load((EXAMPLES / name).read_text())
     data["target"] = target
     data["workers"] = 1
-    data["load"]["phases"] = [{"duration": "3s", "users": 4}]
+    data["load"]["phases"] = [{"duration": "2s", "users": 4}]
     data["load"]["think_time"] = "50ms..150ms"
     data.update(changes)
     return parse_plan(data, base_dir=EXAMPLES)

@@ -343,8 +343,10 @@ def test_a_large_segment_is_merged_by_several_tasks_exactly_as_one_merge(
     from surge.cloud import planner
 
     monkeypatch.setattr(planner, "DIRECT_MERGE_MAX_SHARDS", 1)  # 5 shards: tasks of [0, 3) and [3, 5)
-    plan = plan_for(demo_target.url, load={"phases": [{"duration": "4s", "rate": 500}]})
-    done = wait(workflow, start(workflow, "tree", plan, {**OPTIONS, "per_worker_rate": 100}))
+    # Ten worker threads share this process with moto: a light rate, and no error check to trip
+    # on a request that times out on a busy machine (the merge's exactness is what is tested).
+    plan = plan_for(demo_target.url, load={"phases": [{"duration": "4s", "rate": 250}]}, thresholds=[])
+    done = wait(workflow, start(workflow, "tree", plan, {**OPTIONS, "per_worker_rate": 50}))
     assert done["status"] == "SUCCEEDED", done
     merges = [c.event for c in workflow.calls_to("aggregate") if c.event.get("mode") == "merge"]
     assert sorted((e["segment"]["index"], e["slice"]) for e in merges) == [
@@ -360,9 +362,9 @@ def test_a_large_segment_is_merged_by_several_tasks_exactly_as_one_merge(
         assert _canonical(aggregate) == _canonical(_flat_merge(workflow, "tree", k))
     report = workflow.read_json("runs/tree/report.json")
     assert report["generator"]["workers"] == 10
-    assert report["totals"]["requests"] == 2000  # every arrival, from every shard, once
+    assert report["totals"]["requests"] == 1000  # every arrival, from every shard, once
     # What the target counted: all of them, but for requests that timed out before reaching it.
-    assert 0 <= 2000 - demo_target.stats()["requests"] <= report["totals"]["errors"]
+    assert 0 <= 1000 - demo_target.stats()["requests"] <= report["totals"]["errors"]
 
 
 def test_a_lost_merge_task_and_a_crashed_worker_cost_nothing_of_the_result(
@@ -386,8 +388,8 @@ def test_a_lost_merge_task_and_a_crashed_worker_cost_nothing_of_the_result(
 
     monkeypatch.setattr(core, "worker", crashing)
     monkeypatch.setattr(core, "merge_slice", merge_fails_on_the_second_slice)
-    plan = plan_for(demo_target.url, load={"phases": [{"duration": "2s", "rate": 500}]})
-    done = wait(workflow, start(workflow, "tree-lost", plan, {**OPTIONS, "per_worker_rate": 100}))
+    plan = plan_for(demo_target.url, load={"phases": [{"duration": "2s", "rate": 250}]}, thresholds=[])
+    done = wait(workflow, start(workflow, "tree-lost", plan, {**OPTIONS, "per_worker_rate": 50}))
     assert done["status"] == "FAILED" and "segment 0: shard 1 started but wrote no result" in done["cause"]
     # The first task's partial covers what exists of its slice; Aggregate merged shards 3 and 4 itself.
     assert workflow.read_json(layout.partial_key("tree-lost", 0, 0))["shards"] == [0, 2]
@@ -398,5 +400,5 @@ def test_a_lost_merge_task_and_a_crashed_worker_cost_nothing_of_the_result(
     assert _canonical(aggregate) == _canonical(_flat_merge(workflow, "tree-lost", 0))
     report = workflow.read_json("runs/tree-lost/report.json")
     assert report["generator"]["workers"] == 5 and report["generator"]["workers_failed"] == 1
-    assert report["totals"]["requests"] == 800  # the four workers that reported (the lost one sent nothing)
-    assert 0 <= 800 - demo_target.stats()["requests"] <= report["totals"]["errors"]
+    assert report["totals"]["requests"] == 400  # the four workers that reported (the lost one sent nothing)
+    assert 0 <= 400 - demo_target.stats()["requests"] <= report["totals"]["errors"]

@@ -310,7 +310,7 @@ def test_cli_cloud_run_uploads_the_plans_data_and_baseline_files(
     assert plan.exists()
 
 
-def test_cli_cloud_run_ships_multipart_files_with_the_run(
+def test_cli_cloud_run_ships_multipart_files_and_the_hooks_file_with_the_run(
     workflow: Harness,
     demo_target: DemoTarget,
     tmp_path: Path,
@@ -324,6 +324,10 @@ def test_cli_cloud_run_ships_multipart_files_with_the_run(
     (folder / "fixtures").mkdir(parents=True)
     image = folder / "fixtures" / "test-image.jpg"
     image.write_bytes(b"\xff\xd8\xff" + bytes(range(256)) * 8)
+    (folder / "my_hooks.py").write_text(
+        "def tag(request, variables):\n    request['headers']['X-Tag'] = 'from-hook'\n\n"
+        "def shout(text):\n    return str(text).upper()\n"
+    )
     upload = {
         "post": {
             "url": "/api/gallery/img-001/image",
@@ -337,45 +341,7 @@ def test_cli_cloud_run_ships_multipart_files_with_the_run(
             ],
         }
     }
-    plan = plan_for(
-        demo_target.url,
-        load={"phases": [{"duration": "2s", "rate": 10}]},
-        scenarios=[{"name": "upload", "flow": [upload]}],
-        thresholds=["http.error_rate < 1%"],
-    )
-    (folder / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))  # the parts in order
-    monkeypatch.chdir(tmp_path)
-    code = main(["run", "perf/plan.yaml", "--cloud", "--wait", "--lead-seconds", "1", "--region", REGION])
-    out = capsys.readouterr()
-    assert code == 0, out
-    run_id = out.err.split("started cloud run ")[1].split()[0]
-    assert (
-        demo_target.stats()["by_route"]["POST /api/gallery/{id}/image"] == 20
-    )  # each with the file, checked
-    key = f"runs/{run_id}/inputs/files/0-test-image.jpg"
-    assert workflow.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == image.read_bytes()
-    sent = workflow.read_json(f"plans/{run_id}.json")
-    part = sent["scenarios"][0]["flow"][0]["request"]["multipart"]["image"]
-    assert part["path"] == f"s3://{BUCKET}/{key}" and part["filename"] == "test-image.jpg"
-
-
-def test_cli_cloud_run_ships_the_hooks_file_and_workers_use_it(
-    workflow: Harness,
-    demo_target: DemoTarget,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from surge.cli import main
-
-    _stack(workflow)
-    folder = tmp_path / "perf"
-    folder.mkdir()
-    (folder / "my_hooks.py").write_text(
-        "def tag(request, variables):\n    request['headers']['X-Tag'] = 'from-hook'\n\n"
-        "def shout(text):\n    return str(text).upper()\n"
-    )
-    step = {
+    hooked = {
         "get": {
             "url": "/_surge/echo?w={{ shout(word) }}",
             "before": "tag",
@@ -390,19 +356,25 @@ def test_cli_cloud_run_ships_the_hooks_file_and_workers_use_it(
         hooks="my_hooks.py",
         variables={"word": "lego"},
         load={"phases": [{"duration": "2s", "rate": 10}]},
-        scenarios=[{"name": "hooked", "flow": [step]}],
+        scenarios=[{"name": "upload", "flow": [upload, hooked]}],
         thresholds=["http.error_rate < 1%"],
     )
-    (folder / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))
+    (folder / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))  # the parts in order
     monkeypatch.chdir(tmp_path)
     code = main(["run", "perf/plan.yaml", "--cloud", "--wait", "--lead-seconds", "1", "--region", REGION])
     out = capsys.readouterr()
     assert code == 0, out
     run_id = out.err.split("started cloud run ")[1].split()[0]
-    sent = workflow.read_json(f"plans/{run_id}.json")
-    assert sent["hooks"] == f"s3://{BUCKET}/runs/{run_id}/inputs/files/hooks-my_hooks.py"
+    # Every upload carried the file and every hooked request the hook's header (checked by expect).
+    assert demo_target.stats()["by_route"]["POST /api/gallery/{id}/image"] == 20
     report = workflow.read_json(f"runs/{run_id}/report.json")
-    assert report["totals"]["requests"] == 20 and report["totals"]["errors"] == 0
+    assert report["totals"]["requests"] == 40 and report["totals"]["errors"] == 0
+    key = f"runs/{run_id}/inputs/files/0-test-image.jpg"
+    assert workflow.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == image.read_bytes()
+    sent = workflow.read_json(f"plans/{run_id}.json")
+    part = sent["scenarios"][0]["flow"][0]["request"]["multipart"]["image"]
+    assert part["path"] == f"s3://{BUCKET}/{key}" and part["filename"] == "test-image.jpg"
+    assert sent["hooks"] == f"s3://{BUCKET}/runs/{run_id}/inputs/files/hooks-my_hooks.py"
 
 
 def test_cli_cloud_run_refuses_files_it_cannot_read_before_starting(

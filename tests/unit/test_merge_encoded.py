@@ -35,14 +35,14 @@ def _same(a: str, b: str) -> None:
     assert list(ha.counts) == list(hb.counts)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(st.one_of(values, clustered), min_size=1, max_size=8))
 def test_merge_equals_hdrh_decode_and_add(groups: list[list[int]]) -> None:
     encoded = [_encoded(g) for g in groups]
     _same(merge_encoded(encoded), _reference(encoded))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(st.lists(values, min_size=2, max_size=9))
 def test_merge_of_merges_equals_one_merge(groups: list[list[int]]) -> None:
     encoded = [_encoded(g) for g in groups]

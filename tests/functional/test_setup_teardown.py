@@ -6,11 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from surge.demo_target import DemoTarget
 from surge.runner import run_local
-from surge.setup_flow import SetupFailed
 from tests.helpers import make_plan
 
 SEED = {
@@ -64,18 +61,6 @@ def test_setup_seeds_once_iterations_read_its_capture_and_teardown_cleans_up(dem
     flows = {f["name"]: f for f in report["flows"]}
     assert flows["setup"]["ok"] and flows["setup"]["requests"] == 30
     assert flows["teardown"]["ok"] and flows["teardown"]["endpoints"][0]["name"] == "ack seed"
-
-
-def test_a_failing_setup_stops_the_run_before_any_load(demo_target: DemoTarget) -> None:
-    broken = plan(
-        demo_target.url,
-        setup=[{"get": {"url": "/api/mocs/no-such-moc", "capture": [{"json": "$.id", "as": "seed_id"}]}}],
-    )
-    with pytest.raises(SetupFailed) as err:
-        run_local(broken, run_id="setup-fails", base_dir=Path.cwd())
-    assert "setup failed at GET /api/mocs/no-such-moc: http_4xx x1 (status 404)" in str(err.value)
-    assert "no load was sent" in str(err.value)
-    assert "GET /v1/inbox/{id}" not in demo_target.stats()["by_route"]
 
 
 def test_teardown_runs_after_an_abort(demo_target: DemoTarget) -> None:

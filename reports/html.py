@@ -16,12 +16,15 @@ from importlib import resources
 from reports.charts import ChartData, ChartSpec, chart_data
 from reports.markdown import (
     DASH,
+    FAILURE_HEADERS,
+    FAILURES_NOTE,
     FLOW_HEADERS,
     FLOWS_NOTE,
     LATENCY_KEYS,
     baseline_lines,
     check_counts,
     check_label,
+    failure_rows,
     flatten_metrics,
     flow_rows,
     format_bytes,
@@ -407,6 +410,18 @@ def _stages(report: Report) -> str:
     return _section("stages", "Stages", table, legend)
 
 
+def _failures(report: Report) -> str:
+    if not report.get("failures"):
+        return ""
+    rows: list[list[Cell]] = [list(r) for r in failure_rows(report)]
+    return _section(
+        "failures",
+        "Failures",
+        f"<p class='hint'>{_e(FAILURES_NOTE)}</p>",
+        _table(FAILURE_HEADERS, rows, (2,)),
+    )
+
+
 def _flows(report: Report) -> str:
     flows = report.get("flows") or []
     if not flows:
@@ -626,6 +641,7 @@ def render_html(report: Report) -> str:
             _stages(report),
             _flows(report),
             _errors(report),
+            _failures(report),
             _service_metrics(report, services, charts),
             _cost(report),
             _generator(report),

@@ -500,6 +500,42 @@ def flow_rows(report: Report) -> list[tuple[str, str, str, str, str, str]]:
     return rows
 
 
+FAILURE_HEADERS = ("Endpoint", "Class", "Count", "At", "What happened", "Request", "Answer (first bytes)")
+
+
+def failure_rows(report: Report, per_group: int = 2) -> list[tuple[str, str, str, str, str, str, str]]:
+    """The first failures of each endpoint and class (the HTML and Markdown tables)."""
+    rows = []
+    for group in report.get("failures") or []:
+        for i, sample in enumerate(group["samples"][:per_group]):
+            status = f"{sample['status']}" if sample["status"] else "no answer"
+            body = (sample["body"] or "").replace("\n", " ")
+            rows.append(
+                (
+                    group["endpoint"] if i == 0 else "",
+                    group["error"] if i == 0 else "",
+                    format_count(group["count"]) if i == 0 else "",
+                    f"{sample['t']:.1f} s",
+                    sample["detail"] or status,
+                    f"{sample['request']} → {status}",
+                    body[:120] + ("…" if len(body) > 120 else ""),
+                )
+            )
+    return rows
+
+
+FAILURES_NOTE = (
+    "The first few failures of each endpoint and error class, as they happened (secrets masked); "
+    "the counts are every failure."
+)
+
+
+def _failures(report: Report) -> list[str]:
+    if not report.get("failures"):
+        return []
+    return [*_section("Failures"), FAILURES_NOTE, "", *_table(FAILURE_HEADERS, failure_rows(report), (2,))]
+
+
 def _flows(report: Report) -> list[str]:
     flows = report.get("flows") or []
     if not flows:
@@ -655,6 +691,7 @@ def render_markdown(report: Report) -> str:
         *_stages(report),
         *_flows(report),
         *_errors(report),
+        *_failures(report),
         *_generator(report),
         *_service_metrics(report),
         *_cost(report),

@@ -490,6 +490,14 @@ def _endpoint_lines(rep: Report, limit: int = 15) -> list[str]:
         lines.append(f"  {shown:<{width}} {ep['requests']:>9} {ep['errors']:>7} {p95:>10}  {errors}")
     if len(busiest) > limit:
         lines.append(f"  ... {len(busiest) - limit} more in the report")
+    failures = rep.get("failures") or []
+    if failures:
+        lines.append("what failed (first of each, most frequent first):")
+    for group in failures[:5]:
+        first = group["samples"][0]
+        what = re.sub(r"[\x00-\x1f\x7f]", " ", first["detail"] or f"status {first['status']}")[:160]
+        shown = re.sub(r"[\x00-\x1f\x7f]", " ", group["endpoint"])[:width]
+        lines.append(f"  {shown} {group['error']} x{group['count']}: {what}")
     return lines
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Literal, NotRequired, TypedDict
 
+from surge.stats import FailureSample
+
 Verdict = Literal["pass", "fail", "error"]
 CheckStatus = Literal["pass", "fail", "no-data"]
 CheckKind = Literal["threshold", "regression", "validity"]
@@ -145,6 +147,15 @@ class RunEndInfo(TypedDict):
     lost_reasons: list[str]
 
 
+class FailureGroup(TypedDict):
+    """The failures of one endpoint and error class: how many, and the first few as they happened."""
+
+    endpoint: str
+    error: str  # the class: http_4xx, expect, capture, timeout, ...
+    count: int
+    samples: list[FailureSample]
+
+
 class FlowEndpoint(TypedDict):
     name: str
     requests: int
@@ -201,3 +212,5 @@ class Report(TypedDict):
     reevaluation: NotRequired[ReevaluationInfo]
     # The plan's setup and teardown flows, when it has them (absent otherwise).
     flows: NotRequired[list[FlowReport]]
+    # What failed and how, most frequent first (absent in reports written before samples existed).
+    failures: NotRequired[list[FailureGroup]]

@@ -108,6 +108,22 @@ class HealthData(TypedDict):
     late_start_s: NotRequired[float]  # how late the worker began its window (a throttled Lambda)
 
 
+class FailureSample(TypedDict):
+    """One failed request as it happened: what was sent (secrets masked when the run's results
+    are written), what came back, and the failure in words."""
+
+    request: str  # "POST http://host/v1/events"
+    status: int  # 0: no answer
+    detail: str | None  # "status 200, expected 202", "$.id: expected exists true, got nothing", ...
+    body: str | None  # the first bytes of the answer's body, when it was read
+    t: float  # plan seconds
+
+
+# A few failures per endpoint and error class: per worker, and merged across workers.
+SAMPLES_PER_CLASS = 3
+Samples = dict[str, dict[str, list[FailureSample]]]  # endpoint -> error class -> samples
+
+
 class WorkerResult(TypedDict):
     version: int
     worker: str
@@ -122,6 +138,7 @@ class WorkerResult(TypedDict):
     error: str | None
     intervals: dict[str, IntervalData]  # key: interval index (JSON keys are strings)
     health: HealthData
+    samples: NotRequired[Samples]  # absent in results written before failure samples existed
 
 
 class RunStats(TypedDict):
@@ -138,6 +155,7 @@ class RunStats(TypedDict):
     errors: list[str]
     intervals: dict[str, IntervalData]
     health: list[HealthData]
+    samples: NotRequired[Samples]
 
 
 # -- recording (the worker's hot path) ------------------------------------------------------------
@@ -249,6 +267,13 @@ class Recorder:
         self._cur: _LiveInterval | None = None
         self._cur_lo = 0.0
         self._cur_hi = 0.0
+        self.samples: Samples = {}
+
+    def sample(self, endpoint: str, error: str, sample: FailureSample) -> None:
+        """Keep the first few failures of each endpoint and class (a dict lookup past that)."""
+        kept = self.samples.setdefault(endpoint, {}).setdefault(error, [])
+        if len(kept) < SAMPLES_PER_CLASS:
+            kept.append(sample)
 
     def _interval(self, now: float) -> _LiveInterval:
         x = now - self.t0
@@ -538,6 +563,7 @@ def as_run_stats(r: WorkerResult) -> RunStats:
         errors=[r["error"]] if r["error"] else [],
         intervals=r["intervals"],
         health=[r["health"]],
+        **({"samples": r["samples"]} if "samples" in r else {}),  # type: ignore[typeddict-item]
     )
 
 
@@ -585,7 +611,19 @@ def _merge_batch(items: list[RunStats]) -> RunStats:
         errors=[e for r in items for e in r["errors"]],
         intervals=intervals,
         health=[h for r in items for h in r["health"]],
+        samples=merge_samples(r.get("samples") or {} for r in items),
     )
+
+
+def merge_samples(parts: Iterable[Samples]) -> Samples:
+    """The first few failures of each endpoint and class, in the order the parts come (shards)."""
+    out: Samples = {}
+    for part in parts:
+        for endpoint, by_class in part.items():
+            for error, samples in by_class.items():
+                kept = out.setdefault(endpoint, {}).setdefault(error, [])
+                kept.extend(samples[: max(SAMPLES_PER_CLASS - len(kept), 0)])
+    return out
 
 
 # -- reading ------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -15,6 +15,7 @@ from surge.plan import Plan, flow_steps, phase_label
 from surge.report_model import (
     Check,
     EndpointReport,
+    FailureGroup,
     GeneratorHealth,
     LatencySummary,
     PhaseReport,
@@ -29,6 +30,7 @@ from surge.stats import (
     Aggregate,
     AtLeast,
     RunStats,
+    Samples,
     aggregate,
     is_stage,
 )
@@ -366,7 +368,7 @@ def build_report(
         iterations=total.iterations,
         bytes_received=total.bytes,
     )
-    return Report(
+    report = Report(
         schema_version=REPORT_SCHEMA_VERSION,
         surge_version=__version__,
         interval_s=stats["interval_s"],
@@ -401,3 +403,24 @@ def build_report(
             stopped_by=end.stopped_by, workers_lost=end.workers_lost, lost_reasons=list(end.lost_reasons)
         ),
     )
+    if stats.get("samples"):
+        report["failures"] = failure_groups(stats.get("samples") or {}, endpoints)
+    return report
+
+
+def failure_groups(samples: Samples, endpoints: Mapping[str, EndpointReport]) -> list[FailureGroup]:
+    """Failures by endpoint and error class, most frequent first, each with its first samples."""
+    groups = [
+        FailureGroup(
+            endpoint=endpoint,
+            error=error,
+            count=int(endpoints[endpoint]["errors_by_class"].get(error, len(kept)))
+            if endpoint in endpoints
+            else len(kept),
+            samples=list(kept),
+        )
+        for endpoint, by_class in samples.items()
+        for error, kept in by_class.items()
+        if kept
+    ]
+    return sorted(groups, key=lambda g: (-g["count"], g["endpoint"], g["error"]))

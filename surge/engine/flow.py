@@ -49,6 +49,20 @@ class CompiledCapture:
     group: int
     until: tuple[str, object] | None = None  # ("equals" | "contains" | "exists", value)
     optional: bool = False  # found nothing: the variable is empty (None), the iteration goes on
+    path: str = ""  # the JSONPath, regex or header as the plan wrote it (failure samples)
+
+    @property
+    def source(self) -> str:
+        return f"{self.kind} {self.path}" if self.path else self.kind
+
+    def describe_miss(self, json_doc: object) -> str:
+        """An unmet JSON condition in words: what was expected, what the path matched."""
+        if self.until is None or self.json_expr is None:
+            return f"{self.source}: not as expected"
+        how, expected = self.until
+        found = [m.value for m in self.json_expr.find(json_doc)]
+        got = "nothing" if not found else ", ".join(_short(v) for v in found[:3])
+        return f"{self.path}: expected {how} {_short(expected)}, got {got}"
 
     def extract(self, body_text: str, json_doc: object, headers: Mapping[str, str]) -> object | None:
         if self.kind == "until":
@@ -174,6 +188,11 @@ def _multipart(
         out.append(head.encode() + b"\r\n\r\n" + body + b"\r\n")
     out.append(f"--{boundary}--\r\n".encode())
     return b"".join(out)
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _has_template(value: object) -> bool:
@@ -336,11 +355,22 @@ class CompiledPlan:
 def _capture(c: Capture) -> CompiledCapture:
     if c.json_path is not None:
         return CompiledCapture(
-            c.as_, "json", jsonpath_parse(c.json_path), None, None, c.group, optional=c.optional
+            c.as_,
+            "json",
+            jsonpath_parse(c.json_path),
+            None,
+            None,
+            c.group,
+            optional=c.optional,
+            path=c.json_path,
         )
     if c.regex is not None:
-        return CompiledCapture(c.as_, "regex", None, re.compile(c.regex), None, c.group, optional=c.optional)
-    return CompiledCapture(c.as_, "header", None, None, c.header, c.group, optional=c.optional)
+        return CompiledCapture(
+            c.as_, "regex", None, re.compile(c.regex), None, c.group, optional=c.optional, path=c.regex
+        )
+    return CompiledCapture(
+        c.as_, "header", None, None, c.header, c.group, optional=c.optional, path=c.header or ""
+    )
 
 
 def _expectations(expects: list[Expect]) -> tuple[tuple[int, ...] | None, str | None, str | None]:
@@ -369,7 +399,9 @@ def _until_capture(poll: Poll, env: Mapping[str, str] | None) -> CompiledCapture
         else ("exists", until.exists)
     )
     value = compile_structure(value, env)  # "{{ eventId }}" is rendered per poll by the worker
-    return CompiledCapture(UNTIL, "until", jsonpath_parse(until.json_path), None, None, 1, (how, value))
+    return CompiledCapture(
+        UNTIL, "until", jsonpath_parse(until.json_path), None, None, 1, (how, value), path=until.json_path
+    )
 
 
 def _poll(
@@ -409,7 +441,9 @@ def _expect_captures(req: Request, env: Mapping[str, str] | None) -> list[Compil
             how, value = condition
             compiled = (how, compile_structure(value, env))
             checks.append(
-                CompiledCapture(EXPECT, "until", jsonpath_parse(e.json_path), None, None, 1, compiled)
+                CompiledCapture(
+                    EXPECT, "until", jsonpath_parse(e.json_path), None, None, 1, compiled, path=e.json_path
+                )
             )
     return checks
 

@@ -28,6 +28,20 @@ class Outcome:
     captured: dict[str, object] | None
     set_cookies: list[str] | None = None  # the final answer's Set-Cookie values (a user's jar takes them)
     answer: tuple[bytes, Mapping[str, str]] | None = None  # body and headers, for an after hook only
+    detail: str | None = None  # a failure in words: what was expected, what came (failure samples)
+    body_head: str | None = None  # a failed answer's first bytes, when its body was read
+
+
+BODY_HEAD_CHARS = 300  # of a failed answer's body, kept in its failure sample
+
+
+def _head(raw: bytes) -> str | None:
+    return raw[: BODY_HEAD_CHARS * 2].decode("utf-8", errors="replace")[:BODY_HEAD_CHARS] if raw else None
+
+
+def _exception_text(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, FastHTTPError) else f"{type(exc).__name__}: {text}"[:300]
 
 
 def classify_exception(exc: BaseException) -> str:
@@ -67,6 +81,16 @@ def status_error(status: int, expected: tuple[int, ...] | None) -> str | None:
     return None
 
 
+@dataclass(slots=True)
+class Judgement:
+    """What an answer amounts to under the plan: its error class (None: as expected), what the
+    request captured, and in words what was expected and what came (for failure samples)."""
+
+    error: str | None
+    captured: dict[str, object] | None = None
+    detail: str | None = None
+
+
 def judge_answer(
     req: CompiledRequest,
     status: int,
@@ -74,40 +98,47 @@ def judge_answer(
     too_large: bool,
     body: bytes,
     headers: Mapping[str, str] | None,
-) -> tuple[str | None, dict[str, object] | None]:
-    """An answer's error class (None: as the plan expects) and captures, whichever client got it:
-    the status, then the latency expectation, the body limit, the body's checks and captures
-    (``headers`` None: the request has none to make)."""
+) -> Judgement:
+    """An answer's judgement, whichever client got it: the status, then the latency expectation,
+    the body limit, the body's checks and captures (``headers`` None: the request has none to make)."""
     error = status_error(status, req.statuses)
     if error is not None:
-        return error, None
+        wanted = "" if req.statuses is None else f", expected {'/'.join(map(str, req.statuses))}"
+        return Judgement(error, None, f"status {status}{wanted}")
     if req.max_latency_s is not None and elapsed_s > req.max_latency_s:
-        return "expect", None  # expect: {max: ...}: slower than the plan allows
+        # expect: {max: ...}: slower than the plan allows
+        return Judgement(
+            "expect",
+            None,
+            f"took {elapsed_s * 1000:.0f} ms, expected at most {req.max_latency_s * 1000:g} ms",
+        )
     if too_large:
-        return "too_large", None
+        return Judgement("too_large", None, f"body larger than the {req.max_body:,}-byte limit (max_body)")
     if headers is None:
-        return None, None
+        return Judgement(None)
     return _check_body(req, body, headers)
 
 
-def _check_body(
-    req: CompiledRequest, raw: bytes, headers: Mapping[str, str]
-) -> tuple[str | None, dict[str, object] | None]:
+def _check_body(req: CompiledRequest, raw: bytes, headers: Mapping[str, str]) -> Judgement:
     content_type = headers.get("Content-Type", "")
     if req.content_type is not None and req.content_type not in content_type.lower():
-        return "expect", None
+        return Judgement(
+            "expect", None, f"content type {content_type or '(none)'}, expected {req.content_type}"
+        )
     if not req.needs_body_text:
-        return None, None
+        return Judgement(None)
     text = raw.decode("utf-8", errors="replace")
     if req.body_contains is not None and req.body_contains not in text:
-        return "expect", None
+        return Judgement("expect", None, f"body does not contain {req.body_contains!r}")
     captured: dict[str, object] = {}
     doc: object = None
     if any(c.kind in ("json", "until") for c in req.captures):
         try:
             doc = json.loads(text)
         except ValueError:
-            return "expect", None
+            return Judgement(
+                "expect", None, "body is not JSON (the request's JSON checks and captures need it)"
+            )
     for cap in req.captures:
         value = cap.extract(text, doc, headers)
         if value is None and cap.optional:
@@ -116,9 +147,11 @@ def _check_body(
         if value is None:
             # A condition that does not hold is an unmet expectation; a capture that found nothing
             # is its own failure (the rest of the flow would miss the value).
-            return ("expect" if cap.kind == "until" else "capture"), None
+            if cap.kind == "until":
+                return Judgement("expect", None, cap.describe_miss(doc))
+            return Judgement("capture", None, f"capture {cap.name} ({cap.source}) found nothing")
         captured[cap.name] = value
-    return None, captured
+    return Judgement(None, captured)
 
 
 async def send(
@@ -163,19 +196,30 @@ async def send(
                 if hop is None:
                     t_end = clock()
                     checks = req.content_type is not None or needs_body
-                    error, captured = judge_answer(
+                    judged = judge_answer(
                         req, resp.status, t_end - t_send, too_large, raw, resp.headers if checks else None
                     )
                     answer = (raw, resp.headers) if req.after is not None else None
-                    return Outcome(resp.status, nbytes, error, t_send, t_end, captured, set_cookies, answer)
+                    return Outcome(
+                        resp.status,
+                        nbytes,
+                        judged.error,
+                        t_send,
+                        t_end,
+                        judged.captured,
+                        set_cookies,
+                        answer,
+                        judged.detail,
+                        _head(raw) if judged.error is not None else None,
+                    )
             method, url, headers, body = hop.method, hop.url, hop.headers, hop.body
-        return Outcome(0, 0, "other", t_send, clock(), None)  # more than MAX_REDIRECTS
-    except RedirectRefused:
-        return Outcome(0, 0, "refused", t_send, clock(), None)
+        return Outcome(0, 0, "other", t_send, clock(), None, detail=f"more than {MAX_REDIRECTS} redirects")
+    except RedirectRefused as exc:
+        return Outcome(0, 0, "refused", t_send, clock(), None, detail=str(exc))
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # every client failure is a measured outcome, never a crash
-        return Outcome(0, 0, classify_exception(exc), t_send, clock(), None)
+        return Outcome(0, 0, classify_exception(exc), t_send, clock(), None, detail=_exception_text(exc))
 
 
 # A body nothing reads is read whole up to this size when its length is known (cheaper per request
@@ -242,13 +286,24 @@ async def send_fast(
             jar=jar,
         )
     except FastHTTPError as exc:
-        return Outcome(0, 0, exc.kind, t_send, clock(), None)
+        return Outcome(0, 0, exc.kind, t_send, clock(), None, detail=_exception_text(exc))
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # every client failure is a measured outcome, never a crash
-        return Outcome(0, 0, classify_exception(exc), t_send, clock(), None)
+        return Outcome(0, 0, classify_exception(exc), t_send, clock(), None, detail=_exception_text(exc))
     t_end = clock()
     hdrs: CIMultiDict[str] | None = CIMultiDict(resp.headers or ()) if want_headers or want_body else None
-    error, captured = judge_answer(req, resp.status, t_end - t_send, resp.too_large, resp.body or b"", hdrs)
+    judged = judge_answer(req, resp.status, t_end - t_send, resp.too_large, resp.body or b"", hdrs)
     answer = (resp.body or b"", dict(resp.headers or ())) if req.after is not None else None
-    return Outcome(resp.status, resp.nbytes, error, t_send, t_end, captured, resp.set_cookies, answer)
+    return Outcome(
+        resp.status,
+        resp.nbytes,
+        judged.error,
+        t_send,
+        t_end,
+        judged.captured,
+        resp.set_cookies,
+        answer,
+        judged.detail,
+        _head(resp.body) if judged.error is not None and resp.body else None,
+    )

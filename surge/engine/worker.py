@@ -52,7 +52,7 @@ from surge.engine.request_policy import credentials_from_url
 from surge.hooks import call_after, call_before, describe, load_hooks
 from surge.plan import Plan, hooks_path, read_data_rows
 from surge.schedule import ArrivalStream, PhaseShape, peak_level, shapes, shard_user_ids, users_at
-from surge.stats import RESULT_VERSION, IntervalData, Recorder, WorkerResult
+from surge.stats import RESULT_VERSION, FailureSample, IntervalData, Recorder, WorkerResult
 from surge.template import HookCallError, TemplateError
 
 ENV_AWS_ENDPOINT_URL = "SURGE_AWS_ENDPOINT_URL"  # aws: steps against a local endpoint (moto, LocalStack)
@@ -404,6 +404,19 @@ class Worker:
             it.intended = time.perf_counter()  # the next request is intended once this one is done
         return True
 
+    def _unsent(self, req: CompiledRequest, url: str, intended: float, error: str, detail: str) -> bool:
+        """A request that failed before anything was sent: counted, sampled, never timed."""
+        now = time.perf_counter()
+        self.recorder.record(req.endpoint, now, int((now - intended) * 1e6), 0, 0, error, 0)
+        self.recorder.sample(
+            req.endpoint,
+            error,
+            FailureSample(
+                request=f"{req.method} {url}", status=0, detail=detail, body=None, t=round(now - self.t0, 3)
+            ),
+        )
+        return False
+
     def _hook_failed(self, name: str, exc: BaseException) -> None:
         """The first failure of each hook is kept (the report's generator notes); all are counted."""
         if name not in self._hook_failures:
@@ -596,9 +609,9 @@ class Worker:
         if prep.static:
             url, headers, body = prep.url, prep.headers, prep.body
             if prep.refused:
-                now = time.perf_counter()
-                rec.record(req.endpoint, now, int((now - intended) * 1e6), 0, 0, "refused", 0)
-                return False
+                return self._unsent(
+                    req, url, intended, "refused", "its host is not in the plan's allow_hosts"
+                )
             fast = prep.fast
         else:
             try:
@@ -609,17 +622,13 @@ class Worker:
                 body = req.render_body(variables, self.rng)
             except HookCallError as exc:
                 self._hook_failed(exc.name, exc.original)
-                now = time.perf_counter()
-                rec.record(req.endpoint, now, int((now - intended) * 1e6), 0, 0, "hook", 0)
-                return False
-            except TemplateError:
-                now = time.perf_counter()
-                rec.record(req.endpoint, now, int((now - intended) * 1e6), 0, 0, "template", 0)
-                return False
+                return self._unsent(req, req.url.source, intended, "hook", str(exc))
+            except TemplateError as exc:
+                return self._unsent(req, req.url.source, intended, "template", str(exc))
             if req.absolute and not self._host_allowed(url):
-                now = time.perf_counter()
-                rec.record(req.endpoint, now, int((now - intended) * 1e6), 0, 0, "refused", 0)
-                return False
+                return self._unsent(
+                    req, url, intended, "refused", "its host is not in the plan's allow_hosts"
+                )
             if self.fast is not None and supports(req.method, url, headers):
                 try:
                     fast = self.fast.prepare(req.method, url, headers, body)
@@ -632,13 +641,11 @@ class Worker:
                 )
             except Exception as exc:  # the user's code: a failed request of class hook
                 self._hook_failed(req.before, exc)
-                now = time.perf_counter()
-                rec.record(req.endpoint, now, int((now - intended) * 1e6), 0, 0, "hook", 0)
-                return False
+                return self._unsent(req, url, intended, "hook", f"before hook {req.before}: {describe(exc)}")
             if not self._host_allowed(url):  # a hook may not lead a request to a host not allowed
-                now = time.perf_counter()
-                rec.record(req.endpoint, now, int((now - intended) * 1e6), 0, 0, "refused", 0)
-                return False
+                return self._unsent(
+                    req, url, intended, "refused", "the before hook led it to a host not allowed"
+                )
             fast = None
             if self.fast is not None and supports(req.method, url, headers):
                 with contextlib.suppress(FastHTTPError):
@@ -699,6 +706,18 @@ class Worker:
             out.nbytes,
             correct_us,
         )
+        if error is not None:
+            rec.sample(
+                req.endpoint,
+                error,
+                FailureSample(
+                    request=f"{req.method} {url}",
+                    status=out.status,
+                    detail=out.detail,
+                    body=out.body_head,
+                    t=round(t_end - self.t0, 3),
+                ),
+            )
         if out.captured:
             variables.update(out.captured)
         return out.error is None
@@ -950,6 +969,7 @@ class Worker:
             error=error,
             intervals=self.recorder.intervals,
             health=self.health.result(self.dropped),
+            samples=self.recorder.samples,
         )
 
     def warm_targets(self) -> dict[Origin, tuple[Prepared, int]]:

@@ -211,3 +211,38 @@ def test_setup_and_teardown_are_reported_apart_and_a_failed_setup_sends_nothing(
     assert "Traceback" not in proc.stderr
     assert demo_target.stats()["requests"] == before + 1  # the setup's one request, no load
     assert not (tmp_path / "never").exists()
+
+
+def test_a_failing_run_says_what_failed_with_secrets_masked(tmp_path: Path, demo_target: DemoTarget) -> None:
+    plan = write_plan(
+        tmp_path,
+        demo_target.url,
+        scenarios=[
+            {
+                "name": "lookup",
+                "flow": [
+                    {"get": {"url": "/api/mocs/nope?token={{ $env.SURGE_E2E_TOKEN }}", "name": "lookup"}}
+                ],
+            }
+        ],
+    )
+    out = tmp_path / "out"
+    env_token = "tok-5ecret-e2e-123"
+    proc = subprocess.run(
+        [sys.executable, "-m", "surge.cli", "run", str(plan), "--out", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SURGE_E2E_TOKEN": env_token},
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "what failed" in proc.stdout and "lookup http_4xx x40: status 404" in proc.stdout
+    report = json.loads((out / "report.json").read_text())
+    (group,) = report["failures"]
+    assert group["endpoint"] == "lookup" and group["count"] == 40
+    assert group["samples"][0]["request"].endswith("/api/mocs/nope?token=***")
+    for name in ("report.json", "report.md", "report.html", "results.json"):
+        assert env_token not in (out / name).read_text(), name
+    assert "## Failures" in (out / "report.md").read_text()
+    assert 'id="failures"' in (out / "report.html").read_text()

@@ -215,6 +215,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 progress=printer,
                 stops=stops,
                 secrets=secrets,
+                debug=args.debug,
             )
         except UserError:
             # Nothing ran (a setup that failed, a stop before the load): no empty run folder is left.
@@ -794,6 +795,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="report folder (default ./surge-runs/<run-id>)")
     run.add_argument(
         "--workers", type=int, help="local worker processes (default: plan's, else one per core)"
+    )
+    run.add_argument(
+        "--debug",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print the first N requests and answers (one worker's, secrets masked) to stderr",
     )
     run.add_argument("--history", help=HISTORY_HELP)
     run.add_argument(

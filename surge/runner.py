@@ -172,6 +172,7 @@ def _worker_main(
     parent_pid: int,
     secrets: dict[str, str],
     setup_vars: dict[str, object],
+    debug: int,
 ) -> None:
     # Signals to the process group (a terminal's Ctrl-C, a CI runner's SIGTERM) are the parent's
     # to handle: the workers follow its stop event, so their results are kept.
@@ -182,7 +183,16 @@ def _worker_main(
         out.put(("ready", shard, None))
         start.wait()
         spec = WorkerSpec(
-            plan, shard, shards, float(t0.value), None, f"local-{shard}", Path(base_dir), secrets, setup_vars
+            plan,
+            shard,
+            shards,
+            float(t0.value),
+            None,
+            f"local-{shard}",
+            Path(base_dir),
+            secrets,
+            setup_vars,
+            debug if shard == 0 else 0,  # one worker's first exchanges: a readable sequence
         )
 
         def on_interval(intervals: dict[str, IntervalData], closed_before: int) -> None:
@@ -237,6 +247,7 @@ def run_local(
     progress: ProgressSink | None = None,
     stops: StopRequests | None = None,
     secrets: dict[str, str] | None = None,
+    debug: int = 0,
 ) -> LocalRun:
     """Run the plan on this machine. Stop signals (Ctrl-C, SIGTERM, SIGHUP) stop it early with
     what was measured; pass ``stops`` to keep handling them after the run (the CLI does, so a
@@ -246,8 +257,8 @@ def run_local(
     if stops is None:
         stops = StopRequests()
         with stops.installed():
-            return _around_flows(plan, run_id, base_dir, workers, progress, stops, secrets or {})
-    return _around_flows(plan, run_id, base_dir, workers, progress, stops, secrets or {})
+            return _around_flows(plan, run_id, base_dir, workers, progress, stops, secrets or {}, debug)
+    return _around_flows(plan, run_id, base_dir, workers, progress, stops, secrets or {}, debug)
 
 
 def _around_flows(
@@ -258,6 +269,7 @@ def _around_flows(
     progress: ProgressSink | None,
     stops: StopRequests,
     secrets: dict[str, str],
+    debug: int = 0,
 ) -> LocalRun:
     """The load, after the plan's setup flow (which must pass) and before its teardown (which
     runs whatever ended the load, unless a second stop signal forces the exit)."""
@@ -273,7 +285,7 @@ def _around_flows(
             )
         setup_vars = setup.variables
     try:
-        run = _run(plan, run_id, base_dir, workers, progress, stops, secrets, setup_vars)
+        run = _run(plan, run_id, base_dir, workers, progress, stops, secrets, setup_vars, debug)
     finally:
         if plan.teardown is not None and not stops.forced:
             flows.append(run_flow(plan, "teardown", base_dir=base_dir, secrets=secrets, variables=setup_vars))
@@ -291,6 +303,7 @@ def _run(
     stops: StopRequests,
     secrets: dict[str, str],
     setup_vars: dict[str, object],
+    debug: int = 0,
 ) -> LocalRun:
     n = workers or default_workers(plan)
     ctx = mp.get_context("spawn")
@@ -313,6 +326,7 @@ def _run(
                 os.getpid(),
                 secrets,
                 setup_vars,
+                debug,
             ),
             name=f"surge-worker-{i}",
             daemon=True,

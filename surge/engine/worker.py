@@ -15,6 +15,7 @@ import gc
 import math
 import os
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -51,6 +52,7 @@ from surge.engine.pacer import Pacer, make_pacer, resolve
 from surge.engine.request_policy import credentials_from_url
 from surge.hooks import call_after, call_before, describe, load_hooks
 from surge.plan import Plan, hooks_path, read_data_rows
+from surge.redact import MASK, SENSITIVE_NAMES, Redactor, redactor_for
 from surge.schedule import ArrivalStream, PhaseShape, peak_level, shapes, shard_user_ids, users_at
 from surge.stats import RESULT_VERSION, FailureSample, IntervalData, Recorder, WorkerResult
 from surge.template import HookCallError, TemplateError
@@ -117,6 +119,7 @@ class WorkerSpec:
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     # What the plan's setup flow captured (surge.setup_flow): every iteration reads it.
     setup_vars: Mapping[str, object] = field(default_factory=dict, repr=False)
+    debug: int = 0  # print this worker's first N exchanges to stderr, secrets masked (surge run --debug)
 
 
 # (intervals just closed, index below which every interval of this worker is closed): the
@@ -215,6 +218,8 @@ class Worker:
         path = hooks_path(spec.plan, spec.base_dir)
         self.hooks = load_hooks(path) if path is not None else {}  # the user's functions, once per worker
         self._hook_failures: set[str] = set()  # hooks whose first failure is in the notes
+        self._debug_left = spec.debug
+        self._debug_redactor: Redactor | None = None
         compiled = compile_plan(spec.plan, env, spec.base_dir, self.hooks)
         if spec.setup_vars:
             compiled = replace(compiled, variables={**compiled.variables, **spec.setup_vars})
@@ -403,6 +408,25 @@ class Worker:
                 return False
             it.intended = time.perf_counter()  # the next request is intended once this one is done
         return True
+
+    def _print_exchange(
+        self, req: CompiledRequest, url: str, headers: Mapping[str, str], body: bytes | None, out: Outcome
+    ) -> None:
+        """One request and its answer, as `surge run --debug` shows them (k6's --http-debug)."""
+        if self._debug_redactor is None:
+            self._debug_redactor = redactor_for(self.plan, os.environ, self.spec.secrets.values())
+        mask = self._debug_redactor
+        lines = [f"> {req.method} {url}"]
+        # A credential header's value is masked whatever it holds (a token captured at run time).
+        lines += [f"> {k}: {MASK if k.lower() in SENSITIVE_NAMES else v}" for k, v in headers.items()]
+        if body:
+            lines.append(f"> ({len(body)} bytes) {body[:200].decode('utf-8', errors='replace')}")
+        answer = f"< {out.status or 'no answer'} in {(out.t_end - out.t_send) * 1000:.1f} ms"
+        lines.append(answer + (f"  [{out.error}: {out.detail}]" if out.error else "  [ok]"))
+        if out.body_head:
+            lines.append(f"< {out.body_head[:200]}")
+        text = mask.text("\n".join(lines)).replace("\x1b", "?")
+        print(f"--- {self.spec.worker_id} {req.endpoint}\n{text}", file=sys.stderr, flush=True)
 
     def _unsent(self, req: CompiledRequest, url: str, intended: float, error: str, detail: str) -> bool:
         """A request that failed before anything was sent: counted, sampled, never timed."""
@@ -706,6 +730,9 @@ class Worker:
             out.nbytes,
             correct_us,
         )
+        if self._debug_left > 0:
+            self._debug_left -= 1
+            self._print_exchange(req, url, headers, body, out)
         if error is not None:
             rec.sample(
                 req.endpoint,

@@ -246,3 +246,44 @@ def test_a_failing_run_says_what_failed_with_secrets_masked(tmp_path: Path, demo
         assert env_token not in (out / name).read_text(), name
     assert "## Failures" in (out / "report.md").read_text()
     assert 'id="failures"' in (out / "report.html").read_text()
+
+
+def test_debug_prints_the_first_exchanges_with_credentials_masked(
+    tmp_path: Path, demo_target: DemoTarget
+) -> None:
+    plan = write_plan(
+        tmp_path,
+        demo_target.url,
+        scenarios=[
+            {
+                "name": "s",
+                "flow": [
+                    {
+                        "post": {
+                            "url": "/v1/events?key={{ $env.SURGE_E2E_KEY }}",
+                            "headers": {"Authorization": "Bearer {{ $env.SURGE_E2E_KEY }}"},
+                            "json": {"type": "debugged"},
+                            "expect": [{"status": 200}],
+                        }
+                    }
+                ],
+            }
+        ],
+    )
+    key = "k3y-for-debug-only"
+    proc = subprocess.run(
+        [sys.executable, "-m", "surge.cli", "run", str(plan), "--out", str(tmp_path / "out"), "--debug", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SURGE_E2E_KEY": key},
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # 202 is not the 200 the plan expects
+    shown = [line for line in proc.stderr.splitlines() if line.startswith("--- local-0")]
+    assert len(shown) == 2  # the first two exchanges, no more
+    assert "> POST " in proc.stderr and "/v1/events?key=***" in proc.stderr
+    assert "> Authorization: ***" in proc.stderr
+    assert '"type": "debugged"' in proc.stderr and "< 202 in" in proc.stderr
+    assert "[expect: status 202, expected 200]" in proc.stderr
+    assert key not in proc.stderr + proc.stdout

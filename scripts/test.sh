@@ -10,7 +10,9 @@ echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy --strict"; mypy surge/ reports/
 echo "== pytest"
 set +e
-pytest "$@"
+# Two processes, a test file each at a time: most of the suite's time is waiting (workflow Wait
+# states, load windows), which overlaps. `./scripts/test.sh -n 0` runs it in one process.
+pytest -n 2 --dist loadfile "$@"
 rc=$?
 set -e
 if [ "$rc" = "5" ]; then

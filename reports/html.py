@@ -21,9 +21,11 @@ from reports.markdown import (
     FLOW_HEADERS,
     FLOWS_NOTE,
     LATENCY_KEYS,
+    SIGNATURE,
     baseline_lines,
     check_counts,
     check_label,
+    delta_direction,
     failure_rows,
     flatten_metrics,
     flow_rows,
@@ -172,6 +174,13 @@ def _notes(notes: Sequence[str]) -> str:
     return "".join(boxes)
 
 
+def _delta_cell(check: Check) -> Cell:
+    """The change against the baseline, coloured by whether it is better or worse for the check."""
+    direction = delta_direction(check)
+    text = format_delta(check["delta_pct"])
+    return (f"{text} ({direction})", f"delta-{direction}") if direction else text
+
+
 def _status_cell(check: Check) -> Cell:
     return (status_label(check["status"]), f"st-{check['status']}")
 
@@ -280,16 +289,20 @@ def _signoff(report: Report) -> str:
             format_target(c),
             format_value(c["baseline"], c["unit"]),
             format_measured(c),
-            format_delta(c["delta_pct"]),
+            _delta_cell(c),
             _status_cell(c),
         ]
         for c in checks
     ]
     table = _table(("Metric", "Target", "Baseline", "Measured", "Delta", "Status"), rows, (2, 3, 4))
-    note = "<p class='hint'>Delta: measured against the baseline. NO DATA never passes.</p>"
+    note = (
+        "<p class='hint'>Delta: measured against the baseline, green when better for the check, red "
+        "when worse. NO DATA never passes.</p>"
+    )
     lines = baseline_lines(report)
     baseline = f'<ul class="baseline">{"".join(f"<li>{_e(x)}</li>" for x in lines)}</ul>' if lines else ""
-    return _section("signoff", "Sign-off", table, note, baseline)
+    signature = f"<p class='signature'>{_e(SIGNATURE)}</p>"
+    return _section("signoff", "Sign-off", table, note, baseline, signature)
 
 
 def _charts(charts: Sequence[ChartSpec]) -> str:
@@ -694,6 +707,7 @@ th{background:var(--zebra);font-weight:600}tbody tr:nth-child(even){background:#
 .badge.st-fail{background:var(--fail)}.badge.st-no-data{background:var(--nodata)}.badge.st-pass{background:var(--pass)}
 td.st-pass,td.st-fail,td.st-no-data{font-weight:700}
 td.st-pass{color:var(--pass)}td.st-fail{color:var(--fail)}td.st-no-data{color:var(--nodata)}
+td.delta-better{color:var(--pass)}td.delta-worse{color:var(--fail)}.signature{margin-top:1.2em;font-family:serif}
 .hint{color:var(--muted);font-size:12px;margin:4px 0}
 figure.chart-box{margin:0 0 18px;border:1px solid var(--line);border-radius:6px;padding:8px 8px 0}
 figcaption{font-weight:600;margin:0 0 4px 6px}

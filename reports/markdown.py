@@ -330,7 +330,7 @@ def _signoff(report: Report) -> list[str]:
             format_target(c),
             format_value(c["baseline"], c["unit"]),
             format_measured(c),
-            format_delta(c["delta_pct"]),
+            format_delta(c["delta_pct"]) + (f" ({d})" if (d := delta_direction(c)) else ""),
             status_label(c["status"]) if c["status"] == "pass" else f"**{status_label(c['status'])}**",
         )
         for c in checks
@@ -676,8 +676,21 @@ def _cost(report: Report) -> list[str]:
     return lines
 
 
+SIGNATURE = "Reviewed and approved by: ______________________    Date: ____________"
+
+
+def delta_direction(check: Check) -> str | None:
+    """Whether a check's change against its baseline is "better" or "worse" (None: no change
+    known, or the check has no direction, == / !=): lower is better for a < check, higher for >."""
+    delta = check["delta_pct"]
+    if delta is None or delta == 0 or check["op"] not in ("<", "<=", ">", ">="):
+        return None
+    lower_is_better = check["op"] in ("<", "<=")
+    return "better" if (delta < 0) == lower_is_better else "worse"
+
+
 def _signature() -> list[str]:
-    return ["---", "", "Reviewed and approved by: ______________________    Date: ____________", ""]
+    return ["---", "", SIGNATURE, ""]
 
 
 def render_markdown(report: Report) -> str:

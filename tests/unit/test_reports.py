@@ -82,11 +82,11 @@ def test_markdown_signoff_rows_are_formatted_with_units_and_statuses() -> None:
     md = render_markdown(sample_report())
     assert "| Metric | Target | Baseline | Measured | Delta | Status |" in md
     for row in (
-        "| `http.latency.p95` | < 500 ms | 480 ms | 612 ms | +27.6% | **FAIL** |",
-        "| `http.throughput` | > 100.0/s | 120.5/s | 143.3/s | +18.9% | PASS |",
+        "| `http.latency.p95` | < 500 ms | 480 ms | 612 ms | +27.6% (worse) | **FAIL** |",
+        "| `http.throughput` | > 100.0/s | 120.5/s | 143.3/s | +18.9% (better) | PASS |",
         "| `http.error_rate` | < 1.00% | — | 0.42% | — | PASS |",
         "| `service.lambda.init_duration.p99` | < 2,000 ms | — | — | — | **NO DATA** |",
-        "| `cost.total` | <= $12.50 | $11.20 | $9.87 | -11.9% | PASS |",
+        "| `cost.total` | <= $12.50 | $11.20 | $9.87 | -11.9% (better) | PASS |",
     ):
         assert row in md
     assert "5 checks: 3 passed, 1 failed, 1 without data." in md
@@ -663,6 +663,14 @@ def test_write_reports_writes_all_four_files(tmp_path: pathlib.Path) -> None:
     assert paths["md"].read_text(encoding="utf-8") == render_markdown(report)
     assert paths["html"].read_text(encoding="utf-8") == render_html(report)
     assert paths["junit"].read_text(encoding="utf-8") == render_junit(report)
+
+
+def test_deltas_say_better_or_worse_by_the_checks_direction_and_the_html_has_the_signoff_line() -> None:
+    html = render_html(sample_report())
+    # p95 went up against a < check: worse (red); throughput up against a > check: better (green).
+    assert '<td class="delta-worse num">+27.6% (worse)</td>' in html
+    assert '<td class="delta-better num">+18.9% (better)</td>' in html
+    assert "Reviewed and approved by:" in html
 
 
 def test_setup_and_teardown_flows_have_their_own_section_in_html_and_markdown() -> None:

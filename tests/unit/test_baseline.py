@@ -651,10 +651,10 @@ def test_reports_name_regression_checks_and_the_baseline() -> None:
     report = sample_report(checks=outcome.checks, baseline=outcome.info, verdict=verdict(outcome.checks))
     md = render_markdown(report)
     assert (
-        "| `regression: http.latency.p95 within 5% of baseline` | <= 420 ms | 400 ms | 450 ms | +12.5% | **FAIL** |"
+        "| `regression: http.latency.p95 within 5% of baseline` | <= 420 ms | 400 ms | 450 ms | +12.5% (worse) | **FAIL** |"
         in md
     )
-    assert "| `http.latency.p95` | < 500 ms | 400 ms | 450 ms | +12.5% | PASS |" in md
+    assert "| `http.latency.p95` | < 500 ms | 400 ms | 450 ms | +12.5% (worse) | PASS |" in md
     assert "- Baseline: run r1." in md
     assert "- Regression rule: no metric worse than the baseline by more than 5%." in md
     assert (

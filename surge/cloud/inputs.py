@@ -18,9 +18,10 @@ S3 clients are injected. The pure parts (keys, URI resolution) are in :mod:`surg
 
 from __future__ import annotations
 
+import functools
 import io
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,10 @@ def with_file_part_paths(plan: Plan, paths: Mapping[str, str]) -> Plan:
 
 
 HOOKS_PREFIX = "hooks-"  # the hooks file's copy: runs/<run>/inputs/files/hooks-<name>.py
+
+
+def _hooks_name(key: str) -> str:
+    return f"{HOOKS_PREFIX}{layout.object_name(key)}"
 
 
 def _part_name(index: int, ref: str) -> str:
@@ -198,46 +203,62 @@ def stage_files(plan: Plan, *, plan_uri: str | None, s3: Any, bucket: str, run_i
         refs[kind] = layout.s3_uri(bucket, dest_key)
     parts: dict[str, str] = {}
     for index, (where, part) in enumerate(file_parts(plan)):
-        try:
-            uri = layout.resolve_file_uri(part.path, plan_uri)
-        except ValueError as exc:
-            problems.append(f"{where}.path: {exc}")
-            continue
-        src_bucket, src_key = layout.parse_s3_uri(uri)
-        dest_key = layout.input_key(run_id, "files", _part_name(index, src_key))
-        if src_key.startswith(layout.input_key(run_id, "files", "")):
-            dest_key = src_key  # uploaded by the CLI with the run: already the run's copy
-        try:
-            etag = _check_size(s3, src_bucket, src_key, uri)
-            if (src_bucket, src_key) != (bucket, dest_key):
-                _copy(s3, src_bucket, src_key, etag, bucket, dest_key)
-        except _Unreadable as exc:
-            problems.append(f"{where}.path: cannot read {uri}: {exc.reason}{_hint(exc, src_bucket, bucket)}")
-            continue
-        except ValueError as exc:
-            problems.append(f"{where}.path: {exc}")
-            continue
-        parts[where] = layout.s3_uri(bucket, dest_key)
-    hooks_uri: str | None = None
+        staged_part = _stage_file(
+            s3,
+            part.path,
+            f"{where}.path",
+            plan_uri,
+            bucket,
+            run_id,
+            functools.partial(_part_name, index),
+            problems,
+        )
+        if staged_part is not None:
+            parts[where] = staged_part
+    hooks_uri = None
     if plan.hooks is not None:
-        try:
-            uri = layout.resolve_file_uri(plan.hooks, plan_uri)
-            src_bucket, src_key = layout.parse_s3_uri(uri)
-            dest_key = layout.input_key(run_id, "files", f"{HOOKS_PREFIX}{layout.object_name(src_key)}")
-            etag = _check_size(s3, src_bucket, src_key, uri)
-            if (src_bucket, src_key) != (bucket, dest_key):
-                _copy(s3, src_bucket, src_key, etag, bucket, dest_key)
-            hooks_uri = layout.s3_uri(bucket, dest_key)
-        except _Unreadable as exc:
-            problems.append(f"hooks: cannot read {uri}: {exc.reason}{_hint(exc, src_bucket, bucket)}")
-        except ValueError as exc:
-            problems.append(f"hooks: {exc}")
+        hooks_uri = _stage_file(s3, plan.hooks, "hooks", plan_uri, bucket, run_id, _hooks_name, problems)
     if problems:
         raise PlanError("the plan is invalid:", problems)
     staged = _keep_filenames(with_file_part_paths(with_file_refs(plan, refs), parts), plan)
     if hooks_uri is not None:
         staged = staged.model_copy(update={"hooks": hooks_uri})
     return StagedFiles(staged, columns)
+
+
+def _stage_file(
+    s3: Any,
+    ref: str,
+    field: str,
+    plan_uri: str | None,
+    bucket: str,
+    run_id: str,
+    name: Callable[[str], str],
+    problems: list[str],
+) -> str | None:
+    """A file read as it is (a multipart file, the hooks file): resolved, its size checked, copied
+    under the run as ``runs/<run>/inputs/files/<name(key)>`` unless the CLI put it there; the copy's
+    URI, or None with the problem added."""
+    try:
+        uri = layout.resolve_file_uri(ref, plan_uri)
+    except ValueError as exc:
+        problems.append(f"{field}: {exc}")
+        return None
+    src_bucket, src_key = layout.parse_s3_uri(uri)
+    dest_key = layout.input_key(run_id, "files", name(src_key))
+    if src_key.startswith(layout.input_key(run_id, "files", "")):
+        dest_key = src_key  # uploaded by the CLI with the run: already the run's copy
+    try:
+        etag = _check_size(s3, src_bucket, src_key, uri)
+        if (src_bucket, src_key) != (bucket, dest_key):
+            _copy(s3, src_bucket, src_key, etag, bucket, dest_key)
+    except _Unreadable as exc:
+        problems.append(f"{field}: cannot read {uri}: {exc.reason}{_hint(exc, src_bucket, bucket)}")
+        return None
+    except ValueError as exc:
+        problems.append(f"{field}: {exc}")
+        return None
+    return layout.s3_uri(bucket, dest_key)
 
 
 def _check_size(s3: Any, bucket: str, key: str, uri: str) -> str | None:
@@ -313,28 +334,29 @@ def fetch_data_file(plan: Plan, *, s3: Any, dest_dir: Path) -> Plan:
     the file's size. A plan without an s3:// data file is returned as it is."""
     if plan.data is None or not is_s3_uri(plan.data.file):
         return plan
-    bucket, key = layout.parse_s3_uri(plan.data.file)
-    path = dest_dir / layout.object_name(key)
+    key = layout.parse_s3_uri(plan.data.file)[1]
+    path = _download(s3, plan.data.file, dest_dir / layout.object_name(key))
+    return with_file_refs(plan, {"data": str(path)})
+
+
+def _download(s3: Any, uri: str, path: Path) -> Path:
+    """An object streamed to ``path``: memory stays flat whatever its size."""
+    bucket, key = layout.parse_s3_uri(uri)
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     try:
         with path.open("wb") as fh:
             shutil.copyfileobj(body, fh, _CHUNK)
     finally:
         body.close()
-    return with_file_refs(plan, {"data": str(path)})
+    return path
 
 
 def fetch_hooks(plan: Plan, *, s3: Any, dest_dir: Path) -> Plan:
     """The plan with its s3:// hooks file downloaded into ``dest_dir`` (the worker imports it)."""
     if plan.hooks is None or not is_s3_uri(plan.hooks):
         return plan
-    bucket, key = layout.parse_s3_uri(plan.hooks)
-    path = dest_dir / layout.object_name(key).removeprefix(HOOKS_PREFIX)
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    try:
-        path.write_bytes(body.read())
-    finally:
-        body.close()
+    name = layout.object_name(layout.parse_s3_uri(plan.hooks)[1]).removeprefix(HOOKS_PREFIX)
+    path = _download(s3, plan.hooks, dest_dir / name)
     return plan.model_copy(update={"hooks": str(path)})
 
 
@@ -345,15 +367,8 @@ def fetch_file_parts(plan: Plan, *, s3: Any, dest_dir: Path) -> Plan:
     for index, (where, part) in enumerate(file_parts(plan)):
         if not is_s3_uri(part.path):
             continue
-        bucket, key = layout.parse_s3_uri(part.path)
-        path = dest_dir / f"part-{index}-{layout.object_name(key)}"
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-        try:
-            with path.open("wb") as fh:
-                shutil.copyfileobj(body, fh, _CHUNK)
-        finally:
-            body.close()
-        paths[where] = str(path)
+        key = layout.parse_s3_uri(part.path)[1]
+        paths[where] = str(_download(s3, part.path, dest_dir / f"part-{index}-{layout.object_name(key)}"))
     return with_file_part_paths(plan, paths)
 
 

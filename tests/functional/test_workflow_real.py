@@ -205,30 +205,41 @@ def test_cloud_runs_use_last_pass_baseline_from_the_table(workflow: Harness, dem
 def test_collect_puts_service_metrics_in_the_cloud_report(
     workflow: Harness, demo_target: DemoTarget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from datetime import UTC, datetime
+    from datetime import datetime, timedelta
 
     from tests.functional.test_service_metrics import PercentilesUnsupported
+
+    windows: list[tuple[datetime, datetime]] = []
+
+    class ThrottledDuringTheRun(PercentilesUnsupported):
+        """Puts 3 throttles inside the window Collect asks for: a datapoint stamped from the test's
+        clock missed the run's window whenever the harness was slow to start it (CI, two processes)."""
+
+        def get_metric_data(self, **kw: Any) -> dict[str, Any]:
+            if not windows:
+                windows.append((kw["StartTime"], kw["EndTime"]))
+                self.client.put_metric_data(
+                    Namespace="AWS/Lambda",
+                    MetricData=[
+                        {
+                            "MetricName": "Throttles",
+                            "Dimensions": [{"Name": "FunctionName", "Value": "orders"}],
+                            "Timestamp": kw["StartTime"] + (kw["EndTime"] - kw["StartTime"]) / 2,
+                            "Value": 3,
+                            "Unit": "Count",
+                        }
+                    ],
+                )
+            return super().get_metric_data(**kw)
 
     real = boto3.session.Session.client
 
     def client(self: Any, *args: Any, **kwargs: Any) -> Any:
         made = real(self, *args, **kwargs)
         service = args[0] if args else kwargs.get("service_name")
-        return PercentilesUnsupported(made) if service == "cloudwatch" else made
+        return ThrottledDuringTheRun(made) if service == "cloudwatch" else made
 
     monkeypatch.setattr(boto3.session.Session, "client", client)
-    boto3.client("cloudwatch", region_name=REGION).client.put_metric_data(
-        Namespace="AWS/Lambda",
-        MetricData=[
-            {
-                "MetricName": "Throttles",
-                "Dimensions": [{"Name": "FunctionName", "Value": "orders"}],
-                "Timestamp": datetime.fromtimestamp(time.time() + 2, UTC),
-                "Value": 3,
-                "Unit": "Count",
-            }
-        ],
-    )
     plan = plan_for(
         demo_target.url,
         load={"phases": [{"duration": "3s", "rate": 20}]},
@@ -239,6 +250,9 @@ def test_collect_puts_service_metrics_in_the_cloud_report(
     assert done["status"] == "FAILED" and 'lambda["orders"].throttles.sum == 0' in done["cause"]
     report = workflow.read_json("runs/svc/report.json")
     assert {c["name"]: c["measured"] for c in report["checks"]}['lambda["orders"].throttles.sum == 0'] == 3
+    asked_from, asked_to = windows[0]
+    assert asked_from <= datetime.fromisoformat(report["started_at"]) + timedelta(seconds=1), windows
+    assert asked_to >= datetime.fromisoformat(report["ended_at"]) - timedelta(seconds=1), windows
     assert "orders" in json.dumps(report["service_metrics"])
     assert report["cost"]["run_components_usd"]["lambda_usd"] > 0, report["cost"]
     workflow.read_json("runs/svc/metrics.json")

@@ -27,6 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from surge.baseline_formats import (
+    FORMAT_LABELS,
+    FormatError,
+    artillery_figures,
+    detect_format,
+    k6_figures,
+    locust_figures,
+    mapped_figures,
+)
 from surge.errors import UserError
 from surge.plan import LAST_PASS, BaselineFile, Plan, Regression, is_s3_uri
 from surge.report_model import BaselineInfo, Check, CheckStatus
@@ -187,6 +196,11 @@ def parse_figures(data: object, where: str) -> dict[str, float]:
             continue
         figures[metric] = number
     if problems:
+        if any("names no metric" in p for p in problems):
+            problems.append(
+                "a file in another tool's or system's shape is read as it is with a map: "
+                "baseline: {file: F, map: {responseTime.p95: http.latency.p95}} (docs/migrating.md)"
+            )
         raise BaselineError(f"{where} has invalid figures:", problems)
     if not figures:
         raise BaselineError(f"{where} has no figures")
@@ -428,30 +442,60 @@ def baseline_from_record(record: RunRecord, spec: str, label: str) -> Baseline:
     return Baseline(spec=spec, source="run", ref=record.run_id, label=label, figures=dict(record.metrics))
 
 
-def baseline_from_json(text: str | bytes, *, where: str, spec: str, ref: str, name: str) -> Baseline:
-    """A baseline file's content, checked (pure): the same for a local file and an S3 object.
-    ``where`` starts every message ("baseline file PATH"), ``ref`` is where it was read, ``name``
-    its file name (the label)."""
+def baseline_from_file(
+    body: str | bytes, source: BaselineFile, *, where: str, spec: str, ref: str, name: str
+) -> Baseline:
+    """A baseline file's content, read as the plan's ``baseline`` says (pure): the same for a local
+    file and an S3 object. ``where`` starts every message ("baseline file PATH"), ``ref`` is where it
+    was read, ``name`` its file name (the label)."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+    except ValueError:
+        raise BaselineError(f"{where} is not text (UTF-8)") from None
+    mapping = source.mapping()
+    kind = source.format if source.format != "auto" else detect_format(name, text)
+    if kind == "locust":
+        try:
+            figures = parse_figures(locust_figures(text), where)
+        except FormatError as exc:
+            raise BaselineError(f"{where} (read as {FORMAT_LABELS['locust']}): {exc}") from None
+        return Baseline(spec, "file", ref, f"file {name} ({FORMAT_LABELS['locust']})", figures)
     try:
         data = json.loads(text)
-    except ValueError as exc:  # UnicodeDecodeError included
+    except ValueError as exc:
         raise BaselineError(f"{where} is not valid JSON: {exc}") from None
-    figures = parse_figures(data, where)
-    return Baseline(spec=spec, source="file", ref=ref, label=f"file {name}", figures=figures)
-
-
-def load_baseline_file(path: Path, spec: str) -> Baseline:
+    label = f"file {name}"
     try:
-        text = path.read_text(encoding="utf-8")
+        if mapping is not None:
+            figures = parse_figures(mapped_figures(data, mapping), where)
+            label += f" ({FORMAT_LABELS['mapped']})"
+        elif kind == "artillery":
+            figures = parse_figures(artillery_figures(data), where)
+            label += f" ({FORMAT_LABELS['artillery']})"
+        elif kind == "k6":
+            figures = parse_figures(k6_figures(data), where)
+            label += f" ({FORMAT_LABELS['k6']})"
+        else:
+            figures = parse_figures(data, where)
+    except FormatError as exc:
+        read_as = FORMAT_LABELS["mapped" if mapping is not None else kind]
+        raise BaselineError(f"{where} (read as {read_as}): {exc}") from None
+    return Baseline(spec=spec, source="file", ref=ref, label=label, figures=figures)
+
+
+def load_baseline_file(path: Path, spec: str, source: BaselineFile) -> Baseline:
+    try:
+        body = path.read_bytes()
     except OSError as exc:
         raise BaselineError(f"baseline file {path}: cannot read it ({exc.strerror or exc})") from None
-    except ValueError:
-        raise BaselineError(f"baseline file {path} is not valid JSON: it is not UTF-8 text") from None
-    return baseline_from_json(text, where=f"baseline file {path}", spec=spec, ref=str(path), name=path.name)
+    return baseline_from_file(
+        body, source, where=f"baseline file {path}", spec=spec, ref=str(path), name=path.name
+    )
 
 
-RemoteBaselineReader = Callable[[str, str], Baseline]
-"""Reads a baseline file named by an s3:// URI: (uri, spec) -> Baseline (cloud runs' Report step)."""
+RemoteBaselineReader = Callable[[BaselineFile, str], Baseline]
+"""Reads a baseline file named by an s3:// URI: (the plan's baseline, spec) -> Baseline (cloud runs'
+Report step)."""
 
 
 def resolve_baseline(
@@ -478,11 +522,11 @@ def resolve_baseline(
                 raise BaselineError(
                     f"baseline.file: {plan.baseline.file} is read by cloud runs only; use a local file"
                 )
-            remote = read_remote(plan.baseline.file, spec)
+            remote = read_remote(plan.baseline, spec)
             check_regression_covers(plan, remote)
             return remote, []
         path = Path(plan.baseline.file)
-        found = load_baseline_file(path if path.is_absolute() else base_dir / path, spec)
+        found = load_baseline_file(path if path.is_absolute() else base_dir / path, spec, plan.baseline)
         check_regression_covers(plan, found)
         return found, []
     if plan.baseline == LAST_PASS:

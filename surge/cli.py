@@ -113,7 +113,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     elif isinstance(plan.baseline, BaselineFile):
         # A file can be checked now; runs in the history are looked up when the plan runs.
         path = Path(plan.baseline.file)
-        found = load_baseline_file(path if path.is_absolute() else plan_path.parent / path, "")
+        found = load_baseline_file(path if path.is_absolute() else plan_path.parent / path, "", plan.baseline)
         check_regression_covers(plan, found)
         baseline = f"  baseline: {found.label} ({len(found.figures)} figures)"
     elif plan.baseline is not None:

@@ -725,11 +725,53 @@ LAST_PASS = "last-pass"
 _BASELINE_HELP = "use 'last-pass', a run id (see `surge runs`), or {file: figures.json}"
 
 
+class MappedFigure(_Model):
+    """Where a baseline file's field goes: the metric, and the unit the file gives it in."""
+
+    metric: Annotated[str, AfterValidator(lambda v: _metric_path(v))]
+    """the metric path, as thresholds name it: http.latency.p95, cost.monthly_usd"""
+    unit: Literal["ms", "s", "us", "%", "/s", "usd"] | None = None
+    """the field's unit when it is not the metric's own (ms, fraction, per second, USD): % for a
+    percentage (0.5 means 0.5 %), s for seconds"""
+
+
+MappedField = Annotated[
+    Annotated[str, AfterValidator(lambda v: _metric_path(v)), Tag("<metric>")]
+    | Annotated[MappedFigure, Tag("<figure>")],
+    # Tagged, so a bad entry reports its own problem, not one per shape it might have had.
+    Discriminator(lambda v: "<metric>" if isinstance(v, str) else "<figure>"),
+]
+
+
 class BaselineFile(_Model):
-    """Figures from another system (e.g. the platform being replaced), keyed by metric path."""
+    """Figures from another system (e.g. the platform being replaced): surge's own figures keyed by
+    metric path, another tool's result file, or any JSON with a `map`."""
 
     file: str = Field(min_length=1)
-    """a results.json of an earlier run (relative: beside the plan; s3:// in cloud runs)"""
+    """a results.json of an earlier run, an Artillery report, a k6 summary export, a Locust
+    stats CSV or a JSON of figures (relative: beside the plan; s3:// in cloud runs)"""
+    format: Literal["auto", "surge", "artillery", "k6", "locust"] = "auto"
+    """what wrote the file; auto tells by its content"""
+    map: dict[str, MappedField] | None = None
+    """field path in the file -> metric (or {metric, unit}); only mapped fields are read:
+    {responseTime.p95: http.latency.p95, errorRate: {metric: http.error_rate, unit: "%"}}"""
+
+    @model_validator(mode="after")
+    def _map_reads_json(self) -> BaselineFile:
+        if self.map is not None and self.format not in ("auto", "surge"):
+            raise ValueError(f"map reads a JSON of figures; a {self.format} file is read without one")
+        if self.map is not None and not self.map:
+            raise ValueError("map is empty; name at least one field and its metric")
+        return self
+
+    def mapping(self) -> dict[str, tuple[str, str | None]] | None:
+        """{field path: (metric, unit)}, or None without a map."""
+        if self.map is None:
+            return None
+        return {
+            path: (m.metric, m.unit) if isinstance(m, MappedFigure) else (m, None)
+            for path, m in self.map.items()
+        }
 
 
 def _baseline_spec(v: object) -> object:
@@ -747,11 +789,11 @@ def _baseline_spec(v: object) -> object:
 
 def _baseline_kind(v: object) -> str:
     # Tagging the union makes a bad {file: ...} report only its own problems, not "not a string".
-    return "run" if isinstance(v, str) else "file"
+    return "<run>" if isinstance(v, str) else "<file>"
 
 
 BaselineSpec = Annotated[
-    Annotated[str, Tag("run")] | Annotated[BaselineFile, Tag("file")],
+    Annotated[str, Tag("<run>")] | Annotated[BaselineFile, Tag("<file>")],
     Discriminator(_baseline_kind),
 ]
 
@@ -986,7 +1028,8 @@ def _loc(loc: tuple[int | str, ...], root: str = "(plan)") -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part.startswith("function-") or part in ("json-or-python", "lax-or-strict"):
+        elif part.startswith(("function-", "<")) or part in ("json-or-python", "lax-or-strict"):
+            # pydantic's validator names and our union tags (<file>): no field of the plan
             continue
         else:
             out += ("." if out else "") + part

@@ -30,7 +30,7 @@ from surge.baseline import (
     Baseline,
     BaselineError,
     RemoteBaselineReader,
-    baseline_from_json,
+    baseline_from_file,
     load_baseline_file,
 )
 from surge.cloud import layout
@@ -62,7 +62,7 @@ def with_file_refs(plan: Plan, refs: Mapping[InputKind, str]) -> Plan:
     if "data" in refs and plan.data is not None:
         update["data"] = plan.data.model_copy(update={"file": refs["data"]})
     if "baseline" in refs and isinstance(plan.baseline, BaselineFile):
-        update["baseline"] = BaselineFile(file=refs["baseline"])
+        update["baseline"] = plan.baseline.model_copy(update={"file": refs["baseline"]})
     return plan.model_copy(update=update) if update else plan
 
 
@@ -104,8 +104,10 @@ def upload_local_files(plan: Plan, base_dir: Path, *, s3: Any, bucket: str, run_
         if is_s3_uri(ref):
             continue
         path = Path(ref) if Path(ref).is_absolute() else base_dir / ref
-        if kind == "baseline":
-            load_baseline_file(path, "")  # the local run's check, so both refuse the same files
+        if kind == "baseline" and isinstance(plan.baseline, BaselineFile):
+            load_baseline_file(
+                path, "", plan.baseline
+            )  # the local run's check, so both refuse the same files
         try:
             fh = path.open("rb")
         except OSError as exc:
@@ -185,9 +187,11 @@ def stage_files(plan: Plan, *, plan_uri: str | None, s3: Any, bucket: str, run_i
                 columns, etag = _check_data(s3, src_bucket, src_key, uri)
                 if (src_bucket, src_key) != (bucket, dest_key):
                     _copy(s3, src_bucket, src_key, etag, bucket, dest_key)
-            else:
+            elif isinstance(plan.baseline, BaselineFile):
                 body = _read_capped(s3, src_bucket, src_key, uri)
-                baseline_from_json(body, where=uri, spec="", ref=uri, name=layout.object_name(src_key))
+                baseline_from_file(
+                    body, plan.baseline, where=uri, spec="", ref=uri, name=layout.object_name(src_key)
+                )
                 if (src_bucket, src_key) != (bucket, dest_key):
                     # The bytes just checked, not a second read: the run compares with what passed.
                     s3.put_object(Bucket=bucket, Key=dest_key, Body=body, ContentType=_content_type(kind))
@@ -378,7 +382,8 @@ def fetch_file_parts(plan: Plan, *, s3: Any, dest_dir: Path) -> Plan:
 def baseline_reader(s3: Any) -> RemoteBaselineReader:
     """Reads a baseline file named by an s3:// URI, for :func:`surge.baseline.resolve_baseline`."""
 
-    def read(uri: str, spec: str) -> Baseline:
+    def read(source: BaselineFile, spec: str) -> Baseline:
+        uri = source.file
         bucket, key = layout.parse_s3_uri(uri)
         where = f"baseline file {uri}"
         try:
@@ -387,7 +392,7 @@ def baseline_reader(s3: Any) -> RemoteBaselineReader:
             raise BaselineError(f"{where}: cannot read it ({exc.reason})") from None
         except ValueError as exc:
             raise BaselineError(str(exc)) from None
-        return baseline_from_json(body, where=where, spec=spec, ref=uri, name=layout.object_name(key))
+        return baseline_from_file(body, source, where=where, spec=spec, ref=uri, name=layout.object_name(key))
 
     return read
 

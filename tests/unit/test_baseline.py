@@ -15,7 +15,7 @@ from surge.baseline import (
     Baseline,
     BaselineError,
     apply_baseline,
-    baseline_from_json,
+    baseline_from_file,
     default_direction,
     delta_pct,
     is_regression,
@@ -516,10 +516,13 @@ def test_resolve_s3_file_with_the_reader_given() -> None:
     )
     asked: list[tuple[str, str]] = []
 
-    def read(uri: str, spec: str) -> Baseline:
+    def read(source: BaselineFile, spec: str) -> Baseline:
+        uri = source.file
         asked.append((uri, spec))
         text = json.dumps({"http.latency.p95": "420ms"})
-        return baseline_from_json(text, where=f"baseline file {uri}", spec=spec, ref=uri, name="ecs.json")
+        return baseline_from_file(
+            text, source, where=f"baseline file {uri}", spec=spec, ref=uri, name="ecs.json"
+        )
 
     baseline, notes = resolve_baseline(plan, FakeHistory(), base_dir=Path.cwd(), read_remote=read)
     assert asked == [
@@ -529,15 +532,22 @@ def test_resolve_s3_file_with_the_reader_given() -> None:
     assert baseline.label == "file ecs.json" and baseline.source == "file"
 
 
+SOURCE = BaselineFile(file="s3://b/x.json")
+
+
 def test_baseline_content_is_checked_the_same_from_any_source() -> None:
     with pytest.raises(BaselineError) as info:
-        baseline_from_json(b"{not json", where="s3://b/x.json", spec="", ref="s3://b/x.json", name="x.json")
+        baseline_from_file(
+            b"{not json", SOURCE, where="s3://b/x.json", spec="", ref="s3://b/x.json", name="x.json"
+        )
     assert str(info.value).startswith("s3://b/x.json is not valid JSON: ")
     with pytest.raises(BaselineError) as info:
-        baseline_from_json(b"\xff", where="s3://b/x.json", spec="", ref="s3://b/x.json", name="x.json")
-    assert str(info.value).startswith("s3://b/x.json is not valid JSON: ")
+        baseline_from_file(
+            b"\xff", SOURCE, where="s3://b/x.json", spec="", ref="s3://b/x.json", name="x.json"
+        )
+    assert str(info.value) == "s3://b/x.json is not text (UTF-8)"
     with pytest.raises(BaselineError) as info:
-        baseline_from_json("{}", where="s3://b/x.json", spec="", ref="s3://b/x.json", name="x.json")
+        baseline_from_file("{}", SOURCE, where="s3://b/x.json", spec="", ref="s3://b/x.json", name="x.json")
     assert str(info.value) == "s3://b/x.json has no figures"
 
 
@@ -585,7 +595,7 @@ def test_plan_regression_metrics_are_canonical_and_unique() -> None:
         ({"baseline": ""}, "baseline: '' is not a baseline"),
         ({"baseline": 42}, "baseline: 42 is not a baseline"),
         ({"baseline": {"fil": "x.json"}}, "unknown field"),
-        ({"baseline": {"file": ""}}, "baseline.file.file"),
+        ({"baseline": {"file": ""}}, "baseline.file"),
         ({"regression": {"max_worse_pct": 5}}, "regression: compares against a baseline: add 'baseline'"),
         ({"baseline": "last-pass", "regression": {"max_worse_pct": -1}}, "regression.max_worse_pct"),
         ({"baseline": "last-pass", "regression": {}}, "regression.max_worse_pct: required field is missing"),

@@ -734,6 +734,12 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from surge.importers.cli import cmd_import
+
+    return cmd_import(args)
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     from surge.plan_schema import reference_markdown, schema_json
 
@@ -912,6 +918,19 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("path", nargs="?", default="surge-plan.yaml")
     init.add_argument("--force", action="store_true")
     init.set_defaults(func=_cmd_init)
+
+    imp = sub.add_parser(
+        "import",
+        help="write a surge plan from an Artillery, k6 or Locust script (docs/migrating.md)",
+        description="Write the surge plan that does what the script declares. What cannot be mapped "
+        "is listed as comments at the top of the plan. Exit 0: written and valid; 1: written, but "
+        "`surge validate` finds problems (printed); 2: the script cannot be read.",
+    )
+    imp.add_argument("tool", choices=["artillery", "k6", "locust"])
+    imp.add_argument("script", help="the tool's script: load-test.yml, script.js, locustfile.py")
+    imp.add_argument("-o", "--output", help="the plan file to write (default: print it)")
+    imp.add_argument("--force", action="store_true", help="overwrite the output file")
+    imp.set_defaults(func=_cmd_import)
 
     schema = sub.add_parser(
         "schema", help="print the plan's JSON Schema (for editors: yaml-language-server's $schema)"

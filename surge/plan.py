@@ -1618,5 +1618,15 @@ def load_plan(
             size = os.fstat(fh.fileno()).st_size
     except OSError as exc:
         raise PlanError(f"cannot read plan {path}: {exc.strerror or exc}") from None
-    data = parse_document(raw, str(path), size=size)
+    from surge.importers.detect import foreign_script
+
+    tool = foreign_script(path.name, raw)
+    if tool is None:
+        data = parse_document(raw, str(path), size=size)
+        tool = foreign_script(path.name, raw, data)
+    if tool is not None:
+        raise PlanError(
+            f"{path} looks like {tool.title} script, not a surge plan; write the plan that does the "
+            f"same with `surge import {tool.command} {path} -o plan.yaml` (docs/migrating.md)"
+        )
     return parse_plan(data, base_dir=path.parent, target=target, environ=environ, cloud=cloud)

@@ -10,8 +10,8 @@ CLI prints the problems if the imported plan does not validate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import yaml
@@ -69,7 +69,9 @@ def render(imported: Imported) -> str:
     tool = {"artillery": "Artillery", "k6": "k6", "locust": "Locust"}[imported.tool]
     head = [f"# Imported from the {tool} script {imported.source} by `surge import {imported.tool}`."]
     if imported.notes:
-        head.append(f"# Notes ({len(imported.notes)}): what was not mapped as it is; read each before trusting the plan.")
+        head.append(
+            f"# Notes ({len(imported.notes)}): what was not mapped as it is; read each before trusting the plan."
+        )
         for note in imported.notes:
             lines = _wrap(note, 96)
             head.append(f"#  - {lines[0]}")

@@ -23,25 +23,18 @@ def read_script(tool: str, path: Path) -> Imported:
     if len(raw) > MAX_SCRIPT_BYTES:
         raise UserError(f"{path} is over 1 MiB; a test script is a few KB")
     try:
-        if tool == "artillery":
-            from surge.importers.artillery import import_artillery
-            from surge.plan_document import parse_document
+        if tool != "artillery":
+            raise UserError(
+                f"surge import {tool} is not built yet; surge import artillery is (docs/migrating.md)"
+            )
+        from surge.importers.artillery import import_artillery
+        from surge.plan_document import parse_document
 
-            try:
-                data = parse_document(raw, str(path))
-            except PlanError as exc:
-                raise UserError(f"{path} is not YAML an Artillery script can be: {exc}") from None
-            return import_artillery(data, path.name)
-        text = raw.decode("utf-8")
-        if tool == "k6":
-            from surge.importers.k6 import import_k6
-
-            return import_k6(text, path.name)
-        from surge.importers.locust import import_locust
-
-        return import_locust(text, path.name)
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not text (UTF-8)") from None
+        try:
+            data = parse_document(raw, str(path))
+        except PlanError as exc:
+            raise UserError(f"{path} is not YAML an Artillery script can be: {exc}") from None
+        return import_artillery(data, path.name)
     except ScriptError as exc:
         raise UserError(str(exc)) from None
 

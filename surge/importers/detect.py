@@ -9,11 +9,12 @@ from typing import NamedTuple
 class ForeignTool(NamedTuple):
     command: str  # surge import COMMAND
     title: str  # "an Artillery", for the message
+    importable: bool  # `surge import COMMAND` exists
 
 
-ARTILLERY = ForeignTool("artillery", "an Artillery")
-K6 = ForeignTool("k6", "a k6")
-LOCUST = ForeignTool("locust", "a Locust")
+ARTILLERY = ForeignTool("artillery", "an Artillery", True)
+K6 = ForeignTool("k6", "a k6", False)
+LOCUST = ForeignTool("locust", "a Locust", False)
 
 
 def foreign_script(name: str, raw: bytes, data: object = None) -> ForeignTool | None:
@@ -23,7 +24,9 @@ def foreign_script(name: str, raw: bytes, data: object = None) -> ForeignTool | 
 
         return ARTILLERY if looks_like_artillery(data) else None
     head = raw[:65536].decode("utf-8", "replace")
-    if name.endswith((".js", ".ts", ".mjs")) and re.search(r"""from\s+['"]k6(/[\w-]+)?['"]|require\(['"]k6""", head):
+    if name.endswith((".js", ".ts", ".mjs")) and re.search(
+        r"""from\s+['"]k6(/[\w-]+)?['"]|require\(['"]k6""", head
+    ):
         return K6
     if name.endswith(".py") and re.search(r"^\s*(from|import)\s+locust\b", head, re.M):
         return LOCUST

@@ -12,7 +12,7 @@ from surge.importers import ScriptError, render
 from surge.importers.artillery import import_artillery, looks_like_artillery
 from surge.plan import parse_plan
 
-FOREIGN = Path(__file__).resolve().parents[1] / "fixtures" / "foreign"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def imported(script: str | dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -34,7 +34,7 @@ def script(flow: list[Any], **config: Any) -> dict[str, Any]:
 
 
 def test_the_story_script_maps_phases_scenarios_weights_and_checks() -> None:
-    plan, notes = imported((FOREIGN / "artillery-load-test.yml").read_text())
+    plan, notes = imported((EXAMPLES / "artillery-load-test.yml").read_text())
     assert plan["target"] == "https://api.lego-mocs.com"
     assert plan["load"]["phases"] == [
         {"name": "Warm-up", "duration": "60s", "rate": 10},
@@ -70,7 +70,7 @@ def test_the_story_script_maps_phases_scenarios_weights_and_checks() -> None:
 
 def test_the_notes_are_comments_at_the_top_of_the_plan() -> None:
     text = render(
-        import_artillery(yaml.safe_load((FOREIGN / "artillery-load-test.yml").read_text()), "load-test.yml")
+        import_artillery(yaml.safe_load((EXAMPLES / "artillery-load-test.yml").read_text()), "load-test.yml")
     )
     lines = text.splitlines()
     assert lines[0] == "# Imported from the Artillery script load-test.yml by `surge import artillery`."
@@ -228,7 +228,7 @@ def test_ensure_thresholds_conditions_and_error_rate() -> None:
 
 
 def test_every_imported_plan_validates() -> None:
-    for text in [(FOREIGN / "artillery-load-test.yml").read_text()]:
+    for text in [(EXAMPLES / "artillery-load-test.yml").read_text()]:
         plan, _ = imported(text)
         plan["scenarios"] = [s for s in plan["scenarios"] if s["name"] != "Upload Image"]  # its file
         parse_plan(plan, environ={"TEST_AUTH_TOKEN": "t"})

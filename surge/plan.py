@@ -838,6 +838,12 @@ OPTIONAL_SECTIONS = (
 )
 
 
+def _k6_thresholds(v: object) -> object:
+    from surge.k6_thresholds import expand_k6
+
+    return expand_k6(v)
+
+
 def _threshold_spec(v: object) -> object:
     return {"check": v} if isinstance(v, str) else v
 
@@ -866,8 +872,10 @@ class Plan(_Model):
     """values every iteration can read as {{ name }}, rendered once per worker in order"""
     data: DataFile | None = None
     """a CSV file of per-iteration values"""
-    thresholds: list[Annotated[ThresholdSpec, BeforeValidator(_threshold_spec)]] = Field(default_factory=list)
-    """the checks that decide pass or fail"""
+    thresholds: Annotated[
+        list[Annotated[ThresholdSpec, BeforeValidator(_threshold_spec)]], BeforeValidator(_k6_thresholds)
+    ] = Field(default_factory=list)
+    """the checks that decide pass or fail (k6's syntax too: http_req_duration: ['p(95)<500'])"""
     workers: int | Literal["auto"] = "auto"
     """local worker processes, or auto (one per core)"""
     interval: Seconds = Field(default=1.0, gt=0)

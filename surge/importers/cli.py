@@ -23,10 +23,14 @@ def read_script(tool: str, path: Path) -> Imported:
     if len(raw) > MAX_SCRIPT_BYTES:
         raise UserError(f"{path} is over 1 MiB; a test script is a few KB")
     try:
-        if tool != "artillery":
-            raise UserError(
-                f"surge import {tool} is not built yet; surge import artillery is (docs/migrating.md)"
-            )
+        if tool == "locust":
+            from surge.importers.locust import import_locust
+
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"{path} is not text (UTF-8)") from None
+            return import_locust(text, path.name)
         from surge.importers.artillery import import_artillery
         from surge.plan_document import parse_document
 
@@ -73,5 +77,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     except PlanError as exc:
         print(f"surge import: wrote {where} ({mapped}); it does not validate yet:\n{exc}", file=sys.stderr)
         return 1  # written, not valid: the caller's next edit
-    print(f"surge import: wrote {where} ({mapped}); it validates: `surge run {where}`", file=sys.stderr)
+    run = f"`surge run {out}`" if out else "save it (-o plan.yaml) and `surge run` it"
+    print(f"surge import: wrote {where} ({mapped}); it validates: {run}", file=sys.stderr)
     return 0

@@ -14,7 +14,7 @@ class ForeignTool(NamedTuple):
 
 ARTILLERY = ForeignTool("artillery", "an Artillery", True)
 K6 = ForeignTool("k6", "a k6", False)
-LOCUST = ForeignTool("locust", "a Locust", False)
+LOCUST = ForeignTool("locust", "a Locust", True)
 
 
 def foreign_script(name: str, raw: bytes, data: object = None) -> ForeignTool | None:

@@ -67,7 +67,24 @@ def test_running_another_tools_script_says_what_to_do(
     assert "looks like a k6 script, not a surge plan" in capsys.readouterr().err
     (tmp_path / "locustfile.py").write_text("from locust import HttpUser, task\n")
     assert main(["run", str(tmp_path / "locustfile.py")]) == 2
-    assert "looks like a Locust script" in capsys.readouterr().err
+    assert "surge import locust" in capsys.readouterr().err
+
+
+def test_a_locustfile_imports_and_runs_against_the_demo_target(
+    tmp_path: Path, demo_target: DemoTarget, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "shop.yaml"
+    script = ROOT / "tests" / "fixtures" / "foreign" / "locustfile.py"
+    assert main(["import", "locust", str(script), "-o", str(out)]) == 0
+    data = yaml.safe_load(out.read_text())
+    data.update(target=demo_target.url, workers=1)
+    data["load"] = {"phases": [{"duration": "2s", "users": 3}], "think_time": "50ms..100ms"}
+    run = run_local(parse_plan(data, base_dir=tmp_path), run_id="locust", base_dir=tmp_path)
+    endpoints = run.report["endpoints"]
+    assert endpoints["login"]["requests"] == 3  # on_start: once per user
+    assert endpoints["browse"]["requests"] > 0 and endpoints["browse"]["errors"] == 0
+    # the cookie the login set is sent back, so the account page answers (401 without it)
+    assert endpoints["GET /api/account"]["errors"] == 0 and endpoints["GET /api/account"]["requests"] > 0
 
 
 def test_import_of_what_is_not_an_artillery_script(

@@ -921,13 +921,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser(
         "import",
-        help="write a surge plan from an Artillery script or a locustfile (docs/migrating.md)",
+        help="write a surge plan from an Artillery script, a k6 script or a locustfile (docs/migrating.md)",
         description="Write the surge plan that does what the script declares. What cannot be mapped "
         "is listed as comments at the top of the plan. Exit 0: written and valid; 1: written, but "
         "`surge validate` finds problems (printed); 2: the script cannot be read.",
     )
-    imp.add_argument("tool", choices=["artillery", "locust"])
-    imp.add_argument("script", help="the tool's script: load-test.yml, locustfile.py")
+    imp.add_argument("tool", choices=["artillery", "k6", "locust"])
+    imp.add_argument("script", help="the tool's script: load-test.yml, script.js, locustfile.py")
     imp.add_argument("-o", "--output", help="the plan file to write (default: print it)")
     imp.add_argument("--force", action="store_true", help="overwrite the output file")
     imp.set_defaults(func=_cmd_import)

@@ -1632,14 +1632,9 @@ def load_plan(
     if tool is None:
         data = parse_document(raw, str(path), size=size)
         tool = foreign_script(path.name, raw, data)
-    if tool is not None and tool.importable:
+    if tool is not None:
         raise PlanError(
             f"{path} looks like {tool.title} script, not a surge plan; write the plan that does the "
             f"same with `surge import {tool.command} {path} -o plan.yaml` (docs/migrating.md)"
-        )
-    if tool is not None:
-        raise PlanError(
-            f"{path} looks like {tool.title} script, not a surge plan; surge runs YAML plans "
-            "(`surge init` writes a starter; docs/migrating.md maps its terms to surge's)"
         )
     return parse_plan(data, base_dir=path.parent, target=target, environ=environ, cloud=cloud)

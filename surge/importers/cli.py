@@ -23,6 +23,13 @@ def read_script(tool: str, path: Path) -> Imported:
     if len(raw) > MAX_SCRIPT_BYTES:
         raise UserError(f"{path} is over 1 MiB; a test script is a few KB")
     try:
+        if tool == "k6":
+            from surge.importers.k6 import import_k6
+
+            try:
+                return import_k6(raw.decode("utf-8"), path.name)
+            except UnicodeDecodeError:
+                raise UserError(f"{path} is not text (UTF-8)") from None
         if tool == "locust":
             from surge.importers.locust import import_locust
 

@@ -9,12 +9,11 @@ from typing import NamedTuple
 class ForeignTool(NamedTuple):
     command: str  # surge import COMMAND
     title: str  # "an Artillery", for the message
-    importable: bool  # `surge import COMMAND` exists
 
 
-ARTILLERY = ForeignTool("artillery", "an Artillery", True)
-K6 = ForeignTool("k6", "a k6", False)
-LOCUST = ForeignTool("locust", "a Locust", True)
+ARTILLERY = ForeignTool("artillery", "an Artillery")
+K6 = ForeignTool("k6", "a k6")
+LOCUST = ForeignTool("locust", "a Locust")
 
 
 def foreign_script(name: str, raw: bytes, data: object = None) -> ForeignTool | None:

@@ -64,7 +64,7 @@ def test_running_another_tools_script_says_what_to_do(
     assert f"surge import artillery {tmp_path / 'load-test.yml'} -o plan.yaml" in err
     (tmp_path / "script.js").write_text('import http from "k6/http";\nexport default function () {}\n')
     assert main(["run", str(tmp_path / "script.js")]) == 2
-    assert "looks like a k6 script, not a surge plan" in capsys.readouterr().err
+    assert "surge import k6" in capsys.readouterr().err
     (tmp_path / "locustfile.py").write_text("from locust import HttpUser, task\n")
     assert main(["run", str(tmp_path / "locustfile.py")]) == 2
     assert "surge import locust" in capsys.readouterr().err
@@ -95,3 +95,30 @@ def test_import_of_what_is_not_an_artillery_script(
     assert "is not an Artillery script" in capsys.readouterr().err
     assert main(["import", "artillery", str(tmp_path / "missing.yml")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_a_k6_script_imports_and_runs_against_the_demo_target(
+    tmp_path: Path, demo_target: DemoTarget
+) -> None:
+    out = tmp_path / "k6.yaml"
+    assert (
+        main(["import", "k6", str(ROOT / "tests" / "fixtures" / "foreign" / "k6-script.js"), "-o", str(out)])
+        == 0
+    )
+    data = yaml.safe_load(out.read_text())
+    data.update(target=demo_target.url, workers=1)
+    data["load"] = {"phases": [{"duration": "2s", "rate": 20}]}
+    data["scenarios"][0]["flow"] = [s for s in data["scenarios"][0]["flow"] if "think" not in s]
+    run = run_local(parse_plan(data, base_dir=tmp_path), run_id="k6", base_dir=tmp_path)
+    report = run.report
+    assert report["totals"]["errors"] == 0
+    assert report["endpoints"]["list"]["requests"] > 0
+    assert (
+        demo_target.stats()["by_route"]["POST /v1/events"]
+        == report["endpoints"]["POST /v1/events"]["requests"]
+    )
+    # k6's thresholds, reported in surge's form
+    assert {c["name"] for c in report["checks"]} >= {
+        "http.latency.p95 < 500ms",
+        'endpoint["list"].latency.p95 < 300ms',
+    }

@@ -46,6 +46,7 @@ def import_k6(text: str, source: str) -> Imported:
         if hook_body:
             hook_steps = _steps(hook_body, consts, out, f"{hook}()")
             if hook_steps:
+                _relative_to(out.plan["target"], hook_steps)
                 out.plan[section] = hook_steps
     thresholds = options.get("thresholds")
     if isinstance(thresholds, dict):
@@ -261,6 +262,15 @@ def _check(args: list[str], steps: list[dict[str, Any]], out: Imported, where: s
                  "body_contains) or an after hook")  # fmt: skip
 
 
+def _relative_to(host: str, steps: list[dict[str, Any]]) -> None:
+    """URLs on the target's host as paths, as plans write them."""
+    for step in steps:
+        for value in step.values():
+            url = value.get("url") if isinstance(value, dict) else None
+            if isinstance(url, str) and (url == host or url.startswith(host + "/")):
+                value["url"] = url[len(host) :] or "/"
+
+
 def _target(steps: list[dict[str, Any]], out: Imported) -> str:
     """The scheme and host the URLs share becomes the target; their paths stay in the requests."""
     hosts: set[str] = set()
@@ -272,14 +282,7 @@ def _target(steps: list[dict[str, Any]], out: Imported) -> str:
                     hosts.add(m.group(1))
     if len(hosts) == 1:
         host = hosts.pop()
-        for step in steps:
-            for value in step.values():
-                if (
-                    isinstance(value, dict)
-                    and isinstance(value.get("url"), str)
-                    and value["url"].startswith(host)
-                ):
-                    value["url"] = value["url"][len(host) :] or "/"
+        _relative_to(host, steps)
         return host
     if len(hosts) > 1:
         out.note(

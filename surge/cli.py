@@ -413,36 +413,22 @@ def _collect_metrics(plan: Plan, stats: RunStats, report: Report, delay_s: float
 
 
 def _portable(plan: Plan, base_dir: Path) -> Plan:
-    """The plan as stored with its run: relative files (the data file, multipart file parts) made
-    absolute, so `surge report` can re-validate the stored plan from the run folder."""
-    from surge.plan import Plan as PlanModel
-
-    data = plan.model_dump(mode="json", by_alias=True)
-    changed = False
+    """The plan as stored with its run: relative files (the data file, multipart file parts in any
+    flow) made absolute, so `surge report` can re-validate the stored plan from the run folder."""
+    from surge.plan import file_parts
 
     def absolute(path: str) -> str:
-        nonlocal changed
-        if Path(path).is_absolute():
-            return path
+        return path if Path(path).is_absolute() else str((base_dir / path).resolve())
+
+    copy = plan.model_copy(deep=True)
+    changed = False
+    if copy.data is not None and not Path(copy.data.file).is_absolute():
+        copy.data = copy.data.model_copy(update={"file": absolute(copy.data.file)})
         changed = True
-        return str((base_dir / path).resolve())
-
-    if data.get("data"):
-        data["data"]["file"] = absolute(data["data"]["file"])
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for part in (node.get("multipart") or {}).values():
-                if isinstance(part, dict) and "path" in part:
-                    part["path"] = absolute(part["path"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(data.get("scenarios"))
-    return PlanModel.model_validate(data) if changed else plan
+    for _, part in file_parts(copy):  # the plan's own walk: scenarios, setup, teardown, on_start
+        if not Path(part.path).is_absolute():
+            part.path, changed = absolute(part.path), True
+    return copy if changed else plan
 
 
 def _exit_for(verdict: str) -> int:

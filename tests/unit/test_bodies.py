@@ -84,3 +84,14 @@ def test_a_stored_plan_names_its_files_absolutely_so_surge_report_can_revalidate
     assert isinstance(part, FilePart) and part.path == str(tmp_path / "img.png")
     assert semantic_problems(stored, Path("/elsewhere")) == []  # a run folder anywhere
     assert _portable(stored, tmp_path) is stored  # nothing left to change
+
+
+def test_a_stored_plan_names_files_of_setup_steps_absolutely_too(tmp_path: Path) -> None:
+    from surge.cli import _portable
+    from surge.plan import file_parts
+
+    (tmp_path / "seed.bin").write_bytes(b"x")
+    data = with_flow({"get": "/"})
+    data["setup"] = [{"post": {"url": "/seed", "multipart": {"f": {"path": "seed.bin"}}}}]
+    stored = _portable(parse_plan(data, base_dir=tmp_path), tmp_path)
+    assert [part.path for _, part in file_parts(stored)] == [str(tmp_path / "seed.bin")]

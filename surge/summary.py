@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -127,6 +128,13 @@ def phase_windows(plan: Plan) -> list[tuple[str, float, float]]:
     return out
 
 
+def phase_range(plan: Plan, start: float, end: float) -> tuple[float, float]:
+    """The plan seconds whose intervals count in a phase: its own window, and for the last phase
+    everything after the plan's end too (a request completing after the last arrival is recorded
+    there): every request of a run is in one phase, so the phases add up to the totals."""
+    return (start, math.inf) if end >= total_duration_of(plan) - 1e-9 else (start, end)
+
+
 def measured_duration(plan: Plan, stats: RunStats) -> float:
     """Seconds of plan time that actually ran: the plan's length, or less when stopped early."""
     planned = total_duration_of(plan)
@@ -154,7 +162,7 @@ def stats_source(plan: Plan, stats: RunStats) -> AggregateSource:
             ran = max(min(b, run_s) - a, 0.0)
             if ran <= 0:
                 return None
-            return Scope(aggregate(stats, t_range=(a, b)), ran)
+            return Scope(aggregate(stats, t_range=phase_range(plan, a, b)), ran)
         return None
 
     return AggregateSource(scope)
@@ -341,7 +349,7 @@ def build_report(
     phases: list[PhaseReport] = []
     for name, a, b in phase_windows(plan):
         ran = max(min(b, run_s) - a, 0.0)
-        agg = aggregate(stats, t_range=(a, b))
+        agg = aggregate(stats, t_range=phase_range(plan, a, b))
         phases.append(
             PhaseReport(
                 status="not run" if ran <= 0 else "partial" if ran < b - a - 1e-6 else "ran",

@@ -733,3 +733,17 @@ def test_abort_reason_from_live_stats() -> None:
     source = stats_source(plan, full_stats())
     assert abort_reason(plan.parsed_thresholds(), source, elapsed_s=2.0) is None
     assert abort_reason(plan.parsed_thresholds(), source, elapsed_s=3.0) == "http.error_rate < 1%"
+
+
+def test_every_request_is_in_one_phase_even_one_recorded_after_the_plan_ends() -> None:
+    # A request sent at 4.999 s that completes at 5.01 s is recorded in interval 5, past the plan's
+    # 5 s: it belongs to the last phase, so the phases add up to the totals (it used to be in none).
+    samples = [Sample(t, "e", 1000, 1000) for t in (0.5, 1.5, 2.5, 3.5, 4.5)] + [
+        Sample(5.01, "e", 1000, 1000)
+    ]
+    stats = merge_results([worker_result(record_all(samples), ended_s=5.1)])
+    report = build_report(report_plan(), stats, run_id="r")
+    assert [p["requests"] for p in report["phases"]] == [2, 4]
+    assert sum(p["requests"] for p in report["phases"]) == report["totals"]["requests"] == 6
+    plan = report_plan(['phase["main"].requests == 4'])
+    assert evaluate(plan.parsed_thresholds(), stats_source(plan, stats))[0]["status"] == "pass"

@@ -251,7 +251,7 @@ def _ensure(config: Mapping[str, Any], out: Imported) -> list[str]:
             )
     if isinstance(ensure.get("maxErrorRate"), int | float):
         checks.append(f"http.error_rate <= {ensure['maxErrorRate']:g}%")
-    for key in _ENSURE_LEGACY & set(ensure):
+    for key in sorted(_ENSURE_LEGACY & set(ensure)):  # a stable order in the written plan
         check = _artillery_check(f"http.response_time.{key}", "<=", ensure[key])
         if check:
             checks.append(check)

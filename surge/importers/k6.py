@@ -17,7 +17,6 @@ from typing import Any
 
 from surge.importers import Flow, Imported, ScriptError, duration
 
-_HTTP = re.compile(r"\bhttp\.(get|post|put|patch|del|head|options)\s*\(")
 _CALL = re.compile(r"\b(?:http\.(?P<m>get|post|put|patch|del|head|options)|(?P<f>check|sleep|group))\s*\(")
 
 

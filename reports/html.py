@@ -63,6 +63,7 @@ from reports.services import (
     window_line,
     zero_series,
 )
+from reports.targets import targets_view
 from surge.report_model import Check, Report
 
 __all__ = ["chart_data", "render_html"]
@@ -303,6 +304,41 @@ def _signoff(report: Report) -> str:
     baseline = f'<ul class="baseline">{"".join(f"<li>{_e(x)}</li>" for x in lines)}</ul>' if lines else ""
     signature = f"<p class='signature'>{_e(SIGNATURE)}</p>"
     return _section("signoff", "Sign-off", table, note, baseline, signature)
+
+
+def _targets(report: Report) -> str:
+    """An A/B run: the targets, their own verdicts, and their figures side by side."""
+    view = targets_view(report)
+    if view is None:
+        return ""
+    heads = _table(
+        ("Target", "URL", "Its checks"),
+        [
+            [
+                (name, "mono"),
+                (url, "mono"),
+                (verdict.upper(), f"st-{'pass' if verdict == 'pass' else 'fail'}"),
+            ]
+            for name, url, verdict in zip(view.names, view.urls, view.verdicts, strict=True)
+        ],
+    )
+    parts = [
+        heads,
+        f"<p class='hint'>The same load on each: {_e(view.load)}. Changes are against "
+        f"{_e(view.names[0])}, green when better, red when worse.</p>",
+    ]
+    for table in view.tables:
+        headers = (table.first_column, *view.names, *view.delta_headers)
+        rows: list[list[Cell]] = [
+            [
+                (row.label, "mono") if table.first_column != "Metric" else row.label,
+                *row.values,
+                *((d.text, f"delta-{d.verdict}") if d.verdict else d.text for d in row.deltas),
+            ]
+            for row in table.rows
+        ]
+        parts.append(f"<h3>{_e(table.title)}</h3>" + _table(headers, rows, range(1, len(headers))))
+    return _section("targets", "Targets compared", *parts)
 
 
 def _charts(charts: Sequence[ChartSpec]) -> str:
@@ -646,6 +682,7 @@ def render_html(report: Report) -> str:
             _alerts(report),
             _summary(report),
             _signoff(report),
+            _targets(report),
             _charts(charts["charts"]),
             _totals(report),
             _latency(report),

@@ -38,6 +38,7 @@ from reports.services import (
     threshold_example,
     window_line,
 )
+from reports.targets import targets_view
 from surge.baseline import is_regression_check
 from surge.report_model import Check, CheckStatus, LatencySummary, PhaseReport, Report, Verdict
 from surge.validity import PREFIX as VALIDITY_PREFIX
@@ -102,7 +103,15 @@ _STATUS_WORDS: dict[CheckStatus, str] = {"pass": "PASS", "fail": "FAIL", "no-dat
 
 
 def format_target(check: Check) -> str:
-    return f"{check['op']} {format_value(check['target'], check['unit'])}"
+    """A check's target; an A/B comparison's says what it was computed from."""
+    if check.get("detail") and "against" not in check and check.get("kind") == "threshold":
+        return f"{check['op']} ?"  # a comparison whose other side had no figure (its detail says)
+    text = f"{check['op']} {format_value(check['target'], check['unit'])}"
+    against = check.get("against")
+    if against:
+        sides = ", ".join(f"{name} = {format_value(value, check['unit'])}" for name, value in against.items())
+        text += f" (from {sides})"
+    return text
 
 
 def status_label(status: CheckStatus) -> str:
@@ -347,6 +356,34 @@ def _signoff(report: Report) -> list[str]:
         )
     extra = [f"- {_cell(line)}" for line in baseline_lines(report)]
     return lines + _table(headers, rows, (2, 3, 4)) + [note, ""] + ([*extra, ""] if extra else [])
+
+
+def _targets(report: Report) -> list[str]:
+    """An A/B run: the targets, their own verdicts, and their figures side by side."""
+    view = targets_view(report)
+    if view is None:
+        return []
+    lines = _section("Targets compared")
+    lines += _table(
+        ("Target", "URL", "Its checks"),
+        [
+            (_code(n), _code(u), v.upper() if v == "pass" else f"**{v.upper()}**")
+            for n, u, v in zip(view.names, view.urls, view.verdicts, strict=True)
+        ],
+    )
+    lines += [f"The same load on each: {view.load}. Changes are against {view.names[0]}.", ""]
+    for table in view.tables:
+        headers = (table.first_column, *view.names, *view.delta_headers)
+        rows = [
+            (
+                _cell(row.label),
+                *row.values,
+                *(f"{d.text} ({d.verdict})" if d.verdict else d.text for d in row.deltas),
+            )
+            for row in table.rows
+        ]
+        lines += [f"### {table.title}", "", *_table(headers, rows, range(1, len(headers))), ""]
+    return lines
 
 
 def _totals(report: Report) -> list[str]:
@@ -697,6 +734,7 @@ def render_markdown(report: Report) -> str:
     lines = [
         *_header(report),
         *_signoff(report),
+        *_targets(report),
         *_totals(report),
         *_latency(report),
         *_endpoints(report),

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import sys
+from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -161,6 +162,14 @@ def _warn_without_thresholds(plan: Plan) -> None:
         )
 
 
+def _targets_text(plan: Plan, mask: Callable[[str], str]) -> str:
+    if not plan.targets:
+        return mask(plan.target)
+    each = ", ".join(f"{name} {mask(url)}" for name, url in plan.targets.items())
+    how = "each with the whole load" if plan.target_load == "each" else "sharing the load"
+    return f"{len(plan.targets)} targets, {how}: {each}"
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from surge.baseline import resolve_baseline
     from surge.interrupts import StopRequests
@@ -198,7 +207,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     printer = ProgressPrinter(plan.load.duration_s, closed=plan.load.model == "closed")
     redactor = redactor_for(plan, os.environ, secrets.values())
     print(
-        f"surge {__version__}: running '{plan.name}' against {redactor.text(plan.target)} (run {run_id})",
+        f"surge {__version__}: running '{plan.name}' against {_targets_text(plan, redactor.text)} (run {run_id})",
         file=sys.stderr,
     )
     _print_baseline(baseline, notes)
@@ -468,6 +477,8 @@ def _endpoint_lines(rep: Report, limit: int = 15) -> list[str]:
             + ", ".join(f"{k} {v}" for k, v in sorted(classes.items(), key=lambda kv: -kv[1]))
         )
     width = min(max(len(n) for n in endpoints), 48)
+    if rep.get("targets"):
+        return lines + _failure_lines(rep, width)  # an A/B run's endpoints are shown per target
     lines.append(f"  {'endpoint':<{width}} {'requests':>9} {'errors':>7} {'p95':>10}  error classes")
     busiest = sorted(endpoints.items(), key=lambda kv: -kv[1]["requests"])
     for name, ep in busiest[:limit]:
@@ -477,6 +488,13 @@ def _endpoint_lines(rep: Report, limit: int = 15) -> list[str]:
         lines.append(f"  {shown:<{width}} {ep['requests']:>9} {ep['errors']:>7} {p95:>10}  {errors}")
     if len(busiest) > limit:
         lines.append(f"  ... {len(busiest) - limit} more in the report")
+    return lines + _failure_lines(rep, width)
+
+
+def _failure_lines(rep: Report, width: int) -> list[str]:
+    import re
+
+    lines = []
     failures = rep.get("failures") or []
     if failures:
         lines.append("what failed (first of each, most frequent first):")
@@ -488,6 +506,30 @@ def _endpoint_lines(rep: Report, limit: int = 15) -> list[str]:
     return lines
 
 
+_TERMINAL_TARGET_ROWS = ("Requests", "Error rate", "Throughput", "Latency p50", "Latency p95", "Latency p99")
+
+
+def _target_lines(rep: Report) -> list[str]:
+    """An A/B run: each target's headline figures and endpoints side by side, changes against the first."""
+    import re
+
+    from reports.targets import targets_view
+
+    view = targets_view(rep)
+    if view is None:
+        return []
+    endpoint_rows = next((t.rows for t in view.tables if t.first_column == "Endpoint"), [])
+    rows = [r for r in view.tables[0].rows if r.label in _TERMINAL_TARGET_ROWS] + endpoint_rows[:15]
+    labels = [re.sub(r"[\x00-\x1f\x7f]", " ", r.label.removeprefix("Latency "))[:40] for r in rows]
+    width = max(len(label) for label in labels)
+    heads = [*(n[:16] for n in view.names), *(h[:24] for h in view.delta_headers)]
+    lines = [f"  {'':<{width}} " + " ".join(f"{h:>16}" for h in heads)]
+    for label, row in zip(labels, rows, strict=True):
+        deltas = [f"{d.text} {d.verdict or ''}".strip() for d in row.deltas]
+        lines.append(f"  {label:<{width}} " + " ".join(f"{v:>16}" for v in [*row.values, *deltas]))
+    return lines
+
+
 def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
     t = rep["totals"]
     lat = rep["latency_ms"]
@@ -496,9 +538,12 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
         f"requests {t['requests']}  errors {t['errors']} ({t['error_rate'] * 100:.2f}%)  "
         f"throughput {t['throughput_rps']:.1f}/s  dropped {t['dropped_iterations']}"
     )
-    print(
-        f"latency (corrected) p50 {_fmt(lat['p50'], 'ms')}  p95 {_fmt(lat['p95'], 'ms')}  p99 {_fmt(lat['p99'], 'ms')}"
-    )
+    if not rep.get("targets"):  # an A/B run's latencies are per target (below): together they mean nothing
+        print(
+            f"latency (corrected) p50 {_fmt(lat['p50'], 'ms')}  p95 {_fmt(lat['p95'], 'ms')}  p99 {_fmt(lat['p99'], 'ms')}"
+        )
+    for line in _target_lines(rep):
+        print(line)
     for line in _endpoint_lines(rep):
         print(line)
     if rep["generator"]["saturated"]:
@@ -519,6 +564,8 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
         measured = _fmt(c["measured"], c["unit"])
         if c.get("at_least"):
             measured = f">= {measured} (timeouts)"
+        if "against" in c:  # an A/B comparison: its target was computed from the other side
+            versus += f" vs {c['op']} {_fmt(c['target'], c['unit'])}"
         print(f"  [{mark:>7}] {c['name']:<45} measured {measured}{versus}")
         if c["status"] != "pass" and c.get("detail"):
             print(f"            {c['detail']}")

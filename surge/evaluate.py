@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Protocol
 
 from surge.report_model import Check, CheckStatus, Verdict
@@ -14,6 +15,20 @@ class MetricSource(Protocol):
     def value(self, ref: MetricRef) -> float | None:
         """The measured value in the metric's unit, or None when there is no data. A latency that
         fell among timed-out requests is an :class:`AtLeast` (a lower bound)."""
+
+
+class TargetSources:
+    """An A/B run's figures: a metric naming a target (target["sst"].http...) is read from that
+    target's own figures; the others (services, cost) from the run's."""
+
+    def __init__(self, run: MetricSource, targets: Mapping[str, MetricSource]) -> None:
+        self.run, self.targets = run, targets
+
+    def value(self, ref: MetricRef) -> float | None:
+        if ref.target is None:
+            return self.run.value(ref)
+        source = self.targets.get(ref.target)
+        return None if source is None else source.value(ref.untargeted())
 
 
 def holds(measured: float, op: Op, target: float) -> bool:
@@ -28,9 +43,13 @@ def evaluate(thresholds: Iterable[Threshold], source: MetricSource) -> list[Chec
     checks: list[Check] = []
     for th in thresholds:
         measured = source.value(th.metric)
+        detail: str | None = None
+        th, unknown = _bound(th, source)
         # Missing data never passes: a check nobody could measure is not evidence.
         status: CheckStatus = "no-data"
-        if measured is not None:
+        if unknown is not None:
+            detail = unknown
+        elif measured is not None:
             status = "pass" if holds(measured, th.op, th.target) else "fail"
         check = Check(
             name=th.expr,
@@ -47,8 +66,38 @@ def evaluate(thresholds: Iterable[Threshold], source: MetricSource) -> list[Chec
         )
         if isinstance(measured, AtLeast):
             check["at_least"] = True
+        if th.operands and unknown is None:
+            check["against"] = {ref.canonical: round(_operand(ref, source), 6) for ref in th.operands}
+        if detail is not None:
+            check["detail"] = detail
         checks.append(check)
     return checks
+
+
+def _operand(ref: MetricRef, source: MetricSource) -> float:
+    value = source.value(ref)
+    assert value is not None  # _bound said every operand has a value
+    return value
+
+
+def _bound(th: Threshold, source: MetricSource) -> tuple[Threshold, str | None]:
+    """An A/B comparison with its target computed from the other targets' measured figures, or why
+    it cannot be: a figure missing, or one that is only a lower bound (timed-out requests)."""
+    if not th.operands:
+        return th, None
+    values: dict[str, float] = {}
+    for ref in th.operands:
+        value = source.value(ref)
+        if value is None:
+            return replace(
+                th, target=0.0
+            ), f"{ref.canonical} has no data, so there is nothing to compare with"
+        if isinstance(value, AtLeast):
+            return replace(th, target=0.0), (
+                f"{ref.canonical} fell among timed-out requests (at least {value:g}): not a figure to compare with"
+            )
+        values[ref.canonical] = value
+    return th.bind(values), None
 
 
 def verdict(checks: Iterable[Check], error: str | None = None) -> Verdict:
@@ -60,7 +109,7 @@ def verdict(checks: Iterable[Check], error: str | None = None) -> Verdict:
 def abort_reason(thresholds: Iterable[Threshold], source: MetricSource, elapsed_s: float) -> str | None:
     """The first abort-on-fail threshold breached after its grace period, if any."""
     for th in thresholds:
-        if not th.abort_on_fail or elapsed_s < th.grace_s:
+        if not th.abort_on_fail or elapsed_s < th.grace_s or th.operands:
             continue
         measured = source.value(th.metric)
         if measured is not None and not compare(measured, th.op, th.target):

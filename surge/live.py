@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
 
-from surge.evaluate import abort_reason
+from surge.evaluate import MetricSource, TargetSources, abort_reason
 from surge.plan import Plan
 from surge.stats import Aggregate, IntervalData, add_encoded, is_stage, latency_stat, new_histogram
 from surge.summary import AggregateSource, Scope, phase_windows
@@ -32,6 +32,8 @@ class Snapshot:
     users: int = 0  # closed model: active virtual users in the interval shown
     # (workers whose part of the interval shown has arrived, live workers) when some are late.
     reporting: tuple[int, int] | None = None
+    # An A/B run: each target's p95 in the interval shown (the run's p95 mixes the targets).
+    target_p95_ms: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,6 +61,8 @@ class LiveView:
     phases: dict[str, Aggregate] = field(default_factory=dict)
     # Per interval index: what the workers sent of it (recent ones only).
     _recent: dict[int, _Recent] = field(default_factory=dict)
+    # An A/B run: the target each worker sends to (its checks are judged per target).
+    target_of: dict[int, str] = field(default_factory=dict)
     # Per live worker: every interval below this index has arrived from it.
     _closed_before: dict[int, int] = field(default_factory=dict)
 
@@ -66,10 +70,13 @@ class LiveView:
         self.windows = phase_windows(self.plan)
         self.interval_s = self.plan.interval
         self._closed_before = dict.fromkeys(range(self.workers), 0)
+        self._by_target = {name: LiveView(self.plan) for name in dict.fromkeys(self.target_of.values())}
 
     def add(
         self, intervals: dict[str, IntervalData], *, shard: int = 0, closed_before: int | None = None
     ) -> None:
+        if shard in self.target_of:
+            self._by_target[self.target_of[shard]].add(intervals)
         for key, data in intervals.items():
             idx = int(key)
             t = idx * self.interval_s
@@ -127,9 +134,20 @@ class LiveView:
             in_flight=recent.in_flight if recent else 0,
             users=recent.users if recent else 0,
             reporting=reporting,
+            target_p95_ms={n: v._p95_at(shown) for n, v in self._by_target.items()},
         )
 
-    def source(self, elapsed_s: float) -> AggregateSource:
+    def _p95_at(self, index: int) -> float | None:
+        recent = self._recent.get(index)
+        return recent.p95_ms() if recent else None
+
+    def source(self, elapsed_s: float) -> MetricSource:
+        run = self._run_source(elapsed_s)
+        if not self._by_target:
+            return run
+        return TargetSources(run, {n: v._run_source(elapsed_s) for n, v in self._by_target.items()})
+
+    def _run_source(self, elapsed_s: float) -> AggregateSource:
         windows = {n: (a, b) for n, a, b in self.windows}
 
         def scope(namespace: str, key: str | None) -> Scope | None:

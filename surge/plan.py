@@ -8,6 +8,7 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, TextIO
 from urllib.parse import urlsplit
@@ -37,7 +38,14 @@ from surge.metrics.bind import bind_thresholds, threshold_problem
 from surge.metrics.spec import CostSpec, Services
 from surge.pause import PAUSE_SCHEMA, Pause, parse_pause
 from surge.template import TemplateError, compile_structure, structure_calls, structure_variables
-from surge.thresholds import Threshold, ThresholdError, parse_metric, parse_threshold
+from surge.thresholds import (
+    TARGET_NAMESPACES,
+    MetricRef,
+    Threshold,
+    ThresholdError,
+    parse_metric,
+    parse_threshold,
+)
 from surge.units import (
     DURATION_SCHEMA,
     SHARE_SCHEMA,
@@ -838,6 +846,30 @@ OPTIONAL_SECTIONS = (
 )
 
 
+TargetName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.\-]*$", max_length=40)]
+
+
+def _base_url(v: str) -> str:
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"'{v}' is not an http(s) URL; e.g. http://127.0.0.1:8080")
+    return v.rstrip("/")
+
+
+def per_target(thresholds: list[Threshold], targets: Sequence[str]) -> list[Threshold]:
+    """An A/B plan's checks: one on a request metric that names no target holds for every target
+    (a check per target); checks naming a target, comparisons, services and cost stay as written."""
+    out: list[Threshold] = []
+    for th in thresholds:
+        if th.metric.target is not None or th.metric.namespace not in TARGET_NAMESPACES:
+            out.append(th)
+            continue
+        for name in targets:
+            metric = th.metric.on_target(name)
+            out.append(replace(th, metric=metric, expr=f"target[{json.dumps(name)}].{th.expr}"))
+    return out
+
+
 def _k6_thresholds(v: object) -> object:
     from surge.k6_thresholds import expand_k6
 
@@ -854,7 +886,14 @@ class Plan(_Model):
     description: str | None = None
     """shown in the report"""
     target: str
-    """the base URL requests are relative to"""
+    """the base URL requests are relative to; required unless the plan names `targets` (A/B)"""
+    targets: dict[TargetName, str] = Field(default_factory=dict)
+    """A/B in one run: two or more named base URLs that get the same load, reported side by side
+    and compared in checks (target["new"].http.latency.p95 < target["old"].http.latency.p95 * 1.05);
+    see docs/migrating.md"""
+    target_load: Literal["each", "split"] = "each"
+    """A/B: each target gets the whole arrival schedule (each), or the schedule's arrivals and
+    users are shared out among the targets (split)"""
     allow_hosts: list[str] = Field(default_factory=list)
     """more hosts full URLs (and redirects) may reach besides the target's"""
     defaults: Defaults = Field(default_factory=Defaults)
@@ -939,13 +978,61 @@ class Plan(_Model):
             return {k: v for k, v in data.items() if not (v is None and k in OPTIONAL_SECTIONS)}
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _target_of_targets(cls, data: object) -> object:
+        # An A/B plan's `target` is its first target's: every code path that reads the one target
+        # (reachability, hosts, a plan without targets) sees one of the plan's own.
+        targets = data.get("targets") if isinstance(data, dict) else None
+        if isinstance(data, dict) and isinstance(targets, dict) and targets and data.get("target") is None:
+            return {**data, "target": next(iter(targets.values()))}
+        return data
+
     @field_validator("target")
     @classmethod
     def _target(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"'{v}' is not an http(s) URL; e.g. http://127.0.0.1:8080")
-        return v.rstrip("/")
+        return _base_url(v)
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, v: dict[str, str]) -> dict[str, str]:
+        if len(v) == 1:
+            raise ValueError("an A/B run compares two or more targets; with one, write `target: URL`")
+        urls = {name: _base_url(url) for name, url in v.items()}
+        seen: dict[str, str] = {}
+        for name, url in urls.items():
+            if url in seen:
+                raise ValueError(
+                    f"'{name}' and '{seen[url]}' are the same URL ({url}); an A/B run compares two systems"
+                )
+            seen[url] = name
+        return urls
+
+    @model_validator(mode="after")
+    def _ab_plan(self) -> Plan:
+        if not self.targets:
+            if self.target_load != "each":
+                raise ValueError("target_load shares the load among targets: name them under targets:")
+            return self
+        if self.target not in self.targets.values():
+            raise ValueError(
+                f"target {self.target} is not one of targets ({', '.join(self.targets.values())}): an A/B "
+                "plan names its targets under targets: only (no target, no --target)"
+            )
+        unsupported = [
+            ("baseline", self.baseline is not None, "compare the targets with each other in thresholds"),
+            ("regression", self.regression is not None, "compare the targets with each other in thresholds"),
+            ("setup", self.setup is not None, "log in per virtual user with on_start, or run setup apart"),
+            ("teardown", self.teardown is not None, "clean up after the run apart"),
+        ]
+        for field, present, instead in unsupported:
+            if present:
+                raise ValueError(f"{field} is not supported in an A/B run (targets:) yet; {instead}")
+        if self.target_load == "split" and isinstance(self.workers, int) and self.workers < len(self.targets):
+            raise ValueError(
+                f"workers: split among {len(self.targets)} targets needs at least {len(self.targets)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _limits(self) -> Plan:
@@ -993,12 +1080,20 @@ class Plan(_Model):
     def allowed_hosts(self) -> frozenset[str]:
         # Entries may be written host:port; hosts are what is compared.
         hosts = (urlsplit(f"//{h}").hostname or h for h in self.allow_hosts)
-        return frozenset({self.target_host, *(h.lower() for h in hosts)})
+        targets = (urlsplit(url).hostname or "" for url in self.targets.values())
+        return frozenset({self.target_host, *targets, *(h.lower() for h in hosts)})
+
+    def for_target(self, name: str) -> Plan:
+        """One target's part of an A/B plan: the same plan with that target alone (its checks are
+        the A/B plan's to judge, across targets)."""
+        return self.model_copy(update={"target": self.targets[name], "targets": {}, "target_load": "each"})
 
     def parsed_thresholds(self) -> list[Threshold]:
         parsed = [
             parse_threshold(t.check, abort_on_fail=t.abort_on_fail, grace_s=t.grace) for t in self.thresholds
         ]
+        if self.targets:
+            parsed = per_target(parsed, list(self.targets))
         # Service thresholds may compare with declared values (`pool * 0.9`): bind them here.
         return bind_thresholds(parsed, self.services, self.cost) if self.services or self.cost else parsed
 
@@ -1108,6 +1203,28 @@ def is_s3_uri(ref: str) -> bool:
     return ref.startswith(S3_SCHEME)
 
 
+def _metric_ref_problems(plan: Plan, ref: MetricRef) -> list[str]:
+    """What a threshold's metric names that the plan does not have: a target, endpoint, phase, stage."""
+    problems = []
+    if ref.target is not None and not plan.targets:
+        problems.append(
+            f'{ref.canonical}: target["..."] names a target of an A/B run; this plan has one target '
+            "(name two or more under targets:, or drop the prefix)"
+        )
+    elif ref.target is not None and ref.target not in plan.targets:
+        problems.append(f'no target named "{ref.target}"; the plan has: {", ".join(plan.targets)}')
+    if ref.namespace == "endpoint" and ref.key not in endpoint_names(plan):
+        names = ", ".join(sorted(endpoint_names(plan)))
+        problems.append(f'no endpoint named "{ref.key}"; the plan has: {names}')
+    if ref.namespace == "phase" and ref.key not in phase_names(plan):
+        names = ", ".join(phase_names(plan))
+        problems.append(f'no phase named "{ref.key}"; the plan has: {names}')
+    if ref.namespace == "stage" and ref.key not in stage_names(plan):
+        names = ", ".join(sorted(stage_names(plan))) or "none (add '- stage: NAME' or a poll 'metric')"
+        problems.append(f'no stage named "{ref.key}"; the plan has: {names}')
+    return problems
+
+
 def semantic_problems(
     plan: Plan,
     base_dir: Path,
@@ -1141,15 +1258,12 @@ def semantic_problems(
         except ThresholdError as exc:
             problems.append(f"thresholds[{i}]: {exc}")
             continue
-        if th.metric.namespace == "endpoint" and th.metric.key not in endpoint_names(plan):
-            names = ", ".join(sorted(endpoint_names(plan)))
-            problems.append(f'thresholds[{i}]: no endpoint named "{th.metric.key}"; the plan has: {names}')
-        if th.metric.namespace == "phase" and th.metric.key not in phase_names(plan):
-            names = ", ".join(phase_names(plan))
-            problems.append(f'thresholds[{i}]: no phase named "{th.metric.key}"; the plan has: {names}')
-        if th.metric.namespace == "stage" and th.metric.key not in stage_names(plan):
-            names = ", ".join(sorted(stage_names(plan))) or "none (add '- stage: NAME' or a poll 'metric')"
-            problems.append(f'thresholds[{i}]: no stage named "{th.metric.key}"; the plan has: {names}')
+        for ref in (th.metric, *th.operands):
+            problems.extend(f"thresholds[{i}]: {p}" for p in _metric_ref_problems(plan, ref))
+        if th.operands and th.abort_on_fail:
+            problems.append(
+                f"thresholds[{i}]: a comparison of targets is judged when the run ends; it cannot abort it"
+            )
         problem = threshold_problem(th, plan.services, plan.cost)
         if problem:
             problems.append(f"thresholds[{i}]: {problem}")

@@ -111,6 +111,9 @@ def plan_schema() -> dict[str, Any]:
             {"$ref": "#/$defs/ThresholdSpec"},
         ]
     }
+    # `target`, or an A/B run's `targets` (the plan's first target then stands for `target`).
+    schema["required"] = [r for r in schema.get("required", []) if r != "target"]
+    schema["anyOf"] = [{"required": ["target"]}, {"required": ["targets"]}]
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = SCHEMA_ID
     schema["title"] = "surge test plan"

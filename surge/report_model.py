@@ -46,7 +46,9 @@ class Check(TypedDict):
     # Absent in reports written before validity checks existed.
     kind: NotRequired[CheckKind]
     at_least: NotRequired[bool]  # measured is a lower bound (it fell among timed-out requests)
-    detail: NotRequired[str]  # why it failed and what to do (validity checks)
+    detail: NotRequired[str]  # why it failed and what to do (validity checks), or why it has no data
+    # An A/B comparison's right side: the other targets' figures its target was computed from.
+    against: NotRequired[dict[str, float]]
 
 
 class BaselineInfo(TypedDict):
@@ -175,6 +177,24 @@ class FlowReport(TypedDict):
     message: str | None  # why it failed
 
 
+class TargetReport(TypedDict):
+    """One target of an A/B run: its figures as a one-target run's report gives them."""
+
+    url: str
+    verdict: Verdict  # its own checks: its thresholds (target["name"]...) and its validity
+    totals: Totals
+    latency_ms: LatencySummary
+    service_time_ms: LatencySummary
+    errors_by_class: dict[str, int]
+    status_codes: dict[str, int]
+    endpoints: dict[str, EndpointReport]
+    stages: dict[str, StageReport]
+    phases: list[PhaseReport]
+    timeseries: list[TimeseriesPoint]
+    generator: GeneratorHealth
+    failures: NotRequired[list[FailureGroup]]
+
+
 class Report(TypedDict):
     schema_version: int
     surge_version: str
@@ -214,3 +234,7 @@ class Report(TypedDict):
     flows: NotRequired[list[FlowReport]]
     # What failed and how, most frequent first (absent in reports written before samples existed).
     failures: NotRequired[list[FailureGroup]]
+    # An A/B run (a plan with targets:): each target's figures, in the plan's order; the run's own
+    # figures above are all targets' requests together. Absent for a run of one target.
+    targets: NotRequired[dict[str, TargetReport]]
+    target_load: NotRequired[Literal["each", "split"]]

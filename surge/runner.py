@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from surge.engine.worker import WorkerSpec, run_worker
 from surge.errors import UserError
 from surge.interrupts import StopRequests, ignore_stop_signals
+from surge.lanes import lane_of, local_worker_count
 from surge.live import LiveView, Snapshot
 from surge.plan import Plan, flow_steps
 from surge.report_model import Report
@@ -70,9 +71,11 @@ def default_workers(plan: Plan) -> int:
 
 
 def check_reachable(plan: Plan, timeout_s: float = 3.0) -> None:
-    """Fail fast, before any load, when nothing listens at the target."""
+    """Fail fast, before any load, when nothing listens at the target (at any of an A/B run's)."""
     if not endpoint_names_http(plan):
         return  # a flow of aws: steps only never calls the target
+    for name in plan.targets:
+        check_reachable(plan.for_target(name), timeout_s)
     parts = urlsplit(plan.target)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -207,14 +210,16 @@ def _worker_main(
 def _lost_result(
     shard: int, shards: int, t0: float, plan: Plan, error: str, streamed: list[dict[str, IntervalData]]
 ) -> WorkerResult:
-    """A worker that delivered no result: what it streamed while it ran is kept (and marked)."""
+    """A worker that delivered no result: what it streamed while it ran is kept (and marked),
+    as its target's in an A/B run."""
     by_key: dict[str, list[IntervalData]] = {}
     for delta in streamed:
         for key, data in delta.items():
             by_key.setdefault(key, []).append(data)
     intervals = {k: merge_interval_list(v) for k, v in sorted(by_key.items(), key=lambda kv: int(kv[0]))}
     last = max((int(k) for k in intervals), default=-1)
-    return WorkerResult(
+    lane = lane_of(plan, shard, shards)
+    result = WorkerResult(
         version=RESULT_VERSION,
         worker=f"local-{shard}",
         shard=shard,
@@ -236,6 +241,9 @@ def _lost_result(
             notes=[],
         ),
     )
+    if lane.target is not None:
+        result["target"] = lane.target
+    return result
 
 
 def run_local(
@@ -305,7 +313,7 @@ def _run(
     setup_vars: dict[str, object],
     debug: int = 0,
 ) -> LocalRun:
-    n = workers or default_workers(plan)
+    n = local_worker_count(plan, workers or default_workers(plan))
     ctx = mp.get_context("spawn")
     out: Any = ctx.Queue()
     start, stop = ctx.Event(), ctx.Event()
@@ -336,7 +344,8 @@ def _run(
     for p in procs:
         p.start()
 
-    live = LiveView(plan, plan.parsed_thresholds(), workers=n)
+    target_of = {i: t for i in range(n) if (t := lane_of(plan, i, n).target) is not None}
+    live = LiveView(plan, plan.parsed_thresholds(), workers=n, target_of=target_of)
     follow = _Follow(plan, out, procs, stop, live, progress, stops)
     try:
         _wait_ready(out, procs, n, stops)

@@ -139,6 +139,7 @@ class WorkerResult(TypedDict):
     intervals: dict[str, IntervalData]  # key: interval index (JSON keys are strings)
     health: HealthData
     samples: NotRequired[Samples]  # absent in results written before failure samples existed
+    target: NotRequired[str]  # an A/B run: the target this worker sent its load to
 
 
 class RunStats(TypedDict):
@@ -156,6 +157,8 @@ class RunStats(TypedDict):
     intervals: dict[str, IntervalData]
     health: list[HealthData]
     samples: NotRequired[Samples]
+    # An A/B run: each target's workers merged apart (the figures above are all targets together).
+    targets: NotRequired[dict[str, RunStats]]
 
 
 # -- recording (the worker's hot path) ------------------------------------------------------------
@@ -550,7 +553,14 @@ def merge_encoded(encoded: list[str]) -> str:
 
 
 def as_run_stats(r: WorkerResult) -> RunStats:
-    """One worker's result seen as a run of one worker."""
+    """One worker's result seen as a run of one worker (of its target, in an A/B run)."""
+    stats = _one_worker(r)
+    if "target" in r:
+        stats["targets"] = {r["target"]: _one_worker(r)}
+    return stats
+
+
+def _one_worker(r: WorkerResult) -> RunStats:
     return RunStats(
         version=r["version"],
         interval_s=r["interval_s"],
@@ -599,7 +609,7 @@ def _merge_batch(items: list[RunStats]) -> RunStats:
         for key, data in r["intervals"].items():
             by_interval.setdefault(key, []).append(data)
     intervals = {k: merge_interval_list(v) for k, v in sorted(by_interval.items(), key=lambda kv: int(kv[0]))}
-    return RunStats(
+    merged = RunStats(
         version=RESULT_VERSION,
         interval_s=items[0]["interval_s"],
         t0=items[0]["t0"],
@@ -613,6 +623,14 @@ def _merge_batch(items: list[RunStats]) -> RunStats:
         health=[h for r in items for h in r["health"]],
         samples=merge_samples(r.get("samples") or {} for r in items),
     )
+    # An A/B run: each target's figures merged apart, as the whole run's are (one level deep).
+    by_target: dict[str, list[RunStats]] = {}
+    for r in items:
+        for name, part in (r.get("targets") or {}).items():
+            by_target.setdefault(name, []).append(part)
+    if by_target:
+        merged["targets"] = {name: _merge_batch(parts) for name, parts in by_target.items()}
+    return merged
 
 
 def merge_samples(parts: Iterable[Samples]) -> Samples:

@@ -326,6 +326,20 @@ def build_report(
 ) -> Report:
     """The report of a run. ``end`` says how it ended (stopped, workers lost beyond those in
     ``stats``); without it, a run that stopped early or was aborted counts as stopped."""
+    if plan.targets:
+        from surge.summary_ab import build_ab_report  # it builds each target's report with this function
+
+        return build_ab_report(
+            plan,
+            stats,
+            run_id=run_id,
+            mode=mode,
+            partial=partial,
+            aborted_by=aborted_by,
+            error=error,
+            metrics=metrics,
+            end=end,
+        )
     if end is None:
         end = RunEnd(stopped_by=stop_reason(aborted_by=aborted_by, early=partial or stats["stopped_early"]))
     partial = partial or end.stopped_by is not None or end.workers_lost > 0

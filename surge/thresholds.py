@@ -4,6 +4,10 @@ Pure parsing. A threshold names a metric, a comparison and a target with a unit;
 fit the metric's kind (a latency takes ms/s, a rate takes %, a throughput takes /s), so that a
 typo is caught when the plan is validated rather than after a 10-minute run.
 
+An A/B run (a plan with ``targets:``) names one target's request metrics with a prefix,
+``target["sst"].http.latency.p95 < 300ms``, and compares two targets with a metric on the right:
+``target["sst"].http.latency.p95 < target["ecs"].http.latency.p95 * 1.05``.
+
 Service metrics collected from CloudWatch use keyed namespaces named after the service type
 (``lambda["orders"].cold_start.p99 < 2s``, ``rds["main"].connections.max < pool * 0.9``) and the
 plain ``cost`` namespace (``cost.monthly_usd <= $950``). Their paths and kinds come from
@@ -62,16 +66,22 @@ class MetricRef:
     key: str | None  # the selector of keyed namespaces: endpoint["GET /api/mocs"]
     path: tuple[str, ...]  # normalized, e.g. ("latency", "p95") or ("error_rate",)
     kind: Kind
+    # The target of an A/B run whose requests the metric counts: target["sst"].http...; None: the
+    # run's only target (or, for services and cost, no target at all).
+    target: str | None = None
 
     @property
     def canonical(self) -> str:
-        if self.key is None:
-            head = self.namespace
-        elif '"' in self.key:  # the grammar has no escapes: quote with the other kind
-            head = f"{self.namespace}['{self.key}']"
-        else:
-            head = f'{self.namespace}["{self.key}"]'
-        return ".".join((head, *self.path))
+        head = self.namespace if self.key is None else f"{self.namespace}[{_quoted(self.key)}]"
+        name = ".".join((head, *self.path))
+        return name if self.target is None else f"target[{_quoted(self.target)}].{name}"
+
+    def untargeted(self) -> MetricRef:
+        """The same metric of one target's own figures (what that target's report calls it)."""
+        return replace(self, target=None)
+
+    def on_target(self, target: str) -> MetricRef:
+        return replace(self, target=target)
 
     @property
     def percentile(self) -> float | None:
@@ -81,8 +91,19 @@ class MetricRef:
         return None
 
 
+def _quoted(key: str) -> str:
+    # The grammar has no escapes: a key with a double quote is quoted with single ones.
+    return f"'{key}'" if '"' in key else f'"{key}"'
+
+
 class ThresholdError(ValueError):
     pass
+
+
+# Namespaces whose figures each target of an A/B run has apart (its requests): target["x"].<these>
+TARGET_NAMESPACES = ("http", "endpoint", "phase", "stage")
+_QUOTED = r"""(?:"[^"]*"|'[^']*')"""
+_TARGET_PREFIX = re.compile(rf"""^\s*target\[\s*(?P<key>{_QUOTED})\s*\]\s*(?P<rest>.*)$""", re.DOTALL)
 
 
 # -- right-hand side expressions: numbers, names, + - * /, parentheses ------------------------------
@@ -110,9 +131,20 @@ class ExprBinOp:
     right: TargetExpr
 
 
-TargetExpr = ExprNum | ExprName | ExprNeg | ExprBinOp
+@dataclass(frozen=True)
+class ExprMetric:
+    """Another target's metric on the right of an A/B comparison: known only when the run ends."""
 
-_EXPR_TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<op>[-+*/()]))\s*")
+    ref: MetricRef
+
+
+TargetExpr = ExprNum | ExprName | ExprNeg | ExprBinOp | ExprMetric
+
+_EXPR_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+(?:\.\d+)?)"
+    rf"|(?P<metric>target\[\s*{_QUOTED}\s*\]\s*\.\s*[A-Za-z_]\w*(?:\[\s*{_QUOTED}\s*\])?(?:\.\w+)*)"
+    r"|(?P<name>[A-Za-z_]\w*)|(?P<op>[-+*/()]))\s*"
+)
 
 
 def parse_target_expr(text: str) -> TargetExpr:
@@ -173,6 +205,8 @@ class _ExprParser:
             return ExprNum(float(value))
         if kind == "name":
             return ExprName(value)
+        if kind == "metric":
+            return ExprMetric(parse_metric(value))
         if value == "(":
             node = self.expr()
             if self._peek() != ")":
@@ -182,7 +216,19 @@ class _ExprParser:
         raise ThresholdError(f"unexpected '{value}' in '{self.text}'")
 
 
+def target_expr_metrics(node: TargetExpr) -> tuple[MetricRef, ...]:
+    """The metrics an A/B comparison's right side reads, in the order written."""
+    if isinstance(node, ExprMetric):
+        return (node.ref,)
+    if isinstance(node, ExprNeg):
+        return target_expr_metrics(node.operand)
+    if isinstance(node, ExprBinOp):
+        return target_expr_metrics(node.left) + target_expr_metrics(node.right)
+    return ()
+
+
 def target_expr_names(node: TargetExpr) -> frozenset[str]:
+    """The declared values (``pool``) the right side names; metrics are not among them."""
     if isinstance(node, ExprName):
         return frozenset({node.name})
     if isinstance(node, ExprNeg):
@@ -196,6 +242,10 @@ def eval_target_expr(node: TargetExpr, names: Mapping[str, float]) -> float:
     """The expression's value; raises ThresholdError for an unknown name or a division by zero."""
     if isinstance(node, ExprNum):
         return node.value
+    if isinstance(node, ExprMetric):
+        if node.ref.canonical not in names:
+            raise ThresholdError(f"{node.ref.canonical} has no value here")
+        return float(names[node.ref.canonical])
     if isinstance(node, ExprName):
         if node.name not in names:
             raise ThresholdError(f"'{node.name}' has no value here")
@@ -235,11 +285,17 @@ class Threshold:
         return frozenset() if self.target_expr is None else target_expr_names(self.target_expr)
 
     @property
+    def operands(self) -> tuple[MetricRef, ...]:
+        """The metrics on the right (an A/B comparison): bound with their measured values."""
+        return () if self.target_expr is None else target_expr_metrics(self.target_expr)
+
+    @property
     def is_bound(self) -> bool:
         return not math.isnan(self.target)
 
     def bind(self, names: Mapping[str, float]) -> Threshold:
-        """This threshold with its target computed from the named values (self when it has none)."""
+        """This threshold with its target computed from the named values (self when it has none);
+        an A/B comparison's metrics are named by their canonical path."""
         if self.target_expr is None:
             return self
         try:
@@ -291,6 +347,24 @@ _VALUE = re.compile(r"^(?P<usd>\$)?\s*(?P<num>-?\d+(?:\.\d+)?)\s*(?P<unit>[A-Za-
 
 def parse_metric(text: str) -> MetricRef:
     text = text.strip()
+    prefixed = _TARGET_PREFIX.match(text)
+    if prefixed:
+        target = prefixed.group("key")[1:-1]
+        rest = prefixed.group("rest")
+        if not target:
+            raise ThresholdError(f"the target selector in '{text}' is empty; name one of the plan's targets")
+        if not rest.startswith("."):
+            raise ThresholdError(
+                f"expected '.' after target[...] in '{text}', e.g. target[\"{target}\"].http.latency.p95"
+            )
+        inner = parse_metric(rest[1:])
+        if inner.namespace not in TARGET_NAMESPACES or inner.target is not None:
+            raise ThresholdError(
+                f"'{text}': target[...] selects one target's request metrics ("
+                + ", ".join(f"{n}." for n in TARGET_NAMESPACES)
+                + "); services and cost are named on their own"
+            )
+        return inner.on_target(target)
     sel = _SELECTOR.match(text)
     if sel:
         namespace = sel.group("ns")
@@ -419,15 +493,22 @@ def parse_threshold(
     expr: str, *, abort_on_fail: bool = False, grace_s: float = 0.0, kind: Kind | None = None
 ) -> Threshold:
     """Parse ``METRIC OP VALUE``. ``kind`` gives a custom metric's kind when the plan declares it."""
-    m = _TOKEN.match(expr)
+    # An A/B run's target prefix (target["sst"].) is read apart: the metric after it has its own selector.
+    prefixed = _TARGET_PREFIX.match(expr)
+    prefix, body = "", expr
+    if prefixed and prefixed.group("rest").startswith("."):
+        prefix, body = f"target[{prefixed.group('key')}].", prefixed.group("rest")[1:]
+    m = _TOKEN.match(body)
     if not m:
         raise ThresholdError(
             f"cannot read threshold '{expr}'; write METRIC OP VALUE, e.g. 'http.latency.p95 < 500ms'"
         )
-    metric = parse_metric(m.group("metric"))
+    metric = parse_metric(prefix + m.group("metric"))
     value_text = m.group("value")
     v = _VALUE.match(value_text.replace(" ", ""))
     op = OPS[m.group("op")]
+    if not v and re.search(r"\btarget\s*\[", value_text):
+        return _comparison_threshold(expr, metric, op, value_text, abort_on_fail, grace_s)
     if not v:
         if metric.namespace in _SERVICE_NAMESPACES or metric.namespace == _COST_NAMESPACE:
             return _expression_threshold(expr, metric, op, value_text, abort_on_fail, grace_s)
@@ -498,6 +579,38 @@ def _expression_threshold(
     if not target_expr_names(tree):
         # Only numbers: the value is known now (``100 * 0.9``).
         return Threshold(expr.strip(), metric, op, eval_target_expr(tree, {}), abort_on_fail, grace_s)
+    return Threshold(expr.strip(), metric, op, math.nan, abort_on_fail, grace_s, tree)
+
+
+def _comparison_threshold(
+    expr: str, metric: MetricRef, op: Op, value_text: str, abort_on_fail: bool, grace_s: float
+) -> Threshold:
+    """An A/B comparison: one target's metric against an expression of other targets' metrics of
+    the same kind (``target["ecs"].http.latency.p95 * 1.05``); its target is known at the run's end."""
+    try:
+        tree = parse_target_expr(value_text)
+    except ThresholdError as exc:
+        raise ThresholdError(
+            f"'{value_text}' in '{expr}' is not a comparison with another target: {exc}"
+        ) from None
+    if metric.target is None:
+        raise ThresholdError(
+            f"'{expr}': a comparison of targets names the target on the left too, "
+            f'e.g. target["new"].{metric.canonical} < target["old"].{metric.canonical} * 1.05'
+        )
+    names = target_expr_names(tree)
+    if names:
+        raise ThresholdError(
+            f"'{expr}': '{sorted(names)[0]}' is not a value here; the right side may hold numbers and "
+            'other targets\' metrics (target["old"].http.latency.p95), numbers without a unit'
+        )
+    for ref in target_expr_metrics(tree):
+        if ref.kind != metric.kind:
+            raise ThresholdError(
+                f"'{expr}': {ref.canonical} is a {ref.kind} and cannot be compared with a {metric.kind} metric"
+            )
+        if ref == metric:
+            raise ThresholdError(f"'{expr}' compares {metric.canonical} with itself; name another target")
     return Threshold(expr.strip(), metric, op, math.nan, abort_on_fail, grace_s, tree)
 
 

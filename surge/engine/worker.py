@@ -1103,6 +1103,19 @@ async def run_worker(
     (which may carry TLS or other settings the fast client would ignore) turns it off unless a
     fast client is injected as well.
     """
+    from surge.lanes import lane_of  # deferred: surge.lanes imports the plan, as this module does
+
+    lane = lane_of(spec.plan, spec.shard, spec.shards)
+    if lane.target is not None:
+        # An A/B plan: this worker sends its share of one target's load; its result says which.
+        result = await run_worker(
+            replace(spec, plan=lane.plan, shard=lane.shard, shards=lane.shards),
+            should_stop=should_stop,
+            on_interval=on_interval,
+            session=session,
+            fast_client=fast_client,
+        )
+        return WorkerResult(**{**result, "target": lane.target, "shard": spec.shard, "shards": spec.shards})
     own = session is None
     sess = session or make_session(spec.plan, spec.shards)
     fast = fast_client

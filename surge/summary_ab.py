@@ -1,0 +1,124 @@
+"""The report of an A/B run (a plan with ``targets:``): each target's figures as a one-target
+report gives them, side by side, and the run's checks judged per target and across targets.
+Pure, as surge.summary."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from surge.evaluate import TargetSources, evaluate, verdict
+from surge.metrics.collect import ServiceMetrics
+from surge.plan import Plan
+from surge.report_model import Check, Report, TargetReport
+from surge.stats import RESULT_VERSION, RunStats
+from surge.summary import build_report, report_source, stats_source
+from surge.validity import PREFIX, RunEnd, is_validity_check
+
+
+def build_ab_report(
+    plan: Plan,
+    stats: RunStats,
+    *,
+    run_id: str,
+    mode: Literal["local", "cloud"],
+    partial: bool,
+    aborted_by: str | None,
+    error: str | None,
+    metrics: ServiceMetrics | None,
+    end: RunEnd | None,
+) -> Report:
+    legs = {name: _one_target(plan, name) for name in plan.targets}
+    parts = stats.get("targets") or {}
+    target_reports: dict[str, TargetReport] = {}
+    checks: list[Check] = []
+    validity: dict[str, list[Check]] = {}
+    for name, leg in legs.items():
+        leg_stats = parts.get(name) or _nothing(stats)
+        one = build_report(
+            leg, leg_stats, run_id=run_id, mode=mode, partial=partial, aborted_by=aborted_by, end=end
+        )
+        validity[name] = [_on_target(c, name) for c in one["checks"] if is_validity_check(c)]
+        target_reports[name] = _target_report(one)
+    # The run's own figures (every target's requests together) and its service metrics and cost.
+    whole = build_report(
+        plan.model_copy(update={"targets": {}, "thresholds": []}),
+        stats,
+        run_id=run_id,
+        mode=mode,
+        partial=partial,
+        aborted_by=aborted_by,
+        error=error,
+        metrics=metrics,
+        end=end,
+    )
+    source = TargetSources(
+        report_source(plan, stats, metrics),
+        {name: stats_source(leg, parts.get(name) or _nothing(stats)) for name, leg in legs.items()},
+    )
+    judged = evaluate(plan.parsed_thresholds(), source)
+    checks = [*judged, *(c for name in legs for c in validity[name])]
+    for name, report in target_reports.items():
+        own = [c for c in judged if c["metric"].startswith(_prefix(name))] + validity[name]
+        report["verdict"] = verdict(own)
+    out = whole.copy()
+    out["checks"] = checks
+    out["verdict"] = verdict(checks, out["error"])
+    out["target"] = " vs ".join(f"{name} {url}" for name, url in plan.targets.items())
+    out["targets"] = target_reports
+    out["target_load"] = plan.target_load
+    out["plan_hash"] = plan.plan_hash()
+    return out
+
+
+def _one_target(plan: Plan, name: str) -> Plan:
+    # Its figures and validity only: the A/B plan's thresholds are judged across targets, above.
+    return plan.for_target(name).model_copy(update={"thresholds": []})
+
+
+def _prefix(name: str) -> str:
+    return f'target["{name}"].'
+
+
+def _on_target(check: Check, name: str) -> Check:
+    """One target's validity check, named as the run's: validity: target["ecs"] every worker reported."""
+    renamed = check.copy()
+    renamed["name"] = f'{PREFIX}target["{name}"] {check["name"].removeprefix(PREFIX)}'
+    renamed["metric"] = _prefix(name) + check["metric"]
+    return renamed
+
+
+def _target_report(one: Report) -> TargetReport:
+    report = TargetReport(
+        url=one["target"],
+        verdict=one["verdict"],
+        totals=one["totals"],
+        latency_ms=one["latency_ms"],
+        service_time_ms=one["service_time_ms"],
+        errors_by_class=one["errors_by_class"],
+        status_codes=one["status_codes"],
+        endpoints=one["endpoints"],
+        stages=one["stages"],
+        phases=one["phases"],
+        timeseries=one["timeseries"],
+        generator=one["generator"],
+    )
+    if "failures" in one:
+        report["failures"] = one["failures"]
+    return report
+
+
+def _nothing(stats: RunStats) -> RunStats:
+    """A target none of whose workers delivered anything: no figures (its validity says so)."""
+    return RunStats(
+        version=RESULT_VERSION,
+        interval_s=stats["interval_s"],
+        t0=stats["t0"],
+        started_at=stats["started_at"],
+        ended_at=stats["ended_at"],
+        workers=0,
+        workers_failed=0,
+        stopped_early=stats["stopped_early"],
+        errors=[],
+        intervals={},
+        health=[],
+    )

@@ -23,7 +23,7 @@ from reports.services import (
     series_is_zero,
     service_metrics_view,
 )
-from surge.report_model import Report, TimeseriesPoint
+from surge.report_model import Report, TargetReport, TimeseriesPoint
 
 __all__ = [
     "AxisSpec",
@@ -378,12 +378,74 @@ def chart_data(report: Report) -> ChartData:
         if services is not None and x_max > 0
         else []
     )
+    charts = _chart_specs(columns, classes, interval_s) if points else []
+    targets = report.get("targets")
+    if targets and points:
+        charts = _target_charts(charts, columns, points, targets)
     return {
         "t": [round(p["t"], 3) for p in points],
         "interval_s": interval_s,
         "x_max": x_max,
         "columns": columns,
         "phases": [{"name": p["name"], "start_s": p["start_s"]} for p in report["phases"]],
-        "charts": _chart_specs(columns, classes, interval_s) if points else [],
+        "charts": charts,
         "service_charts": service_charts,
     }
+
+
+def _target_charts(
+    charts: list[ChartSpec],
+    columns: dict[str, list[Number]],
+    points: Sequence[TimeseriesPoint],
+    targets: Mapping[str, TargetReport],
+) -> list[ChartSpec]:
+    """An A/B run: the rate and latency charts draw one line per target (a mix of the targets'
+    latencies would describe neither); error counts by class stay the run's, rates are per target."""
+    times = [round(p["t"], 3) for p in points]
+    for name, target in targets.items():
+        by_t = {round(p["t"], 3): p for p in target["timeseries"]}
+        for key in ("rps", "p95", "p99", "service_p95", "error_rate"):
+            value: list[Number] = []
+            for t in times:
+                point = by_t.get(t)
+                raw = point.get(key) if point is not None else None
+                value.append(_round(float(raw), 6) if isinstance(raw, int | float) else None)
+            columns[f"target.{name}.{key}"] = value
+    colors = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(targets)}
+    keys = [f"target.{n}.{k}" for n in targets for k in ("p95", "p99", "service_p95")]
+    top = max((v for k in keys for v in columns[k] if v is not None), default=1.0) * 1.08
+    out: list[ChartSpec] = []
+    for chart in charts:
+        if chart["id"] == "chart-rps":
+            chart = {
+                **chart,
+                "title": "Request rate by target",
+                "series": [_series(f"target.{n}.rps", n, colors[n], "per_s") for n in targets],
+            }
+        elif chart["id"] == "chart-latency":
+            axis = _axis("ms", "ms")
+            axis["max"] = top
+            series = [_series(f"target.{n}.p95", f"{n} p95", colors[n], "ms") for n in targets]
+            series += [_series(f"target.{n}.p99", f"{n} p99", colors[n], "ms", dash=True) for n in targets]
+            chart = {
+                **chart,
+                "title": "Response time by target (corrected): p95, p99 dashed",
+                "axes": [axis],
+                "series": series,
+            }
+        elif chart["id"] == "chart-service":
+            axis = _axis("ms", "ms")
+            axis["max"] = top
+            series = [_series(f"target.{n}.service_p95", f"{n} p95", colors[n], "ms") for n in targets]
+            chart = {**chart, "title": "Service time by target: p95", "axes": [axis], "series": series}
+        elif chart["id"] == "chart-errors":
+            kept = [s for s in chart["series"] if s["key"] != "error_rate"]
+            kept += [
+                _series(
+                    f"target.{n}.error_rate", f"{n} error rate", colors[n], "ratio", scale="rate", dash=True
+                )
+                for n in targets
+            ]
+            chart = {**chart, "series": kept}
+        out.append(chart)
+    return out

@@ -63,7 +63,7 @@ from reports.services import (
     window_line,
     zero_series,
 )
-from reports.targets import targets_view
+from reports.targets import targets_view, together
 from surge.report_model import Check, Report
 
 __all__ = ["chart_data", "render_html"]
@@ -270,6 +270,11 @@ def _summary(report: Report) -> str:
         _card("p99 response time", format_latency(latency, "p99")),
         _card("Dropped iterations", format_count(totals["dropped_iterations"])),
     ]
+    targets = report.get("targets")
+    if targets:  # an A/B run: latency is per target, a mix of them would describe neither
+        cards[3:5] = [
+            _card(f"p95 {name}", format_latency(t["latency_ms"], "p95")) for name, t in targets.items()
+        ]
     failed_list = f'<ul class="failed">{"".join(map(_failed_check_line, failed))}</ul>' if failed else ""
     return _section(
         "summary",
@@ -359,7 +364,7 @@ def _latency(report: Report) -> str:
         [label, format_latency(corrected, key), format_latency(service, key)] for key, label in LATENCY_KEYS
     ]
     table = _table(("Statistic", "Response time (corrected)", "Service time"), rows, (1, 2))
-    return _section("latency", "Latency", table)
+    return _section("latency", "Latency" + together(report), table)
 
 
 def _totals(report: Report) -> str:
@@ -373,7 +378,7 @@ def _totals(report: Report) -> str:
         ["Iterations", format_count(t["iterations"])],
         ["Received", format_bytes(t["bytes_received"])],
     ]
-    return _section("totals", "Totals", _table(("Total", "Value"), rows, (1,)))
+    return _section("totals", "Totals" + together(report), _table(("Total", "Value"), rows, (1,)))
 
 
 def _endpoints(report: Report) -> str:
@@ -406,7 +411,7 @@ def _endpoints(report: Report) -> str:
         ]
         for name, e in report["endpoints"].items()
     ]
-    return _section("endpoints", "Endpoints", _table(headers, rows, range(1, 10)))
+    return _section("endpoints", "Endpoints" + together(report), _table(headers, rows, range(1, 10)))
 
 
 def _phases(report: Report) -> str:
@@ -425,7 +430,7 @@ def _phases(report: Report) -> str:
         "p99",
     )
     rows: list[Sequence[Cell]] = [phase_cells(p) for p in report["phases"]]
-    return _section("phases", "Phases", _table(headers, rows, range(1, 10)))
+    return _section("phases", "Phases" + together(report), _table(headers, rows, range(1, 10)))
 
 
 def _stages(report: Report) -> str:

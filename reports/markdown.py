@@ -38,7 +38,7 @@ from reports.services import (
     threshold_example,
     window_line,
 )
-from reports.targets import targets_view
+from reports.targets import targets_view, together
 from surge.baseline import is_regression_check
 from surge.report_model import Check, CheckStatus, LatencySummary, PhaseReport, Report, Verdict
 from surge.validity import PREFIX as VALIDITY_PREFIX
@@ -406,7 +406,7 @@ def _totals(report: Report) -> list[str]:
         "Iterations",
         "Received",
     )
-    return _section("Totals") + _table(headers, [row], range(7))
+    return _section("Totals" + together(report)) + _table(headers, [row], range(7))
 
 
 def _latency(report: Report) -> list[str]:
@@ -421,7 +421,7 @@ def _latency(report: Report) -> list[str]:
         "reset, connect, DNS, TLS, interrupted) are errors, not latencies._"
     )
     return (
-        _section("Latency")
+        _section("Latency" + together(report))
         + _table(("Statistic", "Response time (corrected)", "Service time"), rows, (1, 2))
         + [
             note,
@@ -461,7 +461,7 @@ def _endpoints(report: Report) -> list[str]:
         for name, e in report["endpoints"].items()
     ]
     return (
-        _section("Endpoints")
+        _section("Endpoints" + together(report))
         + _table(headers, rows, range(1, 10))
         + ["_Latency is response time (corrected)._", ""]
     )
@@ -483,7 +483,7 @@ def _phases(report: Report) -> list[str]:
         "p99",
     )
     rows = [phase_cells(p) for p in report["phases"]]
-    return _section("Phases") + _table(headers, rows, range(1, 10))
+    return _section("Phases" + together(report)) + _table(headers, rows, range(1, 10))
 
 
 def _stages(report: Report) -> list[str]:

@@ -107,6 +107,11 @@ _LATENCY_ROWS = (
 )
 
 
+def together(report: Report) -> str:
+    """A section title's suffix: in an A/B run, the run's own figures mix the targets' requests."""
+    return " (all targets together)" if report.get("targets") else ""
+
+
 def targets_view(report: Report) -> TargetsView | None:
     """The side-by-side tables of an A/B run's report; None for a run of one target."""
     parts = report.get("targets")

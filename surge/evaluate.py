@@ -138,8 +138,14 @@ class RunCounters:
 
     @staticmethod
     def answers(th: Threshold) -> bool:
-        return th.metric.namespace == "http" and th.metric.path in (
-            ("error_rate",),
-            ("errors",),
-            ("requests",),
+        # The counters are the whole run's: one target's checks (an A/B run) wait for segment ends.
+        return (
+            th.metric.namespace == "http"
+            and th.metric.target is None
+            and th.metric.path
+            in (
+                ("error_rate",),
+                ("errors",),
+                ("requests",),
+            )
         )

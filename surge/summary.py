@@ -10,7 +10,7 @@ from typing import Literal
 
 from surge import __version__
 from surge.baseline import Baseline, BaselineOutcome, apply_baseline, regression_metrics
-from surge.evaluate import MetricSource, evaluate, verdict
+from surge.evaluate import MetricSource, TargetSources, evaluate, verdict
 from surge.metrics.collect import ServiceMetrics, ServiceMetricSource
 from surge.plan import Plan, flow_steps, phase_label
 from surge.report_model import (
@@ -146,7 +146,18 @@ def total_duration_of(plan: Plan) -> float:
     return sum(p.duration for p in plan.load.phases)
 
 
-def stats_source(plan: Plan, stats: RunStats) -> AggregateSource:
+def stats_source(plan: Plan, stats: RunStats) -> MetricSource:
+    """The load's figures as thresholds name them; an A/B run's target["x"]... from that target's."""
+    if not plan.targets:
+        return _load_source(plan, stats)
+    parts = stats.get("targets") or {}
+    return TargetSources(
+        _load_source(plan, stats),
+        {name: _load_source(plan, part) for name, part in parts.items() if name in plan.targets},
+    )
+
+
+def _load_source(plan: Plan, stats: RunStats) -> AggregateSource:
     run_s = measured_duration(plan, stats)
     windows = {name: (a, b) for name, a, b in phase_windows(plan)}
 

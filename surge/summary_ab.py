@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from surge.evaluate import TargetSources, evaluate, verdict
+from surge.evaluate import evaluate, verdict
 from surge.metrics.collect import ServiceMetrics
 from surge.plan import Plan
 from surge.report_model import Check, Report, TargetReport
 from surge.stats import RESULT_VERSION, RunStats
-from surge.summary import build_report, report_source, stats_source
+from surge.summary import build_report, report_source
 from surge.validity import PREFIX, RunEnd, is_validity_check
 
 
@@ -51,11 +51,7 @@ def build_ab_report(
         metrics=metrics,
         end=end,
     )
-    source = TargetSources(
-        report_source(plan, stats, metrics),
-        {name: stats_source(leg, parts.get(name) or _nothing(stats)) for name, leg in legs.items()},
-    )
-    judged = evaluate(plan.parsed_thresholds(), source)
+    judged = evaluate(plan.parsed_thresholds(), report_source(plan, stats, metrics))
     checks = [*judged, *(c for name in legs for c in validity[name])]
     for name, report in target_reports.items():
         own = [c for c in judged if c["metric"].startswith(_prefix(name))] + validity[name]

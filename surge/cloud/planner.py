@@ -7,6 +7,7 @@ a console user starts executions too).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from typing import Any, NamedTuple
@@ -14,6 +15,7 @@ from typing import Any, NamedTuple
 from surge.cloud.execution_input import PER_WORKER_USERS, RunOptions
 from surge.engine.worker import plan_shapes
 from surge.errors import UserError
+from surge.lanes import worker_count
 from surge.plan import Plan, Step
 from surge.schedule import Segment, segments
 
@@ -110,13 +112,20 @@ def shard_capacity(plan: Plan, options: RunOptions) -> tuple[float, str]:
 
 
 def plan_segments(plan: Plan, options: RunOptions) -> list[Segment]:
+    """The run's segments and each one's workers. An A/B plan's schedule is cut as any plan's,
+    then each segment has as many workers per target (target_load: each), or the next multiple of
+    the target count (split): worker i runs target i mod n (surge.lanes), as locally."""
     capacity, _ = shard_capacity(plan, options)
-    return segments(
+    cuts = segments(
         plan_shapes(plan),
         max_segment_s=options.segment_seconds,
         per_shard_capacity=capacity,
-        max_shards=plan.limits.max_workers,
+        # limits.max_workers bounds the whole fleet: each target's part of it, when each gets the whole load
+        max_shards=max(1, plan.limits.max_workers // len(plan.targets))
+        if plan.targets and plan.target_load == "each"
+        else plan.limits.max_workers,
     )
+    return [dataclasses.replace(seg, shards=worker_count(plan, seg.shards)) for seg in cuts]
 
 
 # A segment of up to this many shards is merged by Aggregate alone (a few seconds: ~0.14 s per

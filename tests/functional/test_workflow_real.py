@@ -499,3 +499,46 @@ def test_a_failing_cloud_setup_fails_the_run_before_any_worker(
     assert done["status"] == "FAILED"
     assert "setup failed at GET /api/mocs/nope: http_4xx x1 (status 404); no load was sent" in done["cause"]
     assert not workflow.calls_to("worker")
+
+
+def test_an_ab_run_sends_each_target_its_load_in_shards_and_reports_them_side_by_side(
+    workflow: Harness, demo_target: DemoTarget
+) -> None:
+    from surge.demo_target import DemoConfig, running_demo_target
+
+    with running_demo_target(DemoConfig(latency_ms=150.0, seed=3)) as slow:
+        plan = plan_for(
+            "",
+            targets={"old": demo_target.url, "new": slow.url},
+            load={"phases": [{"name": "steady", "duration": "4s", "rate": 100}]},
+            thresholds=[
+                "http.error_rate < 1%",
+                'target["new"].http.latency.p95 < target["old"].http.latency.p95 * 1.05',
+            ],
+        )
+        del plan["target"]
+        options = {**OPTIONS, "per_worker_rate": 60}
+        done = wait(workflow, start(workflow, "real-ab", plan, options))
+        counted = {"old": demo_target.stats()["requests"], "new": slow.stats()["requests"]}
+    assert done["status"] == "FAILED" and done["error"] == "surge.ChecksFailed", done
+    report = workflow.read_json("runs/real-ab/report.json")
+    # 2 segments x 2 shards of the schedule (100/s over 60/s per worker), for each of the 2 targets:
+    # 8 workers, each its target's.
+    assert report["generator"]["workers"] == 8
+    workers = workflow.calls_to("worker")
+    assert len(workers) == 8 and {w.event["shard_count"] for w in workers} == {4}
+    targets = report["targets"]
+    assert list(targets) == ["old", "new"]
+    # Every target got the whole schedule, and its figures are what it counted.
+    assert targets["old"]["totals"]["requests"] == counted["old"] == 400
+    assert targets["new"]["totals"]["requests"] == counted["new"] == 400
+    assert report["totals"]["requests"] == 800
+    assert targets["new"]["latency_ms"]["p50"] >= 150 > targets["old"]["latency_ms"]["p50"]
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks['target["old"].http.error_rate < 1%']["status"] == "pass"
+    assert checks['target["new"].http.error_rate < 1%']["status"] == "pass"
+    comparison = checks['target["new"].http.latency.p95 < target["old"].http.latency.p95 * 1.05']
+    assert comparison["status"] == "fail"
+    assert comparison["against"] == {'target["old"].http.latency.p95': targets["old"]["latency_ms"]["p95"]}
+    assert comparison["measured"] == targets["new"]["latency_ms"]["p95"]
+    assert 'validity: target["new"] every worker reported' in checks

@@ -1260,7 +1260,7 @@ def semantic_problems(
             continue
         for ref in (th.metric, *th.operands):
             problems.extend(f"thresholds[{i}]: {p}" for p in _metric_ref_problems(plan, ref))
-        if th.operands and th.abort_on_fail:
+        if th.operands and spec.abort_on_fail:
             problems.append(
                 f"thresholds[{i}]: a comparison of targets is judged when the run ends; it cannot abort it"
             )

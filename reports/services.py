@@ -119,6 +119,7 @@ class ServiceView:
     values: tuple[ServiceValue, ...]
     series: tuple[ServiceSeries, ...]
     notes: tuple[str, ...]
+    target: str | None = None  # an A/B run: the target it serves
 
     @property
     def type_label(self) -> str:
@@ -188,6 +189,7 @@ def _service(key: str, raw: Mapping[str, object]) -> ServiceView | None:
         values=values,
         series=tuple(series),
         notes=_notes(raw.get("notes")),
+        target=_text(raw.get("target")),
     )
 
 
@@ -218,6 +220,8 @@ def service_metrics_view(section: Mapping[str, object]) -> ServiceMetricsView | 
 def service_heading(service: ServiceView) -> str:
     """``AWS Lambda · function orders-api · us-east-1 · 1 min periods``."""
     parts = [service.type_label]
+    if service.target:
+        parts.insert(0, f"target {service.target}")
     if service.resource:
         parts.append(service.resource)
     parts.append(service.region or "default region")

@@ -1013,6 +1013,10 @@ class Plan(_Model):
         if not self.targets:
             if self.target_load != "each":
                 raise ValueError("target_load shares the load among targets: name them under targets:")
+            if any(service.target is not None for service in self.services):
+                raise ValueError(
+                    "a service's target names one of an A/B run's targets: this plan has one target"
+                )
             return self
         if self.target not in self.targets.values():
             raise ValueError(
@@ -1028,6 +1032,11 @@ class Plan(_Model):
         for field, present, instead in unsupported:
             if present:
                 raise ValueError(f"{field} is not supported in an A/B run (targets:) yet; {instead}")
+        for i, service in enumerate(self.services):
+            if service.target is not None and service.target not in self.targets:
+                raise ValueError(
+                    f"services[{i}].target: no target named '{service.target}'; the plan has: {', '.join(self.targets)}"
+                )
         if self.target_load == "split" and isinstance(self.workers, int) and self.workers < len(self.targets):
             raise ValueError(
                 f"workers: split among {len(self.targets)} targets needs at least {len(self.targets)}"

@@ -56,6 +56,7 @@ def build_ab_report(
     for name, report in target_reports.items():
         own = [c for c in judged if c["metric"].startswith(_prefix(name))] + validity[name]
         report["verdict"] = verdict(own)
+    _label_services(whole, plan)
     out = whole.copy()
     out["checks"] = checks
     out["verdict"] = verdict(checks, out["error"])
@@ -64,6 +65,17 @@ def build_ab_report(
     out["target_load"] = plan.target_load
     out["plan_hash"] = plan.plan_hash()
     return out
+
+
+def _label_services(report: Report, plan: Plan) -> None:
+    """Each collected service says which target it serves, where the plan declares it."""
+    services = report["service_metrics"].get("services")
+    if not isinstance(services, dict):
+        return
+    for spec in plan.services:
+        entry = services.get(f'{spec.type}["{spec.name}"]')
+        if spec.target is not None and isinstance(entry, dict):
+            entry["target"] = spec.target
 
 
 def _one_target(plan: Plan, name: str) -> Plan:

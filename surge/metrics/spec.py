@@ -21,6 +21,9 @@ class _Model(BaseModel):
 class _Service(_Model):
     name: str = Field(min_length=1, description='the label thresholds use, e.g. lambda["orders"]')
     region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    target: str | None = Field(
+        default=None, description="an A/B run: the target this resource serves (the report groups by it)"
+    )
 
     @field_validator("name")
     @classmethod

@@ -299,3 +299,22 @@ def test_the_side_by_side_rows_compare_with_the_first_target() -> None:
         )
         is None
     )
+
+
+def test_services_name_the_target_they_serve() -> None:
+    from reports.services import service_heading, service_metrics_view
+    from surge.metrics.collect import ServiceMetrics
+    from surge.metrics.reduce import ServiceResult
+
+    services = [{"type": "lambda", "name": "api", "function_name": "mocs-api", "target": "new"}]
+    plan = plan_of(services=services, thresholds=['lambda["api"].errors.sum < 5'])
+    metrics = ServiceMetrics(window=(1.0, 6.0), collected=True)
+    metrics.services['lambda["api"]'] = ServiceResult(
+        "api", "lambda", None, "function mocs-api", values={"errors.sum": 2.0}
+    )
+    report = build_report(plan, ab_stats(10.0, 20.0), run_id="r5", metrics=metrics)
+    view = service_metrics_view(report["service_metrics"])
+    assert view is not None and view.services[0].target == "new"
+    assert service_heading(view.services[0]).startswith("target new · AWS Lambda")
+    assert next(c for c in report["checks"] if c["metric"].startswith("lambda"))["status"] == "pass"
+    assert "no target named 'gone'" in problems(services=[{**services[0], "target": "gone"}])

@@ -405,6 +405,7 @@ def _collect_metrics(plan: Plan, stats: RunStats, report: Report, delay_s: float
     if not plan.services and plan.cost is None:
         return None
     from surge.metrics import collect_or_skip
+    from surge.summary_ab import cost_requests
 
     if delay_s > 0:
         print(
@@ -416,7 +417,7 @@ def _collect_metrics(plan: Plan, stats: RunStats, report: Report, delay_s: float
         plan.services,
         plan.cost,
         (stats["t0"], stats["ended_at"]),
-        requests=report["totals"]["requests"],
+        requests=cost_requests(plan, report),
         ingestion_delay_s=delay_s,
     )
 

@@ -67,6 +67,19 @@ def build_ab_report(
     return out
 
 
+def cost_requests(plan: Plan, report: Report) -> int | None:
+    """The request count the Lambda cost per million requests divides by. An A/B run's Lambdas
+    serve one target: when they all say which, that target's requests; else None, and the cost
+    takes the services' own count (the API's requests, or the one Lambda's invocations)."""
+    if not plan.targets:
+        return report["totals"]["requests"]
+    served = {s.target for s in plan.services if s.type == "lambda"}
+    targets = report.get("targets") or {}
+    if len(served) == 1 and (name := next(iter(served))) is not None and name in targets:
+        return targets[name]["totals"]["requests"]
+    return None
+
+
 def _label_services(report: Report, plan: Plan) -> None:
     """Each collected service says which target it serves, where the plan declares it."""
     services = report["service_metrics"].get("services")

@@ -60,7 +60,9 @@ def collect(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     start = layout.parse_iso(str(run["segments"][0]["start_at"]))
     end = min(time.time(), layout.parse_iso(str(run["segments"][-1]["end_at"])))
     record = run_records(clients).get(run_id) or {}
-    requests = record.get("requests")
+    # The record counts the whole run: an A/B run's Lambdas serve one target, whose own count
+    # (its API's requests or its Lambda's invocations) is the cost's denominator instead.
+    requests = record.get("requests") if not plan.targets else None
     metrics = collect_services(
         plan.services,
         plan.cost,

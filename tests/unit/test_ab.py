@@ -318,3 +318,17 @@ def test_services_name_the_target_they_serve() -> None:
     assert service_heading(view.services[0]).startswith("target new · AWS Lambda")
     assert next(c for c in report["checks"] if c["metric"].startswith("lambda"))["status"] == "pass"
     assert "no target named 'gone'" in problems(services=[{**services[0], "target": "gone"}])
+
+
+def test_the_cost_per_million_divides_by_the_requests_of_the_target_its_lambdas_serve() -> None:
+    from surge.summary_ab import cost_requests
+
+    lam = {"type": "lambda", "name": "api", "function_name": "mocs-api"}
+    stats = ab_stats(10.0, 20.0)
+    served = plan_of(services=[{**lam, "target": "new"}])
+    assert cost_requests(served, build_report(served, stats, run_id="c1")) == 50
+    unlabelled = plan_of(services=[lam])
+    assert cost_requests(unlabelled, build_report(unlabelled, stats, run_id="c2")) is None
+    one = parse_plan({**ab_plan(), "targets": {}, "target": OLD, "services": [lam]}, base_dir=Path.cwd())
+    single = merge_results([worker_result(recorded(5.0))])
+    assert cost_requests(one, build_report(one, single, run_id="c3")) == 50

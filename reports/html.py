@@ -285,6 +285,26 @@ def _summary(report: Report) -> str:
     )
 
 
+def _findings(report: Report) -> str:
+    """Why the run failed and what to do, from its own data (surge.findings)."""
+    findings = report.get("findings") or []
+    if not findings:
+        return ""
+    items = []
+    for f in findings:
+        evidence = "".join(f"<li>{_e(line)}</li>" for line in f["evidence"])
+        advice = (
+            f"<p class='advice'><strong>What to do:</strong> {_e(f['recommendation'])}</p>"
+            if f.get("recommendation")
+            else ""
+        )
+        items.append(
+            f"<li class='finding {_e(f['kind'])}'><strong>{_e(f['title'])}</strong>"
+            f"{f'<ul>{evidence}</ul>' if evidence else ''}{advice}</li>"
+        )
+    return _section("findings", "Findings", f"<ol class='findings'>{''.join(items)}</ol>")
+
+
 def _signoff(report: Report) -> str:
     checks = report["checks"]
     if not checks:
@@ -686,6 +706,7 @@ def render_html(report: Report) -> str:
             _banner(report),
             _alerts(report),
             _summary(report),
+            _findings(report),
             _signoff(report),
             _targets(report),
             _charts(charts["charts"]),
@@ -760,6 +781,8 @@ figcaption{font-weight:600;margin:0 0 4px 6px}
 .kv-cols table.narrow{min-width:100%}
 td.nodata{color:var(--muted)}td.part{padding-left:28px;color:var(--muted)}td.bar{width:45%}
 .card .sub{color:var(--muted);font-size:12px}
+ol.findings{padding-left:22px}ol.findings>li{margin:0 0 10px}ol.findings ul{margin:4px 0;color:var(--muted)}
+p.advice{margin:4px 0}li.finding.validity>strong,li.finding.no-clear-cause>strong{color:var(--nodata)}
 .card .value.st-pass{color:var(--pass)}.card .value.st-fail{color:var(--fail)}
 .u-legend{font-size:12px}
 footer{margin-top:32px;color:var(--muted);font-size:12px}

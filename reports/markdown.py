@@ -358,6 +358,20 @@ def _signoff(report: Report) -> list[str]:
     return lines + _table(headers, rows, (2, 3, 4)) + [note, ""] + ([*extra, ""] if extra else [])
 
 
+def _findings(report: Report) -> list[str]:
+    """Why the run failed and what to do, from its own data (surge.findings)."""
+    findings = report.get("findings") or []
+    if not findings:
+        return []
+    lines = _section("Findings")
+    for i, f in enumerate(findings, 1):
+        lines.append(f"{i}. **{_cell(f['title'])}**")
+        lines += [f"   - {_cell(line)}" for line in f["evidence"]]
+        if f.get("recommendation"):
+            lines.append(f"   - _What to do:_ {_cell(f['recommendation'])}")
+    return [*lines, ""]
+
+
 def _targets(report: Report) -> list[str]:
     """An A/B run: the targets, their own verdicts, and their figures side by side."""
     view = targets_view(report)
@@ -733,6 +747,7 @@ def _signature() -> list[str]:
 def render_markdown(report: Report) -> str:
     lines = [
         *_header(report),
+        *_findings(report),
         *_signoff(report),
         *_targets(report),
         *_totals(report),

@@ -531,6 +531,23 @@ def _target_lines(rep: Report) -> list[str]:
     return lines
 
 
+def _finding_lines(rep: Report, limit: int = 6) -> list[str]:
+    """Why it failed and what to do (surge.findings), the first few; the report has them all."""
+    import re
+
+    findings = rep.get("findings") or []
+    if not findings:
+        return []
+    lines = ["findings:"]
+    for f in findings[:limit]:
+        lines.append("  - " + re.sub(r"[\x00-\x1f\x7f]", " ", f["title"]))
+        if f.get("recommendation"):
+            lines.append("    what to do: " + re.sub(r"[\x00-\x1f\x7f]", " ", f["recommendation"]))
+    if len(findings) > limit:
+        lines.append(f"  ... {len(findings) - limit} more in the report")
+    return lines
+
+
 def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
     t = rep["totals"]
     lat = rep["latency_ms"]
@@ -570,6 +587,8 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
         print(f"  [{mark:>7}] {c['name']:<45} measured {measured}{versus}")
         if c["status"] != "pass" and c.get("detail"):
             print(f"            {c['detail']}")
+    for line in _finding_lines(rep):
+        print(line)
     verdict = rep["verdict"].upper()
     if rep["partial"]:
         end = rep.get("end")
@@ -796,6 +815,7 @@ def _cmd_demo_target(args: argparse.Namespace) -> int:
         stall_every_s=args.stall_every,
         stall_ms=args.stall_ms,
         delivery_delay_ms=args.delivery_delay_ms,
+        capacity=args.capacity,
     )
     try:
         serve(args.host, args.port, config)
@@ -982,6 +1002,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--stall-every", type=float, default=0.0, help="seconds between stalls (0: none)")
     demo.add_argument("--stall-ms", type=float, default=0.0)
     demo.add_argument("--delivery-delay-ms", type=float, default=0.0)
+    demo.add_argument(
+        "--capacity",
+        type=float,
+        default=0.0,
+        help="API requests worked on at once; the rest queue (0: no limit)",
+    )
     demo.set_defaults(func=_cmd_demo_target)
     return p
 

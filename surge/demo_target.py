@@ -47,6 +47,7 @@ _FLOAT_FIELDS = (
     "stall_every_s",
     "stall_ms",
     "delivery_delay_ms",
+    "capacity",
 )
 
 
@@ -61,6 +62,9 @@ class DemoConfig:
     stall_every_s, stall_ms: when both > 0, the API stops answering for `stall_ms` every
         `stall_every_s` seconds, windows aligned to the server's start.
     delivery_delay_ms: how long after `POST /v1/events` an event becomes visible in the inbox.
+    capacity: when > 0, at most this many API requests are worked on at once; the others queue in
+        arrival order. Past capacity / latency requests per second, answers slow down as the queue
+        grows (an overload knee), and after a spike the queue drains before latency recovers.
     seed: seeds the latency and error draws (None: not reproducible).
     """
 
@@ -70,6 +74,7 @@ class DemoConfig:
     stall_every_s: float = 0.0
     stall_ms: float = 0.0
     delivery_delay_ms: float = 0.0
+    capacity: float = 0.0
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -182,6 +187,8 @@ class _State:
         self.inbox_by_id: dict[str, dict[str, Any]] = {}
         self.first_seq = 0
         self.sessions: dict[str, str] = {}  # session cookie -> user (POST /api/login)
+        self.busy = 0  # API requests being worked on (capacity)
+        self.queued: deque[asyncio.Future[None]] = deque()
 
     def update_config(self, fields: Mapping[str, object]) -> DemoConfig:
         with self._config_lock:
@@ -217,6 +224,25 @@ class _State:
         # released at the window's end, whatever the load. Loop because sleep may wake a hair early.
         while (end := self.stall_end(now := time.monotonic())) is not None:
             await asyncio.sleep(end - now)
+
+    async def take_slot(self) -> bool:
+        """Wait for one of `capacity` slots (in arrival order); False when there is no limit."""
+        if self.config.capacity <= 0:
+            return False
+        while self.busy >= self.config.capacity:
+            waiter = asyncio.get_running_loop().create_future()
+            self.queued.append(waiter)
+            await waiter
+        self.busy += 1
+        return True
+
+    def release_slot(self) -> None:
+        self.busy -= 1
+        while self.queued:
+            waiter = self.queued.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
 
     def deliver(self, event: dict[str, Any]) -> None:
         event["delivered_at"] = _now_iso()
@@ -254,8 +280,10 @@ async def _misbehave(request: web.Request, handler: _Handler) -> web.StreamRespo
         return await handler(request)
     state = request.app[_STATE]
     state.stats.record_request(_route_key(request))
+    slot = False
     try:
         await state.wait_out_stall()
+        slot = await state.take_slot()
         delay = state.latency_s()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -276,6 +304,9 @@ async def _misbehave(request: web.Request, handler: _Handler) -> web.StreamRespo
     except Exception:
         state.stats.record_status(500)
         raise
+    finally:
+        if slot:
+            state.release_slot()
     state.stats.record_status(response.status)
     return response
 

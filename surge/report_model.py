@@ -177,6 +177,17 @@ class FlowReport(TypedDict):
     message: str | None  # why it failed
 
 
+class Finding(TypedDict):
+    """Why the run failed, or what its data shows, with the numbers and what to do (surge.findings)."""
+
+    kind: str  # slow-endpoints, latency-knee, slow-from-start, error-burst, validity, service, no-clear-cause
+    title: str
+    evidence: list[str]
+    recommendation: NotRequired[str]
+    check: NotRequired[str]  # the check it explains
+    at_s: NotRequired[float]  # when, in seconds since the run's start
+
+
 class TargetReport(TypedDict):
     """One target of an A/B run: its figures as a one-target run's report gives them."""
 
@@ -237,4 +248,6 @@ class Report(TypedDict):
     # An A/B run (a plan with targets:): each target's figures, in the plan's order; the run's own
     # figures above are all targets' requests together. Absent for a run of one target.
     targets: NotRequired[dict[str, TargetReport]]
+    # What the run's own data says about why it failed and what to do (absent in older reports).
+    findings: NotRequired[list[Finding]]
     target_load: NotRequired[Literal["each", "split"]]

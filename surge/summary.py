@@ -17,6 +17,7 @@ from surge.report_model import (
     Check,
     EndpointReport,
     FailureGroup,
+    Finding,
     GeneratorHealth,
     LatencySummary,
     PhaseReport,
@@ -318,6 +319,7 @@ def with_baseline(
     out["checks"] = [*outcome.checks, *(c for c in report["checks"] if is_validity_check(c))]
     out["verdict"] = verdict(outcome.checks, report["error"])
     out["baseline"] = outcome.info
+    out["findings"] = run_findings(plan, stats, out)
     return out
 
 
@@ -438,7 +440,29 @@ def build_report(
     )
     if stats.get("samples"):
         report["failures"] = failure_groups(stats.get("samples") or {}, endpoints)
+    report["findings"] = run_findings(plan, stats, report)
     return report
+
+
+def run_findings(plan: Plan, stats: RunStats, report: Report) -> list[Finding]:
+    """What the run's data says about its checks (surge.findings): per target in an A/B run."""
+    from surge.findings import Scope, find
+
+    targets = report.get("targets")
+    parts = stats.get("targets") or {}
+    scopes = (
+        [Scope(name, parts[name], t["timeseries"]) for name, t in targets.items() if name in parts]
+        if targets
+        else [Scope(None, stats, report["timeseries"])]
+    )
+    return find(
+        plan,
+        scopes,
+        report["checks"],
+        service_metrics=report["service_metrics"],
+        failures=[dict(g) for g in report.get("failures") or []],
+        verdict=report["verdict"],
+    )
 
 
 def failure_groups(samples: Samples, endpoints: Mapping[str, EndpointReport]) -> list[FailureGroup]:

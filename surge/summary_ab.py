@@ -11,7 +11,7 @@ from surge.metrics.collect import ServiceMetrics
 from surge.plan import Plan
 from surge.report_model import Check, Report, TargetReport
 from surge.stats import RESULT_VERSION, RunStats
-from surge.summary import build_report, report_source
+from surge.summary import build_report, report_source, run_findings
 from surge.validity import PREFIX, RunEnd, is_validity_check
 
 
@@ -64,6 +64,7 @@ def build_ab_report(
     out["targets"] = target_reports
     out["target_load"] = plan.target_load
     out["plan_hash"] = plan.plan_hash()
+    out["findings"] = run_findings(plan, stats, out)
     return out
 
 

@@ -1,0 +1,470 @@
+"""Findings: why a run failed and what to do, computed from the run's own data. Pure.
+
+Each finding cites its numbers: the endpoints that account for a failed latency check (their share
+of the requests slower than its target), the load at which latency broke (the knee), error bursts and
+their classes, validity problems, and the service metrics that explain a failure, with the
+recommendation the evidence supports. No finding without data; a failed run whose data explains
+nothing says so ("no clear cause").
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from hdrh.histogram import HdrHistogram
+
+from surge.plan import Plan
+from surge.report_model import Check, Finding, TimeseriesPoint
+from surge.stats import RunStats, aggregate, is_stage
+from surge.thresholds import MetricRef, parse_metric
+from surge.validity import PREFIX, is_validity_check
+
+# An endpoint is named as a cause when it holds at least this share of the slow requests.
+CAUSE_SHARE = 0.10
+MAX_CAUSES = 3
+MAX_BURSTS = 3
+# The early level of latency: the median over the first intervals with requests.
+EARLY_INTERVALS = 3
+# A knee is a crossing that holds: this many intervals in a row above the level (or the run's last).
+KNEE_HOLD = 2
+BURST_MIN_RATE = 0.05  # an interval is in an error burst above this error rate ...
+BURST_FACTOR = 2.0  # ... and above this many times the run's own error rate
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One target's data (an A/B run), or the run's."""
+
+    @property
+    def label(self) -> str:
+        return f'target "{self.target}": ' if self.target else ""
+
+    target: str | None  # an A/B run's target; None: the run's only one
+    stats: RunStats
+    timeseries: Sequence[TimeseriesPoint]
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(seconds, 60)
+    return f"{int(m)}:{s:02.0f}" if abs(s - round(s)) < 1e-6 else f"{int(m)}:{s:04.1f}"
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+def _pct(share: float) -> str:
+    return f"{share * 100:.0f}%" if share >= 0.1 else f"{share * 100:.1f}%"
+
+
+def count_above(h: HdrHistogram, value_us: float) -> int:
+    """Recorded values above ``value_us`` (to the histogram's precision: a bucket counts when its
+    lowest equivalent value is above)."""
+    above = 0
+    for item in h.get_recorded_iterator():
+        if h.get_lowest_equivalent_value(item.value_iterated_to) > value_us:
+            above += item.count_added_in_this_iter_step
+    return above
+
+
+def _latency_check(check: Check) -> MetricRef | None:
+    """The metric of a failed latency check on the whole run or a phase (an upper bound)."""
+    if check["status"] != "fail" or check["unit"] != "ms" or check["op"] not in ("<", "<="):
+        return None
+    try:
+        ref = parse_metric(check["metric"])
+    except ValueError:
+        return None
+    if (
+        ref.namespace not in ("http", "phase")
+        or not ref.path
+        or ref.path[0] not in ("latency", "service_time")
+    ):
+        return None
+    return ref
+
+
+def _phase_range(plan: Plan, name: str | None) -> tuple[float, float] | None:
+    from surge.summary import phase_range, phase_windows
+
+    for label, a, b in phase_windows(plan):
+        if label == name:
+            return phase_range(plan, a, b)
+    return None
+
+
+def slow_endpoints(plan: Plan, scope: Scope, check: Check, ref: MetricRef) -> Finding | None:
+    """Which endpoints hold the requests slower than the check's target."""
+    t_range = _phase_range(plan, ref.key) if ref.namespace == "phase" else None
+    limit_us = check["target"] * 1000.0
+    which = ref.path[0]
+    names = {n for d in scope.stats["intervals"].values() for n in d["endpoints"] if not is_stage(n)}
+    slow: dict[str, tuple[int, int, float | None]] = {}
+    for name in names:
+        agg = aggregate(scope.stats, endpoint=name, t_range=t_range)
+        samples, timeouts = (agg.rt, agg.rt_timeouts) if which == "latency" else (agg.st, agg.st_timeouts)
+        n = count_above(samples, limit_us) + count_above(timeouts, limit_us)
+        if n:
+            p95 = agg.latency(which, "p95", 95.0)
+            slow[name] = (n, agg.requests, None if p95 is None else float(p95))
+    total = sum(n for n, _, _ in slow.values())
+    if total == 0 or len(names) < 2:
+        return None  # with one endpoint, it holds every slow request: nothing to point at
+    ranked = sorted(slow.items(), key=lambda kv: -kv[1][0])
+    causes = [(name, v) for name, v in ranked if v[0] / total >= CAUSE_SHARE][:MAX_CAUSES] or ranked[:1]
+    target = _ms(check["target"])
+    evidence = [
+        f"{name}: {n:,} of its {requests:,} requests over {target} ({_pct(n / total)} of the slow ones)"
+        + (f", its p95 {_ms(p95)}" if p95 is not None else "")
+        for name, (n, requests, p95) in causes
+    ]
+    first, (n_first, _, _) = causes[0]
+    where = f" in phase {ref.key}" if ref.namespace == "phase" else ""
+    if len(causes) == 1:
+        title = f"{scope.label}{first} accounts for {_pct(n_first / total)} of the {total:,} requests slower than {target}{where}"
+    else:
+        shares = sum(v[0] for _, v in causes) / total
+        title = f"{scope.label}{len(causes)} endpoints account for {_pct(shares)} of the {total:,} requests slower than {target}{where}"
+    return Finding(
+        kind="slow-endpoints",
+        title=title,
+        evidence=evidence,
+        recommendation=f"Look at {first} first: its requests are most of the slow ones.",
+        check=check["name"],
+    )
+
+
+def _stat_key(ref: MetricRef | None) -> Literal["p50", "p95", "p99"]:
+    stat = ref.path[1] if ref is not None and len(ref.path) == 2 else "p95"
+    return stat if stat in ("p50", "p95", "p99") else "p95"  # type: ignore[return-value]
+
+
+def planned_level(plan: Plan, t: float) -> float | None:
+    """The arrival rate (open model) or users (closed) the plan asks for at ``t`` seconds."""
+    start = 0.0
+    for phase in plan.load.phases:
+        if start <= t < start + phase.duration:
+            share = (t - start) / phase.duration
+            return phase.start_level + (phase.end_level - phase.start_level) * share
+        start += phase.duration
+    return None
+
+
+def _load_at(point: TimeseriesPoint, closed: bool, plan: Plan | None = None) -> str:
+    if closed and point.get("users"):
+        return f"{point.get('users')} users ({point['rps']:,.0f} req/s answered)"
+    offered = planned_level(plan, point["t"]) if plan is not None and not closed else None
+    if offered is not None:
+        return f"{offered:,.0f} arrivals/s offered, {point['rps']:,.0f} req/s answered"
+    return f"{point['rps']:,.0f} req/s"
+
+
+def latency_knee(plan: Plan, scope: Scope, checks: Sequence[Check]) -> Finding | None:
+    """When latency broke: the first interval (held for KNEE_HOLD) whose percentile crossed the
+    failed check's target, or doubled its early level when no latency check failed."""
+    failed = next(
+        (
+            (c, ref)
+            for c in checks
+            if (ref := _latency_check(c)) is not None
+            and ref.namespace == "http"
+            and ref.path[0] == "latency"
+            and ref.target == scope.target
+        ),
+        None,
+    )
+    ref = failed[1] if failed else None
+    key = _stat_key(ref)
+    points = [p for p in scope.timeseries if p["requests"] > 0 and p[key] is not None]
+    if len(points) < EARLY_INTERVALS + KNEE_HOLD:
+        return None
+    early = statistics.median(float(p[key] or 0.0) for p in points[:EARLY_INTERVALS])
+    level = failed[0]["target"] if failed else 2 * early
+    what = f"its target {_ms(level)}" if failed else f"twice its early level ({_ms(early)})"
+    closed = plan.load.model == "closed"
+    for i, p in enumerate(points):
+        held = points[i : i + KNEE_HOLD]
+        if all(float(q[key] or 0.0) > level for q in held) and (
+            len(held) == KNEE_HOLD or i == len(points) - 1
+        ):
+            if i == 0:
+                if not failed:
+                    return None
+                return Finding(
+                    kind="slow-from-start",
+                    title=f"{scope.label}{key} was above {what} from the first interval: slow at any load, not only under the peak",
+                    evidence=[
+                        f"{key} {_ms(float(p[key] or 0.0))} at {_clock(p['t'])}, at {_load_at(p, closed, plan)}"
+                    ],
+                    recommendation="Profile a single request (cold paths, downstream calls): the slowness does not come with the load.",
+                    check=failed[0]["name"],
+                    at_s=p["t"],
+                )
+            before = points[i - 1]
+            return Finding(
+                kind="latency-knee",
+                title=f"{scope.label}latency broke at {_clock(p['t'])}, at {_load_at(p, closed, plan)}: {key} crossed {what}",
+                evidence=[
+                    f"{key} {_ms(early)} over the first {EARLY_INTERVALS} intervals",
+                    f"{key} {_ms(float(before[key] or 0.0))} at {_clock(before['t'])} ({_load_at(before, closed, plan)})",
+                    f"{key} {_ms(float(p[key] or 0.0))} at {_clock(p['t'])} ({_load_at(p, closed, plan)})",
+                ],
+                recommendation=f"The service holds about {_load_at(before, closed, plan)}; above it, scale the part "
+                "that saturates (see the service findings, if collected) or cap the load there.",
+                **({"check": failed[0]["name"]} if failed else {}),  # type: ignore[typeddict-item]
+                at_s=p["t"],
+            )
+    return None
+
+
+def error_bursts(plan: Plan, scope: Scope, failure_lines: Sequence[str]) -> list[Finding]:
+    """Stretches of intervals where errors ran high, with their classes and the load at the time."""
+    points = [p for p in scope.timeseries if p["requests"] > 0]
+    requests = sum(p["requests"] for p in points)
+    errors = sum(p["errors"] for p in points)
+    if not errors:
+        return []
+    level = max(BURST_MIN_RATE, BURST_FACTOR * errors / requests) if errors / requests < 0.5 else 0.0
+    bursts: list[list[TimeseriesPoint]] = []
+    for p in points:
+        high = p["errors"] > 0 and p["error_rate"] >= level
+        if high and bursts and bursts[-1][-1]["t"] + scope.stats["interval_s"] >= p["t"] - 1e-6:
+            bursts[-1].append(p)
+        elif high:
+            bursts.append([p])
+    out: list[Finding] = []
+    closed = plan.load.model == "closed"
+    for burst in sorted(bursts, key=lambda b: -sum(p["errors"] for p in b))[:MAX_BURSTS]:
+        n = sum(p["errors"] for p in burst)
+        sent = sum(p["requests"] for p in burst)
+        classes: dict[str, int] = {}
+        for p in burst:
+            for k, v in p["errors_by_class"].items():
+                classes[k] = classes.get(k, 0) + v
+        named = ", ".join(f"{k} {v:,}" for k, v in sorted(classes.items(), key=lambda kv: -kv[1]))
+        start, end = burst[0]["t"], burst[-1]["t"] + scope.stats["interval_s"]
+        whole = len(burst) >= max(len(points) - 1, 1)
+        when = "throughout the run" if whole else f"{_clock(start)}–{_clock(end)}"
+        out.append(
+            Finding(
+                kind="error-burst",
+                title=f"{scope.label}errors {when}: {n:,} of {sent:,} requests ({_pct(n / sent)}): {named}",
+                evidence=[
+                    f"at {_clock(start)} the load was {_load_at(burst[0], closed, plan)}",
+                    *failure_lines[:2],
+                ],
+                recommendation=_error_advice(classes),
+                at_s=start,
+            )
+        )
+    return out
+
+
+def _error_advice(classes: Mapping[str, int]) -> str:
+    top = max(classes, key=lambda k: classes[k]) if classes else ""
+    return {
+        "expect": "An expectation failed: the answers differ from what the plan expects (see the failure samples for status and body).",
+        "capture": "A capture found nothing: the answer lacks the field the flow needs next (see the failure samples).",
+        "http_4xx": "The service refused the requests (4xx): check the plan's URLs, credentials and payloads against the failure samples.",
+        "http_5xx": "The service failed (5xx): read its logs for the burst's window; if it comes with load, it is capacity.",
+        "timeout": "Requests timed out: the service stopped answering in time, typically a saturated dependency or pool.",
+        "connect": "Connections failed: the service or its load balancer refused new connections (limits, scaling).",
+        "refused": "Connections were refused: nothing listened (a restart or a crash).",
+    }.get(top, "See the failure samples for what came back.")
+
+
+def _service_values(services: Mapping[str, object]) -> list[tuple[str, str, Mapping[str, object]]]:
+    out = []
+    for key, raw in services.items():
+        if isinstance(raw, dict) and isinstance(raw.get("values"), dict):
+            out.append((key, str(raw.get("type", "")), raw["values"]))
+    return out
+
+
+def _num(values: Mapping[str, object], key: str) -> float | None:
+    v = values.get(key)
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def service_findings(service_metrics: Mapping[str, object], checks: Sequence[Check]) -> list[Finding]:
+    """What the collected service metrics explain, each with the recommendation its numbers support."""
+    services = service_metrics.get("services")
+    if not isinstance(services, dict):
+        return []
+    failed = {c["metric"] for c in checks if c["status"] == "fail"}
+    out: list[Finding] = []
+    for key, kind, v in _service_values(services):
+        if kind == "lambda":
+            throttles = _num(v, "throttles.sum")
+            if throttles:
+                peak = _num(v, "concurrent_executions.max")
+                out.append(
+                    Finding(
+                        kind="service",
+                        title=f"{key} was throttled {throttles:,.0f} times",
+                        evidence=[f"{key}.throttles.sum = {throttles:,.0f}"]
+                        + ([f"{key}.concurrent_executions.max = {peak:,.0f}"] if peak is not None else []),
+                        recommendation="Raise the function's reserved concurrency (or the account's limit), "
+                        "or add provisioned concurrency for the peak",
+                    )
+                )
+            cold_p99 = _num(v, "cold_start.p99")
+            if f"{key}.cold_start.p99" in failed and cold_p99 is not None:
+                peak = _num(v, "concurrent_executions.max")
+                out.append(
+                    Finding(
+                        kind="service",
+                        title=f"{key}'s cold starts broke their target: p99 {_ms(cold_p99)}",
+                        evidence=[f"{key}.cold_start.p99 = {_ms(cold_p99)}"]
+                        + (
+                            [f"{key}.cold_start.count = {_num(v, 'cold_start.count'):,.0f}"]
+                            if _num(v, "cold_start.count") is not None
+                            else []
+                        ),
+                        recommendation="Provisioned concurrency for the function"
+                        + (f", at least its peak of {peak:,.0f} concurrent executions" if peak else "")
+                        + "; or a smaller package and fewer imports at init",
+                    )
+                )
+            usage = _num(v, "concurrency_utilization.max")
+            if usage is not None and usage >= 0.9:
+                out.append(
+                    Finding(
+                        kind="service",
+                        title=f"{key} used {_pct(usage)} of its concurrency limit",
+                        evidence=[f"{key}.concurrency_utilization.max = {_pct(usage)}"],
+                        recommendation="Raise the concurrency limit before the real peak: at the limit, requests are throttled",
+                    )
+                )
+        elif kind == "dynamodb":
+            throttled = sum(
+                x
+                for k in ("throttled_requests.sum", "read_throttle_events.sum", "write_throttle_events.sum")
+                if (x := _num(v, k))
+            )
+            if throttled:
+                out.append(
+                    Finding(
+                        kind="service",
+                        title=f"{key} throttled {throttled:,.0f} requests",
+                        evidence=[
+                            f"{key}.{k} = {_num(v, k):,.0f}"
+                            for k in (
+                                "throttled_requests.sum",
+                                "read_throttle_events.sum",
+                                "write_throttle_events.sum",
+                            )
+                            if _num(v, k)
+                        ],
+                        recommendation="Switch the table to on-demand capacity, or raise its provisioned "
+                        "capacity (and auto scaling's maximum) above the run's consumption",
+                    )
+                )
+        elif kind == "rds":
+            usage = _num(v, "connection_utilization.max")
+            if usage is not None and usage >= 0.8:
+                out.append(
+                    Finding(
+                        kind="service",
+                        title=f"{key}'s connections reached {_pct(usage)} of the pool",
+                        evidence=[f"{key}.connection_utilization.max = {_pct(usage)}"]
+                        + (
+                            [f"{key}.connections.max = {_num(v, 'connections.max'):,.0f}"]
+                            if _num(v, "connections.max") is not None
+                            else []
+                        ),
+                        recommendation="Put RDS Proxy (or a connection pool) between the functions and the "
+                        "database, or size the pool for the peak",
+                    )
+                )
+        elif kind == "elasticache":
+            hit = _num(v, "hit_rate")
+            if hit is not None and hit < 0.8:
+                out.append(
+                    Finding(
+                        kind="service",
+                        title=f"{key}'s hit rate was {_pct(hit)}",
+                        evidence=[f"{key}.hit_rate = {_pct(hit)}"]
+                        + (
+                            [f"{key}.evictions.sum = {_num(v, 'evictions.sum'):,.0f}"]
+                            if _num(v, "evictions.sum")
+                            else []
+                        ),
+                        recommendation="Cache more of what the load reads (keys, TTLs)"
+                        + ("; evictions say the cache is too small" if _num(v, "evictions.sum") else ""),
+                    )
+                )
+    return out
+
+
+def validity_findings(checks: Sequence[Check]) -> list[Finding]:
+    return [
+        Finding(
+            kind="validity",
+            title=f"not a valid test: {c['name'].removeprefix(PREFIX)} did not hold",
+            evidence=[c["detail"]] if c.get("detail") else [],
+            check=c["name"],
+        )
+        for c in checks
+        if is_validity_check(c) and c["status"] != "pass"
+    ]
+
+
+def _failure_lines(failures: Sequence[Mapping[str, object]]) -> list[str]:
+    lines = []
+    for group in failures[:2]:
+        samples = group.get("samples")
+        first = samples[0] if isinstance(samples, list) and samples else None
+        if isinstance(first, dict):
+            what = first.get("detail") or f"status {first.get('status')}"
+            lines.append(f"first failure of {group.get('endpoint')}: {what}")
+    return lines
+
+
+def find(
+    plan: Plan,
+    scopes: Sequence[Scope],
+    checks: Sequence[Check],
+    *,
+    service_metrics: Mapping[str, object],
+    failures: Sequence[Mapping[str, object]] = (),
+    verdict: str,
+) -> list[Finding]:
+    """Every finding the run's data supports: validity first (a test that proved nothing), then
+    what explains the failed checks, then what the service metrics show."""
+    out = validity_findings(checks)
+    causes: list[Finding] = []
+    by_target = {s.target: s for s in scopes}
+    for check in checks:
+        ref = _latency_check(check)
+        if ref is None:
+            continue
+        scope = by_target.get(ref.target)
+        if scope is not None and (found := slow_endpoints(plan, scope, check, ref)) is not None:
+            causes.append(found)
+    for scope in scopes:
+        knee = latency_knee(plan, scope, checks)
+        if knee is not None:
+            causes.append(knee)
+        causes.extend(error_bursts(plan, scope, _failure_lines(failures) if scope.target is None else []))
+    services = service_findings(service_metrics, checks)
+    out += causes + services
+    if verdict == "fail" and not causes and not services and not any(f["kind"] == "validity" for f in out):
+        failed = [c["name"] for c in checks if c["status"] != "pass"]
+        out.append(
+            Finding(
+                kind="no-clear-cause",
+                title="no clear cause in the run's own data",
+                evidence=[
+                    "failed: " + "; ".join(failed[:5]),
+                    "no endpoint holds most of the slow requests, latency did not break at a load level, "
+                    "errors did not burst, and no collected service metric explains it",
+                ],
+                recommendation="Declare the target's services (docs/service-metrics.md) so the next run "
+                "collects the metrics that could say why",
+            )
+        )
+    return out

@@ -57,11 +57,30 @@ class SeriesSpec(TypedDict):
     step: bool  # drawn as steps: each value holds over its period (CloudWatch's)
 
 
+class LevelSpec(TypedDict):
+    """A horizontal line: a check's target, or a recovery's level."""
+
+    value: float
+    label: str
+    scale: str
+    color: str
+
+
+class MarkSpec(TypedDict):
+    """A vertical line at an instant: where a recovery's clock started, and where it got back."""
+
+    t: float
+    label: str
+    color: str
+
+
 class ChartSpec(TypedDict):
     id: str
     title: str
     axes: list[AxisSpec]
     series: list[SeriesSpec]
+    levels: NotRequired[list[LevelSpec]]
+    marks: NotRequired[list[MarkSpec]]
     # A service chart brings its own x values and columns (the load's charts share ChartData's).
     t: NotRequired[list[float]]
     columns: NotRequired[dict[str, list[Number]]]
@@ -382,6 +401,7 @@ def chart_data(report: Report) -> ChartData:
     targets = report.get("targets")
     if targets and points:
         charts = _target_charts(charts, columns, points, targets)
+    charts = [_with_levels(c, report) for c in charts]
     return {
         "t": [round(p["t"], 3) for p in points],
         "interval_s": interval_s,
@@ -391,6 +411,68 @@ def chart_data(report: Report) -> ChartData:
         "charts": charts,
         "service_charts": service_charts,
     }
+
+
+# Which chart draws which checks' targets, on which of its scales.
+_CHECK_LEVELS = {
+    "chart-latency": (("http.latency.", "y"),),
+    "chart-service": (("http.service_time.", "y"),),
+    "chart-rps": (("http.throughput", "y"),),
+    "chart-errors": (("http.error_rate", "rate"),),
+}
+
+
+def _with_levels(chart: ChartSpec, report: Report) -> ChartSpec:
+    """The plan's targets drawn where they apply (p95 < 250 ms on the latency chart), and the
+    recoveries on the latency chart: their level, when the clock started, when it got back."""
+    levels: list[LevelSpec] = []
+    for prefix, scale in _CHECK_LEVELS.get(chart["id"], ()):
+        for check in report["checks"]:
+            if (
+                check.get("kind") != "threshold"
+                or not check["metric"].startswith(prefix)
+                or "against" in check
+            ):
+                continue
+            stat = check["metric"].removeprefix("http.").replace("latency.", "").replace("service_time.", "")
+            color = _RED if check["status"] != "pass" else _GREY
+            levels.append(
+                {
+                    "value": check["target"],
+                    "label": f"{stat} {check['op']} target",
+                    "scale": scale,
+                    "color": color,
+                }
+            )
+    marks: list[MarkSpec] = []
+    if chart["id"] == "chart-latency":
+        for r in report.get("recovery") or []:
+            marks.append({"t": r["since_s"], "label": f"{r['name']}: clock starts", "color": _GREY})
+            if r["recovered_at_s"] is not None:
+                marks.append(
+                    {"t": r["recovered_at_s"], "label": f"back after {r['time_s']:g} s", "color": "#1a7f37"}
+                )
+            for stat in ("p95", "p99"):
+                level = r.get(f"{stat}_ms")
+                if isinstance(level, int | float):
+                    levels.append(
+                        {
+                            "value": float(level),
+                            "label": f"{r['name']} {stat}",
+                            "scale": "y",
+                            "color": "#1a7f37",
+                        }
+                    )
+    if not levels and not marks:
+        return chart
+    top = max((lv["value"] for lv in levels if lv["scale"] == "y"), default=0.0)
+    axes: list[AxisSpec] = []
+    for axis in chart["axes"]:
+        axis = AxisSpec(**axis)
+        if "max" in axis and axis["scale"] == "y":
+            axis["max"] = max(axis["max"], top * 1.1)  # a target above the data stays in view
+        axes.append(axis)
+    return {**chart, "axes": axes, "levels": levels, "marks": marks}
 
 
 def _target_charts(

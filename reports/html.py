@@ -44,6 +44,7 @@ from reports.markdown import (
     generator_warnings,
     partial_note,
     phase_cells,
+    recovery_rows,
     reevaluation_note,
     status_label,
     validity_findings,
@@ -453,6 +454,15 @@ def _phases(report: Report) -> str:
     return _section("phases", "Phases" + together(report), _table(headers, rows, range(1, 10)))
 
 
+def _recovery(report: Report) -> str:
+    entries = report.get("recovery") or []
+    if not entries:
+        return ""
+    rows: list[list[Cell]] = [list(row) for row in recovery_rows(entries)]
+    table = _table(("Recovery", "Clock from", "Back when", "Back at", "Took"), rows, (3, 4))
+    return _section("recovery", "Recovery", table)
+
+
 def _stages(report: Report) -> str:
     """A waterfall: one bar per stage, p50 solid and p95 lighter, on a shared scale."""
     stages = report.get("stages") or {}
@@ -714,6 +724,7 @@ def render_html(report: Report) -> str:
             _latency(report),
             _endpoints(report),
             _phases(report),
+            _recovery(report),
             _stages(report),
             _flows(report),
             _errors(report),
@@ -845,6 +856,31 @@ _CHART_JS = """
     ctx.restore();
   }]}});
 
+  // Check targets (horizontal, dashed) and instants such as a recovery's (vertical), with labels.
+  const guides = (spec) => ({hooks: {draw: [(u) => {
+    const ctx = u.ctx, px = uPlot.pxRatio, b = u.bbox;
+    ctx.save();
+    ctx.lineWidth = px; ctx.font = `${11 * px}px system-ui, sans-serif`; ctx.setLineDash([2 * px, 3 * px]);
+    for (const lv of spec.levels || []) {
+      if (!u.scales[lv.scale]) continue;
+      const y = Math.round(u.valToPos(lv.value, lv.scale, true));
+      if (y < b.top || y > b.top + b.height) continue;
+      ctx.strokeStyle = lv.color; ctx.fillStyle = lv.color;
+      ctx.beginPath(); ctx.moveTo(b.left, y); ctx.lineTo(b.left + b.width, y); ctx.stroke();
+      ctx.textAlign = "right"; ctx.textBaseline = "bottom";
+      ctx.fillText(lv.label, b.left + b.width - 4 * px, y - 2 * px);
+    }
+    for (const m of spec.marks || []) {
+      const x = Math.round(u.valToPos(m.t, "x", true));
+      if (x < b.left || x > b.left + b.width) continue;
+      ctx.strokeStyle = m.color; ctx.fillStyle = m.color;
+      ctx.beginPath(); ctx.moveTo(x, b.top); ctx.lineTo(x, b.top + b.height); ctx.stroke();
+      ctx.textAlign = "left"; ctx.textBaseline = "bottom";
+      ctx.fillText(m.label, x + 4 * px, b.top + b.height - 4 * px);
+    }
+    ctx.restore();
+  }]}});
+
   const scalesAndAxes = (spec) => {
     const scales = {x: {time: false}};
     const axes = [{values: (u, ticks) => ticks.map(clock), incrs: X_INCRS}];
@@ -915,7 +951,7 @@ _CHART_JS = """
   const build = (spec, data, el, height) => {
     const [scales, axes] = scalesAndAxes(spec);
     const [series, cols] = seriesAndColumns(spec, data);
-    const plugins = [phaseLines(data.phases), geometry(el)];
+    const plugins = [phaseLines(data.phases), guides(spec), geometry(el)];
     const opts = {width: widthOf(el), height, scales, axes, series, plugins};
     return new uPlot(opts, cols, el);
   };

@@ -40,7 +40,15 @@ from reports.services import (
 )
 from reports.targets import targets_view, together
 from surge.baseline import is_regression_check
-from surge.report_model import Check, CheckStatus, LatencySummary, PhaseReport, Report, Verdict
+from surge.report_model import (
+    Check,
+    CheckStatus,
+    LatencySummary,
+    PhaseReport,
+    RecoveryReport,
+    Report,
+    Verdict,
+)
 from surge.validity import PREFIX as VALIDITY_PREFIX
 from surge.validity import is_validity_check
 
@@ -500,6 +508,34 @@ def _phases(report: Report) -> list[str]:
     return _section("Phases" + together(report)) + _table(headers, rows, range(1, 10))
 
 
+def recovery_rows(entries: Sequence[RecoveryReport]) -> list[list[str]]:
+    """One row per recovery: its name, when its clock started, what "back" meant, when, how long."""
+    rows = []
+    for r in entries:
+        since = f"{r['phase']} {r['since']} ({format_offset(r['since_s'])})"
+        if r["time_s"] is None:
+            at, took = "—", "not watched (the run ended first)"
+        elif r["at_least"]:
+            at, took = "not within the run", f"at least {format_duration(r['time_s'])}"
+        else:
+            at = format_offset(r["recovered_at_s"] or 0.0)
+            took = format_duration(r["time_s"])
+        rows.append([r["name"], since, r["levels"], at, took])
+    return rows
+
+
+def _recovery(report: Report) -> list[str]:
+    entries = report.get("recovery") or []
+    if not entries:
+        return []
+    rows = [tuple(_cell(c) for c in row) for row in recovery_rows(entries)]
+    return (
+        _section("Recovery")
+        + _table(("Recovery", "Clock from", "Back when", "Back at", "Took"), rows, (3, 4))
+        + [""]
+    )
+
+
 def _stages(report: Report) -> list[str]:
     stages = report.get("stages") or {}
     if not stages:
@@ -754,6 +790,7 @@ def render_markdown(report: Report) -> str:
         *_latency(report),
         *_endpoints(report),
         *_phases(report),
+        *_recovery(report),
         *_stages(report),
         *_flows(report),
         *_errors(report),

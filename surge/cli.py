@@ -564,6 +564,14 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
         print(line)
     for line in _endpoint_lines(rep):
         print(line)
+    for r in rep.get("recovery") or []:
+        if r["time_s"] is None:
+            took = "not watched: the run ended before the clock started"
+        elif r["at_least"]:
+            took = f"not back within the run (at least {r['time_s']:g} s)"
+        else:
+            took = f"back {r['time_s']:g} s after the {r['phase']} {r['since']}"
+        print(f"recovery {r['name']}: {took} ({r['levels']})")
     if rep["generator"]["saturated"]:
         print("WARNING: the load generator saturated; latencies may include its own queueing:")
         for note in rep["generator"]["notes"]:

@@ -113,26 +113,51 @@ def slow_endpoints(plan: Plan, scope: Scope, check: Check, ref: MetricRef) -> Fi
     total = sum(n for n, _, _ in slow.values())
     if total == 0 or len(names) < 2:
         return None  # with one endpoint, it holds every slow request: nothing to point at
-    ranked = sorted(slow.items(), key=lambda kv: -kv[1][0])
-    causes = [(name, v) for name, v in ranked if v[0] / total >= CAUSE_SHARE][:MAX_CAUSES] or ranked[:1]
+    requests = sum(aggregate(scope.stats, endpoint=n, t_range=t_range).requests for n in names)
+    overall = total / requests if requests else 0.0
     target = _ms(check["target"])
-    evidence = [
-        f"{name}: {n:,} of its {requests:,} requests over {target} ({_pct(n / total)} of the slow ones)"
-        + (f", its p95 {_ms(p95)}" if p95 is not None else "")
-        for name, (n, requests, p95) in causes
-    ]
-    first, (n_first, _, _) = causes[0]
     where = f" in phase {ref.key}" if ref.namespace == "phase" else ""
+    fractions = {name: n / max(sent, 1) for name, (n, sent, _) in slow.items()}
+    evenly = len(fractions) == len(names) and all(
+        0.67 * overall <= f <= 1.5 * overall for f in fractions.values()
+    )
+    if evenly:
+        return Finding(
+            kind="slow-endpoints",
+            title=f"{scope.label}every endpoint was slow alike{where}: {_pct(overall)} of the requests over {target}, "
+            f"between {_pct(min(fractions.values()))} and {_pct(max(fractions.values()))} of each endpoint's",
+            evidence=[
+                f"{name}: {n:,} of its {sent:,} requests over {target}"
+                + (f", its p95 {_ms(p95)}" if p95 is not None else "")
+                for name, (n, sent, p95) in sorted(slow.items(), key=lambda kv: -kv[1][0])[:MAX_CAUSES]
+            ],
+            recommendation="The cause is shared, not one endpoint: the service's capacity or a dependency "
+            "every request uses (see the latency knee and the service findings)",
+            check=check["name"],
+        )
+    # Endpoints slower than the run as a whole, holding a fair share of its slow requests.
+    ranked = sorted(slow.items(), key=lambda kv: -kv[1][0])
+    causes = [(name, v) for name, v in ranked if fractions[name] >= overall and v[0] / total >= CAUSE_SHARE][
+        :MAX_CAUSES
+    ] or ranked[:1]
+    evidence = [
+        f"{name}: {n:,} of its {sent:,} requests over {target} ({_pct(n / sent)} of its requests, "
+        f"{_pct(n / total)} of the slow ones)" + (f", its p95 {_ms(p95)}" if p95 is not None else "")
+        for name, (n, sent, p95) in causes
+    ]
+    evidence.append(f"all endpoints: {total:,} of {requests:,} requests over {target} ({_pct(overall)})")
+    first, (n_first, _, _) = causes[0]
     if len(causes) == 1:
-        title = f"{scope.label}{first} accounts for {_pct(n_first / total)} of the {total:,} requests slower than {target}{where}"
+        title = f"{scope.label}{first} holds {_pct(n_first / total)} of the {total:,} requests slower than {target}{where}"
     else:
         shares = sum(v[0] for _, v in causes) / total
-        title = f"{scope.label}{len(causes)} endpoints account for {_pct(shares)} of the {total:,} requests slower than {target}{where}"
+        names_text = ", ".join(name for name, _ in causes)
+        title = f"{scope.label}{names_text} hold {_pct(shares)} of the {total:,} requests slower than {target}{where}"
     return Finding(
         kind="slow-endpoints",
         title=title,
         evidence=evidence,
-        recommendation=f"Look at {first} first: its requests are most of the slow ones.",
+        recommendation=f"Look at {first} first: it is slower than the rest and holds most of the slow requests.",
         check=check["name"],
     )
 
@@ -155,11 +180,11 @@ def planned_level(plan: Plan, t: float) -> float | None:
 
 def _load_at(point: TimeseriesPoint, closed: bool, plan: Plan | None = None) -> str:
     if closed and point.get("users"):
-        return f"{point.get('users')} users ({point['rps']:,.0f} req/s answered)"
+        return f"{point.get('users')} users ({point['rps']:,.0f} requests/s)"
     offered = planned_level(plan, point["t"]) if plan is not None and not closed else None
     if offered is not None:
-        return f"{offered:,.0f} arrivals/s offered, {point['rps']:,.0f} req/s answered"
-    return f"{point['rps']:,.0f} req/s"
+        return f"{offered:,.0f} arrivals/s ({point['rps']:,.0f} requests/s)"
+    return f"{point['rps']:,.0f} requests/s"
 
 
 def latency_knee(plan: Plan, scope: Scope, checks: Sequence[Check]) -> Finding | None:
@@ -209,8 +234,8 @@ def latency_knee(plan: Plan, scope: Scope, checks: Sequence[Check]) -> Finding |
                 title=f"{scope.label}latency broke at {_clock(p['t'])}, at {_load_at(p, closed, plan)}: {key} crossed {what}",
                 evidence=[
                     f"{key} {_ms(early)} over the first {EARLY_INTERVALS} intervals",
-                    f"{key} {_ms(float(before[key] or 0.0))} at {_clock(before['t'])} ({_load_at(before, closed, plan)})",
-                    f"{key} {_ms(float(p[key] or 0.0))} at {_clock(p['t'])} ({_load_at(p, closed, plan)})",
+                    f"{key} {_ms(float(before[key] or 0.0))} at {_clock(before['t'])}, at {_load_at(before, closed, plan)}",
+                    f"{key} {_ms(float(p[key] or 0.0))} at {_clock(p['t'])}, at {_load_at(p, closed, plan)}",
                 ],
                 recommendation=f"The service holds about {_load_at(before, closed, plan)}; above it, scale the part "
                 "that saturates (see the service findings, if collected) or cap the load there.",
@@ -235,9 +260,25 @@ def error_bursts(plan: Plan, scope: Scope, failure_lines: Sequence[str]) -> list
             bursts[-1].append(p)
         elif high:
             bursts.append([p])
-    out: list[Finding] = []
+    # A burst worth naming holds a fair part of the errors; scattered ones are one finding.
+    significant = [b for b in bursts if sum(p["errors"] for p in b) >= max(5, 0.1 * errors)]
     closed = plan.load.model == "closed"
-    for burst in sorted(bursts, key=lambda b: -sum(p["errors"] for p in b))[:MAX_BURSTS]:
+    if not significant:
+        spread: dict[str, int] = {}
+        for p in points:
+            for k, v in p["errors_by_class"].items():
+                spread[k] = spread.get(k, 0) + v
+        named = ", ".join(f"{k} {v:,}" for k, v in sorted(spread.items(), key=lambda kv: -kv[1]))
+        return [
+            Finding(
+                kind="error-burst",
+                title=f"{scope.label}errors spread through the run, no burst: {errors:,} of {requests:,} requests ({_pct(errors / requests)}): {named}",
+                evidence=list(failure_lines[:2]),
+                recommendation=_error_advice(spread),
+            )
+        ]
+    out: list[Finding] = []
+    for burst in sorted(significant, key=lambda b: -sum(p["errors"] for p in b))[:MAX_BURSTS]:
         n = sum(p["errors"] for p in burst)
         sent = sum(p["requests"] for p in burst)
         classes: dict[str, int] = {}

@@ -111,6 +111,37 @@ class Phase(_Model):
         return self.ramp_to if self.ramp_to is not None else self.start_level
 
 
+class Recovery(_Model):
+    """How long the service takes to recover after a phase (typically a spike): from the phase's end
+    (or start) until every interval's p95 (or p99) and error rate are back at or under these levels
+    and stay there for `hold`. Checked as recovery["NAME"].time < 2m; drawn on the latency chart."""
+
+    name: str | None = Field(default=None, pattern=r"^[\w.\- ]+$")
+    """what thresholds call it: recovery["after-spike"]; default after-<phase>"""
+    after: str = Field(min_length=1)
+    """the phase it follows, by name"""
+    since: Literal["end", "start"] = "end"
+    """count from the phase's end (the load came down) or its start"""
+    p95: Seconds | None = None
+    """back when each interval's p95 response time is at most this"""
+    p99: Seconds | None = None
+    """back when each interval's p99 response time is at most this"""
+    error_rate: Share | None = None
+    """back when each interval's error rate is at most this"""
+    hold: Seconds = Field(default=10.0, gt=0)
+    """and stays back this long"""
+
+    @model_validator(mode="after")
+    def _some_level(self) -> Recovery:
+        if self.p95 is None and self.p99 is None and self.error_rate is None:
+            raise ValueError("say what recovered means: p95, p99 and/or error_rate")
+        return self
+
+    @property
+    def key(self) -> str:
+        return self.name or f"after-{self.after}"
+
+
 class Limits(_Model):
     """Safety caps: a plan must raise them explicitly to go beyond."""
 
@@ -831,6 +862,7 @@ class Regression(_Model):
 
 OPTIONAL_SECTIONS = (
     "allow_hosts",
+    "recovery",
     "defaults",
     "variables",
     "data",
@@ -921,6 +953,8 @@ class Plan(_Model):
     """the time resolution of the report's series"""
     seed: int | None = None
     """makes random choices (scenario picks, think times, $randint) reproducible"""
+    recovery: list[Recovery] = Field(default_factory=list)
+    """how long the service takes to get back after a phase (a spike): recovery["NAME"].time"""
     limits: Limits = Field(default_factory=Limits)
     """guards against plans bigger than intended"""
     baseline: Annotated[BaselineSpec | None, BeforeValidator(_baseline_spec)] = None
@@ -1041,6 +1075,20 @@ class Plan(_Model):
             raise ValueError(
                 f"workers: split among {len(self.targets)} targets needs at least {len(self.targets)}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _recovery_phases(self) -> Plan:
+        names = [phase_label(p, i) for i, p in enumerate(self.load.phases)]
+        seen: set[str] = set()
+        for i, spec in enumerate(self.recovery):
+            if spec.after not in names:
+                raise ValueError(
+                    f"recovery[{i}].after: no phase named '{spec.after}'; the plan has: {', '.join(names)}"
+                )
+            if spec.key in seen:
+                raise ValueError(f"recovery[{i}]: a second recovery named '{spec.key}'; give it a name")
+            seen.add(spec.key)
         return self
 
     @model_validator(mode="after")
@@ -1222,6 +1270,9 @@ def _metric_ref_problems(plan: Plan, ref: MetricRef) -> list[str]:
         )
     elif ref.target is not None and ref.target not in plan.targets:
         problems.append(f'no target named "{ref.target}"; the plan has: {", ".join(plan.targets)}')
+    if ref.namespace == "recovery" and ref.key not in {r.key for r in plan.recovery}:
+        names = ", ".join(r.key for r in plan.recovery) or "none (add a recovery: entry)"
+        problems.append(f'no recovery named "{ref.key}"; the plan has: {names}')
     if ref.namespace == "endpoint" and ref.key not in endpoint_names(plan):
         names = ", ".join(sorted(endpoint_names(plan)))
         problems.append(f'no endpoint named "{ref.key}"; the plan has: {names}')

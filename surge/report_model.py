@@ -188,6 +188,23 @@ class Finding(TypedDict):
     at_s: NotRequired[float]  # when, in seconds since the run's start
 
 
+class RecoveryReport(TypedDict):
+    """How long the service took to get back after a phase (the plan's `recovery`)."""
+
+    name: str  # recovery["NAME"] in thresholds
+    phase: str
+    since: Literal["end", "start"]
+    since_s: float  # the clock started here (seconds since the run's start)
+    recovered_at_s: float | None  # back from here on; None: not within the run
+    time_s: float | None  # recovered_at_s - since_s; when not recovered, the time watched (at_least)
+    at_least: bool  # not recovered within the run: time_s is a lower bound
+    levels: str  # what "back" meant: "p95 <= 100 ms, error rate <= 1% for 30 s"
+    p95_ms: float | None  # the levels, as numbers (None: not a condition)
+    p99_ms: float | None
+    error_rate: float | None
+    hold_s: float
+
+
 class TargetReport(TypedDict):
     """One target of an A/B run: its figures as a one-target run's report gives them."""
 
@@ -204,6 +221,7 @@ class TargetReport(TypedDict):
     timeseries: list[TimeseriesPoint]
     generator: GeneratorHealth
     failures: NotRequired[list[FailureGroup]]
+    recovery: NotRequired[list[RecoveryReport]]
 
 
 class Report(TypedDict):
@@ -250,4 +268,6 @@ class Report(TypedDict):
     targets: NotRequired[dict[str, TargetReport]]
     # What the run's own data says about why it failed and what to do (absent in older reports).
     findings: NotRequired[list[Finding]]
+    # The plan's recovery entries, measured (absent when it has none).
+    recovery: NotRequired[list[RecoveryReport]]
     target_load: NotRequired[Literal["each", "split"]]

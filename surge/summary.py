@@ -13,6 +13,7 @@ from surge.baseline import Baseline, BaselineOutcome, apply_baseline, regression
 from surge.evaluate import MetricSource, TargetSources, evaluate, verdict
 from surge.metrics.collect import ServiceMetrics, ServiceMetricSource
 from surge.plan import Plan, flow_steps, phase_label
+from surge.recovery import RecoveryResult, recovery_of
 from surge.report_model import (
     Check,
     EndpointReport,
@@ -21,6 +22,7 @@ from surge.report_model import (
     GeneratorHealth,
     LatencySummary,
     PhaseReport,
+    RecoveryReport,
     Report,
     RunEndInfo,
     StageReport,
@@ -158,7 +160,57 @@ def stats_source(plan: Plan, stats: RunStats) -> MetricSource:
     )
 
 
-def _load_source(plan: Plan, stats: RunStats) -> AggregateSource:
+class _WithRecovery:
+    """The load's figures, and the plan's recovery times (recovery["NAME"].time)."""
+
+    def __init__(self, load: AggregateSource, plan: Plan, stats: RunStats) -> None:
+        self.load, self.plan, self.stats = load, plan, stats
+        self._times: dict[str, float | None] | None = None
+
+    def value(self, ref: MetricRef) -> float | None:
+        if ref.namespace != "recovery":
+            return self.load.value(ref)
+        if self._times is None:
+            self._times = {r.name: r.time_ms for r in recoveries(self.plan, self.stats)}
+        return self._times.get(ref.key or "")
+
+
+def recoveries(plan: Plan, stats: RunStats) -> list[RecoveryResult]:
+    run_s = measured_duration(plan, stats)
+    return [recovery_of(plan, spec, stats, run_s) for spec in plan.recovery]
+
+
+def recovery_reports(plan: Plan, stats: RunStats) -> list[RecoveryReport]:
+    out = []
+    for spec, r in zip(plan.recovery, recoveries(plan, stats), strict=True):
+        out.append(
+            RecoveryReport(
+                name=r.name,
+                phase=r.phase,
+                since=r.since,  # type: ignore[typeddict-item]
+                since_s=r.since_s,
+                recovered_at_s=r.recovered_at_s,
+                time_s=None if r.time_ms is None else round(r.time_ms / 1000, 3),
+                at_least=isinstance(r.time_ms, AtLeast),
+                levels=r.levels,
+                p95_ms=None if spec.p95 is None else round(spec.p95 * 1000, 3),
+                p99_ms=None if spec.p99 is None else round(spec.p99 * 1000, 3),
+                error_rate=spec.error_rate,
+                hold_s=spec.hold,
+            )
+        )
+    return out
+
+
+def _load_source(plan: Plan, stats: RunStats) -> MetricSource:
+    return (
+        _WithRecovery(_aggregate_source(plan, stats), plan, stats)
+        if plan.recovery
+        else _aggregate_source(plan, stats)
+    )
+
+
+def _aggregate_source(plan: Plan, stats: RunStats) -> AggregateSource:
     run_s = measured_duration(plan, stats)
     windows = {name: (a, b) for name, a, b in phase_windows(plan)}
 
@@ -440,6 +492,8 @@ def build_report(
     )
     if stats.get("samples"):
         report["failures"] = failure_groups(stats.get("samples") or {}, endpoints)
+    if plan.recovery:
+        report["recovery"] = recovery_reports(plan, stats)
     report["findings"] = run_findings(plan, stats, report)
     return report
 

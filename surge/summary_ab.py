@@ -41,7 +41,7 @@ def build_ab_report(
         target_reports[name] = _target_report(one)
     # The run's own figures (every target's requests together) and its service metrics and cost.
     whole = build_report(
-        plan.model_copy(update={"targets": {}, "thresholds": []}),
+        plan.model_copy(update={"targets": {}, "thresholds": [], "recovery": []}),
         stats,
         run_id=run_id,
         mode=mode,
@@ -126,6 +126,8 @@ def _target_report(one: Report) -> TargetReport:
     )
     if "failures" in one:
         report["failures"] = one["failures"]
+    if "recovery" in one:
+        report["recovery"] = one["recovery"]
     return report
 
 

@@ -58,6 +58,8 @@ _SERVICE_NAMESPACES = (
     "custom",
 )
 _COST_NAMESPACE = "cost"
+# How long the service took to get back after a phase (the plan's `recovery` entries).
+_RECOVERY_NAMESPACE = "recovery"
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class ThresholdError(ValueError):
 
 
 # Namespaces whose figures each target of an A/B run has apart (its requests): target["x"].<these>
-TARGET_NAMESPACES = ("http", "endpoint", "phase", "stage")
+TARGET_NAMESPACES = ("http", "endpoint", "phase", "stage", "recovery")
 _QUOTED = r"""(?:"[^"]*"|'[^']*')"""
 _TARGET_PREFIX = re.compile(rf"""^\s*target\[\s*(?P<key>{_QUOTED})\s*\]\s*(?P<rest>.*)$""", re.DOTALL)
 
@@ -375,10 +377,22 @@ def parse_metric(text: str) -> MetricRef:
         parts = [p for p in rest.split(".") if p] if rest else []
         # "p99.9" was split on its dot: glue it back.
         parts = _glue_decimal_percentiles(parts)
+        if namespace == _RECOVERY_NAMESPACE:
+            if parts != ["time"]:
+                raise ThresholdError(
+                    f"'{text}': a recovery has one metric, its time: recovery[\"{key}\"].time < 2m"
+                )
+            if not key:
+                raise ThresholdError(
+                    f"the selector in '{text}' is empty; name one of the plan's recovery entries"
+                )
+            return MetricRef(namespace, key, ("time",), "ms")
         if namespace not in _KEYED_NAMESPACES and namespace not in _SERVICE_NAMESPACES:
             raise ThresholdError(
                 f"unknown metric namespace '{namespace}[...]'; known: "
-                + ", ".join(f"{n}[...]" for n in (*_KEYED_NAMESPACES, *_SERVICE_NAMESPACES))
+                + ", ".join(
+                    f"{n}[...]" for n in (*_KEYED_NAMESPACES, _RECOVERY_NAMESPACE, *_SERVICE_NAMESPACES)
+                )
             )
         if not key:
             what = "a service" if namespace in _SERVICE_NAMESPACES else "an endpoint or phase"
@@ -390,6 +404,10 @@ def parse_metric(text: str) -> MetricRef:
         namespace, parts, key = raw[0], raw[1:], None
         if namespace in _KEYED_NAMESPACES:
             raise ThresholdError(f'{namespace} metrics need a name: {namespace}["NAME"].p95')
+        if namespace == _RECOVERY_NAMESPACE:
+            raise ThresholdError(
+                'recovery metrics need the recovery\'s name from the plan: recovery["NAME"].time'
+            )
         if namespace in _SERVICE_NAMESPACES:
             raise ThresholdError(
                 f'{namespace} metrics need the service\'s name from the plan: {namespace}["NAME"].{".".join(parts) or "..."}'
@@ -398,7 +416,7 @@ def parse_metric(text: str) -> MetricRef:
             return _cost_metric(parts, text)
         if namespace not in _PLAIN_NAMESPACES:
             raise ThresholdError(
-                f'unknown metric \'{text}\'; metrics start with http., endpoint["NAME"]. or phase["NAME"]., '
+                f'unknown metric \'{text}\'; metrics start with http., endpoint["NAME"]. or phase["NAME"]., recovery["NAME"]., '
                 'a service such as lambda["NAME"]. (declared under services:), or cost.'
             )
     return _request_metric(namespace, key, parts, text)

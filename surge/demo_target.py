@@ -48,6 +48,7 @@ _FLOAT_FIELDS = (
     "stall_ms",
     "delivery_delay_ms",
     "capacity",
+    "slow_ms",
 )
 
 
@@ -65,6 +66,8 @@ class DemoConfig:
     capacity: when > 0, at most this many API requests are worked on at once; the others queue in
         arrival order. Past capacity / latency requests per second, answers slow down as the queue
         grows (an overload knee), and after a spike the queue drains before latency recovers.
+    slow_path, slow_ms: API requests whose path starts with `slow_path` take `slow_ms` more (one
+        slow endpoint among fast ones).
     seed: seeds the latency and error draws (None: not reproducible).
     """
 
@@ -75,6 +78,8 @@ class DemoConfig:
     stall_ms: float = 0.0
     delivery_delay_ms: float = 0.0
     capacity: float = 0.0
+    slow_path: str = ""
+    slow_ms: float = 0.0
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -86,6 +91,8 @@ class DemoConfig:
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
             object.__setattr__(self, name, float(value))
+        if not isinstance(self.slow_path, str):
+            raise TypeError(f"slow_path must be text, got {type(self.slow_path).__name__}")
         seed: object = self.seed
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise TypeError(f"seed must be an integer or null, got {type(seed).__name__}")
@@ -285,6 +292,9 @@ async def _misbehave(request: web.Request, handler: _Handler) -> web.StreamRespo
         await state.wait_out_stall()
         slot = await state.take_slot()
         delay = state.latency_s()
+        cfg = state.config
+        if cfg.slow_ms > 0 and cfg.slow_path and request.path.startswith(cfg.slow_path):
+            delay += cfg.slow_ms / 1000
         if delay > 0:
             await asyncio.sleep(delay)
         error_rate = state.config.error_rate

@@ -206,7 +206,7 @@ def test_division_by_zero_is_an_error() -> None:
         ),
         ('custom["x"].a.b < 1', "name one of the custom service's query ids"),
         ('custom["x"].Upper < 1', "name one of the custom service's query ids"),
-        ('nosuch["x"].a < 1', "known: endpoint[...], phase[...], stage[...], lambda[...]"),
+        ('nosuch["x"].a < 1', "known: endpoint[...], phase[...], stage[...], recovery[...], lambda[...]"),
         # expressions
         (
             'rds["main"].connections.max < conns * 0.9',

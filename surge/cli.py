@@ -824,6 +824,8 @@ def _cmd_demo_target(args: argparse.Namespace) -> int:
         stall_ms=args.stall_ms,
         delivery_delay_ms=args.delivery_delay_ms,
         capacity=args.capacity,
+        slow_path=args.slow_path,
+        slow_ms=args.slow_ms,
     )
     try:
         serve(args.host, args.port, config)
@@ -1016,6 +1018,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="API requests worked on at once; the rest queue (0: no limit)",
     )
+    demo.add_argument("--slow-path", default="", help="API paths starting with this take --slow-ms more")
+    demo.add_argument("--slow-ms", type=float, default=0.0)
     demo.set_defaults(func=_cmd_demo_target)
     return p
 

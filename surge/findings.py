@@ -9,6 +9,7 @@ nothing says so ("no clear cause").
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ MAX_BURSTS = 3
 EARLY_INTERVALS = 3
 # A knee is a crossing that holds: this many intervals in a row above the level (or the run's last).
 KNEE_HOLD = 2
+MIN_INTERVAL_REQUESTS = 20  # an interval's p95 needs this many requests to have one above it
 BURST_MIN_RATE = 0.05  # an interval is in an error burst above this error rate ...
 BURST_FACTOR = 2.0  # ... and above this many times the run's own error rate
 
@@ -203,31 +205,32 @@ def latency_knee(plan: Plan, scope: Scope, checks: Sequence[Check]) -> Finding |
     )
     ref = failed[1] if failed else None
     key = _stat_key(ref)
-    points = [p for p in scope.timeseries if p["requests"] > 0 and p[key] is not None]
+    # An interval's percentile says little from a handful of requests: only well-filled ones count.
+    points = [p for p in scope.timeseries if p["requests"] >= MIN_INTERVAL_REQUESTS and p[key] is not None]
     if len(points) < EARLY_INTERVALS + KNEE_HOLD:
         return None
     early = statistics.median(float(p[key] or 0.0) for p in points[:EARLY_INTERVALS])
     level = failed[0]["target"] if failed else 2 * early
     what = f"its target {_ms(level)}" if failed else f"twice its early level ({_ms(early)})"
     closed = plan.load.model == "closed"
+    if failed and early > level:
+        first = points[0]
+        return Finding(
+            kind="slow-from-start",
+            title=f"{scope.label}{key} was above {what} from the start: slow at any load, not only under the peak",
+            evidence=[
+                f"{key} {_ms(early)} over the first {EARLY_INTERVALS} intervals, from {_clock(first['t'])} "
+                f"at {_load_at(first, closed, plan)}"
+            ],
+            recommendation="The slowness does not come with the load: profile a single request "
+            "(its slowest endpoint, cold paths, downstream calls).",
+            check=failed[0]["name"],
+            at_s=first["t"],
+        )
     for i, p in enumerate(points):
         held = points[i : i + KNEE_HOLD]
-        if all(float(q[key] or 0.0) > level for q in held) and (
-            len(held) == KNEE_HOLD or i == len(points) - 1
-        ):
-            if i == 0:
-                if not failed:
-                    return None
-                return Finding(
-                    kind="slow-from-start",
-                    title=f"{scope.label}{key} was above {what} from the first interval: slow at any load, not only under the peak",
-                    evidence=[
-                        f"{key} {_ms(float(p[key] or 0.0))} at {_clock(p['t'])}, at {_load_at(p, closed, plan)}"
-                    ],
-                    recommendation="Profile a single request (cold paths, downstream calls): the slowness does not come with the load.",
-                    check=failed[0]["name"],
-                    at_s=p["t"],
-                )
+        full = len(held) == KNEE_HOLD or i == len(points) - 1
+        if i > 0 and full and all(float(q[key] or 0.0) > level for q in held):
             before = points[i - 1]
             return Finding(
                 kind="latency-knee",
@@ -260,8 +263,15 @@ def error_bursts(plan: Plan, scope: Scope, failure_lines: Sequence[str]) -> list
             bursts[-1].append(p)
         elif high:
             bursts.append([p])
-    # A burst worth naming holds a fair part of the errors; scattered ones are one finding.
-    significant = [b for b in bursts if sum(p["errors"] for p in b) >= max(5, 0.1 * errors)]
+
+    # A burst worth naming holds a fair part of the errors, far more than the run's own error rate
+    # gives its requests by chance (4 standard deviations of a Poisson count); scattered ones are one finding.
+    def significant_burst(burst: list[TimeseriesPoint]) -> bool:
+        n, sent = sum(p["errors"] for p in burst), sum(p["requests"] for p in burst)
+        expected = sent * errors / requests
+        return n >= max(5, 0.1 * errors) and (level == 0.0 or n >= expected + 4 * math.sqrt(expected) + 3)
+
+    significant = [b for b in bursts if significant_burst(b)]
     closed = plan.load.model == "closed"
     if not significant:
         spread: dict[str, int] = {}
@@ -310,10 +320,12 @@ def _error_advice(classes: Mapping[str, int]) -> str:
         "expect": "An expectation failed: the answers differ from what the plan expects (see the failure samples for status and body).",
         "capture": "A capture found nothing: the answer lacks the field the flow needs next (see the failure samples).",
         "http_4xx": "The service refused the requests (4xx): check the plan's URLs, credentials and payloads against the failure samples.",
-        "http_5xx": "The service failed (5xx): read its logs for the burst's window; if it comes with load, it is capacity.",
+        "http_5xx": "The service failed (5xx): read its logs around the failures; if they come with the load, it is capacity.",
         "timeout": "Requests timed out: the service stopped answering in time, typically a saturated dependency or pool.",
         "connect": "Connections failed: the service or its load balancer refused new connections (limits, scaling).",
         "refused": "Connections were refused: nothing listened (a restart or a crash).",
+        "interrupted": "Requests still in flight when the load ended (or was stopped) were cut after the drain: "
+        "the service answered slower than the run could wait; they count as errors.",
     }.get(top, "See the failure samples for what came back.")
 
 

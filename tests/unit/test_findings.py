@@ -111,7 +111,7 @@ def test_one_endpoint_is_no_finding_of_its_own() -> None:
 
 def test_the_knee_is_where_the_percentile_crosses_and_holds() -> None:
     plan = plan_of()
-    series = [point(t, 10.0 if t < 6 else 300.0, rps=10 + 10 * t) for t in range(10)]
+    series = [point(t, 10.0 if t < 6 else 300.0, rps=10 + 10 * t, requests=40) for t in range(10)]
     check = failed_check("http.latency.p95 < 100ms", "http.latency.p95", 100.0)
     knee = latency_knee(plan, Scope(None, stats_with([]), series), [check])
     assert knee is not None and knee["kind"] == "latency-knee" and knee["at_s"] == 6
@@ -120,10 +120,15 @@ def test_the_knee_is_where_the_percentile_crosses_and_holds() -> None:
         == "latency broke at 0:06, at 70 arrivals/s (70 requests/s): p95 crossed its target 100 ms"
     )
     # A single interval above is not a knee; slow from the first interval is its own finding.
-    blip = [point(t, 300.0 if t == 5 else 10.0) for t in range(10)]
+    blip = [point(t, 300.0 if t == 5 else 10.0, requests=40) for t in range(10)]
     assert latency_knee(plan, Scope(None, stats_with([]), blip), [check]) is None
-    slow = latency_knee(plan, Scope(None, stats_with([]), [point(t, 300.0) for t in range(10)]), [check])
+    slow = latency_knee(
+        plan, Scope(None, stats_with([]), [point(t, 300.0, requests=40) for t in range(10)]), [check]
+    )
     assert slow is not None and slow["kind"] == "slow-from-start"
+    # Intervals of a few requests say nothing: no knee from them.
+    sparse = [point(t, 10.0 if t < 6 else 300.0) for t in range(10)]
+    assert latency_knee(plan, Scope(None, stats_with([]), sparse), [check]) is None
     # Without a failed latency check: twice the early level.
     doubled = latency_knee(plan, Scope(None, stats_with([]), series), [])
     assert doubled is not None and "twice its early level (10.0 ms)" in doubled["title"]

@@ -138,6 +138,8 @@ def _columns(points: Sequence[TimeseriesPoint], classes: Sequence[str]) -> dict[
     }
     for name in classes:
         columns[f"errors.{name}"] = [p["errors_by_class"].get(name, 0) for p in points]
+    if any("users" in p for p in points):
+        columns["users"] = [p.get("users", 0) for p in points]
     return columns
 
 
@@ -219,6 +221,16 @@ def _chart_specs(
             _series("in_flight", "in flight", _BLUE, "count", scale="flight"),
         ],
     }
+    if "users" in columns:  # the closed model: how many virtual users were active
+        load = {
+            "id": "chart-load",
+            "title": "Active virtual users and dropped iterations",
+            "axes": [_axis("dropped", "count"), _axis("users", "count", "users", "right")],
+            "series": [
+                _series("dropped", "dropped iterations", _RED, "count"),
+                _series("users", "active users", _BLUE, "count", scale="users"),
+            ],
+        }
     return [
         rate,
         _latency_chart("chart-latency", "Response time (corrected for coordinated omission)", "", top),

@@ -22,6 +22,8 @@ from reports.markdown import (
     FLOWS_NOTE,
     LATENCY_KEYS,
     SIGNATURE,
+    applied_load_lines,
+    applied_load_rows,
     baseline_lines,
     check_counts,
     check_label,
@@ -388,6 +390,16 @@ def _latency(report: Report) -> str:
     return _section("latency", "Latency" + together(report), table)
 
 
+def _applied_load(report: Report) -> str:
+    load = report.get("applied_load")
+    if not load:
+        return ""
+    rows: list[list[Cell]] = [list(r) for r in applied_load_rows(load)]
+    table = _table(("Phase", "Duration", "Planned", "Iterations started", "Requests/s"), rows, (1, 3, 4))
+    items = "".join(f"<li>{_e(line)}</li>" for line in applied_load_lines(load))
+    return _section("applied-load", "Applied load", table, f"<ul class='baseline'>{items}</ul>")
+
+
 def _totals(report: Report) -> str:
     t = report["totals"]
     rows = [
@@ -720,6 +732,7 @@ def render_html(report: Report) -> str:
             _signoff(report),
             _targets(report),
             _charts(charts["charts"]),
+            _applied_load(report),
             _totals(report),
             _latency(report),
             _endpoints(report),

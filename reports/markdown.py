@@ -41,6 +41,7 @@ from reports.services import (
 from reports.targets import targets_view, together
 from surge.baseline import is_regression_check
 from surge.report_model import (
+    AppliedLoad,
     Check,
     CheckStatus,
     LatencySummary,
@@ -147,7 +148,11 @@ def check_label(check: Check) -> str:
     """The sign-off's name for a check: its metric, or the whole rule for a regression check (which
     would otherwise read as a second, contradictory threshold on the same metric) and for a
     validity check (whose "metric" is the test's own health, not the service's)."""
-    return check["name"] if is_regression_check(check) or is_validity_check(check) else check["metric"]
+    if is_regression_check(check) or is_validity_check(check):
+        return check["name"]
+    # A check that stops the run when it fails is a guard, often beside a stricter check of the
+    # same metric: named so, the two do not read as one check listed twice.
+    return f"{check['metric']} (abort guard)" if check["abort_on_fail"] else check["metric"]
 
 
 def format_measured(check: Check) -> str:
@@ -406,6 +411,49 @@ def _targets(report: Report) -> list[str]:
         ]
         lines += [f"### {table.title}", "", *_table(headers, rows, range(1, len(headers))), ""]
     return lines
+
+
+def applied_load_rows(load: AppliedLoad) -> list[list[str]]:
+    """Each phase as planned beside what ran: iterations started and requests per second."""
+    rows = []
+    for p in load["phases"]:
+        measured = (
+            [format_count(p["iterations"]), format_per_s(p["throughput_rps"])]
+            if p["ran_s"] > 0
+            else ["not run", "not run"]  # a stop came first: zeros would read as a measurement
+        )
+        rows.append([p["name"], format_duration(p["duration_s"]), p["planned"], *measured])
+    return rows
+
+
+def applied_load_lines(load: AppliedLoad) -> list[str]:
+    """The rest of the applied load in words: the mix, think time, caps, polls."""
+    mix = ", ".join(f"{sc['name']} {sc['share'] * 100:.0f}%" for sc in load["scenarios"])
+    lines = [f"{load['model']} model" + (f", {load['arrival']} arrivals" if load["model"] == "open" else "")]
+    lines.append(f"scenario mix (planned): {mix}")
+    if load["think_time"]:
+        lines.append(f"think time between a user's iterations: {load['think_time']}")
+    if load["max_in_flight"]:
+        lines.append(f"at most {load['max_in_flight']:,} iterations in flight (more arrivals are dropped)")
+    for name in load["polls"]:
+        lines.append(
+            f"{name} is polled: its attempts before the condition holds (e.g. 404 until delivered) are "
+            "requests, not errors; a poll fails only when it times out (its stage)"
+        )
+    return lines
+
+
+def _applied_load(report: Report) -> list[str]:
+    load = report.get("applied_load")
+    if not load:
+        return []
+    lines = _section("Applied load")
+    lines += _table(
+        ("Phase", "Duration", "Planned", "Iterations started", "Requests/s"),
+        applied_load_rows(load),
+        (1, 3, 4),
+    )
+    return lines + [f"- {_cell(line)}" for line in applied_load_lines(load)] + [""]
 
 
 def _totals(report: Report) -> list[str]:
@@ -786,6 +834,7 @@ def render_markdown(report: Report) -> str:
         *_findings(report),
         *_signoff(report),
         *_targets(report),
+        *_applied_load(report),
         *_totals(report),
         *_latency(report),
         *_endpoints(report),

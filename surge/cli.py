@@ -592,7 +592,8 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
             measured = f">= {measured} (timeouts)"
         if "against" in c:  # an A/B comparison: its target was computed from the other side
             versus += f" vs {c['op']} {_fmt(c['target'], c['unit'])}"
-        print(f"  [{mark:>7}] {c['name']:<45} measured {measured}{versus}")
+        guard = " (abort guard)" if c["abort_on_fail"] else ""
+        print(f"  [{mark:>7}] {c['name'] + guard:<45} measured {measured}{versus}")
         if c["status"] != "pass" and c.get("detail"):
             print(f"            {c['detail']}")
     for line in _finding_lines(rep):

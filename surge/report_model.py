@@ -80,6 +80,7 @@ class EndpointReport(TypedDict):
     errors_by_class: dict[str, int]
     latency_ms: LatencySummary
     service_time_ms: LatencySummary
+    status_codes: NotRequired[dict[str, int]]  # absent in reports written before it existed
 
 
 class StageReport(TypedDict):
@@ -188,6 +189,33 @@ class Finding(TypedDict):
     at_s: NotRequired[float]  # when, in seconds since the run's start
 
 
+class PlannedPhase(TypedDict):
+    name: str
+    duration_s: float
+    planned: str  # "10 -> 60 arrivals/s", "50 users"
+    ran_s: float  # how long it ran (0: a stop came first)
+    iterations: int  # as measured: iterations started in the phase
+    throughput_rps: float  # as measured
+
+
+class PlannedScenario(TypedDict):
+    name: str
+    weight: float
+    share: float  # of the iterations, as the weights plan them
+
+
+class AppliedLoad(TypedDict):
+    """The load as planned beside as measured: what the figures are the answer to."""
+
+    model: Literal["open", "closed"]
+    arrival: str  # open model: "uniform" or "poisson"
+    phases: list[PlannedPhase]
+    scenarios: list[PlannedScenario]  # the planned mix
+    think_time: str | None  # closed model: between a user's iterations
+    max_in_flight: int | None
+    polls: list[str]  # endpoints a poll repeats until its condition holds: their attempts are not errors
+
+
 class RecoveryReport(TypedDict):
     """How long the service took to get back after a phase (the plan's `recovery`)."""
 
@@ -270,4 +298,5 @@ class Report(TypedDict):
     findings: NotRequired[list[Finding]]
     # The plan's recovery entries, measured (absent when it has none).
     recovery: NotRequired[list[RecoveryReport]]
+    applied_load: NotRequired[AppliedLoad]  # absent in reports written before it existed
     target_load: NotRequired[Literal["each", "split"]]

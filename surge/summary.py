@@ -12,9 +12,11 @@ from surge import __version__
 from surge.baseline import Baseline, BaselineOutcome, apply_baseline, regression_metrics
 from surge.evaluate import MetricSource, TargetSources, evaluate, verdict
 from surge.metrics.collect import ServiceMetrics, ServiceMetricSource
-from surge.plan import Plan, flow_steps, phase_label
+from surge.pause import Pause
+from surge.plan import Phase, Plan, flow_steps, phase_label
 from surge.recovery import RecoveryResult, recovery_of
 from surge.report_model import (
+    AppliedLoad,
     Check,
     EndpointReport,
     FailureGroup,
@@ -22,6 +24,7 @@ from surge.report_model import (
     GeneratorHealth,
     LatencySummary,
     PhaseReport,
+    PlannedPhase,
     RecoveryReport,
     Report,
     RunEndInfo,
@@ -264,7 +267,66 @@ def _endpoint_report(agg: Aggregate, duration_s: float) -> EndpointReport:
         errors_by_class=dict(sorted(agg.errors.items())),
         latency_ms=latency_summary(agg),
         service_time_ms=latency_summary(agg, "service_time"),
+        status_codes=dict(sorted(agg.status.items())),
     )
+
+
+def poll_endpoints(plan: Plan) -> list[str]:
+    """Endpoints a poll repeats until its condition holds (their 404s until then are not errors)."""
+    names: list[str] = []
+    for _, flow in [*((sc.name, sc.flow) for sc in plan.scenarios), *plan.extra_flows()]:
+        for _, step in flow_steps(flow):
+            if step.poll is not None and step.poll.request is not None:
+                names.append(step.poll.request.display_name)
+    return list(dict.fromkeys(names))
+
+
+def _planned(phase: Phase) -> str:
+    unit = "users" if phase.model == "closed" else "arrivals/s"
+    if phase.end_level != phase.start_level:
+        return f"{phase.start_level:g} -> {phase.end_level:g} {unit}"
+    return f"{phase.start_level:g} {unit}"
+
+
+def applied_load(plan: Plan, stats: RunStats, run_s: float) -> AppliedLoad:
+    phases: list[PlannedPhase] = []
+    for (name, a, b), phase in zip(phase_windows(plan), plan.load.phases, strict=True):
+        agg = aggregate(stats, t_range=phase_range(plan, a, b))
+        ran = max(min(b, run_s) - a, 0.0)
+        phases.append(
+            PlannedPhase(
+                name=name,
+                duration_s=phase.duration,
+                planned=_planned(phase),
+                ran_s=round(ran, 3),
+                iterations=agg.iterations,
+                throughput_rps=round(agg.requests / ran, 3) if ran > 0 else 0.0,
+            )
+        )
+    total = sum(sc.weight for sc in plan.scenarios)
+    think = plan.load.think_time
+    return AppliedLoad(
+        model=plan.load.model,
+        arrival=plan.load.arrival,
+        phases=phases,
+        scenarios=[
+            {"name": sc.name, "weight": sc.weight, "share": round(sc.weight / total, 4)}
+            for sc in plan.scenarios
+        ],
+        think_time=None
+        if plan.load.model == "open" or (think.is_fixed and think.low == 0)
+        else describe_pause(think),
+        max_in_flight=plan.load.max_in_flight,
+        polls=poll_endpoints(plan),
+    )
+
+
+def describe_pause(pause: Pause) -> str:
+    if pause.stddev is not None:
+        return f"{pause.low:g} s ± {pause.stddev:g} s (normal)"
+    if pause.is_fixed:
+        return f"{pause.low:g} s"
+    return f"{pause.low:g}..{pause.high:g} s (uniform)"
 
 
 def _timeseries(stats: RunStats) -> list[TimeseriesPoint]:
@@ -492,6 +554,7 @@ def build_report(
     )
     if stats.get("samples"):
         report["failures"] = failure_groups(stats.get("samples") or {}, endpoints)
+    report["applied_load"] = applied_load(plan, stats, run_s)
     if plan.recovery:
         report["recovery"] = recovery_reports(plan, stats)
     report["findings"] = run_findings(plan, stats, report)

@@ -84,7 +84,7 @@ def test_markdown_signoff_rows_are_formatted_with_units_and_statuses() -> None:
     for row in (
         "| `http.latency.p95` | < 500 ms | 480 ms | 612 ms | +27.6% (worse) | **FAIL** |",
         "| `http.throughput` | > 100.0/s | 120.5/s | 143.3/s | +18.9% (better) | PASS |",
-        "| `http.error_rate` | < 1.00% | — | 0.42% | — | PASS |",
+        "| `http.error_rate (abort guard)` | < 1.00% | — | 0.42% | — | PASS |",
         "| `service.lambda.init_duration.p99` | < 2,000 ms | — | — | — | **NO DATA** |",
         "| `cost.total` | <= $12.50 | $11.20 | $9.87 | -11.9% (better) | PASS |",
     ):

@@ -7,18 +7,32 @@ no script or network resource.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from reports.html import _CSS, Cell, _e, _note, _section, _table
 from reports.markdown import DASH, format_datetime, format_delta, format_value
 from surge.baseline import default_direction, delta_pct, metric_unit
+from surge.report_model import Report
 from surge.store.history import HEADLINE_METRICS, RunRecord
+from surge.thresholds import MetricRef
 
-__all__ = ["ComparisonRow", "compare_records", "render_compare_html", "render_compare_text"]
+__all__ = [
+    "ComparisonRow",
+    "compare_records",
+    "detail_metrics",
+    "noise_bands",
+    "regressions",
+    "render_compare_html",
+    "render_compare_text",
+]
 
-Judgement = Literal["better", "worse", "same", ""]
+Judgement = Literal["better", "worse", "same", "noise", ""]
+Group = Literal["headline", "checks", "endpoints", "phases"]
+# A noise band needs at least this many earlier runs of the plan (or repeats).
+NOISE_MIN_RUNS = 3
 
 _HEADLINE_LABELS = {
     "http.requests": "Requests",
@@ -47,17 +61,20 @@ assert set(_HEADLINE_ORDER) == set(HEADLINE_METRICS)
 
 @dataclass(frozen=True)
 class ComparisonRow:
-    group: Literal["headline", "checks"]
+    group: Group
     label: str
     metric: str
     unit: str
     a: float | None
     b: float | None
     delta_pct: float | None  # B against A: +12.5 == B is 12.5 % higher
-    judgement: Judgement  # for B against A, where the metric has a better direction
+    # For B against A, where the metric has a better direction; "noise" when the change is within
+    # the metric's noise band (how much it moved between earlier runs of the plan).
+    judgement: Judgement
+    noise_pct: float | None = None
 
 
-def _judge(metric: str, a: float | None, b: float | None) -> Judgement:
+def _judge(metric: str, a: float | None, b: float | None, noise: float | None = None) -> Judgement:
     if a is None or b is None:
         return ""
     if a == b:
@@ -65,32 +82,111 @@ def _judge(metric: str, a: float | None, b: float | None) -> Judgement:
     direction = default_direction(metric)
     if direction is None:
         return ""
+    change = delta_pct(b, a)
+    if noise is not None and change is not None and abs(change) <= noise:
+        return "noise"
     higher = b > a
     return "worse" if higher == (direction == "higher") else "better"
 
 
+def detail_metrics(report: Report) -> dict[str, float]:
+    """A run's per-endpoint and per-phase figures, by metric path, from its report."""
+    out: dict[str, float] = {}
+    for name, e in report["endpoints"].items():
+        key = MetricRef("endpoint", name, ("latency", "p95"), "ms").canonical
+        if e["latency_ms"]["p95"] is not None:
+            out[key] = float(e["latency_ms"]["p95"])
+        out[MetricRef("endpoint", name, ("error_rate",), "ratio").canonical] = e["error_rate"]
+    for p in report["phases"]:
+        if p.get("status") == "not run":
+            continue
+        if p["latency_ms"]["p95"] is not None:
+            out[MetricRef("phase", p["name"], ("latency", "p95"), "ms").canonical] = float(
+                p["latency_ms"]["p95"]
+            )
+        out[MetricRef("phase", p["name"], ("throughput",), "per_s").canonical] = p["throughput_rps"]
+    return out
+
+
+def noise_bands(runs: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Each metric's noise band from earlier runs of the plan (complete ones): the largest
+    distance from their median, in percent of it. Needs NOISE_MIN_RUNS runs."""
+    if len(runs) < NOISE_MIN_RUNS:
+        return {}
+    out: dict[str, float] = {}
+    for metric in set().union(*runs):
+        values = [r[metric] for r in runs if metric in r]
+        if len(values) < NOISE_MIN_RUNS:
+            continue
+        middle = statistics.median(values)
+        if middle != 0:
+            out[metric] = round(max(abs(v - middle) for v in values) / abs(middle) * 100, 3)
+    return out
+
+
 def _row(
-    group: Literal["headline", "checks"], label: str, metric: str, a: RunRecord, b: RunRecord
+    group: Group,
+    label: str,
+    metric: str,
+    a: Mapping[str, float],
+    b: Mapping[str, float],
+    noise: Mapping[str, float],
 ) -> ComparisonRow:
-    va, vb = a.metrics.get(metric), b.metrics.get(metric)
+    va, vb, band = a.get(metric), b.get(metric), noise.get(metric)
     return ComparisonRow(
-        group, label, metric, metric_unit(metric), va, vb, delta_pct(vb, va), _judge(metric, va, vb)
+        group,
+        label,
+        metric,
+        metric_unit(metric),
+        va,
+        vb,
+        delta_pct(vb, va),
+        _judge(metric, va, vb, band),
+        band,
     )
 
 
-def compare_records(a: RunRecord, b: RunRecord) -> list[ComparisonRow]:
-    """Headline metrics first, then every other metric either run checked, by name."""
-    rows = [_row("headline", _HEADLINE_LABELS[m], m, a, b) for m in _HEADLINE_ORDER]
+def compare_records(
+    a: RunRecord,
+    b: RunRecord,
+    *,
+    details: tuple[Mapping[str, float], Mapping[str, float]] | None = None,
+    noise: Mapping[str, float] | None = None,
+) -> list[ComparisonRow]:
+    """Headline metrics first, then every other metric either run checked, by name, then each
+    endpoint and phase when both runs' reports are at hand (``details``)."""
+    bands = noise or {}
+    rows = [_row("headline", _HEADLINE_LABELS[m], m, a.metrics, b.metrics, bands) for m in _HEADLINE_ORDER]
     others = sorted((set(a.metrics) | set(b.metrics)) - set(HEADLINE_METRICS))
-    rows += [_row("checks", m, m, a, b) for m in others]
+    rows += [_row("checks", m, m, a.metrics, b.metrics, bands) for m in others]
+    if details is not None:
+        da, db = details
+        for group, prefix in (("endpoints", "endpoint["), ("phases", "phase[")):
+            names = sorted(m for m in set(da) | set(db) if m.startswith(prefix) and m not in others)
+            rows += [_row(group, m, m, da, db, bands) for m in names]  # type: ignore[arg-type]
     return rows
+
+
+def regressions(rows: Sequence[ComparisonRow], pct: float) -> list[ComparisonRow]:
+    """Rows where B is worse than A by more than ``pct`` percent and beyond the metric's noise."""
+    out = []
+    for row in rows:
+        if row.judgement != "worse" or row.delta_pct is None:
+            continue
+        if abs(row.delta_pct) > max(pct, row.noise_pct or 0.0):
+            out.append(row)
+    return out
 
 
 def _change(row: ComparisonRow) -> str:
     if row.delta_pct is None and row.a is not None and row.b is not None and row.a != row.b:
         return "from 0" + (f" ({row.judgement})" if row.judgement else "")
     text = format_delta(row.delta_pct)
-    return f"{text} ({row.judgement})" if row.judgement in ("better", "worse") else text
+    if row.judgement in ("better", "worse"):
+        text = f"{text} ({row.judgement})"
+    elif row.judgement == "noise":
+        text = f"{text} (within noise)"
+    return text + (f"  noise ±{row.noise_pct:.1f}%" if row.noise_pct is not None else "")
 
 
 def _run_line(tag: str, r: RunRecord) -> str:
@@ -153,6 +249,8 @@ def render_compare_html(a: RunRecord, b: RunRecord, rows: Sequence[ComparisonRow
     ]
     headline = [r for r in rows if r.group == "headline"]
     checks = [r for r in rows if r.group == "checks"]
+    endpoints = [r for r in rows if r.group == "endpoints"]
+    phases = [r for r in rows if r.group == "phases"]
     body = "".join(
         [
             f'<header class="banner compare"><div><h1>{_e(a.plan)}'
@@ -164,8 +262,13 @@ def render_compare_html(a: RunRecord, b: RunRecord, rows: Sequence[ComparisonRow
             _section("checks", "Checked metrics", _metrics_table(checks, a.run_id, b.run_id))
             if checks
             else "",
+            _section("endpoints", "Endpoints", _metrics_table(endpoints, a.run_id, b.run_id))
+            if endpoints
+            else "",
+            _section("phases", "Phases", _metrics_table(phases, a.run_id, b.run_id)) if phases else "",
             "<p class='hint'>B vs A: percent change of B against A; better or worse where the metric "
-            "has a direction (latency, errors and cost: lower is better; throughput: higher).</p>",
+            "has a direction (latency, errors and cost: lower is better; throughput: higher); within "
+            "noise when the change is no larger than the metric moved between earlier runs of the plan.</p>",
             "<footer>Generated by surge · surge compare</footer>",
         ]
     )

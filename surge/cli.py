@@ -171,14 +171,8 @@ def _targets_text(plan: Plan, mask: Callable[[str], str]) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from surge.baseline import resolve_baseline
-    from surge.interrupts import StopRequests
     from surge.plan import load_plan
-    from surge.progress import ProgressPrinter
-    from surge.redact import redactor_for
-    from surge.runner import run_local
-    from surge.store.local import new_run_id, prepare_run_dir
-    from surge.summary import build_report, with_baseline
+    from surge.store.local import new_run_id
 
     plan_path = Path(args.plan)
     plan = load_plan(plan_path, target=args.target, cloud=args.cloud)
@@ -190,8 +184,71 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from surge.cli_cloud import run_cloud
 
         # Relative data and baseline files are found beside the plan, as in a local run, and uploaded.
+        if args.repeat > 1:
+            raise UserError("--repeat runs locally; run a cloud plan again with its own `surge run --cloud`")
         return run_cloud(args, plan, new_run_id(plan.name), base_dir=plan_path.parent)
     _warn_without_thresholds(plan)
+    if args.repeat > 1 and args.out:
+        raise UserError("--repeat writes one folder per run under surge-runs/: drop --out")
+    codes: list[int] = []
+    reports: list[Report] = []
+    for i in range(args.repeat):
+        if args.repeat > 1:
+            print(f"surge: repeat {i + 1} of {args.repeat}", file=sys.stderr)
+        code, report = _run_once(args, plan, plan_path)
+        codes.append(code)
+        if report is not None:
+            reports.append(report)
+        if code not in (ExitStatus.OK, ExitStatus.CHECKS_FAILED):
+            break  # an error or a stop signal ends the repeats
+    if args.repeat > 1:
+        for line in _spread_lines(reports):
+            print(line)
+    return max(codes, key=_severity)
+
+
+def _severity(code: int) -> int:
+    # A stop signal (128+n) or an error outranks failed checks, which outrank a pass.
+    if code >= 128:
+        return 3
+    return {int(ExitStatus.OK): 0, int(ExitStatus.CHECKS_FAILED): 1}.get(code, 2)
+
+
+def _spread_lines(reports: list[Report]) -> list[str]:
+    """How much each headline and checked metric moved across the repeats (run 3x, consistent?)."""
+    import statistics
+
+    from surge.baseline import metric_unit
+    from surge.store.history import RunRecord
+
+    runs = [RunRecord.from_report(r, "").metrics for r in reports if not r["partial"]]
+    if len(runs) < 2:
+        return [f"repeatability: {len(runs)} complete run(s), nothing to compare"]
+    lines = [f"repeatability over {len(runs)} runs: min / median / max, spread (max - min) of the median"]
+    for metric in sorted(set().union(*runs)):
+        values = [m[metric] for m in runs if metric in m]
+        if len(values) < 2:
+            continue
+        middle = statistics.median(values)
+        unit = metric_unit(metric)
+        spread = f"{(max(values) - min(values)) / abs(middle) * 100:.1f}%" if middle else "—"
+        lines.append(
+            f"  {metric:<40} {_fmt(min(values), unit):>12} {_fmt(middle, unit):>12} {_fmt(max(values), unit):>12}  spread {spread}"
+        )
+    lines.append("  (every run is in the history: `surge compare` reads its noise band from them)")
+    return lines
+
+
+def _run_once(args: argparse.Namespace, plan: Plan, plan_path: Path) -> tuple[int, Report | None]:
+    """One local run of the plan: results written and recorded; its exit code and report."""
+    from surge.baseline import resolve_baseline
+    from surge.interrupts import StopRequests
+    from surge.progress import ProgressPrinter
+    from surge.redact import redactor_for
+    from surge.runner import run_local
+    from surge.store.local import new_run_id, prepare_run_dir
+    from surge.summary import build_report, with_baseline
+
     history = _history(args)
     # Before any traffic: publishing without credentials or a region would only fail at the end.
     cloudwatch = _cloudwatch_client(args) if args.publish_metrics else None
@@ -261,10 +318,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if cloudwatch is not None:
         _publish(cloudwatch, report, stats["ended_at"])
     if written != out_dir:
-        return ExitStatus.ERROR
+        return ExitStatus.ERROR, report
     if run.interrupted:
-        return stops.exit_code()
-    return _exit_for(report["verdict"])
+        return stops.exit_code(), report
+    return _exit_for(report["verdict"]), report
 
 
 def _run_end(report: Report) -> RunEnd:
@@ -750,13 +807,60 @@ def _find_record(history: RunHistory, ref: str) -> RunRecord:
     )
 
 
+def _report_of(record: RunRecord) -> Report | None:
+    """A run's report, when its folder is on this machine (cloud runs' are in S3: headline only)."""
+    from surge.store.local import has_report, locate_run, read_report
+
+    run_dir = locate_run(record.location) if record.location else None
+    if run_dir is None or not has_report(run_dir):
+        return None
+    try:
+        return read_report(run_dir)
+    except (OSError, ValueError, UserError):
+        return None
+
+
+def _noise_runs(history: RunHistory, a: RunRecord, b: RunRecord, limit: int) -> list[dict[str, float]]:
+    """Earlier complete runs of A's plan (repeats included), A's own too, B excluded: how much each
+    metric moves between runs of the same plan."""
+    from reports.compare import detail_metrics
+
+    runs = []
+    for record in history.list(plan=a.plan, limit=limit + 1):
+        if (
+            record.run_id == b.run_id
+            or record.partial
+            or record.verdict == "error"
+            or record.plan_hash != a.plan_hash
+        ):
+            continue
+        report = _report_of(record)
+        runs.append({**record.metrics, **(detail_metrics(report) if report is not None else {})})
+    return runs[:limit]
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from reports.compare import compare_records, render_compare_html, render_compare_text
+    from reports.compare import (
+        compare_records,
+        detail_metrics,
+        noise_bands,
+        regressions,
+        render_compare_html,
+        render_compare_text,
+    )
 
     history = _history(args)
     a, b = _find_record(history, args.run_a), _find_record(history, args.run_b)
-    rows = compare_records(a, b)
+    ra, rb = _report_of(a), _report_of(b)
+    details = (detail_metrics(ra), detail_metrics(rb)) if ra is not None and rb is not None else None
+    noise = noise_bands(_noise_runs(history, a, b, args.noise_runs))
+    rows = compare_records(a, b, details=details, noise=noise)
     print(render_compare_text(a, b, rows), end="")
+    if not noise:
+        print(
+            f"\nno noise band: fewer than 3 complete earlier runs of {a.plan} with this plan "
+            "(`surge run --repeat 3` makes them)"
+        )
     out = Path(args.out) if args.out else Path("surge-runs") / f"compare-{a.run_id}-vs-{b.run_id}.html"
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -764,6 +868,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(f"\ncomparison: {out}")
+    if args.fail_if_worse is not None:
+        worse = regressions(rows, args.fail_if_worse)
+        if worse:
+            print(f"B is worse than A beyond {args.fail_if_worse:g}% and the noise on {len(worse)}:")
+            for row in worse:
+                band = f", noise ±{row.noise_pct:.1f}%" if row.noise_pct is not None else ""
+                print(f"  {row.label}: {row.delta_pct:+.1f}%{band}")
+            return ExitStatus.CHECKS_FAILED
+        print(f"B is not worse than A beyond {args.fail_if_worse:g}% (and the noise) on any metric")
     return ExitStatus.OK
 
 
@@ -874,6 +987,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="print the first N requests and answers (one worker's, secrets masked) to stderr",
     )
+    run.add_argument(
+        "--repeat",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="run the plan N times, one after another, and print how much each metric moved",
+    )
     run.add_argument("--history", help=HISTORY_HELP)
     run.add_argument(
         "--cloud", action="store_true", help="run in the deployed AWS stack (Step Functions + Lambda)"
@@ -961,6 +1081,19 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("run_b", metavar="RUN_B", help="run id in the history, or a run folder")
     cmp.add_argument("--out", help="HTML file (default surge-runs/compare-<A>-vs-<B>.html)")
     cmp.add_argument("--history", help=HISTORY_HELP)
+    cmp.add_argument(
+        "--fail-if-worse",
+        type=float,
+        metavar="PCT",
+        help="exit 1 when B is worse than A by more than PCT percent (and beyond the metric's noise)",
+    )
+    cmp.add_argument(
+        "--noise-runs",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="earlier runs of A's plan the noise band is read from (default 10)",
+    )
     cmp.set_defaults(func=_cmd_compare)
 
     doctor = sub.add_parser(

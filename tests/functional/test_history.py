@@ -341,3 +341,37 @@ def test_compare_two_records(history: RunHistory) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "@import" not in page and "url(" not in page
     assert re.search(r'<td class="[^"]*\bworse\b[^"]*">\+25\.0% \(worse\)</td>', page), page
+
+
+def test_repeat_runs_report_their_spread_and_compare_reads_its_noise_from_them(
+    tmp_path: Path, demo_target: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from surge.cli import main
+
+    (tmp_path / "plan.yaml").write_text(
+        "name: repeatable\n"
+        f"target: {demo_target.url}\n"
+        "workers: 1\n"
+        "load: {phases: [{name: steady, duration: 1s, rate: 20}]}\n"
+        "scenarios: [{name: s, flow: [{get: /api/mocs}]}]\n"
+        "thresholds: [http.latency.p95 < 1s]\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "plan.yaml", "--repeat", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "repeatability over 4 runs: min / median / max" in out
+    assert "http.requests" in out and "spread 0.0%" in out  # 20 arrivals a run, every time
+    runs = sorted(p.name for p in (tmp_path / "surge-runs").iterdir() if p.is_dir())
+    assert len(runs) == 4
+    # The four runs are the noise band's: compare the first and the last.
+    code = main(["compare", runs[0], runs[-1], "--fail-if-worse", "1000"])
+    text = capsys.readouterr().out
+    assert code == 0 and "noise ±" in text and 'endpoint["GET /api/mocs"].latency.p95' in text
+    assert "is not worse than A beyond 1000%" in text
+    demo_target.set_config(latency_ms=80.0)
+    assert main(["run", "plan.yaml"]) == 0
+    slow = sorted(p.name for p in (tmp_path / "surge-runs").iterdir() if p.is_dir() and p.name not in runs)[0]
+    capsys.readouterr()
+    assert main(["compare", runs[0], slow, "--fail-if-worse", "20"]) == 1
+    assert "B is worse than A beyond 20% and the noise on" in capsys.readouterr().out
+    assert main(["run", "plan.yaml", "--repeat", "2", "--out", "x"]) == 2

@@ -602,9 +602,10 @@ def test_poll_until_an_aws_read_sees_the_item(endpoint: str, monkeypatch: pytest
         scenarios=[{"name": "poll", "flow": flow}],
         allow_resources=["dynamodb:poll-orders"],
     )
-    # The item appears about 0.6 s after the run starts (the worker starts 0.2 s after launch).
-    threading.Timer(0.8, lambda: ddb.put_item(TableName="poll-orders", Item={"id": {"S": "o-1"}})).start()
-    report = build_report(plan, merge_results([run_in_process(plan)]), run_id="p")
+    # The item appears about 0.6 s after the run starts (the worker starts 1 s after launch: a
+    # worker that starts its window later than 1 s drops the run's one arrival on a busy machine).
+    threading.Timer(1.6, lambda: ddb.put_item(TableName="poll-orders", Item={"id": {"S": "o-1"}})).start()
+    report = build_report(plan, merge_results([run_in_process(plan, lead_s=1.0)]), run_id="p")
     visible = report["stages"]["visible"]
     assert (visible["count"], visible["failures"]) == (1, 0), report["stages"]
     # The wait covers the time the item was missing (timer start vs worker start varies under load).

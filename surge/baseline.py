@@ -40,7 +40,8 @@ from surge.errors import UserError
 from surge.plan import LAST_PASS, BaselineFile, Plan, Regression, is_s3_uri
 from surge.report_model import BaselineInfo, Check, CheckStatus
 from surge.stats import AtLeast
-from surge.thresholds import Kind, ThresholdError, parse_metric, parse_threshold
+from surge.thresholds import ThresholdError, parse_metric, parse_threshold
+from surge.vocabulary import Kind
 
 if TYPE_CHECKING:
     from surge.store.history import RunHistory, RunRecord

@@ -22,6 +22,7 @@ from surge.report_model import Check, Finding, TimeseriesPoint
 from surge.stats import RunStats, aggregate, is_stage
 from surge.thresholds import MetricRef, parse_metric
 from surge.validity import PREFIX, is_validity_check
+from surge.vocabulary import metric_kind
 
 # An endpoint is named as a cause when it holds at least this share of the slow requests.
 CAUSE_SHARE = 0.10
@@ -327,6 +328,23 @@ def _error_advice(classes: Mapping[str, int]) -> str:
         "interrupted": "Requests still in flight when the load ended (or was stopped) were cut after the drain: "
         "the service answered slower than the run could wait; they count as errors.",
     }.get(top, "See the failure samples for what came back.")
+
+
+# The service metrics the findings read, each one the vocabulary names (checked at import: a
+# renamed preset path cannot silently turn a finding off).
+_READS = {
+    "lambda": (
+        "throttles.sum",
+        "concurrent_executions.max",
+        "cold_start.p99",
+        "cold_start.count",
+        "concurrency_utilization.max",
+    ),
+    "dynamodb": ("throttled_requests.sum", "read_throttle_events.sum", "write_throttle_events.sum"),
+    "rds": ("connection_utilization.max", "connections.max"),
+    "elasticache": ("hit_rate", "evictions.sum"),
+}
+assert all(metric_kind(t, m) is not None for t, ms in _READS.items() for m in ms)
 
 
 def _service_values(services: Mapping[str, object]) -> list[tuple[str, str, Mapping[str, object]]]:

@@ -11,7 +11,7 @@ An A/B run (a plan with ``targets:``) names one target's request metrics with a 
 Service metrics collected from CloudWatch use keyed namespaces named after the service type
 (``lambda["orders"].cold_start.p99 < 2s``, ``rds["main"].connections.max < pool * 0.9``) and the
 plain ``cost`` namespace (``cost.monthly_usd <= $950``). Their paths and kinds come from
-``surge.metrics.catalog``. The right side may be a small arithmetic expression over values the
+``surge.vocabulary``. The right side may be a small arithmetic expression over values the
 service declares (``pool``): it is parsed into a tiny AST, never evaluated as Python.
 """
 
@@ -23,43 +23,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-Kind = Literal["ms", "ratio", "per_s", "count", "usd"]
+from surge import vocabulary
+from surge.vocabulary import Kind
+
 Op = Literal["<", "<=", ">", ">=", "==", "!="]
 
 OPS: dict[str, Op] = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "==", "!=": "!="}
 
-_LATENCY_STATS = ("min", "max", "mean", "avg", "med", "p50", "p90", "p95", "p99", "p999")
 _PCT = re.compile(r"^p(\d{1,2})(?:[._](\d+))?$")
-
-# Request-level metrics shared by the whole run (http), one endpoint and one phase.
-_SCALARS: dict[str, Kind] = {
-    "error_rate": "ratio",
-    "errors": "count",
-    "requests": "count",
-    "throughput": "per_s",
-    "rps": "per_s",
-    "dropped_iterations": "count",
-    "iterations": "count",
-}
-_LATENCY_GROUPS = ("latency", "service_time")
-_KEYED_NAMESPACES = ("endpoint", "phase", "stage")
-_PLAIN_NAMESPACES = ("http",)
-# Kept here (not imported) so parsing an HTTP threshold never loads the metrics package;
-# surge.metrics.catalog.SERVICE_TYPES lists the same names and a test checks they agree.
-_SERVICE_NAMESPACES = (
-    "lambda",
-    "dynamodb",
-    "elasticache",
-    "rds",
-    "opensearch",
-    "s3",
-    "apigateway",
-    "sqs",
-    "custom",
-)
-_COST_NAMESPACE = "cost"
-# How long the service took to get back after a phase (the plan's `recovery` entries).
-_RECOVERY_NAMESPACE = "recovery"
+# The grammar's names for the vocabulary's metrics (surge.vocabulary holds them all, once).
+_LATENCY_STATS = vocabulary.LATENCY_STATS
+_SCALARS = vocabulary.REQUEST_SCALARS
+_LATENCY_GROUPS = vocabulary.LATENCY_GROUPS
+_KEYED_NAMESPACES = vocabulary.KEYED_REQUEST_NAMESPACES
+_PLAIN_NAMESPACES = (vocabulary.REQUEST_NAMESPACE,)
+_SERVICE_NAMESPACES = vocabulary.SERVICE_TYPES
+_COST_NAMESPACE = vocabulary.COST_NAMESPACE
+_RECOVERY_NAMESPACE = vocabulary.RECOVERY_NAMESPACE
+TARGET_NAMESPACES = vocabulary.TARGET_NAMESPACES
 
 
 @dataclass(frozen=True)
@@ -102,8 +83,6 @@ class ThresholdError(ValueError):
     pass
 
 
-# Namespaces whose figures each target of an A/B run has apart (its requests): target["x"].<these>
-TARGET_NAMESPACES = ("http", "endpoint", "phase", "stage", "recovery")
 _QUOTED = r"""(?:"[^"]*"|'[^']*')"""
 _TARGET_PREFIX = re.compile(rf"""^\s*target\[\s*(?P<key>{_QUOTED})\s*\]\s*(?P<rest>.*)$""", re.DOTALL)
 
@@ -423,32 +402,28 @@ def parse_metric(text: str) -> MetricRef:
 
 
 def _service_metric(namespace: str, key: str, parts: list[str], text: str) -> MetricRef:
-    from surge.metrics import catalog  # deferred: HTTP-only plans never load the metrics package
-
     path = ".".join(parts)
     if namespace == "custom":
-        if len(parts) != 1 or not catalog.CUSTOM_ID.match(parts[0]):
+        if len(parts) != 1 or not vocabulary.CUSTOM_ID.match(parts[0]):
             raise ThresholdError(
                 f"'{text}': name one of the custom service's query ids, e.g. {namespace}[\"{key}\"].my_query"
             )
         # The kind comes from the plan's declared unit (see surge.metrics.bind); until then the
         # threshold's own unit decides it (parse_threshold), a bare metric reads as a count.
         return MetricRef(namespace, key, (parts[0],), "count")
-    kind = catalog.metric_kind(namespace, path)
+    kind = vocabulary.metric_kind(namespace, path)
     if not path or kind is None:
-        known = ", ".join(catalog.known_metrics(namespace))
+        known = ", ".join(vocabulary.known_metrics(namespace))
         raise ThresholdError(f"unknown metric '{text}'; {namespace} metrics are: {known}")
     return MetricRef(namespace, key, tuple(parts), kind)
 
 
 def _cost_metric(parts: list[str], text: str) -> MetricRef:
-    from surge.metrics import catalog
-
     path = ".".join(parts)
-    if path not in catalog.COST_METRICS:
-        known = ", ".join(catalog.known_metrics(_COST_NAMESPACE))
+    if path not in vocabulary.COST_METRICS:
+        known = ", ".join(vocabulary.known_metrics(_COST_NAMESPACE))
         raise ThresholdError(f"unknown metric '{text}'; cost metrics are: {known}")
-    return MetricRef(_COST_NAMESPACE, None, tuple(parts), catalog.COST_METRICS[path])
+    return MetricRef(_COST_NAMESPACE, None, tuple(parts), vocabulary.COST_METRICS[path])
 
 
 def _glue_decimal_percentiles(parts: list[str]) -> list[str]:
@@ -574,15 +549,13 @@ def _kind_of_unit(unit: str | None) -> Kind:
 def _expression_threshold(
     expr: str, metric: MetricRef, op: Op, value_text: str, abort_on_fail: bool, grace_s: float
 ) -> Threshold:
-    from surge.metrics import catalog
-
     try:
         tree = parse_target_expr(value_text)
     except ThresholdError as exc:
         raise ThresholdError(
             f"'{value_text}' in '{expr}' is not a number with an optional unit, nor an expression: {exc}"
         ) from None
-    allowed = catalog.names_for(metric.namespace)
+    allowed = vocabulary.names_for(metric.namespace)
     for name in sorted(target_expr_names(tree)):
         if name not in allowed:
             offered = ", ".join(sorted(allowed)) or "none"

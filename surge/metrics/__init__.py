@@ -1,7 +1,7 @@
 """Service-side evidence: CloudWatch metrics, Logs Insights cold starts, Cost Explorer cost.
 
-The public surface; see docs/service-metrics.md. ``surge.metrics.catalog`` is also read by the
-threshold grammar, so it must stay free of imports from the rest of this package.
+The public surface; see docs/service-metrics.md. The metric names and kinds it produces are in
+``surge.vocabulary``, which the threshold grammar reads without loading this package.
 """
 
 from surge.metrics.aws import FixedClients, MetricClients, MetricsError, SessionClients, credentials_available

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from surge.metrics.catalog import COST_NAMESPACE, SERVICE_TYPES
 from surge.metrics.presets import service_queries
 from surge.metrics.spec import CostSpec, LambdaService, RDSService, ServiceSpec
 from surge.thresholds import Threshold, ThresholdError, parse_threshold
+from surge.vocabulary import COST_NAMESPACE, SERVICE_TYPES
 
 _WHY_MISSING = {
     "pool": "declare pool_max for it",

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from surge.metrics.aws import MetricClients, credentials_available, describe_error
-from surge.metrics.catalog import COST_METRICS, COST_NAMESPACE, SERVICE_TYPES
 from surge.metrics.cloudwatch import Series, Window, collect_metric_data
 from surge.metrics.cost import RunUsage, baseline_comparison, explorer_costs, run_cost
 from surge.metrics.logs import LogsOutcome, run_insights_query
@@ -23,6 +22,7 @@ from surge.metrics.reduce import ServiceResult, service_result
 from surge.metrics.report import cost_report, service_report, target_cost
 from surge.metrics.spec import CostSpec, LambdaService, ServiceSpec
 from surge.thresholds import MetricRef
+from surge.vocabulary import COST_METRICS, COST_NAMESPACE, SERVICE_TYPES
 
 DEFAULT_INGESTION_DELAY_S = 90.0  # CloudWatch usually shows a minute's datapoint 1-2 minutes later
 

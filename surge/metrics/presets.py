@@ -1,7 +1,7 @@
 """Per service type, the CloudWatch and Logs Insights queries it needs, named by threshold path.
 
 Pure: a service's spec in, its query definitions out. Every path here is in
-``surge.metrics.catalog`` with the same kind (a unit test holds them together).
+``surge.vocabulary`` with the same kind (a unit test holds them together).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from surge.metrics.catalog import unit_kind
 from surge.metrics.spec import (
     ApiGatewayService,
     CustomService,
@@ -24,7 +23,7 @@ from surge.metrics.spec import (
     ServiceSpec,
     SQSService,
 )
-from surge.thresholds import Kind
+from surge.vocabulary import Kind, unit_kind
 
 Reduce = Literal["sum", "max", "min", "mean", "percentile", "last"]
 DerivedOp = Literal["ratio", "share", "sum", "max", "per_second_over"]

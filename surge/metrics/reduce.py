@@ -19,7 +19,7 @@ from statistics import fmean
 
 from surge.metrics.cloudwatch import Series
 from surge.metrics.presets import Derived, Reduce, ServiceQueries
-from surge.thresholds import Kind
+from surge.vocabulary import Kind
 
 Points = list[tuple[float, float]]
 

@@ -13,7 +13,7 @@ from surge.metrics.cost import CostSummary, lambda_cost, per_million
 from surge.metrics.prices import Prices, prices_for
 from surge.metrics.reduce import ServiceResult
 from surge.metrics.spec import ApiGatewayService, CostSpec, LambdaService, ServiceSpec
-from surge.thresholds import Kind
+from surge.vocabulary import Kind
 
 
 def report_key(path: str, kind: Kind) -> str:

@@ -11,7 +11,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from surge.metrics.catalog import CUSTOM_ID, UNIT_KINDS
+from surge.vocabulary import CUSTOM_ID, UNIT_KINDS
 
 
 class _Model(BaseModel):

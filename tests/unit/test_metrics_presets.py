@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from surge.metrics import catalog
+from surge import vocabulary as catalog
 from surge.metrics.presets import COLD_START_QUERY, ServiceQueries, reduce_for_stat, service_queries
 from surge.metrics.spec import CostSpec, Services, ServiceSpec
 from surge.thresholds import _SERVICE_NAMESPACES
@@ -366,7 +366,7 @@ def test_every_preset_path_is_in_the_catalog_with_its_kind(data: dict[str, Any])
     for path, kind in kinds.items():
         assert catalog.metric_kind(data["type"], path) == kind, path
     # and every catalog entry is produced (wildcards by at least one operation)
-    for pattern in catalog.METRICS[data["type"]]:
+    for pattern in catalog.SERVICE_METRICS[data["type"]]:
         if catalog.WILDCARD in pattern:
             head, tail = pattern.split(".*.")
             assert any(p.startswith(head + ".") and p.endswith("." + tail) for p in kinds), pattern

@@ -17,10 +17,10 @@ import pytest
 from reports import render_html, render_junit, render_markdown, write_reports
 from reports.markdown import format_delta, format_value
 from reports.services import threshold_name
-from surge.metrics.catalog import METRICS
 from surge.metrics.collect import skipped_metrics
 from surge.metrics.report import report_key
 from surge.report_model import Report
+from surge.vocabulary import SERVICE_METRICS as METRICS
 from tests.report_fixtures import (
     COST_SPEC,
     RUN_START,

@@ -1,18 +1,44 @@
-"""What thresholds may name in the service namespaces, and in which unit.
-
-This is the contract between the threshold grammar and the presets: ``surge.thresholds`` reads it to
-validate ``lambda["orders"].cold_start.p99 < 2s`` when the plan is validated (a latency takes ms/s,
-a hit rate takes %), and the presets promise to produce exactly these paths (a unit test keeps the
-two in step). Pure data; it imports nothing at run time so the grammar can load it cheaply.
+"""Every metric surge knows, named once, with its kind: the run's requests (http, endpoint, phase,
+stage), recovery, the services' CloudWatch metrics, cost. The ground floor of the metric names: the
+threshold grammar (surge.thresholds) validates against it, the service presets promise to produce
+exactly its service paths (a unit test keeps them in step), the findings read the paths it names,
+and the report's checks use its units. Pure data and lookups; it imports nothing of surge.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Literal
 
-if TYPE_CHECKING:
-    from surge.thresholds import Kind
+# A metric's kind is its unit: a duration in ms, a fraction, a rate per second, a count, dollars.
+Kind = Literal["ms", "ratio", "per_s", "count", "usd"]
+
+# -- the run's requests ---------------------------------------------------------------------------
+
+# The whole run; each endpoint, phase and stage by name; an A/B run's target prefixes any of them.
+REQUEST_NAMESPACE = "http"
+KEYED_REQUEST_NAMESPACES = ("endpoint", "phase", "stage")
+LATENCY_GROUPS = ("latency", "service_time")  # corrected response time, and send -> last byte
+LATENCY_STATS = ("min", "max", "mean", "avg", "med", "p50", "p90", "p95", "p99", "p999")
+# The scalars each request scope has ("rps" is throughput's other name).
+REQUEST_SCALARS: dict[str, Kind] = {
+    "error_rate": "ratio",
+    "errors": "count",
+    "requests": "count",
+    "throughput": "per_s",
+    "rps": "per_s",
+    "dropped_iterations": "count",
+    "iterations": "count",
+}
+
+# How long the service took to get back after a phase: recovery["NAME"].time (the plan's recovery).
+RECOVERY_NAMESPACE = "recovery"
+RECOVERY_METRICS: dict[str, Kind] = {"time": "ms"}
+
+# The namespaces an A/B run's target["NAME"] prefix applies to: each target's own requests.
+TARGET_NAMESPACES = (REQUEST_NAMESPACE, *KEYED_REQUEST_NAMESPACES, RECOVERY_NAMESPACE)
+
+# -- the target's services (CloudWatch) and cost --------------------------------------------------
 
 SERVICE_TYPES = (
     "lambda",
@@ -30,7 +56,7 @@ COST_NAMESPACE = "cost"
 # "*" stands for one path part chosen by the plan (a DynamoDB operation such as GetItem).
 WILDCARD = "*"
 
-METRICS: dict[str, dict[str, Kind]] = {
+SERVICE_METRICS: dict[str, dict[str, Kind]] = {
     "lambda": {
         "invocations.sum": "count",
         "errors.sum": "count",
@@ -165,7 +191,7 @@ def unit_kind(unit: str | None) -> tuple[Kind, float]:
 
 def metric_kind(namespace: str, path: str) -> Kind | None:
     """The kind of a preset metric path, or None when the namespace has no such metric."""
-    table = METRICS.get(namespace, {})
+    table = SERVICE_METRICS.get(namespace, {})
     if path in table:
         return table[path]
     parts = path.split(".")
@@ -181,7 +207,7 @@ def metric_kind(namespace: str, path: str) -> Kind | None:
 def known_metrics(namespace: str) -> list[str]:
     if namespace == COST_NAMESPACE:
         return list(COST_METRICS)
-    return [p.replace(WILDCARD, "<Operation>") for p in METRICS.get(namespace, {})]
+    return [p.replace(WILDCARD, "<Operation>") for p in SERVICE_METRICS.get(namespace, {})]
 
 
 def names_for(namespace: str) -> dict[str, Kind]:

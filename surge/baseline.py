@@ -537,15 +537,16 @@ def resolve_baseline(
         if record is None:
             return None, [
                 f"baseline last-pass: no earlier complete, passing run of plan '{plan.name}' in the "
-                "history; this run has no baseline"
+                f"history {history.where}; this run has no baseline (another folder's runs are in "
+                "its own history: --history FILE or SURGE_HISTORY names one)"
             ]
-        label = f"run {record.run_id} (last passing run, started {record.started_at})"
+        label = f"run {record.run_id} (last passing run, started {record.started_at}, from {history.where})"
         return baseline_from_record(record, spec, label), []
     record = history.get(plan.baseline)
     if record is None:
         raise BaselineError(
-            f"baseline: no run '{plan.baseline}' in the history; list runs with `surge runs`, "
-            "or use baseline: last-pass"
+            f"baseline: no run '{plan.baseline}' in the history {history.where}; list runs with "
+            "`surge runs`, or use baseline: last-pass"
         )
     label = f"run {record.run_id} ({record.verdict}, started {record.started_at})"
     notes = []

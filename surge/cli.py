@@ -92,7 +92,9 @@ thresholds:
 """
 
 
-HISTORY_HELP = "run history: a SQLite file (default surge-runs/history.sqlite) or dynamodb://TABLE"
+HISTORY_HELP = (
+    "run history: a SQLite file or dynamodb://TABLE (default: $SURGE_HISTORY, else surge-runs/history.sqlite)"
+)
 
 
 def _history(args: argparse.Namespace) -> RunHistory:
@@ -767,6 +769,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         return cmd_runs_cloud(args)
     history = _history(args)
     records = history.list(plan=args.plan, limit=args.limit)
+    print(f"history: {history.where}", file=sys.stderr)
     if not records:
         which = f" of plan '{args.plan}'" if args.plan else ""
         print(f"no runs{which} recorded in {history.where}")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -58,6 +59,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 DEFAULT_HISTORY = Path("surge-runs") / "history.sqlite"
+# One history for a project's runs, wherever the command is typed (a file, or dynamodb://TABLE).
+HISTORY_ENV = "SURGE_HISTORY"
 DYNAMODB_SCHEME = "dynamodb://"
 PLAN_PK_PREFIX = "PLAN#"
 
@@ -435,8 +438,9 @@ class DynamoHistory:
 def open_history(
     spec: str | Path | None = None, *, dynamodb_client: DynamoDBClient | None = None
 ) -> RunHistory:
-    """A history from a CLI value: a SQLite file path (default), or dynamodb://TABLE."""
-    text = str(spec) if spec is not None else str(DEFAULT_HISTORY)
+    """A history from a CLI value: a SQLite file path, or dynamodb://TABLE; without one, the
+    SURGE_HISTORY environment variable's, else surge-runs/history.sqlite of the current folder."""
+    text = str(spec) if spec is not None else os.environ.get(HISTORY_ENV) or str(DEFAULT_HISTORY)
     if text.startswith(DYNAMODB_SCHEME):
         table = text.removeprefix(DYNAMODB_SCHEME).strip("/")
         if not table:

@@ -375,3 +375,19 @@ def test_repeat_runs_report_their_spread_and_compare_reads_its_noise_from_them(
     assert main(["compare", runs[0], slow, "--fail-if-worse", "20"]) == 1
     assert "B is worse than A beyond 20% and the noise on" in capsys.readouterr().out
     assert main(["run", "plan.yaml", "--repeat", "2", "--out", "x"]) == 2
+
+
+def test_surge_history_names_one_history_wherever_the_command_is_typed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from surge.cli import main
+    from surge.store.history import open_history
+
+    shared = tmp_path / "project" / "history.sqlite"
+    monkeypatch.setenv("SURGE_HISTORY", str(shared))
+    assert open_history().where == str(shared)
+    assert open_history(tmp_path / "other.sqlite").where == str(tmp_path / "other.sqlite")  # --history wins
+    monkeypatch.chdir(tmp_path)
+    assert main(["runs"]) == 0
+    captured = capsys.readouterr()
+    assert f"history: {shared}" in captured.err and f"no runs recorded in {shared}" in captured.out

@@ -413,6 +413,10 @@ def chart_data(report: Report) -> ChartData:
     targets = report.get("targets")
     if targets and points:
         charts = _target_charts(charts, columns, points, targets)
+    endpoint_chart = _endpoint_chart(report, points, columns)
+    if endpoint_chart is not None:
+        at = next((i + 1 for i, c in enumerate(charts) if c["id"] == "chart-latency"), len(charts))
+        charts.insert(at, endpoint_chart)
     charts = [_with_levels(c, report) for c in charts]
     return {
         "t": [round(p["t"], 3) for p in points],
@@ -422,6 +426,29 @@ def chart_data(report: Report) -> ChartData:
         "phases": [{"name": p["name"], "start_s": p["start_s"]} for p in report["phases"]],
         "charts": charts,
         "service_charts": service_charts,
+    }
+
+
+def _endpoint_chart(
+    report: Report, points: Sequence[TimeseriesPoint], columns: dict[str, list[Number]]
+) -> ChartSpec | None:
+    """The busiest endpoints' p95 over time, on the run's time axis: which one broke, and when."""
+    series = report.get("endpoint_timeseries") or {}
+    if not series or not points or report.get("targets"):
+        return None
+    times = [round(p["t"], 3) for p in points]
+    specs: list[SeriesSpec] = []
+    for i, (name, pts) in enumerate(series.items()):
+        by_t = {round(p["t"], 3): p["p95"] for p in pts}
+        key = f"endpoint.{i}.p95"
+        columns[key] = [_round(by_t.get(t), 3) for t in times]
+        specs.append(_series(key, name, _PALETTE[i % len(_PALETTE)], "ms"))
+    axis = _axis("ms", "ms")
+    return {
+        "id": "chart-endpoints",
+        "title": "p95 response time by endpoint (the busiest)",
+        "axes": [axis],
+        "series": specs,
     }
 
 

@@ -126,6 +126,13 @@ class TimeseriesPoint(TypedDict):
     users: NotRequired[int]  # closed model: peak active virtual users in the interval
 
 
+class EndpointPoint(TypedDict):
+    t: float  # seconds since the run's start (interval start)
+    requests: int
+    errors: int
+    p95: float | None  # response time (corrected), ms
+
+
 class GeneratorHealth(TypedDict):
     workers: int
     workers_failed: int
@@ -299,4 +306,6 @@ class Report(TypedDict):
     # The plan's recovery entries, measured (absent when it has none).
     recovery: NotRequired[list[RecoveryReport]]
     applied_load: NotRequired[AppliedLoad]  # absent in reports written before it existed
+    # The busiest endpoints' p95 per interval (at most ENDPOINT_SERIES of them): which one broke when.
+    endpoint_timeseries: NotRequired[dict[str, list[EndpointPoint]]]
     target_load: NotRequired[Literal["each", "split"]]

@@ -18,6 +18,7 @@ from surge.recovery import RecoveryResult, recovery_of
 from surge.report_model import (
     AppliedLoad,
     Check,
+    EndpointPoint,
     EndpointReport,
     FailureGroup,
     Finding,
@@ -361,6 +362,38 @@ def _timeseries(stats: RunStats) -> list[TimeseriesPoint]:
     return points
 
 
+# The report's per-endpoint series cover the busiest few: a chart of more lines is unreadable.
+ENDPOINT_SERIES = 6
+
+
+def endpoint_timeseries(
+    stats: RunStats, endpoints: Mapping[str, EndpointReport]
+) -> dict[str, list[EndpointPoint]]:
+    """The busiest endpoints' p95 (and requests, errors) per interval."""
+    busiest = sorted(endpoints, key=lambda n: -endpoints[n]["requests"])[:ENDPOINT_SERIES]
+    if len(busiest) < 2:
+        return {}  # one endpoint's series is the run's
+    step = stats["interval_s"]
+    out: dict[str, list[EndpointPoint]] = {name: [] for name in busiest}
+    for key in sorted(stats["intervals"], key=int):
+        data = stats["intervals"][key]
+        for name in busiest:
+            ep = data["endpoints"].get(name)
+            if ep is None:
+                continue
+            agg = Aggregate()
+            agg.add_endpoint(ep)
+            out[name].append(
+                EndpointPoint(
+                    t=round(int(key) * step, 3),
+                    requests=agg.requests,
+                    errors=agg.error_count,
+                    p95=_r(agg.latency("latency", "p95", 95.0)),
+                )
+            )
+    return out
+
+
 def _generator(stats: RunStats, end: RunEnd) -> GeneratorHealth:
     hs = stats["health"]
     notes = [n for h in hs for n in h["notes"]]
@@ -555,6 +588,9 @@ def build_report(
     if stats.get("samples"):
         report["failures"] = failure_groups(stats.get("samples") or {}, endpoints)
     report["applied_load"] = applied_load(plan, stats, run_s)
+    series = endpoint_timeseries(stats, endpoints)
+    if series:
+        report["endpoint_timeseries"] = series
     if plan.recovery:
         report["recovery"] = recovery_reports(plan, stats)
     report["findings"] = run_findings(plan, stats, report)

@@ -482,7 +482,12 @@ def _stages(report: Report) -> str:
         return ""
     longest = max((s["latency_ms"]["p95"] or s["latency_ms"]["max"] or 0.0) for s in stages.values()) or 1.0
     rows = []
+    folded = {s["poll_metric"] for s in stages.values() if "poll_metric" in s}
     for name, s in stages.items():
+        if name in folded:
+            continue  # shown on the row of the stage that holds only this poll
+        if "poll_metric" in s:
+            name = f"{name} (its poll: {s['poll_metric']})"
         lat = s["latency_ms"]
         p50, p95 = lat["p50"] or 0.0, lat["p95"] or 0.0
         bars = (

@@ -591,7 +591,12 @@ def _stages(report: Report) -> list[str]:
     headers = ("Stage", "Completed", "Failed", "p50", "p95", "p99", "Max", "Waterfall (p95)")
     longest = max((s["latency_ms"]["p95"] or 0.0) for s in stages.values()) or 1.0
     rows = []
+    folded = {s["poll_metric"] for s in stages.values() if "poll_metric" in s}
     for name, s in stages.items():
+        if name in folded:
+            continue  # shown on the row of the stage that holds only this poll
+        if "poll_metric" in s:
+            name = f"{name} (its poll: {s['poll_metric']})"
         p95 = s["latency_ms"]["p95"] or 0.0
         bar = "█" * max(1, round(20 * p95 / longest)) if p95 else ""
         failed = format_count(s["failures"])

@@ -91,6 +91,9 @@ class StageReport(TypedDict):
     failure_rate: float
     failures_by_class: dict[str, int]
     latency_ms: LatencySummary  # durations, failed ones included (a timed-out poll counts its timeout)
+    # A `stage:` span that holds only a poll with a metric: that metric's name (the two time nearly the
+    # same wait; renderers show them as one row).
+    poll_metric: NotRequired[str]
 
 
 class PhaseReport(TypedDict):

@@ -247,6 +247,25 @@ def stage_order(plan: Plan, recorded: set[str]) -> list[str]:
     return order
 
 
+def poll_only_stages(plan: Plan) -> dict[str, str]:
+    """`stage:` spans whose only step (marks aside) is a poll with a metric: stage -> metric."""
+    out: dict[str, str] = {}
+    for sc in plan.scenarios:
+        flow = sc.flow
+        for i, step in enumerate(flow):
+            if step.stage is None:
+                continue
+            span = []
+            for later in flow[i + 1 :]:
+                if later.stage is not None:
+                    break
+                if later.mark is None:
+                    span.append(later)
+            if len(span) == 1 and span[0].poll is not None and span[0].poll.metric is not None:
+                out[step.stage] = span[0].poll.metric
+    return out
+
+
 def _stage_report(agg: Aggregate) -> StageReport:
     failures = agg.error_count
     return StageReport(
@@ -520,6 +539,9 @@ def build_report(
         endpoints[name] = _endpoint_report(aggregate(stats, endpoint=name), run_s)
     for name in stage_order(plan, names):
         stages[name] = _stage_report(aggregate(stats, endpoint=STAGE_PREFIX + name))
+    for stage, metric in poll_only_stages(plan).items():
+        if stage in stages and metric in stages:
+            stages[stage]["poll_metric"] = metric
     phases: list[PhaseReport] = []
     for name, a, b in phase_windows(plan):
         ran = max(min(b, run_s) - a, 0.0)

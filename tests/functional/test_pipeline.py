@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reports.markdown import render_markdown
 from surge.demo_target import DemoTarget
 from surge.stats import aggregate, merge_results
 from surge.summary import build_report
@@ -65,6 +66,14 @@ def test_delivery_metric_matches_the_configured_delay(demo_target: DemoTarget) -
     assert report["totals"]["requests"] == 20 + polls + 20
     deliver, wait = report["stages"]["deliver"]["latency_ms"]["p50"], delivery["latency_ms"]["p50"]
     assert deliver is not None and wait is not None and deliver >= wait - 5  # the stage spans the wait
+    # The stage holds only the poll: the renderers show the two as one row.
+    assert report["stages"]["deliver"]["poll_metric"] == "delivery"
+    markdown = render_markdown(report)
+    assert "| deliver (its poll: delivery) |" in markdown and "| delivery |" not in markdown
+    # The polled endpoint's attempts before delivery are explained, not left beside "no errors".
+    assert report["applied_load"]["polls"] == ["GET /v1/inbox/{id}"]
+    assert "GET /v1/inbox/{id} is polled: its attempts before the condition holds" in markdown
+    assert report["endpoints"]["GET /v1/inbox/{id}"]["status_codes"].get("404", 0) > 0
 
 
 def test_never_delivered_event_fails_by_timeout(demo_target: DemoTarget) -> None:
@@ -122,12 +131,12 @@ def test_reports_show_the_stage_waterfall(demo_target: DemoTarget) -> None:
     html = render_html(report)
     assert 'class="waterfall"' in html
     rows = html.split('class="waterfall"')[1].split("</table>")[0]
-    # One bar per stage, in flow order, the poll's wait (~150 ms) the longest.
-    assert [rows.index(f"<td>{n}</td>") for n in ("publish", "deliver", "delivery", "ack")] == sorted(
-        rows.index(f"<td>{n}</td>") for n in ("publish", "deliver", "delivery", "ack")
-    )
-    assert rows.count('class="wf-p95"') == 4
+    # One bar per stage, in flow order, the poll's wait (~150 ms) the longest; the stage that holds
+    # only the poll and the poll's own metric are one row.
+    names = ("publish", "deliver (its poll: delivery)", "ack")
+    assert [rows.index(f"<td>{n}</td>") for n in names] == sorted(rows.index(f"<td>{n}</td>") for n in names)
+    assert rows.count('class="wf-p95"') == 3
     md = render_markdown(report)
     assert "## Stages" in md
-    stage_lines = [line for line in md.splitlines() if line.startswith("| delivery ")]
+    stage_lines = [line for line in md.splitlines() if line.startswith("| deliver (its poll: delivery) ")]
     assert stage_lines and "█" in stage_lines[0]

@@ -410,6 +410,7 @@ def _totals(report: Report) -> str:
         ["Dropped iterations", format_count(t["dropped_iterations"])],
         ["Iterations", format_count(t["iterations"])],
         ["Received", format_bytes(t["bytes_received"])],
+        ["Sent (request bodies)", format_bytes(t["bytes_sent"]) if "bytes_sent" in t else DASH],
     ]
     return _section("totals", "Totals" + together(report), _table(("Total", "Value"), rows, (1,)))
 

@@ -466,6 +466,7 @@ def _totals(report: Report) -> list[str]:
         format_count(t["dropped_iterations"]),
         format_count(t["iterations"]),
         format_bytes(t["bytes_received"]),
+        format_bytes(t["bytes_sent"]) if "bytes_sent" in t else DASH,
     )
     headers = (
         "Requests",
@@ -475,8 +476,9 @@ def _totals(report: Report) -> list[str]:
         "Dropped iterations",
         "Iterations",
         "Received",
+        "Sent (bodies)",
     )
-    return _section("Totals" + together(report)) + _table(headers, [row], range(7))
+    return _section("Totals" + together(report)) + _table(headers, [row], range(8))
 
 
 def _latency(report: Report) -> list[str]:

@@ -70,6 +70,7 @@ class Totals(TypedDict):
     dropped_iterations: int
     iterations: int
     bytes_received: int
+    bytes_sent: NotRequired[int]  # request bodies; absent in reports written before it was counted
 
 
 class EndpointReport(TypedDict):

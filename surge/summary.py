@@ -571,6 +571,7 @@ def build_report(
         dropped_iterations=total.dropped,
         iterations=total.iterations,
         bytes_received=total.bytes,
+        bytes_sent=total.bytes_sent,
     )
     report = Report(
         schema_version=REPORT_SCHEMA_VERSION,

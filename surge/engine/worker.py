@@ -701,7 +701,7 @@ class Worker:
         except asyncio.CancelledError:
             # Cut off by a stop: counted as sent and unanswered, never silently dropped (an
             # unanswered request is no latency sample, so no times are recorded for it).
-            rec.record(req.endpoint, time.perf_counter(), 0, 0, 0, "interrupted", 0)
+            rec.record(req.endpoint, time.perf_counter(), 0, 0, 0, "interrupted", 0, 0, len(body or b""))
             raise
         finally:
             slots.release()
@@ -729,6 +729,7 @@ class Worker:
             error,
             out.nbytes,
             correct_us,
+            len(body) if body else 0,
         )
         if self._debug_left > 0:
             self._debug_left -= 1

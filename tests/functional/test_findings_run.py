@@ -196,3 +196,22 @@ def test_the_terminal_and_markdown_show_a_failing_runs_findings(
     markdown = (run_dir / "report.md").read_text()
     assert "## Findings" in markdown and "_What to do:_ Look at GET /api/gallery first" in markdown
     assert "<ol class='findings'>" in (run_dir / "report.html").read_text()
+
+
+def test_request_bodies_sent_are_counted(tmp_path: Path, demo_target: DemoTarget) -> None:
+    report = run(
+        tmp_path,
+        {
+            "target": demo_target.url,
+            "load": {"phases": [{"duration": "1s", "rate": 20}]},
+            "scenarios": [
+                {
+                    "name": "s",
+                    "flow": [{"get": "/api/mocs"}, {"post": {"url": "/v1/events", "body": "x" * 100}}],
+                }
+            ],
+        },
+    )
+    assert report["totals"]["requests"] == 40
+    assert report["totals"]["bytes_sent"] == 20 * 100  # the GETs send no body
+    assert report["totals"]["bytes_received"] > 0

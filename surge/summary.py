@@ -609,7 +609,7 @@ def build_report(
         ),
     )
     if stats.get("samples"):
-        report["failures"] = failure_groups(stats.get("samples") or {}, endpoints)
+        report["failures"] = failure_groups(stats.get("samples") or {}, endpoints, stages)
     report["applied_load"] = applied_load(plan, stats, run_s)
     series = endpoint_timeseries(stats, endpoints)
     if series:
@@ -641,19 +641,23 @@ def run_findings(plan: Plan, stats: RunStats, report: Report) -> list[Finding]:
     )
 
 
-def failure_groups(samples: Samples, endpoints: Mapping[str, EndpointReport]) -> list[FailureGroup]:
-    """Failures by endpoint and error class, most frequent first, each with its first samples."""
-    groups = [
-        FailureGroup(
-            endpoint=endpoint,
-            error=error,
-            count=int(endpoints[endpoint]["errors_by_class"].get(error, len(kept)))
-            if endpoint in endpoints
-            else len(kept),
-            samples=list(kept),
-        )
-        for endpoint, by_class in samples.items()
-        for error, kept in by_class.items()
-        if kept
-    ]
+def failure_groups(
+    samples: Samples,
+    endpoints: Mapping[str, EndpointReport],
+    stages: Mapping[str, StageReport] | None = None,
+) -> list[FailureGroup]:
+    """Failures by endpoint (or stage) and error class, most frequent first, each with its first
+    samples; counted from the endpoint's or stage's own figures."""
+    groups = []
+    for endpoint, by_class in samples.items():
+        for error, kept in by_class.items():
+            if not kept:
+                continue
+            count = len(kept)
+            if endpoint in endpoints:
+                count = int(endpoints[endpoint]["errors_by_class"].get(error, count))
+            elif is_stage(endpoint) and stages and (stage := stages.get(endpoint.removeprefix(STAGE_PREFIX))):
+                count = int(stage["failures_by_class"].get(error, count))
+            shown = f"stage {endpoint.removeprefix(STAGE_PREFIX)}" if is_stage(endpoint) else endpoint
+            groups.append(FailureGroup(endpoint=shown, error=error, count=count, samples=list(kept)))
     return sorted(groups, key=lambda g: (-g["count"], g["endpoint"], g["error"]))

@@ -129,6 +129,17 @@ IntervalCallback = Callable[[dict[str, IntervalData], int], None]
 StopCheck = Callable[[], bool]
 
 
+def aws_failure(out: AwsOutcome) -> str | None:
+    """An AWS step's failure in words: the service's error code and message, when it sent one."""
+    doc = out.doc
+    err = doc.get("Error") if isinstance(doc, dict) else None
+    if isinstance(err, dict) and (err.get("Code") or err.get("Message")):
+        return f"{err.get('Code', 'error')}: {err.get('Message', '')}".strip().rstrip(":")
+    if isinstance(doc, dict) and isinstance(doc.get("FunctionError"), str):
+        return f"the function failed ({doc['FunctionError']})"
+    return f"{out.error} (status {out.status})" if out.status else out.error
+
+
 def _structure_static(value: object) -> bool:
     if isinstance(value, dict):
         return all(_structure_static(v) for v in value.values())
@@ -364,7 +375,13 @@ class Worker:
         if ok:
             ok = await self._steps(scenario.steps, variables, it)
         if it.stage is not None:  # a stage that did not complete is a failure of its own
-            self._record_stage(it.stage[0], it.stage[1], time.perf_counter(), None if ok else "stage_failed")
+            self._record_stage(
+                it.stage[0],
+                it.stage[1],
+                time.perf_counter(),
+                None if ok else "stage_failed",
+                None if ok else "a step in the stage failed (its own failures say which and how)",
+            )
 
     async def _steps(
         self, steps: tuple[Step, ...], variables: dict[str, object], it: _IterationState
@@ -541,10 +558,27 @@ class Worker:
             out.error,
             out.nbytes,
         )
+        if out.error is not None:
+            sample = FailureSample(
+                request=step.endpoint,
+                status=out.status,
+                detail=aws_failure(out),
+                body=None,
+                t=round(t_end - self.t0, 3),
+            )
+            self.recorder.sample(endpoint, out.error, sample)
 
-    def _record_stage(self, name: str, start: float, end: float, error: str | None) -> None:
+    def _record_stage(
+        self, name: str, start: float, end: float, error: str | None, detail: str | None = None
+    ) -> None:
         us = int((end - start) * 1e6)
         self.recorder.record(stage_endpoint(name), end, us, us, 0, error, 0)
+        if error is not None:
+            # A stage's failure is sampled too: the report says what failed, not only how often.
+            sample = FailureSample(
+                request=f"stage {name}", status=0, detail=detail, body=None, t=round(end - self.t0, 3)
+            )
+            self.recorder.sample(stage_endpoint(name), error, sample)
 
     async def _poll(self, poll: CompiledPoll, variables: dict[str, object], it: _IterationState) -> bool:
         """Repeat the request until its conditions hold; the wait since the mark is the metric."""
@@ -602,7 +636,13 @@ class Worker:
                 return False
             if time.perf_counter() + poll.every_s > deadline:
                 if poll.metric is not None:
-                    self._record_stage(poll.metric, since, time.perf_counter(), "poll_timeout")
+                    self._record_stage(
+                        poll.metric,
+                        since,
+                        time.perf_counter(),
+                        "poll_timeout",
+                        f"the poll's condition did not hold within its timeout ({poll.timeout_s:g} s)",
+                    )
                 return False
             await self._sleep(poll.every_s)
 

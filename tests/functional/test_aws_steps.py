@@ -612,3 +612,28 @@ def test_poll_until_an_aws_read_sees_the_item(endpoint: str, monkeypatch: pytest
     assert visible["latency_ms"]["min"] is not None and 150 <= visible["latency_ms"]["min"] <= 3000
     reads = report["endpoints"]["dynamodb.get poll-orders"]
     assert reads["requests"] >= 2 and reads["errors"] == 0  # not found yet is not an error
+
+
+def test_a_failing_aws_step_is_sampled_with_the_services_error(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from surge.stats import merge_results
+    from surge.summary import build_report
+    from tests.helpers import make_plan, run_in_process
+
+    monkeypatch.setenv("SURGE_AWS_ENDPOINT_URL", endpoint)
+    plan = make_plan(
+        "http://127.0.0.1:9",
+        load={"phases": [{"duration": "0.2s", "rate": 10}]},
+        scenarios=[
+            {
+                "name": "get",
+                "flow": [{"aws": {"call": "dynamodb.get", "table": "no-such-table", "key": {"id": "x"}}}],
+            }
+        ],
+        allow_resources=["dynamodb:no-such-table"],
+    )
+    report = build_report(plan, merge_results([run_in_process(plan, lead_s=1.0)]), run_id="a")
+    (group,) = report["failures"]
+    assert group["error"] == "aws_client" and group["count"] == 2
+    assert (group["samples"][0]["detail"] or "").startswith("ResourceNotFoundException")

@@ -93,6 +93,13 @@ def test_never_delivered_event_fails_by_timeout(demo_target: DemoTarget) -> None
     assert report["stages"]["deliver"]["failures"] == 5
     assert report["stages"]["deliver"]["failures_by_class"] == {"stage_failed": 5}
     assert "ack" not in report["stages"]
+    # The failures are sampled as a request's are: what failed, in words, counted from the stage.
+    groups = {(g["endpoint"], g["error"]): g for g in report["failures"]}
+    timeout = groups[("stage delivery", "poll_timeout")]
+    assert timeout["count"] == 5 and "did not hold within its timeout (0.5 s)" in (
+        timeout["samples"][0]["detail"] or ""
+    )
+    assert groups[("stage deliver", "stage_failed")]["count"] == 5
 
 
 def test_poll_until_json_contains_walks_the_inbox(demo_target: DemoTarget) -> None:

@@ -125,8 +125,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         f"{p.name or f'phase {i + 1}'} {p.duration:g}s" for i, p in enumerate(plan.load.phases)
     )
     print(f"plan '{plan.name}' is valid: {plan.load.model} model, {plan.load.duration_s:g}s ({phases}),")
-    target = redactor_for(plan, os.environ).text(plan.target)
-    print(f"  {len(plan.scenarios)} scenario(s), {len(plan.thresholds)} threshold(s), target {target}")
+    mask = redactor_for(plan, os.environ).text
+    checks = len(plan.parsed_thresholds())  # an A/B plan's check without a target is one per target
+    print(
+        f"  {len(plan.scenarios)} scenario(s), {checks} check(s), "
+        + (f"target {mask(plan.target)}" if not plan.targets else _targets_text(plan, mask))
+    )
+    if plan.recovery:
+        print("  recovery: " + "; ".join(f"{r.key} after {r.after} {r.since}" for r in plan.recovery))
     if baseline:
         print(baseline)
     changed = plan.validity.changed()

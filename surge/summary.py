@@ -304,7 +304,7 @@ def poll_endpoints(plan: Plan) -> list[str]:
 def _planned(phase: Phase) -> str:
     unit = "users" if phase.model == "closed" else "arrivals/s"
     if phase.end_level != phase.start_level:
-        return f"{phase.start_level:g} -> {phase.end_level:g} {unit}"
+        return f"{phase.start_level:g} → {phase.end_level:g} {unit}"
     return f"{phase.start_level:g} {unit}"
 
 

@@ -22,7 +22,7 @@ from surge.report_model import Check, Finding, TimeseriesPoint
 from surge.stats import RunStats, aggregate, is_stage
 from surge.thresholds import MetricRef, parse_metric
 from surge.validity import PREFIX, is_validity_check
-from surge.vocabulary import metric_kind
+from surge.vocabulary import metric_kind, report_key
 
 # An endpoint is named as a cause when it holds at least this share of the slow requests.
 CAUSE_SHARE = 0.10
@@ -35,6 +35,9 @@ KNEE_HOLD = 2
 MIN_INTERVAL_REQUESTS = 20  # an interval's p95 needs this many requests to have one above it
 BURST_MIN_RATE = 0.05  # an interval is in an error burst above this error rate ...
 BURST_FACTOR = 2.0  # ... and above this many times the run's own error rate
+# A service metric that rose within this long of the load's failure moved with it (CloudWatch
+# periods are a minute at most for a run's window).
+SAME_TIME_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -355,12 +358,101 @@ def _service_values(services: Mapping[str, object]) -> list[tuple[str, str, Mapp
     return out
 
 
+def first_rise(raw: Mapping[str, object], path: str) -> float | None:
+    """When a service metric's series first went above zero (seconds since the run's start)."""
+    series = raw.get("series")
+    points = series.get(path) if isinstance(series, dict) else None
+    for point in points if isinstance(points, list) else []:
+        if isinstance(point, dict) and isinstance(point.get("value"), int | float) and point["value"] > 0:
+            t = point.get("t")
+            return float(t) if isinstance(t, int | float) else None
+    return None
+
+
+def _val(values: Mapping[str, object], service_type: str, path: str) -> float | None:
+    """A service metric by its vocabulary path, read under its report.json name (unit suffixed)."""
+    return _num(values, report_key(path, metric_kind(service_type, path) or "count"))
+
+
 def _num(values: Mapping[str, object], key: str) -> float | None:
     v = values.get(key)
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
-def service_findings(service_metrics: Mapping[str, object], checks: Sequence[Check]) -> list[Finding]:
+# Memory right-sizing: a function that used at most this share of its memory is offered a smaller
+# size (what it used, with this much headroom, in 64 MB steps, at least 128 MB); at this share or
+# more it is near out of memory.
+MEMORY_SPARE_SHARE = 0.5
+MEMORY_FULL_SHARE = 0.9
+MEMORY_HEADROOM = 1.3
+
+
+def memory_finding(key: str, v: Mapping[str, object], cost: Mapping[str, object]) -> Finding | None:
+    """A Lambda's memory from its REPORT lines: near its limit, or far more than it used, with the
+    cost effect at the same duration (as AWS Lambda Power Tuning reasons: cost = duration x memory,
+    and CPU grows with memory, so a smaller size is to be measured, not assumed)."""
+    kind = "lambda"
+    used, size = _val(v, kind, "memory_used_mb.max"), _val(v, kind, "memory_size_mb")
+    if not used or not size:
+        return None
+    share = used / size
+    evidence = [
+        f"{key}.memory_used_mb.max = {used:,.0f} MB of memory_size_mb = {size:,.0f} MB ({_pct(share)})"
+    ]
+    if share >= MEMORY_FULL_SHARE:
+        return Finding(
+            kind="service",
+            title=f"{key} used {_pct(share)} of its memory",
+            evidence=evidence,
+            recommendation="Raise its memory: near the limit an invocation fails out of memory, and more "
+            "memory also brings more CPU, which often shortens the duration",
+        )
+    suggest = max(128.0, math.ceil(used * MEMORY_HEADROOM / 64) * 64)
+    if share > MEMORY_SPARE_SHARE or suggest >= size:
+        return None
+    saving = 1 - suggest / size
+    components = cost.get("target_components_usd")
+    name = key.split('"')[1] if '"' in key else key
+    spent = components.get(f"lambda.{name}_usd") if isinstance(components, dict) else None
+    money = (
+        f"; at the same duration this run's ${spent:.4f} of its compute would have been ${spent * (1 - saving):.4f}"
+        if isinstance(spent, int | float) and spent > 0
+        else ""
+    )
+    return Finding(
+        kind="service",
+        title=f"{key} used at most {used:,.0f} MB of its {size:,.0f} MB",
+        evidence=evidence,
+        recommendation=f"Try {suggest:,.0f} MB: {_pct(saving)} less memory{money}. Lambda's CPU grows with "
+        "memory, so measure the duration at the smaller size (AWS Lambda Power Tuning) before changing it",
+    )
+
+
+def service_findings(
+    service_metrics: Mapping[str, object], checks: Sequence[Check], cost: Mapping[str, object] | None = None
+) -> list[Finding]:
+    """What the collected service metrics explain, each with the recommendation its numbers support;
+    a throttling finding says when the throttling began (its series' first non-zero point)."""
+    out = _service_findings(service_metrics, checks, cost)
+    services = service_metrics.get("services")
+    for finding in out:
+        head = finding["evidence"][0].split(" = ", 1)[0] if finding["evidence"] else ""
+        key, _, path = head.partition("].")
+        raw = services.get(key + "]") if isinstance(services, dict) else None
+        series_key = (
+            report_key(path, metric_kind(str(raw.get("type", "")), path) or "count")
+            if isinstance(raw, dict)
+            else path
+        )
+        if "throttl" in path and isinstance(raw, dict) and (t := first_rise(raw, series_key)) is not None:
+            finding["at_s"] = t
+            finding["evidence"].append(f"first at {_clock(t)} into the run")
+    return out
+
+
+def _service_findings(
+    service_metrics: Mapping[str, object], checks: Sequence[Check], cost: Mapping[str, object] | None = None
+) -> list[Finding]:
     """What the collected service metrics explain, each with the recommendation its numbers support."""
     services = service_metrics.get("services")
     if not isinstance(services, dict):
@@ -368,10 +460,12 @@ def service_findings(service_metrics: Mapping[str, object], checks: Sequence[Che
     failed = {c["metric"] for c in checks if c["status"] == "fail"}
     out: list[Finding] = []
     for key, kind, v in _service_values(services):
+        if kind == "lambda" and (memory := memory_finding(key, v, cost or {})) is not None:
+            out.append(memory)
         if kind == "lambda":
-            throttles = _num(v, "throttles.sum")
+            throttles = _val(v, kind, "throttles.sum")
             if throttles:
-                peak = _num(v, "concurrent_executions.max")
+                peak = _val(v, kind, "concurrent_executions.max")
                 out.append(
                     Finding(
                         kind="service",
@@ -382,17 +476,17 @@ def service_findings(service_metrics: Mapping[str, object], checks: Sequence[Che
                         "or add provisioned concurrency for the peak",
                     )
                 )
-            cold_p99 = _num(v, "cold_start.p99")
+            cold_p99 = _val(v, kind, "cold_start.p99")
             if f"{key}.cold_start.p99" in failed and cold_p99 is not None:
-                peak = _num(v, "concurrent_executions.max")
+                peak = _val(v, kind, "concurrent_executions.max")
                 out.append(
                     Finding(
                         kind="service",
                         title=f"{key}'s cold starts broke their target: p99 {_ms(cold_p99)}",
                         evidence=[f"{key}.cold_start.p99 = {_ms(cold_p99)}"]
                         + (
-                            [f"{key}.cold_start.count = {_num(v, 'cold_start.count'):,.0f}"]
-                            if _num(v, "cold_start.count") is not None
+                            [f"{key}.cold_start.count = {_val(v, kind, 'cold_start.count'):,.0f}"]
+                            if _val(v, kind, "cold_start.count") is not None
                             else []
                         ),
                         recommendation="Provisioned concurrency for the function"
@@ -400,7 +494,7 @@ def service_findings(service_metrics: Mapping[str, object], checks: Sequence[Che
                         + "; or a smaller package and fewer imports at init",
                     )
                 )
-            usage = _num(v, "concurrency_utilization.max")
+            usage = _val(v, kind, "concurrency_utilization.max")
             if usage is not None and usage >= 0.9:
                 out.append(
                     Finding(
@@ -414,7 +508,7 @@ def service_findings(service_metrics: Mapping[str, object], checks: Sequence[Che
             throttled = sum(
                 x
                 for k in ("throttled_requests.sum", "read_throttle_events.sum", "write_throttle_events.sum")
-                if (x := _num(v, k))
+                if (x := _val(v, kind, k))
             )
             if throttled:
                 out.append(
@@ -422,20 +516,20 @@ def service_findings(service_metrics: Mapping[str, object], checks: Sequence[Che
                         kind="service",
                         title=f"{key} throttled {throttled:,.0f} requests",
                         evidence=[
-                            f"{key}.{k} = {_num(v, k):,.0f}"
+                            f"{key}.{k} = {_val(v, kind, k) or 0:,.0f}"
                             for k in (
                                 "throttled_requests.sum",
                                 "read_throttle_events.sum",
                                 "write_throttle_events.sum",
                             )
-                            if _num(v, k)
+                            if _val(v, kind, k)
                         ],
                         recommendation="Switch the table to on-demand capacity, or raise its provisioned "
                         "capacity (and auto scaling's maximum) above the run's consumption",
                     )
                 )
         elif kind == "rds":
-            usage = _num(v, "connection_utilization.max")
+            usage = _val(v, kind, "connection_utilization.max")
             if usage is not None and usage >= 0.8:
                 out.append(
                     Finding(
@@ -443,8 +537,8 @@ def service_findings(service_metrics: Mapping[str, object], checks: Sequence[Che
                         title=f"{key}'s connections reached {_pct(usage)} of the pool",
                         evidence=[f"{key}.connection_utilization.max = {_pct(usage)}"]
                         + (
-                            [f"{key}.connections.max = {_num(v, 'connections.max'):,.0f}"]
-                            if _num(v, "connections.max") is not None
+                            [f"{key}.connections.max = {_val(v, kind, 'connections.max'):,.0f}"]
+                            if _val(v, kind, "connections.max") is not None
                             else []
                         ),
                         recommendation="Put RDS Proxy (or a connection pool) between the functions and the "
@@ -452,7 +546,7 @@ def service_findings(service_metrics: Mapping[str, object], checks: Sequence[Che
                     )
                 )
         elif kind == "elasticache":
-            hit = _num(v, "hit_rate")
+            hit = _val(v, kind, "hit_rate")
             if hit is not None and hit < 0.8:
                 out.append(
                     Finding(
@@ -460,12 +554,14 @@ def service_findings(service_metrics: Mapping[str, object], checks: Sequence[Che
                         title=f"{key}'s hit rate was {_pct(hit)}",
                         evidence=[f"{key}.hit_rate = {_pct(hit)}"]
                         + (
-                            [f"{key}.evictions.sum = {_num(v, 'evictions.sum'):,.0f}"]
-                            if _num(v, "evictions.sum")
+                            [f"{key}.evictions.sum = {_val(v, kind, 'evictions.sum'):,.0f}"]
+                            if _val(v, kind, "evictions.sum")
                             else []
                         ),
                         recommendation="Cache more of what the load reads (keys, TTLs)"
-                        + ("; evictions say the cache is too small" if _num(v, "evictions.sum") else ""),
+                        + (
+                            "; evictions say the cache is too small" if _val(v, kind, "evictions.sum") else ""
+                        ),
                     )
                 )
     return out
@@ -503,6 +599,7 @@ def find(
     service_metrics: Mapping[str, object],
     failures: Sequence[Mapping[str, object]] = (),
     verdict: str,
+    cost: Mapping[str, object] | None = None,
 ) -> list[Finding]:
     """Every finding the run's data supports: validity first (a test that proved nothing), then
     what explains the failed checks, then what the service metrics show."""
@@ -521,7 +618,16 @@ def find(
         if knee is not None:
             causes.append(knee)
         causes.extend(error_bursts(plan, scope, _failure_lines(failures) if scope.target is None else []))
-    services = service_findings(service_metrics, checks)
+    services = service_findings(service_metrics, checks, cost)
+    broke = [f["at_s"] for f in causes if f["kind"] in ("latency-knee", "error-burst") and "at_s" in f]
+    for finding in services:
+        if broke and "at_s" in finding:
+            gap = finding["at_s"] - min(broke)
+            when = "with" if abs(gap) <= SAME_TIME_S else "after" if gap > 0 else "before"
+            finding["evidence"].append(
+                f"{when} the failure in the run's own figures (from {_clock(min(broke))})"
+                + (f", {abs(gap):.0f} s {when}" if when != "with" else "")
+            )
     out += causes + services
     if verdict == "fail" and not causes and not services and not any(f["kind"] == "validity" for f in out):
         failed = [c["name"] for c in checks if c["status"] != "pass"]

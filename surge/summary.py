@@ -638,6 +638,7 @@ def run_findings(plan: Plan, stats: RunStats, report: Report) -> list[Finding]:
         service_metrics=report["service_metrics"],
         failures=[dict(g) for g in report.get("failures") or []],
         verdict=report["verdict"],
+        cost=report["cost"],
     )
 
 

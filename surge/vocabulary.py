@@ -76,6 +76,10 @@ SERVICE_METRICS: dict[str, dict[str, Kind]] = {
         "cold_start.p50": "ms",
         "cold_start.p99": "ms",
         "cold_start.max": "ms",
+        # From the REPORT lines too, in MB: what the function used of the memory it has.
+        "memory_used_mb.max": "count",
+        "memory_used_mb.p99": "count",
+        "memory_size_mb": "count",
     },
     "dynamodb": {
         "throttled_requests.sum": "count",
@@ -212,3 +216,18 @@ def known_metrics(namespace: str) -> list[str]:
 
 def names_for(namespace: str) -> dict[str, Kind]:
     return NAMES.get(namespace, {})
+
+
+def report_key(path: str, kind: Kind) -> str:
+    """The name a service metric has in report.json, its unit written on it: ``duration.p95`` (ms)
+    -> ``duration.p95_ms``; a path already naming its unit stays as is."""
+    last = path.rsplit(".", 1)[-1]
+    if kind == "ms":
+        return path + "_ms"
+    if kind == "ratio":
+        return path if last == "rate" or last.endswith(("_rate", "_ratio")) else path + "_ratio"
+    if kind == "usd":
+        return path if last.endswith("_usd") else path + "_usd"
+    if kind == "per_s":
+        return path + "_per_s"
+    return path

@@ -158,10 +158,14 @@ def _maker(namespace: str, dimensions: tuple[tuple[str, str], ...]) -> _Q:
 
 
 # Lambda writes one REPORT line per invocation; @initDuration is present only on cold starts.
+# @maxMemoryUsed and @memorySize are bytes (the AWS Lambda Operator Guide's memory queries divide
+# by 1000 twice for MB): read here in MB, for right-sizing the function's memory.
 COLD_START_QUERY = (
     'filter @type = "REPORT"\n'
     "| stats count(@initDuration) as cold, count(*) as invocations, "
-    "pct(@initDuration, 50) as p50_init, pct(@initDuration, 99) as p99_init, max(@initDuration) as max_init"
+    "pct(@initDuration, 50) as p50_init, pct(@initDuration, 99) as p99_init, max(@initDuration) as max_init, "
+    "max(@maxMemoryUsed / 1000 / 1000) as max_mem_mb, pct(@maxMemoryUsed / 1000 / 1000, 99) as p99_mem_mb, "
+    "max(@memorySize / 1000 / 1000) as size_mb"
 )
 
 
@@ -192,6 +196,9 @@ def _lambda(s: LambdaService) -> ServiceQueries:
                     ("p50_init", "cold_start.p50", "ms"),
                     ("p99_init", "cold_start.p99", "ms"),
                     ("max_init", "cold_start.max", "ms"),
+                    ("max_mem_mb", "memory_used_mb.max", "count"),
+                    ("p99_mem_mb", "memory_used_mb.p99", "count"),
+                    ("size_mb", "memory_size_mb", "count"),
                 ),
             ),
         )

@@ -13,21 +13,7 @@ from surge.metrics.cost import CostSummary, lambda_cost, per_million
 from surge.metrics.prices import Prices, prices_for
 from surge.metrics.reduce import ServiceResult
 from surge.metrics.spec import ApiGatewayService, CostSpec, LambdaService, ServiceSpec
-from surge.vocabulary import Kind
-
-
-def report_key(path: str, kind: Kind) -> str:
-    """``duration.p95`` (ms) -> ``duration.p95_ms``; a path already naming its unit stays as is."""
-    last = path.rsplit(".", 1)[-1]
-    if kind == "ms":
-        return path + "_ms"
-    if kind == "ratio":
-        return path if last == "rate" or last.endswith(("_rate", "_ratio")) else path + "_ratio"
-    if kind == "usd":
-        return path if last.endswith("_usd") else path + "_usd"
-    if kind == "per_s":
-        return path + "_per_s"
-    return path
+from surge.vocabulary import report_key
 
 
 def _round(v: float | None) -> float | None:

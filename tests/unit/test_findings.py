@@ -164,10 +164,10 @@ def test_service_metrics_bring_their_recommendation_and_none_without_data() -> N
                 'lambda["api"]': {
                     "throttles.sum": 12.0,
                     "concurrent_executions.max": 40.0,
-                    "cold_start.p99": 2400.0,
+                    "cold_start.p99_ms": 2400.0,
                 },
                 'dynamodb["orders"]': {"throttled_requests.sum": 5.0},
-                'rds["main"]': {"connection_utilization.max": 0.95, "connections.max": 95.0},
+                'rds["main"]': {"connection_utilization.max_ratio": 0.95, "connections.max": 95.0},
                 'elasticache["sessions"]': {"hit_rate": 0.4, "evictions.sum": 30.0},
             }
         ),
@@ -183,9 +183,9 @@ def test_service_metrics_bring_their_recommendation_and_none_without_data() -> N
     assert "too small" in advice['elasticache["sessions"]\'s hit rate was 40%']
     quiet = services(
         **{
-            'lambda["api"]': {"throttles.sum": 0.0, "cold_start.p99": None},
+            'lambda["api"]': {"throttles.sum": 0.0, "cold_start.p99_ms": None},
             'dynamodb["orders"]': {"throttled_requests.sum": None},
-            'rds["main"]': {"connection_utilization.max": None},
+            'rds["main"]': {"connection_utilization.max_ratio": None},
             'elasticache["sessions"]': {"hit_rate": None},
         }
     )

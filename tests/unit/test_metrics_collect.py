@@ -396,3 +396,37 @@ def test_cost_alone_fills_only_the_cost_section() -> None:
     report = m.to_report_dict()
     assert report["service_metrics"] == {}
     assert report["cost"]["monthly_usd"] == 60.0 and report["cost"]["within_baseline"] is True
+
+
+def test_recorded_responses_bring_their_recommendations_and_none_without_data() -> None:
+    from surge.findings import service_findings
+
+    cw = FakeCloudWatch({**SERIES, ("Throttles", "Sum"): [0.0] * 4 + [12.0] * 6}, WHOLE)
+    logs = FakeLogs({**COLD, "max_mem_mb": "300", "p99_mem_mb": "280", "size_mb": "1024"})
+    m = collect_services(
+        SERVICES,
+        COST,
+        (START, END),
+        FixedClients(cloudwatch=cw, logs=logs, ce=FakeCE(4.0)),
+        sleep=lambda s: None,
+        now=lambda: END + 3600,
+    )
+    report = m.to_report_dict()
+    found = {f["title"]: f for f in service_findings(report["service_metrics"], [], report["cost"])}
+    memory = found['lambda["orders"] used at most 300 MB of its 1,024 MB']
+    assert memory["recommendation"].startswith("Try 448 MB: 56% less memory")
+    assert "Power Tuning" in memory["recommendation"]
+    throttled = found['lambda["orders"] was throttled 72 times']
+    assert throttled["at_s"] == 240.0 and "first at 4:00 into the run" in throttled["evidence"]
+    assert "RDS Proxy" in found['rds["main"]\'s connections reached 95% of the pool']["recommendation"]
+    assert not any("elasticache" in title for title in found)  # an 85 % hit rate needs nothing
+    # The same services without data: no recommendation.
+    quiet = collect_services(
+        SERVICES,
+        None,
+        (START, END),
+        FixedClients(cloudwatch=FakeCloudWatch({}, {}), logs=FakeLogs({})),
+        sleep=lambda s: None,
+        now=lambda: END + 3600,
+    ).to_report_dict()
+    assert service_findings(quiet["service_metrics"], [], quiet["cost"]) == []

@@ -54,13 +54,18 @@ def test_lambda_preset() -> None:
             "/aws/lambda/orders-fn",
             'filter @type = "REPORT"\n'
             "| stats count(@initDuration) as cold, count(*) as invocations, "
-            "pct(@initDuration, 50) as p50_init, pct(@initDuration, 99) as p99_init, max(@initDuration) as max_init",
+            "pct(@initDuration, 50) as p50_init, pct(@initDuration, 99) as p99_init, max(@initDuration) as max_init, "
+            "max(@maxMemoryUsed / 1000 / 1000) as max_mem_mb, pct(@maxMemoryUsed / 1000 / 1000, 99) as p99_mem_mb, "
+            "max(@memorySize / 1000 / 1000) as size_mb",
             (
                 ("cold", "cold_start.count", "count"),
                 ("invocations", "cold_start.invocations", "count"),
                 ("p50_init", "cold_start.p50", "ms"),
                 ("p99_init", "cold_start.p99", "ms"),
                 ("max_init", "cold_start.max", "ms"),
+                ("max_mem_mb", "memory_used_mb.max", "count"),
+                ("p99_mem_mb", "memory_used_mb.p99", "count"),
+                ("size_mb", "memory_size_mb", "count"),
             ),
         )
     ]

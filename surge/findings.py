@@ -38,6 +38,7 @@ BURST_FACTOR = 2.0  # ... and above this many times the run's own error rate
 # A service metric that rose within this long of the load's failure moved with it (CloudWatch
 # periods are a minute at most for a run's window).
 SAME_TIME_S = 60.0
+QUEUE_BACKLOG_FACTOR = 1.1  # a queue sent this many times what it processed has grown
 
 
 @dataclass(frozen=True)
@@ -346,6 +347,7 @@ _READS = {
     "dynamodb": ("throttled_requests.sum", "read_throttle_events.sum", "write_throttle_events.sum"),
     "rds": ("connection_utilization.max", "connections.max"),
     "elasticache": ("hit_rate", "evictions.sum"),
+    "sqs": ("sent.sum", "deleted.sum", "visible_messages.max", "oldest_message_age.max"),
 }
 assert all(metric_kind(t, m) is not None for t, ms in _READS.items() for m in ms)
 
@@ -543,6 +545,20 @@ def _service_findings(
                         ),
                         recommendation="Put RDS Proxy (or a connection pool) between the functions and the "
                         "database, or size the pool for the peak",
+                    )
+                )
+        elif kind == "sqs":
+            sent, deleted = _val(v, kind, "sent.sum"), _val(v, kind, "deleted.sum")
+            waiting, oldest = _val(v, kind, "visible_messages.max"), _val(v, kind, "oldest_message_age.max")
+            if sent and deleted is not None and waiting and sent > deleted * QUEUE_BACKLOG_FACTOR:
+                out.append(
+                    Finding(
+                        kind="service",
+                        title=f"{key} grew: {sent:,.0f} messages sent, {deleted:,.0f} processed, up to {waiting:,.0f} waiting",
+                        evidence=[f"{key}.visible_messages.max = {waiting:,.0f}"]
+                        + ([f"{key}.oldest_message_age.max = {_ms(oldest)}"] if oldest is not None else []),
+                        recommendation="The consumers do not keep up with the load: raise their concurrency "
+                        "(the event source mapping's maximum concurrency, batch size) or their processing rate",
                     )
                 )
         elif kind == "elasticache":

@@ -169,6 +169,12 @@ def test_service_metrics_bring_their_recommendation_and_none_without_data() -> N
                 'dynamodb["orders"]': {"throttled_requests.sum": 5.0},
                 'rds["main"]': {"connection_utilization.max_ratio": 0.95, "connections.max": 95.0},
                 'elasticache["sessions"]': {"hit_rate": 0.4, "evictions.sum": 30.0},
+                'sqs["jobs"]': {
+                    "sent.sum": 5000.0,
+                    "deleted.sum": 3000.0,
+                    "visible_messages.max": 2000.0,
+                    "oldest_message_age.max_ms": 95_000.0,
+                },
             }
         ),
         [failed_check('lambda["api"].cold_start.p99 < 1s', 'lambda["api"].cold_start.p99', 1000.0)],
@@ -181,6 +187,10 @@ def test_service_metrics_bring_their_recommendation_and_none_without_data() -> N
     assert "on-demand" in advice['dynamodb["orders"] throttled 5 requests']
     assert "RDS Proxy" in advice['rds["main"]\'s connections reached 95% of the pool']
     assert "too small" in advice['elasticache["sessions"]\'s hit rate was 40%']
+    assert (
+        "do not keep up"
+        in advice['sqs["jobs"] grew: 5,000 messages sent, 3,000 processed, up to 2,000 waiting']
+    )
     quiet = services(
         **{
             'lambda["api"]': {"throttles.sum": 0.0, "cold_start.p99_ms": None},

@@ -93,14 +93,17 @@ thresholds:
 
 
 HISTORY_HELP = (
-    "run history: a SQLite file or dynamodb://TABLE (default: $SURGE_HISTORY, else surge-runs/history.sqlite)"
+    "run history: a SQLite file or dynamodb://TABLE (default: $SURGE_HISTORY, else the project's "
+    "surge-runs/history.sqlite: the nearest folder above the plan that has one or is a git root)"
 )
 
 
-def _history(args: argparse.Namespace) -> RunHistory:
+def _history(args: argparse.Namespace, plan_path: Path | None = None) -> RunHistory:
+    """--history, else SURGE_HISTORY, else the history of the plan's project (or the current
+    folder's project, for commands without a plan)."""
     from surge.store.history import open_history
 
-    return open_history(args.history)
+    return open_history(args.history, start=plan_path.parent if plan_path is not None else Path.cwd())
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -257,7 +260,7 @@ def _run_once(args: argparse.Namespace, plan: Plan, plan_path: Path) -> tuple[in
     from surge.store.local import new_run_id, prepare_run_dir
     from surge.summary import build_report, with_baseline
 
-    history = _history(args)
+    history = _history(args, plan_path)
     # Before any traffic: publishing without credentials or a region would only fail at the end.
     cloudwatch = _cloudwatch_client(args) if args.publish_metrics else None
     # Before any traffic: a secret that cannot be read is a usage error, never failed requests.
@@ -720,7 +723,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     prepare_run_dir(out_dir)
     stats = read_results(run_dir)
     metrics = read_metrics(run_dir)
-    history = _history(args)
+    history = _history(args, Path(args.plan) if args.plan else None)
     stored = old.get("baseline")
     baseline: Baseline | None = None
     notes: list[str] = []

@@ -435,12 +435,30 @@ class DynamoHistory:
         return found[0] if found else None
 
 
+def project_history(start: Path, cwd: Path | None = None) -> Path:
+    """The history of the project ``start`` (a plan's folder, or the current one) belongs to: the
+    nearest folder at or above it that already has one (surge-runs/history.sqlite) or is a
+    repository's root (.git); without either, the current folder's, as before projects had one.
+    So one plan has one history whichever folder the command is typed in."""
+    here = Path.cwd() if cwd is None else cwd
+    folder = (start if start.is_absolute() else here / start).resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / DEFAULT_HISTORY).is_file() or (candidate / ".git").exists():
+            return candidate / DEFAULT_HISTORY
+    return here / DEFAULT_HISTORY
+
+
 def open_history(
-    spec: str | Path | None = None, *, dynamodb_client: DynamoDBClient | None = None
+    spec: str | Path | None = None,
+    *,
+    dynamodb_client: DynamoDBClient | None = None,
+    start: Path | None = None,
 ) -> RunHistory:
     """A history from a CLI value: a SQLite file path, or dynamodb://TABLE; without one, the
-    SURGE_HISTORY environment variable's, else surge-runs/history.sqlite of the current folder."""
-    text = str(spec) if spec is not None else os.environ.get(HISTORY_ENV) or str(DEFAULT_HISTORY)
+    SURGE_HISTORY environment variable's, else the project's (:func:`project_history` of
+    ``start``, the plan's folder; without a plan, the current folder's project)."""
+    default = str(project_history(start)) if start is not None else str(DEFAULT_HISTORY)
+    text = str(spec) if spec is not None else os.environ.get(HISTORY_ENV) or default
     if text.startswith(DYNAMODB_SCHEME):
         table = text.removeprefix(DYNAMODB_SCHEME).strip("/")
         if not table:

@@ -391,3 +391,27 @@ def test_surge_history_names_one_history_wherever_the_command_is_typed(
     assert main(["runs"]) == 0
     captured = capsys.readouterr()
     assert f"history: {shared}" in captured.err and f"no runs recorded in {shared}" in captured.out
+
+
+def test_the_default_history_is_the_plans_projects(tmp_path: Path) -> None:
+    from surge.store.history import project_history
+
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "plans" / "checkout").mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # A plan inside a repository: the repository's history, whichever folder the command is typed in.
+    assert (
+        project_history(repo / "plans" / "checkout", cwd=elsewhere) == repo / "surge-runs" / "history.sqlite"
+    )
+    assert project_history(Path("plans"), cwd=repo) == repo / "surge-runs" / "history.sqlite"
+    # A folder on the way up that already has a history is the project's.
+    (repo / "plans" / "surge-runs").mkdir()
+    (repo / "plans" / "surge-runs" / "history.sqlite").write_bytes(b"")
+    assert (
+        project_history(repo / "plans" / "checkout", cwd=elsewhere)
+        == repo / "plans" / "surge-runs" / "history.sqlite"
+    )
+    # Neither: the current folder's, as before.
+    assert project_history(tmp_path / "loose", cwd=elsewhere) == elsewhere / "surge-runs" / "history.sqlite"

@@ -624,6 +624,23 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
         f"requests {t['requests']}  errors {t['errors']} ({t['error_rate'] * 100:.2f}%)  "
         f"throughput {t['throughput_rps']:.1f}/s  dropped {t['dropped_iterations']}"
     )
+    load = rep.get("applied_load")
+    if load:
+        phases = "; ".join(
+            f"{p['name']} {p['planned']} over {p['duration_s']:g} s: "
+            + (
+                f"{p['iterations']} iterations, {p['throughput_rps']:.1f} req/s"
+                if p["ran_s"] > 0
+                else "not run"
+            )
+            for p in load["phases"]
+        )
+        print(f"applied: {phases}")
+    sent = t.get("bytes_sent")
+    print(
+        f"received {t['bytes_received']:,} bytes"
+        + (f", sent {sent:,} bytes of request bodies" if sent else "")
+    )
     if not rep.get("targets"):  # an A/B run's latencies are per target (below): together they mean nothing
         print(
             f"latency (corrected) p50 {_fmt(lat['p50'], 'ms')}  p95 {_fmt(lat['p95'], 'ms')}  p99 {_fmt(lat['p99'], 'ms')}"

@@ -376,6 +376,12 @@ def _val(values: Mapping[str, object], service_type: str, path: str) -> float | 
     return _num(values, report_key(path, metric_kind(service_type, path) or "count"))
 
 
+def _line(key: str, kind: str, v: Mapping[str, object], path: str) -> list[str]:
+    """An evidence line for a count the service reported (none when it has no data)."""
+    value = _val(v, kind, path)
+    return [] if value is None else [f"{key}.{path} = {value:,.0f}"]
+
+
 def _num(values: Mapping[str, object], key: str) -> float | None:
     v = values.get(key)
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
@@ -472,8 +478,10 @@ def _service_findings(
                     Finding(
                         kind="service",
                         title=f"{key} was throttled {throttles:,.0f} times",
-                        evidence=[f"{key}.throttles.sum = {throttles:,.0f}"]
-                        + ([f"{key}.concurrent_executions.max = {peak:,.0f}"] if peak is not None else []),
+                        evidence=[
+                            f"{key}.throttles.sum = {throttles:,.0f}",
+                            *_line(key, kind, v, "concurrent_executions.max"),
+                        ],
                         recommendation="Raise the function's reserved concurrency (or the account's limit), "
                         "or add provisioned concurrency for the peak",
                     )
@@ -485,12 +493,10 @@ def _service_findings(
                     Finding(
                         kind="service",
                         title=f"{key}'s cold starts broke their target: p99 {_ms(cold_p99)}",
-                        evidence=[f"{key}.cold_start.p99 = {_ms(cold_p99)}"]
-                        + (
-                            [f"{key}.cold_start.count = {_val(v, kind, 'cold_start.count'):,.0f}"]
-                            if _val(v, kind, "cold_start.count") is not None
-                            else []
-                        ),
+                        evidence=[
+                            f"{key}.cold_start.p99 = {_ms(cold_p99)}",
+                            *_line(key, kind, v, "cold_start.count"),
+                        ],
                         recommendation="Provisioned concurrency for the function"
                         + (f", at least its peak of {peak:,.0f} concurrent executions" if peak else "")
                         + "; or a smaller package and fewer imports at init",
@@ -537,12 +543,10 @@ def _service_findings(
                     Finding(
                         kind="service",
                         title=f"{key}'s connections reached {_pct(usage)} of the pool",
-                        evidence=[f"{key}.connection_utilization.max = {_pct(usage)}"]
-                        + (
-                            [f"{key}.connections.max = {_val(v, kind, 'connections.max'):,.0f}"]
-                            if _val(v, kind, "connections.max") is not None
-                            else []
-                        ),
+                        evidence=[
+                            f"{key}.connection_utilization.max = {_pct(usage)}",
+                            *_line(key, kind, v, "connections.max"),
+                        ],
                         recommendation="Put RDS Proxy (or a connection pool) between the functions and the "
                         "database, or size the pool for the peak",
                     )
@@ -569,11 +573,7 @@ def _service_findings(
                         kind="service",
                         title=f"{key}'s hit rate was {_pct(hit)}",
                         evidence=[f"{key}.hit_rate = {_pct(hit)}"]
-                        + (
-                            [f"{key}.evictions.sum = {_val(v, kind, 'evictions.sum'):,.0f}"]
-                            if _val(v, kind, "evictions.sum")
-                            else []
-                        ),
+                        + (_line(key, kind, v, "evictions.sum") if _val(v, kind, "evictions.sum") else []),
                         recommendation="Cache more of what the load reads (keys, TTLs)"
                         + (
                             "; evictions say the cache is too small" if _val(v, kind, "evictions.sum") else ""

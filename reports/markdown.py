@@ -630,7 +630,8 @@ def flow_rows(report: Report) -> list[tuple[str, str, str, str, str, str]]:
     """One row per endpoint of the setup and teardown flows (the HTML and Markdown tables)."""
     rows = []
     for flow in report.get("flows") or []:
-        label = flow["name"] + ("" if flow["ok"] else " (failed)")
+        target = flow.get("target")
+        label = flow["name"] + (f" ({target})" if target else "") + ("" if flow["ok"] else " (failed)")
         for ep in flow["endpoints"] or [None]:  # type: ignore[list-item]
             if ep is None:
                 rows.append((label, "—", "0", "—", "—", "—"))

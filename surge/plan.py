@@ -1060,8 +1060,6 @@ class Plan(_Model):
         unsupported = [
             ("baseline", self.baseline is not None, "compare the targets with each other in thresholds"),
             ("regression", self.regression is not None, "compare the targets with each other in thresholds"),
-            ("setup", self.setup is not None, "log in per virtual user with on_start, or run setup apart"),
-            ("teardown", self.teardown is not None, "clean up after the run apart"),
         ]
         for field, present, instead in unsupported:
             if present:

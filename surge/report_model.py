@@ -187,6 +187,7 @@ class FlowReport(TypedDict):
     requests: int
     endpoints: list[FlowEndpoint]
     message: str | None  # why it failed
+    target: NotRequired[str]  # an A/B run: the target it ran against (each target has its own)
 
 
 class Finding(TypedDict):

@@ -11,7 +11,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
@@ -25,7 +25,7 @@ from surge.lanes import lane_of, local_worker_count
 from surge.live import LiveView, Snapshot
 from surge.plan import Plan, flow_steps
 from surge.report_model import Report
-from surge.setup_flow import FlowRun, SetupFailed, run_flow
+from surge.setup_flow import FlowRun, SetupFailed, flow_plans, run_flow
 from surge.stats import (
     RESULT_VERSION,
     HealthData,
@@ -282,21 +282,29 @@ def _around_flows(
     """The load, after the plan's setup flow (which must pass) and before its teardown (which
     runs whatever ended the load, unless a second stop signal forces the exit)."""
     flows: list[FlowRun] = []
-    setup_vars: dict[str, object] = {}
+    # What setup captured, per target (None: the plan's only one): each target's workers read its own.
+    setups: dict[str | None, dict[str, object]] = {}
     if plan.setup is not None:
-        setup = run_flow(plan, "setup", base_dir=base_dir, secrets=secrets)
-        flows.append(setup)
-        if not setup.ok:
-            raise SetupFailed(
-                f"{setup.message()}; no load was sent. Check that the target is ready for the test "
-                "and the plan's setup steps are right, then run again"
-            )
-        setup_vars = setup.variables
+        for target, leg in flow_plans(plan):
+            setup = run_flow(leg, "setup", base_dir=base_dir, secrets=secrets)
+            setup.target = target
+            flows.append(setup)
+            if not setup.ok:
+                raise SetupFailed(
+                    f"{setup.message()}; no load was sent. Check that the target is ready for the test "
+                    "and the plan's setup steps are right, then run again"
+                )
+            setups[target] = setup.variables
     try:
-        run = _run(plan, run_id, base_dir, workers, progress, stops, secrets, setup_vars, debug)
+        run = _run(plan, run_id, base_dir, workers, progress, stops, secrets, setups, debug)
     finally:
         if plan.teardown is not None and not stops.forced:
-            flows.append(run_flow(plan, "teardown", base_dir=base_dir, secrets=secrets, variables=setup_vars))
+            for target, leg in flow_plans(plan):
+                teardown = run_flow(
+                    leg, "teardown", base_dir=base_dir, secrets=secrets, variables=setups.get(target, {})
+                )
+                teardown.target = target
+                flows.append(teardown)
     if flows:
         run.report["flows"] = [f.report() for f in flows]
     return run
@@ -310,7 +318,7 @@ def _run(
     progress: ProgressSink | None,
     stops: StopRequests,
     secrets: dict[str, str],
-    setup_vars: dict[str, object],
+    setups: Mapping[str | None, dict[str, object]],
     debug: int = 0,
 ) -> LocalRun:
     n = local_worker_count(plan, workers or default_workers(plan))
@@ -333,7 +341,7 @@ def _run(
                 stop,
                 os.getpid(),
                 secrets,
-                setup_vars,
+                setups.get(lane_of(plan, i, n).target, {}),
                 debug,
             ),
             name=f"surge-worker-{i}",

@@ -38,10 +38,11 @@ class FlowRun:
     variables: dict[str, object] = field(default_factory=dict)  # the flow's captures (setup)
     intervals: dict[str, IntervalData] = field(default_factory=dict)
     error: str | None = None  # the engine failed (not a request)
+    target: str | None = None  # an A/B run: the target it ran against
 
     def report(self) -> FlowReport:
         endpoints = self._endpoints()
-        return FlowReport(
+        report = FlowReport(
             name=self.name,
             ok=self.ok,
             duration_s=round(self.duration_s, 3),
@@ -49,19 +50,26 @@ class FlowRun:
             endpoints=endpoints,
             message=self.message(),
         )
+        if self.target is not None:
+            report["target"] = self.target
+        return report
+
+    @property
+    def label(self) -> str:
+        return self.name if self.target is None else f"{self.name} of target {self.target}"
 
     def message(self) -> str | None:
         """Why the flow failed, naming the request and what came back."""
         if self.ok:
             return None
         if self.error is not None:
-            return f"{self.name} failed: {self.error}"
+            return f"{self.label} failed: {self.error}"
         for ep in self._endpoints():
             if ep["errors"]:
                 cls = ", ".join(f"{k} x{v}" for k, v in ep["errors"].items())
                 statuses = ", ".join(ep["status"]) or "no answer"
-                return f"{self.name} failed at {ep['name']}: {cls} (status {statuses})"
-        return f"{self.name} did not finish (the run was stopped)"
+                return f"{self.label} failed at {ep['name']}: {cls} (status {statuses})"
+        return f"{self.label} did not finish (the run was stopped)"
 
     def _endpoints(self) -> list[FlowEndpoint]:
         stats = RunStats(
@@ -92,6 +100,14 @@ class FlowRun:
                 )
             )
         return endpoints
+
+
+def flow_plans(plan: Plan) -> list[tuple[str | None, Plan]]:
+    """What a setup or teardown flow runs against: the plan's target, or in an A/B run each
+    target in turn (each system gets its own login, seed data and clean-up)."""
+    if not plan.targets:
+        return [(None, plan)]
+    return [(name, plan.for_target(name)) for name in plan.targets]
 
 
 def run_flow(

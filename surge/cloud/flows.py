@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,12 @@ def run_cloud_flow(
         return run_flow(local, name, base_dir=Path(tmp), secrets=secrets, variables=variables)
 
 
-def store_setup(clients: Clients, run_id: str, setup: FlowRun) -> None:
-    body = {"variables": setup.variables, "flow": setup.report()}
+def store_setup(clients: Clients, run_id: str, setups: Sequence[FlowRun]) -> None:
+    """Setup's outcome for the workers and Report: one flow, or one per target (an A/B run)."""
+    if len(setups) == 1 and setups[0].target is None:
+        body: dict[str, Any] = {"variables": setups[0].variables, "flow": setups[0].report()}
+    else:
+        body = {"targets": {s.target: {"variables": s.variables, "flow": s.report()} for s in setups}}
     # Captured values are JSON from answers; a hook may set anything: kept as its text.
     clients.s3.put_object(
         Bucket=clients.bucket,
@@ -59,12 +63,17 @@ def store_setup(clients: Clients, run_id: str, setup: FlowRun) -> None:
 
 
 def stored_setup(
-    clients: Clients, run_id: str, *, check: bool = False
-) -> tuple[dict[str, Any], FlowReport | None]:
-    """Setup's variables and its report section. ``check``: first see that it exists (empty and
-    None when not); workers do not (their role may not list: Prepare wrote it before them)."""
+    clients: Clients, run_id: str, *, check: bool = False, target: str | None = None
+) -> tuple[dict[str, Any], list[FlowReport]]:
+    """Setup's variables (``target``'s, in an A/B run) and its report sections. ``check``: first
+    see that it exists (empty when not); workers do not (their role may not list: Prepare wrote it
+    before them)."""
     key = layout.setup_key(run_id)
     if check and not exists(clients, key):
-        return {}, None
+        return {}, []
     doc = get_json(clients, key)
-    return dict(doc.get("variables") or {}), doc.get("flow")
+    if "targets" in doc:
+        parts = doc["targets"]
+        own = parts.get(target) or {} if target is not None else {}
+        return dict(own.get("variables") or {}), [p["flow"] for p in parts.values() if p.get("flow")]
+    return dict(doc.get("variables") or {}), [doc["flow"]] if doc.get("flow") else []

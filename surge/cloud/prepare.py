@@ -36,7 +36,7 @@ from surge.cloud.state_io import (
 from surge.errors import PlanError
 from surge.plan import Plan, plan_model, semantic_problems
 from surge.secrets import SECRETS_PREFIX, check_secrets_exist, secret_refs
-from surge.setup_flow import SetupFailed
+from surge.setup_flow import SetupFailed, flow_plans
 
 
 def _plan_data(inp: ExecutionInput, clients: Clients) -> tuple[dict[str, Any], str | None]:
@@ -114,11 +114,19 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     plan_key = layout.plan_key(run_id)
     put_json(clients, plan_key, plan.model_dump(mode="json", by_alias=True))
     if plan.setup is not None:
-        # Before the start time is set: however long setup takes, the load starts after it.
-        setup = run_cloud_flow(plan, "setup", clients)
-        store_setup(clients, run_id, setup)
-        if not setup.ok:
-            raise SetupFailed(f"{setup.message()}; no load was sent")
+        # Before the start time is set: however long setup takes, the load starts after it. An A/B
+        # run sets up each target in turn; the first that fails stops the run before any load.
+        setups = []
+        for target, leg in flow_plans(plan):
+            setup = run_cloud_flow(leg, "setup", clients)
+            setup.target = target
+            setups.append(setup)
+            if not setup.ok:
+                break
+        store_setup(clients, run_id, setups)
+        failed = next((s for s in setups if not s.ok), None)
+        if failed is not None:
+            raise SetupFailed(f"{failed.message()}; no load was sent")
     t0 = float(math.ceil(time.time() + lead))
     specs = []
     for seg in cuts:

@@ -28,6 +28,7 @@ from surge.metrics import ServiceMetrics
 from surge.plan import Plan
 from surge.redact import redactor_for
 from surge.report_model import FlowReport, Report
+from surge.setup_flow import flow_plans
 from surge.stats import RunStats, merge_results
 from surge.store.history import DynamoHistory
 from surge.summary import build_report, with_baseline
@@ -181,10 +182,15 @@ def _render(
 
 def _flows(clients: Clients, run_id: str, plan: Plan) -> list[FlowReport]:
     """Setup's section (Prepare ran it) and the teardown, run now: after the load, whatever ended it."""
-    variables, setup = stored_setup(clients, run_id, check=True) if plan.setup is not None else ({}, None)
-    flows = [setup] if setup is not None else []
+    flows: list[FlowReport] = stored_setup(clients, run_id, check=True)[1] if plan.setup is not None else []
     if plan.teardown is not None:
-        flows.append(run_cloud_flow(plan, "teardown", clients, variables).report())
+        for target, leg in flow_plans(plan):
+            variables = (
+                stored_setup(clients, run_id, check=True, target=target)[0] if plan.setup is not None else {}
+            )
+            teardown = run_cloud_flow(leg, "teardown", clients, variables)
+            teardown.target = target
+            flows.append(teardown.report())
     return flows
 
 

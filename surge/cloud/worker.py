@@ -27,6 +27,7 @@ from surge.cloud.state_io import (
 )
 from surge.engine.worker import WorkerSpec, run_worker
 from surge.evaluate import RunCounters, abort_reason
+from surge.lanes import lane_of
 from surge.plan import Plan
 from surge.redact import Redactor
 from surge.stats import IntervalData, WorkerResult, is_stage
@@ -230,7 +231,10 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
             f"seg{segment}-shard{shard}",
             Path(tmp),
             secrets,
-            stored_setup(clients, run_id)[0] if plan.setup is not None else {},  # what setup captured
+            # What setup captured (in an A/B run, this worker's target's setup).
+            stored_setup(clients, run_id, target=lane_of(plan, shard, int(event["shard_count"])).target)[0]
+            if plan.setup is not None
+            else {},
         )
         drill = _Drill(event, t0, window)
         records = run_records(clients)

@@ -111,3 +111,48 @@ def test_the_closed_model_runs_its_users_on_each_target(
     assert targets["new"]["totals"]["requests"] < targets["old"]["totals"]["requests"]
     assert max(p.get("users", 0) for p in targets["new"]["timeseries"]) == 2
     assert run.report["verdict"] == "pass"
+
+
+def test_setup_and_teardown_run_once_per_target_and_each_targets_workers_read_their_own(
+    tmp_path: Path, demo_target: DemoTarget, slow_target: DemoTarget
+) -> None:
+    seed = {
+        "post": {
+            "url": "/v1/events",
+            "name": "seed",
+            "json": {"type": "x"},
+            "capture": [{"json": "$.id", "as": "eventId"}],
+        }
+    }
+    read = {
+        "get": {"url": "/v1/inbox/{{ eventId }}", "name": "GET /v1/inbox/{id}", "expect": [{"status": 200}]}
+    }
+    data = {
+        "name": "ab-setup",
+        "targets": {"old": demo_target.url, "new": slow_target.url},
+        "load": {"phases": [{"duration": "1s", "rate": 10}]},
+        # Each system gets its own setup: an event made on each, which only that system has; every
+        # iteration reads it back, which would answer 404 (an expectation failure) on the other one.
+        "setup": [seed],
+        "scenarios": [{"name": "s", "flow": [read]}],
+        "teardown": [{"post": {"url": "/api/logout", "name": "logout"}}],
+        "thresholds": ["http.error_rate < 1%"],
+    }
+    run = run_local(parse_plan(data, base_dir=tmp_path), run_id="setup", base_dir=tmp_path)
+    flows = [(f["name"], f.get("target"), f["ok"]) for f in run.report["flows"]]
+    assert flows == [
+        ("setup", "old", True),
+        ("setup", "new", True),
+        ("teardown", "old", True),
+        ("teardown", "new", True),
+    ]
+    for target in (demo_target, slow_target):
+        routes = target.stats()["by_route"]
+        assert routes["POST /v1/events"] == 1 and routes["POST /api/logout"] == 1
+        assert routes["GET /v1/inbox/{id}"] == 10
+    for name in ("old", "new"):  # every read found the event its own target's setup made
+        assert run.report["targets"][name]["totals"]["errors"] == 0
+    assert run.report["verdict"] == "pass"
+    from reports.markdown import render_markdown
+
+    assert "| setup (old) | seed |" in render_markdown(run.report)

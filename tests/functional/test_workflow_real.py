@@ -491,6 +491,43 @@ def test_setup_runs_in_prepare_and_teardown_in_report(workflow: Harness, demo_ta
     assert [(f["name"], f["ok"]) for f in report["flows"]] == [("setup", True), ("teardown", True)]
 
 
+def test_an_ab_cloud_run_sets_up_and_tears_down_each_target_and_its_workers_read_their_own(
+    workflow: Harness, demo_target: DemoTarget
+) -> None:
+    from surge.demo_target import DemoConfig, running_demo_target
+
+    seed = {
+        "post": {"url": "/v1/events", "json": {"type": "seed"}, "capture": [{"json": "$.id", "as": "seedId"}]}
+    }
+    read = {"get": {"url": "/v1/inbox/{{ seedId }}", "name": "read seed", "expect": [{"status": 200}]}}
+    with running_demo_target(DemoConfig(latency_ms=1.0)) as other:
+        plan = plan_for(
+            "",
+            targets={"a": demo_target.url, "b": other.url},
+            setup=[seed],
+            teardown=[{"post": {"url": "/v1/inbox/{{ seedId }}/ack", "name": "ack seed"}}],
+            scenarios=[{"name": "read", "flow": [read]}],
+            load={"phases": [{"duration": "2s", "rate": 20}]},
+        )
+        del plan["target"]
+        done = wait(workflow, start(workflow, "cloud-ab-setup", plan))
+        routes = {"a": demo_target.stats()["by_route"], "b": other.stats()["by_route"]}
+    assert done["status"] == "SUCCEEDED", done
+    report = workflow.read_json("runs/cloud-ab-setup/report.json")
+    for name, by_route in routes.items():
+        # One setup and one teardown per target; every read found its own target's seed (the other
+        # target's id would answer 404, an expectation failure).
+        assert by_route["POST /v1/events"] == 1 and by_route["POST /v1/inbox/{id}/ack"] == 1
+        assert report["targets"][name]["totals"]["requests"] == by_route["GET /v1/inbox/{id}"] == 40
+        assert report["targets"][name]["totals"]["errors"] == 0
+    assert [(f["name"], f.get("target"), f["ok"]) for f in report["flows"]] == [
+        ("setup", "a", True),
+        ("setup", "b", True),
+        ("teardown", "a", True),
+        ("teardown", "b", True),
+    ]
+
+
 def test_a_failing_cloud_setup_fails_the_run_before_any_worker(
     workflow: Harness, demo_target: DemoTarget
 ) -> None:

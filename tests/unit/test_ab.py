@@ -65,7 +65,6 @@ def test_an_ab_plan_needs_no_target_and_allows_every_targets_host() -> None:
         ({"targets": {"old": OLD, "bad name": NEW}}, "targets"),
         ({"target": "http://127.0.0.1:9999"}, "is not one of targets"),
         ({"baseline": "last-pass"}, "baseline is not supported in an A/B run"),
-        ({"setup": [{"get": "/api/mocs"}]}, "setup is not supported in an A/B run"),
         ({"targets": {}, "target": OLD, "target_load": "split"}, "name them under targets"),
         ({"target_load": "split", "workers": 1}, "needs at least 2"),
     ],

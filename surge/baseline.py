@@ -294,14 +294,20 @@ class BaselineOutcome:
     info: BaselineInfo | None
 
 
-def regression_metrics(checks: Sequence[Check], regression: Regression | None) -> list[str]:
-    """The metrics a regression rule covers: those it names, else every check's and the headline."""
+def regression_metrics(
+    checks: Sequence[Check], regression: Regression | None, targets: Sequence[str] = ()
+) -> list[str]:
+    """The metrics a regression rule covers: those it names, else every check's and the headline
+    (in an A/B run, each target's headline: both targets' requests together compare with nothing)."""
     if regression is None:
         return []
     if regression.metrics:
         return list(regression.metrics)
+    headline = [f'target["{t}"].{m}' for t in targets for m in REGRESSION_HEADLINE] or list(
+        REGRESSION_HEADLINE
+    )
     out: list[str] = []
-    for metric in [*(c["metric"] for c in checks), *REGRESSION_HEADLINE]:
+    for metric in [*(c["metric"] for c in checks), *headline]:
         if metric not in out:
             out.append(metric)
     return out
@@ -349,6 +355,22 @@ def _regression_check(
     return check
 
 
+_TARGET_PREFIX = re.compile(r"""^target\[(?:"[^"]*"|'[^']*')\]\.""")
+
+
+def untargeted(metric: str) -> str:
+    """An A/B run's metric without its target: target["sst"].http.latency.p95 -> http.latency.p95."""
+    return _TARGET_PREFIX.sub("", metric, count=1)
+
+
+def figure_for(figures: Mapping[str, float], metric: str) -> float | None:
+    """The baseline's figure for a metric. In an A/B run a target's own figure (an earlier A/B run's),
+    else the baseline's figure of one system (a file, or a run of one target): the reference every
+    target is compared with."""
+    figure = figures.get(metric)
+    return figures.get(untargeted(metric)) if figure is None else figure
+
+
 def apply_baseline(
     checks: Sequence[Check],
     *,
@@ -357,6 +379,7 @@ def apply_baseline(
     regression: Regression | None,
     measured: Mapping[str, float | None],
     notes: Sequence[str] = (),
+    targets: Sequence[str] = (),
 ) -> BaselineOutcome:
     """The checks with their baseline figures and deltas, plus the regression rule's checks.
 
@@ -371,7 +394,7 @@ def apply_baseline(
     out: list[Check] = []
     missing: list[str] = []
     for c in checks:
-        figure = figures.get(c["metric"]) if baseline else None
+        figure = figure_for(figures, c["metric"]) if baseline else None
         if baseline and figure is None and c["metric"] not in missing:
             missing.append(c["metric"])
         delta = delta_pct(c["measured"], figure)
@@ -380,8 +403,8 @@ def apply_baseline(
     if baseline and regression is not None:
         by_metric = {c["metric"]: c["measured"] for c in reversed(checks)}
         skipped: list[str] = []
-        for metric in regression_metrics(checks, regression):
-            figure = figures.get(metric)
+        for metric in regression_metrics(checks, regression, targets):
+            figure = figure_for(figures, metric)
             if figure is None:
                 if metric not in missing:
                     missing.append(metric)
@@ -404,7 +427,7 @@ def apply_baseline(
         )
     if baseline and baseline.source == "file":
         # A figure no check uses is usually a typo in the file's metric path: say so.
-        used = {c["metric"] for c in out}
+        used = {m for c in out for m in (c["metric"], untargeted(c["metric"]))}
         unused = sorted(set(figures) - used)
         if unused:
             all_notes.append("baseline figures no check uses: " + ", ".join(unused))
@@ -426,8 +449,11 @@ def check_regression_covers(plan: Plan, baseline: Baseline) -> None:
     if plan.regression is None:
         return
     threshold_metrics = [t.metric.canonical for t in plan.parsed_thresholds()]
-    covered = plan.regression.metrics or list(dict.fromkeys([*threshold_metrics, *REGRESSION_HEADLINE]))
-    if any(m in baseline.figures for m in covered):
+    headline = [f'target["{t}"].{m}' for t in plan.targets for m in REGRESSION_HEADLINE] or list(
+        REGRESSION_HEADLINE
+    )
+    covered = plan.regression.metrics or list(dict.fromkeys([*threshold_metrics, *headline]))
+    if any(figure_for(baseline.figures, m) is not None for m in covered):
         return
     raise BaselineError(
         f"regression: the baseline ({baseline.label}) has a figure for none of the metrics the rule "

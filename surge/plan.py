@@ -1057,13 +1057,6 @@ class Plan(_Model):
                 f"target {self.target} is not one of targets ({', '.join(self.targets.values())}): an A/B "
                 "plan names its targets under targets: only (no target, no --target)"
             )
-        unsupported = [
-            ("baseline", self.baseline is not None, "compare the targets with each other in thresholds"),
-            ("regression", self.regression is not None, "compare the targets with each other in thresholds"),
-        ]
-        for field, present, instead in unsupported:
-            if present:
-                raise ValueError(f"{field} is not supported in an A/B run (targets:) yet; {instead}")
         for i, service in enumerate(self.services):
             if service.target is not None and service.target not in self.targets:
                 raise ValueError(

@@ -450,7 +450,8 @@ def compare_to_baseline(
         return BaselineOutcome(checks, None)
     if baseline is None and notes is None:
         notes = [f"the plan names baseline {spec}, but it was not looked up for this run"]
-    wanted = regression_metrics(checks, plan.regression) if baseline else []
+    targets = list(plan.targets)
+    wanted = regression_metrics(checks, plan.regression, targets) if baseline else []
     measured = {m: source.value(parse_metric(m)) for m in wanted}
     return apply_baseline(
         checks,
@@ -459,6 +460,7 @@ def compare_to_baseline(
         regression=plan.regression,
         measured=measured,
         notes=notes or (),
+        targets=targets,
     )
 
 
@@ -474,7 +476,7 @@ def with_baseline(
     plan: Plan,
     stats: RunStats,
     baseline: Baseline | None,
-    notes: Sequence[str],
+    notes: Sequence[str] | None,
     metrics: ServiceMetrics | None = None,
 ) -> Report:
     """A built report re-evaluated against a baseline resolved by the caller (the runner builds
@@ -485,6 +487,11 @@ def with_baseline(
     out["checks"] = [*outcome.checks, *(c for c in report["checks"] if is_validity_check(c))]
     out["verdict"] = verdict(outcome.checks, report["error"])
     out["baseline"] = outcome.info
+    targets = out.get("targets")
+    if targets:  # an A/B run: each target's verdict with its own regression checks too
+        from surge.summary_ab import target_verdicts
+
+        out["targets"] = target_verdicts(targets, out["checks"])
     out["findings"] = run_findings(plan, stats, out)
     return out
 
@@ -508,7 +515,7 @@ def build_report(
     if plan.targets:
         from surge.summary_ab import build_ab_report  # it builds each target's report with this function
 
-        return build_ab_report(
+        report = build_ab_report(
             plan,
             stats,
             run_id=run_id,
@@ -519,6 +526,9 @@ def build_report(
             metrics=metrics,
             end=end,
         )
+        if plan.baseline_spec is None:
+            return report
+        return with_baseline(report, plan, stats, baseline, baseline_notes, metrics)
     if end is None:
         end = RunEnd(stopped_by=stop_reason(aborted_by=aborted_by, early=partial or stats["stopped_early"]))
     partial = partial or end.stopped_by is not None or end.workers_lost > 0

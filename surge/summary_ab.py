@@ -4,6 +4,7 @@ Pure, as surge.summary."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from surge.evaluate import evaluate, verdict
@@ -53,9 +54,7 @@ def build_ab_report(
     )
     judged = evaluate(plan.parsed_thresholds(), report_source(plan, stats, metrics))
     checks = [*judged, *(c for name in legs for c in validity[name])]
-    for name, report in target_reports.items():
-        own = [c for c in judged if c["metric"].startswith(_prefix(name))] + validity[name]
-        report["verdict"] = verdict(own)
+    target_reports = target_verdicts(target_reports, checks)
     _label_services(whole, plan)
     out = whole.copy()
     out["checks"] = checks
@@ -79,6 +78,16 @@ def cost_requests(plan: Plan, report: Report) -> int | None:
     if len(served) == 1 and (name := next(iter(served))) is not None and name in targets:
         return targets[name]["totals"]["requests"]
     return None
+
+
+def target_verdicts(targets: Mapping[str, TargetReport], checks: Sequence[Check]) -> dict[str, TargetReport]:
+    """Each target's verdict from its own checks: those naming it (thresholds, regression, validity)."""
+    out: dict[str, TargetReport] = {}
+    for name, report in targets.items():
+        # A comparison is its left side's (target["new"]... < target["old"]... * 1.05 is new's).
+        own = [c for c in checks if c["metric"].startswith(_prefix(name))]
+        out[name] = {**report, "verdict": verdict(own)}
+    return out
 
 
 def _label_services(report: Report, plan: Plan) -> None:

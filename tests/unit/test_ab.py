@@ -64,7 +64,6 @@ def test_an_ab_plan_needs_no_target_and_allows_every_targets_host() -> None:
         ({"targets": {"old": OLD, "new": "ftp://x"}}, "is not an http(s) URL"),
         ({"targets": {"old": OLD, "bad name": NEW}}, "targets"),
         ({"target": "http://127.0.0.1:9999"}, "is not one of targets"),
-        ({"baseline": "last-pass"}, "baseline is not supported in an A/B run"),
         ({"targets": {}, "target": OLD, "target_load": "split"}, "name them under targets"),
         ({"target_load": "split", "workers": 1}, "needs at least 2"),
     ],
@@ -331,3 +330,28 @@ def test_the_cost_per_million_divides_by_the_requests_of_the_target_its_lambdas_
     one = parse_plan({**ab_plan(), "targets": {}, "target": OLD, "services": [lam]}, base_dir=Path.cwd())
     single = merge_results([worker_result(recorded(5.0))])
     assert cost_requests(one, build_report(one, single, run_id="c3")) == 50
+
+
+def test_a_one_system_baseline_is_every_targets_reference() -> None:
+    from surge.baseline import Baseline
+
+    plan = plan_of(
+        baseline={"file": "old.json"},
+        regression={"max_worse_pct": 20},
+        thresholds=["http.latency.p95 < 1s"],
+    )
+    old = Baseline(
+        spec="file:old.json",
+        source="file",
+        ref="old.json",
+        label="the old system",
+        figures={"http.latency.p95": 12.0},
+    )
+    report = build_report(plan, ab_stats(10.0, 40.0), run_id="b1", baseline=old, baseline_notes=[])
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks['target["old"].http.latency.p95 < 1s']["baseline"] == 12.0
+    assert checks['target["new"].http.latency.p95 < 1s']["delta_pct"] == pytest.approx(233.3, abs=1.0)
+    regressions = {c["metric"]: c["status"] for c in report["checks"] if c["kind"] == "regression"}
+    assert regressions == {'target["old"].http.latency.p95': "pass", 'target["new"].http.latency.p95': "fail"}
+    assert report["targets"]["old"]["verdict"] == "pass" and report["targets"]["new"]["verdict"] == "fail"
+    assert report["baseline"] is not None and report["baseline"]["label"] == "the old system"

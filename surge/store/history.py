@@ -52,7 +52,7 @@ from surge.cloud.layout import (
     run_pk,
 )
 from surge.errors import UserError
-from surge.report_model import Report
+from surge.report_model import LatencySummary, Report, Totals
 from surge.store.dynamo_codec import from_item, to_attr
 
 if TYPE_CHECKING:
@@ -82,6 +82,21 @@ class HistoryError(UserError):
     """The run history cannot be read or written (database file, table, permissions)."""
 
 
+def _headline(totals: Totals, latency: LatencySummary, service: LatencySummary) -> dict[str, float | None]:
+    """The figures every run records whatever its checks (HEADLINE_METRICS), by metric path."""
+    return {
+        "http.latency.p50": latency["p50"],
+        "http.latency.p95": latency["p95"],
+        "http.latency.p99": latency["p99"],
+        "http.service_time.p95": service["p95"],
+        "http.error_rate": totals["error_rate"] if totals["requests"] else None,
+        "http.throughput": totals["throughput_rps"] if totals["requests"] else None,
+        "http.requests": totals["requests"],
+        "http.errors": totals["errors"],
+        "http.dropped_iterations": totals["dropped_iterations"],
+    }
+
+
 @dataclass(frozen=True)
 class RunRecord:
     run_id: str
@@ -107,17 +122,20 @@ class RunRecord:
     @classmethod
     def from_report(cls, report: Report, location: str) -> RunRecord:
         totals, latency = report["totals"], report["latency_ms"]
-        headline: dict[str, float | None] = {
-            "http.latency.p50": latency["p50"],
-            "http.latency.p95": latency["p95"],
-            "http.latency.p99": latency["p99"],
-            "http.service_time.p95": report["service_time_ms"]["p95"],
-            "http.error_rate": totals["error_rate"] if totals["requests"] else None,
-            "http.throughput": totals["throughput_rps"] if totals["requests"] else None,
-            "http.requests": totals["requests"],
-            "http.errors": totals["errors"],
-            "http.dropped_iterations": totals["dropped_iterations"],
-        }
+        targets = report.get("targets")
+        # An A/B run's headline is each target's (target["x"].http...): both targets' requests
+        # together would be a baseline figure for neither.
+        headline = (
+            {
+                f'target["{name}"].{metric}': value
+                for name, part in targets.items()
+                for metric, value in _headline(
+                    part["totals"], part["latency_ms"], part["service_time_ms"]
+                ).items()
+            }
+            if targets
+            else _headline(totals, latency, report["service_time_ms"])
+        )
         metrics: dict[str, float] = {}
         # Checks first: they were measured at full precision from the merged histograms.
         for c in report["checks"]:

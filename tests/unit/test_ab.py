@@ -355,3 +355,14 @@ def test_a_one_system_baseline_is_every_targets_reference() -> None:
     assert regressions == {'target["old"].http.latency.p95': "pass", 'target["new"].http.latency.p95': "fail"}
     assert report["targets"]["old"]["verdict"] == "pass" and report["targets"]["new"]["verdict"] == "fail"
     assert report["baseline"] is not None and report["baseline"]["label"] == "the old system"
+
+
+def test_an_ab_runs_history_record_holds_each_targets_headline() -> None:
+    from surge.store.history import RunRecord
+
+    report = build_report(plan_of(), ab_stats(10.0, 40.0), run_id="h1")
+    metrics = RunRecord.from_report(report, "").metrics
+    assert metrics['target["old"].http.latency.p95'] == pytest.approx(10.0, rel=0.01)
+    assert metrics['target["new"].http.latency.p95'] == pytest.approx(40.0, rel=0.01)
+    assert metrics['target["new"].http.requests'] == 50
+    assert "http.latency.p95" not in metrics  # both targets' requests together: a reference for neither

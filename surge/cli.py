@@ -1004,7 +1004,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a plan and write its report; exit 0 pass, 1 fail, 2 error")
     run.add_argument("plan")
-    run.add_argument("--target", help="override the plan's target base URL")
+    run.add_argument(
+        "--target", help="override the plan's target base URL (an A/B plan's: NAME=URL[,NAME=URL])"
+    )
     run.add_argument("--out", help="report folder (default ./surge-runs/<run-id>)")
     run.add_argument(
         "--workers", type=int, help="local worker processes (default: plan's, else one per core)"
@@ -1057,7 +1059,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     val = sub.add_parser("validate", help="check a plan without sending traffic")
     val.add_argument("plan")
-    val.add_argument("--target", help="override the plan's target base URL")
+    val.add_argument(
+        "--target", help="override the plan's target base URL (an A/B plan's: NAME=URL[,NAME=URL])"
+    )
     val.add_argument(
         "--cloud",
         action="store_true",

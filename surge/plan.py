@@ -1055,7 +1055,7 @@ class Plan(_Model):
         if self.target not in self.targets.values():
             raise ValueError(
                 f"target {self.target} is not one of targets ({', '.join(self.targets.values())}): an A/B "
-                "plan names its targets under targets: only (no target, no --target)"
+                "plan names its targets under targets: only (to change one, --target NAME=URL)"
             )
         for i, service in enumerate(self.services):
             if service.target is not None and service.target not in self.targets:
@@ -1748,15 +1748,32 @@ def read_data_rows(path: Path) -> list[dict[str, str]]:
 
 def plan_model(data: object, *, target: str | None = None) -> Plan:
     """The plan's structure only (fields, types, limits), no cross-field checks and no files read.
-    Raises PlanError listing every problem found."""
+    ``target``: a URL for the plan's one target, or for an A/B plan NAME=URL pairs separated by
+    commas (``--target ecs=https://old,sst=https://new``). Raises PlanError listing every problem."""
     if not isinstance(data, dict):
         raise PlanError("the plan must be a YAML mapping with name, target, load and scenarios")
-    if target is not None:
+    if target is not None and isinstance(data.get("targets"), dict) and data["targets"]:
+        data = {**data, "targets": _override_targets(data["targets"], target)}
+    elif target is not None:
         data = {**data, "target": target}
     try:
         return Plan.model_validate(data)
     except ValidationError as exc:
         raise PlanError("the plan is invalid:", pydantic_problems(exc)) from None
+
+
+def _override_targets(targets: Mapping[str, object], given: str) -> dict[str, object]:
+    """An A/B plan's targets with --target's NAME=URL pairs put in (the others stay as written)."""
+    out = dict(targets)
+    for pair in (p.strip() for p in given.split(",") if p.strip()):
+        name, sep, url = pair.partition("=")
+        if not sep or name.strip() not in targets:
+            raise PlanError(
+                f"--target {given}: this plan names its targets ({', '.join(targets)}); give each new URL "
+                f"as NAME=URL, e.g. --target {next(iter(targets))}=https://api.example.com"
+            )
+        out[name.strip()] = url.strip()
+    return out
 
 
 def parse_plan(

@@ -366,3 +366,15 @@ def test_an_ab_runs_history_record_holds_each_targets_headline() -> None:
     assert metrics['target["new"].http.latency.p95'] == pytest.approx(40.0, rel=0.01)
     assert metrics['target["new"].http.requests'] == 50
     assert "http.latency.p95" not in metrics  # both targets' requests together: a reference for neither
+
+
+def test_target_overrides_an_ab_plans_targets_by_name() -> None:
+    from surge.plan import plan_model
+
+    plan = plan_model(ab_plan(), target="new=http://127.0.0.1:9000/, old = http://127.0.0.1:9001")
+    assert plan.targets == {"old": "http://127.0.0.1:9001", "new": "http://127.0.0.1:9000"}
+    assert plan_model(ab_plan(), target="new=http://127.0.0.1:9000").targets["old"] == OLD
+    for bad in ("http://127.0.0.1:9000", "gone=http://127.0.0.1:9000"):
+        with pytest.raises(PlanError) as info:
+            plan_model(ab_plan(), target=bad)
+        assert "give each new URL as NAME=URL, e.g. --target old=https://api.example.com" in str(info.value)

@@ -249,7 +249,9 @@ def test_definition_placeholders_match_the_stack_substitutions() -> None:
 
 @pytest.mark.slow
 def test_segments_run_in_order_with_overlap_and_pass(workflow: Harness) -> None:
-    result = workflow.run("run-pass", control(segments=3, shards=2, segment_seconds=2))
+    # A 2 s lead: moto's Wait truncates launch_at to whole seconds, so with 1 s the next segment's
+    # workers could start right at the current one's end on a busy machine (0.14 s late once in CI).
+    result = workflow.run("run-pass", control(segments=3, shards=2, segment_seconds=2, lead_seconds=2))
 
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     assert result.output == {

@@ -212,25 +212,21 @@ def _chart_specs(
         "axes": [_axis("requests/s", "per_s")],
         "series": [_series("rps", "requests/s", _BLUE, "per_s")],
     }
+    # Beside the drops: the closed model's active virtual users, else the iterations in flight.
+    key, label, scale, title = (
+        ("users", "active users", "users", "Active virtual users and dropped iterations")
+        if "users" in columns
+        else ("in_flight", "in flight", "flight", "Dropped iterations and requests in flight")
+    )
     load: ChartSpec = {
         "id": "chart-load",
-        "title": "Dropped iterations and requests in flight",
-        "axes": [_axis("dropped", "count"), _axis("in flight", "count", "flight", "right")],
+        "title": title,
+        "axes": [_axis("dropped", "count"), _axis(label.removeprefix("active "), "count", scale, "right")],
         "series": [
             _series("dropped", "dropped iterations", _RED, "count"),
-            _series("in_flight", "in flight", _BLUE, "count", scale="flight"),
+            _series(key, label, _BLUE, "count", scale=scale),
         ],
     }
-    if "users" in columns:  # the closed model: how many virtual users were active
-        load = {
-            "id": "chart-load",
-            "title": "Active virtual users and dropped iterations",
-            "axes": [_axis("dropped", "count"), _axis("users", "count", "users", "right")],
-            "series": [
-                _series("dropped", "dropped iterations", _RED, "count"),
-                _series("users", "active users", _BLUE, "count", scale="users"),
-            ],
-        }
     return [
         rate,
         _latency_chart("chart-latency", "Response time (corrected for coordinated omission)", "", top),

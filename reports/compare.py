@@ -161,9 +161,10 @@ def compare_records(
     rows += [_row("checks", m, m, a.metrics, b.metrics, bands) for m in others]
     if details is not None:
         da, db = details
-        for group, prefix in (("endpoints", "endpoint["), ("phases", "phase[")):
+        groups: tuple[tuple[Group, str], ...] = (("endpoints", "endpoint["), ("phases", "phase["))
+        for group, prefix in groups:
             names = sorted(m for m in set(da) | set(db) if m.startswith(prefix) and m not in others)
-            rows += [_row(group, m, m, da, db, bands) for m in names]  # type: ignore[arg-type]
+            rows += [_row(group, m, m, da, db, bands) for m in names]
     return rows
 
 

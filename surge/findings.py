@@ -237,7 +237,7 @@ def latency_knee(plan: Plan, scope: Scope, checks: Sequence[Check]) -> Finding |
         full = len(held) == KNEE_HOLD or i == len(points) - 1
         if i > 0 and full and all(float(q[key] or 0.0) > level for q in held):
             before = points[i - 1]
-            return Finding(
+            knee = Finding(
                 kind="latency-knee",
                 title=f"{scope.label}latency broke at {_clock(p['t'])}, at {_load_at(p, closed, plan)}: {key} crossed {what}",
                 evidence=[
@@ -247,9 +247,11 @@ def latency_knee(plan: Plan, scope: Scope, checks: Sequence[Check]) -> Finding |
                 ],
                 recommendation=f"The service holds about {_load_at(before, closed, plan)}; above it, scale the part "
                 "that saturates (see the service findings, if collected) or cap the load there.",
-                **({"check": failed[0]["name"]} if failed else {}),  # type: ignore[typeddict-item]
                 at_s=p["t"],
             )
+            if failed:
+                knee["check"] = failed[0]["name"]
+            return knee
     return None
 
 

@@ -1320,13 +1320,9 @@ def semantic_problems(
             problems.append(f"thresholds[{i}]: {problem}")
     regression_metrics = (plan.regression.metrics if plan.regression else None) or []
     for i, metric in enumerate(regression_metrics):
-        ref = parse_metric(metric)
-        if ref.namespace == "endpoint" and ref.key not in endpoint_names(plan):
-            names = ", ".join(sorted(endpoint_names(plan)))
-            problems.append(f'regression.metrics[{i}]: no endpoint named "{ref.key}"; the plan has: {names}')
-        if ref.namespace == "phase" and ref.key not in phase_names(plan):
-            names = ", ".join(phase_names(plan))
-            problems.append(f'regression.metrics[{i}]: no phase named "{ref.key}"; the plan has: {names}')
+        problems.extend(
+            f"regression.metrics[{i}]: {p}" for p in _metric_ref_problems(plan, parse_metric(metric))
+        )
 
     columns: list[str] | None = []  # None: not known here, so variables are not checked
     if plan.data is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 from surge.plan import Plan, Recovery, phase_label
 from surge.stats import Aggregate, AtLeast, RunStats, is_stage
@@ -19,7 +20,7 @@ from surge.stats import Aggregate, AtLeast, RunStats, is_stage
 class RecoveryResult:
     name: str
     phase: str
-    since: str  # "end" | "start"
+    since: Literal["end", "start"]
     since_s: float  # seconds since the run's start the clock starts at
     recovered_at_s: float | None  # the first interval of the holding stretch; None: not within the run
     time_ms: float | None  # recovered_at - since in ms; an AtLeast when not recovered; None: never watched

@@ -191,7 +191,7 @@ def recovery_reports(plan: Plan, stats: RunStats) -> list[RecoveryReport]:
             RecoveryReport(
                 name=r.name,
                 phase=r.phase,
-                since=r.since,  # type: ignore[typeddict-item]
+                since=r.since,
                 since_s=r.since_s,
                 recovered_at_s=r.recovered_at_s,
                 time_s=None if r.time_ms is None else round(r.time_ms / 1000, 3),

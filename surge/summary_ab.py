@@ -31,7 +31,6 @@ def build_ab_report(
     legs = {name: _one_target(plan, name) for name in plan.targets}
     parts = stats.get("targets") or {}
     target_reports: dict[str, TargetReport] = {}
-    checks: list[Check] = []
     validity: dict[str, list[Check]] = {}
     for name, leg in legs.items():
         leg_stats = parts.get(name) or _nothing(stats)

@@ -51,6 +51,7 @@ from surge.engine.http_step import Outcome, send, send_fast
 from surge.engine.pacer import Pacer, make_pacer, resolve
 from surge.engine.request_policy import credentials_from_url
 from surge.hooks import call_after, call_before, describe, load_hooks
+from surge.lanes import lane_of
 from surge.plan import Plan, hooks_path, read_data_rows
 from surge.redact import MASK, SENSITIVE_NAMES, Redactor, redactor_for
 from surge.schedule import ArrivalStream, PhaseShape, peak_level, shapes, shard_user_ids, users_at
@@ -1144,8 +1145,6 @@ async def run_worker(
     (which may carry TLS or other settings the fast client would ignore) turns it off unless a
     fast client is injected as well.
     """
-    from surge.lanes import lane_of  # deferred: surge.lanes imports the plan, as this module does
-
     lane = lane_of(spec.plan, spec.shard, spec.shards)
     if lane.target is not None:
         # An A/B plan: this worker sends its share of one target's load; its result says which.

@@ -37,14 +37,22 @@ from infra.names import (
     SUB_TABLE,
     SUB_WORKER_ARN,
 )
+from surge.cloud.definition_rules import check_definition
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
 def placeholders(definition_path: Path) -> set[str]:
-    """The ``${Key}`` names a definition file expects (after checking it is JSON)."""
+    """The ``${Key}`` names a definition file expects, after checking it as AWS's
+    CreateStateMachine would: a definition AWS would refuse fails the synth, not the deploy."""
     text = definition_path.read_text(encoding="utf-8")
-    json.loads(text)  # a broken file fails here, with its line, rather than at deploy
+    definition = json.loads(text)  # a broken file fails here, with its line, rather than at deploy
+    violations = check_definition(definition)
+    if violations:
+        raise ValueError(
+            f"{definition_path.name} breaks AWS's definition rules (docs/workflow.md):\n"
+            + "\n".join(f"  - {v}" for v in violations)
+        )
     return set(_PLACEHOLDER.findall(text))
 
 
@@ -99,8 +107,11 @@ class Workflow(Construct):
             definition_substitutions=dict(substitutions),
             state_machine_type=sfn.StateMachineType.STANDARD,  # workers run up to 15 minutes
             role=self.role,
+            # Every event, but not its data: an inline plan (and a credential written in it) would
+            # otherwise be copied into CloudWatch Logs; inputs and outputs stay in the execution's
+            # history, readable by who may describe the execution.
             logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False
             ),
             tracing_enabled=True,
         )

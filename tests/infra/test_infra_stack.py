@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from infra_support import logical_id, resources_of_type
 
+from surge.cloud.definition_rules import check_definition
+
 pytestmark = [pytest.mark.infra]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,9 +222,26 @@ def test_state_machine_definition_file_and_substitutions(synth: Any) -> None:
     (asset,) = [a for a in assets.values() if any(d["objectKey"] == key for d in a["destinations"].values())]
     shipped = (synth.outdir / asset["source"]["path"]).read_text()
     assert shipped == (ROOT / "statemachine" / "surge.asl.json").read_text()
+    # What is shipped passes AWS's definition rules (the check the synth itself runs).
+    assert check_definition(json.loads(shipped)) == []
 
 
-def test_state_machine_logs_everything_and_traces(synth: Any) -> None:
+def test_a_definition_aws_would_refuse_fails_the_synth(tmp_path: Path) -> None:
+    from infra.workflow import placeholders
+
+    definition = json.loads((ROOT / "statemachine" / "surge.asl.json").read_text())
+    branches = definition["States"]["RunSegments"]["Branches"]
+    branches[0]["States"]["RunShardsEven"]["Label"] = "Shards"
+    branches[1]["States"]["RunShardsOdd"]["Label"] = "Shards"
+    broken = tmp_path / "surge.asl.json"
+    broken.write_text(json.dumps(definition))
+    with pytest.raises(ValueError, match="DUPLICATE_LABEL_NAME at RunSegments/Branches"):
+        placeholders(broken)
+
+
+def test_state_machine_logs_every_event_without_execution_data_and_traces(synth: Any) -> None:
+    # Execution data (inputs, outputs) would copy an inline plan, and any credential written in it,
+    # into CloudWatch Logs: the events are logged, their data stays in the execution's history.
     workflow = synth.stack.workflow
     machine = _props(synth, workflow.state_machine)
     assert machine["LoggingConfiguration"] == {
@@ -233,7 +252,7 @@ def test_state_machine_logs_everything_and_traces(synth: Any) -> None:
                 }
             }
         ],
-        "IncludeExecutionData": True,
+        "IncludeExecutionData": False,
         "Level": "ALL",
     }
     assert machine["TracingConfiguration"] == {"Enabled": True}

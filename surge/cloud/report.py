@@ -349,6 +349,10 @@ def record_error(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     plan_name = run.get("plan_name") if isinstance(run, dict) else None
     if records.get(run_id) is None:
         records.create(run_id, plan_name or "unknown", "", layout.iso_seconds(time.time()))
+    # The run is over: every worker still loading (the other branch's segment, one a failed map
+    # left running: Lambda invocations cannot be cancelled) stops at its next poll of the flag,
+    # and writes what it sent, which the partial report below waits for.
+    records.abort(run_id, cause)
     uri: str | None = None
     if isinstance(run, dict):
         try:

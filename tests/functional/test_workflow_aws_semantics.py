@@ -406,3 +406,41 @@ def test_a_lost_merge_task_and_a_crashed_worker_cost_nothing_of_the_result(
     assert report["generator"]["workers"] == 5 and report["generator"]["workers_failed"] == 1
     assert report["totals"]["requests"] == 400  # the four workers that reported (the lost one sent nothing)
     assert 0 <= 400 - demo_target.stats()["requests"] <= report["totals"]["errors"]
+
+
+def test_a_failed_segments_step_stops_every_worker_within_seconds(
+    workflow: Harness, demo_target: DemoTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Aggregate of segment 0 fails: RunSegments fails and RecordError ends the run. The next
+    segment's workers were launched (its lead) and, in AWS, run on whatever the workflow does:
+    the run's end must stop them through the stop flag, not leave them loading to their end."""
+    from surge.cloud import worker
+
+    monkeypatch.setattr(worker, "STOP_POLL_S", 0.5)  # 3 s in Lambda; the same path, a shorter wait
+    real = core.aggregate
+
+    def failing(event: Any, clients: Any) -> Any:
+        if event["segment"]["index"] == 0:
+            raise RuntimeError("aggregate ran out of memory")
+        return real(event, clients)
+
+    monkeypatch.setattr(core, "aggregate", failing)
+    plan = plan_for(demo_target.url, load={"phases": [{"duration": "16s", "rate": 50}]}, thresholds=[])
+    options = {**OPTIONS, "segment_seconds": 4, "lead_seconds": 2, "per_worker_rate": 25}
+    done = wait(workflow, start(workflow, "aws-segments-failed", plan, options))
+    assert done["status"] == "FAILED" and "RunSegments failed" in done["cause"], done
+    ended = time.monotonic()
+    record = RunRecords(TABLE, workflow.dynamodb).get("aws-segments-failed")
+    assert record is not None and record["status"] == "ERROR" and record["stop_requested"] is True
+    # Segment 1's workers heard the flag: nothing more reaches the target once the run has ended.
+    workflow._drain(15)
+    settled = demo_target.stats()["requests"]
+    time.sleep(2)
+    assert demo_target.stats()["requests"] == settled, "workers went on loading after the run ended"
+    assert time.monotonic() - ended < 15
+    # 16 s were planned at 50/s (800): the run stopped well before its end.
+    assert settled < 600, settled
+    # The partial report counts what the launched segments' workers sent (segment 0's and 1's).
+    report = workflow.read_json("runs/aws-segments-failed/report.json")
+    assert report["partial"] is True
+    assert report["totals"]["requests"] == settled

@@ -123,6 +123,9 @@ class _ShardItemOptional(TypedDict, total=False):
     """``[start_s, end_s]`` of this segment in plan time."""
     drill_crash_after_s: float
     """options.drill_crash_shard: this shard stops that long into its load and fails, unwritten."""
+    execution_arn: str
+    """The execution the worker belongs to. The first shards of each segment watch it: an execution
+    ended from outside (a console stop, its timeout) stops the fleet without waiting for events."""
 
 
 class ShardItem(_ShardItemOptional):
@@ -248,6 +251,9 @@ class Outcome(TypedDict):
     and why the run broke, e.g. ``"Prepare failed: plan.yaml: phases[0].rate must be > 0"``."""
     report_uri: str | None
     """``s3://<bucket>/runs/<run>/report.html`` or None when nothing could be rendered."""
+    already_reported: bool
+    """The run was finished and announced before (from outside the workflow: a console stop or a
+    timeout, then a redrive of the execution): the workflow sends no second Run Completed."""
 
 
 ReportResult = Outcome

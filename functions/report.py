@@ -3,7 +3,8 @@ finish a run whose execution ended outside the workflow.
 
 One function serves all three so every path renders what was measured the same way: the workflow
 says which with ``mode``; an EventBridge "Step Functions Execution Status Change" event (a console
-stop, a timeout) is recognised by its detail-type and finishes the run (``finalize``).
+stop, a timeout) is recognised by its detail-type and finishes the run (``finalize``); the stack's
+schedule sends ``{"mode": "sweep"}``, which finishes runs whose event never came (``sweep``).
 """
 
 from __future__ import annotations
@@ -26,4 +27,7 @@ def handler(event: ReportEvent | RecordErrorEvent, context: LambdaContext | None
     if mode == "error":
         require_keys(event, RecordErrorEvent.__required_keys__, "record_error")
         return cast(Outcome, call_core("record_error", cast(dict[str, Any], event), context))
-    raise ContractError(f"report: mode must be 'report' or 'error', got {mode!r}")
+    if mode == "sweep":  # the stack's schedule: finish runs whose execution ended unannounced
+        call_core("sweep", cast(dict[str, Any], event), context)
+        return None
+    raise ContractError(f"report: mode must be 'report', 'error' or 'sweep', got {mode!r}")

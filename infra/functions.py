@@ -31,6 +31,8 @@ from infra.names import (
     ENV_STATE,
     ENV_TABLE,
     ENV_WORKER_RESERVED,
+    EVENT_DETAIL_TYPE,
+    EVENT_SOURCE,
     KEY_JUNIT,
     KEY_METRICS,
     KEY_PLAN,
@@ -419,8 +421,17 @@ class Functions(Construct):
             wildcard_reason="Queries on the runs table's own GSIs: history by plan (baseline lookup) "
             "and recent runs.",
         )
-        # Run Completed for runs finished outside the workflow (a console stop, a timeout).
-        fn.allow(iam.PolicyStatement(actions=["events:PutEvents"], resources=[self._event_bus.event_bus_arn]))
+        # Run Completed for runs finished outside the workflow (a console stop, a timeout): only
+        # surge's own source and detail-type, as the workflow's role.
+        fn.allow(
+            iam.PolicyStatement(
+                actions=["events:PutEvents"],
+                resources=[self._event_bus.event_bus_arn],
+                conditions={
+                    "StringEquals": {"events:source": EVENT_SOURCE, "events:detail-type": EVENT_DETAIL_TYPE}
+                },
+            )
+        )
 
 
 SECRETS_REASON = (

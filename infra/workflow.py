@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import Aws, Fn, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -40,6 +40,7 @@ from infra.names import (
 from surge.cloud.definition_rules import check_definition
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+SWEEP_EVERY_MINUTES = 5
 
 
 def placeholders(definition_path: Path) -> set[str]:
@@ -116,6 +117,7 @@ class Workflow(Construct):
             tracing_enabled=True,
         )
         self._grant_distributed_map()
+        self._watch_executions(functions)
         self._finish_runs_ended_outside(functions)
         nag.acknowledge(
             self.role,
@@ -144,6 +146,48 @@ class Workflow(Construct):
             ),
         )
         self.ended_outside_rule.add_target(targets.LambdaFunction(functions.report, retry_attempts=4))
+        # EventBridge delivers those events best effort: a schedule finishes any run whose record
+        # still says RUNNING while its execution has ended (surge.cloud.report.sweep).
+        self.sweep_rule = events.Rule(
+            self,
+            "SweepEndedRuns",
+            description="surge: finish runs whose execution ended without an event reaching surge",
+            schedule=events.Schedule.rate(Duration.minutes(SWEEP_EVERY_MINUTES)),
+        )
+        self.sweep_rule.add_target(
+            targets.LambdaFunction(
+                functions.report,
+                event=events.RuleTargetInput.from_object({"mode": "sweep"}),
+                retry_attempts=2,
+            )
+        )
+
+    def _watch_executions(self, functions: Functions) -> None:
+        """Workers watch their execution (a stop from outside reaches the fleet within seconds) and
+        the sweep reads it. A Policy of its own: it names the state machine, which depends on the
+        functions, whose roles' default policies it must therefore not be part of."""
+        machine = self.state_machine
+        executions = Fn.join(
+            "",
+            [
+                f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:",
+                machine.state_machine_name,
+                ":*",
+            ],
+        )
+        statement = iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[executions])
+        policy = iam.Policy(
+            self,
+            "WatchExecutionsPolicy",
+            roles=[functions.by_state["worker"].role, functions.by_state["report"].role],
+            statements=[statement],
+        )
+        nag.acknowledge_wildcards(
+            policy,
+            statement,
+            "Executions are named after runs at run time; the statement is limited to DescribeExecution "
+            "on executions of this state machine.",
+        )
 
     def _grant_targets(
         self, *, functions: Functions, bucket: s3.IBucket, table: dynamodb.ITable, event_bus: events.IEventBus

@@ -208,6 +208,7 @@ class Harness:
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.role_arn = ""
         self.machine_arn = ""
+        self.redrive_arn = ""
         self.queue_url = ""
 
     # Replaces moto's LambdaSimpleBackend.invoke (as a bound method, so moto's backend is not passed).
@@ -284,6 +285,27 @@ class Harness:
         STOPPED_EXECUTIONS.add(run_id)
         execution = self.machine_arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
         self.sfn.stop_execution(executionArn=execution, cause=cause)
+
+    def redrive(self, run_id: str, from_state: str = "RunSegments") -> str:
+        """RedriveExecution as AWS runs it, emulated (moto has no redrive): the execution goes on
+        from the state it ended in, with the state that state had (for RunSegments: Prepare's
+        result), under the same run id. Every state after it runs again."""
+        STOPPED_EXECUTIONS.discard(run_id)
+        if not self.redrive_arn:
+            definition = json.loads(render_definition())
+            definition["StartAt"] = from_state
+            for name in ("Prepare", "PrepareFailed"):  # Prepare succeeded: a redrive never runs it again
+                del definition["States"][name]
+            self.redrive_arn = self.sfn.create_state_machine(
+                name="surge-redriven", definition=json.dumps(definition), roleArn=self.role_arn
+            )["stateMachineArn"]
+        run = self.read_json(f"runs/{run_id}/run.json")
+        state = {"run": run, "aborted": None, "collect": None, "collect_error": None}
+        return str(
+            self.sfn.start_execution(stateMachineArn=self.redrive_arn, name=run_id, input=json.dumps(state))[
+                "executionArn"
+            ]
+        )
 
     def status_change(self, run_id: str, status: str) -> Any:
         """What EventBridge delivers to the stack's rule when an execution ends outside the

@@ -14,7 +14,17 @@ from surge.cloud.aggregate import aggregate
 from surge.cloud.collect import collect
 from surge.cloud.merge_slice import merge_slice
 from surge.cloud.prepare import prepare
-from surge.cloud.report import finalize, record_error, report
+from surge.cloud.report import finalize, record_error, report, sweep
 from surge.cloud.worker import worker
 
-__all__ = ["aggregate", "collect", "finalize", "merge_slice", "prepare", "record_error", "report", "worker"]
+__all__ = [
+    "aggregate",
+    "collect",
+    "finalize",
+    "merge_slice",
+    "prepare",
+    "record_error",
+    "report",
+    "sweep",
+    "worker",
+]

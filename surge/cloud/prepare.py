@@ -143,6 +143,8 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
                 "start_at": layout.iso_seconds(start_at),
                 "end_at": layout.iso_seconds(math.ceil(end_at)),
                 "result_key": layout.shard_key(run_id, seg.index, i),
+                # The first shards watch the execution: a stop from outside reaches the fleet.
+                **({"execution_arn": str(event["execution_arn"])} if event.get("execution_arn") else {}),
                 # Exact plan-time window and origin; the timestamps above are for Wait states.
                 "t0": t0,
                 "window": [seg.start_s, seg.end_s],

@@ -138,6 +138,23 @@ class RunRecords:
         attr = resp.get("Item", {}).get("stop_requested")
         return bool(attr and attr.get("BOOL"))
 
+    def started_since(self, since: str) -> list[dict[str, object]]:
+        """Every run started at or after ``since`` (``YYYY-MM-DDTHH:MM:SSZ``), newest first."""
+        found: list[dict[str, object]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": GSI_RECENT,
+            "KeyConditionExpression": f"{GSI_RECENT_PK} = :p AND {GSI_RECENT_SK} >= :since",
+            "ExpressionAttributeValues": {":p": {"S": RECENT_PARTITION}, ":since": {"S": since}},
+            "ScanIndexForward": False,
+        }
+        while True:
+            resp = self.client.query(**kwargs)
+            found += [from_item(i) for i in resp.get("Items", [])]
+            if "LastEvaluatedKey" not in resp:
+                return found
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
     def recent(self, limit: int = 20, plan: str | None = None) -> list[dict[str, object]]:
         if plan is not None:
             resp = self.client.query(

@@ -199,8 +199,34 @@ def _abort_cause(event: Mapping[str, Any]) -> str | None:
     return str(aborted.get("Cause") or aborted.get("Error")) if aborted else None
 
 
+# Who finished a run (the record's ``finished_by``): the workflow's Report or RecordError (the
+# workflow then sends Run Completed), or the report function on an execution ended from outside
+# (it sent Run Completed itself).
+FINISHED_BY_WORKFLOW = "workflow"
+FINISHED_BY_OUTSIDE = "outside"
+FINAL_STATUSES = ("COMPLETED", "ERROR")
+
+
+def _stored_outcome(run_id: str, record: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The outcome of a run already finished (a redrive of its execution, a retried Report whose
+    first attempt finished it): never a second report, nor a second Run Completed event."""
+    if record is None or record.get("status") not in FINAL_STATUSES or not record.get("ended_at"):
+        return None
+    return {
+        "run_id": run_id,
+        "plan": record.get("plan"),
+        "verdict": record.get("verdict") or "error",
+        "cause": record.get("cause"),
+        "report_uri": record.get("report_uri"),
+        "already_reported": record.get("finished_by") == FINISHED_BY_OUTSIDE,
+    }
+
+
 def report(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     run_id = str(event["run_id"])
+    stored = _stored_outcome(run_id, run_records(clients).get(run_id))
+    if stored is not None:
+        return stored
     run = event["run"]
     collected = event.get("collect") or {}
     return _finish(
@@ -221,6 +247,7 @@ def _finish(
     aborted: str | None,
     metrics_key: str | None = None,
     collect_error: str | None = None,
+    finished_by: str = FINISHED_BY_WORKFLOW,
 ) -> dict[str, Any]:
     """Render the report from what S3 holds, finish the run record, return the outcome."""
     records = run_records(clients)
@@ -242,7 +269,12 @@ def _finish(
             reason = (records.get(run_id) or {}).get("stop_reason") or aborted or "stopped"
             cause = f"stopped before the load started ({reason}): nothing was sent"
         records.update(
-            run_id, status="ERROR", verdict="error", cause=cause, ended_at=layout.iso_seconds(time.time())
+            run_id,
+            status="ERROR",
+            verdict="error",
+            cause=cause,
+            ended_at=layout.iso_seconds(time.time()),
+            finished_by=finished_by,
         )
         return {
             "run_id": run_id,
@@ -250,6 +282,7 @@ def _finish(
             "verdict": "error",
             "cause": cause,
             "report_uri": None,
+            "already_reported": False,
         }
     rep, uri = rendered
     outcome = {
@@ -258,9 +291,11 @@ def _finish(
         "verdict": rep["verdict"],
         "cause": _failed_checks_cause(rep),
         "report_uri": uri,
+        "already_reported": False,
     }
     records.update(
         run_id,
+        finished_by=finished_by,
         status="COMPLETED",
         verdict=rep["verdict"],
         partial=rep["partial"],
@@ -298,7 +333,12 @@ def finalize(event: Mapping[str, Any], clients: Clients) -> dict[str, Any] | Non
     records.request_stop(run_id, reason)
     if not exists(clients, layout.run_key(run_id)):
         records.update(
-            run_id, status="ERROR", verdict="error", cause=reason, ended_at=layout.iso_seconds(time.time())
+            run_id,
+            status="ERROR",
+            verdict="error",
+            cause=reason,
+            ended_at=layout.iso_seconds(time.time()),
+            finished_by=FINISHED_BY_OUTSIDE,
         )
         outcome: dict[str, Any] = {
             "run_id": run_id,
@@ -308,9 +348,44 @@ def finalize(event: Mapping[str, Any], clients: Clients) -> dict[str, Any] | Non
             "report_uri": None,
         }
     else:
-        outcome = _finish(clients, run_id, get_json(clients, layout.run_key(run_id)), aborted=reason)
-    _emit_run_completed(clients, outcome)
+        outcome = _finish(
+            clients,
+            run_id,
+            get_json(clients, layout.run_key(run_id)),
+            aborted=reason,
+            finished_by=FINISHED_BY_OUTSIDE,
+        )
+        outcome.pop("already_reported", None)  # the event's detail is the contract's RunCompletedDetail
+    _emit_run_completed(clients, {**outcome, "execution_arn": detail.get("executionArn")})
     return outcome
+
+
+# The sweep looks at runs started this long ago at most: a cloud run lasts at most the workflow's
+# 3-hour timeout, so an older run still RUNNING has been swept before.
+SWEEP_WINDOW_S = 4 * 3600
+
+
+def sweep(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
+    """A schedule's backstop for the status-change events, which EventBridge delivers best effort:
+    every run whose record still says RUNNING while its execution has ended (a console stop, a
+    timeout, an uncaught failure) is finished as :func:`finalize` finishes it."""
+    records = run_records(clients)
+    sfn = clients.client("stepfunctions")
+    finished: list[str] = []
+    for record in records.started_since(layout.iso_seconds(time.time() - SWEEP_WINDOW_S)):
+        arn = str(record.get("execution_arn") or "")
+        if record.get("status") != "RUNNING" or not arn:
+            continue
+        try:
+            status = str(sfn.describe_execution(executionArn=arn)["status"])
+        except Exception:  # one run's execution unreadable: the next sweep tries again
+            continue
+        if status in ENDED_FROM_OUTSIDE:
+            run_id = str(record["run_id"])
+            detail = {"status": status, "name": run_id, "executionArn": arn}
+            if finalize({"detail": detail}, clients) is not None:
+                finished.append(run_id)
+    return {"finished": finished}
 
 
 def _emit_run_completed(clients: Clients, outcome: Mapping[str, Any]) -> None:
@@ -344,10 +419,14 @@ def record_error(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     failed = str(event.get("failed_state", "workflow"))
     cause = f"{failed} failed: {_error_message(event.get('error') or {})}"
     records = run_records(clients)
+    existing = records.get(run_id)
+    stored = _stored_outcome(run_id, existing)
+    if stored is not None:
+        return stored  # finished before: its report and its event stand
     state = event.get("state") or {}
     run = state.get("run")
     plan_name = run.get("plan_name") if isinstance(run, dict) else None
-    if records.get(run_id) is None:
+    if existing is None:
         records.create(run_id, plan_name or "unknown", "", layout.iso_seconds(time.time()))
     # The run is over: every worker still loading (the other branch's segment, one a failed map
     # left running: Lambda invocations cannot be cancelled) stops at its next poll of the flag,
@@ -367,9 +446,16 @@ def record_error(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         cause=cause,
         report_uri=uri,
         ended_at=layout.iso_seconds(time.time()),
+        finished_by=FINISHED_BY_WORKFLOW,
     )
-    outcome = {"run_id": run_id, "plan": plan_name, "verdict": "error", "cause": cause, "report_uri": uri}
-    return outcome  # the workflow sends the Run Completed event with it
+    return {
+        "run_id": run_id,
+        "plan": plan_name,
+        "verdict": "error",
+        "cause": cause,
+        "report_uri": uri,
+        "already_reported": False,
+    }  # the workflow sends the Run Completed event with it
 
 
-__all__ = ["finalize", "record_error", "report"]
+__all__ = ["finalize", "record_error", "report", "sweep"]

@@ -34,6 +34,12 @@ from surge.stats import IntervalData, WorkerResult, is_stage
 
 STOP_POLL_S = 3.0
 PROGRESS_EVERY_S = 5.0
+# The first shards of each segment also watch the execution itself (DescribeExecution): a console
+# stop or the execution's timeout runs no state of the workflow, and the status-change event that
+# would finish the run is best effort. A watcher that sees the execution ended sets the stop flag,
+# so the whole fleet stops within seconds either way. Two per segment: one may have crashed.
+EXECUTION_WATCHERS = 2
+EXECUTION_POLL_S = 5.0
 # A worker stops this long before Lambda's timeout, to drain and upload its result.
 SAFETY_MARGIN_MS = 25_000
 
@@ -41,9 +47,13 @@ SAFETY_MARGIN_MS = 25_000
 class _StopPoller:
     """Reads the run's stop flag every few seconds on a thread, so the event loop never blocks."""
 
-    def __init__(self, records: RunRecords, run_id: str, clients: Clients) -> None:
+    def __init__(
+        self, records: RunRecords, run_id: str, clients: Clients, execution_arn: str | None = None
+    ) -> None:
         self.records, self.run_id, self.clients = records, run_id, clients
         self.stop = False
+        self._execution_arn = execution_arn
+        self._next_watch = 0.0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -53,7 +63,24 @@ class _StopPoller:
                 if self.records.stop_requested(self.run_id):
                     self.stop = True
             except Exception:  # a throttled read must not kill the load; the next poll retries
-                continue
+                pass
+            if self._execution_arn and time.monotonic() >= self._next_watch:
+                self._next_watch = time.monotonic() + EXECUTION_POLL_S
+                self._watch_execution(self._execution_arn)
+
+    def _watch_execution(self, arn: str) -> None:
+        try:
+            status = str(self.clients.client("stepfunctions").describe_execution(executionArn=arn)["status"])
+        except Exception:  # throttled or not allowed: the stop flag and the status events remain
+            return
+        if status == "RUNNING":
+            return
+        self.stop = True
+        with contextlib.suppress(Exception):  # the other watcher, or the next poll, sets it
+            self.records.abort(
+                self.run_id,
+                f"the execution ended {status} outside the workflow (a console or API stop, or its timeout)",
+            )
 
     def should_stop(self) -> bool:
         return self.stop or self.clients.remaining_time_ms() < SAFETY_MARGIN_MS
@@ -241,7 +268,7 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         records.add(run_id, workers_running=1)
         try:
             with (
-                _StopPoller(records, run_id, clients) as poller,
+                _StopPoller(records, run_id, clients, _watched_execution(event)) as poller,
                 _ProgressPublisher(records, run_id, spec, segment, poller) as progress,
             ):
                 result: WorkerResult = _run_async(
@@ -262,6 +289,12 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         result = Redactor(secrets.values()).data(result)
     put_json(clients, result_key, result)
     return {**base, "status": "stopped" if result["stopped_early"] else "ok"}
+
+
+def _watched_execution(event: Mapping[str, Any]) -> str | None:
+    """The execution this worker watches, when it is one of its segment's watchers."""
+    arn = event.get("execution_arn")
+    return str(arn) if arn and int(event["shard"]) < EXECUTION_WATCHERS else None
 
 
 def _read_secrets(plan: Plan, clients: Clients) -> dict[str, str]:

@@ -444,3 +444,51 @@ def test_a_failed_segments_step_stops_every_worker_within_seconds(
     report = workflow.read_json("runs/aws-segments-failed/report.json")
     assert report["partial"] is True
     assert report["totals"]["requests"] == settled
+
+
+def test_a_console_stop_whose_event_never_comes_stops_the_fleet_and_is_swept(
+    workflow: Harness, demo_target: DemoTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EventBridge delivers the status change best effort. Without it: the segment's watchers see
+    the execution ended and set the stop flag (the fleet stops within seconds), and the stack's
+    schedule sweeps the run (partial report, record closed, one Run Completed). A redrive of the
+    execution afterwards renders no second report and sends no second event."""
+    from surge.cloud import worker
+
+    monkeypatch.setattr(worker, "STOP_POLL_S", 0.5)  # 3 s and 5 s in Lambda; the same path
+    monkeypatch.setattr(worker, "EXECUTION_POLL_S", 0.5)
+    workflow.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    plan = plan_for(demo_target.url, load={"phases": [{"duration": "20s", "rate": 50}]})
+    start(workflow, "aws-lost-event", plan, {"lead_seconds": 1, "segment_seconds": 10, "per_worker_rate": 25})
+    deadline = time.monotonic() + 30
+    while demo_target.stats()["requests"] < 100:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    workflow.stop_execution("aws-lost-event")  # and no status-change event is delivered
+    stopped = time.monotonic()
+    workflow._drain(15)
+    settled = demo_target.stats()["requests"]
+    assert time.monotonic() - stopped < 10, "the workers did not see the execution end"
+    time.sleep(2)
+    assert demo_target.stats()["requests"] == settled < 900
+    record = RunRecords(TABLE, workflow.dynamodb).get("aws-lost-event")
+    assert record is not None and record["stop_requested"] is True and "ABORTED" in str(record["stop_reason"])
+    assert record["status"] == "RUNNING"  # nobody finished it yet: the sweep does
+
+    report_fn = workflow.handlers["surge-report"]
+    report_fn({"mode": "sweep"}, None)
+    record = RunRecords(TABLE, workflow.dynamodb).get("aws-lost-event")
+    assert record is not None and record["status"] == "COMPLETED" and record["finished_by"] == "outside"
+    report = workflow.read_json("runs/aws-lost-event/report.json")
+    assert report["partial"] is True and report["totals"]["requests"] == settled
+    assert [e["detail"]["run_id"] for e in workflow.completed_events()] == ["aws-lost-event"]
+    report_fn({"mode": "sweep"}, None)  # the next sweep finds nothing to do
+
+    # Redriven from the console: the segments run again (their workers see the stop flag at once),
+    # Report finds the run finished and returns its outcome: no second report, no second event.
+    done = wait(workflow, workflow.redrive("aws-lost-event"))
+    assert done["status"] == "FAILED" and "validity" in done["cause"]
+    versions = workflow.s3.list_object_versions(Bucket=BUCKET, Prefix="runs/aws-lost-event/report.json")
+    assert len(versions["Versions"]) == 1
+    assert workflow.completed_events() == []
+    assert demo_target.stats()["requests"] == settled

@@ -193,6 +193,7 @@ class FakeCore:
             "verdict": verdict,
             "cause": None if verdict == "pass" else "1 of 2 checks failed: p95 612 ms > 500 ms",
             "report_uri": f"s3://{clients.bucket}/{key}",
+            "already_reported": False,
         }
 
     def record_error(self, event: dict[str, Any], clients: Any) -> dict[str, Any]:
@@ -217,6 +218,7 @@ class FakeCore:
             "verdict": "error",
             "cause": cause,
             "report_uri": None,
+            "already_reported": False,
         }
 
 
@@ -260,6 +262,7 @@ def test_segments_run_in_order_with_overlap_and_pass(workflow: Harness) -> None:
         "verdict": "pass",
         "cause": None,
         "report_uri": f"s3://{BUCKET}/runs/run-pass/report.json",
+        "already_reported": False,
     }
     segments = workflow.core.prepared["run-pass"]["segments"]
     workers = workflow.calls_to("worker")
@@ -300,7 +303,8 @@ def test_segments_run_in_order_with_overlap_and_pass(workflow: Harness) -> None:
 
     (event,) = workflow.completed_events()
     assert event["source"] == "surge" and event["detail-type"] == "Run Completed"
-    assert event["detail"] == {**result.output, "execution_arn": event["detail"]["execution_arn"]}
+    announced = {k: v for k, v in result.output.items() if k != "already_reported"}  # the workflow's own flag
+    assert event["detail"] == {**announced, "execution_arn": event["detail"]["execution_arn"]}
     assert event["detail"]["execution_arn"].endswith(":run-pass")
 
 

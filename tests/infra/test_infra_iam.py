@@ -183,6 +183,25 @@ def test_report_reads_runs_and_writes_reports_only(scope: Scope) -> None:
     assert not allowed(report, "s3:PutObject", scope.obj("runs/r1/seg-0/shard-0.json"))
     assert not allowed(report, "s3:GetObject", scope.obj("plans/checkout.yaml"))
     assert allowed(report, "dynamodb:Query", f"{scope.table}/index/by_plan")
+    # Run Completed for runs finished outside the workflow: surge's source and detail-type only.
+    bus = "arn:<AWS::Partition>:events:eu-west-1:123456789012:event-bus/default"
+    (put_events,) = allowed(report, "events:PutEvents", bus)
+    assert put_events.conditions == {
+        "StringEquals": {"events:source": "surge", "events:detail-type": "Run Completed"}
+    }
+
+
+@pytest.mark.parametrize("state", ["worker", "report"])
+def test_watchers_may_describe_only_this_workflows_executions(synth: Any, scope: Scope, state: str) -> None:
+    """Workers watch their execution (a stop from outside reaches the fleet); the sweep reads it."""
+    statements = scope.function_statements(state)
+    name = f"<{logical_id(synth.stack.workflow.state_machine)}.Name>"
+    execution = f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}:run-1"
+    assert allowed(statements, "states:DescribeExecution", execution)
+    other = "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:payments:run-1"
+    assert not allowed(statements, "states:DescribeExecution", other)
+    assert not allowed(statements, "states:StopExecution", execution)
+    assert not allowed(statements, "states:StartExecution", scope.machine)
 
 
 @pytest.mark.parametrize("state", ["prepare", "worker", "aggregate", "collect", "report"])

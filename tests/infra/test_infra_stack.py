@@ -349,12 +349,12 @@ def test_resource_inventory(synth: Any) -> None:
         "AWS::Lambda::Function": 5,
         "AWS::Logs::LogGroup": 6,
         "AWS::IAM::Role": 8,  # 5 functions, the state machine, 2 schedules
-        "AWS::IAM::Policy": 9,
+        "AWS::IAM::Policy": 10,  # 5 functions, the state machine (2), 2 schedules, executions watched
         "AWS::StepFunctions::StateMachine": 1,
         "AWS::Scheduler::Schedule": 2,
         "AWS::CloudWatch::Dashboard": 1,
-        "AWS::Events::Rule": 1,  # runs ended outside the workflow (tested below)
-        "AWS::Lambda::Permission": 1,  # ... may invoke the report function
+        "AWS::Events::Rule": 2,  # runs ended outside the workflow, and the sweep (tested below)
+        "AWS::Lambda::Permission": 2,  # ... each may invoke the report function
     }
 
 
@@ -378,3 +378,15 @@ def test_runs_ended_outside_the_workflow_are_finished_by_the_report_function(syn
         and p["Properties"]["FunctionName"] == {"Fn::GetAtt": [logical_id(report), "Arn"]}
         for p in permissions.values()
     )
+
+
+def test_a_schedule_sweeps_runs_whose_status_event_never_came(synth: Any) -> None:
+    """EventBridge delivers status changes best effort: every few minutes the report function
+    finishes runs whose record says RUNNING while their execution has ended (surge.cloud.report.sweep)."""
+    rules = synth.template.find_resources("AWS::Events::Rule")
+    (rule,) = [r for r in rules.values() if "ScheduleExpression" in r["Properties"]]
+    assert rule["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
+    (target,) = rule["Properties"]["Targets"]
+    report = synth.stack.functions.by_state["report"].function
+    assert target["Arn"] == {"Fn::GetAtt": [logical_id(report), "Arn"]}
+    assert json.loads(target["Input"]) == {"mode": "sweep"}

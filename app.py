@@ -6,6 +6,9 @@ Context (cdk.json or `-c key=value`):
   surge:stepResources    ["arn:aws:lambda:eu-west-1:123456789012:function:orders", ...]: what aws: steps may call
   surge:skipPipInstall   true: bundle sources only (quick synths; not for deploys)
   surge:nag              false: skip the cdk-nag AwsSolutions checks
+  surge:removeDataOnDestroy  true: `cdk destroy` deletes the buckets and the table too (sandboxes)
+  surge:allowedTargets   "api.example.com,*.staging.example.com": the hosts any run may load (none when unset)
+  surge:allowHooks       true: plans may run hooks (Python inside the functions, with their roles)
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.config import (
     cdk_json_context,
+    parse_allowed_targets,
     parse_log_groups,
     parse_reserved_concurrency,
     parse_schedules,
@@ -26,7 +30,10 @@ from infra.config import (
     truthy,
 )
 from infra.names import (
+    CTX_ALLOW_HOOKS,
+    CTX_ALLOWED_TARGETS,
     CTX_LOG_GROUPS,
+    CTX_REMOVE_DATA_ON_DESTROY,
     CTX_RESULTS_RETENTION_DAYS,
     CTX_SCHEDULES,
     CTX_SKIP_PIP_INSTALL,
@@ -51,6 +58,9 @@ def main() -> cdk.App:
         worker_reserved_concurrency=parse_reserved_concurrency(ctx(CTX_WORKER_RESERVED)),
         skip_pip_install=skip_pip_install(ctx(CTX_SKIP_PIP_INSTALL)),
         results_retention_days=int(ctx(CTX_RESULTS_RETENTION_DAYS) or 365),
+        remove_data_on_destroy=truthy(ctx(CTX_REMOVE_DATA_ON_DESTROY) or False),
+        allowed_targets=parse_allowed_targets(ctx(CTX_ALLOWED_TARGETS)),
+        allow_hooks=truthy(ctx(CTX_ALLOW_HOOKS) or False),
         env=cdk.Environment(account=os.getenv("CDK_DEFAULT_ACCOUNT"), region=os.getenv("CDK_DEFAULT_REGION")),
         description="surge: serverless load testing (Step Functions + Lambda workers)",
     )

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, cast
 
 from functions.contracts import (
+    ENV_ALLOW_HOOKS,
+    ENV_ALLOWED_TARGETS,
     ENV_BUCKET,
     ENV_EVENT_BUS,
     ENV_SECRETS_PREFIX,
@@ -65,6 +67,8 @@ class Clients:
         secrets_prefix: str = "surge/",
         worker_reserved_concurrency: int | None = None,
         event_bus: str = "default",
+        allowed_targets: str = "",
+        allow_hooks: bool = False,
         remaining_time_ms: Callable[[], int] | None = None,
         overrides: Mapping[str, Any] | None = None,
     ) -> None:
@@ -74,6 +78,9 @@ class Clients:
         self.secrets_prefix = secrets_prefix
         self.worker_reserved_concurrency = worker_reserved_concurrency
         self.event_bus = event_bus
+        # What the deployment allows (surge.cloud.deployment): none and no, unless it says.
+        self.allowed_targets = allowed_targets
+        self.allow_hooks = allow_hooks
         self._remaining = remaining_time_ms
         self._cache: dict[str, Any] = dict(overrides or {})
 
@@ -91,6 +98,8 @@ class Clients:
             if os.environ.get(ENV_WORKER_RESERVED)
             else None,
             event_bus=os.environ.get(ENV_EVENT_BUS, "default"),
+            allowed_targets=os.environ.get(ENV_ALLOWED_TARGETS, ""),
+            allow_hooks=os.environ.get(ENV_ALLOW_HOOKS, "").strip().lower() in {"1", "true", "yes", "on"},
             remaining_time_ms=context.get_remaining_time_in_millis if context is not None else None,
         )
 

@@ -27,6 +27,10 @@ ENV_STATE: Final = "SURGE_STATE"
 ENV_SECRETS_PREFIX: Final = "SURGE_SECRETS_PREFIX"
 ENV_WORKER_RESERVED: Final = "SURGE_WORKER_RESERVED_CONCURRENCY"
 """Set when the stack reserves concurrency for the worker: Prepare checks a run against it."""
+ENV_ALLOWED_TARGETS: Final = "SURGE_ALLOWED_TARGETS"
+"""Hosts the fleet may load (surge:allowedTargets): comma-separated hosts, *.domains, networks."""
+ENV_ALLOW_HOOKS: Final = "SURGE_ALLOW_HOOKS"
+"""``true`` when the deployment lets plans run hooks (surge:allowHooks)."""
 ENV_EVENT_BUS: Final = "SURGE_EVENT_BUS"
 """The event bus Run Completed goes to when a run is finished outside the workflow (Report)."""
 """Secrets Manager / SSM Parameter Store names a plan may reference start with this."""
@@ -56,6 +60,10 @@ class RunOptions(TypedDict, total=False):
     """Iterations per second one worker is given at most (the planner's capacity). Default 2000."""
     metrics_delay_seconds: float
     """How long Collect waits for CloudWatch to ingest the run's last datapoints. Default 90."""
+    min_workers: int
+    """Each segment runs at least this many workers. Default: the plan's workers, when a number."""
+    drill_crash_shard: int
+    """A drill (docs/verify-in-aws.md): this shard of the first segment fails without a result."""
 
 
 class ExecutionInput(TypedDict, total=False):

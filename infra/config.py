@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.names import CTX_SCHEDULES, ENV_SKIP_PIP_INSTALL
+from infra.names import CTX_ALLOWED_TARGETS, CTX_SCHEDULES, ENV_SKIP_PIP_INSTALL
 
 _SCHEDULE_NAME = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
 
@@ -135,3 +135,20 @@ def parse_log_groups(value: Any) -> tuple[str, ...]:
 def parse_step_resources(value: Any) -> tuple[str, ...]:
     """ARNs for plans' aws: steps."""
     return _string_list(value, "surge:stepResources", "arn:", "ARNs")
+
+
+def parse_allowed_targets(value: Any) -> tuple[str, ...]:
+    """Context ``surge:allowedTargets``: a list, its JSON text, or comma-separated hosts."""
+    from surge.cloud.deployment import parse_host_patterns
+
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"context {CTX_ALLOWED_TARGETS} is not valid JSON: {exc}") from exc
+    if value is not None and not isinstance(value, str | list):
+        raise ValueError(f"context {CTX_ALLOWED_TARGETS} must be a list of hosts or comma-separated text")
+    try:
+        return parse_host_patterns(value)
+    except ValueError as exc:
+        raise ValueError(f"context {CTX_ALLOWED_TARGETS}: {exc}") from None

@@ -25,6 +25,8 @@ from infra.bundling import ARCHITECTURE, RUNTIME
 from infra.names import (
     AGGREGATE_RECORD_ATTRIBUTES,
     DEFAULT_LOG_GROUPS,
+    ENV_ALLOW_HOOKS,
+    ENV_ALLOWED_TARGETS,
     ENV_BUCKET,
     ENV_EVENT_BUS,
     ENV_SECRETS_PREFIX,
@@ -203,6 +205,8 @@ class Functions(Construct):
         step_resources: Sequence[str] = (),
         log_groups: Sequence[str] = (),
         worker_reserved_concurrency: int | None = None,
+        allowed_targets: Sequence[str] = (),
+        allow_hooks: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self._bucket = bucket
@@ -217,6 +221,10 @@ class Functions(Construct):
             ENV_EVENT_BUS: event_bus.event_bus_name,
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            # What the deployer allows every run (surge.cloud.deployment): checked by Prepare, each
+            # worker and each setup/teardown flow.
+            ENV_ALLOWED_TARGETS: ",".join(allowed_targets),
+            ENV_ALLOW_HOOKS: "true" if allow_hooks else "false",
         }
         if worker_reserved_concurrency is not None:
             environment[ENV_WORKER_RESERVED] = str(worker_reserved_concurrency)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Final
 
 # Re-exported: the Lambda environment variable names belong to the handlers' contract.
+from functions.contracts import ENV_ALLOW_HOOKS as ENV_ALLOW_HOOKS
+from functions.contracts import ENV_ALLOWED_TARGETS as ENV_ALLOWED_TARGETS
 from functions.contracts import ENV_BUCKET as ENV_BUCKET
 from functions.contracts import ENV_EVENT_BUS as ENV_EVENT_BUS
 from functions.contracts import ENV_SECRETS_PREFIX as ENV_SECRETS_PREFIX
@@ -32,6 +34,13 @@ DEFAULT_LOG_GROUPS: Final = ("/aws/lambda/*",)
 CTX_SKIP_PIP_INSTALL: Final = "surge:skipPipInstall"
 """True: bundle only the sources (no pip install of dependencies). For tests and quick synths."""
 CTX_RESULTS_RETENTION_DAYS: Final = "surge:resultsRetentionDays"
+CTX_REMOVE_DATA_ON_DESTROY: Final = "surge:removeDataOnDestroy"
+CTX_ALLOWED_TARGETS: Final = "surge:allowedTargets"
+"""Hosts the fleet may load, whoever starts a run: `api.example.com,*.staging.example.com` (or a
+list); `*` allows any host. Unset: every run is refused, naming this setting."""
+CTX_ALLOW_HOOKS: Final = "surge:allowHooks"
+"""true: plans may run hooks (their Python runs inside the functions, with the functions' roles)."""
+"""true: `cdk destroy` deletes the results buckets (emptied first) and the runs table (a sandbox)."""
 ENV_SKIP_PIP_INSTALL: Final = "SURGE_SKIP_PIP_INSTALL"
 """Same as CTX_SKIP_PIP_INSTALL, for callers that cannot pass context (set to 1/true)."""
 

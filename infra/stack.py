@@ -19,6 +19,7 @@ from infra.schedules import Schedules
 from infra.storage import Storage
 from infra.workflow import Workflow
 from surge import __version__
+from surge.cloud.deployment import NO_HOSTS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,11 +57,19 @@ class SurgeStack(Stack):
         worker_reserved_concurrency: int | None = None,
         skip_pip_install: bool = False,
         results_retention_days: int = 365,
+        remove_data_on_destroy: bool = False,
+        allowed_targets: Sequence[str] = (),
+        allow_hooks: bool = False,
         event_bus_name: str = "default",
         **stack_props: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_props)
-        self.storage = Storage(self, "Storage", results_retention_days=results_retention_days)
+        self.storage = Storage(
+            self,
+            "Storage",
+            results_retention_days=results_retention_days,
+            remove_data_on_destroy=remove_data_on_destroy,
+        )
         code = lambda_code(
             functions_dir=paths.functions_dir,
             package_dirs=paths.package_dirs,
@@ -78,6 +87,8 @@ class SurgeStack(Stack):
             step_resources=step_resources,
             log_groups=log_groups,
             worker_reserved_concurrency=worker_reserved_concurrency,
+            allowed_targets=allowed_targets,
+            allow_hooks=allow_hooks,
         )
         self.workflow = Workflow(
             self,
@@ -97,6 +108,19 @@ class SurgeStack(Stack):
             self, "Dashboard", state_machine=self.workflow.state_machine, functions=self.functions
         )
         self._outputs(worker_reserved_concurrency)
+        # What runs may do here, for the CLI to check before it starts one (Prepare checks again).
+        CfnOutput(
+            self,
+            "AllowedTargets",
+            value=",".join(allowed_targets) or NO_HOSTS,
+            description="hosts the workers may load (surge:allowedTargets)",
+        )
+        CfnOutput(
+            self,
+            "HooksAllowed",
+            value="true" if allow_hooks else "false",
+            description="whether plans may run hooks (surge:allowHooks)",
+        )
 
     def _outputs(self, worker_reserved_concurrency: int | None) -> None:
         # Stable keys: the CLI reads these from DescribeStacks (docs/workflow.md).

@@ -32,8 +32,13 @@ class Storage(Construct):
         *,
         results_retention_days: int = 365,
         access_log_retention_days: int = 90,
+        remove_data_on_destroy: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
+        # Results and baselines outlive the stack by default; a sandbox (the verify-in-aws job)
+        # asks `cdk destroy` to remove them too: buckets emptied first, then deleted, with the table.
+        removal = RemovalPolicy.DESTROY if remove_data_on_destroy else RemovalPolicy.RETAIN
+        self.remove_data_on_destroy = remove_data_on_destroy
         if results_retention_days < 30:
             # Infrequent-access transition needs 30 days, and baselines must outlive a month of runs.
             raise ValueError("results_retention_days must be at least 30")
@@ -48,7 +53,8 @@ class Storage(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(access_log_retention_days))
             ],
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=removal,
+            auto_delete_objects=remove_data_on_destroy,
         )
         nag.acknowledge(
             self.logs_bucket,
@@ -84,7 +90,8 @@ class Storage(Construct):
                     id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
                 ),
             ],
-            removal_policy=RemovalPolicy.RETAIN,  # results and baselines outlive the stack
+            removal_policy=removal,
+            auto_delete_objects=remove_data_on_destroy,
         )
 
         # Single-table design (docs/workflow.md, "Run storage"): every item of a run under
@@ -100,7 +107,7 @@ class Storage(Construct):
                 point_in_time_recovery_enabled=True
             ),
             time_to_live_attribute=TABLE_TTL,  # progress items expire; run records have no TTL
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=removal,
         )
         self.table.add_global_secondary_index(
             index_name=GSI_BY_PLAN,

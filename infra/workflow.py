@@ -104,6 +104,9 @@ class Workflow(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
+            # A name of its own (<stack>-workflow): the console lists it readably, and the job role
+            # of docs/verify-in-aws.md can be scoped to it before the stack exists.
+            state_machine_name=f"{Stack.of(self).stack_name}-workflow",
             definition_body=sfn.DefinitionBody.from_file(str(definition_path)),
             definition_substitutions=dict(substitutions),
             state_machine_type=sfn.StateMachineType.STANDARD,  # workers run up to 15 minutes

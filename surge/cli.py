@@ -1009,7 +1009,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", help="report folder (default ./surge-runs/<run-id>)")
     run.add_argument(
-        "--workers", type=int, help="local worker processes (default: plan's, else one per core)"
+        "--workers",
+        type=int,
+        help="workers that share the load: local processes (default: the plan's, else one per core); "
+        "with --cloud, at least this many Lambda workers per segment",
     )
     run.add_argument(
         "--debug",

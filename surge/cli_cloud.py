@@ -90,6 +90,8 @@ def run_cloud(args: argparse.Namespace, plan: Any, run_id: str, base_dir: Path |
         options["lead_seconds"] = args.lead_seconds
     if getattr(args, "drill_crash_shard", None) is not None:
         options["drill_crash_shard"] = args.drill_crash_shard
+    if getattr(args, "workers", None) is not None:
+        options["min_workers"] = args.workers  # at least this many Lambda workers per segment
     # The checks Prepare makes, made before anything is uploaded or started (exit 2).
     checked = parse_options(options)
     check_fits(plan, checked)

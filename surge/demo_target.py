@@ -339,6 +339,18 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def _index(request: web.Request) -> web.Response:
+    """What the demo API serves: the routes a plan can call (and a target for a plain `GET /`)."""
+    routes = sorted(
+        {
+            f"{route.method} {route.resource.canonical}"
+            for route in request.app.router.routes()
+            if route.resource is not None and route.method != "HEAD"
+        }
+    )
+    return web.json_response({"service": "surge demo target", "routes": routes})
+
+
 async def _list_mocs(request: web.Request) -> web.Response:
     page = _page_params(request)
     if isinstance(page, web.Response):
@@ -563,6 +575,7 @@ def create_app(config: DemoConfig | None = None) -> web.Application:
         app[_STATE].started = time.monotonic()
 
     app.on_startup.append(on_startup)
+    app.router.add_get("/", _index)
     app.router.add_get("/health", _health)
     app.router.add_get("/api/mocs", _list_mocs)
     app.router.add_get("/api/mocs/{id}", _get_moc)

@@ -948,7 +948,8 @@ class Plan(_Model):
     ] = Field(default_factory=list)
     """the checks that decide pass or fail (k6's syntax too: http_req_duration: ['p(95)<500'])"""
     workers: int | Literal["auto"] = "auto"
-    """local worker processes, or auto (one per core)"""
+    """workers that share the load: local worker processes (auto: one per core); in the cloud, at
+    least this many Lambda workers per segment (more when the rate needs them)"""
     interval: Seconds = Field(default=1.0, gt=0)
     """the time resolution of the report's series"""
     seed: int | None = None

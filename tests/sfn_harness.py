@@ -425,6 +425,9 @@ def sfn_workflow(
         "AWS_REGION": REGION,
         "SURGE_BUCKET": BUCKET,
         "SURGE_TABLE": TABLE,
+        # What the deployer allowed (surge:allowedTargets, surge:allowHooks): the loopback targets.
+        "SURGE_ALLOWED_TARGETS": "127.0.0.1,localhost",
+        "SURGE_ALLOW_HOOKS": "true",
     }.items():
         monkeypatch.setenv(key, value)
     if core is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from surge.cloud import layout
+from surge.cloud.deployment import NO_HOSTS, DeploymentPolicy, parse_host_patterns
 from surge.cloud.inputs import upload_local_files
 from surge.cloud.planner import Concurrency
 from surge.cloud.records import RunRecords
@@ -31,6 +32,7 @@ class StackInfo:
     state_machine_arn: str
     region: str
     worker_reserved: int | None = None  # the stack's surge:workerReservedConcurrency
+    deployment: DeploymentPolicy | None = None  # what it allows runs (None: a stack from before)
 
 
 def describe_stack(cfn: Any, stack_name: str = DEFAULT_STACK) -> StackInfo:
@@ -54,6 +56,17 @@ def describe_stack(cfn: Any, stack_name: str = DEFAULT_STACK) -> StackInfo:
         outputs["StateMachineArn"],
         region,
         int(reserved) if reserved and reserved.isdigit() else None,
+        _deployment(outputs),
+    )
+
+
+def _deployment(outputs: dict[str, str]) -> DeploymentPolicy | None:
+    if "AllowedTargets" not in outputs:
+        return None
+    listed = outputs["AllowedTargets"]
+    return DeploymentPolicy(
+        allowed_targets=() if listed == NO_HOSTS else parse_host_patterns(listed),
+        allow_hooks=outputs.get("HooksAllowed", "false").lower() == "true",
     )
 
 
@@ -134,6 +147,8 @@ class CloudRuns:
         ``concurrency``: the Lambda executions the run needs at its peak, checked against the
         account's after the files (a UserError names both); a note when it cannot be read."""
         key = f"{layout.PLANS_PREFIX}{run_id}.json"
+        if self.info.deployment is not None:
+            self.info.deployment.check(plan)  # as Prepare would, before anything is uploaded
         try:
             plan = upload_local_files(
                 plan, base_dir or Path.cwd(), s3=self.s3, bucket=self.info.bucket, run_id=run_id

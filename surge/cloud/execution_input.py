@@ -56,6 +56,13 @@ class RunOptions(BaseModel):
     metrics_delay_seconds: float = Field(
         default=DEFAULT_METRICS_DELAY_S, ge=0, le=600, description="wait for CloudWatch before Collect reads"
     )
+    min_workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="each segment runs at least this many workers (default: the plan's workers when a "
+        "number, else what the rate needs); surge run --cloud --workers N",
+    )
     drill_crash_shard: int | None = Field(
         default=None,
         ge=0,
@@ -149,6 +156,11 @@ def check_fits(plan: Plan, options: RunOptions) -> None:
             f"load: a cloud run's phases last at most {longest} s (the workflow's {EXECUTION_TIMEOUT_S} s "
             f"timeout, less {EXECUTION_MARGIN_S} s for starting, collecting and reporting); this plan's "
             f"last {plan.load.duration_s:g} s: split it into several runs"
+        )
+    if options.min_workers is not None and options.min_workers > plan.limits.max_workers:
+        problems.append(
+            f"options.min_workers: {options.min_workers} is more than the plan's limits.max_workers "
+            f"({plan.limits.max_workers}); raise the limit or ask for fewer workers"
         )
     if problems:
         raise PlanError("the execution input does not fit the plan:", problems)

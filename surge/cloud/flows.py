@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from surge.cloud import layout
+from surge.cloud.deployment import policy_of
 from surge.cloud.inputs import fetch_data_file, fetch_file_parts, fetch_hooks
 from surge.cloud.state_io import Clients, exists, get_json
 from surge.plan import Plan
@@ -39,6 +40,7 @@ def read_secrets(plan: Plan, clients: Clients) -> dict[str, str]:
 def run_cloud_flow(
     plan: Plan, name: FlowName, clients: Clients, variables: Mapping[str, object] | None = None
 ) -> FlowRun:
+    policy_of(clients).check(plan)  # setup in Prepare, teardown in Report: the same hosts only
     with tempfile.TemporaryDirectory(prefix=f"surge-{name}-") as tmp:
         local = fetch_data_file(plan, s3=clients.s3, dest_dir=Path(tmp))
         local = fetch_file_parts(local, s3=clients.s3, dest_dir=Path(tmp))

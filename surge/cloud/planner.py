@@ -111,6 +111,14 @@ def shard_capacity(plan: Plan, options: RunOptions) -> tuple[float, str]:
     )
 
 
+def min_workers(plan: Plan, options: RunOptions) -> int:
+    """The fewest workers a segment runs (each target's, in an A/B run): the run's option, else the
+    plan's ``workers`` when it is a number: one meaning, locally and in the cloud."""
+    if options.min_workers is not None:
+        return options.min_workers
+    return plan.workers if isinstance(plan.workers, int) else 1
+
+
 def plan_segments(plan: Plan, options: RunOptions) -> list[Segment]:
     """The run's segments and each one's workers. An A/B plan's schedule is cut as any plan's,
     then each segment has as many workers per target (target_load: each), or the next multiple of
@@ -120,6 +128,7 @@ def plan_segments(plan: Plan, options: RunOptions) -> list[Segment]:
         plan_shapes(plan),
         max_segment_s=options.segment_seconds,
         per_shard_capacity=capacity,
+        min_shards=min_workers(plan, options),
         # limits.max_workers bounds the whole fleet: each target's part of it, when each gets the whole load
         max_shards=max(1, plan.limits.max_workers // len(plan.targets))
         if plan.targets and plan.target_load == "each"

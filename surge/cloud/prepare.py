@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from surge.cloud import layout
+from surge.cloud.deployment import policy_of
 from surge.cloud.execution_input import (
     DRILL_CRASH_AFTER_S,
     ExecutionInput,
@@ -67,6 +68,8 @@ def _validated_plan(inp: ExecutionInput, clients: Clients, run_id: str) -> Plan:
     against plan_uri, checked, copied under the run): the plan returned names the run's copies."""
     data, plan_uri = _plan_data(inp, clients)
     plan = plan_model(data)
+    # Before anything is read, copied or run: the hosts and hooks the deployment allows.
+    policy_of(clients).check(plan)
     staged = stage_files(plan, plan_uri=plan_uri, s3=clients.s3, bucket=clients.bucket, run_id=run_id)
     # Nothing local to read: the data file's columns come from S3, as Prepare read them.
     problems = semantic_problems(

@@ -102,6 +102,7 @@ def _segment_parts(
             if stopping:
                 deadline = min(deadline, now + STOP_RESULTS_GRACE_S)
             files = await_segment(clients, run_id, k, expected, deadline=deadline)
+            files.stopped = stopping
             part = merge_segment(clients, files)
             if part is not None:
                 parts.append(part)

@@ -55,6 +55,9 @@ class SegmentFiles:
     # The shards whose results are in the segment's merge, once it is known (merge_segment, or
     # Aggregate's record of its merge): a result in S3 that is not in the merge counts as missing.
     merged: set[int] | None = None
+    # The run was stopped (abort, error, stop from outside) while this segment was in flight: its
+    # map was stopped too, so a shard that never started was never sent, not lost.
+    stopped: bool = False
 
     @property
     def launched(self) -> bool:
@@ -70,7 +73,10 @@ class SegmentFiles:
         if not self.launched:
             return []
         counted = set(self.results) if self.merged is None else self.merged
-        return sorted(set(range(self.expected)) - counted)
+        absent = set(range(self.expected)) - counted
+        if self.stopped:
+            absent &= self.started | set(self.results)
+        return sorted(absent)
 
     def missing_reason(self) -> str | None:
         """What the missing shards did, as far as S3 tells."""

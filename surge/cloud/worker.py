@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from surge.cloud import layout
+from surge.cloud.deployment import policy_of
 from surge.cloud.emf import interval_metrics_emf
 from surge.cloud.flows import read_secrets, stored_setup
 from surge.cloud.inputs import fetch_data_file, fetch_file_parts, fetch_hooks
@@ -237,6 +238,8 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         return {**base, "status": "ok"}
     put_json(clients, layout.started_key(run_id, segment, shard), {"started_at": time.time()})
     plan = load_plan(clients, str(event["plan_key"]))
+    # A worker may be invoked directly, with any plan: it loads only what the deployment allows.
+    policy_of(clients).check(plan)
     plan = plan.model_copy(update={"seed": int(event.get("seed", 0))})
     # Read once per invocation, during the lead time; in memory only, masked in the result.
     secrets = _read_secrets(plan, clients)

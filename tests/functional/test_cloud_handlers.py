@@ -58,7 +58,13 @@ def clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clients]:
         ddb = boto3.client("dynamodb", region_name=REGION)
         create_table(ddb)
         events = boto3.client("events", region_name=REGION)
-        yield Clients(bucket=BUCKET, table=TABLE, overrides={"s3": s3, "dynamodb": ddb, "events": events})
+        yield Clients(
+            bucket=BUCKET,
+            table=TABLE,
+            allowed_targets="127.0.0.1,localhost",  # what the deployer allowed: the loopback targets
+            allow_hooks=True,
+            overrides={"s3": s3, "dynamodb": ddb, "events": events},
+        )
 
 
 def plan_for(target: str, **overrides: Any) -> dict[str, Any]:
@@ -510,3 +516,47 @@ def test_a_multipart_file_beside_a_plan_in_s3_is_copied_and_sent(
                 ],
             },
         )
+
+
+def test_a_target_outside_the_deployments_list_is_refused_by_prepare_and_by_a_worker(
+    clients: Clients, demo_target: DemoTarget
+) -> None:
+    """surge:allowedTargets limits the fleet whoever starts the run: Prepare refuses before
+    anything, and a worker invoked directly with a plan of its own sends nothing."""
+    outside = Clients(
+        bucket=BUCKET,
+        table=TABLE,
+        allowed_targets="api.example.com",  # the loopback demo target is not among them
+        overrides={"s3": clients.s3, "dynamodb": clients.dynamodb},
+    )
+    options = {"lead_seconds": 1, "segment_seconds": 2, "per_worker_rate": 250}
+    with pytest.raises(PlanError) as err:
+        handlers.prepare(
+            {
+                "run_id": "r-out",
+                "execution_arn": "arn:x",
+                "input": {"plan": plan_for(demo_target.url), "options": options},
+            },
+            outside,
+        )
+    assert "127.0.0.1 is not among the hosts" in " ".join(err.value.problems)
+    assert "surge:allowedTargets: api.example.com" in " ".join(err.value.problems)
+    assert not clients.s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/r-out/").get("Contents")
+
+    # The same run prepared where it is allowed; then a worker of a deployment that does not allow
+    # it is invoked with one of its items, as anyone able to invoke the function could.
+    prep = handlers.prepare(
+        {
+            "run_id": "r-out",
+            "execution_arn": "arn:x",
+            "input": {"plan": plan_for(demo_target.url), "options": options},
+        },
+        clients,
+    )
+    item = json.loads(
+        clients.s3.get_object(Bucket=BUCKET, Key=prep["segments"][0]["items_key"])["Body"].read()
+    )[0]
+    with pytest.raises(PlanError, match="the deployment does not allow this plan"):
+        handlers.worker(item, outside)
+    assert demo_target.stats()["requests"] == 0
+    assert not clients.s3.list_objects_v2(Bucket=BUCKET, Prefix=item["result_key"]).get("Contents")

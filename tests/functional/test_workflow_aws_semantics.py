@@ -189,10 +189,11 @@ def test_an_abort_counts_the_segment_in_flight_and_not_the_ones_never_launched(
     report = workflow.read_json("runs/aws-abort/report.json")
     assert report["partial"] is True
     # Segment 1 was launched before segment 0 ended (its lead): its workers saw the stop flag and
-    # wrote what they sent; segments 2 and 3 never launched and lost nobody.
+    # wrote what they sent; segments 2 and 3 never launched and lost nobody. (A shard of segment 1
+    # the stopped map never started, on a busy machine, sent nothing and is lost by nobody either.)
     assert report["generator"]["workers_failed"] == 0
-    launched = {call.event["segment"] for call in workflow.calls_to("worker")}
-    assert report["generator"]["workers"] == 2 * len(launched)
+    invoked = {(call.event["segment"], call.event["shard"]) for call in workflow.calls_to("worker")}
+    assert report["generator"]["workers"] == len(invoked)
     assert report["totals"]["requests"] == demo_target.stats()["requests"]
     assert validity(report, "the whole plan ran")["status"] == "fail"
 

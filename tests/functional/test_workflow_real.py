@@ -108,7 +108,7 @@ def test_bad_plan_fails_with_a_readable_cause(workflow: Harness) -> None:
     assert record is not None and record["status"] == "ERROR"
 
 
-def _stack(h: Harness) -> None:
+def _stack(h: Harness, allowed_targets: str = "127.0.0.1,localhost", name: str = "Surge") -> None:
     template = {
         "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
         "Outputs": {
@@ -116,11 +116,28 @@ def _stack(h: Harness) -> None:
             "TableName": {"Value": TABLE},
             "StateMachineArn": {"Value": h.machine_arn},
             "Region": {"Value": REGION},
+            "AllowedTargets": {"Value": allowed_targets},
+            "HooksAllowed": {"Value": "true"},
         },
     }
     boto3.client("cloudformation", region_name=REGION).create_stack(
-        StackName="Surge", TemplateBody=json.dumps(template)
+        StackName=name, TemplateBody=json.dumps(template)
     )
+
+
+def test_cli_refuses_a_target_the_deployment_does_not_allow_before_starting_anything(
+    workflow: Harness, demo_target: DemoTarget, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from surge.cli import main
+
+    _stack(workflow, allowed_targets="api.example.com", name="Elsewhere")
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump(plan_for(demo_target.url)))
+    code = main(["run", str(plan), "--cloud", "--stack", "Elsewhere", "--region", REGION])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "127.0.0.1 is not among the hosts" in err and "surge:allowedTargets" in err
+    assert workflow.sfn.list_executions(stateMachineArn=workflow.machine_arn)["executions"] == []
 
 
 def test_cli_cloud_commands(

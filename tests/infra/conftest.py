@@ -33,6 +33,7 @@ SCHEDULES = [
 
 
 LOG_GROUPS = ("/ecs/orders",)
+ALLOWED_TARGETS = ("api.example.com", "*.staging.example.com")
 WORKER_RESERVED = 50
 STEP_RESOURCES = (
     "arn:aws:lambda:eu-west-1:123456789012:function:orders",
@@ -81,10 +82,15 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
         step_resources=STEP_RESOURCES,
         log_groups=LOG_GROUPS,
         worker_reserved_concurrency=WORKER_RESERVED,
+        allowed_targets=ALLOWED_TARGETS,
+        allow_hooks=True,
         skip_pip_install=True,
         env=env,
     )
-    bare = SurgeStack(app, "SurgeBare", paths=paths, skip_pip_install=True, env=env)
+    # The bare stack is also a sandbox's: `cdk destroy` removes its data stores too.
+    bare = SurgeStack(
+        app, "SurgeBare", paths=paths, skip_pip_install=True, remove_data_on_destroy=True, env=env
+    )
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True))
 
     validation_error: str | None = None

@@ -157,6 +157,8 @@ def test_function_runtime_memory_timeout_env_tracing_logs(synth: Any, state: str
         "POWERTOOLS_SERVICE_NAME": "surge",
         "POWERTOOLS_METRICS_NAMESPACE": "Surge",
         "SURGE_WORKER_RESERVED_CONCURRENCY": "50",  # the test stack reserves 50 for the worker
+        "SURGE_ALLOWED_TARGETS": "api.example.com,*.staging.example.com",  # what it may load
+        "SURGE_ALLOW_HOOKS": "true",
     }
     log_group = _props(synth, surge_fn.log_group)
     assert log_group["RetentionInDays"] == 30
@@ -390,3 +392,49 @@ def test_a_schedule_sweeps_runs_whose_status_event_never_came(synth: Any) -> Non
     report = synth.stack.functions.by_state["report"].function
     assert target["Arn"] == {"Fn::GetAtt": [logical_id(report), "Arn"]}
     assert json.loads(target["Input"]) == {"mode": "sweep"}
+
+
+def test_data_stores_outlive_the_stack_unless_the_deployer_asks_destroy_to_remove_them(synth: Any) -> None:
+    """By default `cdk destroy` keeps both buckets and the table (results, baselines, history);
+    with surge:removeDataOnDestroy (a sandbox, the verify-in-aws job) it removes them, the buckets
+    emptied first by CDK's auto-delete resource, so nothing of the stack is left behind."""
+    for stack, raw, policy in ((synth.stack, synth.raw, "Retain"), (synth.bare, synth.raw_bare, "Delete")):
+        storage = stack.storage
+        for store in (storage.bucket, storage.logs_bucket, storage.table):
+            resource = raw["Resources"][logical_id(store)]
+            assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == policy, (stack, store)
+        emptied = [
+            r["Properties"]["BucketName"]
+            for r in raw["Resources"].values()
+            if r["Type"] == "Custom::S3AutoDeleteObjects"
+        ]
+        expected = (
+            [{"Ref": logical_id(storage.logs_bucket)}, {"Ref": logical_id(storage.bucket)}]
+            if policy == "Delete"
+            else []
+        )
+        assert sorted(map(str, emptied)) == sorted(map(str, expected))
+
+
+def test_the_deployers_allow_list_and_hooks_switch_reach_every_function_and_the_cli(synth: Any) -> None:
+    """surge:allowedTargets and surge:allowHooks: each function's environment (Prepare, every
+    worker and each flow check them) and the stack's outputs (the CLI checks before starting)."""
+    for stack, raw, targets, hooks in (
+        (synth.stack, synth.raw, "api.example.com,*.staging.example.com", "true"),
+        (synth.bare, synth.raw_bare, "", "false"),  # nothing set: no host, no hooks
+    ):
+        for fn in stack.functions.all:
+            env = raw["Resources"][logical_id(fn)]["Properties"]["Environment"]["Variables"]
+            assert env["SURGE_ALLOWED_TARGETS"] == targets and env["SURGE_ALLOW_HOOKS"] == hooks
+        assert raw["Outputs"]["AllowedTargets"]["Value"] == (targets or "none")
+        assert raw["Outputs"]["HooksAllowed"]["Value"] == hooks
+
+
+def test_allowed_targets_context_is_checked_at_synth() -> None:
+    from infra.config import parse_allowed_targets
+
+    assert parse_allowed_targets('["api.example.com"]') == ("api.example.com",)
+    assert parse_allowed_targets("a.example.com, b.example.com") == ("a.example.com", "b.example.com")
+    assert parse_allowed_targets(None) == ()
+    with pytest.raises(ValueError, match=r"surge:allowedTargets: 'https://api\.example\.com' is not a host"):
+        parse_allowed_targets("https://api.example.com")

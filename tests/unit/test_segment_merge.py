@@ -212,3 +212,18 @@ def test_a_result_written_after_the_aggregate_is_not_counted_as_reported() -> No
     files = list_segment(clients, RUN, 0, 3, map_ran=True)  # type: ignore[arg-type]
     files.merged = {0, 2}  # what Aggregate recorded; shard 1's result came later
     assert files.missing == [1]
+
+
+def test_a_segment_stopped_in_flight_loses_only_the_shards_that_started() -> None:
+    """A stop (abort, error, a stop from outside) stops the segment's map too: a shard it never
+    started sent nothing and is nobody's loss; one that started without a result is lost."""
+    from surge.cloud.segment_results import SegmentFiles
+
+    files = SegmentFiles(1, 4, results={0: "k0"}, started={0, 1, 2})
+    assert files.missing == [1, 2, 3]  # a segment that ran whole: shard 3 never started (throttling)
+    files.stopped = True
+    assert files.missing == [1, 2]
+    assert (
+        files.missing_reason()
+        == "segment 1: shards 1, 2 started but wrote no result (crashed, or killed at Lambda's timeout)"
+    )

@@ -154,3 +154,9 @@ class SurgeStack(Stack):
             self, "EventBusName", value=self.event_bus.event_bus_name, description="Run Completed events"
         )
         CfnOutput(self, "DashboardName", value=self.dashboard.dashboard.dashboard_name)
+        CfnOutput(
+            self,
+            "WorkerFunctionName",
+            value=self.functions.worker.function_name,
+            description="The load generator: its Throttles and Duration metrics (the scale drill reads them)",
+        )

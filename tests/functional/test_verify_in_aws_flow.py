@@ -41,7 +41,10 @@ class CallRecorder:
 
     def __call__(self, model: Any, params: Any, **_: Any) -> None:
         service = model.service_model
-        prefix = service.signing_name if service.signing_name != "stepfunctions" else "states"
+        # IAM's prefix where it differs from the API's signing name.
+        prefix = {"stepfunctions": "states", "monitoring": "cloudwatch"}.get(
+            service.signing_name, service.signing_name
+        )
         self.calls.append((prefix, model.name, dict(params)))
 
 
@@ -105,8 +108,12 @@ def test_the_verify_workflow_passes_its_smoke_run_and_its_crash_drill_fails_as_i
         assert (dest / "report.html").stat().st_size > 1000
 
     # The job's role allows every call the CLI made.
+    assert recorder.calls and _refused(recorder) == []
+
+
+def _refused(recorder: CallRecorder) -> list[str]:
     statements = _role_statements()
-    refused = sorted(
+    return sorted(
         {
             f"{action} on {resource}"
             for prefix, operation, params in recorder.calls
@@ -114,7 +121,6 @@ def test_the_verify_workflow_passes_its_smoke_run_and_its_crash_drill_fails_as_i
             if not allowed(statements, action, resource)
         }
     )
-    assert recorder.calls and refused == []
 
 
 # What an API call is to IAM where the action is not the operation's name.
@@ -140,6 +146,7 @@ def _iam_request(prefix: str, operation: str, params: dict[str, Any]) -> tuple[s
         "states": f"{arn}:execution:{DEPLOYED['machine']}:run-1",
         "cloudformation": f"{arn}:stack/Surge/abc",
         "lambda": "*",
+        "cloudwatch": "*",  # metric reads name no resource
     }[prefix]
     if action == "s3:ListBucket":
         resource = f"arn:aws:s3:::{DEPLOYED['bucket']}"
@@ -174,3 +181,36 @@ def _role_statements() -> list[Statement]:
                 Statement(tuple(actions), tuple(sub(r) for r in resources), raw.get("Condition", {}))
             )
     return statements
+
+
+def test_the_scale_drill_checks_read_a_real_run(
+    workflow: Harness,
+    demo_target: DemoTarget,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    recorder: CallRecorder,
+) -> None:
+    """The optional scale drill (examples/verify/scale.yaml with --workers N), small here: its
+    checks (python -m infra.verify_scale) read the run's start markers, report, execution history
+    and the worker's throttles, and hold; and they refuse a run missing a worker."""
+    from infra.verify_scale import main as verify_scale
+    from surge.cli import main
+
+    _stack(workflow)
+    plan = yaml.safe_load((ROOT / "examples" / "verify" / "scale.yaml").read_text())
+    plan["load"]["phases"][0]["duration"] = "3s"
+    plan["validity"] = {"max_late": "100%", "max_loop_lag": "2s", "max_cpu": "100%"}
+    path = tmp_path / "scale.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    argv = ["run", str(path), "--cloud", "--wait", "--workers", "6", "--target", demo_target.url]
+    assert main([*argv, "--region", REGION, "--lead-seconds", "2"]) == 0, capsys.readouterr()
+    run = capsys.readouterr().err.split("started cloud run ")[1].split()[0]
+
+    assert verify_scale([run, "--workers", "6", "--region", REGION]) == 0
+    out = capsys.readouterr().out
+    assert "workers 6 (0 without a result)" in out and "0 late" in out and "Report" in out
+    assert verify_scale([run, "--workers", "7", "--region", REGION]) == 1
+    assert "6 workers ran, 7 asked" in capsys.readouterr().out
+    assert verify_scale(["no-such-run", "--workers", "6", "--region", REGION]) == 2
+    assert ("cloudwatch", "GetMetricStatistics") in {(p, o) for p, o, _ in recorder.calls}
+    assert _refused(recorder) == []  # the job's role allows the drill's reads too

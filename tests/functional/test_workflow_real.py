@@ -117,6 +117,7 @@ def _stack(h: Harness, allowed_targets: str = "127.0.0.1,localhost", name: str =
             "StateMachineArn": {"Value": h.machine_arn},
             "Region": {"Value": REGION},
             "AllowedTargets": {"Value": allowed_targets},
+            "WorkerFunctionName": {"Value": "surge-worker"},
             "HooksAllowed": {"Value": "true"},
         },
     }

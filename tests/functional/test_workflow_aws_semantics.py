@@ -493,3 +493,57 @@ def test_a_console_stop_whose_event_never_comes_stops_the_fleet_and_is_swept(
     assert len(versions["Versions"]) == 1
     assert workflow.completed_events() == []
     assert demo_target.stats()["requests"] == settled
+
+
+def test_a_credential_in_an_inline_plan_reaches_no_log_line(
+    workflow: Harness,
+    demo_target: DemoTarget,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A console user pastes a plan with a token written in it, and one read from Secrets Manager;
+    requests fail (401), so failure samples carry the request. Nothing any function prints or logs
+    holds either value: the state machine logs no execution data (tests/infra), the handlers never
+    log events, the worker's live metrics carry figures only, and reports mask credentials."""
+    import logging
+
+    import boto3
+
+    caplog.set_level(logging.INFO)  # the functions' level in Lambda (botocore logs bodies at DEBUG only)
+    literal, stored = "sk-live-LITERAL-7f3a9c", "sk-live-STORED-91be4d"
+    boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="surge/api-token", SecretString=stored
+    )
+    plan = plan_for(
+        demo_target.url,
+        scenarios=[
+            {
+                "name": "account",
+                "flow": [
+                    {"get": {"url": "/api/account", "headers": {"Authorization": f"Bearer {literal}"}}},
+                    {"get": {"url": "/api/account", "headers": {"X-Api-Key": "{{ $secret.api-token }}"}}},
+                ],
+            }
+        ],
+        load={"phases": [{"duration": "2s", "rate": 20}]},
+    )
+    done = wait(workflow, start(workflow, "aws-secret-logs", plan))
+    assert done["status"] == "FAILED"  # every request 401s: the run fails, its samples are kept
+    report = workflow.read_json("runs/aws-secret-logs/report.json")
+    assert report["totals"]["errors"] > 0 and report["failures"]
+    captured = capsys.readouterr()
+    ours = [r for r in caplog.records if not r.name.startswith("moto")]  # moto stands for AWS itself
+    lines = [captured.out, captured.err, *(r.getMessage() for r in ours)]
+    assert any('"LiveRequests"' in line for line in lines), "the workers' log lines were captured"
+    for value in (literal, stored):
+        assert not any(value in line for line in lines), value
+    # And no object the run wrote, but the plan copy the literal came in with, holds them.
+    keys = [
+        o["Key"]
+        for o in workflow.s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/aws-secret-logs/")["Contents"]
+    ]
+    for key in keys:
+        body = workflow.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode(errors="replace")
+        assert stored not in body, key
+        if not key.endswith(("/plan.json",)):
+            assert literal not in body, key

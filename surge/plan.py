@@ -151,8 +151,9 @@ class Limits(_Model):
     """refuse plans above this many virtual users"""
     max_duration: Seconds = Field(default=7200, gt=0)
     """refuse plans longer than this"""
-    max_workers: int = Field(default=200, gt=0)
-    """the most worker processes (local) or Lambda shards per segment (cloud)"""
+    max_workers: int = Field(default=200, gt=0, le=1000)
+    """the most worker processes (local) or Lambda shards per segment (cloud), at most 1000: the
+    largest fleet the cloud workflow is built and drilled for"""
 
 
 def _share(v: object) -> float:

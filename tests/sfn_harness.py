@@ -341,6 +341,17 @@ class Harness:
         self._drain()
         return dict(d)
 
+    def history(self, arn: str) -> list[dict[str, Any]]:
+        """Every event of an execution's history, all pages."""
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+        while True:
+            page = self.sfn.get_execution_history(**kwargs)
+            events += page["events"]
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
     def calls_to(self, state: str) -> list[Call]:
         return [call for call in self.calls if call.state == state]
 

@@ -34,8 +34,10 @@ from surge.cloud.state_io import (
     put_json,
     run_records,
 )
+from surge.cloud.workflow_limits import limit_problems
 from surge.errors import PlanError
 from surge.plan import Plan, plan_model, semantic_problems
+from surge.schedule import Segment
 from surge.secrets import SECRETS_PREFIX, check_secrets_exist, secret_refs
 from surge.setup_flow import SetupFailed, flow_plans
 
@@ -100,6 +102,66 @@ def _check_concurrency(clients: Clients, needed: Concurrency) -> str | None:
         raise PlanError(str(exc)) from None
 
 
+def _segments(
+    event: Mapping[str, Any], plan: Plan, options: ExecutionInput, cuts: list[Segment], t0: float
+) -> tuple[dict[str, Any], list[list[dict[str, Any]]]]:
+    """Prepare's result (the segments the workflow loops over) and each segment's shard items,
+    for a run whose plan time zero is ``t0``. Pure."""
+    run_id, opts, lead = str(event["run_id"]), options.options, options.options.lead_seconds
+    plan_key = layout.plan_key(run_id)
+    specs = []
+    items_of: list[list[dict[str, Any]]] = []
+    for seg in cuts:
+        start_at, end_at = t0 + seg.start_s, t0 + seg.end_s
+        items_of.append(
+            [
+                {
+                    "run_id": run_id,
+                    "plan_key": plan_key,
+                    "segment": seg.index,
+                    "segment_count": len(cuts),
+                    "shard": i,
+                    "shard_count": seg.shards,
+                    "seed": (plan.seed if plan.seed is not None else 0) * 1000 + seg.index,
+                    "start_at": layout.iso_seconds(start_at),
+                    "end_at": layout.iso_seconds(math.ceil(end_at)),
+                    "result_key": layout.shard_key(run_id, seg.index, i),
+                    # The first shards watch the execution: a stop from outside reaches the fleet.
+                    **({"execution_arn": str(event["execution_arn"])} if event.get("execution_arn") else {}),
+                    # Exact plan-time window and origin; the timestamps above are for Wait states.
+                    "t0": t0,
+                    "window": [seg.start_s, seg.end_s],
+                    **(
+                        {"drill_crash_after_s": DRILL_CRASH_AFTER_S}
+                        if seg.index == 0 and i == opts.drill_crash_shard
+                        else {}
+                    ),
+                }
+                for i in range(seg.shards)
+            ]
+        )
+        specs.append(
+            {
+                "index": seg.index,
+                "items_key": layout.items_key(run_id, seg.index),
+                "shard_count": seg.shards,
+                "start_at": layout.iso_seconds(start_at),
+                "end_at": layout.iso_seconds(math.ceil(end_at)),
+                "launch_at": layout.iso_seconds(max(start_at - lead, t0 - lead)),
+                "merge_slices": merge_slices(seg.shards),
+            }
+        )
+    result = {
+        "run_id": run_id,
+        "plan_name": plan.name,
+        "plan_key": plan_key,
+        "segment_count": len(cuts),
+        "segments": specs,
+        "sizing": shard_capacity(plan, opts)[1],
+    }
+    return result, items_of
+
+
 def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     run_id = str(event["run_id"])
     inp = parse_execution_input(event.get("input"))
@@ -113,6 +175,12 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
             f"options.drill_crash_shard: {options.drill_crash_shard} is no shard of the first segment, "
             f"which has {cuts[0].shards} (0 to {cuts[0].shards - 1})"
         )
+    # Step Functions' quotas (history events, state size), before anything runs: the shape does not
+    # depend on when the run starts.
+    shape, _ = _segments(event, plan, inp, cuts, time.time())
+    problems = limit_problems([len(spec["merge_slices"]) for spec in shape["segments"]], shape)
+    if problems:
+        raise PlanError("the run does not fit the workflow's limits:", problems)
     concurrency_note = _check_concurrency(clients, required_concurrency(cuts))
     plan_key = layout.plan_key(run_id)
     put_json(clients, plan_key, plan.model_dump(mode="json", by_alias=True))
@@ -131,46 +199,9 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         if failed is not None:
             raise SetupFailed(f"{failed.message()}; no load was sent")
     t0 = float(math.ceil(time.time() + lead))
-    specs = []
-    for seg in cuts:
-        start_at, end_at = t0 + seg.start_s, t0 + seg.end_s
-        items = [
-            {
-                "run_id": run_id,
-                "plan_key": plan_key,
-                "segment": seg.index,
-                "segment_count": len(cuts),
-                "shard": i,
-                "shard_count": seg.shards,
-                "seed": (plan.seed if plan.seed is not None else 0) * 1000 + seg.index,
-                "start_at": layout.iso_seconds(start_at),
-                "end_at": layout.iso_seconds(math.ceil(end_at)),
-                "result_key": layout.shard_key(run_id, seg.index, i),
-                # The first shards watch the execution: a stop from outside reaches the fleet.
-                **({"execution_arn": str(event["execution_arn"])} if event.get("execution_arn") else {}),
-                # Exact plan-time window and origin; the timestamps above are for Wait states.
-                "t0": t0,
-                "window": [seg.start_s, seg.end_s],
-                **(
-                    {"drill_crash_after_s": DRILL_CRASH_AFTER_S}
-                    if seg.index == 0 and i == options.drill_crash_shard
-                    else {}
-                ),
-            }
-            for i in range(seg.shards)
-        ]
+    result, items_of = _segments(event, plan, inp, cuts, t0)
+    for seg, items in zip(cuts, items_of, strict=True):
         put_json(clients, layout.items_key(run_id, seg.index), items)
-        specs.append(
-            {
-                "index": seg.index,
-                "items_key": layout.items_key(run_id, seg.index),
-                "shard_count": seg.shards,
-                "start_at": layout.iso_seconds(start_at),
-                "end_at": layout.iso_seconds(math.ceil(end_at)),
-                "launch_at": layout.iso_seconds(max(start_at - lead, t0 - lead)),
-                "merge_slices": merge_slices(seg.shards),
-            }
-        )
     records = run_records(clients)
     stopped_before_start = records.create(
         run_id,
@@ -185,14 +216,6 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         options=options.model_dump(),
         notes=[concurrency_note] if concurrency_note else [],
     )
-    result = {
-        "run_id": run_id,
-        "plan_name": plan.name,
-        "plan_key": plan_key,
-        "segment_count": len(cuts),
-        "segments": specs,
-        "sizing": shard_capacity(plan, options)[1],
-    }
     # What Report needs, kept in S3 too: a run ended from outside the workflow (a console stop, a
     # timeout) is finished from it.
     put_json(clients, layout.run_key(run_id), result)

@@ -368,6 +368,12 @@ def test_a_large_segment_is_merged_by_several_tasks_exactly_as_one_merge(
     report = workflow.read_json("runs/tree/report.json")
     assert report["generator"]["workers"] == 10
     assert report["totals"]["requests"] == 1000  # every arrival, from every shard, once
+    # The execution's history has the events Prepare's quota check counts (surge.cloud.workflow_limits).
+    from surge.cloud.workflow_limits import history_events
+
+    events = workflow.history(done["executionArn"])
+    retried = sum(1 for e in events if e["type"] == "TaskFailed")
+    assert retried == 0 and len(events) == history_events([2, 2]), sorted({e["type"] for e in events})
     # What the target counted: all of them, but for requests that timed out before reaching it.
     assert 0 <= 1000 - demo_target.stats()["requests"] <= report["totals"]["errors"]
 

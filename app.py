@@ -41,6 +41,7 @@ from infra.names import (
     CTX_WORKER_RESERVED,
     STACK_NAME,
 )
+from infra.preflight import check_reserved_concurrency
 from infra.stack import ProjectPaths, SurgeStack
 
 
@@ -48,14 +49,18 @@ def main() -> cdk.App:
     root = Path(__file__).resolve().parent
     app = cdk.App(context=cdk_json_context(root))
     ctx = app.node.try_get_context
+    stack_name = ctx("surge:stackName") or STACK_NAME
+    reserved = parse_reserved_concurrency(ctx(CTX_WORKER_RESERVED))
+    # A reservation the account cannot give fails here, with the figures, not halfway through a deploy.
+    check_reserved_concurrency(reserved, stack_name)
     SurgeStack(
         app,
-        ctx("surge:stackName") or STACK_NAME,
+        stack_name,
         paths=ProjectPaths.from_root(root),
         schedules=parse_schedules(ctx(CTX_SCHEDULES)),
         step_resources=parse_step_resources(ctx(CTX_STEP_RESOURCES)),
         log_groups=parse_log_groups(ctx(CTX_LOG_GROUPS)),
-        worker_reserved_concurrency=parse_reserved_concurrency(ctx(CTX_WORKER_RESERVED)),
+        worker_reserved_concurrency=reserved,
         skip_pip_install=skip_pip_install(ctx(CTX_SKIP_PIP_INSTALL)),
         results_retention_days=int(ctx(CTX_RESULTS_RETENTION_DAYS) or 365),
         remove_data_on_destroy=truthy(ctx(CTX_REMOVE_DATA_ON_DESTROY) or False),

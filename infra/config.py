@@ -20,17 +20,33 @@ class ScheduleSpec:
     """One EventBridge Scheduler schedule that starts the workflow with ``{"plan_uri": ...}``."""
 
     name: str
-    plan_uri: str
     cron: str
     """The six fields of a Scheduler cron expression, e.g. ``0 2 * * ? *`` (02:00 every day)."""
+    plan: str = ""
+    """The plan's key in the stack's own bucket (``plans/nightly.yaml``): one deploy, the bucket's
+    name is filled in by the stack."""
+    plan_uri: str = ""
+    """Or its full ``s3://<bucket>/<key>`` (the bucket must be the stack's: Prepare reads no other)."""
     timezone: str = "UTC"
     enabled: bool = True
 
     def __post_init__(self) -> None:
         if not _SCHEDULE_NAME.match(self.name):
             raise ValueError(f"schedule name {self.name!r}: use 1-64 of A-Z a-z 0-9 _ . -")
-        if not self.plan_uri.startswith("s3://") or self.plan_uri.count("/") < 3:
+        if bool(self.plan) == bool(self.plan_uri):
+            raise ValueError(
+                f"schedule {self.name!r}: give plan (its key in the stack's bucket, e.g. plans/nightly.yaml) "
+                "or plan_uri (s3://<bucket>/<key>), one of them"
+            )
+        if self.plan_uri and (not self.plan_uri.startswith("s3://") or self.plan_uri.count("/") < 3):
             raise ValueError(f"schedule {self.name!r}: plan_uri must be s3://<bucket>/<key>")
+        if self.plan and (
+            not self.plan.startswith("plans/") or self.plan.endswith("/") or ".." in self.plan.split("/")
+        ):
+            raise ValueError(
+                f"schedule {self.name!r}: plan {self.plan!r} must be a key under plans/ in the stack's "
+                "bucket, e.g. plans/nightly.yaml (Prepare reads plans from there)"
+            )
         fields = self.cron.split()
         if len(fields) != 6:
             raise ValueError(
@@ -44,13 +60,15 @@ class ScheduleSpec:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> ScheduleSpec:
-        unknown = set(raw) - {"name", "plan_uri", "cron", "timezone", "enabled"}
+        unknown = set(raw) - {"name", "plan", "plan_uri", "cron", "timezone", "enabled"}
         if unknown:
             raise ValueError(f"schedule {raw.get('name')!r}: unknown keys {sorted(unknown)}")
         try:
             return cls(**raw)
         except TypeError as exc:  # a missing required key
-            raise ValueError(f"schedule {raw.get('name')!r}: needs name, plan_uri and cron") from exc
+            raise ValueError(
+                f"schedule {raw.get('name')!r}: needs name, cron and plan (or plan_uri)"
+            ) from exc
 
 
 def parse_schedules(value: Any) -> tuple[ScheduleSpec, ...]:

@@ -100,7 +100,13 @@ class SurgeStack(Stack):
             event_bus=self.event_bus,
         )
         self.schedules = (
-            Schedules(self, "Schedules", state_machine=self.workflow.state_machine, schedules=schedules)
+            Schedules(
+                self,
+                "Schedules",
+                state_machine=self.workflow.state_machine,
+                schedules=schedules,
+                bucket=self.storage.bucket,
+            )
             if schedules
             else None
         )

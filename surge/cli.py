@@ -420,11 +420,31 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         raise UserError("surge doctor checks the deployed stack: pass --cloud (with --region/--stack)")
     from surge.cloud.doctor import diagnose, local_definition
 
+    plan = options = None
+    if args.plan:
+        from surge.cloud.execution_input import parse_options
+        from surge.plan import load_plan
+
+        plan = load_plan(Path(args.plan), target=args.target, cloud=True)
+        given: dict[str, object] = {}
+        if args.workers is not None:
+            given["min_workers"] = args.workers
+        if args.lead_seconds is not None:
+            given["lead_seconds"] = args.lead_seconds
+        options = parse_options(given)
     session = _aws_session(args, "surge doctor")
     services = ("sts", "cloudformation", "stepfunctions", "lambda", "iam")
     clients = {name: session.client(name) for name in services}
     failed = 0
-    for finding in diagnose(clients, stack=args.stack, cli_version=__version__, template=local_definition()):
+    findings = diagnose(
+        clients,
+        stack=args.stack,
+        cli_version=__version__,
+        template=local_definition(),
+        plan=plan,
+        options=options,
+    )
+    for finding in findings:
         mark = {True: "ok  ", False: "FAIL", None: "??  "}[finding.ok]
         print(f"{mark} {finding.check}: {finding.detail}")
         if finding.fix and finding.ok is not True:
@@ -1136,6 +1156,14 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", help="check the deployed stack against this CLI, and the caller's access"
     )
     doctor.add_argument("--cloud", action="store_true", help="check the AWS stack (the only check so far)")
+    doctor.add_argument(
+        "--plan",
+        help="also what a run of this plan needs of the account (concurrency, Lambda's scaling, "
+        "the workflow's quotas) and whether the deployment allows its hosts",
+    )
+    doctor.add_argument("--target", help="with --plan: the plan's target base URL, as surge run takes it")
+    doctor.add_argument("--workers", type=int, help="with --plan: at least this many workers per segment")
+    doctor.add_argument("--lead-seconds", type=int, help="with --plan: the lead time the run would use")
     add_cloud_options(doctor)
     doctor.set_defaults(func=_cmd_doctor)
 

@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from surge.cloud.client import StackInfo, describe_stack
-from surge.cloud.planner import CONTROL_FUNCTIONS
+from surge.cloud.execution_input import RunOptions
+from surge.cloud.planner import CONTROL_FUNCTIONS, merge_slices, plan_segments, required_concurrency
+from surge.cloud.workflow_limits import MAX_HISTORY_EVENTS, history_events, limit_problems
 from surge.errors import UserError
 from surge.metrics.aws import error_code
+from surge.plan import Plan
 
 # What `surge run --cloud`, `surge stop` and `surge report --cloud` call (docs/workflow.md).
 CALLER_ACTIONS = (
@@ -73,6 +76,8 @@ def diagnose(
     stack: str,
     cli_version: str,
     template: Mapping[str, Any] | None,
+    plan: Plan | None = None,
+    options: RunOptions | None = None,
 ) -> Iterator[Finding]:
     """The checks in the order a user fixes them: credentials, stack, version, definition,
     concurrency, the caller's permissions. ``clients``: boto3 clients by service name."""
@@ -103,6 +108,8 @@ def diagnose(
     yield _definition(clients["stepfunctions"], info, template)
     yield _concurrency(clients["lambda"], info)
     yield _permissions(clients, info, caller)
+    if plan is not None:
+        yield from plan_findings(plan, options or RunOptions(), info, clients["lambda"])
 
 
 def _version(outputs: Mapping[str, str], cli_version: str) -> Finding:
@@ -172,6 +179,85 @@ def _concurrency(lambda_client: Any, info: StackInfo) -> Finding:
         ok = unreserved >= CONTROL_FUNCTIONS + 2
     fix = None if ok else "request a higher Lambda concurrency quota (Service Quotas)"
     return Finding("concurrency", ok, detail, fix)
+
+
+# Lambda adds at most this many execution environments to a function every 10 seconds ("Lambda
+# function scaling"): a segment's workers all start within ceil(workers / 1000) x 10 s.
+LAMBDA_SCALING_STEP = 1000
+LAMBDA_SCALING_PERIOD_S = 10
+
+
+def plan_findings(plan: Plan, options: RunOptions, info: StackInfo, lambda_client: Any) -> Iterator[Finding]:
+    """What a run of ``plan`` needs of the account and the deployment, against what they have:
+    Lambda concurrency (two overlapping segments and the workflow), Lambda's scaling rate within
+    the lead time, the execution's history and state quotas, and the hosts and hooks it may use."""
+    cuts = plan_segments(plan, options)
+    needed = required_concurrency(cuts)
+    tasks = [len(merge_slices(c.shards)) for c in cuts]
+    events = history_events(tasks)
+    yield Finding(
+        "plan",
+        True,
+        f"{plan.name}: {len(cuts)} segment(s), up to {max(c.shards for c in cuts)} workers each; at its peak "
+        f"{needed.workers} workers and {needed.workflow} workflow functions at once; about {events:,} "
+        "history events",
+    )
+    try:
+        limit = lambda_client.get_account_settings()["AccountLimit"]
+    except Exception as exc:
+        yield Finding(
+            "plan concurrency", None, f"could not read the account's Lambda settings ({_code(exc)})"
+        )
+    else:
+        total = int(limit.get("ConcurrentExecutions", 0))
+        unreserved = int(limit.get("UnreservedConcurrentExecutions", 0))
+        if info.worker_reserved is not None:
+            ok = needed.workers <= info.worker_reserved and needed.workflow <= unreserved
+            have = f"{info.worker_reserved} reserved for the workers, {unreserved} unreserved"
+        else:
+            ok = needed.total <= unreserved
+            have = f"{unreserved} unreserved of {total}"
+        yield Finding(
+            "plan concurrency",
+            ok,
+            f"needs {needed.total} concurrent Lambda executions; the account has {have}",
+            None
+            if ok
+            else f"request a 'Concurrent executions' quota of at least {needed.total + 100} (Service Quotas, "
+            "AWS Lambda; new accounts start far lower), or lower the plan's rate",
+        )
+    biggest = max(c.shards for c in cuts)
+    ramp = -(-biggest // LAMBDA_SCALING_STEP) * LAMBDA_SCALING_PERIOD_S
+    yield Finding(
+        "plan scaling",
+        ramp < options.lead_seconds,
+        f"Lambda starts at most {LAMBDA_SCALING_STEP} workers per {LAMBDA_SCALING_PERIOD_S} s: {biggest} in "
+        f"about {ramp} s, within the {options.lead_seconds} s lead"
+        if ramp < options.lead_seconds
+        else f"{biggest} workers take about {ramp} s to start, more than the {options.lead_seconds} s lead",
+        None if ramp < options.lead_seconds else f"run with --lead-seconds {ramp + 10}",
+    )
+    problems = limit_problems(tasks, {"segments": []})
+    yield Finding(
+        "plan history",
+        not problems,
+        problems[0]
+        if problems
+        else f"{events:,} events of Step Functions' {MAX_HISTORY_EVENTS:,} per execution",
+    )
+    if info.deployment is None:
+        yield Finding(
+            "plan targets", None, "the stack does not say which hosts it allows (deployed before 0.2)"
+        )
+    else:
+        refused = info.deployment.problems(plan)
+        yield Finding(
+            "plan targets",
+            not refused,
+            "; ".join(refused)
+            if refused
+            else f"{', '.join(sorted(plan.allowed_hosts))} allowed by the deployment",
+        )
 
 
 def _assumed_role_arn(iam: Any, caller: str) -> str:

@@ -19,13 +19,14 @@ from tests.sfn_harness import BUCKET, REGION, TABLE, Harness, sfn_workflow
 pytestmark = pytest.mark.slow
 
 
-def stack(h: Harness, version: str = __version__) -> None:
+def stack(h: Harness, version: str = __version__, **extra: str) -> None:
     outputs = {
         "BucketName": {"Value": BUCKET},
         "TableName": {"Value": TABLE},
         "StateMachineArn": {"Value": h.machine_arn},
         "Region": {"Value": REGION},
         "SurgeVersion": {"Value": version},
+        **{key: {"Value": value} for key, value in extra.items()},
     }
     template = {"Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs}
     boto3.client("cloudformation", region_name=REGION).create_stack(
@@ -134,3 +135,86 @@ def test_the_callers_permissions_are_simulated_for_what_surge_calls() -> None:
     assert ok.ok is True
     denied = _permissions({"iam": FakeIam({"states:StopExecution"})}, info, caller)
     assert denied.ok is False and "may not: states:StopExecution" in denied.detail
+
+
+def test_a_plan_is_checked_against_the_accounts_quotas_and_the_deployments_hosts(
+    workflow: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    """`surge doctor --cloud --plan P`: what a run of P needs (two overlapping segments' workers and
+    the workflow's functions; Lambda's 1,000-per-10-s scaling within the lead; the history quota)
+    against what the account has (moto's Lambda: 1,000 executions), and the deployment's hosts."""
+    import yaml
+
+    from surge.cli import main
+
+    stack(workflow, AllowedTargets="api.example.com", HooksAllowed="false")
+    plan = {
+        "name": "big",
+        "target": "https://api.example.com",
+        "load": {"phases": [{"duration": "20m", "rate": 100}]},
+        "scenarios": [{"name": "s", "flow": [{"get": "/"}]}],
+        "limits": {"max_workers": 1000},
+    }
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    code = main(["doctor", "--cloud", "--region", REGION, "--plan", str(path), "--workers", "600"])
+    out = capsys.readouterr().out
+    assert "ok   plan: big: 2 segment(s), up to 600 workers each; at its peak 1200 workers" in out
+    assert "ok   plan scaling: Lambda starts at most 1000 workers per 10 s: 600 in about 10 s" in out
+    assert "ok   plan history:" in out
+    assert "ok   plan targets: api.example.com allowed by the deployment" in out
+    assert "??   plan concurrency: could not read" in out  # moto has no GetAccountSettings: below
+
+    plan["target"] = "https://elsewhere.example.net"
+    path.write_text(yaml.safe_dump(plan))
+    code = main(["doctor", "--cloud", "--region", REGION, "--plan", str(path), "--lead-seconds", "5"])
+    out = capsys.readouterr().out
+    assert code == 2
+    assert "FAIL plan targets: target: elsewhere.example.net is not among the hosts" in out
+
+
+def test_a_plans_concurrency_against_an_accounts_quota() -> None:
+    from botocore.stub import Stubber
+
+    from surge.cloud.doctor import plan_findings
+    from surge.cloud.execution_input import RunOptions
+    from surge.plan import plan_model
+
+    def account(total: int, unreserved: int) -> Any:
+        client = boto3.client("lambda", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+        stub = Stubber(client)
+        limit = {"ConcurrentExecutions": total, "UnreservedConcurrentExecutions": unreserved}
+        stub.add_response("get_account_settings", {"AccountLimit": limit})
+        stub.activate()
+        return client
+
+    plan = plan_model(
+        {
+            "name": "big",
+            "target": "https://api.example.com",
+            "load": {"phases": [{"duration": "20m", "rate": 100}]},
+            "scenarios": [{"name": "s", "flow": [{"get": "/"}]}],
+            "limits": {"max_workers": 1000},
+        }
+    )
+    info = StackInfo(BUCKET, TABLE, "arn:aws:states:us-east-1:1:stateMachine:Surge-workflow", REGION)
+    options = RunOptions(min_workers=600)
+    found = {f.check: f for f in plan_findings(plan, options, info, account(1000, 1000))}
+    assert found["plan concurrency"].ok is False
+    assert found["plan concurrency"].detail == (
+        "needs 1228 concurrent Lambda executions; the account has 1000 unreserved of 1000"
+    )
+    assert "at least 1328" in str(found["plan concurrency"].fix)
+    # A new account (10 executions) runs the plan at its own size (one worker a segment), not 600.
+    small = {f.check: f for f in plan_findings(plan, RunOptions(), info, account(10, 10))}
+    assert small["plan concurrency"].ok is True
+    assert small["plan concurrency"].detail.startswith("needs 6 concurrent")
+    assert {f.check: f for f in plan_findings(plan, options, info, account(10, 10))}[
+        "plan concurrency"
+    ].ok is False
+    assert {f.check: f for f in plan_findings(plan, options, info, account(3000, 3000))}[
+        "plan concurrency"
+    ].ok
+    info_reserved = StackInfo(BUCKET, TABLE, info.state_machine_arn, REGION, worker_reserved=1200)
+    reserved = {f.check: f for f in plan_findings(plan, options, info_reserved, account(3000, 1800))}
+    assert reserved["plan concurrency"].ok is True

@@ -21,7 +21,8 @@ if str(ROOT) not in sys.path:  # infra/ and functions/ live at the repo root, ou
     sys.path.insert(0, str(ROOT))
 
 SCHEDULES = [
-    {"name": "nightly", "plan_uri": "s3://surge-plans/plans/checkout.yaml", "cron": "0 2 * * ? *"},
+    # A key in the stack's own bucket: the schedule is made in the same deploy as the bucket.
+    {"name": "nightly", "plan": "plans/checkout.yaml", "cron": "0 2 * * ? *"},
     {
         "name": "weekly-soak",
         "plan_uri": "s3://surge-plans/plans/soak.yaml",

@@ -47,7 +47,7 @@ def test_the_largest_state_the_planner_accepts_fits_with_room_for_an_error() -> 
     cuts = plan_segments(worst, options)
     assert len(cuts) == MAX_SEGMENTS and {c.shards for c in cuts} == {1000}
     event = {"run_id": LONGEST_RUN_ID, "execution_arn": "arn:" + "x" * 200}
-    result, items = _segments(
+    result, _ = _segments(
         event, worst, parse_execution_input({"plan": {}, "options": options.model_dump()}), cuts, 1.7e9
     )
     assert {len(spec["merge_slices"]) for spec in result["segments"]} == {len(merge_slices(1000))}

@@ -131,6 +131,13 @@ class _ShardItemOptional(TypedDict, total=False):
     """``[start_s, end_s]`` of this segment in plan time."""
     drill_crash_after_s: float
     """options.drill_crash_shard: this shard stops that long into its load and fails, unwritten."""
+    progress_counter: int
+    """Which of the run's progress counter items this worker adds to (never the run record)."""
+    progress_counters: int
+    """How many counters the run has: a watcher sums them all to judge abort-on-fail checks."""
+    secrets_delay_s: float
+    """When the plan reads $ssm references: how long after its invocation this worker reads them,
+    so the fleet's reads stay within Parameter Store's rate (options.ssm_reads_per_second)."""
     execution_arn: str
     """The execution the worker belongs to. The first shards of each segment watch it: an execution
     ended from outside (a console stop, its timeout) stops the fleet without waiting for events."""
@@ -162,8 +169,10 @@ class WorkerResult(TypedDict):
     run_id: str
     segment: int
     shard: int
-    status: Literal["ok", "stopped"]
-    """``stopped``: the run's stop flag was set and the worker ended early (result still written)."""
+    status: Literal["ok", "stopped", "duplicate"]
+    """``stopped``: the run's stop flag was set and the worker ended early (result still written);
+    ``duplicate``: another invocation of this shard had started (at-least-once delivery): this one
+    sent nothing."""
     result_key: str
 
 

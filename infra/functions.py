@@ -351,9 +351,9 @@ class Functions(Construct):
         # Listing only by a shard key: a retried worker checks whether its result already exists
         # (and learns nothing else: listing shows key names, never content).
         self._list(fn, KEY_SHARD_RESULT)
-        # The run's stop flag and progress counters, and nothing else of the record: a worker
-        # cannot change a run's status or verdict.
-        self._run_items(fn, ["GetItem", "UpdateItem"], WORKER_RECORD_ATTRIBUTES)
+        # The run's stop flag and its progress counters (BatchGetItem: a segment's watchers sum
+        # them), and nothing else of the record: a worker cannot change a run's status or verdict.
+        self._run_items(fn, ["GetItem", "BatchGetItem", "UpdateItem"], WORKER_RECORD_ATTRIBUTES)
         self._objects(fn, ["s3:GetObject"], [KEY_SETUP])  # what the plan's setup captured
         self._grant_secret_values(fn)
 
@@ -387,7 +387,9 @@ class Functions(Construct):
     def _grant_collect(self, fn: SurgeFunction) -> None:
         self._objects(fn, ["s3:GetObject"], [KEY_PLAN])
         self._objects(fn, ["s3:PutObject"], [KEY_METRICS])
-        self._run_items(fn, ["GetItem", "UpdateItem"])  # run options and request count
+        self._run_items(
+            fn, ["GetItem", "BatchGetItem", "UpdateItem"]
+        )  # run options and request count (counters)
         fn.allow(
             iam.PolicyStatement(
                 actions=[

@@ -83,33 +83,63 @@ def resolve_secrets(
     """The values of every reference in ``plan``, keyed ``$secret.NAME`` / ``$ssm.NAME`` (the
     template's environment). Raises UserError naming the secret and what to do."""
     values: dict[str, str] = {}
-    for kind, name in secret_refs(plan):
+    refs = secret_refs(plan)
+    for kind, name in refs:
+        if kind != "secret":
+            continue
         stored = stored_name(kind, name, prefix)
         try:
-            if kind == "secret":
-                answer = secretsmanager.get_secret_value(SecretId=stored)
-                value = answer.get("SecretString")
-                if value is None:
-                    raise UserError(f"{{{{ $secret.{name} }}}}: secret {stored} is binary; store it as text")
-            else:
-                value = ssm.get_parameter(Name=stored, WithDecryption=True)["Parameter"]["Value"]
-        except UserError:
-            raise
+            value = secretsmanager.get_secret_value(SecretId=stored).get("SecretString")
         except Exception as exc:
-            code = error_code(exc)
-            if code in ("ResourceNotFoundException", "ParameterNotFound"):
-                raise UserError(
-                    f"{{{{ ${kind}.{name} }}}}: {stored} does not exist; store it with "
-                    f"`surge secret put {name}{' --ssm' if kind == 'ssm' else ''}` (value from stdin)"
-                ) from None
-            if code in ("AccessDeniedException", "AccessDenied"):
-                raise UserError(
-                    f"{{{{ ${kind}.{name} }}}}: not allowed to read {stored} "
-                    f"({'secretsmanager:GetSecretValue' if kind == 'secret' else 'ssm:GetParameter'})"
-                ) from None
-            raise UserError(f"{{{{ ${kind}.{name} }}}}: cannot read {stored}: {exc}") from None
-        values[f"${kind}.{name}"] = str(value)
+            raise _unreadable(kind, name, stored, exc) from None
+        if value is None:
+            raise UserError(f"{{{{ $secret.{name} }}}}: secret {stored} is binary; store it as text")
+        values[f"$secret.{name}"] = str(value)
+    parameters = [name for kind, name in refs if kind == "ssm"]
+    # GetParameters reads ten per call: Parameter Store's request rate (40/s by default) is what a
+    # fleet's start spends, so the fewer calls the better (ssm_calls()).
+    for first in range(0, len(parameters), SSM_NAMES_PER_CALL):
+        batch = parameters[first : first + SSM_NAMES_PER_CALL]
+        stored_names = {stored_name("ssm", name, prefix): name for name in batch}
+        try:
+            answer = ssm.get_parameters(Names=list(stored_names), WithDecryption=True)
+        except Exception as exc:
+            stored = ", ".join(stored_names)
+            raise _unreadable("ssm", batch[0] if len(batch) == 1 else ", ".join(batch), stored, exc) from None
+        for missing in answer.get("InvalidParameters", []):
+            name = stored_names.get(missing, missing)
+            raise UserError(
+                f"{{{{ $ssm.{name} }}}}: {missing} does not exist; store it with "
+                f"`surge secret put {name} --ssm` (value from stdin)"
+            )
+        for parameter in answer.get("Parameters", []):
+            values[f"$ssm.{stored_names[parameter['Name']]}"] = str(parameter["Value"])
     return values
+
+
+# GetParameters takes at most ten names.
+SSM_NAMES_PER_CALL = 10
+
+
+def ssm_calls(plan: Plan) -> int:
+    """How many Parameter Store calls a worker makes to read the plan's ``$ssm`` references."""
+    count = sum(1 for kind, _ in secret_refs(plan) if kind == "ssm")
+    return -(-count // SSM_NAMES_PER_CALL)
+
+
+def _unreadable(kind: str, name: str, stored: str, exc: Exception) -> UserError:
+    code = error_code(exc)
+    if code in ("ResourceNotFoundException", "ParameterNotFound"):
+        return UserError(
+            f"{{{{ ${kind}.{name} }}}}: {stored} does not exist; store it with "
+            f"`surge secret put {name}{' --ssm' if kind == 'ssm' else ''}` (value from stdin)"
+        )
+    if code in ("AccessDeniedException", "AccessDenied"):
+        return UserError(
+            f"{{{{ ${kind}.{name} }}}}: not allowed to read {stored} "
+            f"({'secretsmanager:GetSecretValue' if kind == 'secret' else 'ssm:GetParameters'})"
+        )
+    return UserError(f"{{{{ ${kind}.{name} }}}}: cannot read {stored}: {exc}")
 
 
 def check_secrets_exist(plan: Plan, *, secretsmanager: Any, prefix: str = SECRETS_PREFIX) -> list[str]:

@@ -116,8 +116,8 @@ def _aws_map_run(self: Any, env: Any, eval_input: Any) -> None:
     total = max(len(input_items), 1)
     percentage = float(record.tolerated_failure_percentage or 0.0)
     count = record.tolerated_failure_count
+    execution = env.states.context_object.context_object_data["Execution"]["Name"]
     while not job_pool._termination_event.wait(0.05):
-        execution = env.states.context_object.context_object_data["Execution"]["Name"]
         if not env.is_running() or execution in STOPPED_EXECUTIONS:
             # The execution was stopped (StopExecution): AWS ends it at once and stops the map's
             # child executions; the Lambda invocations they made run on. (moto's stop does not
@@ -148,10 +148,24 @@ def _aws_map_run(self: Any, env: Any, eval_input: Any) -> None:
     worker_exception = job_pool.get_worker_exception()
     if worker_exception is not None:
         raise worker_exception
-    env.stack.append([closed.job_output for closed in job_pool.get_closed_jobs()])
+    outputs = [closed.job_output for closed in job_pool.get_closed_jobs()]
+    # AWS holds the map's output (every child's output, and a failed child's error and cause) to
+    # 256 KiB before ResultPath applies; past it the state fails with States.DataLimitExceeded,
+    # which no Catch can handle.
+    size = len(json.dumps(outputs, default=str))
+    failed_now = record.item_counter.failed.get() + record.item_counter.timed_out.get()
+    if failed_now and ACTIVE:
+        segment = input_items[0].get("segment") if input_items and isinstance(input_items[0], dict) else None
+        size += sum(ACTIVE[0].worker_error_bytes.get((execution, segment), []))
+    if size > MAX_PAYLOAD_BYTES and ACTIVE and ACTIVE[0].quotas is not None:
+        ACTIVE[0].quotas.violations.append(f"map output of {size} bytes (States.DataLimitExceeded)")
+    env.stack.append(outputs)
 
 
 MAP_RUNS_FAILED_EARLY: list[int] = []  # failed-item counts at which a map run failed (AWS's rule)
+MAX_PAYLOAD_BYTES = 256 * 1024  # a state's input or output, and so a Map's whole output
+# The harness in use, for the map emulation above (set while sfn_workflow runs).
+ACTIVE: list[Any] = []
 STOPPED_EXECUTIONS: set[str] = set()  # names of executions stopped with Harness.stop_execution
 
 
@@ -202,6 +216,14 @@ class Harness:
         self.refuse: Callable[[str, dict[str, Any]], bool] = lambda state, event: False
         self.throttled: list[Call] = []
         self.killed: list[Call] = []
+        # AWS's quotas (tests/aws_quotas.py), when the harness was made with them: the account's
+        # Lambda concurrency, the Distributed Map's child-start rate, the 256 KiB state payload.
+        self.quotas: Any = None
+        self.lambda_concurrency: int | None = None
+        self.child_starts_per_s: float | None = None
+        self._next_child_start = 0.0
+        self.worker_error_bytes: dict[tuple[Any, Any], list[int]] = {}
+        self.peak_in_flight = 0
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.s3 = boto3.client("s3", region_name=REGION)
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -222,13 +244,28 @@ class Harness:
             # A stopped execution runs no further state: nothing it would invoke now is invoked.
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps({"errorType": "ExecutionStopped", "errorMessage": "stopped"}).encode()
+        if short == "worker" and self.child_starts_per_s:
+            # A Distributed Map starts its child executions at a bounded rate (the harness's
+            # setting: AWS documents none).
+            with self._lock:
+                slot = max(self._next_child_start, time.monotonic())
+                self._next_child_start = slot + 1.0 / self.child_starts_per_s
+            time.sleep(max(0.0, slot - time.monotonic()))
+        if self.quotas is not None and len(body or b"") > MAX_PAYLOAD_BYTES:
+            self.quotas.violations.append(f"{short} input of {len(body)} bytes over 256 KiB")
         with self._lock:
-            if self.throttle.get(short, 0) > 0 or self.refuse(short, event):
+            over_concurrency = (
+                self.lambda_concurrency is not None and self._in_flight >= self.lambda_concurrency
+            )
+            if self.throttle.get(short, 0) > 0 or self.refuse(short, event) or over_concurrency:
                 self.throttle[short] = max(self.throttle.get(short, 0) - 1, 0)
                 self.throttled.append(Call(time.time(), short, event))
+                if over_concurrency and self.quotas is not None:
+                    self.quotas.refused["lambda concurrency"] += 1
                 raise JsonRESTError("TooManyRequestsException", "Rate Exceeded.")
             self.calls.append(Call(time.time(), short, event))
             self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
         timeout = self.timeout_for(short, event) or self.timeouts.get(short)
         if timeout is None:
             try:
@@ -276,8 +313,16 @@ class Harness:
         except Exception as exc:  # Lambda's unhandled-error contract
             response_headers["x-amz-function-error"] = "Unhandled"
             error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-            return json.dumps({**error, "stackTrace": traceback.format_exc().splitlines()}).encode()
-        return json.dumps(result).encode()
+            answer = json.dumps({**error, "stackTrace": traceback.format_exc().splitlines()}).encode()
+            if state.endswith("worker"):
+                with self._lock:
+                    where = (event.get("run_id"), event.get("segment"))
+                    self.worker_error_bytes.setdefault(where, []).append(len(answer))
+            return answer
+        answer = json.dumps(result).encode()
+        if self.quotas is not None and len(answer) > MAX_PAYLOAD_BYTES:
+            self.quotas.violations.append(f"{state} output of {len(answer)} bytes over 256 KiB")
+        return answer
 
     def stop_execution(self, run_id: str, cause: str = "stopped from the console") -> None:
         """StopExecution as AWS runs it: the execution ends ABORTED at once and runs no further
@@ -415,11 +460,15 @@ def _enable_jsonata() -> None:
 
 @contextlib.contextmanager
 def sfn_workflow(
-    monkeypatch: pytest.MonkeyPatch, core: Any = None, edit_definition: Callable[[str], str] | None = None
+    monkeypatch: pytest.MonkeyPatch,
+    core: Any = None,
+    edit_definition: Callable[[str], str] | None = None,
+    quotas: Any = None,
 ) -> Iterator[Harness]:
     """A provisioned moto account running the workflow. ``core``: an object whose methods replace
     ``surge.cloud.handlers`` (a fake core); None runs the real core. ``edit_definition`` changes
-    the ASL before it is deployed (to show what another design would do)."""
+    the ASL before it is deployed (to show what another design would do). ``quotas``: a
+    tests.aws_quotas.QuotaModel enforcing AWS's request rates on every AWS call."""
     monkeypatch.setenv("TZ", "UTC")  # moto compares Wait timestamps with naive local time
     time.tzset()
     # Workers here are threads of this process: their uploads take milliseconds, not Lambda's
@@ -460,17 +509,23 @@ def sfn_workflow(
 
     MAP_RUNS_FAILED_EARLY.clear()
     STOPPED_EXECUTIONS.clear()
+    from tests.aws_quotas import enforced
+
     try:
         with mock_aws(config=config):
             harness = Harness(core, handlers)
+            harness.quotas = quotas
+            ACTIVE[:] = [harness]
             with (
                 mock.patch.object(LambdaSimpleBackend, "invoke", harness.invoke),
                 mock.patch.object(DistributedIterationComponent, "_map_run", _aws_map_run),
+                enforced(quotas),
             ):
                 _provision(harness, edit_definition)
                 yield harness
                 harness._drain()
     finally:
+        ACTIVE.clear()
         monkeypatch.undo()
         time.tzset()
 

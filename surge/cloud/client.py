@@ -188,7 +188,7 @@ class CloudRuns:
             desc = self.sfn.describe_execution(executionArn=self.execution_arn(run_id))
         except Exception as exc:
             raise_for_aws(exc, f"run '{run_id}'")
-        record = self.records.get(run_id) or {}
+        record = self.records.with_progress(run_id) or {}
         cause = desc.get("cause") or (record.get("cause") if isinstance(record.get("cause"), str) else None)
         return RunStatus(run_id, str(desc["status"]), record, cause if isinstance(cause, str) else None)
 

@@ -59,10 +59,13 @@ def collect(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     options = run_options(clients, run_id)
     start = layout.parse_iso(str(run["segments"][0]["start_at"]))
     end = min(time.time(), layout.parse_iso(str(run["segments"][-1]["end_at"])))
-    record = run_records(clients).get(run_id) or {}
+    record = run_records(clients).with_progress(run_id) or {}
     # The record counts the whole run: an A/B run's Lambdas serve one target, whose own count
     # (its API's requests or its Lambda's invocations) is the cost's denominator instead.
     requests = record.get("requests") if not plan.targets else None
+    delay, shortened = ingestion_delay(
+        float(options.get("metrics_delay_seconds", METRICS_DELAY_S)), clients.remaining_time_ms() / 1000
+    )
     metrics = collect_services(
         plan.services,
         plan.cost,
@@ -70,11 +73,29 @@ def collect(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         SessionClients(_boto_session()),
         requests=int(requests) if isinstance(requests, int | float) else None,
         run_usage=run_usage(run, end),
-        ingestion_delay_s=float(options.get("metrics_delay_seconds", METRICS_DELAY_S)),
+        ingestion_delay_s=delay,
     )
     key = layout.metrics_key(run_id)
     put_json(clients, key, metrics.to_json())
-    return {"metrics_key": key, "warnings": list(metrics.notes)}
+    return {"metrics_key": key, "warnings": [*shortened, *metrics.notes]}
+
+
+# What Collect does after its wait: CloudWatch queries, Logs Insights (up to a minute), Cost
+# Explorer. Its wait for CloudWatch's ingestion leaves this much of its Lambda time.
+COLLECT_WORK_S = 120.0
+
+
+def ingestion_delay(asked_s: float, remaining_s: float) -> tuple[float, list[str]]:
+    """The wait for CloudWatch, within Collect's own time (a 600 s wait in a 300 s Lambda would
+    time it out: no service metrics at all), and a warning when it had to be shortened."""
+    most = max(0.0, remaining_s - COLLECT_WORK_S)
+    if asked_s <= most:
+        return asked_s, []
+    return most, [
+        f"waited {most:.0f} s for CloudWatch instead of options.metrics_delay_seconds={asked_s:g}: Collect "
+        f"has {remaining_s:.0f} s in all and needs {COLLECT_WORK_S:.0f} s for its queries; the last "
+        "minute's datapoints may be missing"
+    ]
 
 
 def _boto_session() -> Any:

@@ -56,6 +56,13 @@ class RunOptions(BaseModel):
     metrics_delay_seconds: float = Field(
         default=DEFAULT_METRICS_DELAY_S, ge=0, le=600, description="wait for CloudWatch before Collect reads"
     )
+    ssm_reads_per_second: float = Field(
+        default=30.0,
+        gt=0,
+        le=10_000,
+        description="Parameter Store calls per second a fleet's start may spend reading $ssm references "
+        "(the account's default throughput is 40/s; raise it after enabling higher throughput)",
+    )
     min_workers: int | None = Field(
         default=None,
         ge=1,
@@ -80,7 +87,7 @@ class RunOptions(BaseModel):
             )
         return data
 
-    @field_validator("segment_seconds", "per_worker_rate", "metrics_delay_seconds")
+    @field_validator("segment_seconds", "per_worker_rate", "metrics_delay_seconds", "ssm_reads_per_second")
     @classmethod
     def _finite(cls, v: float) -> float:
         if not math.isfinite(v):

@@ -103,6 +103,23 @@ def run_pk(run_id: str) -> str:
     return f"{RUN_PK_PREFIX}{run_id}"
 
 
+PROGRESS_SK = "PROGRESS"
+# Workers add their progress to one of a run's counter items, never to the run record: a thousand
+# workers on one item (and its index entries) would pass DynamoDB's 1,000 writes per second per
+# partition at every segment's end. Each counter has its own partition key (under RUN#<run>, which
+# the IAM conditions allow) and is written by at most this many workers: ~10 writes per second.
+WORKERS_PER_COUNTER = 50
+
+
+def progress_pk(run_id: str, counter: int) -> str:
+    return f"{run_pk(run_id)}#PROGRESS#{counter}"
+
+
+def progress_counters(max_workers_at_once: int) -> int:
+    """How many counter items a run of this many concurrent workers spreads its progress over."""
+    return max(1, -(-max_workers_at_once // WORKERS_PER_COUNTER))
+
+
 def iso_seconds(epoch: float) -> str:
     """The timestamp form a Step Functions Wait state accepts: whole seconds, UTC, 'Z'."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

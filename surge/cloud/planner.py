@@ -14,10 +14,11 @@ from typing import Any, NamedTuple
 
 from surge.cloud.execution_input import PER_WORKER_USERS, RunOptions
 from surge.engine.worker import plan_shapes
-from surge.errors import UserError
+from surge.errors import PlanError, UserError
 from surge.lanes import worker_count
 from surge.plan import Plan, Step
 from surge.schedule import Segment, segments
+from surge.secrets import ssm_calls
 
 # Two segments overlap (the next one's workers start during the current one's last lead seconds),
 # and the workflow's own functions (Prepare, Aggregate, Collect, Report) run beside them.
@@ -151,6 +152,46 @@ def merge_slices(shards: int) -> list[list[int]]:
         return []
     size = max(math.ceil(math.sqrt(shards)), math.ceil(shards / MAX_MERGE_TASKS))
     return [[first, min(size, shards - first)] for first in range(0, shards, size)]
+
+
+# What a worker does between its invocation and its segment's start besides reading secrets: a cold
+# start (the bundle's imports, bench/RESULTS.md), the plan and the data file. The lead leaves this.
+LEAD_MARGIN_S = 10
+MAX_LEAD_S = 120
+
+
+def secrets_read_s(plan: Plan, options: RunOptions, shards: int) -> float:
+    """How long a segment of ``shards`` workers takes to read the plan's ``$ssm`` references when
+    each reads in its own slot, within ``options.ssm_reads_per_second``: Parameter Store's
+    throughput is the account's, 40 requests a second by default, and a fleet starting at once
+    would be throttled (and fail) past it. Secrets Manager (10,000/s) needs no pacing."""
+    return shards * ssm_calls(plan) / options.ssm_reads_per_second
+
+
+def lead_seconds(plan: Plan, options: RunOptions, cuts: list[Segment]) -> int:
+    """The run's lead (a segment's workers are invoked this long before its start): the option's
+    value, raised (when the run did not set it) so that every worker reads its secrets in its slot
+    and starts before the segment does. PlanError when the option set is too short, or when no
+    lead within Lambda's time would do."""
+    spread = max((secrets_read_s(plan, options, seg.shards) for seg in cuts), default=0.0)
+    needed = math.ceil(spread) + LEAD_MARGIN_S if spread else 0
+    if needed > MAX_LEAD_S:
+        raise PlanError(
+            f"{max(s.shards for s in cuts)} workers reading {ssm_calls(plan)} Parameter Store call(s) each at "
+            f"{options.ssm_reads_per_second:g}/s take {spread:.0f} s, more than a lead of {MAX_LEAD_S} s allows: "
+            "store the secrets in Secrets Manager ({{ $secret.NAME }}: 10,000 reads/s), or enable Parameter "
+            "Store's higher throughput and raise options.ssm_reads_per_second"
+        )
+    if "lead_seconds" in options.model_fields_set:
+        # Set by the run: its own idea of the cold start stands, but the last slot must end in time.
+        if options.lead_seconds < math.ceil(spread):
+            raise PlanError(
+                f"options.lead_seconds: {options.lead_seconds} s is too short for {max(s.shards for s in cuts)} "
+                f"workers to read the plan's $ssm references at {options.ssm_reads_per_second:g}/s "
+                f"({spread:.0f} s) and start: at least {needed} s"
+            )
+        return options.lead_seconds
+    return max(options.lead_seconds, needed)
 
 
 class Concurrency(NamedTuple):

@@ -24,9 +24,11 @@ from surge.cloud.planner import (
     Concurrency,
     ConcurrencyError,
     check_concurrency,
+    lead_seconds,
     merge_slices,
     plan_segments,
     required_concurrency,
+    secrets_read_s,
     shard_capacity,
 )
 from surge.cloud.state_io import (
@@ -109,6 +111,8 @@ def _segments(
     for a run whose plan time zero is ``t0``. Pure."""
     run_id, opts, lead = str(event["run_id"]), options.options, options.options.lead_seconds
     plan_key = layout.plan_key(run_id)
+    counters = layout.progress_counters(max(seg.shards for seg in cuts))
+    ssm_per_worker = secrets_read_s(plan, opts, 1)
     specs = []
     items_of: list[list[dict[str, Any]]] = []
     for seg in cuts:
@@ -126,6 +130,11 @@ def _segments(
                     "start_at": layout.iso_seconds(start_at),
                     "end_at": layout.iso_seconds(math.ceil(end_at)),
                     "result_key": layout.shard_key(run_id, seg.index, i),
+                    # Progress goes to one of the run's counters, never to its record.
+                    "progress_counter": i % counters,
+                    "progress_counters": counters,
+                    # Its slot for reading $ssm references, within Parameter Store's rate.
+                    **({"secrets_delay_s": round(i * ssm_per_worker, 3)} if ssm_per_worker else {}),
                     # The first shards watch the execution: a stop from outside reaches the fleet.
                     **({"execution_arn": str(event["execution_arn"])} if event.get("execution_arn") else {}),
                     # Exact plan-time window and origin; the timestamps above are for Wait states.
@@ -158,6 +167,7 @@ def _segments(
         "segment_count": len(cuts),
         "segments": specs,
         "sizing": shard_capacity(plan, opts)[1],
+        "progress_counters": counters,
     }
     return result, items_of
 
@@ -167,9 +177,12 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     inp = parse_execution_input(event.get("input"))
     options = inp.options
     plan = _validated_plan(inp, clients, run_id)
-    check_fits(plan, options)
-    lead = options.lead_seconds
     cuts = plan_segments(plan, options)
+    # The lead the run needs (its secrets read within Parameter Store's rate), then the bounds.
+    lead = lead_seconds(plan, options, cuts)
+    options = options.model_copy(update={"lead_seconds": lead})
+    inp = inp.model_copy(update={"options": options})
+    check_fits(plan, options)
     if options.drill_crash_shard is not None and options.drill_crash_shard >= cuts[0].shards:
         raise PlanError(
             f"options.drill_crash_shard: {options.drill_crash_shard} is no shard of the first segment, "
@@ -213,6 +226,7 @@ def prepare(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         duration_s=plan.load.duration_s,
         segment_count=len(cuts),
         workers_planned=sum(s.shards for s in cuts),
+        progress_counters=result["progress_counters"],
         options=options.model_dump(),
         notes=[concurrency_note] if concurrency_note else [],
     )

@@ -1,7 +1,8 @@
 """The run record in DynamoDB: status, progress counters, the stop flag, the verdict.
 
-The client is injected (a boto3 DynamoDB client, moto's in tests). Counters are updated with ADD so
-hundreds of workers can publish progress without reading first.
+The client is injected (a boto3 DynamoDB client, moto's in tests). Workers publish progress to
+counter items of their own partition keys (``RUN#<run>#PROGRESS#<k>``) with ADD, without reading
+first; the run record itself is written by the workflow's states only, and read for the stop flag.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ from surge.cloud.layout import (
     GSI_RECENT,
     GSI_RECENT_PK,
     GSI_RECENT_SK,
+    PROGRESS_SK,
     RECENT_PARTITION,
     RUN_RECORD_SK,
     TABLE_PK,
     TABLE_SK,
+    progress_pk,
     run_pk,
 )
 from surge.store.dynamo_codec import from_item, to_attr
 
 Item = dict[str, dict[str, Any]]
+PROGRESS_FIELDS = ("requests", "errors", "workers_running")
 
 
 class RunRecords:
@@ -48,9 +52,6 @@ class RunRecords:
             "plan_hash": plan_hash,
             "started_at": started_at,
             "status": "RUNNING",
-            "requests": 0,
-            "errors": 0,
-            "workers_running": 0,
             "segments_done": 0,
             **fields,
         }
@@ -89,25 +90,58 @@ class RunRecords:
             ExpressionAttributeValues=values,
         )
 
-    def add(self, run_id: str, **counters: float) -> dict[str, float]:
-        """Atomic increments (progress from many workers at once); returns the counters' new
-        run-wide totals (what every worker has added so far)."""
+    def _counter_key(self, run_id: str, counter: int) -> Item:
+        return {TABLE_PK: {"S": progress_pk(run_id, counter)}, TABLE_SK: {"S": PROGRESS_SK}}
+
+    def add(self, run_id: str, counter: int = 0, **counters: float) -> None:
+        """Atomic increments of one of the run's progress counters (a worker's own, by shard): many
+        workers publish at once without reading first, and none writes the run record."""
         if not counters:
-            return {}
+            return
         names = {f"#c{i}": k for i, k in enumerate(counters)}
         values = {f":c{i}": to_attr(v) for i, v in enumerate(counters.values())}
         values[":now"] = {"N": str(int(time.time()))}
         expr = "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters))) + " SET updated_at = :now"
-        resp = self.client.update_item(
+        self.client.update_item(
             TableName=self.table,
-            Key=self._key(run_id),
+            Key=self._counter_key(run_id, counter),
             UpdateExpression=expr,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
-            ReturnValues="UPDATED_NEW",  # only what was updated: the IAM policy allows no more
         )
-        new = resp.get("Attributes", {})
-        return {k: float(new[k]["N"]) for k in counters if "N" in new.get(k, {})}
+
+    def progress(self, run_id: str, counters: int) -> dict[str, float]:
+        """The run-wide totals of its ``counters`` progress counters (requests, errors, workers
+        running): one BatchGetItem, eventually consistent (a few seconds late at most)."""
+        totals = dict.fromkeys(PROGRESS_FIELDS, 0.0)
+        keys = [self._counter_key(run_id, k) for k in range(max(counters, 1))]
+        for first in range(0, len(keys), 100):  # BatchGetItem takes at most 100 keys
+            request = {
+                self.table: {
+                    "Keys": keys[first : first + 100],
+                    # Named attributes only: the workers' IAM conditions allow no more.
+                    "ProjectionExpression": ", ".join(f"#{f}" for f in PROGRESS_FIELDS),
+                    "ExpressionAttributeNames": {f"#{f}": f for f in PROGRESS_FIELDS},
+                }
+            }
+            while request:
+                resp = self.client.batch_get_item(RequestItems=request)
+                for item in resp.get("Responses", {}).get(self.table, []):
+                    for field in PROGRESS_FIELDS:
+                        if "N" in item.get(field, {}):
+                            totals[field] += float(item[field]["N"])
+                request = resp.get("UnprocessedKeys") or {}
+        return totals
+
+    def with_progress(self, run_id: str) -> dict[str, object] | None:
+        """The run record with its progress counters' totals in it (``surge status``)."""
+        record = self.get(run_id)
+        if record is None:
+            return None
+        counters = record.get("progress_counters")
+        if isinstance(counters, int | float) and counters > 0:
+            record.update(self.progress(run_id, int(counters)))
+        return record
 
     def abort(self, run_id: str, reason: str) -> bool:
         """Set the stop flag with ``reason`` unless a stop was already requested (the first

@@ -75,6 +75,11 @@ def _store_report(clients: Clients, run_id: str, plan: Plan, stats: RunStats, re
 # After a stop or an abort, a launched segment's workers see the stop flag within seconds (they poll
 # it every few seconds), drain for a second and upload: this long is waited for their results.
 STOP_RESULTS_GRACE_S = 20.0
+# Merging a segment no Aggregate merged (in flight at a stop, an abort or an error) stops reading
+# shard results this long before the function's timeout, to leave time for the report itself: a
+# thousand shards would otherwise outlive the Lambda, and the run would end with no report at all.
+# The shards left out count as missing ("not in the merge"), so the report says what it lacks.
+MERGE_MARGIN_S = 90.0
 
 
 def _segment_parts(
@@ -88,6 +93,7 @@ def _segment_parts(
     reasons: list[str] = []
     now = time.time()
     remaining = clients.remaining_time_ms() / 1000
+    merge_by = now + remaining - MERGE_MARGIN_S
     for seg in run["segments"]:
         k, expected = int(seg["index"]), int(seg["shard_count"])
         key = layout.aggregate_key(run_id, k)
@@ -101,9 +107,10 @@ def _segment_parts(
             deadline = result_deadline(str(seg["end_at"]), plan.defaults.timeout, now, remaining)
             if stopping:
                 deadline = min(deadline, now + STOP_RESULTS_GRACE_S)
-            files = await_segment(clients, run_id, k, expected, deadline=deadline)
+            # Never waiting past the time the merge and the report need.
+            files = await_segment(clients, run_id, k, expected, deadline=min(deadline, merge_by))
             files.stopped = stopping
-            part = merge_segment(clients, files)
+            part = merge_segment(clients, files, deadline=merge_by)
             if part is not None:
                 parts.append(part)
         missing += len(files.missing)

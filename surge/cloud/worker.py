@@ -111,14 +111,19 @@ class _ProgressPublisher:
         spec: WorkerSpec | None = None,
         segment: int = 0,
         poller: _StopPoller | None = None,
+        counter: tuple[int, int] = (0, 1),
+        judge: bool = True,
     ) -> None:
         self.records, self.run_id, self.spec, self.segment = records, run_id, spec, segment
         self.poller = poller
-        # Abort-on-fail checks the run-wide counters can judge: evaluated on every publish, so a
-        # breach stops the run within seconds, not at the segment's end (minutes away).
+        # (this worker's progress counter, how many the run has): see layout.WORKERS_PER_COUNTER.
+        self.counter, self.counters = counter
+        # Abort-on-fail checks the run-wide counters can judge: evaluated on every publish by the
+        # segment's watchers (two workers; each reads every counter), so a breach stops the run
+        # within seconds, not at the segment's end (minutes away).
         self._abort_checks = (
             [t for t in spec.plan.parsed_thresholds() if t.abort_on_fail and RunCounters.answers(t)]
-            if spec is not None
+            if spec is not None and judge
             else []
         )
         self.aborted: str | None = None
@@ -163,11 +168,16 @@ class _ProgressPublisher:
             self._emit_live_metrics(batches)
         if requests or errors:
             try:
-                totals = self.records.add(self.run_id, requests=requests, errors=errors)
+                self.records.add(self.run_id, self.counter, requests=requests, errors=errors)
             except Exception:  # progress is best effort; the result in S3 is the truth
                 with self._lock:
                     self._requests += requests
                     self._errors += errors
+                return
+        if self._abort_checks and self.aborted is None:
+            try:
+                totals = self.records.progress(self.run_id, self.counters)
+            except Exception:  # the next publish reads again
                 return
             self._judge(totals)
 
@@ -236,12 +246,20 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     base = {"run_id": run_id, "segment": segment, "shard": shard, "result_key": result_key}
     if exists(clients, result_key):  # a retried invocation: the result is already written
         return {**base, "status": "ok"}
-    put_json(clients, layout.started_key(run_id, segment, shard), {"started_at": time.time()})
+    if not _claim_shard(clients, layout.started_key(run_id, segment, shard)):
+        # Lambda and Step Functions deliver at least once: another invocation of this shard started
+        # first. A second one would double the load and the progress: it sends nothing.
+        return {**base, "status": "duplicate"}
     plan = load_plan(clients, str(event["plan_key"]))
     # A worker may be invoked directly, with any plan: it loads only what the deployment allows.
     policy_of(clients).check(plan)
     plan = plan.model_copy(update={"seed": int(event.get("seed", 0))})
-    # Read once per invocation, during the lead time; in memory only, masked in the result.
+    # Read once per invocation, during the lead time, in this worker's slot (Prepare spreads the
+    # fleet's Parameter Store reads within its rate); in memory only, masked in the result.
+    slot = float(event.get("secrets_delay_s", 0.0))
+    if slot > 0:
+        start_at = float(event["t0"]) + float(event["window"][0]) if "t0" in event else time.time() + slot
+        time.sleep(max(0.0, min(slot, start_at - time.time() - 1.0)))
     secrets = _read_secrets(plan, clients)
     window = event.get("window")
     t0 = float(event["t0"]) if "t0" in event else layout.parse_iso(str(event["start_at"]))
@@ -268,11 +286,19 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         )
         drill = _Drill(event, t0, window)
         records = run_records(clients)
-        records.add(run_id, workers_running=1)
+        counters = int(event.get("progress_counters", 1))
+        counter = (int(event.get("progress_counter", shard % counters)), counters)
+        watched = _watched_execution(event)
+        # Bookkeeping is best effort, and never stands between the load and its result: a
+        # throttled counter must neither stop a worker from starting nor lose what it measured.
+        with contextlib.suppress(Exception):
+            records.add(run_id, counter[0], workers_running=1)
         try:
             with (
-                _StopPoller(records, run_id, clients, _watched_execution(event)) as poller,
-                _ProgressPublisher(records, run_id, spec, segment, poller) as progress,
+                _StopPoller(records, run_id, clients, watched) as poller,
+                _ProgressPublisher(
+                    records, run_id, spec, segment, poller, counter=counter, judge=watched is not None
+                ) as progress,
             ):
                 result: WorkerResult = _run_async(
                     run_worker(
@@ -281,17 +307,37 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
                         on_interval=progress.on_interval,
                     )
                 )
+            if drill.crashed:
+                # As a crash: the invocation fails and no result is written (options.drill_crash_shard).
+                raise DrillCrash(
+                    f"drill: shard {shard} of segment {segment} crashed on purpose, its result unwritten"
+                )
+            if secrets:
+                result = Redactor(secrets.values()).data(result)
+            put_json(clients, result_key, result)  # first: nothing after it can lose the result
         finally:
-            records.add(run_id, workers_running=-1)
-    if drill.crashed:
-        # As a crash: the invocation fails and no result is written (options.drill_crash_shard).
-        raise DrillCrash(
-            f"drill: shard {shard} of segment {segment} crashed on purpose, its result unwritten"
-        )
-    if secrets:
-        result = Redactor(secrets.values()).data(result)
-    put_json(clients, result_key, result)
+            with contextlib.suppress(Exception):
+                records.add(run_id, counter[0], workers_running=-1)
     return {**base, "status": "stopped" if result["stopped_early"] else "ok"}
+
+
+def _claim_shard(clients: Clients, started_key: str) -> bool:
+    """Write the shard's start marker unless one exists (S3 conditional write, If-None-Match):
+    False when another invocation of the shard wrote it first."""
+    try:
+        clients.s3.put_object(
+            Bucket=clients.bucket,
+            Key=started_key,
+            Body=json.dumps({"started_at": time.time()}).encode(),
+            ContentType="application/json",
+            IfNoneMatch="*",
+        )
+    except Exception as exc:
+        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+        if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+            return False
+        raise
+    return True
 
 
 def _watched_execution(event: Mapping[str, Any]) -> str | None:

@@ -560,3 +560,69 @@ def test_a_target_outside_the_deployments_list_is_refused_by_prepare_and_by_a_wo
         handlers.worker(item, outside)
     assert demo_target.stats()["requests"] == 0
     assert not clients.s3.list_objects_v2(Bucket=BUCKET, Prefix=item["result_key"]).get("Contents")
+
+
+def _first_item(clients: Clients, demo_target: DemoTarget, run_id: str) -> dict[str, Any]:
+    options = {"lead_seconds": 1, "segment_seconds": 2, "per_worker_rate": 250}
+    prep = handlers.prepare(
+        {
+            "run_id": run_id,
+            "execution_arn": "arn:x",
+            "input": {"plan": plan_for(demo_target.url), "options": options},
+        },
+        clients,
+    )
+    items = json.loads(
+        clients.s3.get_object(Bucket=BUCKET, Key=prep["segments"][0]["items_key"])["Body"].read()
+    )
+    return dict(items[0])
+
+
+def test_a_duplicate_invocation_of_a_shard_sends_nothing(clients: Clients, demo_target: DemoTarget) -> None:
+    """Lambda and Step Functions deliver at least once: a second invocation of a shard that has
+    started (its start marker, written with If-None-Match) sends no load and adds no progress."""
+    item = _first_item(clients, demo_target, "r-dup")
+    marker = layout.started_key("r-dup", item["segment"], item["shard"])
+    clients.s3.put_object(Bucket=BUCKET, Key=marker, Body=b'{"started_at": 1}')  # the first one's
+    assert handlers.worker(item, clients)["status"] == "duplicate"
+    assert demo_target.stats()["requests"] == 0
+    assert (
+        RunRecords(TABLE, clients.dynamodb).progress("r-dup", item["progress_counters"])["workers_running"]
+        == 0
+    )
+    assert json.loads(clients.s3.get_object(Bucket=BUCKET, Key=marker)["Body"].read()) == {"started_at": 1}
+
+
+def test_a_worker_keeps_its_result_when_its_bookkeeping_is_throttled(
+    clients: Clients, demo_target: DemoTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Progress and the workers-running count are bookkeeping: a throttle that outlasts the SDK's
+    retries there neither stops the worker from starting nor loses the result it measured."""
+
+    def throttled(*_: Any, **__: Any) -> None:
+        raise RuntimeError("ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(RunRecords, "add", throttled)
+    item = _first_item(clients, demo_target, "r-throttled")
+    assert handlers.worker(item, clients)["status"] == "ok"
+    result = json.loads(clients.s3.get_object(Bucket=BUCKET, Key=item["result_key"])["Body"].read())
+    assert result["intervals"] and demo_target.stats()["requests"] > 0
+
+
+def test_workers_publish_progress_to_counters_never_to_the_run_record(
+    clients: Clients, demo_target: DemoTarget
+) -> None:
+    """A thousand workers on one item would pass DynamoDB's per-partition rate: each run's progress
+    goes to counter items of their own partition keys, summed for `surge status`."""
+    calls: list[dict[str, Any]] = []
+    clients.dynamodb.meta.events.register(
+        "before-parameter-build.dynamodb.UpdateItem", lambda params, **_: calls.append(dict(params))
+    )
+    outcome = run_workflow(clients, plan_for(demo_target.url))
+    assert outcome["verdict"] == "pass"
+    adds = [c for c in calls if str(c.get("UpdateExpression", "")).startswith("ADD")]
+    assert adds and all("#PROGRESS#" in c["Key"]["pk"]["S"] for c in adds)
+    record = RunRecords(TABLE, clients.dynamodb)
+    status = record.with_progress("r1")
+    assert status is not None and status["requests"] == demo_target.stats()["requests"] == 1200
+    assert status["workers_running"] == 0

@@ -100,7 +100,14 @@ def test_with_a_failure_tolerance_the_map_fails_early_and_still_nothing_is_lost(
             '"ToleratedFailurePercentage": 100.0,', '"ToleratedFailurePercentage": 0.0,'
         )
         assert edited != definition
-        return edited
+        # ... and its workers' failures reach the map (no Catch in the item processor).
+        doc = json.loads(edited)
+        for i, b in enumerate(("Even", "Odd")):
+            processor = doc["States"]["RunSegments"]["Branches"][i]["States"][f"RunShards{b}"][
+                "ItemProcessor"
+            ]
+            del processor["States"][f"Worker{b}"]["Catch"], processor["States"][f"WorkerLost{b}"]
+        return json.dumps(doc)
 
     with sfn_workflow(monkeypatch, edit_definition=tolerate_nothing) as workflow:
         real = core.worker

@@ -38,6 +38,14 @@ def request_context(operation: str, params: dict[str, Any]) -> dict[str, Any]:
         attributes |= {
             n for n in _NAME.findall(re.sub(r"[#:]\w+", " ", expression)) if n.upper() not in _KEYWORDS
         }
+    if operation == "BatchGetItem":
+        # One request for several keys: each table's keys and projection, as IAM reads them.
+        (request,) = params["RequestItems"].values()
+        inner = request_context(
+            "GetItem", {k: v for k, v in request.items() if k != "Keys"} | {"Key": request["Keys"][0]}
+        )
+        inner["dynamodb:LeadingKeys"] = sorted({key["pk"]["S"] for key in request["Keys"]})
+        return inner
     if operation == "GetItem" and "ProjectionExpression" not in params:
         attributes.add("<every attribute>")  # a read of the whole item names no attribute list
     context: dict[str, Any] = {
@@ -88,7 +96,17 @@ def test_workers_and_aggregate_write_only_the_attributes_their_roles_allow(
         done = harness.wait(harness.start("iam-calls", plan, options), 60)
     assert done["status"] == "FAILED" and "during segment 0" in done["cause"]
     seen = {(state, operation) for state, operation, _ in calls}
-    assert {("worker", "GetItem"), ("worker", "UpdateItem"), ("aggregate", "UpdateItem")} <= seen
+    assert {
+        ("worker", "GetItem"),
+        ("worker", "BatchGetItem"),  # a watcher summing the progress counters
+        ("worker", "UpdateItem"),
+        ("aggregate", "UpdateItem"),
+    } <= seen
+    # Progress goes to the counters' own partitions, never to the run record.
+    progress = [
+        p for s, op, p in calls if s == "worker" and op == "UpdateItem" and "ADD" in p["UpdateExpression"]
+    ]
+    assert progress and all(p["Key"]["pk"]["S"].startswith("RUN#iam-calls#PROGRESS#") for p in progress)
     denied = []
     for state, operation, params in calls:
         context = request_context(operation, params)

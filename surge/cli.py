@@ -141,6 +141,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     changed = plan.validity.changed()
     if changed:
         print("  validity limits changed by the plan: " + ", ".join(f"{k}={v:g}" for k, v in changed.items()))
+    if args.cloud:
+        from surge.cloud.execution_input import parse_options
+        from surge.cloud.fleet_figures import fleet_figures
+
+        for line in fleet_figures(plan, parse_options({})).lines():
+            print(f"  {line}")
     _warn_without_thresholds(plan)
     return ExitStatus.OK
 

@@ -224,6 +224,7 @@ class Harness:
         self._next_child_start = 0.0
         self.worker_error_bytes: dict[tuple[Any, Any], list[int]] = {}
         self.peak_in_flight = 0
+        self.largest_payload = 0  # bytes: the largest event a function got or result it gave
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.s3 = boto3.client("s3", region_name=REGION)
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -251,6 +252,7 @@ class Harness:
                 slot = max(self._next_child_start, time.monotonic())
                 self._next_child_start = slot + 1.0 / self.child_starts_per_s
             time.sleep(max(0.0, slot - time.monotonic()))
+        self.largest_payload = max(self.largest_payload, len(body or b""))
         if self.quotas is not None and len(body or b"") > MAX_PAYLOAD_BYTES:
             self.quotas.violations.append(f"{short} input of {len(body)} bytes over 256 KiB")
         with self._lock:
@@ -320,6 +322,7 @@ class Harness:
                     self.worker_error_bytes.setdefault(where, []).append(len(answer))
             return answer
         answer = json.dumps(result).encode()
+        self.largest_payload = max(self.largest_payload, len(answer))
         if self.quotas is not None and len(answer) > MAX_PAYLOAD_BYTES:
             self.quotas.violations.append(f"{state} output of {len(answer)} bytes over 256 KiB")
         return answer

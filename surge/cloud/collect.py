@@ -15,7 +15,7 @@ from surge.cloud.state_io import (
     run_options,
     run_records,
 )
-from surge.cloud.worker import PROGRESS_EVERY_S
+from surge.cloud.worker import PROGRESS_EVERY_S, STOP_POLL_S
 from surge.metrics import RunUsage, SessionClients, collect_services, lambda_gb_seconds
 
 WORKER_MEMORY_MB = 1769  # infra/functions.py: one full vCPU
@@ -28,6 +28,7 @@ def run_usage(
     """What the run itself consumed, counted from its segments and shards (for its own cost)."""
     gb_s = 0.0
     workers = transitions = dynamo_writes = 0
+    dynamo_reads = 0.0
     for seg in run["segments"]:
         shards = int(seg["shard_count"])
         start = layout.parse_iso(str(seg["launch_at"]))
@@ -37,6 +38,7 @@ def run_usage(
         workers += shards
         transitions += 6 + 2 * shards  # wait, map, aggregate, choice; each item's start and end
         dynamo_writes += shards * (3 + int(busy / progress_flush_s))
+        dynamo_reads += shards * busy / STOP_POLL_S  # the stop flag, strongly consistent
     segments = len(run["segments"])
     return RunUsage(
         lambda_gb_s=gb_s,
@@ -45,7 +47,7 @@ def run_usage(
         s3_put_requests=2 * segments + workers + 8,
         s3_get_requests=3 * workers + 2 * segments + 4,
         dynamodb_write_units=float(dynamo_writes + segments + 4),
-        dynamodb_read_units=float(workers * 10),
+        dynamodb_read_units=dynamo_reads + workers,
     )
 
 

@@ -84,3 +84,23 @@ def test_the_limit_is_where_the_budget_is() -> None:
 def test_a_state_too_large_is_refused() -> None:
     (problem,) = limit_problems([0], {"segments": ["x" * STATE_BUDGET_BYTES]})
     assert "bytes of workflow state" in problem
+
+
+def test_the_large_cases_on_paper() -> None:
+    """`surge validate --cloud` figures for 100k req/s for an hour and 1000 workers for 10 minutes."""
+    from surge.cloud.fleet_figures import fleet_figures
+
+    hour = fleet_figures(plan("1h", 100_000))
+    assert (hour.segments, hour.most_workers, hour.lead_s) == (6, 112, 30)
+    assert hour.history_events < 1000 and hour.counter_writes_per_s <= 100
+    thousand = fleet_figures(plan("10m", 20_000, workers=1000))
+    assert (thousand.segments, thousand.most_workers) == (1, 1000)
+    assert thousand.peak.workers == 1000 and thousand.record_reads_per_s == 333 < 3000
+    assert thousand.results_per_prefix == 1000 < 3500
+    assert (
+        10 < thousand.cost["total_usd"] < 30 and thousand.cost["lambda_usd"] > thousand.cost["dynamodb_usd"]
+    )
+    text = "\n".join(thousand.lines())
+    assert "1 segment(s) of up to 1000 Lambda workers" in text and "~333 strongly consistent reads/s" in text
+    ssm = fleet_figures(plan("10m", 20_000, workers=1000, variables={"t": "{{ $ssm.token }}"}))
+    assert ssm.lead_s == 44 and ssm.ssm_reads_per_s == 30

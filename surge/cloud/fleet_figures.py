@@ -49,8 +49,9 @@ class FleetFigures:
             f"(`surge doctor --cloud --plan` compares with the account); lead {self.lead_s} s",
             f"  quotas: {self.history_events:,} history events (of {MAX_HISTORY_EVENTS:,}); the busiest "
             f"DynamoDB key, a progress counter, ~{self.counter_writes_per_s:g} writes/s (of 1,000); the run "
-            f"record ~{self.record_reads_per_s:g} strongly consistent reads/s (of 3,000); {self.results_per_prefix} "
-            f"results per S3 prefix at a segment's end (of 3,500 PUT/s){ssm}",
+            f"record ~{self.record_reads_per_s:g} strongly consistent reads/s, up to {self.peak.workers} as the "
+            f"fleet starts (of 3,000); {self.results_per_prefix} results per S3 prefix at a segment's end "
+            f"(of 3,500 PUT/s){ssm}",
             f"  the run's own cost: ${self.cost['total_usd']:.2f} (Lambda ${self.cost['lambda_usd']:.2f}, "
             f"Step Functions ${self.cost['step_functions_usd']:.2f}, S3 ${self.cost['s3_usd']:.2f}, DynamoDB "
             f"${self.cost['dynamodb_usd']:.2f}; us-east-1 list prices)",

@@ -2,8 +2,11 @@
 real cloud workers, under AWS's request-rate quotas (tests/aws_quotas.py), against a loopback target.
 
 One test process cannot run a thousand load engines (each is an event loop with its own timers:
-50 of them cost ~14 CPU-seconds a run here). So each worker's load is reduced to what the machine
-can hold while everything the worker does with AWS stays as it is: ``surge.cloud.worker.worker`` runs
+50 of them cost ~14 CPU-seconds a run here), so each worker's load is reduced to what the machine
+can hold. A thousand workers' AWS calls (~550 a second from their stop-flag polls and progress) are
+answered in real time once moto's global backend lock is out of the way (tests/sfn_harness.py);
+``time_scale`` can still run a drill k times slower on a machine that cannot keep up,
+while everything the worker does with AWS stays as it is: ``surge.cloud.worker.worker`` runs
 unchanged (its start marker, plan and secrets reads, progress counters, stop-flag polls, the
 execution watch, its result), and only the engine inside it, ``run_worker``, is replaced by
 :func:`light_run_worker`: the shard's own arrivals of the plan, each a real HTTP request to the
@@ -208,9 +211,21 @@ class DrillFigures:
     quotas: QuotaModel
     peak_lambda_concurrency: int
     extra: dict[str, Any] = field(default_factory=dict)
+    time_scale: float = 1.0
 
     def lines(self) -> list[str]:
         states = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(self.state_seconds.items()))
+        k = self.time_scale
+        # Stretched by k, a steady rate reads k times lower; a burst that is not stretched (the
+        # fleet's start, as fast as threads start here) reads as it is, so x k overstates it.
+        peaks = ", ".join(
+            f"{q} {self.quotas.peaks[q]:.0f}/s"
+            + (f" (x{k:g}: {self.quotas.peaks[q] * k:.0f}/s)" if k != 1 else "")
+            + f" on {self.quotas.busiest[q]}"
+            for q in sorted(self.quotas.peaks)
+        )
+        refused = ", ".join(f"{q} {n}" for q, n in sorted(self.quotas.refused.items())) or "none"
+        scale = f" ({k:g}x slower than real time, against quotas divided by {k:g})" if k != 1 else ""
         return [
             f"{self.shards} shards: {self.status} in {self.seconds:.0f} s ({self.cause[:160]})",
             f"requests: report {self.requests_reported}, target served {self.requests_served}; "
@@ -219,7 +234,8 @@ class DrillFigures:
             f"{self.largest_payload_bytes:,} bytes (of 262,144); start skew {self.start_skew_s:.1f} s; "
             f"peak Lambda concurrency {self.peak_lambda_concurrency}",
             f"states: {states}",
-            self.quotas.summary(),
+            f"per quota, the busiest key's peak{scale}: {peaks}; refused: {refused}; "
+            f"quotas broken: {len(self.quotas.violations)}",
         ]
 
 
@@ -253,10 +269,18 @@ def run_drill(
     timeout_s: float = 900.0,
     run_id: str = "drill",
     on_harness: Callable[[Harness], None] | None = None,
+    time_scale: float = 1.0,
 ) -> DrillFigures:
     """One segment of ``shards`` workers through the real workflow, under ``quotas``. Variants: a
     ``surge stop`` ``stop_after_s`` into the load, an abort-on-fail breach (``abort``: the target
-    fails every request), a share of the fleet crashing as it starts (``crash_share``)."""
+    fails every request), a share of the fleet crashing as it starts (``crash_share``).
+
+    ``time_scale`` k > 1 runs the drill k times slower: the workers' rhythm (stop-flag polls,
+    progress, the execution watch), the segment and the spacing of arrivals are all stretched by k,
+    so every worker makes every call it would make, at 1/k of the rate; the quota model's limits
+    are divided by k, which keeps them the same quotas for the stretched rhythm (the fleet's start,
+    as fast as threads start, is not stretched: the model holds it to stricter limits than AWS). One process answers ~140 AWS calls a second through moto; a thousand real-time
+    workers make ~550 (tests/fleet_drill.py's docstring)."""
     from surge.cloud import handlers as core
     from surge.cloud import layout
     from surge.cloud import worker as cloud_worker
@@ -264,6 +288,15 @@ def run_drill(
 
     quotas = quotas or QuotaModel()
     monkeypatch.setattr(cloud_worker, "run_worker", light_run_worker)
+    if time_scale != 1.0:
+        for name in ("STOP_POLL_S", "PROGRESS_EVERY_S", "EXECUTION_POLL_S"):
+            monkeypatch.setattr(cloud_worker, name, getattr(cloud_worker, name) * time_scale)
+        limits = quotas.limits
+        for name in vars(limits):
+            setattr(limits, name, getattr(limits, name) / time_scale)
+        seconds = round(seconds * time_scale)
+        per_worker_s *= time_scale
+        stop_after_s = stop_after_s * time_scale if stop_after_s is not None else None
     crashed = set(range(0, shards, max(1, round(1 / crash_share)))) if crash_share else set()
     real_worker = core.worker
 
@@ -319,6 +352,7 @@ def run_drill(
             quotas=quotas,
             peak_lambda_concurrency=harness.peak_in_flight,
             extra={"report": report, "crashed": sorted(crashed)},
+            time_scale=time_scale,
         )
 
 

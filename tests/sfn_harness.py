@@ -512,7 +512,19 @@ def sfn_workflow(
 
     MAP_RUNS_FAILED_EARLY.clear()
     STOPPED_EXECUTIONS.clear()
+    from moto.core.base_backend import BackendDict
+
     from tests.aws_quotas import enforced
+
+    create_backend = BackendDict._create_account_specific_backend
+
+    def existing_backend_fast(self: Any, account_id: str) -> None:
+        # moto takes one global lock several times per request to find (or make) the account's
+        # backend; with a fleet's thousands of threads that lock becomes a convoy that slows every
+        # call tenfold. Once the backend exists, a dict lookup (atomic) is all it takes.
+        if account_id in self and self in BackendDict._instances:
+            return
+        create_backend(self, account_id)
 
     try:
         with mock_aws(config=config):
@@ -522,6 +534,7 @@ def sfn_workflow(
             with (
                 mock.patch.object(LambdaSimpleBackend, "invoke", harness.invoke),
                 mock.patch.object(DistributedIterationComponent, "_map_run", _aws_map_run),
+                mock.patch.object(BackendDict, "_create_account_specific_backend", existing_backend_fast),
                 enforced(quotas),
             ):
                 _provision(harness, edit_definition)

@@ -15,6 +15,7 @@ from surge.cloud import layout
 from surge.cloud.emf import run_metrics_emf
 from surge.cloud.flows import run_cloud_flow, stored_setup
 from surge.cloud.inputs import baseline_reader
+from surge.cloud.records import RunRecords
 from surge.cloud.segment_results import await_segment, list_segment, merge_segment, result_deadline
 from surge.cloud.state_io import (
     Clients,
@@ -276,22 +277,7 @@ def _finish(
         if run.get("stopped_before_start") or aborted is not None:
             reason = (records.get(run_id) or {}).get("stop_reason") or aborted or "stopped"
             cause = f"stopped before the load started ({reason}): nothing was sent"
-        records.update(
-            run_id,
-            status="ERROR",
-            verdict="error",
-            cause=cause,
-            ended_at=layout.iso_seconds(time.time()),
-            finished_by=finished_by,
-        )
-        return {
-            "run_id": run_id,
-            "plan": run.get("plan_name"),
-            "verdict": "error",
-            "cause": cause,
-            "report_uri": None,
-            "already_reported": False,
-        }
+        return _close_as_error(records, run_id, run.get("plan_name"), cause, finished_by)
     rep, uri = rendered
     outcome = {
         "run_id": run_id,
@@ -340,21 +326,7 @@ def finalize(event: Mapping[str, Any], clients: Clients) -> dict[str, Any] | Non
     reason = f"the execution ended {status} outside the workflow (a console or API stop, or its timeout)"
     records.request_stop(run_id, reason)
     if not exists(clients, layout.run_key(run_id)):
-        records.update(
-            run_id,
-            status="ERROR",
-            verdict="error",
-            cause=reason,
-            ended_at=layout.iso_seconds(time.time()),
-            finished_by=FINISHED_BY_OUTSIDE,
-        )
-        outcome: dict[str, Any] = {
-            "run_id": run_id,
-            "plan": record.get("plan"),
-            "verdict": "error",
-            "cause": reason,
-            "report_uri": None,
-        }
+        outcome = _close_as_error(records, run_id, record.get("plan"), reason, FINISHED_BY_OUTSIDE)
     else:
         outcome = _finish(
             clients,
@@ -363,7 +335,7 @@ def finalize(event: Mapping[str, Any], clients: Clients) -> dict[str, Any] | Non
             aborted=reason,
             finished_by=FINISHED_BY_OUTSIDE,
         )
-        outcome.pop("already_reported", None)  # the event's detail is the contract's RunCompletedDetail
+    outcome.pop("already_reported", None)  # the event's detail is the contract's RunCompletedDetail
     _emit_run_completed(clients, {**outcome, "execution_arn": detail.get("executionArn")})
     return outcome
 
@@ -447,23 +419,36 @@ def record_error(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
             uri = rendered[1] if rendered else None
         except Exception:  # the error itself is what must be recorded; a partial report is a bonus
             uri = None
+    # The workflow sends the Run Completed event with the outcome.
+    return _close_as_error(records, run_id, plan_name, cause, FINISHED_BY_WORKFLOW, report_uri=uri)
+
+
+def _close_as_error(
+    records: RunRecords,
+    run_id: str,
+    plan: object,
+    cause: str,
+    finished_by: str,
+    report_uri: str | None = None,
+) -> dict[str, Any]:
+    """Finish the run record as ERROR with ``cause``; the outcome the workflow and events carry."""
     records.update(
         run_id,
         status="ERROR",
         verdict="error",
         cause=cause,
-        report_uri=uri,
+        report_uri=report_uri,
         ended_at=layout.iso_seconds(time.time()),
-        finished_by=FINISHED_BY_WORKFLOW,
+        finished_by=finished_by,
     )
     return {
         "run_id": run_id,
-        "plan": plan_name,
+        "plan": plan if isinstance(plan, str) else None,
         "verdict": "error",
         "cause": cause,
-        "report_uri": uri,
+        "report_uri": report_uri,
         "already_reported": False,
-    }  # the workflow sends the Run Completed event with it
+    }
 
 
 __all__ = ["finalize", "record_error", "report", "sweep"]

@@ -44,11 +44,14 @@ from reports.markdown import (
     format_value,
     generator_rows,
     generator_warnings,
+    judgement_lines,
+    latency_interval_cell,
     partial_note,
     phase_cells,
     recovery_rows,
     reevaluation_note,
     status_label,
+    uncertainty_line,
     validity_findings,
     verdict_label,
 )
@@ -328,7 +331,7 @@ def _signoff(report: Report) -> str:
         "<p class='hint'>Delta: measured against the baseline, green when better for the check, red "
         "when worse. NO DATA never passes.</p>"
     )
-    lines = baseline_lines(report)
+    lines = [*baseline_lines(report), *judgement_lines(report)]
     baseline = f'<ul class="baseline">{"".join(f"<li>{_e(x)}</li>" for x in lines)}</ul>' if lines else ""
     signature = f"<p class='signature'>{_e(SIGNATURE)}</p>"
     return _section("signoff", "Sign-off", table, note, baseline, signature)
@@ -383,11 +386,21 @@ def _charts(charts: Sequence[ChartSpec]) -> str:
 
 def _latency(report: Report) -> str:
     corrected, service = report["latency_ms"], report["service_time_ms"]
-    rows = [
-        [label, format_latency(corrected, key), format_latency(service, key)] for key, label in LATENCY_KEYS
+    spans = bool(report.get("uncertainty"))  # reports written before intervals existed have none
+    rows: list[list[Cell]] = [
+        [
+            label,
+            format_latency(corrected, key),
+            *([latency_interval_cell(report, key)] if spans else []),
+            format_latency(service, key),
+        ]
+        for key, label in LATENCY_KEYS
     ]
-    table = _table(("Statistic", "Response time (corrected)", "Service time"), rows, (1, 2))
-    return _section("latency", "Latency" + together(report), table)
+    heads = ("Statistic", "Response time (corrected)", *(("95% interval",) if spans else ()), "Service time")
+    table = _table(heads, rows, (1, 2, 3) if spans else (1, 2))
+    line = uncertainty_line(report)
+    hint = f"<p class='hint'>{_e(line)} (neighbouring requests' correlation included).</p>" if line else ""
+    return _section("latency", "Latency" + together(report), table, hint)
 
 
 def _applied_load(report: Report) -> str:

@@ -67,6 +67,7 @@ __all__ = [
     "format_datetime",
     "format_delta",
     "format_duration",
+    "format_interval",
     "format_latency",
     "format_measured",
     "format_ms",
@@ -78,12 +79,15 @@ __all__ = [
     "format_value",
     "generator_rows",
     "generator_warnings",
+    "judgement_lines",
+    "latency_interval_cell",
     "partial_note",
     "phase_cells",
     "phase_not_run",
     "reevaluation_note",
     "render_markdown",
     "status_label",
+    "uncertainty_line",
     "unit_for_key",
     "validity_findings",
     "verdict_label",
@@ -156,9 +160,73 @@ def check_label(check: Check) -> str:
 
 
 def format_measured(check: Check) -> str:
-    """A check's measured value; "≥ …" when it is only a lower bound (it fell among timeouts)."""
+    """A check's measured value; "≥ …" when it is only a lower bound (it fell among timeouts);
+    with its 95 % interval when the run's data gave one, and "within the uncertainty" when the
+    target lies inside it."""
     text = format_value(check["measured"], check["unit"])
-    return f"≥ {text} (timeouts)" if check.get("at_least") and check["measured"] is not None else text
+    if check.get("at_least") and check["measured"] is not None:
+        return f"≥ {text} (timeouts)"
+    span = check.get("interval")
+    if span:
+        text += " " + format_interval(span, check["unit"])
+    if check.get("uncertain"):
+        text += " (within the uncertainty)"
+    return text
+
+
+def format_interval(span: Sequence[float | None], unit: str) -> str:
+    """A 95 % interval, "[455–510 ms]"; an open upper end is "[455 ms–?]"."""
+    lo, hi = span[0], span[1]
+    if hi is None:
+        return f"[{format_value(lo, unit)}–?]"
+    low, high = format_value(lo, unit), format_value(hi, unit)
+    # One unit for both ends when they share it: [455–510 ms].
+    low_num, _, low_unit = low.partition(" ")
+    high_unit = high.partition(" ")[2]
+    if low_unit and low_unit == high_unit:
+        return f"[{low_num}–{high}]"
+    return f"[{low}–{high}]"
+
+
+UNCERTAINTY_LABELS = (
+    ("http.latency.p50", "p50"),
+    ("http.latency.p95", "p95"),
+    ("http.latency.p99", "p99"),
+    ("http.error_rate", "error rate"),
+    ("http.throughput", "throughput"),
+)
+
+
+def uncertainty_line(report: Report) -> str | None:
+    """The headline figures with their 95 % intervals, or None for a report without them."""
+    found = report.get("uncertainty") or {}
+    parts = []
+    for metric, label in UNCERTAINTY_LABELS:
+        span = found.get(metric)
+        if span:
+            unit = "ms" if ".latency." in metric else "ratio" if metric.endswith("error_rate") else "per_s"
+            parts.append(f"{label} {format_interval(span, unit)}")
+    return ("95% intervals from the run's own data: " + ", ".join(parts)) if parts else None
+
+
+def latency_interval_cell(report: Report, key: str) -> str:
+    """The 95 % interval of one statistic of the run's response time, or a dash."""
+    span = (report.get("uncertainty") or {}).get(f"http.latency.{key}")
+    return format_interval(span, "ms") if span else DASH
+
+
+def judgement_lines(report: Report) -> list[str]:
+    """What the checks judged with their noise: a threshold within its figure's uncertainty, a
+    regression check the noise decided, and the smallest change each regression check could see."""
+    lines = []
+    for c in report["checks"]:
+        if c.get("uncertain") and c.get("detail"):
+            lines.append(f"{c['name']}: {c.get('detail')}")
+        elif is_regression_check(c) and c.get("detectable_pct") is not None:
+            detail = c.get("detail")
+            seen = f"this pair of runs tells a change of {c.get('detectable_pct'):.1f}% from noise (95% of the time)"
+            lines.append(f"{c['name']}: " + (f"{detail}; {seen}" if detail else seen))
+    return lines
 
 
 def format_latency(summary: LatencySummary, key: LatencyKey) -> str:
@@ -215,8 +283,19 @@ def baseline_lines(report: Report) -> list[str]:
         return []
     lines = [f"Baseline: {info['label']}."]
     if info["max_worse_pct"] is not None:
+        aware = any(c.get("noise_pct") is not None for c in report["checks"] if is_regression_check(c))
         lines.append(
-            f"Regression rule: no metric worse than the baseline by more than {info['max_worse_pct']:g}%."
+            f"Regression rule: no metric worse than the baseline by more than {info['max_worse_pct']:g}%"
+            + (
+                " and beyond the noise (both runs' 95% intervals"
+                + (
+                    f", the spread between {info.get('noise_runs')} earlier runs of the plan)."
+                    if info.get("noise_runs")
+                    else ")."
+                )
+                if aware
+                else "."
+            )
         )
     return lines + [f"Note: {note}." for note in info["notes"]]
 
@@ -367,7 +446,7 @@ def _signoff(report: Report) -> list[str]:
             "outruns its generator, gets no answer or is cut short proved nothing, whatever its "
             "thresholds say._"
         )
-    extra = [f"- {_cell(line)}" for line in baseline_lines(report)]
+    extra = [f"- {_cell(line)}" for line in [*baseline_lines(report), *judgement_lines(report)]]
     return lines + _table(headers, rows, (2, 3, 4)) + [note, ""] + ([*extra, ""] if extra else [])
 
 
@@ -483,18 +562,31 @@ def _totals(report: Report) -> list[str]:
 
 def _latency(report: Report) -> list[str]:
     corrected, service = report["latency_ms"], report["service_time_ms"]
+    spans = bool(report.get("uncertainty"))  # reports written before intervals existed have none
     rows = [
-        (label, format_latency(corrected, key), format_latency(service, key)) for key, label in LATENCY_KEYS
+        (
+            label,
+            format_latency(corrected, key),
+            *((latency_interval_cell(report, key),) if spans else ()),
+            format_latency(service, key),
+        )
+        for key, label in LATENCY_KEYS
     ]
     note = (
         "_Response time is measured from each request's intended start (corrected for coordinated "
         "omission); service time from send to last byte. Both cover answered requests; a timed-out "
         "request counts as at least its timeout (≥), and requests that got no answer (refused, "
-        "reset, connect, DNS, TLS, interrupted) are errors, not latencies._"
+        "reset, connect, DNS, TLS, interrupted) are errors, not latencies. The 95% interval is "
+        "where the true figure lies, read from the run's own data (neighbouring requests' "
+        "correlation included)._"
     )
     return (
         _section("Latency" + together(report))
-        + _table(("Statistic", "Response time (corrected)", "Service time"), rows, (1, 2))
+        + _table(
+            ("Statistic", "Response time (corrected)", *(("95% interval",) if spans else ()), "Service time"),
+            rows,
+            (1, 2, 3) if spans else (1, 2),
+        )
         + [
             note,
             "",

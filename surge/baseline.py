@@ -22,9 +22,11 @@ from __future__ import annotations
 import json
 import math
 import re
+import statistics
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Literal
 
 from surge.baseline_formats import (
@@ -41,6 +43,7 @@ from surge.plan import LAST_PASS, BaselineFile, Plan, Regression, is_s3_uri
 from surge.report_model import BaselineInfo, Check, CheckStatus
 from surge.stats import AtLeast
 from surge.thresholds import ThresholdError, parse_metric, parse_threshold
+from surge.uncertainty import Z_95, Interval, t_quantile
 from surge.vocabulary import Kind
 
 if TYPE_CHECKING:
@@ -69,13 +72,30 @@ class Baseline:
     ref: str  # run id or file path
     label: str
     figures: Mapping[str, float] = field(default_factory=dict)
+    # The baseline run's own 95 % intervals by metric (a file has none).
+    intervals: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # How much each metric moved between earlier runs of the plan: one run's standard deviation,
+    # as a share of their mean; read from ``noise_runs`` runs (none below NOISE_MIN_RUNS).
+    noise: Mapping[str, float] = field(default_factory=dict)
+    noise_runs: int = 0
+    plan_hash: str | None = None  # a run's plan version (same plan: the same offered load)
 
     @classmethod
     def from_info(cls, info: BaselineInfo) -> Baseline | None:
         """The baseline a stored report was compared to, so a re-render uses the same figures."""
         if info["source"] is None or info["ref"] is None:
             return None
-        return cls(info["spec"], info["source"], info["ref"], info["label"], dict(info["figures"]))
+        return cls(
+            info["spec"],
+            info["source"],
+            info["ref"],
+            info["label"],
+            dict(info["figures"]),
+            {m: (lo, hi) for m, (lo, hi) in (info.get("intervals") or {}).items()},
+            dict(info.get("noise") or {}),
+            info.get("noise_runs", 0),
+            info.get("plan_hash"),
+        )
 
 
 # --- metric names, units and directions --------------------------------------------------------
@@ -322,18 +342,149 @@ def _direction_for(metric: str, checks: Sequence[Check]) -> Direction | None:
     return default_direction(metric)
 
 
+# Earlier runs of the plan a noise band is read from (history, repeats), and the fewest that say
+# anything.
+NOISE_RUNS = 10
+NOISE_MIN_RUNS = 3
+
+# A regression rule compares several metrics; each could cry wolf by chance. The alarm level is
+# shared among them (Bonferroni), so identical runs fail the rule as a whole at most this often.
+FALSE_ALARM_RATE = 0.05
+# The power the "smallest detectable change" is stated at.
+DETECTION_POWER = 0.95
+
+
+@dataclass(frozen=True)
+class Noise:
+    """What a regression check knows of the noise: one standard error of the change measured
+    minus baseline (in the metric's unit), and where it was read."""
+
+    se: float
+    source: str
+    # Degrees of freedom when the noise was read from a few earlier runs (None: from the runs'
+    # own data, thousands of requests): a spread from three runs is itself uncertain.
+    df: int | None = None
+
+    def critical(self, metrics_compared: int) -> float:
+        """Standard errors a change must reach to be called real (one-sided, the false-alarm
+        rate shared among the metrics compared)."""
+        p = 1.0 - FALSE_ALARM_RATE / max(metrics_compared, 1)
+        return NormalDist().inv_cdf(p) if self.df is None else t_quantile(p, self.df)
+
+    def power(self) -> float:
+        return (
+            NormalDist().inv_cdf(DETECTION_POWER) if self.df is None else t_quantile(DETECTION_POWER, self.df)
+        )
+
+
+def alarm_z(metrics_compared: int) -> float:
+    """How many standard errors a change must reach before one of ``metrics_compared`` checks
+    calls it real (one-sided, the false-alarm rate shared among them)."""
+    return NormalDist().inv_cdf(1.0 - FALSE_ALARM_RATE / max(metrics_compared, 1))
+
+
+def change_noise(
+    metric: str,
+    measured: float,
+    figure: float,
+    measured_interval: Interval | None,
+    baseline: Baseline,
+) -> Noise | None:
+    """One standard error of (measured - baseline): from both runs' 95 % intervals, or from the
+    spread between earlier runs of the plan, whichever is larger; None when neither is known."""
+    se_m = measured_interval.se() if measured_interval is not None else None
+    found = baseline.intervals.get(metric) or baseline.intervals.get(untargeted(metric))
+    se_b: float | None = None
+    if found is not None:
+        se_b = (found[1] - found[0]) / (2.0 * Z_95)
+    elif se_m is not None:
+        # The baseline measured as precisely as this run (relatively; absolutely from a zero).
+        se_b = se_m * abs(figure) / measured if measured > 0 else se_m
+    within = math.sqrt(se_m**2 + se_b**2) if se_m is not None and se_b is not None else None
+    spread = baseline.noise.get(metric, baseline.noise.get(untargeted(metric)))
+    between = math.sqrt(2.0) * spread * abs(figure) if spread is not None else None
+    if within is None and between is None:
+        return None
+    if between is not None and (within is None or between > within):
+        return Noise(
+            between,
+            f"the spread between {baseline.noise_runs} earlier runs of the plan",
+            baseline.noise_runs - 1,
+        )
+    where = (
+        "both runs' 95% intervals"
+        if found is not None
+        else "this run's 95% interval (the baseline's taken as equal)"
+    )
+    return Noise(within or 0.0, where)
+
+
+@dataclass(frozen=True)
+class OfferedLoad:
+    """An open-model run's offered load: what its constant-rate phases asked for in requests per
+    second (arrivals/s times the requests an iteration made there), and what each delivered.
+
+    In the open model the plan sets the rate: the run's throughput, averaged over warm-up and
+    ramps, is the plan's shape, not the service's. Against another system's (or another plan's)
+    throughput, only a phase that offered that load says anything."""
+
+    offered: Mapping[str, float]  # phase -> requests/s asked for
+    delivered: Mapping[str, float | None]  # phase -> requests/s measured
+
+    def match(self, figure: float, max_worse_pct: float) -> tuple[str, float | None] | None:
+        """The phase whose offered load is the baseline's figure (within the rule's percentage)."""
+        if figure <= 0:
+            return None
+        near = [
+            (abs(rate - figure) / figure, name)
+            for name, rate in self.offered.items()
+            if abs(rate - figure) / figure * 100.0 <= max(max_worse_pct, 1.0) + _EPSILON_PCT
+        ]
+        if not near:
+            return None
+        name = min(near)[1]
+        return name, self.delivered.get(name)
+
+    def unmatched_note(self, metric: str, figure: float, max_worse_pct: float) -> str:
+        rates = (
+            ", ".join(f"{name} {rate:.1f}/s" for name, rate in self.offered.items())
+            or "none at a constant rate"
+        )
+        return (
+            f"{metric} is not compared: in the open model the plan sets the rate, and no phase offered "
+            f"the baseline's {figure:.1f} requests/s (within {max(max_worse_pct, 1.0):g}%; the plan's "
+            f"constant-rate phases offered {rates}); a phase at that rate would be compared with it"
+        )
+
+
 def _regression_check(
     metric: str,
     measured: float | None,
     figure: float,
     direction: Direction,
     max_worse_pct: float,
+    noise: Noise | None = None,
+    metrics_compared: int = 1,
 ) -> Check:
     limit = regression_limit(figure, direction, max_worse_pct)
     status: CheckStatus = "no-data"
     bound = isinstance(measured, AtLeast)
+    detail: str | None = None
     if measured is not None:
         status = "fail" if is_regression(measured, figure, direction, max_worse_pct) else "pass"
+        if noise is not None and status == "fail" and not bound:
+            worse_by = (measured - figure) if direction == "higher" else (figure - measured)
+            if worse_by <= noise.critical(metrics_compared) * noise.se:
+                status = "pass"
+                detail = (
+                    f"{_worse_text(measured, figure, direction)}: beyond {max_worse_pct:g}% but within "
+                    f"the noise ({_noise_text(noise, figure)}): not a regression"
+                )
+            else:
+                detail = (
+                    f"{_worse_text(measured, figure, direction)}: beyond {max_worse_pct:g}% and beyond "
+                    f"the noise ({_noise_text(noise, figure)})"
+                )
         if bound and direction == "higher":
             status = "fail"  # at least this much, maybe far more: not proven within the limit
     delta = delta_pct(measured, figure)
@@ -352,7 +503,26 @@ def _regression_check(
     )
     if bound:
         check["at_least"] = True
+    if noise is not None and figure != 0:
+        noise_pct = noise.se / abs(figure) * 100.0
+        check["noise_pct"] = round(noise_pct, 3)
+        check["detectable_pct"] = round(
+            max(max_worse_pct, noise.critical(metrics_compared) * noise_pct) + noise.power() * noise_pct, 3
+        )
+    if detail is not None:
+        check["detail"] = detail
     return check
+
+
+def _worse_text(measured: float, figure: float, direction: Direction) -> str:
+    pct = worse_pct(measured, figure, direction)
+    return "worse than a baseline of 0" if math.isinf(pct) else f"worse by {pct:.1f}%"
+
+
+def _noise_text(noise: Noise, figure: float) -> str:
+    if figure == 0:
+        return f"one standard error {noise.se:.3g}, from {noise.source}"
+    return f"one standard error ±{noise.se / abs(figure) * 100:.1f}% of the baseline, from {noise.source}"
 
 
 _TARGET_PREFIX = re.compile(r"""^target\[(?:"[^"]*"|'[^']*')\]\.""")
@@ -380,6 +550,8 @@ def apply_baseline(
     measured: Mapping[str, float | None],
     notes: Sequence[str] = (),
     targets: Sequence[str] = (),
+    intervals: Mapping[str, Interval | None] | None = None,
+    offered: OfferedLoad | None = None,
 ) -> BaselineOutcome:
     """The checks with their baseline figures and deltas, plus the regression rule's checks.
 
@@ -403,6 +575,7 @@ def apply_baseline(
     if baseline and regression is not None:
         by_metric = {c["metric"]: c["measured"] for c in reversed(checks)}
         skipped: list[str] = []
+        compared: list[tuple[str, float | None, float, Direction]] = []
         for metric in regression_metrics(checks, regression, targets):
             figure = figure_for(figures, metric)
             if figure is None:
@@ -414,7 +587,34 @@ def apply_baseline(
                 skipped.append(metric)
                 continue
             value = measured[metric] if metric in measured else by_metric.get(metric)
-            out.append(_regression_check(metric, value, figure, direction, regression.max_worse_pct))
+            if offered is not None and untargeted(metric) == "http.throughput":
+                matched = offered.match(figure, regression.max_worse_pct)
+                if matched is None:
+                    all_notes.append(offered.unmatched_note(metric, figure, regression.max_worse_pct))
+                    continue
+                phase, _ = matched
+                metric = f'phase["{phase}"].throughput'
+                value = measured.get(metric, matched[1])
+            compared.append((metric, value, figure, direction))
+        blind: list[str] = []
+        for metric, value, figure, direction in compared:
+            noise = None
+            if regression.noise == "aware" and value is not None:
+                interval = (intervals or {}).get(metric)
+                noise = change_noise(metric, value, figure, interval, baseline)
+                if noise is None:
+                    blind.append(metric)
+            out.append(
+                _regression_check(
+                    metric, value, figure, direction, regression.max_worse_pct, noise, len(compared)
+                )
+            )
+        if blind:
+            all_notes.append(
+                "the regression rule knows no noise for " + ", ".join(blind) + ": compared on the "
+                "figures alone (no interval for them, and fewer than "
+                f"{NOISE_MIN_RUNS} earlier runs of the plan)"
+            )
         if skipped:
             all_notes.append(
                 "the regression rule skips "
@@ -441,6 +641,12 @@ def apply_baseline(
         max_worse_pct=regression.max_worse_pct if regression else None,
         notes=all_notes,
     )
+    if baseline is not None and (baseline.intervals or baseline.noise):
+        info["intervals"] = {m: [lo, hi] for m, (lo, hi) in baseline.intervals.items()}
+        info["noise"] = dict(baseline.noise)
+        info["noise_runs"] = baseline.noise_runs
+    if baseline is not None and baseline.plan_hash:
+        info["plan_hash"] = baseline.plan_hash
     return BaselineOutcome(out, info)
 
 
@@ -466,7 +672,44 @@ def check_regression_covers(plan: Plan, baseline: Baseline) -> None:
 
 
 def baseline_from_record(record: RunRecord, spec: str, label: str) -> Baseline:
-    return Baseline(spec=spec, source="run", ref=record.run_id, label=label, figures=dict(record.metrics))
+    return Baseline(
+        spec=spec,
+        source="run",
+        ref=record.run_id,
+        label=label,
+        figures=dict(record.metrics),
+        intervals={m: (span[0], span[1]) for m, span in record.intervals.items()},
+        plan_hash=record.plan_hash or None,
+    )
+
+
+def noise_between(runs: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Each metric's spread between runs of a plan: the standard deviation of one run's figure as a
+    share of their mean (metrics with fewer than NOISE_MIN_RUNS figures, or a mean of 0, have none)."""
+    out: dict[str, float] = {}
+    for metric in sorted(set().union(*runs)) if runs else []:
+        values = [r[metric] for r in runs if metric in r]
+        if len(values) < NOISE_MIN_RUNS:
+            continue
+        mean = statistics.fmean(values)
+        if mean != 0:
+            out[metric] = statistics.stdev(values) / abs(mean)
+    return out
+
+
+def with_history_noise(
+    baseline: Baseline, plan: Plan, history: RunHistory, *, exclude_run: str | None = None
+) -> Baseline:
+    """The baseline with the noise the plan's earlier complete runs show (same plan, unchanged)."""
+    digest = plan.plan_hash()
+    runs = [
+        r
+        for r in history.list(plan=plan.name, limit=NOISE_RUNS + 5)
+        if not r.partial and r.verdict != "error" and r.plan_hash == digest and r.run_id != exclude_run
+    ][:NOISE_RUNS]
+    if len(runs) < NOISE_MIN_RUNS:
+        return baseline
+    return replace(baseline, noise=noise_between([r.metrics for r in runs]), noise_runs=len(runs))
 
 
 def baseline_from_file(
@@ -540,6 +783,20 @@ def resolve_baseline(
     ``before``/``exclude_run`` keep a re-rendered run from becoming its own last-pass baseline.
     ``read_remote`` reads a baseline file given as an s3:// URI (only cloud runs have one).
     """
+    found, notes = _resolve(plan, history, base_dir, before, exclude_run, read_remote)
+    if found is None or plan.regression is None or plan.regression.noise != "aware":
+        return found, notes
+    return with_history_noise(found, plan, history, exclude_run=exclude_run), notes
+
+
+def _resolve(
+    plan: Plan,
+    history: RunHistory,
+    base_dir: Path,
+    before: str | None,
+    exclude_run: str | None,
+    read_remote: RemoteBaselineReader | None,
+) -> tuple[Baseline | None, list[str]]:
     spec = plan.baseline_spec
     if spec is None or plan.baseline is None:
         return None, []

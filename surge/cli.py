@@ -668,9 +668,20 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
         + (f", sent {sent:,} bytes of request bodies" if sent else "")
     )
     if not rep.get("targets"):  # an A/B run's latencies are per target (below): together they mean nothing
+        from reports.markdown import format_interval
+
+        spans = rep.get("uncertainty") or {}
+
+        def with_span(key: str, value: float | None) -> str:
+            span = spans.get(f"http.latency.{key}")
+            return _fmt(value, "ms") + (f" {format_interval(span, 'ms')}" if span else "")
+
         print(
-            f"latency (corrected) p50 {_fmt(lat['p50'], 'ms')}  p95 {_fmt(lat['p95'], 'ms')}  p99 {_fmt(lat['p99'], 'ms')}"
+            f"latency (corrected) p50 {with_span('p50', lat['p50'])}  p95 {with_span('p95', lat['p95'])}  "
+            f"p99 {with_span('p99', lat['p99'])}"
         )
+        if spans:
+            print("  (95% intervals from the run's own data: where the true figure lies)")
     for line in _target_lines(rep):
         print(line)
     for line in _endpoint_lines(rep):
@@ -692,6 +703,8 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
         print(f"baseline: {info['label']}")
         for note in info["notes"]:
             print(f"  note: {note}")
+    from reports.markdown import format_interval as interval_text
+
     for c in rep["checks"]:
         mark = {"pass": "PASS", "fail": "FAIL", "no-data": "NO DATA"}[c["status"]]
         versus = ""
@@ -701,12 +714,16 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
         measured = _fmt(c["measured"], c["unit"])
         if c.get("at_least"):
             measured = f">= {measured} (timeouts)"
+        elif c.get("interval"):
+            measured += " " + interval_text(c.get("interval") or [None, None], c["unit"])
         if "against" in c:  # an A/B comparison: its target was computed from the other side
             versus += f" vs {c['op']} {_fmt(c['target'], c['unit'])}"
         guard = " (abort guard)" if c["abort_on_fail"] else ""
         print(f"  [{mark:>7}] {c['name'] + guard:<45} measured {measured}{versus}")
-        if c["status"] != "pass" and c.get("detail"):
-            print(f"            {c['detail']}")
+        if c.get("detail") and (c["status"] != "pass" or c.get("uncertain") or "noise_pct" in c):
+            seen = c.get("detectable_pct")
+            tail = f"; this pair of runs tells a change of {seen:.1f}% from noise" if seen is not None else ""
+            print(f"            {c['detail']}{tail}")
     for line in _finding_lines(rep):
         print(line)
     verdict = rep["verdict"].upper()

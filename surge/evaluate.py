@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Protocol
+from typing import Literal, Protocol
 
 from surge.report_model import Check, CheckStatus, Verdict
 from surge.stats import AtLeast
 from surge.thresholds import MetricRef, Op, Threshold, compare
+from surge.uncertainty import Interval
+
+# What a check whose target lies inside its figure's 95 % interval means for the verdict (the
+# plan's within_uncertainty): the measured value decides, or the doubt passes, or it fails.
+WithinUncertainty = Literal["measured", "pass", "fail"]
 
 
 class MetricSource(Protocol):
     def value(self, ref: MetricRef) -> float | None:
         """The measured value in the metric's unit, or None when there is no data. A latency that
         fell among timed-out requests is an :class:`AtLeast` (a lower bound)."""
+
+    def interval(self, ref: MetricRef) -> Interval | None:
+        """The value's 95 % interval from the run's own data, or None when it has none."""
 
 
 class TargetSources:
@@ -30,6 +38,12 @@ class TargetSources:
         source = self.targets.get(ref.target)
         return None if source is None else source.value(ref.untargeted())
 
+    def interval(self, ref: MetricRef) -> Interval | None:
+        if ref.target is None:
+            return self.run.interval(ref)
+        source = self.targets.get(ref.target)
+        return None if source is None else source.interval(ref.untargeted())
+
 
 def holds(measured: float, op: Op, target: float) -> bool:
     """Whether a check holds. A lower bound proves only ``>``/``>=`` checks it already meets:
@@ -39,7 +53,11 @@ def holds(measured: float, op: Op, target: float) -> bool:
     return compare(measured, op, target)
 
 
-def evaluate(thresholds: Iterable[Threshold], source: MetricSource) -> list[Check]:
+def evaluate(
+    thresholds: Iterable[Threshold], source: MetricSource, within: WithinUncertainty = "measured"
+) -> list[Check]:
+    """Each threshold's check. A check whose target lies inside its figure's 95 % interval is
+    marked ``uncertain``; ``within`` says whether the measured value, a pass or a fail decides it."""
     checks: list[Check] = []
     for th in thresholds:
         measured = source.value(th.metric)
@@ -70,8 +88,38 @@ def evaluate(thresholds: Iterable[Threshold], source: MetricSource) -> list[Chec
             check["against"] = {ref.canonical: round(_operand(ref, source), 6) for ref in th.operands}
         if detail is not None:
             check["detail"] = detail
+        if measured is not None and unknown is None and not isinstance(measured, AtLeast):
+            _with_uncertainty(check, source.interval(th.metric), within)
         checks.append(check)
     return checks
+
+
+def _short(value: float, unit: str) -> str:
+    if unit == "ratio":
+        return f"{value * 100:.3g}%"
+    return f"{value:.3g}" + {"ms": " ms", "per_s": "/s", "usd": " USD"}.get(unit, "")
+
+
+def _with_uncertainty(check: Check, interval: Interval | None, within: WithinUncertainty) -> None:
+    if interval is None:
+        return
+    check["interval"] = interval.as_list()
+    if check["op"] in ("==", "!=") or "against" in check or not interval.contains(check["target"]):
+        return
+    check["uncertain"] = True
+    hi = "unbounded" if interval.hi is None else _short(interval.hi, check["unit"])
+    span = f"[{_short(interval.lo, check['unit'])} to {hi}]"
+    if within == "measured":
+        check["detail"] = (
+            f"within the uncertainty: the target lies inside the 95% interval {span}; the measured value decides"
+        )
+        return
+    check["status"] = within
+    check["detail"] = f"within the uncertainty: the target lies inside the 95% interval {span}; " + (
+        "the plan gives the doubt a pass (within_uncertainty: pass)"
+        if within == "pass"
+        else "the plan fails what is not surely within (within_uncertainty: fail)"
+    )
 
 
 def _operand(ref: MetricRef, source: MetricSource) -> float:
@@ -124,6 +172,9 @@ class RunCounters:
 
     def __init__(self, requests: float, errors: float) -> None:
         self.requests, self.errors = requests, errors
+
+    def interval(self, ref: MetricRef) -> Interval | None:
+        return None  # counters mid-run: judged on the figure, as abort-on-fail always was
 
     def value(self, ref: MetricRef) -> float | None:
         if ref.namespace != "http" or self.requests <= 0:

@@ -849,6 +849,11 @@ class Regression(_Model):
     """Fail a check's metric when it is worse than the baseline by more than max_worse_pct."""
 
     max_worse_pct: float = Field(ge=0, description="percent worse than the baseline that still passes")
+    noise: Literal["aware", "ignore"] = Field(
+        default="aware",
+        description="aware: fail only on a change beyond max_worse_pct and beyond the noise (both runs' "
+        "95% intervals and the spread between earlier runs of the plan); ignore: the figures alone decide",
+    )
     metrics: list[Annotated[str, AfterValidator(_metric_path)]] | None = Field(
         default=None,
         min_length=1,
@@ -948,6 +953,10 @@ class Plan(_Model):
         list[Annotated[ThresholdSpec, BeforeValidator(_threshold_spec)]], BeforeValidator(_k6_thresholds)
     ] = Field(default_factory=list)
     """the checks that decide pass or fail (k6's syntax too: http_req_duration: ['p(95)<500'])"""
+    within_uncertainty: Literal["measured", "pass", "fail"] = "measured"
+    """a check whose target lies inside its figure's 95% interval: the measured value decides
+    (measured), it passes (pass: fail only what is surely over), or it fails (fail: pass only what
+    is surely within); the report marks it either way"""
     workers: int | Literal["auto"] = "auto"
     """workers that share the load: local worker processes (auto: one per core); in the cloud, at
     least this many Lambda workers per segment (more when the rate needs them)"""

@@ -49,6 +49,15 @@ class Check(TypedDict):
     detail: NotRequired[str]  # why it failed and what to do (validity checks), or why it has no data
     # An A/B comparison's right side: the other targets' figures its target was computed from.
     against: NotRequired[dict[str, float]]
+    # The measured value's 95 % interval from the run's own data ([lo, hi]; hi None: unbounded);
+    # absent when the figure has none (counts, min/max, service metrics, older reports).
+    interval: NotRequired[list[float | None]]
+    # The target lies inside that interval: the run cannot tell which side the truth is on.
+    uncertain: NotRequired[bool]
+    # A regression check's noise: the smallest change (percent) this pair of runs could tell from
+    # noise, and the noise the decision used (percent of the baseline, one standard error).
+    detectable_pct: NotRequired[float | None]
+    noise_pct: NotRequired[float | None]
 
 
 class BaselineInfo(TypedDict):
@@ -60,6 +69,12 @@ class BaselineInfo(TypedDict):
     figures: dict[str, float]
     max_worse_pct: float | None  # the regression rule's limit; None when the plan has no rule
     notes: list[str]  # what could not be compared, and why
+    # The baseline run's 95 % intervals, and the spread between the plan's earlier runs (one run's
+    # standard deviation as a share of the mean) the regression rule used, with how many runs.
+    intervals: NotRequired[dict[str, list[float]]]
+    noise: NotRequired[dict[str, float]]
+    noise_runs: NotRequired[int]
+    plan_hash: NotRequired[str]  # a baseline run's plan version
 
 
 class Totals(TypedDict):
@@ -262,6 +277,7 @@ class TargetReport(TypedDict):
     generator: GeneratorHealth
     failures: NotRequired[list[FailureGroup]]
     recovery: NotRequired[list[RecoveryReport]]
+    uncertainty: NotRequired[dict[str, list[float | None]]]
 
 
 class Report(TypedDict):
@@ -314,3 +330,6 @@ class Report(TypedDict):
     # The busiest endpoints' p95 per interval (at most ENDPOINT_SERIES of them): which one broke when.
     endpoint_timeseries: NotRequired[dict[str, list[EndpointPoint]]]
     target_load: NotRequired[Literal["each", "split"]]
+    # The headline figures' 95 % intervals from the run's own data, by metric path ([lo, hi]; hi
+    # None: unbounded above); absent in reports written before it existed. See surge.uncertainty.
+    uncertainty: NotRequired[dict[str, list[float | None]]]

@@ -714,18 +714,51 @@ def aggregate(
 ) -> Aggregate:
     """Totals for one endpoint (or all) over intervals starting in ``t_range`` (plan seconds)."""
     agg = Aggregate()
-    step = stats["interval_s"]
-    for idx, data in iter_intervals(stats):
-        t = idx * step
-        if t_range is not None and not (t_range[0] - 1e-9 <= t < t_range[1] - 1e-9):
-            continue
-        if endpoint is None:  # iterations and drops belong to the run, not to one endpoint
-            agg.iterations += data["iterations"]
-            agg.dropped += data["dropped"]
-        for name, ep in data["endpoints"].items():
-            if name == endpoint or (endpoint is None and not is_stage(name)):
-                agg.add_endpoint(ep)
+    for _, data in _intervals_in(stats, t_range):
+        _add_interval(agg, data, endpoint)
     return agg
+
+
+def batch_aggregates(
+    stats: RunStats | WorkerResult,
+    *,
+    endpoint: str | None = None,
+    t_range: tuple[float, float] | None = None,
+    batches: int = 30,
+) -> list[Aggregate]:
+    """The same totals as :func:`aggregate`, cut into up to ``batches`` runs of consecutive
+    intervals (equal in count): the batch means the run's uncertainty is read from."""
+    chosen = sorted(_intervals_in(stats, t_range), key=lambda item: item[0])
+    if not chosen:
+        return []
+    size = -(-len(chosen) // max(batches, 1))
+    out: list[Aggregate] = []
+    for start in range(0, len(chosen), size):
+        agg = Aggregate()
+        for _, data in chosen[start : start + size]:
+            _add_interval(agg, data, endpoint)
+        out.append(agg)
+    return out
+
+
+def _intervals_in(
+    stats: RunStats | WorkerResult, t_range: tuple[float, float] | None
+) -> list[tuple[int, IntervalData]]:
+    step = stats["interval_s"]
+    return [
+        (idx, data)
+        for idx, data in iter_intervals(stats)
+        if t_range is None or t_range[0] - 1e-9 <= idx * step < t_range[1] - 1e-9
+    ]
+
+
+def _add_interval(agg: Aggregate, data: IntervalData, endpoint: str | None) -> None:
+    if endpoint is None:  # iterations and drops belong to the run, not to one endpoint
+        agg.iterations += data["iterations"]
+        agg.dropped += data["dropped"]
+    for name, ep in data["endpoints"].items():
+        if name == endpoint or (endpoint is None and not is_stage(name)):
+            agg.add_endpoint(ep)
 
 
 STAGE_PREFIX = "stage:"  # stage metrics (flow stages, poll waits) ride with the endpoints

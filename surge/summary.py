@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from surge import __version__
-from surge.baseline import Baseline, BaselineOutcome, apply_baseline, regression_metrics
+from surge.baseline import Baseline, BaselineOutcome, OfferedLoad, apply_baseline, regression_metrics
 from surge.evaluate import MetricSource, TargetSources, evaluate, verdict
 from surge.metrics.collect import ServiceMetrics, ServiceMetricSource
 from surge.pause import Pause
@@ -40,9 +40,11 @@ from surge.stats import (
     RunStats,
     Samples,
     aggregate,
+    batch_aggregates,
     is_stage,
 )
 from surge.thresholds import MetricRef, parse_metric
+from surge.uncertainty import Interval, error_rate_interval, latency_interval, throughput_interval
 from surge.validity import RunEnd, is_validity_check, stop_reason, validity_checks
 
 REPORT_SCHEMA_VERSION = 1
@@ -85,6 +87,9 @@ def _r(v: float | None, digits: int = 3) -> float | None:
 class Scope:
     agg: Aggregate
     duration_s: float
+    # The same figures cut into batches of consecutive intervals (their uncertainty); None when the
+    # scope has no intervals to cut (live figures mid-run).
+    batches: Callable[[], list[Aggregate]] | None = None
 
 
 @dataclass
@@ -93,6 +98,8 @@ class AggregateSource:
 
     scope: Callable[[str, str | None], Scope | None]
     _cache: dict[tuple[str, str | None], Scope | None] = field(default_factory=dict)
+    _batches: dict[tuple[str, str | None], list[Aggregate]] = field(default_factory=dict)
+    offered_by_plan: bool = False  # open model: the plan sets the rate
 
     def _get(self, namespace: str, key: str | None) -> Scope | None:
         k = (namespace, key)
@@ -125,6 +132,25 @@ class AggregateSource:
         if head == "iterations":
             return float(agg.iterations)
         return None
+
+    def interval(self, ref: MetricRef) -> Interval | None:
+        if ref.namespace not in ("http", "endpoint", "phase", "stage"):
+            return None
+        sc = self._get(ref.namespace, ref.key)
+        if sc is None or sc.batches is None or (sc.agg.requests == 0 and sc.agg.iterations == 0):
+            return None
+        k = (ref.namespace, ref.key)
+        if k not in self._batches:
+            self._batches[k] = sc.batches()
+        batches = self._batches[k]
+        head = ref.path[0]
+        if head in ("latency", "service_time"):
+            return latency_interval(sc.agg, batches, head, ref.path[1], ref.percentile)
+        if head == "error_rate":
+            return error_rate_interval(sc.agg, batches)
+        if head == "throughput" and not self.offered_by_plan:
+            return throughput_interval(sc.agg, batches, sc.duration_s)
+        return None  # an open model's throughput is the plan's schedule, not a sample
 
 
 def phase_windows(plan: Plan) -> list[tuple[str, float, float]]:
@@ -170,6 +196,9 @@ class _WithRecovery:
     def __init__(self, load: AggregateSource, plan: Plan, stats: RunStats) -> None:
         self.load, self.plan, self.stats = load, plan, stats
         self._times: dict[str, float | None] | None = None
+
+    def interval(self, ref: MetricRef) -> Interval | None:
+        return None if ref.namespace == "recovery" else self.load.interval(ref)
 
     def value(self, ref: MetricRef) -> float | None:
         if ref.namespace != "recovery":
@@ -218,22 +247,31 @@ def _aggregate_source(plan: Plan, stats: RunStats) -> AggregateSource:
     run_s = measured_duration(plan, stats)
     windows = {name: (a, b) for name, a, b in phase_windows(plan)}
 
+    def scoped(
+        duration_s: float, endpoint: str | None = None, t_range: tuple[float, float] | None = None
+    ) -> Scope:
+        return Scope(
+            aggregate(stats, endpoint=endpoint, t_range=t_range),
+            duration_s,
+            lambda: batch_aggregates(stats, endpoint=endpoint, t_range=t_range),
+        )
+
     def scope(namespace: str, key: str | None) -> Scope | None:
         if namespace == "http":
-            return Scope(aggregate(stats), run_s)
+            return scoped(run_s)
         if namespace == "endpoint":
-            return Scope(aggregate(stats, endpoint=key), run_s)
+            return scoped(run_s, endpoint=key)
         if namespace == "stage" and key is not None:
-            return Scope(aggregate(stats, endpoint=STAGE_PREFIX + key), run_s)
+            return scoped(run_s, endpoint=STAGE_PREFIX + key)
         if namespace == "phase" and key in windows:
             a, b = windows[key]
             ran = max(min(b, run_s) - a, 0.0)
             if ran <= 0:
                 return None
-            return Scope(aggregate(stats, t_range=phase_range(plan, a, b)), ran)
+            return scoped(ran, t_range=phase_range(plan, a, b))
         return None
 
-    return AggregateSource(scope)
+    return AggregateSource(scope, offered_by_plan=plan.load.model == "open")
 
 
 def stage_order(plan: Plan, recorded: set[str]) -> list[str]:
@@ -452,6 +490,9 @@ def compare_to_baseline(
         notes = [f"the plan names baseline {spec}, but it was not looked up for this run"]
     targets = list(plan.targets)
     wanted = regression_metrics(checks, plan.regression, targets) if baseline else []
+    offered = offered_load(plan, source) if baseline is not None and not _same_plan(plan, baseline) else None
+    if offered is not None:
+        wanted += [f'phase["{name}"].throughput' for name in offered.offered]
     measured = {m: source.value(parse_metric(m)) for m in wanted}
     return apply_baseline(
         checks,
@@ -461,7 +502,54 @@ def compare_to_baseline(
         measured=measured,
         notes=notes or (),
         targets=targets,
+        intervals={m: source.interval(parse_metric(m)) for m in wanted},
+        offered=offered,
     )
+
+
+def _same_plan(plan: Plan, baseline: Baseline) -> bool:
+    return baseline.source == "run" and baseline.plan_hash == plan.plan_hash()
+
+
+def offered_load(plan: Plan, source: MetricSource) -> OfferedLoad | None:
+    """An open-model run's constant-rate phases: the requests/s each offered (arrivals/s times the
+    requests an iteration made there) and delivered. None for the closed model and A/B runs."""
+    if plan.load.model != "open" or plan.targets:
+        return None
+    offered: dict[str, float] = {}
+    delivered: dict[str, float | None] = {}
+    for i, phase in enumerate(plan.load.phases):
+        if phase.rate is None or (phase.ramp_to is not None and phase.ramp_to != phase.rate):
+            continue
+        name = phase_label(phase, i)
+        requests = source.value(parse_metric(f'phase["{name}"].requests'))
+        iterations = source.value(parse_metric(f'phase["{name}"].iterations'))
+        if not requests or not iterations:
+            continue
+        offered[name] = phase.rate * requests / iterations
+        delivered[name] = source.value(parse_metric(f'phase["{name}"].throughput'))
+    return OfferedLoad(offered, delivered)
+
+
+# The figures whose intervals every report carries (besides each check's own).
+UNCERTAINTY_HEADLINE = (
+    "http.latency.p50",
+    "http.latency.p90",
+    "http.latency.p95",
+    "http.latency.p99",
+    "http.latency.mean",
+    "http.error_rate",
+    "http.throughput",
+)
+
+
+def headline_uncertainty(source: MetricSource) -> dict[str, list[float | None]]:
+    out: dict[str, list[float | None]] = {}
+    for metric in UNCERTAINTY_HEADLINE:
+        found = source.interval(parse_metric(metric))
+        if found is not None:
+            out[metric] = found.as_list()
+    return out
 
 
 def report_source(plan: Plan, stats: RunStats, metrics: ServiceMetrics | None = None) -> MetricSource:
@@ -482,7 +570,9 @@ def with_baseline(
     """A built report re-evaluated against a baseline resolved by the caller (the runner builds
     reports without one: resolving it is I/O, done by the CLI before any traffic)."""
     source = report_source(plan, stats, metrics)
-    outcome = compare_to_baseline(plan, source, evaluate(plan.parsed_thresholds(), source), baseline, notes)
+    outcome = compare_to_baseline(
+        plan, source, evaluate(plan.parsed_thresholds(), source, plan.within_uncertainty), baseline, notes
+    )
     out = report.copy()
     out["checks"] = [*outcome.checks, *(c for c in report["checks"] if is_validity_check(c))]
     out["verdict"] = verdict(outcome.checks, report["error"])
@@ -536,7 +626,11 @@ def build_report(
     total = aggregate(stats)
     source = report_source(plan, stats, metrics)
     compared = compare_to_baseline(
-        plan, source, evaluate(plan.parsed_thresholds(), source), baseline, baseline_notes
+        plan,
+        source,
+        evaluate(plan.parsed_thresholds(), source, plan.within_uncertainty),
+        baseline,
+        baseline_notes,
     )
     # The plan's checks, its baseline's, then the test's own: a run must earn its PASS.
     checks = [*compared.checks, *validity_checks(plan, stats, end, total)]
@@ -621,6 +715,7 @@ def build_report(
     if stats.get("samples"):
         report["failures"] = failure_groups(stats.get("samples") or {}, endpoints, stages)
     report["applied_load"] = applied_load(plan, stats, run_s)
+    report["uncertainty"] = headline_uncertainty(stats_source(plan, stats))
     series = endpoint_timeseries(stats, endpoints)
     if series:
         report["endpoint_timeseries"] = series

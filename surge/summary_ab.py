@@ -51,7 +51,7 @@ def build_ab_report(
         metrics=metrics,
         end=end,
     )
-    judged = evaluate(plan.parsed_thresholds(), report_source(plan, stats, metrics))
+    judged = evaluate(plan.parsed_thresholds(), report_source(plan, stats, metrics), plan.within_uncertainty)
     checks = [*judged, *(c for name in legs for c in validity[name])]
     target_reports = target_verdicts(target_reports, checks)
     _label_services(whole, plan)
@@ -136,6 +136,8 @@ def _target_report(one: Report) -> TargetReport:
         report["failures"] = one["failures"]
     if "recovery" in one:
         report["recovery"] = one["recovery"]
+    if "uncertainty" in one:
+        report["uncertainty"] = one["uncertainty"]
     return report
 
 

@@ -22,6 +22,7 @@ from surge.metrics.reduce import ServiceResult, service_result
 from surge.metrics.report import cost_report, service_report, target_cost
 from surge.metrics.spec import CostSpec, LambdaService, ServiceSpec
 from surge.thresholds import MetricRef
+from surge.uncertainty import Interval
 from surge.vocabulary import COST_METRICS, COST_NAMESPACE, SERVICE_TYPES
 
 DEFAULT_INGESTION_DELAY_S = 90.0  # CloudWatch usually shows a minute's datapoint 1-2 minutes later
@@ -132,6 +133,13 @@ class ServiceMetricSource:
             result: float | None = self.fallback.value(ref)
             return result
         return None
+
+    def interval(self, ref: MetricRef) -> Interval | None:
+        """Load figures' intervals; CloudWatch's figures come without one."""
+        if ref.namespace in self.NAMESPACES or self.fallback is None:
+            return None
+        found: Interval | None = self.fallback.interval(ref)
+        return found
 
 
 def _iso(epoch: float) -> str:

@@ -33,6 +33,7 @@ import os
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -118,6 +119,8 @@ class RunRecord:
     service_p95_ms: float | None = None
     dropped: int = 0
     metrics: dict[str, float] = field(default_factory=dict)  # by metric path, in thresholds' units
+    # The figures' 95 % intervals ([lo, hi]) where the run's data gave one (bounded ones only).
+    intervals: dict[str, list[float]] = field(default_factory=dict)
 
     @classmethod
     def from_report(cls, report: Report, location: str) -> RunRecord:
@@ -146,6 +149,18 @@ class RunRecord:
         for metric, value in headline.items():
             if value is not None and metric not in metrics:
                 metrics[metric] = float(value)
+        intervals: dict[str, list[float]] = {}
+        for c in report["checks"]:
+            span = c.get("interval")
+            if c.get("kind") == "threshold" and span and span[1] is not None and c["metric"] not in intervals:
+                intervals[c["metric"]] = [float(span[0] or 0.0), float(span[1])]
+        spans = [
+            (f'target["{name}"].', part.get("uncertainty") or {}) for name, part in (targets or {}).items()
+        ]
+        for prefix, found in spans or [("", report.get("uncertainty") or {})]:
+            for metric, span in found.items():
+                if span[1] is not None and prefix + metric not in intervals:
+                    intervals[prefix + metric] = [float(span[0] or 0.0), float(span[1])]
         return cls(
             run_id=report["run_id"],
             plan=report["plan"],
@@ -166,6 +181,7 @@ class RunRecord:
             service_p95_ms=report["service_time_ms"]["p95"],
             dropped=totals["dropped_iterations"],
             metrics=metrics,
+            intervals=intervals,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -198,12 +214,28 @@ class RunRecord:
             service_p95_ms=num("service_p95_ms"),
             dropped=int(data.get("dropped") or 0),
             metrics={str(k): float(v) for k, v in (data.get("metrics") or {}).items()},
+            intervals=_intervals(data.get("intervals")),
         )
 
     @property
     def complete_pass(self) -> bool:
         """Fit to be a last-pass baseline: passed, and ran to the end."""
         return self.verdict == "pass" and not self.partial
+
+
+def _intervals(data: object) -> dict[str, list[float]]:
+    """Stored intervals, keeping only well-formed ones (older records have none)."""
+    if not isinstance(data, Mapping):
+        return {}
+    out: dict[str, list[float]] = {}
+    for metric, span in data.items():
+        if (
+            isinstance(span, list | tuple)
+            and len(span) == 2
+            and all(isinstance(v, int | float | Decimal) for v in span)
+        ):
+            out[str(metric)] = [float(span[0]), float(span[1])]
+    return out
 
 
 class RunHistory(Protocol):

@@ -258,6 +258,9 @@ class _Fixed:
     def __init__(self, values: dict[str, float | None]) -> None:
         self.values = values
 
+    def interval(self, ref: MetricRef) -> None:
+        return None
+
     def value(self, ref: MetricRef) -> float | None:
         return self.values.get(ref.canonical)
 

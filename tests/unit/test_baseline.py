@@ -14,12 +14,15 @@ from surge.baseline import (
     REGRESSION_HEADLINE,
     Baseline,
     BaselineError,
+    OfferedLoad,
+    alarm_z,
     apply_baseline,
     baseline_from_file,
     default_direction,
     delta_pct,
     is_regression,
     metric_unit,
+    noise_between,
     parse_figures,
     regression_limit,
     regression_metrics,
@@ -30,6 +33,7 @@ from surge.evaluate import verdict
 from surge.plan import BaselineFile, Plan, Regression, parse_plan
 from surge.report_model import Check, CheckStatus, Report
 from surge.store.history import RunRecord
+from surge.uncertainty import Interval
 
 TARGET = "http://127.0.0.1:8080"
 
@@ -424,7 +428,8 @@ class FakeHistory:
         return next((r for r in self.records if r.run_id == run_id), None)
 
     def list(self, plan: str | None = None, limit: int = 20) -> builtins.list[RunRecord]:
-        return sorted(self.records, key=lambda r: r.started_at, reverse=True)[:limit]
+        mine = [r for r in self.records if plan is None or r.plan == plan]
+        return sorted(mine, key=lambda r: r.started_at, reverse=True)[:limit]
 
     def last_pass(self, plan: str, before: str | None = None) -> RunRecord | None:
         for r in self.list(limit=1000):
@@ -674,3 +679,178 @@ def test_reports_name_regression_checks_and_the_baseline() -> None:
     assert "<code>regression: http.latency.p95 within 5% of baseline</code>" in page
     assert "<li>Baseline: run r1.</li>" in page
     assert 'name="regression: http.latency.p95 within 5% of baseline"' in render_junit(report)
+
+
+# --- the regression rule knows the noise -----------------------------------------------------------
+
+
+def test_a_change_within_both_runs_intervals_is_not_a_regression() -> None:
+    # p99 +18.8 % (the issue's identical runs), but both runs' intervals are wide: noise, not a change.
+    baseline = Baseline(
+        spec="last-pass",
+        source="run",
+        ref="r1",
+        label="run r1",
+        figures={"http.latency.p99": 50.8},
+        intervals={"http.latency.p99": (44.0, 60.0)},
+    )
+    out = apply_baseline(
+        [],
+        spec="last-pass",
+        baseline=baseline,
+        regression=Regression(max_worse_pct=5, metrics=["http.latency.p99"]),
+        measured={"http.latency.p99": 60.3},
+        intervals={"http.latency.p99": Interval(52.0, 71.0)},
+    )
+    (reg,) = out.checks
+    assert reg["status"] == "pass"
+    assert "beyond 5% but within the noise" in reg.get("detail", "")
+    assert "both runs' 95% intervals" in reg.get("detail", "")
+    noise = reg.get("noise_pct")
+    detectable = reg.get("detectable_pct")
+    assert noise is not None and 8 < noise < 14
+    assert detectable is not None and detectable > 18.8  # this pair could not have told 18.8 % apart
+
+
+def test_a_change_beyond_the_noise_and_the_limit_fails_and_says_both() -> None:
+    baseline = Baseline(
+        spec="last-pass",
+        source="run",
+        ref="r1",
+        label="run r1",
+        figures={"http.latency.p95": 100.0},
+        intervals={"http.latency.p95": (98.0, 102.0)},
+    )
+    out = apply_baseline(
+        [],
+        spec="last-pass",
+        baseline=baseline,
+        regression=Regression(max_worse_pct=5),
+        measured={"http.latency.p95": 120.0},
+        intervals={"http.latency.p95": Interval(117.0, 123.0)},
+    )
+    reg = by_name(out.checks)["regression: http.latency.p95 within 5% of baseline"]
+    assert reg["status"] == "fail"
+    assert "worse by 20.0%: beyond 5% and beyond the noise" in reg.get("detail", "")
+    # A change inside the limit passes whatever the noise.
+    small = apply_baseline(
+        [],
+        spec="last-pass",
+        baseline=baseline,
+        regression=Regression(max_worse_pct=5),
+        measured={"http.latency.p95": 104.0},
+        intervals={"http.latency.p95": Interval(103.0, 105.0)},
+    )
+    assert by_name(small.checks)["regression: http.latency.p95 within 5% of baseline"]["status"] == "pass"
+
+
+def test_the_spread_between_earlier_runs_widens_the_noise_when_it_is_larger() -> None:
+    narrow = {"http.latency.p95": (99.0, 101.0)}
+    quiet = Baseline("last-pass", "run", "r1", "run r1", {"http.latency.p95": 100.0}, narrow)
+    noisy = Baseline(
+        "last-pass", "run", "r1", "run r1", {"http.latency.p95": 100.0}, narrow, {"http.latency.p95": 0.08}, 6
+    )
+    kwargs: dict[str, Any] = {
+        "spec": "last-pass",
+        "regression": Regression(max_worse_pct=5, metrics=["http.latency.p95"]),
+        "measured": {"http.latency.p95": 115.0},
+        "intervals": {"http.latency.p95": Interval(113.5, 116.5)},
+    }
+    (strict,) = apply_baseline([], baseline=quiet, **kwargs).checks
+    (lenient,) = apply_baseline([], baseline=noisy, **kwargs).checks
+    assert strict["status"] == "fail"
+    assert lenient["status"] == "pass"
+    assert "the spread between 6 earlier runs of the plan" in lenient.get("detail", "")
+
+
+def test_noise_ignore_compares_the_figures_alone() -> None:
+    baseline = Baseline(
+        "last-pass", "run", "r1", "run r1", {"http.latency.p99": 50.8}, {"http.latency.p99": (40.0, 65.0)}
+    )
+    (reg,) = apply_baseline(
+        [],
+        spec="last-pass",
+        baseline=baseline,
+        regression=Regression(max_worse_pct=5, metrics=["http.latency.p99"], noise="ignore"),
+        measured={"http.latency.p99": 60.3},
+        intervals={"http.latency.p99": Interval(52.0, 71.0)},
+    ).checks
+    assert reg["status"] == "fail" and "noise_pct" not in reg
+
+
+def test_the_alarm_level_is_shared_among_the_metrics_compared() -> None:
+    assert alarm_z(1) == pytest.approx(1.645, abs=0.001)
+    assert alarm_z(4) == pytest.approx(2.241, abs=0.001)  # 5 % / 4 each, one-sided
+
+
+def test_noise_between_runs_is_one_runs_spread_as_a_share_of_the_mean() -> None:
+    runs = [{"m": 90.0, "rare": 1.0}, {"m": 100.0}, {"m": 110.0}]
+    assert noise_between(runs) == {"m": pytest.approx(0.1)}
+    assert noise_between(runs[:2]) == {}
+
+
+def test_resolving_a_baseline_reads_the_noise_of_the_plans_earlier_complete_runs() -> None:
+    plan = plan_with(baseline="last-pass", regression={"max_worse_pct": 5})
+    digest = plan.plan_hash()
+
+    def rec(run_id: str, p95: float, **kw: Any) -> RunRecord:
+        base = record(run_id, f"2025-01-0{run_id[-1]}T00:00:00Z")
+        fields = {**base.__dict__, "plan_hash": digest, "metrics": {"http.latency.p95": p95}, **kw}
+        return RunRecord(**fields)
+
+    history = FakeHistory(
+        rec("r1", 90.0),
+        rec("r2", 100.0, verdict="fail"),  # a failed check is still a measurement of the same plan
+        rec("r3", 110.0, intervals={"http.latency.p95": [105.0, 115.0]}),
+        rec("r4", 500.0, partial=True),  # stopped early: not a whole run
+    )
+    baseline, _ = resolve_baseline(plan, history, base_dir=Path.cwd())
+    assert baseline is not None and baseline.ref == "r3"
+    assert baseline.intervals == {"http.latency.p95": (105.0, 115.0)}
+    assert baseline.noise_runs == 3 and baseline.noise["http.latency.p95"] == pytest.approx(0.1)
+    # Three runs of another version of the plan say nothing about this one's noise.
+    other = FakeHistory(*(rec(f"r{i}", 100.0 + i, plan_hash="old") for i in range(1, 4)))
+    found, _ = resolve_baseline(plan, other, base_dir=Path.cwd())
+    assert found is not None and found.noise_runs == 0
+
+
+# --- throughput in the open model is the plan's --------------------------------------------------
+
+
+def _migration(figure: float, offered: OfferedLoad) -> list[Check]:
+    return apply_baseline(
+        [],
+        spec="file:ecs.json",
+        baseline=file_baseline({"http.throughput": figure, "http.latency.p95": 450.0}),
+        regression=Regression(max_worse_pct=5),
+        measured={"http.throughput": 123.9, "http.latency.p95": 440.0, 'phase["sustained"].throughput': 166.0},
+        offered=offered,
+    ).checks
+
+
+def test_an_open_model_throughput_is_compared_only_with_the_phase_that_offered_that_load() -> None:
+    offered = OfferedLoad(
+        offered={"warm-up": 16.7, "sustained": 166.7},
+        delivered={"warm-up": 16.7, "sustained": 166.0},
+    )
+    reg = {c["metric"]: c for c in _migration(166.67, offered)}
+    # The old system's 166.7/s against the phase that offered it, not the run's average (123.9/s).
+    matched = reg['phase["sustained"].throughput']
+    assert matched["baseline"] == 166.67 and matched["measured"] == 166.0 and matched["status"] == "pass"
+    assert "http.throughput" not in reg
+
+
+def test_an_open_model_throughput_no_phase_offered_is_noted_not_failed() -> None:
+    offered = OfferedLoad(offered={"sustained": 153.3}, delivered={"sustained": 153.0})
+    out = apply_baseline(
+        [],
+        spec="file:ecs.json",
+        baseline=file_baseline({"http.throughput": 166.67, "http.latency.p95": 450.0}),
+        regression=Regression(max_worse_pct=5),
+        measured={"http.throughput": 123.9, "http.latency.p95": 440.0},
+        offered=offered,
+    )
+    assert [c["metric"] for c in out.checks] == ["http.latency.p95"]
+    assert out.info is not None
+    (note,) = [n for n in out.info["notes"] if "http.throughput is not compared" in n]
+    assert "166.7 requests/s" in note and "sustained 153.3/s" in note

@@ -378,6 +378,9 @@ def test_json_round_trip_answers_the_same() -> None:
 
 def test_source_falls_back_for_other_namespaces() -> None:
     class Http:
+        def interval(self, ref: MetricRef) -> None:
+            return None
+
         def value(self, ref: MetricRef) -> float | None:
             return 42.0
 

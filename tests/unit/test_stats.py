@@ -672,6 +672,9 @@ def test_stopped_early_report_is_partial_and_covers_what_ran() -> None:
 class FakeSource:
     values: dict[str, float | None]
 
+    def interval(self, ref: MetricRef) -> None:
+        return None
+
     def value(self, ref: MetricRef) -> float | None:
         return self.values.get(ref.canonical)
 

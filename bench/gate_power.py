@@ -36,6 +36,7 @@ RULES = {
     "readme": {"max_worse_pct": 5},
     "p99": {"max_worse_pct": 5, "metrics": ["http.latency.p99"]},
 }
+SURGE = str(Path(sys.executable).parent / "surge")  # the console script beside this interpreter
 LATENCY_MS, JITTER_MS = 8.0, 6.0  # what scripts/demo.sh starts the demo target with
 
 
@@ -54,9 +55,7 @@ class Target:
         self.stop()
         self.proc = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "surge",
+                SURGE,
                 "demo-target",
                 "--port",
                 str(self.port),
@@ -98,7 +97,7 @@ def _plan(work: Path, port: int, rule: str, baseline: str | None) -> Path:
 
 def _run(plan: Path, history: Path, out: Path) -> dict[str, Any]:
     subprocess.run(
-        [sys.executable, "-m", "surge", "run", str(plan), "--history", str(history), "--out", str(out)],
+        [SURGE, "run", str(plan), "--history", str(history), "--out", str(out)],
         cwd=plan.parent,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -111,9 +110,7 @@ def _run(plan: Path, history: Path, out: Path) -> dict[str, Any]:
 def _reevaluate(run_dir: Path, plan: Path, history: Path, out: Path) -> dict[str, Any]:
     subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "surge",
+            SURGE,
             "report",
             str(run_dir),
             "--plan",

@@ -389,17 +389,27 @@ def change_noise(
     figure: float,
     measured_interval: Interval | None,
     baseline: Baseline,
+    direction: Direction = "higher",
 ) -> Noise | None:
-    """One standard error of (measured - baseline): from both runs' 95 % intervals, or from the
-    spread between earlier runs of the plan, whichever is larger; None when neither is known."""
-    se_m = measured_interval.se() if measured_interval is not None else None
+    """One standard error of (measured - baseline) the worse way: from both runs' 95 % intervals
+    (the measured figure's better side, the baseline's worse side: a regression must be shown from
+    there), or from the spread between earlier runs of the plan, whichever is larger; None when
+    neither is known. Infinite when an interval is open on the side that matters (too few requests
+    behind a high percentile: nothing can be shown)."""
+    se_m: float | None = None
+    se_same: float | None = None  # this run's other side: the baseline's, had it been measured alike
+    if measured_interval is not None:
+        lo, hi = measured_interval.lo, measured_interval.hi
+        below = (measured - lo) / Z_95
+        above = math.inf if hi is None else (hi - measured) / Z_95
+        se_m, se_same = (below, above) if direction == "higher" else (above, below)
     found = baseline.intervals.get(metric) or baseline.intervals.get(untargeted(metric))
     se_b: float | None = None
     if found is not None:
-        se_b = (found[1] - found[0]) / (2.0 * Z_95)
-    elif se_m is not None:
+        se_b = max((found[1] - figure if direction == "higher" else figure - found[0]) / Z_95, 0.0)
+    elif se_same is not None:
         # The baseline measured as precisely as this run (relatively; absolutely from a zero).
-        se_b = se_m * abs(figure) / measured if measured > 0 else se_m
+        se_b = se_same * abs(figure) / measured if measured > 0 and math.isfinite(se_same) else se_same
     within = math.sqrt(se_m**2 + se_b**2) if se_m is not None and se_b is not None else None
     spread = baseline.noise.get(metric, baseline.noise.get(untargeted(metric)))
     between = math.sqrt(2.0) * spread * abs(figure) if spread is not None else None
@@ -503,7 +513,7 @@ def _regression_check(
     )
     if bound:
         check["at_least"] = True
-    if noise is not None and figure != 0:
+    if noise is not None and figure != 0 and math.isfinite(noise.se):
         noise_pct = noise.se / abs(figure) * 100.0
         check["noise_pct"] = round(noise_pct, 3)
         check["detectable_pct"] = round(
@@ -520,6 +530,8 @@ def _worse_text(measured: float, figure: float, direction: Direction) -> str:
 
 
 def _noise_text(noise: Noise, figure: float) -> str:
+    if math.isinf(noise.se):
+        return "its 95% interval is open on that side: too few requests behind this figure to show a change"
     if figure == 0:
         return f"one standard error {noise.se:.3g}, from {noise.source}"
     return f"one standard error ±{noise.se / abs(figure) * 100:.1f}% of the baseline, from {noise.source}"
@@ -601,7 +613,7 @@ def apply_baseline(
             noise = None
             if regression.noise == "aware" and value is not None:
                 interval = (intervals or {}).get(metric)
-                noise = change_noise(metric, value, figure, interval, baseline)
+                noise = change_noise(metric, value, figure, interval, baseline, direction)
                 if noise is None:
                     blind.append(metric)
             out.append(
@@ -700,12 +712,17 @@ def noise_between(runs: Sequence[Mapping[str, float]]) -> dict[str, float]:
 def with_history_noise(
     baseline: Baseline, plan: Plan, history: RunHistory, *, exclude_run: str | None = None
 ) -> Baseline:
-    """The baseline with the noise the plan's earlier complete runs show (same plan, unchanged)."""
-    digest = plan.plan_hash()
+    """The baseline with the noise the plan's earlier complete runs show: runs of the same load (its
+    checks and baseline may have changed since; older records without a load hash count when the
+    whole plan is unchanged)."""
+    digest, load = plan.plan_hash(), plan.load_hash()
     runs = [
         r
         for r in history.list(plan=plan.name, limit=NOISE_RUNS + 5)
-        if not r.partial and r.verdict != "error" and r.plan_hash == digest and r.run_id != exclude_run
+        if not r.partial
+        and r.verdict != "error"
+        and (r.load_hash == load if r.load_hash else r.plan_hash == digest)
+        and r.run_id != exclude_run
     ][:NOISE_RUNS]
     if len(runs) < NOISE_MIN_RUNS:
         return baseline

@@ -866,6 +866,9 @@ class Regression(_Model):
         return None if v is None else list(dict.fromkeys(v))
 
 
+# What a plan's checks and verdict are made of, not the load it sends (Plan.load_hash leaves them out).
+JUDGEMENT_FIELDS = ("baseline", "regression", "thresholds", "within_uncertainty", "validity", "description")
+
 OPTIONAL_SECTIONS = (
     "allow_hosts",
     "recovery",
@@ -1175,6 +1178,15 @@ class Plan(_Model):
                 ref["file"] = ref["file"].replace("\\", "/").rsplit("/", 1)[-1]
         canonical = json.dumps(data, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def load_hash(self) -> str:
+        """Identifies the load the plan sends: its hash without its checks, baseline and regression
+        rule. Runs with the same load hash measure the same thing, so their spread is the noise a
+        regression rule allows for, whatever was changed in the checks between them."""
+        data = self.model_dump(mode="json", by_alias=True)
+        for name in JUDGEMENT_FIELDS:
+            data.pop(name, None)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
     def with_target(self, target: str) -> Plan:
         data = self.model_dump(mode="json", by_alias=True)

@@ -333,3 +333,6 @@ class Report(TypedDict):
     # The headline figures' 95 % intervals from the run's own data, by metric path ([lo, hi]; hi
     # None: unbounded above); absent in reports written before it existed. See surge.uncertainty.
     uncertainty: NotRequired[dict[str, list[float | None]]]
+    # The load's own hash (the plan without its checks, baseline and rule): runs that share it
+    # measure the same thing (absent in reports written before it existed).
+    load_hash: NotRequired[str]

@@ -716,6 +716,7 @@ def build_report(
         report["failures"] = failure_groups(stats.get("samples") or {}, endpoints, stages)
     report["applied_load"] = applied_load(plan, stats, run_s)
     report["uncertainty"] = headline_uncertainty(stats_source(plan, stats))
+    report["load_hash"] = plan.load_hash()
     series = endpoint_timeseries(stats, endpoints)
     if series:
         report["endpoint_timeseries"] = series

@@ -62,6 +62,7 @@ def build_ab_report(
     out["targets"] = target_reports
     out["target_load"] = plan.target_load
     out["plan_hash"] = plan.plan_hash()
+    out["load_hash"] = plan.load_hash()
     out["findings"] = run_findings(plan, stats, out)
     return out
 

@@ -145,9 +145,11 @@ def latency_interval(
     d = design_effect(parts, below / n)
     half = _z_for(parts, d) * math.sqrt(n * q * (1.0 - q) * d)
     lo_rank = max(math.floor(q * n - half), 1)
-    hi_rank = min(math.ceil(q * n + half) + 1, n)
+    hi_rank = math.ceil(q * n + half) + 1
     lo = _value_at_rank(total, which, lo_rank)
-    hi = _value_at_rank(total, which, hi_rank)
+    # Past the largest value recorded, the data cannot bound the percentile from above (a p99 of
+    # a few hundred requests): the interval stays open rather than pretend the max bounds it.
+    hi = _value_at_rank(total, which, hi_rank) if hi_rank <= n else None
     # Bucketed values: the interval always holds the figure it belongs to.
     return Interval(
         min(lo if lo is not None else point, point), None if hi is None else max(hi, point), len(batches)

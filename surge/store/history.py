@@ -121,6 +121,7 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)  # by metric path, in thresholds' units
     # The figures' 95 % intervals ([lo, hi]) where the run's data gave one (bounded ones only).
     intervals: dict[str, list[float]] = field(default_factory=dict)
+    load_hash: str = ""  # the plan's load without its checks ("" in older records)
 
     @classmethod
     def from_report(cls, report: Report, location: str) -> RunRecord:
@@ -182,6 +183,7 @@ class RunRecord:
             dropped=totals["dropped_iterations"],
             metrics=metrics,
             intervals=intervals,
+            load_hash=report.get("load_hash", ""),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -215,6 +217,7 @@ class RunRecord:
             dropped=int(data.get("dropped") or 0),
             metrics={str(k): float(v) for k, v in (data.get("metrics") or {}).items()},
             intervals=_intervals(data.get("intervals")),
+            load_hash=str(data.get("load_hash") or ""),
         )
 
     @property

@@ -823,7 +823,11 @@ def _migration(figure: float, offered: OfferedLoad) -> list[Check]:
         spec="file:ecs.json",
         baseline=file_baseline({"http.throughput": figure, "http.latency.p95": 450.0}),
         regression=Regression(max_worse_pct=5),
-        measured={"http.throughput": 123.9, "http.latency.p95": 440.0, 'phase["sustained"].throughput': 166.0},
+        measured={
+            "http.throughput": 123.9,
+            "http.latency.p95": 440.0,
+            'phase["sustained"].throughput': 166.0,
+        },
         offered=offered,
     ).checks
 
@@ -854,3 +858,42 @@ def test_an_open_model_throughput_no_phase_offered_is_noted_not_failed() -> None
     assert out.info is not None
     (note,) = [n for n in out.info["notes"] if "http.throughput is not compared" in n]
     assert "166.7 requests/s" in note and "sustained 153.3/s" in note
+
+
+def test_a_figure_too_thin_to_bound_shows_no_regression_and_says_why() -> None:
+    baseline = Baseline("last-pass", "run", "r1", "run r1", {"http.latency.p99": 25.3}, {})
+    (reg,) = apply_baseline(
+        [],
+        spec="last-pass",
+        baseline=baseline,
+        regression=Regression(max_worse_pct=5, metrics=["http.latency.p99"]),
+        measured={"http.latency.p99": 37.2},
+        intervals={"http.latency.p99": Interval(24.0, None)},  # 200 requests: open above
+    ).checks
+    assert reg["status"] == "pass"
+    assert "too few requests behind this figure" in reg.get("detail", "")
+    assert reg.get("noise_pct") is None and reg.get("detectable_pct") is None
+
+
+def test_a_regression_is_shown_from_the_measured_figures_better_side() -> None:
+    # Skewed interval: far above, close below. Higher is worse: the lower side is what counts.
+    baseline = Baseline(
+        "last-pass", "run", "r1", "run r1", {"http.latency.p95": 100.0}, {"http.latency.p95": (90.0, 101.0)}
+    )
+    (reg,) = apply_baseline(
+        [],
+        spec="last-pass",
+        baseline=baseline,
+        regression=Regression(max_worse_pct=5, metrics=["http.latency.p95"]),
+        measured={"http.latency.p95": 115.0},
+        intervals={"http.latency.p95": Interval(113.0, 160.0)},
+    ).checks
+    assert reg["status"] == "fail"
+
+
+def test_the_load_hash_ignores_the_checks_and_the_baseline() -> None:
+    a = plan_with(thresholds=["http.latency.p95 < 1s"])
+    b = plan_with(thresholds=["http.latency.p95 < 2s"], baseline="last-pass", regression={"max_worse_pct": 5})
+    c = plan_with(load={"phases": [{"name": "steady", "duration": "3s", "rate": 5}]})
+    assert a.load_hash() == b.load_hash() != c.load_hash()
+    assert a.plan_hash() != b.plan_hash()

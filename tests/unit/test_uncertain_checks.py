@@ -61,7 +61,9 @@ def _with_uncertainty() -> Any:
     report = copy.deepcopy(sample_report())
     report["uncertainty"] = {"http.latency.p95": [455.0, 510.0], "http.latency.p99": [700.0, None]}
     check = report["checks"][0]
-    check.update(interval=[455.0, 510.0], uncertain=True, detail="within the uncertainty: the target lies inside")
+    check.update(
+        interval=[455.0, 510.0], uncertain=True, detail="within the uncertainty: the target lies inside"
+    )
     return report
 
 

@@ -137,3 +137,12 @@ def test_an_interval_holds_its_own_figure_and_reads_back_its_standard_error() ->
     se = iv.se()
     assert se is not None and se == pytest.approx(20 / (2 * 1.959964))
     assert Interval(1.0, None).se() is None and Interval(1.0, None).contains(1e9)
+
+
+def test_a_high_percentile_of_few_requests_is_open_above() -> None:
+    # 150 requests: the true p99 lies above the largest one about 22 % of the time (0.99**150).
+    total, batches = _run(1, 0.0, intervals=3, per_interval=50)
+    found = latency_interval(total, batches, "latency", "pct", 99.0)
+    assert found is not None and found.hi is None and found.lo > 0
+    p50 = latency_interval(total, batches, "latency", "pct", 50.0)
+    assert p50 is not None and p50.hi is not None

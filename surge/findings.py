@@ -232,27 +232,60 @@ def latency_knee(plan: Plan, scope: Scope, checks: Sequence[Check]) -> Finding |
             check=failed[0]["name"],
             at_s=first["t"],
         )
+    above = [float(q[key] or 0.0) > level for q in points]
     for i, p in enumerate(points):
-        held = points[i : i + KNEE_HOLD]
+        held = above[i : i + KNEE_HOLD]
         full = len(held) == KNEE_HOLD or i == len(points) - 1
-        if i > 0 and full and all(float(q[key] or 0.0) > level for q in held):
-            before = points[i - 1]
-            knee = Finding(
-                kind="latency-knee",
-                title=f"{scope.label}latency broke at {_clock(p['t'])}, at {_load_at(p, closed, plan)}: {key} crossed {what}",
-                evidence=[
-                    f"{key} {_ms(early)} over the first {EARLY_INTERVALS} intervals",
-                    f"{key} {_ms(float(before[key] or 0.0))} at {_clock(before['t'])}, at {_load_at(before, closed, plan)}",
-                    f"{key} {_ms(float(p[key] or 0.0))} at {_clock(p['t'])}, at {_load_at(p, closed, plan)}",
-                ],
-                recommendation=f"The service holds about {_load_at(before, closed, plan)}; above it, scale the part "
-                "that saturates (see the service findings, if collected) or cap the load there.",
-                at_s=p["t"],
-            )
-            if failed:
-                knee["check"] = failed[0]["name"]
-            return knee
+        if not (i > 0 and full and all(held) and _stays_broken(plan, closed, points, above, i)):
+            continue
+        before = points[i - 1]
+        # Where the data places the knee: from the first interval that crossed at all (an earlier
+        # crossing that did not hold is the knee's noise) to the one from which it stayed crossed.
+        crossed = next(j for j in range(i + 1) if above[j])
+        low = points[crossed - 1] if crossed == i else points[crossed]
+        evidence = [
+            f"{key} {_ms(early)} over the first {EARLY_INTERVALS} intervals",
+            f"{key} {_ms(float(before[key] or 0.0))} at {_clock(before['t'])}, at {_load_at(before, closed, plan)}",
+            f"{key} {_ms(float(p[key] or 0.0))} at {_clock(p['t'])}, at {_load_at(p, closed, plan)}",
+        ]
+        placed = f"between {_load_at(low, closed, plan)} and {_load_at(p, closed, plan)}"
+        evidence.append(
+            f"the data places the knee {placed}: {key} first crossed at {_clock(points[crossed]['t'])} and "
+            f"stayed over from {_clock(p['t'])} ({sum(above[i:])} of the {len(above) - i} intervals since)"
+        )
+        knee = Finding(
+            kind="latency-knee",
+            title=f"{scope.label}latency broke at {_clock(p['t'])}, at {_load_at(p, closed, plan)}: {key} crossed {what}",
+            evidence=evidence,
+            recommendation=f"The service holds up to somewhere {placed}; above it, scale the part "
+            "that saturates (see the service findings, if collected) or cap the load there.",
+            at_s=p["t"],
+        )
+        if failed:
+            knee["check"] = failed[0]["name"]
+        return knee
     return None
+
+
+# A knee stays broken: at least this share of the intervals after it, while the load does not fall,
+# are over the level. A few slow intervals that recover at the same or higher load are noise.
+KNEE_STAYS = 0.75
+
+
+def _stays_broken(
+    plan: Plan, closed: bool, points: Sequence[TimeseriesPoint], above: Sequence[bool], i: int
+) -> bool:
+    start = _level_at(plan, closed, points[i])
+    rest = [above[j] for j in range(i, len(points)) if _level_at(plan, closed, points[j]) >= start - 1e-9]
+    return bool(rest) and sum(rest) >= KNEE_STAYS * len(rest)
+
+
+def _level_at(plan: Plan, closed: bool, point: TimeseriesPoint) -> float:
+    """The load the plan asked for at a point (users or arrivals/s), else what was measured."""
+    if closed and point.get("users"):
+        return float(point.get("users") or 0)
+    offered = planned_level(plan, point["t"]) if not closed else None
+    return offered if offered is not None else point["rps"]
 
 
 def error_bursts(plan: Plan, scope: Scope, failure_lines: Sequence[str]) -> list[Finding]:

@@ -303,3 +303,43 @@ def test_recovery_plan_mistakes_are_refused() -> None:
     assert "a recovery has one metric, its time" in problems(
         recovery=[{"after": "ramp", "p95": "1s"}], thresholds=['recovery["after-ramp"].p95 < 1m']
     )
+
+
+def test_a_crossing_that_recovers_at_a_higher_load_is_not_a_knee() -> None:
+    # Two slow intervals at 0:03-0:04, then fast again while the ramp climbs: noise, not a knee.
+    plan = plan_of()
+    series = [point(t, 300.0 if t in (3, 4) else 10.0, requests=40) for t in range(10)]
+    assert latency_knee(plan, Scope(None, stats_with([]), series), []) is None
+
+
+def test_the_knee_is_placed_between_the_first_crossing_and_the_one_that_held() -> None:
+    plan = plan_of()
+    slow = {3, 6, 7, 8, 9}  # a lone slow interval at 0:03, then broken from 0:06
+    series = [point(t, 300.0 if t in slow else 10.0, requests=40) for t in range(10)]
+    knee = latency_knee(plan, Scope(None, stats_with([]), series), [])
+    assert knee is not None and knee["at_s"] == 6
+    placed = knee["evidence"][-1]
+    assert placed.startswith("the data places the knee between 40 arrivals/s") and "and 70 arrivals/s" in placed
+    assert "up to somewhere between 40 arrivals/s" in knee["recommendation"]
+
+
+def test_identical_noisy_runs_place_the_knee_alike() -> None:
+    """Two runs of one ramp against a service that saturates at 60 arrivals/s, each interval's p95
+    noisy (a tenth of them spike): both place the knee, and their ranges overlap."""
+    import random
+
+    plan = plan_of()
+    ranges = []
+    for seed in (1, 2):
+        rnd = random.Random(seed)
+        series = []
+        for t in range(10):
+            level = 10 + 10 * t
+            p95 = (200.0 if level >= 60 else 15.0) * rnd.uniform(0.8, 1.2)
+            if rnd.random() < 0.1:
+                p95 *= 3  # a noisy interval
+            series.append(point(t, p95, requests=40))
+        knee = latency_knee(plan, Scope(None, stats_with([]), series), [])
+        assert knee is not None
+        ranges.append(knee["at_s"])
+    assert abs(ranges[0] - ranges[1]) <= 1

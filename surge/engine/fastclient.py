@@ -307,6 +307,12 @@ class _Connection(asyncio.Protocol):
             self.close()
 
     def on_message_complete(self) -> None:
+        if 100 <= self.status < 200:
+            # An interim answer (100 Continue, 102, 103 Early Hints) is not the answer: the final
+            # one follows on the same connection, within the same deadline (or never: a timeout).
+            self._reset_state(self._want_headers, self._keep_body, self._max_keep)
+            self.received = True
+            return
         self._finish()
 
     # -- requests ------------------------------------------------------------------------------------

@@ -129,6 +129,15 @@ async def routes(head: bytes, body: bytes, w: asyncio.StreamWriter) -> bool:
     elif path == b"/echo":
         out = head + body
         w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(out) + out)
+    elif path == b"/continue-then-ok":
+        w.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n")
+        await w.drain()
+        w.write(b"HTTP/1.1 201 Created\r\nContent-Length: 4\r\n\r\ndone")
+    elif path == b"/continue-forever":
+        for _ in range(50):
+            w.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await w.drain()
+            await asyncio.sleep(0.01)
     elif path == b"/garbage":
         w.write(b"NOT HTTP AT ALL\r\n\r\n")
         return False
@@ -266,6 +275,21 @@ def test_timeouts() -> None:
             # The timed-out connection is closed, not reused; the next request gets a new one.
             status, *_ = await get(client, srv.url("/cl"))
             assert status == 200 and client.connections_opened == 2
+            await client.close()
+
+    run(main())
+
+
+def test_an_interim_answer_is_not_the_answer() -> None:
+    async def main() -> None:
+        async with RawServer(routes) as srv:
+            client = FastClient(timeout=5)
+            status, nbytes, body, headers = await get(client, srv.url("/continue-then-ok"))
+            assert (status, nbytes, body) == (201, 4, b"done") and "Link" not in headers
+            # Only 100 Continue, again and again: no answer, so a timeout, never a status 100.
+            with pytest.raises(FastHTTPError) as err:
+                await get(client, srv.url("/continue-forever"), timeout=0.3)
+            assert err.value.kind == "timeout"
             await client.close()
 
     run(main())

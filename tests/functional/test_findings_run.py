@@ -95,6 +95,33 @@ def test_an_overload_knee_is_found_at_the_configured_capacity(tmp_path: Path) ->
     assert "arrivals/s" in knee["title"] and "crossed its target 100 ms" in knee["title"]
 
 
+def test_two_identical_runs_place_the_knee_alike(tmp_path: Path) -> None:
+    # The same ramp twice against a target that holds ~200 requests/s: both runs find the knee,
+    # and the loads they place it between overlap (a passing run's knee too: no check failed).
+    ranges = []
+    for i in range(2):
+        (tmp_path / str(i)).mkdir()
+        with running_demo_target(DemoConfig(latency_ms=20.0, capacity=4)) as target:
+            report = run(
+                tmp_path / str(i),
+                {
+                    "target": target.url,
+                    "load": {"phases": [{"name": "ramp", "duration": "10s", "rate": 50, "ramp_to": 350}]},
+                    "scenarios": [{"name": "s", "flow": [{"get": "/api/mocs"}]}],
+                    "interval": 0.5,
+                },
+            )
+        (knee,) = of_kind(report, "latency-knee")
+        placed = knee["evidence"][-1]
+        low, high = (
+            float(x.split(" arrivals/s")[0].replace(",", ""))
+            for x in placed.split("between ")[1].split(" and ")
+        )
+        ranges.append((low, high))
+    (a_low, a_high), (b_low, b_high) = ranges
+    assert a_low <= b_high + 30 and b_low <= a_high + 30, ranges  # within two intervals' climb
+
+
 def test_the_recovery_is_when_the_service_got_back(tmp_path: Path) -> None:
     # The target turns slow during the spike and back fast 2.25 s after it ended, at plan seconds
     # 4.25 and 7.25 (the run's progress ticks, at whole seconds plus 0.25 s, switch it).

@@ -319,7 +319,9 @@ def test_the_knee_is_placed_between_the_first_crossing_and_the_one_that_held() -
     knee = latency_knee(plan, Scope(None, stats_with([]), series), [])
     assert knee is not None and knee["at_s"] == 6
     placed = knee["evidence"][-1]
-    assert placed.startswith("the data places the knee between 40 arrivals/s") and "and 70 arrivals/s" in placed
+    assert (
+        placed.startswith("the data places the knee between 40 arrivals/s") and "and 70 arrivals/s" in placed
+    )
     assert "up to somewhere between 40 arrivals/s" in knee["recommendation"]
 
 

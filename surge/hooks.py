@@ -16,6 +16,7 @@ the iteration, and fails the request by raising (``HookFailed("why")`` reads bes
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import inspect
@@ -53,6 +54,11 @@ def load_hooks(path: Path) -> dict[str, Callable[..., Any]]:
     sys.modules[name] = module  # so dataclasses and pickling inside the hooks file work
     try:
         spec.loader.exec_module(module)
+    except SystemExit as exc:  # user code cannot end surge, nor choose its exit code
+        del sys.modules[name]
+        raise HookLoadError(
+            f"cannot import {path}: it calls sys.exit({exc.code!r}) at import; a hooks file defines functions"
+        ) from None
     except Exception as exc:  # the user's code: say what broke, never a traceback
         del sys.modules[name]
         line = ""
@@ -60,10 +66,24 @@ def load_hooks(path: Path) -> dict[str, Callable[..., Any]]:
             line = f" (line {exc.lineno})"
         raise HookLoadError(f"cannot import {path}{line}: {type(exc).__name__}: {exc}") from None
     return {
-        n: fn
+        n: _guarded(n, fn)
         for n, fn in vars(module).items()
         if not n.startswith("_") and inspect.isfunction(fn) and fn.__module__ == name
     }
+
+
+def _guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The hook as every caller gets it (templates, before and after hooks, on every path): a
+    ``sys.exit`` inside it fails that call like any other error, instead of ending surge."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SystemExit as exc:
+            raise HookFailed(f"{name} called sys.exit({exc.code!r}); a hook cannot end the run") from None
+
+    return call
 
 
 def call_before(

@@ -61,3 +61,20 @@ def test_before_and_after_hooks_see_and_change_the_exchange() -> None:
     assert seen == {"status_seen": 201, "id": 7}
     with pytest.raises(Exception, match="returns a dict of variables or None"):
         call_after(lambda r, v: 3, 200, {}, b"", {})
+
+
+def test_user_code_cannot_end_surge_with_sys_exit(tmp_path: Path) -> None:
+    # At import: refused as an import that failed, naming the call (validate and run exit 2).
+    (tmp_path / "quits.py").write_text("import sys\nsys.exit(0)\n")
+    with pytest.raises(HookLoadError, match=r"calls sys.exit\(0\) at import"):
+        load_hooks(tmp_path / "quits.py")
+    assert "sys.exit(0)" in only_problem(with_flow({"get": "/"}, hooks="quits.py"), base_dir=tmp_path)
+    # While running: the call fails like any other error, on every path that calls it.
+    (tmp_path / "hooks.py").write_text(
+        "import sys\n\ndef stop(request, variables):\n    sys.exit(3)\n\ndef text():\n    raise SystemExit\n"
+    )
+    hooks = load_hooks(tmp_path / "hooks.py")
+    with pytest.raises(Exception, match=r"stop called sys.exit\(3\); a hook cannot end the run"):
+        call_before(hooks["stop"], "GET", "http://x/", {}, None, {})
+    with pytest.raises(HookCallError, match="a hook cannot end the run"):
+        compile_template("{{ text() }}").render({HOOKS_KEY: hooks}, random.Random())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -263,7 +262,7 @@ def _run_once(args: argparse.Namespace, plan: Plan, plan_path: Path) -> tuple[in
     from surge.progress import ProgressPrinter
     from surge.redact import redactor_for
     from surge.runner import run_local
-    from surge.store.local import new_run_id, prepare_run_dir
+    from surge.store.local import new_run_id, prepare_run_dir, release_run_dir
     from surge.summary import build_report, with_baseline
 
     history = _history(args, plan_path)
@@ -302,8 +301,7 @@ def _run_once(args: argparse.Namespace, plan: Plan, plan_path: Path) -> tuple[in
             )
         except UserError:
             # Nothing ran (a setup that failed, a stop before the load): no empty run folder is left.
-            with contextlib.suppress(OSError):
-                out_dir.rmdir()
+            release_run_dir(out_dir)
             raise
         finally:
             printer.finish()

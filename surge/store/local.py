@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import secrets
 from datetime import UTC, datetime
@@ -23,6 +25,7 @@ METRICS_FILE = "metrics.json"
 PLAN_FILE = "plan.yaml"
 REPORT_FILE = "report.json"
 REEVALUATIONS_DIR = "reevaluations"
+CLAIM_FILE = ".surge-run"  # written first, exclusively: the folder belongs to one run
 
 
 def new_run_id(plan_name: str, now: datetime | None = None) -> str:
@@ -42,14 +45,29 @@ def prepare_run_dir(out_dir: Path) -> None:
             )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / f".surge-write-check-{secrets.token_hex(4)}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        # The folder is claimed at once (created exclusively): two runs started together with
+        # the same --out cannot both write it; the second is refused before any traffic.
+        fd = os.open(out_dir / CLAIM_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        raise UserError(
+            f"{out_dir} is taken by another run (it holds {CLAIM_FILE}); surge never lets two runs "
+            "share a folder: pass another --out (or remove the folder, if no run is using it)"
+        ) from None
     except OSError as exc:
         raise UserError(
             f"cannot write the run's results to {out_dir}: {exc.strerror or exc}; "
             "pass --out with a folder you can write"
         ) from None
+    with os.fdopen(fd, "w") as claim:
+        claim.write(f"{os.getpid()}\n")
+
+
+def release_run_dir(out_dir: Path) -> None:
+    """Give back a run folder nothing was written to (a run that did not start): no empty folder
+    is left behind. A folder with anything else in it stays."""
+    with contextlib.suppress(OSError):
+        (out_dir / CLAIM_FILE).unlink()
+        out_dir.rmdir()
 
 
 def write_run(

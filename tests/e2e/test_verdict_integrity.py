@@ -287,6 +287,27 @@ def test_an_out_folder_holding_a_run_is_never_overwritten(tmp_path: Path, demo_t
     assert demo_target.stats()["requests"] == 0
 
 
+def test_two_runs_started_at_once_with_one_out_folder_never_share_it(
+    tmp_path: Path, demo_target: DemoTarget
+) -> None:
+    plan = write_plan(tmp_path, demo_target.url)
+    out = tmp_path / "out"
+    history = tmp_path / "history.sqlite"
+    procs = [
+        start_surge("run", str(plan), "--out", str(out), "--history", str(history), cwd=tmp_path)
+        for _ in range(2)
+    ]
+    results = [(p.wait(120), p.communicate()) for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    refused = next(err for code, (_, err) in results if code == 2)
+    assert "taken by another run" in refused or "never overwrites a run" in refused
+    # One run, whole, in the folder; one history row points at it.
+    report = json.loads((out / "report.json").read_text())
+    rows = sqlite3.connect(history).execute("SELECT run_id FROM runs").fetchall()
+    assert rows == [(report["run_id"],)]
+
+
 def test_an_unwritable_history_is_refused_before_any_traffic(tmp_path: Path, demo_target: DemoTarget) -> None:
     (tmp_path / "a-file").write_text("")
     history = tmp_path / "a-file" / "history.sqlite"  # cannot be created, whoever runs the test

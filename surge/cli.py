@@ -515,9 +515,10 @@ def _collect_metrics(plan: Plan, stats: RunStats, report: Report, delay_s: float
 
 
 def _portable(plan: Plan, base_dir: Path) -> Plan:
-    """The plan as stored with its run: relative files (the data file, multipart file parts in any
-    flow) made absolute, so `surge report` can re-validate the stored plan from the run folder."""
-    from surge.plan import file_parts
+    """The plan as stored with its run: relative files (the data file, the hooks file, a baseline
+    file, multipart file parts in any flow) made absolute, so `surge report` can re-validate the
+    stored plan from the run folder."""
+    from surge.plan import BaselineFile, file_parts, is_s3_uri
 
     def absolute(path: str) -> str:
         return path if Path(path).is_absolute() else str((base_dir / path).resolve())
@@ -527,6 +528,15 @@ def _portable(plan: Plan, base_dir: Path) -> Plan:
     if copy.data is not None and not Path(copy.data.file).is_absolute():
         copy.data = copy.data.model_copy(update={"file": absolute(copy.data.file)})
         changed = True
+    if copy.hooks is not None and not is_s3_uri(copy.hooks) and not Path(copy.hooks).is_absolute():
+        copy.hooks, changed = absolute(copy.hooks), True
+    baseline = copy.baseline
+    if (
+        isinstance(baseline, BaselineFile)
+        and not is_s3_uri(baseline.file)
+        and not Path(baseline.file).is_absolute()
+    ):
+        copy.baseline, changed = baseline.model_copy(update={"file": absolute(baseline.file)}), True
     for _, part in file_parts(copy):  # the plan's own walk: scenarios, setup, teardown, on_start
         if not Path(part.path).is_absolute():
             part.path, changed = absolute(part.path), True

@@ -866,6 +866,10 @@ class Regression(_Model):
         return None if v is None else list(dict.fromkeys(v))
 
 
+def _file_name(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
 # What a plan's checks and verdict are made of, not the load it sends (Plan.load_hash leaves them out).
 JUDGEMENT_FIELDS = ("baseline", "regression", "thresholds", "within_uncertainty", "validity", "description")
 
@@ -1169,21 +1173,28 @@ class Plan(_Model):
     def plan_hash(self) -> str:
         """Identifies the plan as written: its files count by name, not by where they were read
         from (a cloud run reads its own per-run copies, which would make every hash different)."""
-        data = self.model_dump(mode="json", by_alias=True)
+        data = self._hashable()
         if not self.validity.changed():
             del data["validity"]  # plans written before validity settings existed hash as they did
+        canonical = json.dumps(data, sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def _hashable(self) -> dict[str, Any]:
+        """The plan's fields with its files named by file name, not by where they were read."""
+        data = self.model_dump(mode="json", by_alias=True)
         for name in ("data", "baseline"):
             ref = data.get(name)
             if isinstance(ref, dict) and isinstance(ref.get("file"), str):
-                ref["file"] = ref["file"].replace("\\", "/").rsplit("/", 1)[-1]
-        canonical = json.dumps(data, sort_keys=True)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+                ref["file"] = _file_name(ref["file"])
+        if isinstance(data.get("hooks"), str):
+            data["hooks"] = _file_name(data["hooks"])
+        return data
 
     def load_hash(self) -> str:
         """Identifies the load the plan sends: its hash without its checks, baseline and regression
         rule. Runs with the same load hash measure the same thing, so their spread is the noise a
         regression rule allows for, whatever was changed in the checks between them."""
-        data = self.model_dump(mode="json", by_alias=True)
+        data = self._hashable()
         for name in JUDGEMENT_FIELDS:
             data.pop(name, None)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

@@ -308,6 +308,22 @@ def test_two_runs_started_at_once_with_one_out_folder_never_share_it(
     assert rows == [(report["run_id"],)]
 
 
+def test_a_run_with_hooks_is_reevaluated_from_anywhere(tmp_path: Path, demo_target: DemoTarget) -> None:
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "hooks.py").write_text("def tag():\n    return 'x'\n")
+    plan = write_plan(
+        tmp_path / "plans",
+        demo_target.url,
+        hooks="hooks.py",
+        scenarios=[{"name": "browse", "flow": [{"get": "/api/mocs?t={{ tag() }}"}]}],
+    )
+    out = tmp_path / "out"
+    assert surge("run", str(plan), "--out", str(out), cwd=tmp_path).returncode == 0
+    proc = surge("report", str(out), cwd=tmp_path / "plans")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "cannot read" not in proc.stderr
+
+
 def test_an_unwritable_history_is_refused_before_any_traffic(tmp_path: Path, demo_target: DemoTarget) -> None:
     (tmp_path / "a-file").write_text("")
     history = tmp_path / "a-file" / "history.sqlite"  # cannot be created, whoever runs the test

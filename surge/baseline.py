@@ -801,9 +801,10 @@ def resolve_baseline(
     ``read_remote`` reads a baseline file given as an s3:// URI (only cloud runs have one).
     """
     found, notes = _resolve(plan, history, base_dir, before, exclude_run, read_remote)
-    if found is None or plan.regression is None or plan.regression.noise != "aware":
-        return found, notes
-    return with_history_noise(found, plan, history, exclude_run=exclude_run), notes
+    if found is not None and plan.regression is not None and plan.regression.noise == "aware":
+        found = with_history_noise(found, plan, history, exclude_run=exclude_run)
+    # A damaged record is skipped where the history is searched, and said.
+    return found, [*notes, *(f"skipped {d}" for d in getattr(history, "damaged", ()))]
 
 
 def _resolve(

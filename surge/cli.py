@@ -14,6 +14,8 @@ from surge import __version__
 from surge.errors import UserError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from surge.baseline import Baseline
     from surge.metrics.collect import ServiceMetrics
     from surge.plan import Plan
@@ -755,15 +757,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
         from surge.cli_cloud import cmd_report_cloud
 
         return cmd_report_cloud(args)
+    import zlib
     from datetime import UTC, datetime
 
-    from surge.baseline import Baseline, resolve_baseline
     from surge.plan import load_plan
-    from surge.redact import redactor_for
-    from surge.report_model import ReevaluationInfo
     from surge.store.local import (
         PLAN_FILE,
         REEVALUATIONS_DIR,
+        DamagedRunError,
         has_report,
         locate_run,
         new_run_id,
@@ -771,9 +772,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         read_metrics,
         read_report,
         read_results,
-        write_run,
+        release_run_dir,
     )
-    from surge.summary import build_report
 
     run_dir = locate_run(args.run)
     if run_dir is None or not has_report(run_dir):
@@ -788,9 +788,39 @@ def _cmd_report(args: argparse.Namespace) -> int:
         )
     now = datetime.now(UTC)
     out_dir = Path(args.out) if args.out else run_dir / REEVALUATIONS_DIR / new_run_id(plan.name, now)
-    prepare_run_dir(out_dir)
     stats = read_results(run_dir)
     metrics = read_metrics(run_dir)
+    prepare_run_dir(out_dir)
+    try:
+        return _reevaluate(args, run_dir, out_dir, plan, plan_path, old, stats, metrics, now)
+    except UserError:
+        release_run_dir(out_dir)
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, zlib.error) as exc:
+        # What the shape checks cannot see (a histogram's bytes): the stored run, not surge.
+        release_run_dir(out_dir)
+        raise DamagedRunError(
+            f"{run_dir} holds a damaged run ({type(exc).__name__}: {exc}); its files are left as they are"
+        ) from None
+
+
+def _reevaluate(
+    args: argparse.Namespace,
+    run_dir: Path,
+    out_dir: Path,
+    plan: Plan,
+    plan_path: Path,
+    old: Report,
+    stats: RunStats,
+    metrics: ServiceMetrics | None,
+    now: datetime,
+) -> int:
+    from surge.baseline import Baseline, resolve_baseline
+    from surge.redact import redactor_for
+    from surge.report_model import ReevaluationInfo
+    from surge.store.local import write_run
+    from surge.summary import build_report
+
     history = _history(args, Path(args.plan) if args.plan else None)
     stored = old.get("baseline")
     baseline: Baseline | None = None
@@ -847,6 +877,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     history = _history(args)
     records = history.list(plan=args.plan, limit=args.limit)
     print(f"history: {history.where}", file=sys.stderr)
+    for damaged in history.damaged:
+        print(f"surge: warning: skipped {damaged}", file=sys.stderr)
     if not records:
         which = f" of plan '{args.plan}'" if args.plan else ""
         print(f"no runs{which} recorded in {history.where}")

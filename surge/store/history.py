@@ -31,7 +31,7 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -241,7 +241,49 @@ def _intervals(data: object) -> dict[str, list[float]]:
     return out
 
 
+# What a stored record may be damaged by: not JSON, or JSON of another shape.
+_DAMAGE = (ValueError, TypeError, KeyError, AttributeError, ArithmeticError)
+
+
+def parse_record(raw: Any, run_id: str, where: str) -> RunRecord:
+    """A stored record, or a HistoryError naming the run and what is wrong with it."""
+    try:
+        data = json.loads(raw) if isinstance(raw, str | bytes) else raw
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a record is a JSON object, this one is {type(data).__name__}")
+        return RunRecord.from_dict(data)
+    except _DAMAGE as exc:
+        why = "not JSON" if isinstance(exc, json.JSONDecodeError) else f"{type(exc).__name__}: {exc}"
+        raise HistoryError(
+            f"the history {where} has a damaged record for run {run_id or '?'} ({why}); the rest of the "
+            "history is usable: run again with another baseline, or delete that run's row"
+        ) from None
+
+
+class Readable:
+    """Reads records one by one: a damaged one is skipped (and said) by lists, named by a get."""
+
+    @property
+    def where(self) -> str:
+        raise NotImplementedError
+
+    def __init__(self) -> None:
+        self.damaged: builtins.list[str] = []  # the messages of records skipped while listing
+
+    def _parse_all(self, rows: Iterable[tuple[Any, str]]) -> builtins.list[RunRecord]:
+        out: builtins.list[RunRecord] = []
+        for raw, run_id in rows:
+            try:
+                out.append(parse_record(raw, run_id, self.where))
+            except HistoryError as exc:
+                if str(exc) not in self.damaged:
+                    self.damaged.append(str(exc))
+        return out
+
+
 class RunHistory(Protocol):
+    damaged: builtins.list[str]
+
     def record(self, report: Report, location: str) -> RunRecord:
         """Add the run, or replace its record (a re-rendered report)."""
 
@@ -277,8 +319,9 @@ CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
 """
 
 
-class SqliteHistory:
+class SqliteHistory(Readable):
     def __init__(self, path: Path = DEFAULT_HISTORY) -> None:
+        super().__init__()
         self.path = Path(path)
 
     @property
@@ -327,30 +370,35 @@ class SqliteHistory:
             )
         return rec
 
-    def _query(self, sql: str, params: tuple[object, ...]) -> builtins.list[RunRecord]:
+    def _rows(self, sql: str, params: tuple[object, ...]) -> builtins.list[tuple[Any, str]]:
         with self._connect(create=False) as conn:
             if conn is None:
                 return []
-            rows = conn.execute(sql, params).fetchall()
-        return [RunRecord.from_dict(json.loads(row[0])) for row in rows]
+            return [(row[0], str(row[1])) for row in conn.execute(sql, params).fetchall()]
 
     def get(self, run_id: str) -> RunRecord | None:
-        found = self._query("SELECT record FROM runs WHERE run_id = ?", (run_id,))
-        return found[0] if found else None
+        found = self._rows("SELECT record, run_id FROM runs WHERE run_id = ?", (run_id,))
+        return parse_record(*found[0], self.where) if found else None
 
     def list(self, plan: str | None = None, limit: int = 20) -> builtins.list[RunRecord]:
         where, params = ("", ()) if plan is None else ("WHERE plan = ?", (plan,))
-        return self._query(
-            f"SELECT record FROM runs {where} ORDER BY started_at DESC, run_id DESC LIMIT ?", (*params, limit)
+        return self._parse_all(
+            self._rows(
+                f"SELECT record, run_id FROM runs {where} ORDER BY started_at DESC, run_id DESC LIMIT ?",
+                (*params, limit),
+            )
         )
 
     def last_pass(self, plan: str, before: str | None = None) -> RunRecord | None:
-        found = self._query(
-            "SELECT record FROM runs WHERE plan = ? AND verdict = 'pass' AND partial = 0 "
-            "AND (? IS NULL OR started_at < ?) ORDER BY started_at DESC, run_id DESC LIMIT 1",
-            (plan, before, before),
+        # The newest readable one: a damaged record is skipped (and said), never the end of the search.
+        found = self._parse_all(
+            self._rows(
+                "SELECT record, run_id FROM runs WHERE plan = ? AND verdict = 'pass' AND partial = 0 "
+                "AND (? IS NULL OR started_at < ?) ORDER BY started_at DESC, run_id DESC LIMIT 50",
+                (plan, before, before),
+            )
         )
-        return found[0] if found else None
+        return next((r for r in found if r.complete_pass), None)
 
 
 def _json(rec: RunRecord) -> str:
@@ -360,11 +408,13 @@ def _json(rec: RunRecord) -> str:
 # --- DynamoDB -------------------------------------------------------------------------------------
 
 
-def _record_from_item(item: Mapping[str, Any]) -> RunRecord:
-    return RunRecord.from_dict(from_item(item))
+def _item_record(item: Mapping[str, Any]) -> tuple[Any, str]:
+    """A DynamoDB item as (its attributes, its run id) for parse_record."""
+    data = from_item(item)
+    return data, str(data.get("run_id") or "")
 
 
-class DynamoHistory:
+class DynamoHistory(Readable):
     def __init__(
         self,
         table_name: str,
@@ -373,6 +423,7 @@ class DynamoHistory:
         by_plan_index: str = GSI_BY_PLAN,
         recent_index: str = GSI_RECENT,
     ) -> None:
+        super().__init__()
         self.table_name = table_name
         self.client = client
         self.by_plan_index = by_plan_index
@@ -425,7 +476,7 @@ class DynamoHistory:
             ).get("Item")
         if not item or "verdict" not in item:
             return None
-        return _record_from_item(item)
+        return parse_record(*_item_record(item), self.where)
 
     def _pages(self, **query: Any) -> Iterator[builtins.list[dict[str, Any]]]:
         with self._errors():
@@ -441,7 +492,7 @@ class DynamoHistory:
         out: builtins.list[RunRecord] = []
         # A filter applies after Limit reads its items, so keep reading pages until enough matched.
         for items in self._pages(**query):
-            out.extend(_record_from_item(i) for i in items)
+            out.extend(self._parse_all(_item_record(i) for i in items))
             if len(out) >= limit:
                 break
         return out[:limit]

@@ -9,6 +9,7 @@ import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -93,20 +94,136 @@ def write_run(
     return paths
 
 
+class DamagedRunError(UserError):
+    """A stored run's file cannot be read as what it should be: the message names it and why."""
+
+
 def read_metrics(run_dir: Path) -> ServiceMetrics | None:
     """The service metrics collected for a run, so re-rendering keeps them."""
     path = run_dir / METRICS_FILE
-    return ServiceMetrics.from_json(json.loads(path.read_text())) if path.exists() else None
+    if not path.exists():
+        return None
+    data = _read_json(path)
+    try:
+        return ServiceMetrics.from_json(data)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
 
 
 def read_results(run_dir: Path) -> RunStats:
-    data: RunStats = json.loads((run_dir / RESULTS_FILE).read_text())
-    return data
+    path = run_dir / RESULTS_FILE
+    data = _read_json(path)
+    problem = _shape_problem(data, _RESULTS_SHAPE) or _intervals_problem(data)
+    if problem:
+        raise _damaged(path, problem)
+    results: RunStats = data
+    return results
 
 
 def read_report(run_dir: Path) -> Report:
-    data: Report = json.loads((run_dir / REPORT_FILE).read_text())
-    return data
+    path = run_dir / REPORT_FILE
+    data = _read_json(path)
+    problem = _shape_problem(data, _REPORT_SHAPE)
+    if problem:
+        raise _damaged(path, problem)
+    report: Report = data
+    return report
+
+
+def _damaged(path: Path, why: str) -> DamagedRunError:
+    return DamagedRunError(f"{path} is damaged ({why}); the run's other files and the history are untouched")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise DamagedRunError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise _damaged(path, "not text") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise _damaged(path, f"not JSON: {exc}") from None
+
+
+_NUMBER = (int, float)
+# What the readers rely on: each key's type (nested shapes are checked where they are read).
+_RESULTS_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "interval_s": _NUMBER,
+    "t0": _NUMBER,
+    "started_at": _NUMBER,
+    "ended_at": _NUMBER,
+    "workers": int,
+    "workers_failed": int,
+    "stopped_early": bool,
+    "errors": list,
+    "intervals": dict,
+    "health": list,
+}
+_REPORT_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "run_id": str,
+    "plan": str,
+    "verdict": str,
+    "started_at": str,
+    "ended_at": str,
+    "checks": list,
+    "totals": dict,
+    "latency_ms": dict,
+    "service_time_ms": dict,
+    "endpoints": dict,
+    "phases": list,
+    "timeseries": list,
+}
+_INTERVAL_SHAPE: dict[str, type | tuple[type, ...]] = {"iterations": int, "dropped": int, "endpoints": dict}
+_ENDPOINT_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "requests": int,
+    "errors": dict,
+    "status": dict,
+    "bytes": int,
+    "rt": str,
+    "st": str,
+}
+
+
+def _shape_problem(data: object, shape: dict[str, type | tuple[type, ...]], where: str = "") -> str | None:
+    if not isinstance(data, dict):
+        return f"{where or 'the file'} is a {type(data).__name__}, not a JSON object"
+    for key, kind in shape.items():
+        if key not in data:
+            return f"{where}{key} is missing"
+        value = data[key]
+        if isinstance(value, bool) and kind is not bool:
+            return f"{where}{key} is not a {_kind_name(kind)}"
+        if not isinstance(value, kind):
+            return f"{where}{key} is not a {_kind_name(kind)}"
+    return None
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {
+        int: "whole number",
+        float: "number",
+        str: "text",
+        list: "list",
+        dict: "JSON object",
+        bool: "true/false",
+    }
+    return "number" if isinstance(kind, tuple) else names.get(kind, kind.__name__)
+
+
+def _intervals_problem(data: dict[str, Any]) -> str | None:
+    for key, interval in data["intervals"].items():
+        if not str(key).lstrip("-").isdigit():
+            return f"intervals: '{key}' is no interval index"
+        problem = _shape_problem(interval, _INTERVAL_SHAPE, f"intervals[{key}].")
+        if problem:
+            return problem
+        for name, endpoint in interval["endpoints"].items():
+            problem = _shape_problem(endpoint, _ENDPOINT_SHAPE, f"intervals[{key}].endpoints[{name}].")
+            if problem:
+                return problem
+    return None
 
 
 def locate_run(ref: str, runs_root: Path = Path("surge-runs")) -> Path | None:

@@ -324,6 +324,44 @@ def test_a_run_with_hooks_is_reevaluated_from_anywhere(tmp_path: Path, demo_targ
     assert "cannot read" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("file", "damage", "said"),
+    [
+        ("results.json", lambda text: text[: len(text) // 2], "results.json is damaged (not JSON"),
+        (
+            "results.json",
+            lambda text: json.dumps({**json.loads(text), "intervals": []}),
+            "intervals is not a JSON object",
+        ),
+        ("results.json", lambda text: text.replace('"rt": "', '"rt": "x!', 1), "holds a damaged run"),
+        ("report.json", lambda text: "\x00\xff garbage", "report.json is damaged"),
+        ("report.json", lambda text: json.dumps([1, 2]), "report.json is damaged (the file is a list"),
+    ],
+)
+def test_a_damaged_stored_run_is_named_never_a_traceback(
+    tmp_path: Path, demo_target: DemoTarget, file: str, damage: Any, said: str
+) -> None:
+    plan = write_plan(tmp_path, demo_target.url)
+    out = tmp_path / "out"
+    history = str(tmp_path / "h.sqlite")
+    assert surge("run", str(plan), "--out", str(out), "--history", history, cwd=tmp_path).returncode == 0
+    other = tmp_path / "other"
+    assert surge("run", str(plan), "--out", str(other), "--history", history, cwd=tmp_path).returncode == 0
+    path = out / file
+    path.write_text(damage(path.read_text()))
+    proc = surge("report", str(out), "--history", history, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert said in proc.stderr and "Traceback" not in proc.stderr
+    assert not (out / "reevaluations").exists() or not any((out / "reevaluations").iterdir())
+    # The history and the other runs stay usable: compare reads what it can.
+    ids = [json.loads((d / "report.json").read_text())["run_id"] for d in (other,)]
+    proc = surge(
+        "compare", ids[0], str(out), "--history", history, "--out", str(tmp_path / "c.html"), cwd=tmp_path
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert surge("runs", "--history", history, cwd=tmp_path).returncode == 0
+
+
 def test_an_unwritable_history_is_refused_before_any_traffic(tmp_path: Path, demo_target: DemoTarget) -> None:
     (tmp_path / "a-file").write_text("")
     history = tmp_path / "a-file" / "history.sqlite"  # cannot be created, whoever runs the test

@@ -415,3 +415,40 @@ def test_the_default_history_is_the_plans_projects(tmp_path: Path) -> None:
     )
     # Neither: the current folder's, as before.
     assert project_history(tmp_path / "loose", cwd=elsewhere) == elsewhere / "surge-runs" / "history.sqlite"
+
+
+def test_a_damaged_record_is_skipped_by_lists_and_named_by_a_get(tmp_path: Path) -> None:
+    history = SqliteHistory(tmp_path / "h.sqlite")
+    good = history.record(sample_report(run_id="good", verdict="pass", partial=False), "/x")
+    history.record(sample_report(run_id="bad", verdict="pass", partial=False), "/y")
+    history.record(sample_report(run_id="odd", verdict="pass", partial=False), "/z")
+    with sqlite3.connect(tmp_path / "h.sqlite") as conn:
+        conn.execute(
+            "UPDATE runs SET record = ?, started_at = '2999-01-01' WHERE run_id = 'bad'", ("{not json",)
+        )
+        conn.execute(
+            "UPDATE runs SET record = ?, started_at = '2998-01-01' WHERE run_id = 'odd'", ('["a list"]',)
+        )
+    fresh = SqliteHistory(tmp_path / "h.sqlite")
+    assert [r.run_id for r in fresh.list()] == ["good"]
+    assert len(fresh.damaged) == 2 and any("run bad (not JSON)" in d for d in fresh.damaged)
+    # last-pass looks past the damaged newest ones.
+    found = SqliteHistory(tmp_path / "h.sqlite").last_pass(good.plan)
+    assert found is not None and found.run_id == "good"
+    with pytest.raises(HistoryError, match="damaged record for run bad"):
+        fresh.get("bad")
+
+
+def test_surge_runs_lists_the_readable_runs_and_warns_of_a_damaged_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from surge.cli import main
+
+    history = SqliteHistory(tmp_path / "h.sqlite")
+    history.record(sample_report(run_id="good"), "/x")
+    history.record(sample_report(run_id="bad"), "/y")
+    with sqlite3.connect(tmp_path / "h.sqlite") as conn:
+        conn.execute("UPDATE runs SET record = '{\"run_id\": 3, \"metrics\": 7}' WHERE run_id = 'bad'")
+    assert main(["runs", "--history", str(tmp_path / "h.sqlite")]) == 0
+    out, err = capsys.readouterr()
+    assert "good" in out and "damaged record for run bad" in err

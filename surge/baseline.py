@@ -73,7 +73,7 @@ class Baseline:
     label: str
     figures: Mapping[str, float] = field(default_factory=dict)
     # The baseline run's own 95 % intervals by metric (a file has none).
-    intervals: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    intervals: Mapping[str, tuple[float, float | None]] = field(default_factory=dict)
     # How much each metric moved between earlier runs of the plan: one run's standard deviation,
     # as a share of their mean; read from ``noise_runs`` runs (none below NOISE_MIN_RUNS).
     noise: Mapping[str, float] = field(default_factory=dict)
@@ -91,7 +91,7 @@ class Baseline:
             info["ref"],
             info["label"],
             dict(info["figures"]),
-            {m: (lo, hi) for m, (lo, hi) in (info.get("intervals") or {}).items()},
+            {m: (lo or 0.0, hi) for m, (lo, hi) in (info.get("intervals") or {}).items()},
             dict(info.get("noise") or {}),
             info.get("noise_runs", 0),
             info.get("plan_hash"),
@@ -397,19 +397,23 @@ def change_noise(
     neither is known. Infinite when an interval is open on the side that matters (too few requests
     behind a high percentile: nothing can be shown)."""
     se_m: float | None = None
-    se_same: float | None = None  # this run's other side: the baseline's, had it been measured alike
     if measured_interval is not None:
         lo, hi = measured_interval.lo, measured_interval.hi
         below = (measured - lo) / Z_95
         above = math.inf if hi is None else (hi - measured) / Z_95
-        se_m, se_same = (below, above) if direction == "higher" else (above, below)
+        se_m = below if direction == "higher" else above
     found = baseline.intervals.get(metric) or baseline.intervals.get(untargeted(metric))
     se_b: float | None = None
     if found is not None:
-        se_b = max((found[1] - figure if direction == "higher" else figure - found[0]) / Z_95, 0.0)
-    elif se_same is not None:
-        # The baseline measured as precisely as this run (relatively; absolutely from a zero).
-        se_b = se_same * abs(figure) / measured if measured > 0 and math.isfinite(se_same) else se_same
+        lo_b, hi_b = found
+        if direction == "higher":
+            se_b = math.inf if hi_b is None else max((hi_b - figure) / Z_95, 0.0)
+        else:
+            se_b = max((figure - lo_b) / Z_95, 0.0)
+    elif se_m is not None:
+        # Another system's figure (a file): taken as measured as precisely as this run's (relatively;
+        # absolutely from a zero).
+        se_b = se_m * abs(figure) / measured if measured > 0 and math.isfinite(se_m) else se_m
     within = math.sqrt(se_m**2 + se_b**2) if se_m is not None and se_b is not None else None
     spread = baseline.noise.get(metric, baseline.noise.get(untargeted(metric)))
     between = math.sqrt(2.0) * spread * abs(figure) if spread is not None else None
@@ -690,7 +694,7 @@ def baseline_from_record(record: RunRecord, spec: str, label: str) -> Baseline:
         ref=record.run_id,
         label=label,
         figures=dict(record.metrics),
-        intervals={m: (span[0], span[1]) for m, span in record.intervals.items()},
+        intervals={m: (span[0] or 0.0, span[1]) for m, span in record.intervals.items()},
         plan_hash=record.plan_hash or None,
     )
 

@@ -71,7 +71,7 @@ class BaselineInfo(TypedDict):
     notes: list[str]  # what could not be compared, and why
     # The baseline run's 95 % intervals, and the spread between the plan's earlier runs (one run's
     # standard deviation as a share of the mean) the regression rule used, with how many runs.
-    intervals: NotRequired[dict[str, list[float]]]
+    intervals: NotRequired[dict[str, list[float | None]]]
     noise: NotRequired[dict[str, float]]
     noise_runs: NotRequired[int]
     plan_hash: NotRequired[str]  # a baseline run's plan version

@@ -119,8 +119,8 @@ class RunRecord:
     service_p95_ms: float | None = None
     dropped: int = 0
     metrics: dict[str, float] = field(default_factory=dict)  # by metric path, in thresholds' units
-    # The figures' 95 % intervals ([lo, hi]) where the run's data gave one (bounded ones only).
-    intervals: dict[str, list[float]] = field(default_factory=dict)
+    # The figures' 95 % intervals ([lo, hi]; hi None: open above) where the run's data gave one.
+    intervals: dict[str, list[float | None]] = field(default_factory=dict)
     load_hash: str = ""  # the plan's load without its checks ("" in older records)
 
     @classmethod
@@ -150,18 +150,18 @@ class RunRecord:
         for metric, value in headline.items():
             if value is not None and metric not in metrics:
                 metrics[metric] = float(value)
-        intervals: dict[str, list[float]] = {}
+        intervals: dict[str, list[float | None]] = {}
         for c in report["checks"]:
             span = c.get("interval")
-            if c.get("kind") == "threshold" and span and span[1] is not None and c["metric"] not in intervals:
-                intervals[c["metric"]] = [float(span[0] or 0.0), float(span[1])]
+            if c.get("kind") == "threshold" and span and c["metric"] not in intervals:
+                intervals[c["metric"]] = _span(span)
         spans = [
             (f'target["{name}"].', part.get("uncertainty") or {}) for name, part in (targets or {}).items()
         ]
         for prefix, found in spans or [("", report.get("uncertainty") or {})]:
             for metric, span in found.items():
-                if span[1] is not None and prefix + metric not in intervals:
-                    intervals[prefix + metric] = [float(span[0] or 0.0), float(span[1])]
+                if prefix + metric not in intervals:
+                    intervals[prefix + metric] = _span(span)
         return cls(
             run_id=report["run_id"],
             plan=report["plan"],
@@ -226,18 +226,23 @@ class RunRecord:
         return self.verdict == "pass" and not self.partial
 
 
-def _intervals(data: object) -> dict[str, list[float]]:
+def _span(span: list[float | None]) -> list[float | None]:
+    return [float(span[0] or 0.0), None if span[1] is None else float(span[1])]
+
+
+def _intervals(data: object) -> dict[str, list[float | None]]:
     """Stored intervals, keeping only well-formed ones (older records have none)."""
     if not isinstance(data, Mapping):
         return {}
-    out: dict[str, list[float]] = {}
+    out: dict[str, list[float | None]] = {}
     for metric, span in data.items():
         if (
             isinstance(span, list | tuple)
             and len(span) == 2
-            and all(isinstance(v, int | float | Decimal) for v in span)
+            and isinstance(span[0], int | float | Decimal)
+            and (span[1] is None or isinstance(span[1], int | float | Decimal))
         ):
-            out[str(metric)] = [float(span[0]), float(span[1])]
+            out[str(metric)] = _span([float(span[0]), None if span[1] is None else float(span[1])])
     return out
 
 

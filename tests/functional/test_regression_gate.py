@@ -21,7 +21,8 @@ def _plan(tmp_path: Path, url: str) -> Path:
         "name": "gate",
         "target": url,
         "workers": 1,
-        "load": {"phases": [{"name": "steady", "duration": "4s", "rate": 60}]},
+        "load": {"phases": [{"name": "steady", "duration": "5s", "rate": 60}]},
+        "interval": 0.25,  # twenty batches: what a run's own interval is read from
         "scenarios": [{"name": "read", "flow": [{"get": "/api/mocs"}]}],
         "thresholds": ["http.latency.p95 < 2s", "http.error_rate < 5%"],
         "baseline": "last-pass",

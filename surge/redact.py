@@ -10,6 +10,7 @@ the stored plan, the history record), keys included. Pure: no I/O.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, TypeVar, cast
@@ -54,7 +55,7 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self.secrets = frozenset(s for s in secrets if len(s) >= MIN_SECRET_LEN)
         ordered = sorted(self.secrets, key=len, reverse=True)  # "abcd1234" before "abcd"
-        self._pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
+        self._pattern = re.compile("|".join(_encodings(s) for s in ordered)) if ordered else None
 
     def text(self, value: str) -> str:
         value = _USERINFO.sub(lambda m: m.group("scheme") + MASK + "@", value)
@@ -75,6 +76,26 @@ class Redactor:
         if isinstance(value, (list, tuple)):
             return [self._walk(v, key) for v in value]
         return value
+
+
+def _encodings(secret: str) -> str:
+    """A pattern for the secret as it is sent or written anywhere: each character as itself,
+    percent-encoded (either case of hex; ``+`` for a space, as forms and query strings write it)
+    or JSON-escaped. A query parameter's value is sent encoded, and must be masked so too."""
+    parts = []
+    for ch in secret:
+        forms = [re.escape(ch)]
+        encoded = "".join(f"%{b:02X}" for b in ch.encode("utf-8"))
+        forms.append("".join(f"%(?i:{h[1:]})" for h in re.findall(r"%..", encoded)))
+        if ch == " ":
+            forms.append(r"\+")
+        escaped = json.dumps(ch)[1:-1]
+        if escaped != ch:
+            forms.append(re.escape(escaped))
+        if ord(ch) > 0x7F or ch in "<>&'":
+            forms.append(re.escape(f"\\u{ord(ch):04x}") if ord(ch) <= 0xFFFF else re.escape(escaped))
+        parts.append(forms[0] if len(forms) == 1 else "(?:" + "|".join(dict.fromkeys(forms)) + ")")
+    return "".join(parts)
 
 
 def strings(value: object, key: str | None = None) -> Iterator[tuple[str | None, str]]:

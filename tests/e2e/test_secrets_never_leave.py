@@ -3,10 +3,13 @@ every byte the run wrote or printed searched for each of them."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 import yaml
@@ -19,11 +22,11 @@ SECRETS = {
     "target_password": "tgt-pass-7731",
     "request_password": "req-pass-6642",
     "env_bearer": "env-bearer-9001",
-    "env_query": "env-query-4410",
+    "env_query": "env q&t=/é+4410!",  # characters every encoding changes: sent percent-encoded
     "env_body": "env-body-5523",
     "literal_api_key": "literal-key-9876",
     "listed_header": "listed-hdr-3141",
-    "variable": "var-secret-2718",
+    "variable": 'var secret/2718&"',
 }
 
 
@@ -60,7 +63,21 @@ def test_a_secret_in_every_position_is_in_no_output(tmp_path: Path, demo_target:
                         }
                     },
                 ],
-            }
+            },
+            {
+                # The same secrets as query parameters the engine encodes itself, in a request that
+                # fails: its failure samples keep the request line, query included.
+                "name": "query",
+                "flow": [
+                    {
+                        "get": {
+                            "url": "/api/wishlist",
+                            "query": {"key": "{{ $env.QUERY_TOKEN }}", "p": "{{ password }}"},
+                            "expect": [{"status": 299}],
+                        }
+                    }
+                ],
+            },
         ],
     }
     path = tmp_path / "plan.yaml"
@@ -74,7 +91,19 @@ def test_a_secret_in_every_position_is_in_no_output(tmp_path: Path, demo_target:
     target = demo_target.url.replace("//", f"//admin:{SECRETS['target_password']}@", 1)
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "surge.cli", "run", str(path), "--target", target, "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "surge.cli",
+            "run",
+            str(path),
+            "--target",
+            target,
+            "--out",
+            str(out),
+            "--debug",
+            "4",
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -87,7 +116,25 @@ def test_a_secret_in_every_position_is_in_no_output(tmp_path: Path, demo_target:
     assert out / "report.html" in written and tmp_path / "surge-runs" / "history.sqlite" in written
     written[Path("stdout")] = proc.stdout.encode()
     written[Path("stderr")] = proc.stderr.encode()
-    leaks = [(name, str(p)) for name, s in SECRETS.items() for p, b in written.items() if s.encode() in b]
+    # Each secret as it is sent or written anywhere: as is, percent-encoded (both ways), JSON-escaped.
+    forms = {
+        name: {
+            s,
+            quote(s, safe=""),
+            quote_plus(s),
+            quote(s),
+            re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), quote(s, safe="")),
+            json.dumps(s)[1:-1],
+        }
+        for name, s in SECRETS.items()
+    }
+    leaks = [
+        (name, form, str(p))
+        for name, variants in forms.items()
+        for form in variants
+        for p, b in written.items()
+        if form.encode() in b
+    ]
     assert not leaks, leaks
     # The stored plan keeps the references, so `surge report` can re-read it; the target is masked.
     stored = yaml.safe_load((out / "plan.yaml").read_text())

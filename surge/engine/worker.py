@@ -232,6 +232,8 @@ class Worker:
         self._hook_failures: set[str] = set()  # hooks whose first failure is in the notes
         self._debug_left = spec.debug
         self._debug_redactor: Redactor | None = None
+        self._redact_names = {name.lower() for name in spec.plan.redact}
+        self._captured_redactor: tuple[tuple[str, ...], Redactor] | None = None
         compiled = compile_plan(spec.plan, env, spec.base_dir, self.hooks)
         if spec.setup_vars:
             compiled = replace(compiled, variables={**compiled.variables, **spec.setup_vars})
@@ -427,14 +429,40 @@ class Worker:
             it.intended = time.perf_counter()  # the next request is intended once this one is done
         return True
 
+    def _captured_secrets(self, variables: Mapping[str, object]) -> Redactor | None:
+        """A redactor for the values captured at run time (in a flow or in setup) under names the
+        plan lists in ``redact:``: known only now, masked where the worker writes or prints them."""
+        if not self._redact_names:
+            return None
+        values = tuple(
+            sorted(
+                str(v)
+                for k, v in variables.items()
+                if k.lower() in self._redact_names
+                and isinstance(v, str | int | float)
+                and not isinstance(v, bool)
+            )
+        )
+        if not values:
+            return None
+        if self._captured_redactor is None or self._captured_redactor[0] != values:
+            self._captured_redactor = (values, Redactor(values))
+        return self._captured_redactor[1]
+
     def _print_exchange(
-        self, req: CompiledRequest, url: str, headers: Mapping[str, str], body: bytes | None, out: Outcome
+        self,
+        req: CompiledRequest,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        out: Outcome,
+        variables: Mapping[str, object],
     ) -> None:
         """One request and its answer, as `surge run --debug` shows them (k6's --http-debug)."""
         if self._debug_redactor is None:
             self._debug_redactor = redactor_for(self.plan, os.environ, self.spec.secrets.values())
         mask = self._debug_redactor
-        lines = [f"> {req.method} {url}"]
+        lines = [f"--- {self.spec.worker_id} {req.endpoint}", f"> {req.method} {url}"]
         # A credential header's value is masked whatever it holds (a token captured at run time).
         lines += [f"> {k}: {MASK if k.lower() in SENSITIVE_NAMES else v}" for k, v in headers.items()]
         if body:
@@ -443,8 +471,13 @@ class Worker:
         lines.append(answer + (f"  [{out.error}: {out.detail}]" if out.error else "  [ok]"))
         if out.body_head:
             lines.append(f"< {out.body_head[:200]}")
-        text = mask.text("\n".join(lines)).replace("\x1b", "?")
-        print(f"--- {self.spec.worker_id} {req.endpoint}\n{text}", file=sys.stderr, flush=True)
+        # Everything printed goes through both redactors, the header line (an endpoint named by
+        # its URL) included.
+        text = mask.text("\n".join(lines))
+        captured = self._captured_secrets(variables)
+        if captured is not None:
+            text = captured.text(text)
+        print(text.replace("\x1b", "?"), file=sys.stderr, flush=True)
 
     def _unsent(self, req: CompiledRequest, url: str, intended: float, error: str, detail: str) -> bool:
         """A request that failed before anything was sent: counted, sampled, never timed."""
@@ -774,19 +807,17 @@ class Worker:
         )
         if self._debug_left > 0:
             self._debug_left -= 1
-            self._print_exchange(req, url, headers, body, out)
+            self._print_exchange(req, url, headers, body, out, variables)
         if error is not None:
-            rec.sample(
-                req.endpoint,
-                error,
-                FailureSample(
-                    request=f"{req.method} {url}",
-                    status=out.status,
-                    detail=out.detail,
-                    body=out.body_head,
-                    t=round(t_end - self.t0, 3),
-                ),
+            sample = FailureSample(
+                request=f"{req.method} {url}",
+                status=out.status,
+                detail=out.detail,
+                body=out.body_head,
+                t=round(t_end - self.t0, 3),
             )
+            captured = self._captured_secrets(variables)
+            rec.sample(req.endpoint, error, captured.data(sample) if captured is not None else sample)
         if out.captured:
             variables.update(out.captured)
         return out.error is None

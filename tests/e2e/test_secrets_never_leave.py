@@ -3,6 +3,7 @@ every byte the run wrote or printed searched for each of them."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -143,3 +144,51 @@ def test_a_secret_in_every_position_is_in_no_output(tmp_path: Path, demo_target:
         stored["scenarios"][0]["flow"][0]["request"]["headers"]["Authorization"]
         == "Bearer {{ $env.API_TOKEN }}"
     )
+
+
+def test_a_value_captured_under_a_redacted_name_is_in_no_output(
+    tmp_path: Path, demo_target: DemoTarget
+) -> None:
+    # The token is known only at run time: the digest the target computes of what setup sent.
+    token = hashlib.sha256(b"log me in").hexdigest()
+    fetch_token = {
+        "post": {
+            "url": "/_surge/echo",
+            "body": "log me in",
+            "capture": [{"json": "$.body_sha256", "as": "sessionToken"}],
+        }
+    }
+    use_token = {
+        "get": {
+            "url": "/api/wishlist?session={{ sessionToken }}",
+            "headers": {"X-Session": "{{ sessionToken }}"},
+            "expect": [{"status": 299}],  # fails: its failure samples keep the request
+        }
+    }
+    plan = {
+        "name": "captured",
+        "target": demo_target.url,
+        "redact": ["sessionToken"],
+        "thresholds": ["http.error_rate < 1%"],
+        "setup": [fetch_token],
+        "load": {"phases": [{"duration": "1s", "rate": 5}]},
+        "workers": 1,
+        "scenarios": [{"name": "s", "flow": [{**fetch_token}, use_token]}],
+    }
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "surge.cli", "run", str(path), "--out", str(out), "--debug", "6"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "--- " in proc.stderr  # the debug output was printed
+    written = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p != path}
+    written[Path("stdout")] = proc.stdout.encode()
+    written[Path("stderr")] = proc.stderr.encode()
+    leaks = [str(p) for p, b in written.items() if token.encode() in b]
+    assert not leaks, leaks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -1004,16 +1005,26 @@ def _cmd_stop(args: argparse.Namespace) -> int:
     return cmd_stop(args)
 
 
+def write_file(path: Path, text: str) -> None:
+    """Write a file the user named, or say why not (exit 2), never a traceback."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(
+            f"cannot write {path}: {exc.strerror or exc}; name a file in a folder you can write"
+        ) from None
+
+
 def _cmd_init(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.exists() and not args.force:
         raise UserError(f"{path} already exists; pass --force to overwrite it")
     from surge.plan_schema import SCHEMA_FILE, schema_json
 
-    path.write_text(STARTER_PLAN)
+    write_file(path, STARTER_PLAN)
     # The schema the plan's first line names, beside it: editors with yaml-language-server use it.
     schema = path.parent / SCHEMA_FILE
-    schema.write_text(schema_json())
+    write_file(schema, schema_json())
     print(
         f"wrote {path} (and {schema}, for your editor); start the demo API with `surge demo-target`, "
         f"then `surge run {path}`"
@@ -1032,7 +1043,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
     text = reference_markdown() if args.markdown else schema_json()
     if args.output:
-        Path(args.output).write_text(text)
+        write_file(Path(args.output), text)
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         print(text, end="")
@@ -1076,6 +1087,51 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    """A whole number of at least 0 (--debug N, --workers N...)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _non_negative_number(text: str) -> float:
+    """A finite number, 0 or more: seconds, milliseconds, a percentage (nan or inf would make a
+    wait or a gate meaningless)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"'{text}' must be a finite number, 0 or more")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535; 0 picks a free one)")
+    return value
+
+
+def _share(text: str) -> float:
+    """A share: 0.02, or 2% (as plans write them)."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a share (0.02 or 2%)") from None
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a share between 0 and 1 (0.02 or 2%)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from surge.cli_cloud import add_cloud_options
 
@@ -1093,13 +1149,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="report folder (default ./surge-runs/<run-id>)")
     run.add_argument(
         "--workers",
-        type=int,
+        type=_positive_int,
         help="workers that share the load: local processes (default: the plan's, else one per core); "
         "with --cloud, at least this many Lambda workers per segment",
     )
     run.add_argument(
         "--debug",
-        type=int,
+        type=_count,
         default=0,
         metavar="N",
         help="print the first N requests and answers (one worker's, secrets masked) to stderr",
@@ -1119,18 +1175,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--wait", action="store_true", help="with --cloud: follow the run and exit with its verdict"
     )
     run.add_argument(
-        "--lead-seconds", type=int, help="with --cloud: time for workers' cold starts (default 30)"
+        "--lead-seconds", type=_count, help="with --cloud: time for workers' cold starts (default 30)"
     )
     run.add_argument(
         "--drill-crash-shard",
-        type=int,
+        type=_count,
         metavar="N",
         help="with --cloud, a drill: shard N of the first segment fails 2 s into its load without a "
         "result, to see a lost worker handled in your account (the run then fails its validity check)",
     )
     run.add_argument(
         "--metrics-delay",
-        type=float,
+        type=_non_negative_number,
         default=90.0,
         help="seconds to wait for CloudWatch before reading service metrics (default 90)",
     )
@@ -1202,7 +1258,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--history", help=HISTORY_HELP)
     cmp.add_argument(
         "--fail-if-worse",
-        type=float,
+        type=_non_negative_number,  # a finite percentage, 0 or more (nan would be a gate that never fails)
         metavar="PCT",
         help="exit 1 when B is worse than A by more than PCT percent (and beyond the metric's noise)",
     )
@@ -1225,8 +1281,10 @@ def build_parser() -> argparse.ArgumentParser:
         "the workflow's quotas) and whether the deployment allows its hosts",
     )
     doctor.add_argument("--target", help="with --plan: the plan's target base URL, as surge run takes it")
-    doctor.add_argument("--workers", type=int, help="with --plan: at least this many workers per segment")
-    doctor.add_argument("--lead-seconds", type=int, help="with --plan: the lead time the run would use")
+    doctor.add_argument(
+        "--workers", type=_positive_int, help="with --plan: at least this many workers per segment"
+    )
+    doctor.add_argument("--lead-seconds", type=_count, help="with --plan: the lead time the run would use")
     add_cloud_options(doctor)
     doctor.set_defaults(func=_cmd_doctor)
 
@@ -1266,13 +1324,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo-target", help="serve the demo API on loopback for trying surge")
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8080)
-    demo.add_argument("--latency-ms", type=float, default=5.0)
-    demo.add_argument("--jitter-ms", type=float, default=0.0)
-    demo.add_argument("--error-rate", type=float, default=0.0)
-    demo.add_argument("--stall-every", type=float, default=0.0, help="seconds between stalls (0: none)")
-    demo.add_argument("--stall-ms", type=float, default=0.0)
-    demo.add_argument("--delivery-delay-ms", type=float, default=0.0)
+    demo.add_argument("--port", type=_port, default=8080)
+    demo.add_argument("--latency-ms", type=_non_negative_number, default=5.0)
+    demo.add_argument("--jitter-ms", type=_non_negative_number, default=0.0)
+    demo.add_argument(
+        "--error-rate", type=_share, default=0.0, help="share of API answers that are 500s: 0.02 or 2%%"
+    )
+    demo.add_argument(
+        "--stall-every", type=_non_negative_number, default=0.0, help="seconds between stalls (0: none)"
+    )
+    demo.add_argument("--stall-ms", type=_non_negative_number, default=0.0)
+    demo.add_argument("--delivery-delay-ms", type=_non_negative_number, default=0.0)
     demo.add_argument(
         "--capacity",
         type=float,
@@ -1280,7 +1342,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="API requests worked on at once; the rest queue (0: no limit)",
     )
     demo.add_argument("--slow-path", default="", help="API paths starting with this take --slow-ms more")
-    demo.add_argument("--slow-ms", type=float, default=0.0)
+    demo.add_argument("--slow-ms", type=_non_negative_number, default=0.0)
     demo.set_defaults(func=_cmd_demo_target)
     return p
 

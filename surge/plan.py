@@ -898,6 +898,10 @@ def _base_url(v: str) -> str:
     parts = urlsplit(v)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"'{v}' is not an http(s) URL; e.g. http://127.0.0.1:8080")
+    try:
+        parts.port  # noqa: B018 - reading it checks it: a port past 65535 is refused here, not mid-run
+    except ValueError:
+        raise ValueError(f"'{v}' has no valid port (1-65535); e.g. http://127.0.0.1:8080") from None
     return v.rstrip("/")
 
 

@@ -197,6 +197,10 @@ class Validity(_Model):
     def _whole_count(cls, v: int | float) -> int | float:
         if isinstance(v, float) and v > 1:
             raise ValueError("a count of workers is a whole number; a share is written like 10%")
+        if isinstance(v, float) and v >= 1:
+            # A plan may loosen a validity check, never switch it off: with every worker lost a
+            # run measured nothing.
+            raise ValueError("100% of the workers lost would pass a run that measured nothing; at most 99%")
         return v
 
     def changed(self) -> dict[str, object]:
@@ -264,6 +268,12 @@ class Load(_Model):
             raise ValueError(
                 "all phases must use 'rate' (open model) or all 'users' (closed model), not both"
             )
+        if all(p.start_level == 0 and p.end_level == 0 for p in self.phases):
+            # A run that sends nothing measures nothing: it cannot pass, so it is refused before.
+            what = "rate" if self.model == "open" else "users"
+            raise ValueError(
+                f"every phase has {what} 0: the plan sends no load; give a phase a {what} above 0"
+            )
         return self
 
     @property
@@ -321,6 +331,15 @@ def _json_condition_problem(json_path: str | None, given: int, field: str) -> st
 class Expect(_Model):
     status: int | list[int] | None = None
     """the status (or one of the statuses) the answer must have; default: any 2xx or 3xx"""
+
+    @field_validator("status")
+    @classmethod
+    def _http_status(cls, v: int | list[int] | None) -> int | list[int] | None:
+        for code in [v] if isinstance(v, int) else v or []:
+            if not 200 <= code <= 599:
+                raise ValueError(f"{code} is not a final HTTP status (200-599): no answer can have it")
+        return v
+
     content_type: str | None = None
     """the answer's content type starts with this (`json` means application/json)"""
     body_contains: str | None = None
@@ -729,6 +748,16 @@ class Scenario(_Model):
     """how often it is picked relative to the others"""
     flow: list[Step] = Field(min_length=1)
     """the steps one iteration runs, in order"""
+
+    @field_validator("flow")
+    @classmethod
+    def _sends_something(cls, v: list[Step]) -> list[Step]:
+        if not any(step.request or step.poll or step.aws for _, step in flow_steps(v)):
+            raise ValueError(
+                "no step sends anything (only think, mark or stage steps): an iteration would measure "
+                "nothing; add a request"
+            )
+        return v
 
 
 class DataFile(_Model):

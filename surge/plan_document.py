@@ -25,19 +25,26 @@ class _PlanLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys, naming both lines."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[object, int] = {}
+        seen: dict[object, yaml.Node] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
             key = self.construct_object(key_node, deep=True)
             try:
-                first = seen.setdefault(key, key_node.start_mark.line + 1)
+                first = seen.setdefault(key, key_node)
             except TypeError:  # an unhashable key: the base constructor says so
                 break
-            if first != key_node.start_mark.line + 1:
+            # Two key nodes, not two lines: {rate: 5, rate: 6} on one line is a duplicate too.
+            if first is not key_node:
                 raise PlanError(
                     f"line {key_node.start_mark.line + 1}: key {key!r} is given twice in one mapping "
-                    f"(first at line {first}); YAML would keep only the last one"
+                    f"(first at line {first.start_mark.line + 1}"
+                    + (
+                        f", column {first.start_mark.column + 1}"
+                        if first.start_mark.line == key_node.start_mark.line
+                        else ""
+                    )
+                    + "); YAML would keep only the last one"
                 )
         return super().construct_mapping(node, deep=deep)
 

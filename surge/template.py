@@ -59,6 +59,9 @@ def _randint(args: list[str]) -> Generator:
     return lambda rng, _v: rng.randint(lo, hi)
 
 
+MAX_RANDSTR = 1_000_000
+
+
 def _randstr(args: list[str]) -> Generator:
     try:
         (n,) = (int(a) for a in args)
@@ -66,6 +69,9 @@ def _randstr(args: list[str]) -> Generator:
         raise TemplateError("$randstr takes a length: $randstr(8)") from exc
     if n < 0:
         raise TemplateError("$randstr(n) needs a length n >= 0")
+    if n > MAX_RANDSTR:
+        # Built per request: tens of megabytes each would stall the worker, not load the target.
+        raise TemplateError(f"$randstr({n}) is too long: at most {MAX_RANDSTR:,} characters per value")
     alphabet = string.ascii_letters + string.digits
     return lambda rng, _v: "".join(rng.choices(alphabet, k=n))
 

@@ -56,6 +56,13 @@ def test_a_key_given_twice_names_both_lines() -> None:
     assert "line 3: key 'name' is given twice in one mapping (first at line 1)" in message
 
 
+def test_a_key_given_twice_on_one_line_is_refused_too() -> None:
+    message = refused(
+        b"name: a\ntarget: http://127.0.0.1\nload: {phases: [{duration: 2s, rate: 5, rate: 6}]}\n"
+    )
+    assert "line 3: key 'rate' is given twice in one mapping (first at line 3, column" in message
+
+
 def test_merge_keys_are_not_duplicates() -> None:
     doc = parse_document(b"base: &b {x: 1}\nthis:\n  <<: *b\n  y: 2\n", "plan.yaml")
     assert doc == {"base": {"x": 1}, "this": {"x": 1, "y": 2}}

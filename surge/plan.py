@@ -311,10 +311,31 @@ class Capture(_Model):
             import re
 
             try:
-                re.compile(self.regex)
+                compiled = re.compile(self.regex)
             except re.error as exc:
                 raise ValueError(f"'{self.regex}' is not a regular expression: {exc}") from exc
+            if not 0 <= self.group <= compiled.groups:
+                raise ValueError(
+                    f"group {self.group}: '{self.regex}' has {compiled.groups} group(s); "
+                    f"take one of 0-{compiled.groups} (0 is the whole match)"
+                )
         return self
+
+
+def _header_values(v: dict[str, str]) -> dict[str, str]:
+    """Header names and values a request can carry: no line breaks or NULs (they would end the
+    header and start another), no lone surrogates (no encoding can send them)."""
+    for name, value in v.items():
+        for text, what in ((name, "name"), (value, "value")):
+            if any(ch in text for ch in "\r\n\x00"):
+                raise ValueError(
+                    f"header {name!r}: its {what} holds a line break or NUL, which no header can carry"
+                )
+            if any("\ud800" <= ch <= "\udfff" for ch in text):
+                raise ValueError(
+                    f"header {name!r}: its {what} holds a lone surrogate, which no encoding can send"
+                )
+    return v
 
 
 def _json_condition_problem(json_path: str | None, given: int, field: str) -> str | None:
@@ -415,7 +436,7 @@ class Request(_Model):
     """a path relative to `target` (/api/x), or a full URL of an allowed host"""
     name: str | None = None
     """the endpoint's name in the report and in checks (endpoint["name"]); default: METHOD path"""
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Annotated[dict[str, str], AfterValidator(_header_values)] = Field(default_factory=dict)
     """request headers, after defaults.headers"""
     query: dict[str, QueryValue] | None = Field(
         default=None, description="query parameters, encoded and appended to the URL (lists repeat the key)"
@@ -768,7 +789,7 @@ class DataFile(_Model):
 
 
 class Defaults(_Model):
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Annotated[dict[str, str], AfterValidator(_header_values)] = Field(default_factory=dict)
     """headers every request sends"""
     timeout: Seconds = Field(default=30.0, gt=0)
     """a request's timeout"""
@@ -1627,6 +1648,9 @@ def _file_part_problems(plan: Plan, base_dir: Path, cloud: bool) -> list[str]:
             size = path.stat().st_size
         except OSError as exc:
             problems.append(f"{where}: cannot read {path}: {exc.strerror or exc}")
+            continue
+        if not path.is_file():
+            problems.append(f"{where}: {path} is not a file (a folder?); a file part sends one file")
             continue
         if size > MAX_DATA_BYTES:
             problems.append(

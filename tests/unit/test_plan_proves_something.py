@@ -3,6 +3,8 @@ expect what no answer can be, or build values no worker can, are refused naming 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from surge.template import TemplateError, compile_template
@@ -40,3 +42,20 @@ def test_a_random_string_no_worker_can_build_is_refused() -> None:
 def test_validity_may_be_loosened_never_switched_off() -> None:
     message = only_problem(with_flow({"get": "/"}, validity={"max_workers_lost": "100%"}))
     assert "100% of the workers lost would pass a run that measured nothing" in message
+
+
+def test_a_capture_group_the_regex_does_not_have_is_refused() -> None:
+    step = {"get": {"url": "/", "capture": [{"regex": "id=(\\d+)", "group": 2, "as": "id"}]}}
+    assert "has 1 group(s); take one of 0-1" in only_problem(with_flow(step))
+
+
+@pytest.mark.parametrize("value", ["a\ud800b", "x\r\nInjected: 1", "nul\x00"])
+def test_a_header_no_request_can_carry_is_refused(value: str) -> None:
+    message = only_problem(with_flow({"get": {"url": "/", "headers": {"X-A": value}}}))
+    assert "which no" in message
+
+
+def test_a_file_part_that_is_a_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "pics").mkdir()
+    step = {"post": {"url": "/", "multipart": {"image": {"path": "pics"}}}}
+    assert "is not a file" in only_problem(with_flow(step), base_dir=tmp_path)

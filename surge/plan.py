@@ -323,18 +323,21 @@ class Capture(_Model):
 
 
 def _header_values(v: dict[str, str]) -> dict[str, str]:
-    """Header names and values a request can carry: no line breaks or NULs (they would end the
-    header and start another), no lone surrogates (no encoding can send them)."""
+    """Headers a request can carry (a request's and the defaults'): valid names; no line breaks or
+    NULs in values (they would split the request: header injection), no lone surrogates (no
+    encoding can send them)."""
     for name, value in v.items():
-        for text, what in ((name, "name"), (value, "value")):
-            if any(ch in text for ch in "\r\n\x00"):
-                raise ValueError(
-                    f"header {name!r}: its {what} holds a line break or NUL, which no header can carry"
-                )
-            if any("\ud800" <= ch <= "\udfff" for ch in text):
-                raise ValueError(
-                    f"header {name!r}: its {what} holds a lone surrogate, which no encoding can send"
-                )
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(
+                f"header name {name!r} is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~)"
+            )
+        if _HEADER_VALUE_BREAK.search(value):
+            raise ValueError(
+                f"header {name}: the value contains a line break or NUL, which would split the "
+                "request (header injection); remove it"
+            )
+        if any("\ud800" <= ch <= "\udfff" for ch in value):
+            raise ValueError(f"header {name}: the value holds a lone surrogate, which no encoding can send")
     return v
 
 
@@ -465,21 +468,6 @@ class Request(_Model):
     request, class hook) and captures (return a dict of variables)"""
     expect: list[Expect] = Field(default_factory=list)
     """what the answer must be; an unmet expectation fails the iteration (class expect)"""
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
-        for name, value in v.items():
-            if not _HEADER_NAME.fullmatch(name):
-                raise ValueError(
-                    f"header name {name!r} is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~)"
-                )
-            if _HEADER_VALUE_BREAK.search(value):
-                raise ValueError(
-                    f"header {name}: the value contains a line break or NUL, which would split the "
-                    "request (header injection); remove it"
-                )
-        return v
 
     @field_validator("method")
     @classmethod

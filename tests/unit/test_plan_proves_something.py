@@ -52,7 +52,7 @@ def test_a_capture_group_the_regex_does_not_have_is_refused() -> None:
 @pytest.mark.parametrize("value", ["a\ud800b", "x\r\nInjected: 1", "nul\x00"])
 def test_a_header_no_request_can_carry_is_refused(value: str) -> None:
     message = only_problem(with_flow({"get": {"url": "/", "headers": {"X-A": value}}}))
-    assert "which no" in message
+    assert "line break or NUL" in message or "lone surrogate" in message
 
 
 def test_a_file_part_that_is_a_folder_is_refused(tmp_path: Path) -> None:

@@ -279,18 +279,19 @@ def _run_once(args: argparse.Namespace, plan: Plan, plan_path: Path) -> tuple[in
     out_dir = Path(args.out) if args.out else Path("surge-runs") / run_id
     # Before any traffic: every place the run writes must take its results.
     history.check_writable()
-    prepare_run_dir(out_dir)
     printer = ProgressPrinter(plan.load.duration_s, closed=plan.load.model == "closed")
     redactor = redactor_for(plan, os.environ, secrets.values())
-    print(
-        f"surge {__version__}: running '{plan.name}' against {_targets_text(plan, redactor.text)} (run {run_id})",
-        file=sys.stderr,
-    )
-    _print_baseline(baseline, notes)
     stops = StopRequests()
-    # Stop signals are handled until the results are written: a second Ctrl-C (or a SIGTERM)
-    # while the report is being written must not lose what the run measured.
+    # Stop signals are handled from the moment the run claims its folder until the results are
+    # written: a stop before the load gives the folder back; a second Ctrl-C (or a SIGTERM) while
+    # the report is being written must not lose what the run measured.
     with stops.installed():
+        prepare_run_dir(out_dir)
+        print(
+            f"surge {__version__}: running '{plan.name}' against {_targets_text(plan, redactor.text)} (run {run_id})",
+            file=sys.stderr,
+        )
+        _print_baseline(baseline, notes)
         try:
             run = run_local(
                 plan,

@@ -184,7 +184,11 @@ def _worker_main(
     try:
         plan = Plan.model_validate(plan_data)
         out.put(("ready", shard, None))
-        start.wait()
+        # The load starts, or the run is stopped before it did: then nothing is sent and the
+        # worker leaves at once (the parent is waiting to exit).
+        while not start.wait(0.1):
+            if stop.is_set():
+                return
         spec = WorkerSpec(
             plan,
             shard,
@@ -366,7 +370,10 @@ def _run(
         for p in procs:
             p.join(timeout=0.2 if stops.forced else JOIN_TIMEOUT_S)
             if p.is_alive():
-                p.terminate()
+                # Workers ignore SIGTERM (the parent handles stops), so a stuck one is killed:
+                # the run's exit must never wait on it.
+                p.kill()
+                p.join(timeout=5)
     t0 = float(t0_value.value)
     results = follow.results
     lost: list[str] = []

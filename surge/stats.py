@@ -61,13 +61,23 @@ def encode(h: HdrHistogram) -> str:
     return raw.decode("ascii") if isinstance(raw, bytes) else str(raw)
 
 
+class DamagedHistogram(ValueError):
+    """An encoded histogram that cannot be read (a stored file changed or cut short)."""
+
+
 def decode(data: str) -> HdrHistogram:
-    return HdrHistogram.decode(data)
+    try:
+        return HdrHistogram.decode(data)
+    except Exception as exc:  # hdrh raises its own classes, zlib's and base64's
+        raise DamagedHistogram(f"a histogram cannot be decoded ({type(exc).__name__})") from None
 
 
 def add_encoded(into: HdrHistogram, data: str) -> None:
     if data:
-        into.decode_and_add(data)
+        try:
+            into.decode_and_add(data)
+        except Exception as exc:  # hdrh raises its own classes, zlib's and base64's
+            raise DamagedHistogram(f"a histogram cannot be decoded ({type(exc).__name__})") from None
 
 
 class EndpointIntervalData(TypedDict):

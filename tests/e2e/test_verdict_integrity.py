@@ -222,6 +222,26 @@ def test_a_regression_rule_that_checks_nothing_is_refused(tmp_path: Path, demo_t
     assert demo_target.stats()["requests"] == 0
 
 
+def test_sigterm_before_the_load_started_exits_promptly(tmp_path: Path, demo_target: DemoTarget) -> None:
+    plan = write_plan(
+        tmp_path, demo_target.url, workers=2, load={"phases": [{"duration": "30s", "rate": 20}]}
+    )
+    proc = start_surge("run", str(plan), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.stderr is not None
+    banner = proc.stderr.readline()
+    while banner and "running 'integrity'" not in banner:
+        banner = proc.stderr.readline()
+    os.kill(proc.pid, signal.SIGTERM)  # while the workers start: before the load
+    t = time.monotonic()
+    _, stderr = proc.communicate(timeout=30)
+    assert time.monotonic() - t < 15, stderr
+    # Stopped before the load (exit 2, nothing sent), or just after it began (143, results kept).
+    assert proc.returncode in (2, 143), stderr
+    if proc.returncode == 2:
+        assert "before the load started; nothing was sent" in stderr
+        assert not (tmp_path / "out").exists()  # the folder it claimed is given back
+
+
 def test_sigterm_keeps_the_results_and_stops_the_load(tmp_path: Path, demo_target: DemoTarget) -> None:
     plan = write_plan(
         tmp_path, demo_target.url, workers=2, load={"phases": [{"duration": "30s", "rate": 20}]}

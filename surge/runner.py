@@ -290,9 +290,15 @@ def _around_flows(
     setups: dict[str | None, dict[str, object]] = {}
     if plan.setup is not None:
         for target, leg in flow_plans(plan):
-            setup = run_flow(leg, "setup", base_dir=base_dir, secrets=secrets)
+            setup = run_flow(
+                leg, "setup", base_dir=base_dir, secrets=secrets, should_stop=lambda: stops.requested
+            )
             setup.target = target
             flows.append(setup)
+            if stops.requested:
+                raise UserError(
+                    f"stopped ({stops.reason}) during setup, before the load started; nothing was sent"
+                )
             if not setup.ok:
                 raise SetupFailed(
                     f"{setup.message()}; no load was sent. Check that the target is ready for the test "
@@ -304,8 +310,14 @@ def _around_flows(
     finally:
         if plan.teardown is not None and not stops.forced:
             for target, leg in flow_plans(plan):
+                # Teardown cleans up after any stop; a second stop (forced) cuts it where it is.
                 teardown = run_flow(
-                    leg, "teardown", base_dir=base_dir, secrets=secrets, variables=setups.get(target, {})
+                    leg,
+                    "teardown",
+                    base_dir=base_dir,
+                    secrets=secrets,
+                    variables=setups.get(target, {}),
+                    should_stop=lambda: stops.forced,
                 )
                 teardown.target = target
                 flows.append(teardown)

@@ -10,8 +10,9 @@ report shows them in their own section.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -110,6 +111,10 @@ def flow_plans(plan: Plan) -> list[tuple[str | None, Plan]]:
     return [(name, plan.for_target(name)) for name in plan.targets]
 
 
+# How often a running flow looks whether it was asked to stop.
+STOP_POLL_S = 0.1
+
+
 def run_flow(
     plan: Plan,
     name: FlowName,
@@ -117,13 +122,31 @@ def run_flow(
     base_dir: Path,
     secrets: Mapping[str, str] | None = None,
     variables: Mapping[str, object] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> FlowRun:
-    """Run the plan's ``name`` flow once (it must have one)."""
-    return asyncio.run(_run(plan, name, base_dir, dict(secrets or {}), dict(variables or {})))
+    """Run the plan's ``name`` flow once (it must have one). ``should_stop`` turning true cuts it
+    where it is (a request in flight is cancelled): a stop never waits on a hanging request."""
+    return asyncio.run(_run(plan, name, base_dir, dict(secrets or {}), dict(variables or {}), should_stop))
+
+
+async def _until_done_or_stopped(
+    flow: asyncio.Future[tuple[bool, dict[str, object]]], should_stop: Callable[[], bool] | None
+) -> None:
+    while not flow.done():
+        await asyncio.wait({flow}, timeout=STOP_POLL_S)
+        if should_stop is not None and should_stop() and not flow.done():
+            flow.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await flow
 
 
 async def _run(
-    plan: Plan, name: FlowName, base_dir: Path, secrets: dict[str, str], variables: dict[str, object]
+    plan: Plan,
+    name: FlowName,
+    base_dir: Path,
+    secrets: dict[str, str],
+    variables: dict[str, object],
+    should_stop: Callable[[], bool] | None = None,
 ) -> FlowRun:
     started = time.time()
     spec = WorkerSpec(
@@ -135,9 +158,13 @@ async def _run(
     try:
         worker = Worker(spec, session, fast_client=fast)
         steps = worker.compiled.setup if name == "setup" else worker.compiled.teardown
+        flow = asyncio.ensure_future(worker.run_flow(steps))
+        await _until_done_or_stopped(flow, should_stop)
         try:
-            ok, after = await worker.run_flow(steps)
+            ok, after = flow.result()
             error = None
+        except asyncio.CancelledError:
+            ok, after, error = False, {}, "stopped"
         except Exception as exc:  # the engine's own failure: reported, never a traceback
             ok, after, error = False, {}, f"{type(exc).__name__}: {exc}"
         worker.recorder.close_all()

@@ -242,6 +242,43 @@ def test_sigterm_before_the_load_started_exits_promptly(tmp_path: Path, demo_tar
         assert not (tmp_path / "out").exists()  # the folder it claimed is given back
 
 
+def test_sigterm_during_a_hanging_setup_stops_at_once(tmp_path: Path, demo_target: DemoTarget) -> None:
+    demo_target.set_config(slow_path="/api/wishlist", slow_ms=20_000.0)
+    plan = write_plan(tmp_path, demo_target.url, setup=[{"get": "/api/wishlist"}])
+    proc = start_surge("run", str(plan), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    wait_for_requests(demo_target, 1)  # setup's request is in flight, hanging
+    os.kill(proc.pid, signal.SIGTERM)
+    t = time.monotonic()
+    _, stderr = proc.communicate(timeout=30)
+    assert time.monotonic() - t < 5, stderr
+    assert proc.returncode == 2, stderr
+    assert "during setup, before the load started; nothing was sent" in stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_second_sigterm_cuts_a_hanging_teardown(tmp_path: Path, demo_target: DemoTarget) -> None:
+    demo_target.set_config(slow_path="/api/wishlist", slow_ms=20_000.0)
+    plan = write_plan(
+        tmp_path,
+        demo_target.url,
+        load={"phases": [{"duration": "30s", "rate": 20}]},
+        teardown=[{"get": "/api/wishlist"}],
+    )
+    out = tmp_path / "out"
+    proc = start_surge("run", str(plan), "--out", str(out), cwd=tmp_path)
+    wait_for_requests(demo_target, 20)
+    os.kill(proc.pid, signal.SIGTERM)  # ends the load; teardown starts and hangs
+    deadline = time.monotonic() + 20
+    while "GET /api/wishlist" not in demo_target.stats()["by_route"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGTERM)  # the second one cuts it
+    t = time.monotonic()
+    _, stderr = proc.communicate(timeout=30)
+    assert time.monotonic() - t < 5, stderr
+    assert proc.returncode == 143, stderr
+    assert report_of(out)["end"]["stopped_by"] == "SIGTERM"  # the results were kept
+
+
 def test_sigterm_keeps_the_results_and_stops_the_load(tmp_path: Path, demo_target: DemoTarget) -> None:
     plan = write_plan(
         tmp_path, demo_target.url, workers=2, load={"phases": [{"duration": "30s", "rate": 20}]}

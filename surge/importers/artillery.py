@@ -109,6 +109,9 @@ def _defaults(config: Mapping[str, Any], out: Imported) -> dict[str, Any]:
 
 def _load(config: Mapping[str, Any], out: Imported) -> dict[str, Any]:
     phases = config.get("phases")
+    if phases is not None and not isinstance(phases, list):
+        # A load that is not a list of phases is a broken script: inventing one would hide it.
+        raise ScriptError(f"config.phases is {type(phases).__name__} {phases!r}, not a list of phases")
     if not isinstance(phases, list) or not phases:
         out.note("config.phases", "no phases; imported as one minute at 1 arrival per second")
         return {"phases": [Flow(duration="60s", rate=1)]}
@@ -339,7 +342,9 @@ def _scenario(sc: object, index: int, out: Imported, data: Mapping[str, Any]) ->
                 f"JavaScript {sc[hook]}: a Python hook on the first/last request (before/after)",
             )
     flow = sc.get("flow")
-    steps = _steps(flow if isinstance(flow, list) else [], where, out)
+    if not isinstance(flow, list):
+        raise ScriptError(f"{where}.flow is {type(flow).__name__} {flow!r}, not a list of steps")
+    steps = _steps(flow, where, out)
     if not steps:
         out.note(where, "no step could be imported; left out")
         return None

@@ -28,6 +28,9 @@ def import_k6(text: str, source: str) -> Imported:
     code = _strip_comments(text)
     if not re.search(r"""['"]k6(/http)?['"]""", code):
         raise ScriptError(f"{source} does not import k6: not a k6 script")
+    problem = _bracket_problem(code)
+    if problem:
+        raise ScriptError(f"{source}: not valid JavaScript ({problem}); k6 would refuse it too")
     out = Imported("k6", source, {"name": source.rsplit("/", 1)[-1].rsplit(".", 1)[0] or "k6"})
     consts = _consts(code)
     options = _options(code, consts, out)
@@ -69,7 +72,57 @@ def import_k6(text: str, source: str) -> Imported:
 # --- options and load ------------------------------------------------------------------------
 
 
+def _bracket_problem(code: str) -> str | None:
+    """The first unbalanced bracket outside strings (comments are already stripped): the syntax
+    error most scripts that do not parse have. Template literals' ${} nest as code."""
+    pairs = {")": "(", "]": "[", "}": "{"}
+    stack: list[tuple[str, int]] = []
+    quote: str | None = None
+    line = 1
+    i = 0
+    while i < len(code):
+        ch = code[i]
+        if ch == "\n":
+            line += 1
+        if quote is not None:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+            elif quote == "`" and code.startswith("${", i):
+                stack.append(("${", line))
+                quote = None
+                i += 2
+                continue
+        elif ch in "'\"`":
+            quote = ch
+        elif ch in "([{":
+            stack.append((ch, line))
+        elif ch in ")]}":
+            if not stack:
+                return f"line {line}: '{ch}' closes nothing"
+            opener, at = stack.pop()
+            if opener == "${" and ch == "}":
+                quote = "`"
+            elif opener != pairs[ch]:
+                return f"line {line}: '{ch}' closes the '{opener}' of line {at}"
+        i += 1
+    if quote is not None:
+        return "a string is never closed"
+    if stack:
+        opener, at = stack[-1]
+        return f"line {at}: '{opener}' is never closed"
+    return None
+
+
 def _options(code: str, consts: dict[str, str], out: Imported) -> dict[str, Any]:
+    declared = re.search(r"export\s+(?:const|let|var)\s+options\s*=\s*(\S)", code)
+    if declared and declared.group(1) != "{":
+        raise ScriptError(
+            f"options (line {code.count(chr(10), 0, declared.start()) + 1}) is not an object literal; "
+            "k6 reads its load from `export const options = {...}`"
+        )
     m = re.search(r"export\s+(?:const|let|var)\s+options\s*=\s*\{", code)
     if not m:
         out.note("options", "no `export const options`: one phase of 30s at 1 user (k6's default)")

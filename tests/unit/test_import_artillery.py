@@ -238,3 +238,30 @@ def test_what_is_not_artillery_is_refused() -> None:
     assert not looks_like_artillery({"name": "x", "scenarios": []})
     with pytest.raises(ScriptError, match="is not an Artillery script"):
         import_artillery({"name": "plan"}, "plan.yaml")
+
+
+@pytest.mark.parametrize(
+    ("doc", "said"),
+    [
+        (
+            {
+                "config": {"target": "http://x", "phases": "soon"},
+                "scenarios": [{"flow": [{"get": {"url": "/"}}]}],
+            },
+            "config.phases is str 'soon'",
+        ),
+        (
+            {
+                "config": {"target": "http://x", "phases": [{"duration": 5, "arrivalRate": 1}]},
+                "scenarios": [{"flow": 42}],
+            },
+            "flow is int 42",
+        ),
+    ],
+)
+def test_a_broken_artillery_script_is_refused_never_given_an_invented_load(
+    doc: dict[str, Any], said: str
+) -> None:
+    with pytest.raises(ScriptError) as exc:
+        import_artillery(doc, "broken.yml")
+    assert said in str(exc.value)

@@ -99,3 +99,37 @@ def test_what_is_not_a_k6_script() -> None:
         import_k6("console.log(1)", "x.js")
     with pytest.raises(ScriptError, match="no function default"):
         import_k6("import http from 'k6/http';\n", "x.js")
+
+
+@pytest.mark.parametrize(
+    ("script", "said"),
+    [
+        (
+            "import http from 'k6/http';\nexport const options = 42;\nexport default function () { http.get('http://x/'); }\n",
+            "options (line 2) is not an object literal",
+        ),
+        (
+            "import http from 'k6/http';\nexport default function () {\n  http.get('http://x/');\n",
+            "line 2: '{' is never closed",
+        ),
+        (
+            "import http from 'k6/http';\nexport default function () { http.get('http://x/')); }\n",
+            "')' closes",
+        ),
+    ],
+)
+def test_a_broken_script_is_refused_never_given_an_invented_load(script: str, said: str) -> None:
+    with pytest.raises(ScriptError) as exc:
+        import_k6(script, "broken.js")
+    assert said in str(exc.value)
+
+
+def test_brackets_inside_strings_and_template_literals_are_not_code() -> None:
+    script = (
+        "import http from 'k6/http';\n"
+        "export default function () {\n"
+        "  http.get(`http://x/a?q=${encodeURIComponent('(')}`);\n"
+        "  http.get('http://x/b?s=}{');\n"
+        "}\n"
+    )
+    assert import_k6(script, "ok.js").plan["scenarios"]

@@ -1143,11 +1143,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a plan and write its report; exit 0 pass, 1 fail, 2 error")
-    run.add_argument("plan")
+    run.add_argument("plan", help="the plan file (YAML), e.g. examples/quickstart.yaml")
     run.add_argument(
         "--target", help="override the plan's target base URL (an A/B plan's: NAME=URL[,NAME=URL])"
     )
-    run.add_argument("--out", help="report folder (default ./surge-runs/<run-id>)")
+    run.add_argument("-o", "--out", help="report folder (default ./surge-runs/<run-id>)")
     run.add_argument(
         "--workers",
         type=_positive_int,
@@ -1201,7 +1201,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     val = sub.add_parser("validate", help="check a plan without sending traffic")
-    val.add_argument("plan")
+    val.add_argument("plan", help="the plan file (YAML) to check")
     val.add_argument(
         "--target", help="override the plan's target base URL (an A/B plan's: NAME=URL[,NAME=URL])"
     )
@@ -1242,20 +1242,20 @@ def build_parser() -> argparse.ArgumentParser:
     runs.set_defaults(func=_cmd_runs)
 
     status = sub.add_parser("status", help="a cloud run's status and progress")
-    status.add_argument("run")
+    status.add_argument("run", help="the cloud run's id (surge runs --cloud lists them)")
     status.add_argument("--wait", action="store_true", help="follow it to the end; exit with its verdict")
     add_cloud_options(status)
     status.set_defaults(func=_cmd_status)
 
     stop = sub.add_parser("stop", help="stop a cloud run within seconds, keeping what was measured")
-    stop.add_argument("run")
+    stop.add_argument("run", help="the cloud run's id to stop (its partial report is kept)")
     add_cloud_options(stop)
     stop.set_defaults(func=_cmd_stop)
 
     cmp = sub.add_parser("compare", help="two runs side by side, printed and written as HTML")
     cmp.add_argument("run_a", metavar="RUN_A", help="run id in the history, or a run folder")
     cmp.add_argument("run_b", metavar="RUN_B", help="run id in the history, or a run folder")
-    cmp.add_argument("--out", help="HTML file (default surge-runs/compare-<A>-vs-<B>.html)")
+    cmp.add_argument("-o", "--out", help="HTML file (default surge-runs/compare-<A>-vs-<B>.html)")
     cmp.add_argument("--history", help=HISTORY_HELP)
     cmp.add_argument(
         "--fail-if-worse",
@@ -1290,7 +1290,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=_cmd_doctor)
 
     secret = sub.add_parser("secret", help="store a value plans read as {{ $secret.NAME }}")
-    secret_sub = secret.add_subparsers(dest="secret_command", required=True)
+    secret_sub = secret.add_subparsers(dest="secret_command", required=True, help="put: store a secret")
     put = secret_sub.add_parser("put", help="store NAME as surge/NAME (value from stdin)")
     put.add_argument("name", metavar="NAME", help="e.g. checkout/api-token")
     put.add_argument("--from-env", metavar="VAR", help="take the value from this environment variable")
@@ -1299,8 +1299,10 @@ def build_parser() -> argparse.ArgumentParser:
     put.set_defaults(func=_cmd_secret)
 
     init = sub.add_parser("init", help="write a commented starter plan")
-    init.add_argument("path", nargs="?", default="surge-plan.yaml")
-    init.add_argument("--force", action="store_true")
+    init.add_argument(
+        "path", nargs="?", default="surge-plan.yaml", help="the plan to write (default surge-plan.yaml)"
+    )
+    init.add_argument("--force", action="store_true", help="overwrite the file if it exists")
     init.set_defaults(func=_cmd_init)
 
     imp = sub.add_parser(
@@ -1310,32 +1312,63 @@ def build_parser() -> argparse.ArgumentParser:
         "is listed as comments at the top of the plan. Exit 0: written and valid; 1: written, but "
         "`surge validate` finds problems (printed); 2: the script cannot be read.",
     )
-    imp.add_argument("tool", choices=["artillery", "k6", "locust"])
+    imp.add_argument("tool", choices=["artillery", "k6", "locust"], help="the tool the script is for")
     imp.add_argument("script", help="the tool's script: load-test.yml, script.js, locustfile.py")
-    imp.add_argument("-o", "--output", help="the plan file to write (default: print it)")
+    imp.add_argument(
+        "-o", "--out", "--output", dest="output", help="the plan file to write (default: print it)"
+    )
     imp.add_argument("--force", action="store_true", help="overwrite the output file")
     imp.set_defaults(func=_cmd_import)
 
     schema = sub.add_parser(
         "schema", help="print the plan's JSON Schema (for editors: yaml-language-server's $schema)"
     )
-    schema.add_argument("--output", "-o", help="write it to this file")
+    schema.add_argument("-o", "--out", "--output", dest="output", help="write it to this file")
     schema.add_argument("--markdown", action="store_true", help="the plan reference (docs/plans.md) instead")
     schema.set_defaults(func=_cmd_schema)
 
-    demo = sub.add_parser("demo-target", help="serve the demo API on loopback for trying surge")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=_port, default=8080)
-    demo.add_argument("--latency-ms", type=_non_negative_number, default=5.0)
-    demo.add_argument("--jitter-ms", type=_non_negative_number, default=0.0)
+    demo = sub.add_parser(
+        "demo-target",
+        help="serve the demo API on loopback for trying surge",
+        description="The demo API, on loopback only. Endpoints: GET / and /health; GET /api/mocs, "
+        "/api/mocs/{id}, /api/gallery?search=, /api/wishlist; POST /api/gallery/{id}/image "
+        "(multipart); POST /api/login, GET /api/account, POST /api/logout (a session cookie); "
+        "POST /v1/events, GET /v1/inbox, /v1/inbox/{id}, POST /v1/inbox/{id}/ack (the Triggers "
+        "story); /_surge/echo (what a request carried), /_surge/stats, /_surge/config (GET, or POST "
+        "to change the settings below while it runs), POST /_surge/reset.",
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)")
+    demo.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0 picks a free one)")
+    demo.add_argument(
+        "--latency-ms",
+        type=_non_negative_number,
+        default=5.0,
+        help="median latency added to every API answer",
+    )
+    demo.add_argument(
+        "--jitter-ms",
+        type=_non_negative_number,
+        default=0.0,
+        help="latency becomes lognormal, its 84th percentile at latency + jitter (ms; 0: fixed)",
+    )
     demo.add_argument(
         "--error-rate", type=_share, default=0.0, help="share of API answers that are 500s: 0.02 or 2%%"
     )
     demo.add_argument(
         "--stall-every", type=_non_negative_number, default=0.0, help="seconds between stalls (0: none)"
     )
-    demo.add_argument("--stall-ms", type=_non_negative_number, default=0.0)
-    demo.add_argument("--delivery-delay-ms", type=_non_negative_number, default=0.0)
+    demo.add_argument(
+        "--stall-ms",
+        type=_non_negative_number,
+        default=0.0,
+        help="how long each stall lasts (ms): the API answers nothing meanwhile",
+    )
+    demo.add_argument(
+        "--delivery-delay-ms",
+        type=_non_negative_number,
+        default=0.0,
+        help="how long a posted event takes to show up in /v1/inbox",
+    )
     demo.add_argument(
         "--capacity",
         type=float,
@@ -1343,7 +1376,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="API requests worked on at once; the rest queue (0: no limit)",
     )
     demo.add_argument("--slow-path", default="", help="API paths starting with this take --slow-ms more")
-    demo.add_argument("--slow-ms", type=_non_negative_number, default=0.0)
+    demo.add_argument(
+        "--slow-ms", type=_non_negative_number, default=0.0, help="extra latency of --slow-path answers"
+    )
     demo.set_defaults(func=_cmd_demo_target)
     return p
 

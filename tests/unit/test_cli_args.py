@@ -55,3 +55,22 @@ def test_a_target_port_out_of_range_is_refused_with_the_plan(
     assert main(["run", str(plan), "--target", "http://127.0.0.1:70000"]) == 2
     assert "has no valid port" in capsys.readouterr().err
     assert main(["validate", str(plan)]) == 0
+
+
+def test_every_argument_has_help_and_output_is_spelled_alike(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [
+        f"{name} {action.dest}"
+        for name, command in sub.choices.items()
+        for action in command._actions
+        if not isinstance(action, argparse._HelpAction) and not action.help
+    ]
+    assert not missing, missing
+    # --out (and -o) name the output everywhere one is written.
+    for argv in (["run", "p.yaml", "-o", "x"], ["compare", "a", "b", "-o", "x"]):
+        assert build_parser().parse_args(argv).out == "x"
+    for argv in (["import", "k6", "s.js", "--out", "x"], ["schema", "--out", "x"], ["schema", "-o", "x"]):
+        assert build_parser().parse_args(argv).output == "x"

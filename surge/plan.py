@@ -721,6 +721,15 @@ class Step(_Model):
                 if "steps" in data and isinstance(converted, dict):
                     return {**converted, "steps": data["steps"]}
                 return converted
+            methods = [k for k in rest if isinstance(k, str) and k.upper() in HTTP_METHODS]
+            beside = sorted(str(k) for k in rest if k not in methods and k in Request.model_fields)
+            if len(methods) == 1 and beside:
+                # `- get: /x` with `expect:` beside it: the request's fields go inside the request.
+                method = methods[0]
+                raise ValueError(
+                    f"{', '.join(beside)} belong(s) inside the request: "
+                    f"{method}: {{url: {rest[method]!s}, {beside[0]}: ...}}"
+                )
         return data
 
     @model_validator(mode="after")
@@ -1292,6 +1301,9 @@ def did_you_mean(key: str) -> str | None:
     if not _PLAN_FIELDS:  # gathered once, on the first mistake
         _PLAN_FIELDS.update(_field_names(Plan))
     vocabulary = _PLAN_FIELDS
+    foreign = _OTHER_TOOLS_FIELDS.get(re.sub(r"[^a-z]", "", key.lower()))
+    if foreign is not None:
+        return foreign
     snake = re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower().replace("-", "_")
     if snake in vocabulary and snake != key:
         return snake
@@ -1300,6 +1312,18 @@ def did_you_mean(key: str) -> str | None:
 
 
 _PLAN_FIELDS: set[str] = set()
+# What k6, Artillery and Locust users write for surge's fields (compared lowercased, letters only).
+_OTHER_TOOLS_FIELDS = {
+    "arrivalrate": "rate",
+    "rps": "rate",
+    "vus": "users",
+    "vu": "users",
+    "maxvus": "users",
+    "virtualusers": "users",
+    "concurrency": "users",
+    "thinktime": "think",
+    "waittime": "think",
+}
 
 
 def pydantic_problems(err: ValidationError, root: str = "(plan)") -> list[str]:

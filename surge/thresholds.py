@@ -395,7 +395,7 @@ def parse_metric(text: str) -> MetricRef:
             return _cost_metric(parts, text)
         if namespace not in _PLAIN_NAMESPACES:
             raise ThresholdError(
-                f'unknown metric \'{text}\'; metrics start with http., endpoint["NAME"]. or phase["NAME"]., recovery["NAME"]., '
+                f'unknown metric \'{text}\'; metrics start with http., endpoint["NAME"]., phase["NAME"]., stage["NAME"]., recovery["NAME"]., target["NAME"]. (an A/B run), '
                 'a service such as lambda["NAME"]. (declared under services:), or cost.'
             )
     return _request_metric(namespace, key, parts, text)

@@ -59,3 +59,19 @@ def test_a_file_part_that_is_a_folder_is_refused(tmp_path: Path) -> None:
     (tmp_path / "pics").mkdir()
     step = {"post": {"url": "/", "multipart": {"image": {"path": "pics"}}}}
     assert "is not a file" in only_problem(with_flow(step), base_dir=tmp_path)
+
+
+@pytest.mark.parametrize(("key", "meant"), [("arrivalRate", "rate"), ("vus", "users"), ("rampTo", "ramp_to")])
+def test_other_tools_names_point_at_surges(key: str, meant: str) -> None:
+    message = only_problem(with_phases({"duration": "10s", "rate": 5, key: 5}))
+    assert f"did you mean '{meant}'?" in message
+
+
+def test_request_fields_beside_a_shorthand_say_they_belong_inside() -> None:
+    message = only_problem(with_flow({"get": "/api/mocs", "expect": [{"status": 200}]}))
+    assert "expect belong(s) inside the request: get: {url: /api/mocs, expect: ...}" in message
+
+
+def test_the_unknown_metric_hint_names_every_namespace() -> None:
+    message = only_problem(with_flow({"get": "/"}, thresholds=["latency.p95 < 1s"]))
+    assert 'stage["NAME"].' in message and 'target["NAME"].' in message

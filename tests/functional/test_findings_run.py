@@ -4,6 +4,7 @@ must name the right endpoint, class and load; the recovery must match the queue'
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -113,11 +114,9 @@ def test_two_identical_runs_place_the_knee_alike(tmp_path: Path) -> None:
             )
         (knee,) = of_kind(report, "latency-knee")
         placed = knee["evidence"][-1]
-        low, high = (
-            float(x.split(" arrivals/s")[0].replace(",", ""))
-            for x in placed.split("between ")[1].split(" and ")
-        )
-        ranges.append((low, high))
+        found = re.search(r"between ([\d,.]+) arrivals/s .*? and ([\d,.]+) arrivals/s", placed)
+        assert found is not None, placed
+        ranges.append((float(found[1].replace(",", "")), float(found[2].replace(",", ""))))
     (a_low, a_high), (b_low, b_high) = ranges
     assert a_low <= b_high + 30 and b_low <= a_high + 30, ranges  # within two intervals' climb
 

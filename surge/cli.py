@@ -7,6 +7,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from surge.baseline import Baseline
+    from surge.finish import Written
     from surge.metrics.collect import ServiceMetrics
     from surge.plan import Plan
     from surge.redact import Redactor
@@ -160,11 +162,11 @@ def _print_baseline(baseline: Baseline | None, notes: list[str]) -> None:
         print(f"surge: note: {note}", file=sys.stderr)
 
 
-def _record(history: RunHistory, report: Report, run_dir: Path) -> None:
+def _record(history: RunHistory, report: Report, location: str) -> None:
     from surge.store.history import HistoryError
 
     try:
-        history.record(report, str(run_dir.resolve()))
+        history.record(report, location)
     except HistoryError as exc:
         # The run's verdict and files stand without the history; losing them for it would be worse.
         print(f"surge: warning: the run was not recorded in the history: {exc}", file=sys.stderr)
@@ -261,12 +263,12 @@ def _spread_lines(reports: list[Report]) -> list[str]:
 def _run_once(args: argparse.Namespace, plan: Plan, plan_path: Path) -> tuple[int, Report | None]:
     """One local run of the plan: results written and recorded; its exit code and report."""
     from surge.baseline import resolve_baseline
+    from surge.finish import finish
     from surge.interrupts import StopRequests
     from surge.progress import ProgressPrinter
     from surge.redact import redactor_for
     from surge.runner import run_local
     from surge.store.local import new_run_id, prepare_run_dir, release_run_dir
-    from surge.summary import build_report, with_baseline
 
     history = _history(args, plan_path)
     # Before any traffic: publishing without credentials or a region would only fail at the end.
@@ -309,34 +311,17 @@ def _run_once(args: argparse.Namespace, plan: Plan, plan_path: Path) -> tuple[in
             raise
         finally:
             printer.finish()
-        # Everything after this point prints or writes: the run's secrets are masked once, here.
-        stats, report = redactor.data(run.stats), redactor.data(run.report)
         metrics = None
         if not stops.requested:  # a stopped run does not wait minutes for CloudWatch
-            metrics = _collect_metrics(plan, stats, report, args.metrics_delay)
-        if metrics is not None:
-            report = build_report(
-                plan,
-                stats,
-                run_id=run_id,
-                partial=report["partial"],
-                aborted_by=report["aborted_by"],
-                metrics=metrics,
-                end=_run_end(report),
-            )
-            if "flows" in run.report:  # setup and teardown ran around the load: their section stays
-                report["flows"] = redactor.data(run.report["flows"])
-        if plan.baseline is not None:
-            report = with_baseline(report, plan, stats, baseline, notes, metrics)
-        report = redactor.data(report)  # the target's userinfo, as build_report named it
-        paths, written = _write_results(
-            out_dir, run_id, _portable(plan, plan_path.parent), stats, report, metrics, redactor
-        )
-        _print_summary(report, paths)
-        _record(history, report, written)
+            metrics = _collect_metrics(plan, run.stats, args.metrics_delay)
+        facts = replace(run.facts, metrics=metrics, baseline=baseline, baseline_notes=notes)
+        store = _RunFolder(out_dir, _portable(plan, plan_path.parent), history)
+        done = finish(plan, run.stats, facts, redactor=redactor, store=store)
+        report, stats = done.report, done.stats
+        _print_summary(report, done.written.paths)
     if cloudwatch is not None:
         _publish(cloudwatch, report, stats["ended_at"])
-    if written != out_dir:
+    if not done.written.where_planned:
         return ExitStatus.ERROR, report
     if run.interrupted:
         return stops.exit_code(), report
@@ -350,6 +335,15 @@ def _run_end(report: Report) -> RunEnd:
     if end is None:  # a report written before runs recorded how they ended
         return RunEnd(stopped_by=stop_reason(aborted_by=report["aborted_by"], early=report["partial"]))
     return RunEnd(end["stopped_by"], end["workers_lost"], tuple(end["lost_reasons"]))
+
+
+def _notes_beyond_figures(old: Report, stats: RunStats, end: RunEnd) -> tuple[str, ...]:
+    """The original report's generator notes that its figures do not give again (how a cloud run's
+    shards were sized): kept, so a re-evaluation says all the original said."""
+    from surge.summary import generator_notes
+
+    derived = set(generator_notes(stats, end))
+    return tuple(n for n in old["generator"]["notes"] if n not in derived)
 
 
 def _write_results(
@@ -377,6 +371,29 @@ def _write_results(
             file=sys.stderr,
         )
         return write_run(fallback, plan, stats, report, metrics, redactor), fallback
+
+
+class _RunFolder:
+    """A local run's files go to its folder (or, if that failed since it was checked, to a temporary
+    folder, said aloud); the history records where, when there is one to record in (a re-evaluation
+    leaves the history as it is)."""
+
+    def __init__(self, out_dir: Path, stored_plan: Plan, history: RunHistory | None) -> None:
+        self.out_dir, self.stored_plan, self.history = out_dir, stored_plan, history
+
+    def write(
+        self, stats: RunStats, report: Report, metrics: ServiceMetrics | None, redactor: Redactor
+    ) -> Written:
+        from surge.finish import Written
+
+        paths, where = _write_results(
+            self.out_dir, report["run_id"], self.stored_plan, stats, report, metrics, redactor
+        )
+        return Written(str(where.resolve()), paths, where_planned=where == self.out_dir)
+
+    def record(self, report: Report, written: Written) -> None:
+        if self.history is not None:
+            _record(self.history, report, written.location)
 
 
 def _aws_session(args: argparse.Namespace, purpose: str) -> Any:
@@ -496,7 +513,7 @@ def _publish(cloudwatch: Any, report: Report, ended_at: float) -> None:
         print(f"metrics: {sent} datapoints published to CloudWatch (namespace Surge)")
 
 
-def _collect_metrics(plan: Plan, stats: RunStats, report: Report, delay_s: float) -> ServiceMetrics | None:
+def _collect_metrics(plan: Plan, stats: RunStats, delay_s: float) -> ServiceMetrics | None:
     """The target's own metrics for the run's window, when the plan declares services or cost."""
     if not plan.services and plan.cost is None:
         return None
@@ -513,7 +530,7 @@ def _collect_metrics(plan: Plan, stats: RunStats, report: Report, delay_s: float
         plan.services,
         plan.cost,
         (stats["t0"], stats["ended_at"]),
-        requests=cost_requests(plan, report),
+        requests=cost_requests(plan, stats),
         ingestion_delay_s=delay_s,
     )
 
@@ -818,10 +835,10 @@ def _reevaluate(
     now: datetime,
 ) -> int:
     from surge.baseline import Baseline, resolve_baseline
+    from surge.finish import finish
     from surge.redact import redactor_for
     from surge.report_model import ReevaluationInfo
-    from surge.store.local import write_run
-    from surge.summary import build_report
+    from surge.run_facts import RunFacts
 
     history = _history(args, Path(args.plan) if args.plan else None)
     stored = old.get("baseline")
@@ -834,29 +851,34 @@ def _reevaluate(
         baseline, notes = resolve_baseline(
             plan, history, base_dir=plan_path.parent, before=old["started_at"], exclude_run=old["run_id"]
         )
-    report = build_report(
-        plan,
-        stats,
+    end = _run_end(old)
+    facts = RunFacts(
         run_id=old["run_id"],
         mode=old["mode"],
         partial=old["partial"],
         aborted_by=old["aborted_by"],
+        error=old["error"],
+        end=end,
+        metrics=metrics,
         baseline=baseline,
         baseline_notes=notes,
-        metrics=metrics,
-        end=_run_end(old),
+        # Every section of the original that the figures alone do not give stays in the re-evaluation.
+        flows=tuple(old.get("flows") or ()),
+        generator_notes=_notes_beyond_figures(old, stats, end),
+        reevaluation=ReevaluationInfo(
+            of_run=old["run_id"],
+            plan=plan.name,
+            plan_hash=plan.plan_hash(),
+            plan_path=str(plan_path.resolve()),
+            at=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            original_verdict=old["verdict"],
+        ),
     )
-    report["reevaluation"] = ReevaluationInfo(
-        of_run=old["run_id"],
-        plan=plan.name,
-        plan_hash=plan.plan_hash(),
-        plan_path=str(plan_path.resolve()),
-        at=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        original_verdict=old["verdict"],
+    # The re-evaluation is written beside the run; the history keeps the run's own record.
+    done = finish(
+        plan, stats, facts, redactor=redactor_for(plan, os.environ), store=_RunFolder(out_dir, plan, None)
     )
-    redactor = redactor_for(plan, os.environ)
-    report = redactor.data(report)
-    paths = write_run(out_dir, plan, stats, report, metrics, redactor)
+    report, paths = done.report, done.written.paths
     print(f"re-evaluation of run {old['run_id']} with plan '{plan.name}' (the run's own files are unchanged)")
     _print_summary(report, paths)
     return _exit_for(report["verdict"])

@@ -17,6 +17,7 @@ from typing import Literal
 
 from hdrh.histogram import HdrHistogram
 
+from surge.phases import phase_range, phase_windows
 from surge.plan import Plan
 from surge.report_model import Check, Finding, TimeseriesPoint
 from surge.stats import RunStats, aggregate, is_stage
@@ -95,8 +96,6 @@ def _latency_check(check: Check) -> MetricRef | None:
 
 
 def _phase_range(plan: Plan, name: str | None) -> tuple[float, float] | None:
-    from surge.summary import phase_range, phase_windows
-
     for label, a, b in phase_windows(plan):
         if label == name:
             return phase_range(plan, a, b)

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from hdrh.histogram import HdrHistogram
 
 from surge.evaluate import MetricSource, TargetSources, abort_reason
+from surge.phases import phase_windows
 from surge.plan import Plan
 from surge.stats import Aggregate, IntervalData, add_encoded, is_stage, latency_stat, new_histogram
-from surge.summary import AggregateSource, Scope, phase_windows
+from surge.summary import AggregateSource, Scope
 from surge.thresholds import Threshold
 
 

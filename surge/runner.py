@@ -12,7 +12,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,13 @@ from urllib.parse import urlsplit
 
 from surge.engine.worker import WorkerSpec, run_worker
 from surge.errors import UserError
+from surge.finish import build_report
 from surge.interrupts import StopRequests, ignore_stop_signals
 from surge.lanes import lane_of, local_worker_count
 from surge.live import LiveView, Snapshot
 from surge.plan import Plan, flow_steps
 from surge.report_model import Report
+from surge.run_facts import RunFacts
 from surge.setup_flow import FlowRun, SetupFailed, flow_plans, run_flow
 from surge.stats import (
     RESULT_VERSION,
@@ -35,7 +38,6 @@ from surge.stats import (
     merge_interval_list,
     merge_results,
 )
-from surge.summary import build_report
 from surge.validity import RunEnd, stop_reason
 
 READY_TIMEOUT_S = 60.0
@@ -54,10 +56,19 @@ ProgressSink = Callable[[Snapshot, float], None]
 
 @dataclass
 class LocalRun:
-    report: Report
+    """What a local run measured and how it went: surge.finish makes the report from these."""
+
+    plan: Plan
     stats: RunStats
+    facts: RunFacts
     interrupted: bool  # stopped by a signal (Ctrl-C, SIGTERM, SIGHUP)
     stopped_by: str | None = None  # what stopped it early, abort-on-fail included
+
+    @cached_property
+    def report(self) -> Report:
+        """The report of the run as measured (no service metrics, no baseline), for a caller that
+        does not finish it (the CLI finishes it with surge.finish)."""
+        return build_report(self.plan, self.stats, self.facts)
 
 
 def default_workers(plan: Plan) -> int:
@@ -322,7 +333,7 @@ def _around_flows(
                 teardown.target = target
                 flows.append(teardown)
     if flows:
-        run.report["flows"] = [f.report() for f in flows]
+        return replace(run, facts=replace(run.facts, flows=tuple(f.report() for f in flows)))
     return run
 
 
@@ -400,15 +411,13 @@ def _run(
             results[i] = _lost_result(i, n, t0, plan, reason, follow.streamed.get(i, []))
     stats = merge_results(results[i] for i in range(n))
     stopped_by = stop_reason(signal=follow.stopped_by, aborted_by=follow.aborted_by)
-    report = build_report(
-        plan,
-        stats,
+    facts = RunFacts(
         run_id=run_id,
         partial=stopped_by is not None,
         aborted_by=follow.aborted_by,
         end=RunEnd(stopped_by=stopped_by),
     )
-    return LocalRun(report, stats, interrupted=follow.stopped_by is not None, stopped_by=stopped_by)
+    return LocalRun(plan, stats, facts, interrupted=follow.stopped_by is not None, stopped_by=stopped_by)
 
 
 def _wait_ready(out: Any, procs: list[Any], n: int, stops: StopRequests) -> None:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
 
 from surge import __version__
 from surge.baseline import Baseline, BaselineOutcome, OfferedLoad, apply_baseline, regression_metrics
 from surge.evaluate import MetricSource, TargetSources, evaluate, verdict
 from surge.metrics.collect import ServiceMetrics, ServiceMetricSource
 from surge.pause import Pause
+from surge.phases import measured_duration, phase_range, phase_windows
 from surge.plan import Phase, Plan, flow_steps, phase_label
 from surge.recovery import RecoveryResult, recovery_of
 from surge.report_model import (
@@ -33,6 +32,7 @@ from surge.report_model import (
     TimeseriesPoint,
     Totals,
 )
+from surge.run_facts import RunFacts
 from surge.stats import (
     STAGE_PREFIX,
     Aggregate,
@@ -45,7 +45,7 @@ from surge.stats import (
 )
 from surge.thresholds import MetricRef, parse_metric
 from surge.uncertainty import Interval, error_rate_interval, latency_interval, throughput_interval
-from surge.validity import RunEnd, is_validity_check, stop_reason, validity_checks
+from surge.validity import RunEnd, stop_reason, validity_checks
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -151,32 +151,6 @@ class AggregateSource:
         if head == "throughput" and not self.offered_by_plan:
             return throughput_interval(sc.agg, batches, sc.duration_s)
         return None  # an open model's throughput is the plan's schedule, not a sample
-
-
-def phase_windows(plan: Plan) -> list[tuple[str, float, float]]:
-    out, t = [], 0.0
-    for i, p in enumerate(plan.load.phases):
-        out.append((phase_label(p, i), t, t + p.duration))
-        t += p.duration
-    return out
-
-
-def phase_range(plan: Plan, start: float, end: float) -> tuple[float, float]:
-    """The plan seconds whose intervals count in a phase: its own window, and for the last phase
-    everything after the plan's end too (a request completing after the last arrival is recorded
-    there): every request of a run is in one phase, so the phases add up to the totals."""
-    return (start, math.inf) if end >= total_duration_of(plan) - 1e-9 else (start, end)
-
-
-def measured_duration(plan: Plan, stats: RunStats) -> float:
-    """Seconds of plan time that actually ran: the plan's length, or less when stopped early."""
-    planned = total_duration_of(plan)
-    ran = stats["ended_at"] - stats["t0"]
-    return max(min(planned, ran), stats["interval_s"])
-
-
-def total_duration_of(plan: Plan) -> float:
-    return sum(p.duration for p in plan.load.phases)
 
 
 def stats_source(plan: Plan, stats: RunStats) -> MetricSource:
@@ -451,12 +425,18 @@ def endpoint_timeseries(
     return out
 
 
-def _generator(stats: RunStats, end: RunEnd) -> GeneratorHealth:
-    hs = stats["health"]
-    notes = [n for h in hs for n in h["notes"]]
+def generator_notes(stats: RunStats, end: RunEnd) -> list[str]:
+    """What the figures and the run's end say about the generator (the notes a report rebuilds)."""
+    notes = [n for h in stats["health"] for n in h["notes"]]
     if stats["workers_failed"]:
         notes.extend(f"worker failed: {e}" for e in stats["errors"])
     notes.extend(end.lost_reasons)
+    return notes
+
+
+def _generator(stats: RunStats, end: RunEnd, extra: Sequence[str] = ()) -> GeneratorHealth:
+    hs = stats["health"]
+    notes = [*generator_notes(stats, end), *extra]
     return GeneratorHealth(
         workers=stats["workers"] + end.workers_lost,
         workers_failed=stats["workers_failed"] + end.workers_lost,
@@ -559,78 +539,25 @@ def report_source(plan: Plan, stats: RunStats, metrics: ServiceMetrics | None = 
     return ServiceMetricSource(metrics, fallback=load) if metrics is not None else load
 
 
-def with_baseline(
-    report: Report,
-    plan: Plan,
-    stats: RunStats,
-    baseline: Baseline | None,
-    notes: Sequence[str] | None,
-    metrics: ServiceMetrics | None = None,
-) -> Report:
-    """A built report re-evaluated against a baseline resolved by the caller (the runner builds
-    reports without one: resolving it is I/O, done by the CLI before any traffic)."""
-    source = report_source(plan, stats, metrics)
-    outcome = compare_to_baseline(
-        plan, source, evaluate(plan.parsed_thresholds(), source, plan.within_uncertainty), baseline, notes
-    )
-    out = report.copy()
-    out["checks"] = [*outcome.checks, *(c for c in report["checks"] if is_validity_check(c))]
-    out["verdict"] = verdict(outcome.checks, report["error"])
-    out["baseline"] = outcome.info
-    targets = out.get("targets")
-    if targets:  # an A/B run: each target's verdict with its own regression checks too
-        from surge.summary_ab import target_verdicts
-
-        out["targets"] = target_verdicts(targets, out["checks"])
-    out["findings"] = run_findings(plan, stats, out)
-    return out
-
-
-def build_report(
-    plan: Plan,
-    stats: RunStats,
-    *,
-    run_id: str,
-    mode: Literal["local", "cloud"] = "local",
-    partial: bool = False,
-    aborted_by: str | None = None,
-    error: str | None = None,
-    metrics: ServiceMetrics | None = None,
-    baseline: Baseline | None = None,
-    baseline_notes: Sequence[str] | None = None,
-    end: RunEnd | None = None,
-) -> Report:
-    """The report of a run. ``end`` says how it ended (stopped, workers lost beyond those in
-    ``stats``); without it, a run that stopped early or was aborted counts as stopped."""
-    if plan.targets:
-        from surge.summary_ab import build_ab_report  # it builds each target's report with this function
-
-        report = build_ab_report(
-            plan,
-            stats,
-            run_id=run_id,
-            mode=mode,
-            partial=partial,
-            aborted_by=aborted_by,
-            error=error,
-            metrics=metrics,
-            end=end,
-        )
-        if plan.baseline_spec is None:
-            return report
-        return with_baseline(report, plan, stats, baseline, baseline_notes, metrics)
+def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
+    """The report of a one-target run (an A/B run's is surge.summary_ab's, from these per target)."""
+    end = facts.end
+    partial, error = facts.partial, facts.error
     if end is None:
-        end = RunEnd(stopped_by=stop_reason(aborted_by=aborted_by, early=partial or stats["stopped_early"]))
+        end = RunEnd(
+            stopped_by=stop_reason(aborted_by=facts.aborted_by, early=partial or stats["stopped_early"])
+        )
     partial = partial or end.stopped_by is not None or end.workers_lost > 0
     run_s = measured_duration(plan, stats)
     total = aggregate(stats)
+    metrics = facts.metrics
     source = report_source(plan, stats, metrics)
     compared = compare_to_baseline(
         plan,
         source,
         evaluate(plan.parsed_thresholds(), source, plan.within_uncertainty),
-        baseline,
-        baseline_notes,
+        facts.baseline,
+        facts.baseline_notes,
     )
     # The plan's checks, its baseline's, then the test's own: a run must earn its PASS.
     checks = [*compared.checks, *validity_checks(plan, stats, end, total)]
@@ -681,18 +608,18 @@ def build_report(
         schema_version=REPORT_SCHEMA_VERSION,
         surge_version=__version__,
         interval_s=stats["interval_s"],
-        run_id=run_id,
+        run_id=facts.run_id,
         plan=plan.name,
         plan_hash=plan.plan_hash(),
         verdict=verdict(checks, error),
         partial=partial or stats["stopped_early"],
-        aborted_by=aborted_by,
+        aborted_by=facts.aborted_by,
         error=error,
         started_at=_iso(stats["t0"]),
         ended_at=_iso(stats["ended_at"]),
         duration_s=round(run_s, 3),
         target=plan.target,
-        mode=mode,
+        mode=facts.mode,
         model=plan.load.model,
         checks=checks,
         totals=totals,
@@ -706,7 +633,7 @@ def build_report(
         timeseries=_timeseries(stats),
         service_metrics=service["service_metrics"],
         cost=service["cost"],
-        generator=_generator(stats, end),
+        generator=_generator(stats, end, facts.generator_notes),
         baseline=compared.info,
         end=RunEndInfo(
             stopped_by=end.stopped_by, workers_lost=end.workers_lost, lost_reasons=list(end.lost_reasons)
@@ -722,6 +649,10 @@ def build_report(
         report["endpoint_timeseries"] = series
     if plan.recovery:
         report["recovery"] = recovery_reports(plan, stats)
+    if facts.flows:
+        report["flows"] = list(facts.flows)
+    if facts.reevaluation is not None:
+        report["reevaluation"] = facts.reevaluation
     report["findings"] = run_findings(plan, stats, report)
     return report
 

@@ -5,78 +5,77 @@ Pure, as surge.summary."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from dataclasses import replace
 
 from surge.evaluate import evaluate, verdict
-from surge.metrics.collect import ServiceMetrics
 from surge.plan import Plan
 from surge.report_model import Check, Report, TargetReport
-from surge.stats import RESULT_VERSION, RunStats
-from surge.summary import build_report, report_source, run_findings
-from surge.validity import PREFIX, RunEnd, is_validity_check
+from surge.run_facts import RunFacts
+from surge.stats import RESULT_VERSION, RunStats, aggregate
+from surge.summary import build_single_report, compare_to_baseline, report_source, run_findings
+from surge.validity import PREFIX, is_validity_check
 
 
-def build_ab_report(
-    plan: Plan,
-    stats: RunStats,
-    *,
-    run_id: str,
-    mode: Literal["local", "cloud"],
-    partial: bool,
-    aborted_by: str | None,
-    error: str | None,
-    metrics: ServiceMetrics | None,
-    end: RunEnd | None,
-) -> Report:
+def build_ab_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
     legs = {name: _one_target(plan, name) for name in plan.targets}
     parts = stats.get("targets") or {}
+    # Each target's figures and validity as a one-target run's; the run's setup, teardown,
+    # baseline and notes belong to the whole, below.
+    leg_facts = replace(
+        facts,
+        error=None,
+        metrics=None,
+        baseline=None,
+        baseline_notes=None,
+        flows=(),
+        generator_notes=(),
+        reevaluation=None,
+    )
     target_reports: dict[str, TargetReport] = {}
     validity: dict[str, list[Check]] = {}
     for name, leg in legs.items():
-        leg_stats = parts.get(name) or _nothing(stats)
-        one = build_report(
-            leg, leg_stats, run_id=run_id, mode=mode, partial=partial, aborted_by=aborted_by, end=end
-        )
+        one = build_single_report(leg, parts.get(name) or _nothing(stats), leg_facts)
         validity[name] = [_on_target(c, name) for c in one["checks"] if is_validity_check(c)]
         target_reports[name] = _target_report(one)
     # The run's own figures (every target's requests together) and its service metrics and cost.
-    whole = build_report(
-        plan.model_copy(update={"targets": {}, "thresholds": [], "recovery": []}),
+    whole = build_single_report(
+        plan.model_copy(update={"targets": {}, "thresholds": [], "recovery": [], "baseline": None}),
         stats,
-        run_id=run_id,
-        mode=mode,
-        partial=partial,
-        aborted_by=aborted_by,
-        error=error,
-        metrics=metrics,
-        end=end,
+        replace(facts, baseline=None, baseline_notes=None),
     )
-    judged = evaluate(plan.parsed_thresholds(), report_source(plan, stats, metrics), plan.within_uncertainty)
-    checks = [*judged, *(c for name in legs for c in validity[name])]
-    target_reports = target_verdicts(target_reports, checks)
+    source = report_source(plan, stats, facts.metrics)
+    compared = compare_to_baseline(
+        plan,
+        source,
+        evaluate(plan.parsed_thresholds(), source, plan.within_uncertainty),
+        facts.baseline,
+        facts.baseline_notes,
+    )
+    checks = [*compared.checks, *(c for name in legs for c in validity[name])]
     _label_services(whole, plan)
     out = whole.copy()
     out["checks"] = checks
     out["verdict"] = verdict(checks, out["error"])
     out["target"] = " vs ".join(f"{name} {url}" for name, url in plan.targets.items())
-    out["targets"] = target_reports
+    out["targets"] = target_verdicts(target_reports, checks)
     out["target_load"] = plan.target_load
     out["plan_hash"] = plan.plan_hash()
     out["load_hash"] = plan.load_hash()
+    out["baseline"] = compared.info
     out["findings"] = run_findings(plan, stats, out)
     return out
 
 
-def cost_requests(plan: Plan, report: Report) -> int | None:
+def cost_requests(plan: Plan, stats: RunStats) -> int | None:
     """The request count the Lambda cost per million requests divides by. An A/B run's Lambdas
     serve one target: when they all say which, that target's requests; else None, and the cost
     takes the services' own count (the API's requests, or the one Lambda's invocations)."""
     if not plan.targets:
-        return report["totals"]["requests"]
+        return aggregate(stats).requests
     served = {s.target for s in plan.services if s.type == "lambda"}
-    targets = report.get("targets") or {}
-    if len(served) == 1 and (name := next(iter(served))) is not None and name in targets:
-        return targets[name]["totals"]["requests"]
+    parts = stats.get("targets") or {}
+    if len(served) == 1 and (name := next(iter(served))) is not None and name in parts:
+        return aggregate(parts[name]).requests
     return None
 
 

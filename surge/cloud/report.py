@@ -25,14 +25,16 @@ from surge.cloud.state_io import (
     put_json,
     run_records,
 )
+from surge.finish import Written, finish
 from surge.metrics import ServiceMetrics
+from surge.metrics.collect import skipped_metrics
 from surge.plan import Plan
-from surge.redact import redactor_for
+from surge.redact import Redactor, redactor_for
 from surge.report_model import FlowReport, Report
+from surge.run_facts import RunFacts
 from surge.setup_flow import flow_plans
 from surge.stats import RunStats, merge_results
 from surge.store.history import DynamoHistory
-from surge.summary import build_report, with_baseline
 from surge.validity import RunEnd
 
 
@@ -51,7 +53,7 @@ def _failed_checks_cause(report: Report) -> str | None:
     return f"{len(bad)} of {len(report['checks'])} checks failed: " + "; ".join(parts)
 
 
-def _store_report(clients: Clients, run_id: str, plan: Plan, stats: RunStats, report: Report) -> str:
+def _store_report(clients: Clients, run_id: str, stats: RunStats, report: Report) -> str:
     from reports.render import write_reports
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,29 +147,13 @@ def _render(
     if missing:
         reasons.insert(0, f"{missing} shard result(s) missing: those workers' load is not counted")
     end = RunEnd(stopped_by=stopped, workers_lost=missing, lost_reasons=tuple(reasons))
-    report = build_report(
-        plan,
-        stats,
-        run_id=run_id,
-        mode="cloud",
-        partial=aborted is not None or missing > 0 or error is not None,
-        aborted_by=aborted,
-        error=error,
-        metrics=metrics,
-        end=end,
-    )
-    if run.get("sizing"):
-        report["generator"]["notes"].append(f"shards sized at {run['sizing']}")
-    flows = _flows(clients, run_id, plan)
-    if flows:
-        report["flows"] = flows
-    if collect_error is not None:
+    if metrics is None and collect_error is not None:
         # Service checks are no-data then; say why next to them rather than leave it to guess.
-        report["service_metrics"] = {
-            **report["service_metrics"],
-            "notes": [f"not collected: {collect_error}"],
-        }
+        metrics = skipped_metrics(
+            plan.services, plan.cost, (stats["t0"], stats["ended_at"]), f"not collected: {collect_error}"
+        )
     history = DynamoHistory(clients.table, clients.dynamodb)
+    baseline, notes = None, None
     if plan.baseline is not None:
         # The same history the CLI reads: last-pass or a run id, never this run itself; or the
         # run's copy of a baseline file (Prepare checked it and put it under the run).
@@ -178,15 +164,40 @@ def _render(
             exclude_run=run_id,
             read_remote=baseline_reader(clients.s3),
         )
-        report = with_baseline(report, plan, stats, baseline, notes, metrics)
-    # What the run writes is masked once, here (cloud plans carry no `$env` values to mask).
-    redactor = redactor_for(plan, {})
-    stats, report = redactor.data(stats), redactor.data(report)
-    uri = _store_report(clients, run_id, plan, stats, report)
-    history.record(report, uri)
+    facts = RunFacts(
+        run_id=run_id,
+        mode="cloud",
+        partial=aborted is not None or missing > 0 or error is not None,
+        aborted_by=aborted,
+        error=error,
+        end=end,
+        metrics=metrics,
+        baseline=baseline,
+        baseline_notes=notes,
+        flows=tuple(_flows(clients, run_id, plan)),
+        generator_notes=(f"shards sized at {run['sizing']}",) if run.get("sizing") else (),
+    )
+    # What the run writes is masked once, in finish (cloud plans carry no `$env` values to mask).
+    done = finish(plan, stats, facts, redactor=redactor_for(plan, {}), store=_S3Results(clients, history))
     # Headline figures as custom metrics through the log (EMF): trends across nightly runs.
-    print(json.dumps(run_metrics_emf(report, int(time.time() * 1000))))
-    return report, uri
+    print(json.dumps(run_metrics_emf(done.report, int(time.time() * 1000))))
+    return done.report, done.written.location
+
+
+class _S3Results:
+    """A cloud run's reports and figures go to the run's S3 prefix; its DynamoDB history records it."""
+
+    def __init__(self, clients: Clients, history: DynamoHistory) -> None:
+        self.clients, self.history = clients, history
+
+    def write(
+        self, stats: RunStats, report: Report, metrics: ServiceMetrics | None, redactor: Redactor
+    ) -> Written:
+        uri = _store_report(self.clients, report["run_id"], stats, report)
+        return Written(uri, {})
+
+    def record(self, report: Report, written: Written) -> None:
+        self.history.record(report, written.location)
 
 
 def _flows(clients: Clients, run_id: str, plan: Plan) -> list[FlowReport]:

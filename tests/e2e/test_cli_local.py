@@ -201,6 +201,15 @@ def test_setup_and_teardown_are_reported_apart_and_a_failed_setup_sends_nothing(
     assert "Setup and teardown" in (out / "report.html").read_text()
     assert "## Setup and teardown" in (out / "report.md").read_text()
 
+    # A re-evaluation keeps every section of the original: the figures, and what ran around them.
+    proc = surge("report", str(out), "--out", str(tmp_path / "again"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    again = json.loads((tmp_path / "again" / "report.json").read_text())
+    assert set(report) <= set(again), set(report) - set(again)
+    assert again["flows"] == report["flows"]
+    assert again["generator"]["notes"] == report["generator"]["notes"]
+    assert "## Setup and teardown" in (tmp_path / "again" / "report.md").read_text()
+
     broken = write_plan(
         tmp_path, demo_target.url, setup=[{"get": {"url": "/api/mocs/nope", "expect": [{"status": 200}]}}]
     )

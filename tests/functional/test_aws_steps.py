@@ -516,8 +516,9 @@ def test_pool_reuses_clients_and_an_unreachable_endpoint_is_a_connect_error(endp
 
 
 def test_a_flow_of_aws_steps_runs_in_the_worker(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from surge.finish import build_report
+    from surge.run_facts import RunFacts
     from surge.stats import aggregate, merge_results
-    from surge.summary import build_report
     from tests.helpers import make_plan, run_in_process
 
     monkeypatch.setenv("SURGE_AWS_ENDPOINT_URL", endpoint)
@@ -544,7 +545,7 @@ def test_a_flow_of_aws_steps_runs_in_the_worker(endpoint: str, monkeypatch: pyte
     stats = merge_results([run_in_process(plan, lead_s=2.0)])  # AWS clients are made in the lead
     assert aggregate(stats, endpoint="enqueue").requests == 10
     assert aggregate(stats).errors == {}
-    report = build_report(plan, stats, run_id="aws")
+    report = build_report(plan, stats, RunFacts(run_id="aws"))
     assert report["verdict"] == "pass", [c.get("detail") for c in report["checks"] if c["status"] != "pass"]
     assert set(report["endpoints"]) == {"dynamodb.put flow-orders", "enqueue", "s3.put flow-bucket"}
     assert (
@@ -571,8 +572,9 @@ def test_a_resource_outside_the_allow_list_is_refused_before_any_call() -> None:
 def test_poll_until_an_aws_read_sees_the_item(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
+    from surge.finish import build_report
+    from surge.run_facts import RunFacts
     from surge.stats import merge_results
-    from surge.summary import build_report
     from tests.helpers import make_plan, run_in_process
 
     monkeypatch.setenv("SURGE_AWS_ENDPOINT_URL", endpoint)
@@ -605,7 +607,7 @@ def test_poll_until_an_aws_read_sees_the_item(endpoint: str, monkeypatch: pytest
     # The item appears about 0.6 s after the run starts (the worker starts 1 s after launch: a
     # worker that starts its window later than 1 s drops the run's one arrival on a busy machine).
     threading.Timer(1.6, lambda: ddb.put_item(TableName="poll-orders", Item={"id": {"S": "o-1"}})).start()
-    report = build_report(plan, merge_results([run_in_process(plan, lead_s=1.0)]), run_id="p")
+    report = build_report(plan, merge_results([run_in_process(plan, lead_s=1.0)]), RunFacts(run_id="p"))
     visible = report["stages"]["visible"]
     assert (visible["count"], visible["failures"]) == (1, 0), report["stages"]
     # The wait covers the time the item was missing (timer start vs worker start varies under load).
@@ -617,8 +619,9 @@ def test_poll_until_an_aws_read_sees_the_item(endpoint: str, monkeypatch: pytest
 def test_a_failing_aws_step_is_sampled_with_the_services_error(
     endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from surge.finish import build_report
+    from surge.run_facts import RunFacts
     from surge.stats import merge_results
-    from surge.summary import build_report
     from tests.helpers import make_plan, run_in_process
 
     monkeypatch.setenv("SURGE_AWS_ENDPOINT_URL", endpoint)
@@ -633,7 +636,7 @@ def test_a_failing_aws_step_is_sampled_with_the_services_error(
         ],
         allow_resources=["dynamodb:no-such-table"],
     )
-    report = build_report(plan, merge_results([run_in_process(plan, lead_s=1.0)]), run_id="a")
+    report = build_report(plan, merge_results([run_in_process(plan, lead_s=1.0)]), RunFacts(run_id="a"))
     (group,) = report["failures"]
     assert group["error"] == "aws_client" and group["count"] == 2
     assert (group["samples"][0]["detail"] or "").startswith("ResourceNotFoundException")

@@ -4,8 +4,9 @@ happened (request, status, the expectation in words, the answer's first bytes)."
 from __future__ import annotations
 
 from surge.demo_target import DemoTarget
+from surge.finish import build_report
+from surge.run_facts import RunFacts
 from surge.stats import merge_results
-from surge.summary import build_report
 from tests.helpers import make_plan, run_in_process
 
 
@@ -35,7 +36,7 @@ def test_each_failure_names_what_was_expected_and_what_came(demo_target: DemoTar
     ]
     plan = make_plan(demo_target.url, load={"phases": [{"duration": "1s", "rate": 20}]}, scenarios=flows)
     stats = merge_results([run_in_process(plan, shard=0, shards=2), run_in_process(plan, shard=1, shards=2)])
-    report = build_report(plan, stats, run_id="failures")
+    report = build_report(plan, stats, RunFacts(run_id="failures"))
     groups = {(g["endpoint"], g["error"]): g for g in report["failures"]}
     assert set(groups) == {
         ("POST /v1/events", "expect"),

@@ -6,8 +6,9 @@ from typing import Any
 
 from reports.markdown import render_markdown
 from surge.demo_target import DemoTarget
+from surge.finish import build_report
+from surge.run_facts import RunFacts
 from surge.stats import aggregate, merge_results
-from surge.summary import build_report
 from tests.helpers import make_plan, run_in_process
 
 PUBLISH = {
@@ -48,7 +49,7 @@ def test_delivery_metric_matches_the_configured_delay(demo_target: DemoTarget) -
         scenarios=[{"name": "deliver", "flow": delivery_flow()}],
     )
     stats = merge_results([run_in_process(plan)])
-    report = build_report(plan, stats, run_id="t")
+    report = build_report(plan, stats, RunFacts(run_id="t"))
     delivery = report["stages"]["delivery"]
     assert delivery["count"] == 20 and delivery["failures"] == 0
     # Within one poll interval (50 ms) plus a request's latency of the configured 300 ms.
@@ -89,7 +90,7 @@ def test_never_delivered_event_fails_by_timeout(demo_target: DemoTarget) -> None
     assert delivery.errors == {"poll_timeout": 5}
     ack = aggregate(stats, endpoint="POST /v1/inbox/{id}/ack")
     assert ack.requests == 0  # the flow stopped at the failed poll
-    report = build_report(plan, stats, run_id="t")
+    report = build_report(plan, stats, RunFacts(run_id="t"))
     assert report["stages"]["deliver"]["failures"] == 5
     assert report["stages"]["deliver"]["failures_by_class"] == {"stage_failed": 5}
     assert "ack" not in report["stages"]
@@ -121,7 +122,7 @@ def test_poll_until_json_contains_walks_the_inbox(demo_target: DemoTarget) -> No
         load={"phases": [{"duration": "1s", "rate": 5}]},
         scenarios=[{"name": "x", "flow": flow}],
     )
-    report = build_report(plan, merge_results([run_in_process(plan)]), run_id="t")
+    report = build_report(plan, merge_results([run_in_process(plan)]), RunFacts(run_id="t"))
     assert report["stages"]["in-inbox"]["count"] == 5, report["stages"]
 
 
@@ -134,7 +135,7 @@ def test_reports_show_the_stage_waterfall(demo_target: DemoTarget) -> None:
         load={"phases": [{"duration": "1s", "rate": 5}]},
         scenarios=[{"name": "deliver", "flow": delivery_flow(every="30ms")}],
     )
-    report = build_report(plan, merge_results([run_in_process(plan)]), run_id="t")
+    report = build_report(plan, merge_results([run_in_process(plan)]), RunFacts(run_id="t"))
     html = render_html(report)
     assert 'class="waterfall"' in html
     rows = html.split('class="waterfall"')[1].split("</table>")[0]

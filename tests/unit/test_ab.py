@@ -13,10 +13,11 @@ from reports.markdown import format_target, render_markdown
 from reports.targets import targets_view
 from surge.errors import PlanError
 from surge.evaluate import TargetSources, evaluate
+from surge.finish import build_report
 from surge.lanes import lane_of, local_worker_count, worker_count
 from surge.plan import Plan, parse_plan
+from surge.run_facts import RunFacts
 from surge.stats import AtLeast, Recorder, merge_results
-from surge.summary import build_report
 from surge.thresholds import MetricRef, ThresholdError, parse_metric, parse_threshold
 from tests.unit.test_stats import Sample, record_all, worker_result
 
@@ -223,7 +224,7 @@ def test_the_report_judges_each_target_and_the_comparison() -> None:
             'target["new"].http.latency.p95 < target["old"].http.latency.p95 * 1.05',
         ]
     )
-    report = build_report(plan, ab_stats(10.0, 40.0, new_errors_every=10), run_id="r1")
+    report = build_report(plan, ab_stats(10.0, 40.0, new_errors_every=10), RunFacts(run_id="r1"))
     checks = {c["name"]: c for c in report["checks"]}
     assert checks['target["old"].http.error_rate < 1%']["status"] == "pass"
     assert checks['target["new"].http.error_rate < 1%']["status"] == "fail"
@@ -246,7 +247,7 @@ def test_a_comparison_with_nothing_to_compare_has_no_data() -> None:
     plan = plan_of(thresholds=['target["new"].http.latency.p95 < target["old"].http.latency.p95'])
     result = worker_result(recorded(40.0), 1, 2)
     result["target"] = "new"
-    report = build_report(plan, merge_results([result]), run_id="r2")
+    report = build_report(plan, merge_results([result]), RunFacts(run_id="r2"))
     comparison = next(c for c in report["checks"] if c["kind"] == "threshold")
     assert comparison["status"] == "no-data"
     assert "has no data, so there is nothing to compare with" in comparison["detail"]
@@ -277,7 +278,7 @@ def test_a_lower_bound_on_the_right_is_not_a_figure_to_compare_with() -> None:
 
 def test_the_side_by_side_rows_compare_with_the_first_target() -> None:
     plan = plan_of(thresholds=["http.error_rate < 50%"])
-    report = build_report(plan, ab_stats(10.0, 40.0, new_errors_every=10), run_id="r3")
+    report = build_report(plan, ab_stats(10.0, 40.0, new_errors_every=10), RunFacts(run_id="r3"))
     view = targets_view(report)
     assert view is not None and view.names == ["old", "new"] and view.delta_headers == ["new vs old"]
     rows = {r.label: r for r in view.tables[0].rows}
@@ -294,7 +295,7 @@ def test_the_side_by_side_rows_compare_with_the_first_target() -> None:
             build_report(
                 parse_plan({**ab_plan(), "targets": {}, "target": OLD}),
                 merge_results([worker_result(recorded(5.0))]),
-                run_id="r4",
+                RunFacts(run_id="r4"),
             )
         )
         is None
@@ -312,7 +313,7 @@ def test_services_name_the_target_they_serve() -> None:
     metrics.services['lambda["api"]'] = ServiceResult(
         "api", "lambda", None, "function mocs-api", values={"errors.sum": 2.0}
     )
-    report = build_report(plan, ab_stats(10.0, 20.0), run_id="r5", metrics=metrics)
+    report = build_report(plan, ab_stats(10.0, 20.0), RunFacts(run_id="r5", metrics=metrics))
     view = service_metrics_view(report["service_metrics"])
     assert view is not None and view.services[0].target == "new"
     assert service_heading(view.services[0]).startswith("target new · AWS Lambda")
@@ -326,12 +327,12 @@ def test_the_cost_per_million_divides_by_the_requests_of_the_target_its_lambdas_
     lam = {"type": "lambda", "name": "api", "function_name": "mocs-api"}
     stats = ab_stats(10.0, 20.0)
     served = plan_of(services=[{**lam, "target": "new"}])
-    assert cost_requests(served, build_report(served, stats, run_id="c1")) == 50
+    assert cost_requests(served, stats) == 50
     unlabelled = plan_of(services=[lam])
-    assert cost_requests(unlabelled, build_report(unlabelled, stats, run_id="c2")) is None
+    assert cost_requests(unlabelled, stats) is None
     one = parse_plan({**ab_plan(), "targets": {}, "target": OLD, "services": [lam]}, base_dir=Path.cwd())
     single = merge_results([worker_result(recorded(5.0))])
-    assert cost_requests(one, build_report(one, single, run_id="c3")) == 50
+    assert cost_requests(one, single) == 50
 
 
 def test_a_one_system_baseline_is_every_targets_reference() -> None:
@@ -349,7 +350,7 @@ def test_a_one_system_baseline_is_every_targets_reference() -> None:
         label="the old system",
         figures={"http.latency.p95": 12.0},
     )
-    report = build_report(plan, ab_stats(10.0, 40.0), run_id="b1", baseline=old, baseline_notes=[])
+    report = build_report(plan, ab_stats(10.0, 40.0), RunFacts(run_id="b1", baseline=old, baseline_notes=[]))
     checks = {c["name"]: c for c in report["checks"]}
     assert checks['target["old"].http.latency.p95 < 1s']["baseline"] == 12.0
     assert checks['target["new"].http.latency.p95 < 1s']["delta_pct"] == pytest.approx(233.3, abs=1.0)
@@ -362,7 +363,7 @@ def test_a_one_system_baseline_is_every_targets_reference() -> None:
 def test_an_ab_runs_history_record_holds_each_targets_headline() -> None:
     from surge.store.history import RunRecord
 
-    report = build_report(plan_of(), ab_stats(10.0, 40.0), run_id="h1")
+    report = build_report(plan_of(), ab_stats(10.0, 40.0), RunFacts(run_id="h1"))
     metrics = RunRecord.from_report(report, "").metrics
     assert metrics['target["old"].http.latency.p95'] == pytest.approx(10.0, rel=0.01)
     assert metrics['target["new"].http.latency.p95'] == pytest.approx(40.0, rel=0.01)

@@ -10,11 +10,12 @@ import pytest
 
 from surge.errors import PlanError
 from surge.findings import Scope, count_above, error_bursts, find, latency_knee, service_findings
+from surge.finish import build_report
 from surge.plan import Plan, parse_plan
 from surge.recovery import recovery_of
 from surge.report_model import Check, TimeseriesPoint
+from surge.run_facts import RunFacts
 from surge.stats import AtLeast, merge_results, new_histogram
-from surge.summary import build_report
 from tests.unit.test_stats import Sample, record_all, worker_result
 
 TARGET = "http://127.0.0.1:8080"
@@ -83,7 +84,7 @@ def test_the_slow_endpoint_is_named_with_its_share() -> None:
     samples = [Sample(i * 0.05, "GET /a", 10_000, 10_000) for i in range(90)]
     samples += [Sample(i * 0.05, "GET /b", 400_000, 400_000) for i in range(10)]
     plan = plan_of(thresholds=["http.latency.p99 < 100ms"])
-    report = build_report(plan, stats_with(samples), run_id="r")
+    report = build_report(plan, stats_with(samples), RunFacts(run_id="r"))
     (slow,) = [f for f in report["findings"] if f["kind"] == "slow-endpoints"]
     assert slow["title"] == "GET /b holds 100% of the 10 requests slower than 100 ms"
     assert slow["evidence"][0].startswith("GET /b: 10 of its 10 requests over 100 ms (100% of its requests")
@@ -94,7 +95,9 @@ def test_endpoints_slow_alike_point_at_a_shared_cause() -> None:
     samples = [
         Sample(i * 0.05, n, 400_000 if i % 2 else 10_000, 1) for n in ("GET /a", "GET /b") for i in range(50)
     ]
-    report = build_report(plan_of(thresholds=["http.latency.p95 < 100ms"]), stats_with(samples), run_id="r")
+    report = build_report(
+        plan_of(thresholds=["http.latency.p95 < 100ms"]), stats_with(samples), RunFacts(run_id="r")
+    )
     (slow,) = [f for f in report["findings"] if f["kind"] == "slow-endpoints"]
     assert slow["title"].startswith("every endpoint was slow alike: 50% of the requests over 100 ms")
     assert "shared" in slow["recommendation"]
@@ -105,7 +108,7 @@ def test_one_endpoint_is_no_finding_of_its_own() -> None:
         scenarios=[{"name": "s", "flow": [{"get": "/a"}]}], thresholds=["http.latency.p95 < 100ms"]
     )
     samples = [Sample(i * 0.05, "GET /a", 400_000, 1) for i in range(50)]
-    report = build_report(plan, stats_with(samples), run_id="r")
+    report = build_report(plan, stats_with(samples), RunFacts(run_id="r"))
     assert not [f for f in report["findings"] if f["kind"] == "slow-endpoints"]
 
 

@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 from surge.evaluate import abort_reason, evaluate, verdict
+from surge.finish import build_report
 from surge.plan import Plan, parse_plan
 from surge.report_model import Check, Report
+from surge.run_facts import RunFacts
 from surge.stats import (
     HIGHEST_US,
     HealthData,
@@ -29,7 +31,7 @@ from surge.stats import (
     percentile_ms,
     stat_ms,
 )
-from surge.summary import build_report, stats_source
+from surge.summary import stats_source
 from surge.thresholds import MetricRef, Threshold, parse_threshold
 
 T0_EPOCH = 1_700_000_000.0  # wall clock of plan time 0
@@ -343,7 +345,7 @@ def test_merged_intervals_in_numeric_order() -> None:
     b = worker_result(record_all([Sample(t + 0.5, "e", 1000, 1000) for t in range(1, 12, 2)]), 1, 2)
     merged = merge_results([a, b])
     assert list(merged["intervals"]) == [str(i) for i in range(12)]
-    assert [p["t"] for p in build_report(report_plan(), merged, run_id="r")["timeseries"]] == [
+    assert [p["t"] for p in build_report(report_plan(), merged, RunFacts(run_id="r"))["timeseries"]] == [
         float(i) for i in range(12)
     ]
 
@@ -482,7 +484,7 @@ def full_stats() -> RunStats:
 
 @cache
 def full_report() -> Report:
-    return build_report(report_plan(THRESHOLDS), full_stats(), run_id="run-1")
+    return build_report(report_plan(THRESHOLDS), full_stats(), RunFacts(run_id="run-1"))
 
 
 def checks_for(*exprs: object) -> list[Check]:
@@ -624,7 +626,9 @@ def test_no_requests_endpoint_error_count_is_no_data() -> None:
 
 
 def test_report_error_verdict() -> None:
-    report = build_report(report_plan(["http.requests >= 1"]), full_stats(), run_id="r", error="target down")
+    report = build_report(
+        report_plan(["http.requests >= 1"]), full_stats(), RunFacts(run_id="r", error="target down")
+    )
     assert report["checks"][0]["status"] == "pass"
     assert report["verdict"] == "error"
     assert report["error"] == "target down"
@@ -633,7 +637,7 @@ def test_report_error_verdict() -> None:
 def test_every_worker_failed_is_an_error() -> None:
     recs = [Recorder(T0_MONO, 1.0) for _ in range(2)]
     stats = merge_results([worker_result(r, i, 2, error=f"crash {i}") for i, r in enumerate(recs)])
-    report = build_report(report_plan(), stats, run_id="r")
+    report = build_report(report_plan(), stats, RunFacts(run_id="r"))
     assert report["verdict"] == "error"
     assert report["error"] is not None and report["error"].startswith("every worker failed")
     assert report["generator"]["workers_failed"] == 2
@@ -653,7 +657,7 @@ def test_report_generator_health() -> None:
 def test_stopped_early_report_is_partial_and_covers_what_ran() -> None:
     stats = report_stats(seconds=2, ended_s=2.0, stopped_early=True)
     plan = report_plan(['phase["main"].latency.p95 < 1s', 'phase["warm"].throughput > 30/s'])
-    report = build_report(plan, stats, run_id="r")
+    report = build_report(plan, stats, RunFacts(run_id="r"))
     assert report["partial"] is True
     assert report["duration_s"] == 2.0
     assert report["totals"]["throughput_rps"] == 40.0
@@ -745,7 +749,7 @@ def test_every_request_is_in_one_phase_even_one_recorded_after_the_plan_ends() -
         Sample(5.01, "e", 1000, 1000)
     ]
     stats = merge_results([worker_result(record_all(samples), ended_s=5.1)])
-    report = build_report(report_plan(), stats, run_id="r")
+    report = build_report(report_plan(), stats, RunFacts(run_id="r"))
     assert [p["requests"] for p in report["phases"]] == [2, 4]
     assert sum(p["requests"] for p in report["phases"]) == report["totals"]["requests"] == 6
     plan = report_plan(['phase["main"].requests == 4'])

@@ -16,9 +16,11 @@ from reports.markdown import render_markdown
 from surge.baseline import _regression_check
 from surge.errors import PlanError
 from surge.evaluate import evaluate, holds
+from surge.finish import build_report
 from surge.live import LiveView
 from surge.plan import Plan, parse_plan
 from surge.report_model import Check, Report
+from surge.run_facts import RunFacts
 from surge.schedule import ArrivalStream, shapes
 from surge.stats import (
     AtLeast,
@@ -31,7 +33,7 @@ from surge.stats import (
     merge_results,
     new_histogram,
 )
-from surge.summary import build_report, stats_source
+from surge.summary import stats_source
 from surge.validity import RunEnd, validity_checks
 
 T0_EPOCH = 1_700_000_000.0
@@ -236,7 +238,7 @@ def test_a_stopped_run_never_passes() -> None:
 
 def test_validity_failures_fail_the_verdict_and_show_in_every_format() -> None:
     stats = merge_results([result(steady(status=404, error="http_4xx"))])
-    report = build_report(plan(thresholds=[]), stats, run_id="r")
+    report = build_report(plan(thresholds=[]), stats, RunFacts(run_id="r"))
     assert report["verdict"] == "fail"
     md, html, junit = render_markdown(report), render_html(report), render_junit(report)
     assert "Not a valid test" in md and "Not a valid test" in html
@@ -249,7 +251,7 @@ def test_a_baseline_never_compares_validity_checks() -> None:
     stats = merge_results([result(steady())])
     p = plan(baseline="last-pass", regression={"max_worse_pct": 5})
     base = Baseline("last-pass", "run", "r0", "run r0", {"http.latency.p95": 20.0, "run.workers_lost": 0.0})
-    report = build_report(p, stats, run_id="r", baseline=base, baseline_notes=[])
+    report = build_report(p, stats, RunFacts(run_id="r", baseline=base, baseline_notes=[]))
     assert not [
         c for c in report["checks"] if c.get("kind") == "regression" and c["metric"].startswith("run.")
     ]
@@ -299,7 +301,7 @@ def test_a_check_on_a_bound_fails_and_says_at_least() -> None:
     p = plan()
     (c,) = evaluate(p.parsed_thresholds(), stats_source(p, merge_results([result(rec)])))
     assert c["status"] == "fail" and c["at_least"] is True and c["measured"] == pytest.approx(2005, rel=0.01)
-    report = build_report(p, merge_results([result(rec)]), run_id="r")
+    report = build_report(p, merge_results([result(rec)]), RunFacts(run_id="r"))
     assert "≥ 2,00" in render_markdown(report)
     assert "p95" in report["latency_ms"]["at_least"]
 
@@ -397,7 +399,7 @@ def test_a_phase_that_never_ran_is_not_run_in_every_format() -> None:
         }
     )
     stats: RunStats = merge_results([result(steady(20, seconds=2.0), ended_s=2.0)])
-    report: Report = build_report(p, stats, run_id="r", end=RunEnd(stopped_by="Ctrl-C"))
+    report: Report = build_report(p, stats, RunFacts(run_id="r", end=RunEnd(stopped_by="Ctrl-C")))
     assert [ph["status"] for ph in report["phases"]] == ["ran", "not run"]
     md = render_markdown(report)
     second = next(line for line in md.splitlines() if line.startswith("| second"))

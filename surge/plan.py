@@ -37,6 +37,7 @@ from surge.jsonpath import check_jsonpath
 from surge.metrics.bind import bind_thresholds, threshold_problem
 from surge.metrics.spec import CostSpec, Services
 from surge.pause import PAUSE_SCHEMA, Pause, parse_pause
+from surge.plan_refs import WithSecretPlaceholders, env_names
 from surge.template import TemplateError, compile_structure, structure_calls, structure_variables
 from surge.thresholds import (
     TARGET_NAMESPACES,
@@ -1391,13 +1392,11 @@ def semantic_problems(
     the file itself (Prepare, from S3); nothing is then read here. An s3:// data file whose columns
     are not given is checked by Prepare, so variables are not checked against its columns here.
     """
-    from surge.secrets import WithSecretPlaceholders, env_refs
-
     problems: list[str] = []
     # Secrets are read when the run starts; here every reference stands for a value.
     environ = WithSecretPlaceholders(os.environ if environ is None else environ, any_env=cloud)
     if cloud:
-        for name in env_refs(plan):
+        for name in env_names(plan.model_dump(mode="json", by_alias=True)):
             problems.append(
                 f"{{{{ $env.{name} }}}}: a cloud worker does not have this machine's environment; "
                 f"store the value with `surge secret put {name}` (value from stdin) and write "

@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, TypeVar, cast
 
+from surge.plan_refs import env_names, strings
+
 if TYPE_CHECKING:
     from surge.plan import Plan
 
@@ -98,18 +100,6 @@ def _encodings(secret: str) -> str:
     return "".join(parts)
 
 
-def strings(value: object, key: str | None = None) -> Iterator[tuple[str | None, str]]:
-    """Every string in JSON-like data, with the key it sits under."""
-    if isinstance(value, str):
-        yield key, value
-    elif isinstance(value, Mapping):
-        for k, v in value.items():
-            yield from strings(v, str(k))
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from strings(v, key)
-
-
 def _userinfo_secrets(text: str) -> Iterator[str]:
     for m in _USERINFO.finditer(text):
         userinfo = m.group("userinfo")
@@ -138,9 +128,9 @@ def redactor_for(
     ``extra``: more secret values (resolved secrets); ``names``: more names to redact."""
     redact_names = SENSITIVE_NAMES | {n.lower() for n in (*plan.redact, *names)}
     secrets: set[str] = set(extra)
-    from surge.secrets import env_refs  # surge.secrets builds on this module
-
-    secrets.update(environ[name] for name in env_refs(plan) if name in environ)
+    secrets.update(
+        environ[name] for name in env_names(plan.model_dump(mode="json", by_alias=True)) if name in environ
+    )
     for key, text in strings(plan.model_dump(mode="json", by_alias=True)):
         secrets.update(_userinfo_secrets(text))
         if key is not None and key.lower() in redact_names:

@@ -9,72 +9,32 @@ masked wherever they could appear. Clients are injected; :func:`secret_refs` is 
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from surge.errors import UserError
 from surge.metrics.aws import error_code
-from surge.redact import strings
+from surge.plan_refs import env_names, secret_names
 from surge.template import secret_ref
 
 if TYPE_CHECKING:
     from surge.plan import Plan
 
 SECRETS_PREFIX = "surge/"  # infra/names.py SECRETS_PREFIX: what the worker role may read
-PLACEHOLDER = "<secret>"
-_REF = re.compile(r"\{\{\s*(\$(?:secret|ssm)\.[^\s}]*)\s*\}\}")
-_ENV_REF = re.compile(r"\{\{\s*\$env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 def secret_refs(plan: Plan) -> list[tuple[str, str]]:
     """Every ``(kind, name)`` the plan references, in order, once each."""
-    found: dict[tuple[str, str], None] = {}
-    for _, text in strings(plan.model_dump(mode="json", by_alias=True)):
-        for expr in _REF.findall(text):
-            ref = secret_ref(expr)
-            if ref is not None:
-                found[ref] = None
-    return list(found)
+    return secret_names(plan.model_dump(mode="json", by_alias=True))
 
 
 def env_refs(plan: Plan) -> list[str]:
     """The environment variables the plan reads (``{{ $env.NAME }}``), in order, once each."""
-    found: dict[str, None] = {}
-    for _, text in strings(plan.model_dump(mode="json", by_alias=True)):
-        for name in _ENV_REF.findall(text):
-            found[name] = None
-    return list(found)
+    return env_names(plan.model_dump(mode="json", by_alias=True))
 
 
 def stored_name(kind: str, name: str, prefix: str = SECRETS_PREFIX) -> str:
     """The secret's id in Secrets Manager (``surge/NAME``) or the parameter's (``/surge/NAME``)."""
     return f"{prefix}{name}" if kind == "secret" else f"/{prefix}{name}"
-
-
-class WithSecretPlaceholders(Mapping[str, str]):
-    """An environment in which every ``$secret``/``$ssm`` reference has a stand-in value: what
-    validation renders (the values are read when the run starts, not when a plan is checked)."""
-
-    def __init__(self, environ: Mapping[str, str], *, any_env: bool = False) -> None:
-        self._environ = environ
-        self._any_env = any_env  # a cloud plan: its `$env` references are refused on their own
-
-    def __getitem__(self, key: str) -> str:
-        if key.startswith(("$secret.", "$ssm.")) or (self._any_env and key not in self._environ):
-            return PLACEHOLDER
-        return self._environ[key]
-
-    def __contains__(self, key: object) -> bool:
-        if isinstance(key, str) and (key.startswith(("$secret.", "$ssm.")) or self._any_env):
-            return True
-        return key in self._environ
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._environ)
-
-    def __len__(self) -> int:
-        return len(self._environ)
 
 
 def resolve_secrets(

@@ -8,7 +8,8 @@ import pytest
 
 from surge.errors import UserError
 from surge.plan import parse_plan
-from surge.secrets import WithSecretPlaceholders, env_refs, resolve_secrets, secret_refs, stored_name
+from surge.plan_refs import WithSecretPlaceholders
+from surge.secrets import env_refs, resolve_secrets, secret_refs, stored_name
 from surge.template import TemplateError, compile_template
 from tests.unit.test_plan import plan_data, problems, with_flow
 

@@ -262,8 +262,19 @@ def latency_knee(plan: Plan, scope: Scope, checks: Sequence[Check]) -> Finding |
         )
         if failed:
             knee["check"] = failed[0]["name"]
+        if _generator_behind(checks):
+            # The load then left late and latencies include the generator's own queueing: the knee
+            # may be this machine's, not the service's (two runs on a busy machine place it apart).
+            evidence.append(
+                "the generator did not keep up in this run (see its validity check): the knee may be "
+                "the generator's own limit, not the service's; rerun with more workers or on a quieter machine"
+            )
         return knee
     return None
+
+
+def _generator_behind(checks: Sequence[Check]) -> bool:
+    return any(c["metric"] == "run.workers_saturated" and c["status"] == "fail" for c in checks)
 
 
 # A knee stays broken: at least this share of the intervals after it, while the load does not fall,

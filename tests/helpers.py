@@ -28,11 +28,11 @@ def make_plan(target: str, base_dir: Path | None = None, **overrides: Any) -> Pl
 
 
 def run_in_process(
-    plan: Plan, *, shard: int = 0, shards: int = 1, lead_s: float = 0.6, base_dir: Path | None = None
+    plan: Plan, *, shard: int = 0, shards: int = 1, lead_s: float = 2.0, base_dir: Path | None = None
 ) -> WorkerResult:
     """One worker in this process. ``lead_s``: its time to get ready (sessions, warm connections)
-    before its window; one that starts more than 1 s late drops the arrivals due by then, which on
-    a busy machine turned a one-arrival test into an empty one."""
+    before its window; one that starts late drops the arrivals due by then (as it should), which on
+    a busy machine (two CPU hogs on two cores) turned 20 arrivals into 4 with a 0.6 s lead."""
     spec = WorkerSpec(
         plan, shard, shards, time.time() + lead_s, None, f"test-{shard}", base_dir or Path.cwd()
     )

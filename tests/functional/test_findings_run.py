@@ -100,6 +100,7 @@ def test_two_identical_runs_place_the_knee_alike(tmp_path: Path) -> None:
     # The same ramp twice against a target that holds ~200 requests/s: both runs find the knee,
     # and the loads they place it between overlap (a passing run's knee too: no check failed).
     ranges = []
+    behind = []
     for i in range(2):
         (tmp_path / str(i)).mkdir()
         with running_demo_target(DemoConfig(latency_ms=20.0, capacity=4)) as target:
@@ -113,12 +114,19 @@ def test_two_identical_runs_place_the_knee_alike(tmp_path: Path) -> None:
                 },
             )
         (knee,) = of_kind(report, "latency-knee")
-        placed = knee["evidence"][-1]
+        # A run whose generator fell behind (a busy machine) says its knee may be the generator's.
+        kept_up = (
+            next(c for c in report["checks"] if c["metric"] == "run.workers_saturated")["status"] == "pass"
+        )
+        behind.append(not kept_up)
+        assert kept_up != any("the generator did not keep up" in line for line in knee["evidence"]), knee
+        placed = next(line for line in knee["evidence"] if line.startswith("the data places the knee"))
         found = re.search(r"between ([\d,.]+) arrivals/s .*? and ([\d,.]+) arrivals/s", placed)
         assert found is not None, placed
         ranges.append((float(found[1].replace(",", "")), float(found[2].replace(",", ""))))
     (a_low, a_high), (b_low, b_high) = ranges
-    assert a_low <= b_high + 30 and b_low <= a_high + 30, ranges  # within two intervals' climb
+    if not any(behind):  # two runs of the same load on a machine that kept up: the same knee
+        assert a_low <= b_high + 30 and b_low <= a_high + 30, ranges  # within two intervals' climb
 
 
 def test_the_recovery_is_when_the_service_got_back(tmp_path: Path) -> None:

@@ -24,7 +24,9 @@ from tests.sfn_harness import BUCKET, MAP_RUNS_FAILED_EARLY, REGION, TABLE, Harn
 
 pytestmark = pytest.mark.slow
 
-OPTIONS = {"lead_seconds": 1, "segment_seconds": 2, "per_worker_rate": 250}
+# A 3 s lead: worker threads starting beside moto on a busy machine (two CPU hogs on two cores)
+# took up to 2.9 s after launch, and a late worker drops its first arrivals (as it should).
+OPTIONS = {"lead_seconds": 3, "segment_seconds": 2, "per_worker_rate": 250}
 
 
 def plan_for(target: str, **overrides: Any) -> dict[str, Any]:
@@ -201,7 +203,10 @@ def test_an_abort_counts_the_segment_in_flight_and_not_the_ones_never_launched(
     assert report["generator"]["workers_failed"] == 0
     invoked = {(call.event["segment"], call.event["shard"]) for call in workflow.calls_to("worker")}
     assert report["generator"]["workers"] == len(invoked)
-    assert report["totals"]["requests"] == demo_target.stats()["requests"]
+    # Every request the target counted is in the report; one that timed out (a busy machine's target
+    # can be too slow to read it before the client gave up) may never have reached the target's count.
+    sent, timed_out = report["totals"]["requests"], report["errors_by_class"].get("timeout", 0)
+    assert sent - timed_out <= demo_target.stats()["requests"] <= sent
     assert validity(report, "the whole plan ran")["status"] == "fail"
 
 

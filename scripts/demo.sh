@@ -3,7 +3,7 @@
 # it, and end with the report on disk and the verdict printed. Exit code: surge's (0 pass, 1 fail).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+./scripts/setup.sh run  # only what a load test needs (the tests need more: scripts/setup.sh)
 . .venv/bin/activate
 
 PORT=${SURGE_DEMO_PORT:-$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from surge.baseline import Baseline
     from surge.finish import Written
+    from surge.load_override import LoadOverride
     from surge.metrics.collect import ServiceMetrics
     from surge.plan import Plan
     from surge.redact import Redactor
@@ -116,7 +117,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from surge.redact import redactor_for
 
     plan_path = Path(args.plan)
-    plan = load_plan(plan_path, target=args.target, cloud=args.cloud)
+    plan = load_plan(plan_path, target=args.target, cloud=args.cloud, load=_load_override(args))
     baseline = ""
     if isinstance(plan.baseline, BaselineFile) and is_s3_uri(plan.baseline.file):
         baseline = f"  baseline: {plan.baseline.file} (read by the cloud run when it starts)"
@@ -196,7 +197,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from surge.store.local import new_run_id
 
     plan_path = Path(args.plan)
-    plan = load_plan(plan_path, target=args.target, cloud=args.cloud)
+    load = _load_override(args)
+    plan = load_plan(plan_path, target=args.target, cloud=args.cloud, load=load)
+    if load:
+        print(
+            f"surge: the load from the command line: {load.describe()} (in place of the plan's phases)",
+            file=sys.stderr,
+        )
     if args.workers is not None and not 1 <= args.workers <= plan.limits.max_workers:
         raise UserError(
             f"--workers {args.workers}: must be between 1 and limits.max_workers ({plan.limits.max_workers})"
@@ -1155,6 +1162,77 @@ def _share(text: str) -> float:
     return value
 
 
+def _load_override(args: argparse.Namespace) -> LoadOverride | None:
+    from surge.load_override import LoadOverride
+
+    load = LoadOverride(
+        users=args.users, rate=args.rate, duration_s=args.duration, spawn_rate=args.spawn_rate
+    )
+    problem = load.problem()
+    if problem is not None:
+        raise UserError(problem)
+    return load or None
+
+
+def _duration(text: str) -> float:
+    """A positive duration: 90s, 10m, 1h30m, 500ms, or seconds (--duration)."""
+    from surge.units import parse_duration_s
+
+    try:
+        value = parse_duration_s(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a positive duration (e.g. 30s, 10m, 1h)")
+    return value
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number above 0")
+    return value
+
+
+def _add_load_options(parser: argparse.ArgumentParser) -> None:
+    """The load on the command line, as k6 (--vus, --duration) and Locust (-u, -r, -t) take it."""
+    group = parser.add_argument_group(
+        "load from the command line (in place of the plan's phases; the run stores the plan as it ran)"
+    )
+    group.add_argument(
+        "-u",
+        "--users",
+        "--vus",
+        type=_positive_int,
+        metavar="N",
+        help="N virtual users for the whole run (closed model), as k6's --vus and Locust's -u",
+    )
+    group.add_argument(
+        "--rate",
+        type=_positive_number,
+        metavar="R",
+        help="R arrivals per second for the whole run (open model)",
+    )
+    group.add_argument(
+        "-t",
+        "--duration",
+        type=_duration,
+        metavar="D",
+        help="the run's length (30s, 10m, 1h): with --users or --rate, theirs; alone, the plan's phases "
+        "stretched or shrunk to it, their shape kept",
+    )
+    group.add_argument(
+        "-r",
+        "--spawn-rate",
+        type=_positive_number,
+        metavar="R",
+        help="with --users: start R users per second (a ramp from 0 first), as Locust's -r",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from surge.cli_cloud import add_cloud_options
 
@@ -1219,6 +1297,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="send the run's headline metrics to CloudWatch (namespace Surge), as cloud runs do, "
         "so runs from CI machines chart on the stack's dashboard",
     )
+    _add_load_options(run)
     add_cloud_options(run)
     run.set_defaults(func=_cmd_run)
 
@@ -1232,6 +1311,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check it as a cloud run: s3:// data and baseline files are read when the run starts",
     )
+    _add_load_options(val)
     val.set_defaults(func=_cmd_validate)
 
     rep = sub.add_parser(

@@ -34,6 +34,7 @@ from surge.engine.aws.spec import AwsStepSpec
 from surge.engine.request_policy import DEFAULT_MAX_BODY
 from surge.errors import PlanError
 from surge.jsonpath import check_jsonpath
+from surge.load_override import LoadOverride
 from surge.metrics.bind import bind_thresholds, threshold_problem
 from surge.metrics.spec import CostSpec, Services
 from surge.pause import PAUSE_SCHEMA, Pause, parse_pause
@@ -1844,12 +1845,15 @@ def read_data_rows(path: Path) -> list[dict[str, str]]:
         return [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
-def plan_model(data: object, *, target: str | None = None) -> Plan:
+def plan_model(data: object, *, target: str | None = None, load: LoadOverride | None = None) -> Plan:
     """The plan's structure only (fields, types, limits), no cross-field checks and no files read.
     ``target``: a URL for the plan's one target, or for an A/B plan NAME=URL pairs separated by
-    commas (``--target ecs=https://old,sst=https://new``). Raises PlanError listing every problem."""
+    commas (``--target ecs=https://old,sst=https://new``). ``load``: the load given on the command
+    line, put in place of the plan's. Raises PlanError listing every problem."""
     if not isinstance(data, dict):
         raise PlanError("the plan must be a YAML mapping with name, target, load and scenarios")
+    if load and isinstance(data.get("load"), Mapping):
+        data = {**data, "load": load.apply(data["load"])}
     if target is not None and isinstance(data.get("targets"), dict) and data["targets"]:
         data = {**data, "targets": _override_targets(data["targets"], target)}
     elif target is not None:
@@ -1881,10 +1885,11 @@ def parse_plan(
     target: str | None = None,
     environ: Mapping[str, str] | None = None,
     cloud: bool = False,
+    load: LoadOverride | None = None,
 ) -> Plan:
     """Validate a plan's data. Raises PlanError listing every problem found. ``cloud``: see
     :func:`semantic_problems`."""
-    plan = plan_model(data, target=target)
+    plan = plan_model(data, target=target, load=load)
     problems = semantic_problems(plan, base_dir or Path.cwd(), environ, cloud=cloud)
     if problems:
         raise PlanError("the plan is invalid:", problems)
@@ -1897,6 +1902,7 @@ def load_plan(
     target: str | None = None,
     environ: Mapping[str, str] | None = None,
     cloud: bool = False,
+    load: LoadOverride | None = None,
 ) -> Plan:
     from surge.plan_document import MAX_PLAN_BYTES, parse_document
 
@@ -1917,4 +1923,4 @@ def load_plan(
             f"{path} looks like {tool.title} script, not a surge plan; write the plan that does the "
             f"same with `surge import {tool.command} {path} -o plan.yaml` (docs/migrating.md)"
         )
-    return parse_plan(data, base_dir=path.parent, target=target, environ=environ, cloud=cloud)
+    return parse_plan(data, base_dir=path.parent, target=target, environ=environ, cloud=cloud, load=load)

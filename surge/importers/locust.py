@@ -46,7 +46,8 @@ def import_locust(text: str, source: str) -> Imported:
     out.note(
         "load",
         "Locust takes users, spawn rate and run time from its command line (-u, -r, -t): the plan has "
-        "one phase of 60s at 10 users; a spawn rate is a phase with users and ramp_to",
+        "one phase of 60s at 10 users; `surge run` takes the same flags (surge run plan.yaml -u 50 -r 5 "
+        "-t 2m), or write the phases (a spawn rate is a phase with users and ramp_to)",
     )
     _wait_time(users[0], load, out)
     out.plan["load"] = load

@@ -296,3 +296,26 @@ def test_debug_prints_the_first_exchanges_with_credentials_masked(
     assert '"type": "debugged"' in proc.stderr and "< 202 in" in proc.stderr
     assert "[expect: status 202, expected 200]" in proc.stderr
     assert key not in proc.stderr + proc.stdout
+
+
+def test_the_load_from_the_command_line_is_what_runs_and_what_is_stored(
+    tmp_path: Path, demo_target: DemoTarget
+) -> None:
+    plan = write_plan(tmp_path, demo_target.url)  # 2 s at 20/s as written
+    out = tmp_path / "out"
+    proc = surge("run", str(plan), "--rate", "15", "-t", "3s", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "the load from the command line: 15 arrivals/s, for 3s" in proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["totals"]["requests"] == 45  # exactly what the flags asked, not the plan's 40
+    stored = yaml.safe_load((out / "plan.yaml").read_text())
+    assert [(p["duration"], p["rate"]) for p in stored["load"]["phases"]] == [(3.0, 15.0)]
+    # Flags that cannot go together, or a value that is not one, stop before any traffic.
+    before = demo_target.stats()["requests"]
+    proc = surge("run", str(plan), "--users", "5", "--rate", "3", cwd=tmp_path)
+    assert proc.returncode == 2 and "give one" in proc.stderr and "Traceback" not in proc.stderr
+    proc = surge("run", str(plan), "--vus", "5", "--duration", "soon", cwd=tmp_path)
+    assert proc.returncode == 2 and "--duration" in proc.stderr and "Traceback" not in proc.stderr
+    proc = surge("validate", str(plan), "-u", "10", "-r", "2", "-t", "1m", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert demo_target.stats()["requests"] == before

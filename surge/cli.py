@@ -1259,7 +1259,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_count,
         default=0,
         metavar="N",
-        help="print the first N requests and answers (one worker's, secrets masked) to stderr",
+        help="print the run's first N requests and answers, headers and bodies, to stderr (secrets masked)",
     )
     run.add_argument(
         "--repeat",

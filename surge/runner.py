@@ -210,7 +210,9 @@ def _worker_main(
             Path(base_dir),
             secrets,
             setup_vars,
-            debug if shard == 0 else 0,  # one worker's first exchanges: a readable sequence
+            # The run's first N exchanges: arrivals and users are dealt out to the workers in turn,
+            # so each worker's first N/workers are the run's first N.
+            -(-debug // shards) if debug else 0,
         )
 
         def on_interval(intervals: dict[str, IntervalData], closed_before: int) -> None:

@@ -163,10 +163,12 @@ async def send(
     clock: Callable[[], float],
     allowed_hosts: frozenset[str] | None = None,
     jar: CookieJar | None = None,
+    keep_answer: bool = False,
 ) -> Outcome:
     """The request through aiohttp. aiohttp never follows a redirect by itself: each hop is the
     request policy's decision (surge.engine.request_policy), as on the fast client, so a redirect
-    to a host the plan does not allow is refused before anything is sent there."""
+    to a host the plan does not allow is refused before anything is sent there. ``keep_answer``:
+    keep the answer's headers and body (up to the plan's limit) in the Outcome, for --debug."""
     needs_body = req.needs_body_text
     budget = req.timeout_s if req.timeout_s is not None else _session_timeout(session)
     t_send = clock()
@@ -180,7 +182,8 @@ async def send(
             async with session.request(
                 method, url, headers=headers, data=body, timeout=timeout, allow_redirects=False
             ) as resp:
-                raw, nbytes, too_large = await _read_body(resp, needs_body, req.max_body)
+                raw, nbytes, too_large = await _read_body(resp, needs_body or keep_answer, req.max_body)
+                too_large = too_large and needs_body  # kept only to be shown: no limit applies
                 set_cookies = resp.headers.getall("Set-Cookie", None) if jar is not None else None
                 hop = next_hop(
                     method=method,
@@ -199,7 +202,7 @@ async def send(
                     judged = judge_answer(
                         req, resp.status, t_end - t_send, too_large, raw, resp.headers if checks else None
                     )
-                    answer = (raw, resp.headers) if req.after is not None else None
+                    answer = (raw, resp.headers) if req.after is not None or keep_answer else None
                     return Outcome(
                         resp.status,
                         nbytes,
@@ -266,10 +269,12 @@ async def send_fast(
     body: bytes | None,
     clock: Callable[[], float],
     jar: CookieJar | None = None,
+    keep_answer: bool = False,
 ) -> Outcome:
     """The same request and Outcome as :func:`send`, through the fast client.
 
-    Headers and the body are kept only when an expectation or a capture reads them.
+    Headers and the body are kept only when an expectation or a capture reads them, or
+    ``keep_answer`` asks for them (--debug).
     """
     want_headers = req.content_type is not None or bool(req.captures) or req.after is not None
     want_body = req.needs_body_text
@@ -278,8 +283,8 @@ async def send_fast(
         resp = await client.request(
             prepared,
             timeout=req.timeout_s,
-            want_headers=want_headers,
-            want_body=want_body,
+            want_headers=want_headers or keep_answer,
+            want_body=want_body or keep_answer,
             max_body=req.max_body,
             headers=headers,
             body=body,
@@ -293,8 +298,10 @@ async def send_fast(
         return Outcome(0, 0, classify_exception(exc), t_send, clock(), None, detail=_exception_text(exc))
     t_end = clock()
     hdrs: CIMultiDict[str] | None = CIMultiDict(resp.headers or ()) if want_headers or want_body else None
-    judged = judge_answer(req, resp.status, t_end - t_send, resp.too_large, resp.body or b"", hdrs)
-    answer = (resp.body or b"", dict(resp.headers or ())) if req.after is not None else None
+    too_large = resp.too_large and want_body  # a body kept only to be shown has no limit to break
+    judged = judge_answer(req, resp.status, t_end - t_send, too_large, resp.body or b"", hdrs)
+    keep = req.after is not None or keep_answer
+    answer = (resp.body or b"", dict(resp.headers or ())) if keep else None
     return Outcome(
         resp.status,
         resp.nbytes,

@@ -62,6 +62,7 @@ ENV_AWS_ENDPOINT_URL = "SURGE_AWS_ENDPOINT_URL"  # aws: steps against a local en
 # Error classes that mean "answered, but not what was expected": a poll keeps trying on them.
 CONDITION_ERRORS = frozenset({"http_4xx", "http_5xx", "expect", "capture"})
 STOP_POLL_S = 0.1
+DEBUG_BODY_BYTES = 500  # of a body --debug shows, sent or received
 # After a stop, requests still in flight this long are cancelled and counted as "interrupted":
 # a stop (Ctrl-C, SIGTERM, `surge stop`, an abort) must not wait for a hanging target.
 STOP_DRAIN_S = 1.0
@@ -466,11 +467,20 @@ class Worker:
         # A credential header's value is masked whatever it holds (a token captured at run time).
         lines += [f"> {k}: {MASK if k.lower() in SENSITIVE_NAMES else v}" for k, v in headers.items()]
         if body:
-            lines.append(f"> ({len(body)} bytes) {body[:200].decode('utf-8', errors='replace')}")
+            lines.append(f"> ({len(body)} bytes) {body[:DEBUG_BODY_BYTES].decode('utf-8', errors='replace')}")
         answer = f"< {out.status or 'no answer'} in {(out.t_end - out.t_send) * 1000:.1f} ms"
         lines.append(answer + (f"  [{out.error}: {out.detail}]" if out.error else "  [ok]"))
-        if out.body_head:
-            lines.append(f"< {out.body_head[:200]}")
+        if out.answer is not None:
+            raw, answer_headers = out.answer
+            lines += [
+                f"< {k}: {MASK if k.lower() in SENSITIVE_NAMES else v}" for k, v in answer_headers.items()
+            ]
+            if raw:
+                lines.append(
+                    f"< ({len(raw)} bytes) {raw[:DEBUG_BODY_BYTES].decode('utf-8', errors='replace')}"
+                )
+        elif out.body_head:
+            lines.append(f"< {out.body_head[:DEBUG_BODY_BYTES]}")
         # Everything printed goes through both redactors, the header line (an endpoint named by
         # its URL) included.
         text = mask.text("\n".join(lines))
@@ -766,11 +776,20 @@ class Worker:
             await slots.wait()
         try:
             out: Outcome
+            debug = self._debug_left > 0  # --debug shows the answer's headers and body too
             if fast is not None and self.fast is not None:
-                out = await send_fast(self.fast, fast, req, headers, body, time.perf_counter, jar)
+                out = await send_fast(self.fast, fast, req, headers, body, time.perf_counter, jar, debug)
             else:
                 out = await send(
-                    self.session, req, url, headers, body, time.perf_counter, self.plan.allowed_hosts, jar
+                    self.session,
+                    req,
+                    url,
+                    headers,
+                    body,
+                    time.perf_counter,
+                    self.plan.allowed_hosts,
+                    jar,
+                    debug,
                 )
         except asyncio.CancelledError:
             # Cut off by a stop: counted as sent and unanswered, never silently dropped (an

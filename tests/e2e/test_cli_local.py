@@ -278,6 +278,7 @@ def test_debug_prints_the_first_exchanges_with_credentials_masked(
                 ],
             }
         ],
+        workers=2,
     )
     key = "k3y-for-debug-only"
     proc = subprocess.run(
@@ -289,12 +290,15 @@ def test_debug_prints_the_first_exchanges_with_credentials_masked(
         env={**os.environ, "SURGE_E2E_KEY": key},
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr  # 202 is not the 200 the plan expects
-    shown = [line for line in proc.stderr.splitlines() if line.startswith("--- local-0")]
-    assert len(shown) == 2  # the first two exchanges, no more
+    shown = [line for line in proc.stderr.splitlines() if line.startswith("--- local-")]
+    # The run's first two exchanges, no more, whichever worker sent them (two workers: one each).
+    assert sorted(shown) == ["--- local-0 POST /v1/events", "--- local-1 POST /v1/events"], proc.stderr
     assert "> POST " in proc.stderr and "/v1/events?key=***" in proc.stderr
     assert "> Authorization: ***" in proc.stderr
     assert '"type": "debugged"' in proc.stderr and "< 202 in" in proc.stderr
     assert "[expect: status 202, expected 200]" in proc.stderr
+    # The answer as the target sent it: its headers and body, the target's reason included.
+    assert "< Content-Type: application/json" in proc.stderr and '"accepted_at"' in proc.stderr, proc.stderr
     assert key not in proc.stderr + proc.stdout
 
 

@@ -152,6 +152,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
         for line in fleet_figures(plan, parse_options({})).lines():
             print(f"  {line}")
+    else:  # a cloud run collects with the stack's role; a local one with this machine's credentials
+        _metrics_unavailable(plan)
     _warn_without_thresholds(plan)
     return ExitStatus.OK
 
@@ -284,6 +286,8 @@ def _run_once(args: argparse.Namespace, plan: Plan, plan_path: Path) -> tuple[in
     secrets = _resolve_secrets(args, plan)
     # Before any traffic: a baseline that cannot be found is a usage error, not a failed run.
     baseline, notes = resolve_baseline(plan, history, base_dir=plan_path.parent)
+    # Before any traffic: service metrics that cannot be collected are said now, not after the load.
+    unavailable = _metrics_unavailable(plan)
     run_id = new_run_id(plan.name)
     out_dir = Path(args.out) if args.out else Path("surge-runs") / run_id
     # Before any traffic: every place the run writes must take its results.
@@ -320,7 +324,7 @@ def _run_once(args: argparse.Namespace, plan: Plan, plan_path: Path) -> tuple[in
             printer.finish()
         metrics = None
         if not stops.requested:  # a stopped run does not wait minutes for CloudWatch
-            metrics = _collect_metrics(plan, run.stats, args.metrics_delay)
+            metrics = _collect_metrics(plan, run.stats, args.metrics_delay, unavailable)
         facts = replace(run.facts, metrics=metrics, baseline=baseline, baseline_notes=notes)
         store = _RunFolder(out_dir, _portable(plan, plan_path.parent), history)
         done = finish(plan, run.stats, facts, redactor=redactor, store=store)
@@ -520,13 +524,38 @@ def _publish(cloudwatch: Any, report: Report, ended_at: float) -> None:
         print(f"metrics: {sent} datapoints published to CloudWatch (namespace Surge)")
 
 
-def _collect_metrics(plan: Plan, stats: RunStats, delay_s: float) -> ServiceMetrics | None:
+def _metrics_unavailable(plan: Plan) -> str | None:
+    """Why the plan's service metrics and cost cannot be collected from this machine, said before
+    any traffic (a run would otherwise wait for CloudWatch and then show rows of no data)."""
+    if not plan.services and plan.cost is None:
+        return None
+    from surge.metrics.collect import uncollectable
+
+    reason = uncollectable()
+    if reason is not None:
+        declared = len(plan.services) + (plan.cost is not None)
+        print(
+            f"surge: warning: the plan declares {declared} service(s)/cost to collect, but {reason}: "
+            "their metrics will not be collected and their checks will have no data; set AWS_PROFILE or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or run `aws sso login`) to judge them",
+            file=sys.stderr,
+        )
+    return reason
+
+
+def _collect_metrics(
+    plan: Plan, stats: RunStats, delay_s: float, unavailable: str | None = None
+) -> ServiceMetrics | None:
     """The target's own metrics for the run's window, when the plan declares services or cost."""
     if not plan.services and plan.cost is None:
         return None
     from surge.metrics import collect_or_skip
+    from surge.metrics.collect import skipped_metrics
     from surge.summary_ab import cost_requests
 
+    if unavailable is not None:  # nothing to wait for
+        window = (stats["t0"], stats["ended_at"])
+        return skipped_metrics(plan.services, plan.cost, window, f"not collected: {unavailable}")
     if delay_s > 0:
         print(
             f"collecting service metrics: waiting {delay_s:g} s for CloudWatch to ingest the last "
@@ -760,6 +789,10 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
             seen = c.get("detectable_pct")
             tail = f"; this pair of runs tells a change of {seen:.1f}% from noise" if seen is not None else ""
             print(f"            {c['detail']}{tail}")
+    nodata = sum(c["status"] == "no-data" for c in rep["checks"])
+    why = rep["service_metrics"].get("notes") or rep["cost"].get("notes")
+    if nodata and isinstance(why, list) and why:
+        print(f"  {nodata} check(s) have no data: {'; '.join(map(str, why))}")
     for line in _finding_lines(rep):
         print(line)
     verdict = rep["verdict"].upper()

@@ -14,6 +14,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from hdrh.histogram import HdrHistogram
 
@@ -271,6 +272,46 @@ def latency_knee(plan: Plan, scope: Scope, checks: Sequence[Check]) -> Finding |
             )
         return knee
     return None
+
+
+def is_loopback(host: str) -> bool:
+    """A host name of this machine: localhost, 127.0.0.0/8 or ::1."""
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _where_to_look(plan: Plan, service_metrics: Mapping[str, object]) -> str:
+    """What would say why, given what the plan declared and what was collected."""
+    if plan.services or plan.cost is not None:
+        notes = service_metrics.get("notes")
+        if service_metrics.get("collected") is False and isinstance(notes, list) and notes:
+            why = str(notes[0]).removeprefix("not collected: ")
+            return (
+                f"The declared services' metrics were not collected ({why}): run again where they "
+                "can be, so the run can judge them and say which part was slow"
+            )
+        return (
+            "The declared services' metrics do not explain it: look at the target's own logs and "
+            "traces for the failing window, or declare the services it calls (docs/service-metrics.md)"
+        )
+    hosts = [
+        urlsplit(url).hostname or "" for url in (plan.targets.values() if plan.targets else [plan.target])
+    ]
+    if hosts and all(is_loopback(h) for h in hosts):
+        return (
+            "The target runs on this machine: look at its own logs and metrics for the failing window "
+            "(pauses, garbage collection, a slow dependency) and at what else the machine was running"
+        )
+    return (
+        "Declare the target's services (docs/service-metrics.md) so the next run collects the "
+        "metrics that could say why"
+    )
 
 
 def _generator_behind(checks: Sequence[Check]) -> bool:
@@ -690,19 +731,33 @@ def find(
                 + (f", {abs(gap):.0f} s {when}" if when != "with" else "")
             )
     out += causes + services
-    if verdict == "fail" and not causes and not services and not any(f["kind"] == "validity" for f in out):
-        failed = [c["name"] for c in checks if c["status"] != "pass"]
+    unjudged = [c["name"] for c in checks if c["status"] == "no-data"]
+    if verdict == "fail" and unjudged and not any(c["status"] == "fail" for c in checks):
+        # Nothing failed: the verdict is the checks that could not be judged, and why is known.
+        out.append(
+            Finding(
+                kind="no-data",
+                title=f"{len(unjudged)} check(s) had no data, and a check without data cannot pass",
+                evidence=["no data: " + "; ".join(unjudged[:5])],
+                recommendation=_where_to_look(plan, service_metrics),
+            )
+        )
+    elif verdict == "fail" and not causes and not services and not any(f["kind"] == "validity" for f in out):
+        failed = [c["name"] for c in checks if c["status"] == "fail"]
+        nodata = sum(c["status"] == "no-data" for c in checks)
+        evidence = ["failed: " + "; ".join(failed[:5])]
+        if nodata:
+            evidence.append(f"{nodata} check(s) had no data")
+        evidence.append(
+            "no endpoint holds most of the slow requests, latency did not break at a load level, "
+            "errors did not burst, and no collected service metric explains it"
+        )
         out.append(
             Finding(
                 kind="no-clear-cause",
                 title="no clear cause in the run's own data",
-                evidence=[
-                    "failed: " + "; ".join(failed[:5]),
-                    "no endpoint holds most of the slow requests, latency did not break at a load level, "
-                    "errors did not burst, and no collected service metric explains it",
-                ],
-                recommendation="Declare the target's services (docs/service-metrics.md) so the next run "
-                "collects the metrics that could say why",
+                evidence=evidence,
+                recommendation=_where_to_look(plan, service_metrics),
             )
         )
     return out

@@ -208,7 +208,7 @@ class FlowReport(TypedDict):
 class Finding(TypedDict):
     """Why the run failed, or what its data shows, with the numbers and what to do (surge.findings)."""
 
-    kind: str  # slow-endpoints, latency-knee, slow-from-start, error-burst, validity, service, no-clear-cause
+    kind: str  # slow-endpoints, latency-knee, slow-from-start, error-burst, validity, service, no-clear-cause, no-data
     title: str
     evidence: list[str]
     recommendation: NotRequired[str]

@@ -320,6 +320,19 @@ def _cost(
         )
 
 
+NO_CREDENTIALS = "no AWS credentials found (environment, profile, SSO or instance role)"
+
+
+def uncollectable(session: Any = None) -> str | None:
+    """Why a local run cannot collect service metrics and cost (no credentials), or None: known
+    before any traffic, so the run says so at its start rather than after the load."""
+    if session is None:
+        import boto3
+
+        session = boto3.Session()
+    return None if credentials_available(session) else NO_CREDENTIALS
+
+
 def collect_or_skip(
     services: Sequence[ServiceSpec],
     cost_spec: CostSpec | None,
@@ -337,13 +350,8 @@ def collect_or_skip(
         import boto3
 
         session = boto3.Session()
-    if not credentials_available(session):
-        return skipped_metrics(
-            services,
-            cost_spec,
-            window,
-            "no AWS credentials found (environment, profile, SSO or instance role): service metrics "
-            "and cost were not collected, and their checks have no data",
-        )
+    reason = uncollectable(session)
+    if reason is not None:
+        return skipped_metrics(services, cost_spec, window, f"not collected: {reason}")
     kwargs.setdefault("default_region", getattr(session, "region_name", None))
     return collect_services(services, cost_spec, window, SessionClients(session), **kwargs)

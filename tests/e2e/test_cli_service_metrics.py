@@ -107,3 +107,42 @@ def test_service_thresholds_pass_and_fail_in_a_local_run(
     assert "orders" in json.dumps(report["service_metrics"])
     assert (tmp_path / "out" / "metrics.json").exists()
     assert "Service metrics" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_without_credentials_the_run_says_so_before_the_load_and_waits_for_nothing(
+    demo_target: DemoTarget,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from surge.cli import main
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    plan = {
+        "name": "no-credentials",
+        "target": demo_target.url,
+        "load": {"phases": [{"duration": "1s", "rate": 10}]},
+        "scenarios": [{"name": "list", "flow": [{"get": "/api/mocs"}]}],
+        "workers": 1,
+        "services": [{"type": "lambda", "name": "orders", "function_name": "orders"}],
+        "thresholds": ["http.error_rate < 1%", 'lambda["orders"].errors.sum == 0'],
+    }
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    assert main(["validate", str(path)]) == 0
+    said = capsys.readouterr()
+    assert "but no AWS credentials found" in said.err
+    started = time.monotonic()
+    code = main(["run", str(path), "--out", str(tmp_path / "out"), "--history", str(tmp_path / "h.sqlite")])
+    out = capsys.readouterr()
+    # The HTTP checks pass; the service's has no data, and a check without data cannot pass.
+    assert code == 1, out.out + out.err
+    assert out.err.index("but no AWS credentials found") < out.err.index("running 'no-credentials'")
+    assert "waiting" not in out.err and time.monotonic() - started < 60  # not the 90 s CloudWatch delay
+    assert "1 check(s) have no data: not collected: no AWS credentials found" in out.out
+    assert "1 check(s) had no data, and a check without data cannot pass" in out.out
+    assert "no clear cause" not in out.out and "Declare" not in out.out

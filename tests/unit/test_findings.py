@@ -220,6 +220,39 @@ def test_a_failed_run_its_data_cannot_explain_says_so() -> None:
     assert find(plan_of(), [Scope(None, stats_with([]), [])], [], service_metrics={}, verdict="pass") == []
 
 
+def test_no_clear_cause_lists_the_failed_checks_and_points_where_the_plan_can_look() -> None:
+    failed = failed_check("http.throughput > 500/s", "http.throughput", 500.0, "per_s")
+    nodata = failed_check('lambda["api"].errors.sum < 1', 'lambda["api"].errors.sum', 1.0, "count")
+    nodata["status"] = "no-data"
+    series = [point(t, 10.0) for t in range(6)]
+
+    def recommendation(plan: Plan, service_metrics: dict[str, Any]) -> tuple[list[str], str]:
+        (found,) = find(
+            plan,
+            [Scope(None, stats_with([]), series)],
+            [nodata, failed],
+            service_metrics=service_metrics,
+            verdict="fail",
+        )
+        return found["evidence"], found.get("recommendation", "")
+
+    # The failed check is named, not crowded out by the checks that had no data.
+    evidence, advice = recommendation(plan_of(target="https://api.example.com"), {})
+    assert evidence[0] == "failed: http.throughput > 500/s" and evidence[1] == "1 check(s) had no data"
+    assert advice.startswith("Declare the target's services")
+    # Services the plan declares are not advised again: that they were not collected is.
+    declared = plan_of(
+        target="https://api.example.com",
+        services=[{"type": "lambda", "name": "api", "function_name": "api-fn"}],
+    )
+    _, advice = recommendation(declared, {"collected": False, "notes": ["no AWS credentials found"]})
+    assert "were not collected (no AWS credentials found)" in advice and "Declare" not in advice
+    # A target on this machine has no AWS services to declare: its own logs are where to look.
+    for target in ("http://127.0.0.1:8080", "http://localhost:9", "http://127.8.9.10", "http://[::1]:80"):
+        _, advice = recommendation(plan_of(target=target), {})
+        assert advice.startswith("The target runs on this machine"), target
+
+
 def test_validity_problems_come_first() -> None:
     check = failed_check("validity: the generator kept up", "validity.generator", 0.0, "count")
     check["kind"] = "validity"

@@ -62,18 +62,30 @@ def _randint(args: list[str]) -> Generator:
 MAX_RANDSTR = 1_000_000
 
 
-def _randstr(args: list[str]) -> Generator:
+_RANDINT_ARG = re.compile(r"^\$randint\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)$")
+
+
+def _randstr(argtext: str) -> Generator:
+    """``$randstr(n)``: n random letters and digits; ``$randstr(lo, hi)`` or
+    ``$randstr($randint(lo, hi))``: a length drawn from lo..hi for each value (payloads that vary in size)."""
+    nested = _RANDINT_ARG.match(argtext.strip())
+    args = [nested.group(1), nested.group(2)] if nested else [a.strip() for a in argtext.split(",")]
     try:
-        (n,) = (int(a) for a in args)
+        lengths = [int(a) for a in args]
     except ValueError as exc:
-        raise TemplateError("$randstr takes a length: $randstr(8)") from exc
-    if n < 0:
-        raise TemplateError("$randstr(n) needs a length n >= 0")
-    if n > MAX_RANDSTR:
+        raise TemplateError("$randstr takes a length, or a range: $randstr(8), $randstr(300, 600)") from exc
+    if len(lengths) not in (1, 2):
+        raise TemplateError("$randstr takes a length, or a range: $randstr(8), $randstr(300, 600)")
+    lo, hi = lengths[0], lengths[-1]
+    if lo < 0 or lo > hi:
+        raise TemplateError("$randstr needs lengths >= 0, the smaller first: $randstr(300, 600)")
+    if hi > MAX_RANDSTR:
         # Built per request: tens of megabytes each would stall the worker, not load the target.
-        raise TemplateError(f"$randstr({n}) is too long: at most {MAX_RANDSTR:,} characters per value")
+        raise TemplateError(f"$randstr({hi}) is too long: at most {MAX_RANDSTR:,} characters per value")
     alphabet = string.ascii_letters + string.digits
-    return lambda rng, _v: "".join(rng.choices(alphabet, k=n))
+    if lo == hi:
+        return lambda rng, _v: "".join(rng.choices(alphabet, k=lo))
+    return lambda rng, _v: "".join(rng.choices(alphabet, k=rng.randint(lo, hi)))
 
 
 def _choice(args: list[str]) -> Generator:
@@ -99,7 +111,7 @@ def _builtin(expr: str) -> Generator:
     if name == "randint":
         return _randint(args)
     if name == "randstr":
-        return _randstr(args)
+        return _randstr(argtext or "")
     if name == "choice":
         return _choice(args)
     if name in ("iteration", "worker", "index"):  # $index: the innermost loop's pass

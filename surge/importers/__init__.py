@@ -34,9 +34,13 @@ class Imported:
     source: str  # the script's file name, for the header
     plan: dict[str, Any]
     notes: list[str] = field(default_factory=list)  # "WHERE: what it was; what to use instead"
+    # Notes about a part of a request that was left out or stood in for: a run of the plan as
+    # written would not send what the script sends.
+    lost: int = 0
 
-    def note(self, where: str, text: str) -> None:
+    def note(self, where: str, text: str, *, lost: bool = False) -> None:
         self.notes.append(f"{where}: {text}" if where else text)
+        self.lost += lost
 
 
 def duration(seconds: float) -> str:

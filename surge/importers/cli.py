@@ -85,5 +85,14 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"surge import: wrote {where} ({mapped}); it does not validate yet:\n{exc}", file=sys.stderr)
         return 1  # written, not valid: the caller's next edit
     run = f"`surge run {out}`" if out else "save it (-o plan.yaml) and `surge run` it"
+    if imported.lost:
+        # Valid, but not yet what the script sends: say so, not "it works".
+        print(
+            f"surge import: wrote {where} ({mapped}); it validates, but {imported.lost} part(s) of its "
+            "requests were left out or stood in for (the notes say which): its requests are not yet the "
+            f"script's; write those parts in the plan, then {run}",
+            file=sys.stderr,
+        )
+        return 0
     print(f"surge import: wrote {where} ({mapped}); it validates: {run}", file=sys.stderr)
     return 0

@@ -55,12 +55,13 @@ def import_locust(text: str, source: str) -> Imported:
     on_start: list[dict[str, Any]] = []
     for user in users:
         user_weight = _class_value(user, "weight")
+        attrs, counters = _self_values(user)
         for item in user.body:
             if not isinstance(item, ast.FunctionDef):
                 continue
             where = f"{user.name}.{item.name}"
             if item.name == "on_start":
-                on_start.extend(_steps(item.body, where, out))
+                on_start.extend(_steps(item.body, where, out, _Scope(attrs, counters)))
                 continue
             weight = _task_weight(item)
             if weight is None:
@@ -68,7 +69,7 @@ def import_locust(text: str, source: str) -> Imported:
                     continue  # a helper, called from tasks: its calls are noted where they are made
                 out.note(where, "on_stop: a teardown per user; surge's teardown runs once per run")
                 continue
-            steps = _steps(item.body, where, out)
+            steps = _steps(item.body, where, out, _Scope(attrs, counters))
             if not steps:
                 out.note(where, "no request could be read from this task; left out")
                 continue
@@ -111,9 +112,11 @@ def _wait_time(user: ast.ClassDef, load: dict[str, Any], out: Imported) -> None:
                      "constant_pacing with numbers")  # fmt: skip
 
 
-def _steps(body: list[ast.stmt], where: str, out: Imported) -> list[dict[str, Any]]:
+def _steps(body: list[ast.stmt], where: str, out: Imported, scope: _Scope) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = []
     for stmt in body:
+        if _client_call(stmt) is None and _keeps_a_value(stmt, scope):
+            continue  # a value a request may use: read where it is used
         if (
             isinstance(stmt, ast.Expr)
             and isinstance(stmt.value, ast.Constant)
@@ -122,7 +125,7 @@ def _steps(body: list[ast.stmt], where: str, out: Imported) -> list[dict[str, An
             continue  # a docstring
         call = _client_call(stmt)
         if call is not None:
-            step = _request(call, where, out)
+            step = _request(call, where, out, scope)
             if step is not None:
                 steps.append(step)
             if isinstance(stmt, ast.With):
@@ -156,10 +159,10 @@ def _client_call(stmt: ast.stmt) -> ast.Call | None:
     return None
 
 
-def _request(call: ast.Call, where: str, out: Imported) -> dict[str, Any] | None:
+def _request(call: ast.Call, where: str, out: Imported, scope: _Scope) -> dict[str, Any] | None:
     assert isinstance(call.func, ast.Attribute)
     method = call.func.attr
-    url = _literal(call.args[0]) if call.args else _literal(_kw(call, "url"))
+    url = scope.value(call.args[0] if call.args else _kw(call, "url"))
     if not isinstance(url, str):
         shown = ast.unparse(call.args[0]) if call.args else "?"
         out.note(where, f"line {call.lineno}: {method} {shown}: a URL computed in Python; write it with "
@@ -170,28 +173,173 @@ def _request(call: ast.Call, where: str, out: Imported) -> dict[str, Any] | None
         node = _kw(call, key)
         if node is None:
             continue
-        value = _literal(node)
+        value = scope.value(node)
         if value is _UNREAD:
-            out.note(where, f"line {call.lineno}: {key}={ast.unparse(node)} is computed in Python; left out")
+            out.note(
+                where,
+                f"line {call.lineno}: {key}={ast.unparse(node)} is computed in Python; left out",
+                lost=True,
+            )
             continue
         req[field] = value
     data = _kw(call, "data")
     if data is not None:
-        value = _literal(data)
+        value = scope.value(data)
         if isinstance(value, dict):
             req["form"] = value
         elif isinstance(value, str):
             req["body"] = value
         else:
-            out.note(where, f"line {call.lineno}: data={ast.unparse(data)} is computed in Python; left out")
+            out.note(
+                where,
+                f"line {call.lineno}: data={ast.unparse(data)} is computed in Python; left out",
+                lost=True,
+            )
     for kw in call.keywords:
         if kw.arg not in ("name", "headers", "params", "json", "data", "url", "catch_response", None):
             out.note(where, f"line {call.lineno}: {kw.arg}= is a requests option surge does not have")
+    for text in scope.take_notes():
+        out.note(where, f"line {call.lineno}: {text}", lost=text.startswith("stand-in"))
     # surge names endpoints METHOD path by default; Locust's stats rows are Type + Name.
     return {method: req}
 
 
 _UNREAD = object()
+_DEPTH = 20  # names that refer to names: far enough for real scripts, never a loop
+
+
+def _self_values(user: ast.ClassDef) -> tuple[dict[str, ast.expr], set[str]]:
+    """``self.X = value`` in on_start (what each user starts with), and the attributes a task
+    counts up with ``self.X += 1`` (a per-user count: the iteration number is its nearest)."""
+    attrs: dict[str, ast.expr] = {}
+    counters: set[str] = set()
+    for fn in (n for n in user.body if isinstance(n, ast.FunctionDef)):
+        for node in ast.walk(fn):
+            if fn.name == "on_start" and isinstance(node, ast.Assign) and len(node.targets) == 1:
+                name = _self_attr(node.targets[0])
+                if name is not None:
+                    attrs[name] = node.value
+            elif isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add):
+                name = _self_attr(node.target)
+                if name is not None:
+                    counters.add(name)
+    return attrs, counters
+
+
+def _plain(value: object) -> bool:
+    """A value $choice can list: a number or a text without commas or braces."""
+    return isinstance(value, str | int | float) and not any(c in str(value) for c in ",{}()")
+
+
+def _self_attr(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        return node.attr
+    return None
+
+
+def _keeps_a_value(stmt: ast.stmt, scope: _Scope) -> bool:
+    """A local assigned (``payload = {...}``) or a per-user attribute set or counted: kept in the
+    scope for the requests that use it, not a statement surge has to run."""
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+        target = stmt.targets[0]
+        if isinstance(target, ast.Name):
+            scope.local[target.id] = stmt.value
+            return True
+        return _self_attr(target) is not None
+    return isinstance(stmt, ast.AugAssign) and _self_attr(stmt.target) in scope.counters
+
+
+class _Scope:
+    """What a task's names stand for, as plan values: literals, the task's own locals and the
+    user's attributes, and the few library calls surge has a template for."""
+
+    def __init__(self, attrs: dict[str, ast.expr], counters: set[str]) -> None:
+        self.attrs, self.counters = attrs, counters
+        self.local: dict[str, ast.expr] = {}
+        self._notes: list[str] = []
+
+    def take_notes(self) -> list[str]:
+        notes, self._notes = list(dict.fromkeys(self._notes)), []
+        return notes
+
+    def value(self, node: ast.expr | None, depth: int = 0) -> Any:
+        """The plan value of ``node``, or _UNREAD. A part of a payload no template can write is
+        kept as a visible stand-in (noted), so the request keeps its shape."""
+        if node is None or depth > _DEPTH:
+            return _UNREAD
+        literal = _literal(node)
+        if literal is not _UNREAD:
+            return literal
+        if isinstance(node, ast.Dict):
+            if any(k is None for k in node.keys):
+                return _UNREAD  # **spread
+            keys = [self.value(k, depth + 1) for k in node.keys if k is not None]
+            if not all(isinstance(k, str) for k in keys):
+                return _UNREAD
+            return {k: self._leaf(v, depth) for k, v in zip(keys, node.values, strict=True)}
+        if isinstance(node, ast.List | ast.Tuple):
+            return [self._leaf(v, depth) for v in node.elts]
+        if isinstance(node, ast.Name) and node.id in self.local:
+            return self.value(self.local[node.id], depth + 1)
+        name = _self_attr(node)
+        if name is not None and name in self.counters:
+            self._notes.append(f"self.{name} (a count the task adds to) is written as {{{{ $iteration }}}}")
+            return "{{ $iteration }}"
+        if name is not None and name in self.attrs:
+            return self.value(self.attrs[name], depth + 1)
+        if isinstance(node, ast.JoinedStr):
+            return self._joined(node, depth)
+        if isinstance(node, ast.Call):
+            return self._call(node, depth)
+        return _UNREAD
+
+    def _leaf(self, node: ast.expr, depth: int) -> Any:
+        value = self.value(node, depth + 1)
+        if value is _UNREAD:
+            shown = ast.unparse(node)
+            self._notes.append(
+                f"stand-in for `{shown}`, computed in Python: write it with {{{{ variables }}}}"
+            )
+            return f"<python: {shown}>"
+        return value
+
+    def _joined(self, node: ast.JoinedStr, depth: int) -> Any:
+        parts: list[str] = []
+        for part in node.values:
+            if isinstance(part, ast.Constant):
+                parts.append(str(part.value))
+                continue
+            assert isinstance(part, ast.FormattedValue)
+            value = self.value(part.value, depth + 1)
+            if part.format_spec is not None or part.conversion not in (-1, ord("s")):
+                return _UNREAD
+            if value is _UNREAD or isinstance(value, dict | list):
+                return _UNREAD
+            parts.append(str(value))
+        return "".join(parts)
+
+    def _call(self, node: ast.Call, depth: int) -> Any:
+        fn = ast.unparse(node.func)
+        args = [self.value(a, depth + 1) for a in node.args]
+        if fn == "str" and len(args) == 1 and isinstance(args[0], str | int | float):
+            return str(args[0])
+        if fn in ("uuid.uuid4", "uuid4") and not args:
+            return "{{ $uuid }}"
+        iso = (
+            "time.strftime",
+            "datetime.utcnow().isoformat",
+            "datetime.now().isoformat",
+            "datetime.now(UTC).isoformat",
+        )
+        if fn in iso or (fn.endswith(".isoformat") and "now" in fn):
+            self._notes.append(f"`{ast.unparse(node)}` is written as {{{{ $isotime }}}} (ISO 8601, UTC, ms)")
+            return "{{ $isotime }}"
+        if fn in ("random.randint", "randint") and len(args) == 2 and all(type(a) is int for a in args):
+            return f"{{{{ $randint({args[0]}, {args[1]}) }}}}"
+        options = args[0] if len(args) == 1 and isinstance(args[0], list) else []
+        if fn in ("random.choice", "choice") and options and all(_plain(a) for a in options):
+            return "{{ $choice(" + ", ".join(str(a) for a in options) + ") }}"
+        return _UNREAD
 
 
 def _literal(node: ast.expr | None) -> Any:

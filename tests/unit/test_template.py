@@ -119,6 +119,16 @@ def test_randstr_length_and_alphabet() -> None:
     assert value("{{ $randstr(0) }}") == ""
 
 
+def test_randstr_lengths_can_vary_within_a_range() -> None:
+    # Payloads of 300-600 characters, as ingestion stories ask: both ways of writing it.
+    for template in ("{{ $randstr(300, 600) }}", "{{ $randstr($randint(300,600)) }}"):
+        lengths = [len(str(s)) for s in samples(template, n=300)]
+        assert min(lengths) >= 300 and max(lengths) <= 600 and len(set(lengths)) > 50, template
+    for bad in ("{{ $randstr(9, 2) }}", "{{ $randstr(1, 2, 3) }}", "{{ $randstr(1, 2000000) }}"):
+        with pytest.raises(TemplateError):
+            render(bad)
+
+
 def test_choice_picks_among_values() -> None:
     got = samples("{{ $choice(red, green, blue) }}", n=300)
     assert set(got) == {"red", "green", "blue"}

@@ -15,6 +15,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Literal, NotRequired, TypedDict
 
+from reports.formatting import format_value
 from reports.services import (
     ServiceMetricsView,
     ServiceSeries,
@@ -203,15 +204,28 @@ def _error_chart(classes: Sequence[str], interval_s: float) -> ChartSpec:
 
 
 def _chart_specs(
-    columns: Mapping[str, list[Number]], classes: Sequence[str], interval_s: float
+    columns: dict[str, list[Number]], classes: Sequence[str], interval_s: float, report: Report
 ) -> list[ChartSpec]:
     top = _latency_max(columns)
     rate: ChartSpec = {
         "id": "chart-rps",
-        "title": "Request rate",
+        "title": "Request rate (answered)",
         "axes": [_axis("requests/s", "per_s")],
-        "series": [_series("rps", "requests/s", _BLUE, "per_s")],
+        "series": [_series("rps", "requests/s answered", _BLUE, "per_s")],
     }
+    totals = report["totals"]
+    per_iteration = totals["requests"] / totals["iterations"] if totals["iterations"] else 0.0
+    if "planned" in columns and "users" not in columns and per_iteration > 0:
+        # The open model's schedule in requests/s (arrivals x requests per iteration, as measured):
+        # a service that falls behind shows as the answered line under the planned one.
+        columns["planned_rps"] = [
+            _round(float(v) * per_iteration, 3) if v is not None else None for v in columns["planned"]
+        ]
+        label = (
+            "planned" if abs(per_iteration - 1.0) < 1e-9 else f"planned ({per_iteration:.2g} requests each)"
+        )
+        rate["title"] = "Request rate: planned and answered"
+        rate["series"].append(_series("planned_rps", label, _GREY, "per_s", dash=True, step=True))
     # Beside the drops: the closed model's active virtual users, else the iterations in flight.
     key, label, scale, title = (
         ("users", "active users", "users", "Active virtual users and dropped iterations")
@@ -227,6 +241,8 @@ def _chart_specs(
             _series(key, label, _BLUE, "count", scale=scale),
         ],
     }
+    if "planned" in columns and "users" in columns:
+        load["series"].append(_series("planned", "planned users", _GREY, "count", scale=scale, dash=True))
     return [
         rate,
         _latency_chart("chart-latency", "Response time (corrected for coordinated omission)", "", top),
@@ -392,20 +408,63 @@ def _x_max(report: Report, interval_s: float, services: ServiceMetricsView | Non
     return round(max(finite, default=0.0), 3)
 
 
+def _measured_points(report: Report) -> list[TimeseriesPoint]:
+    """The intervals the load ran in. After the plan's end only the last answers arrive (a few
+    requests, the slowest): charted as an interval, they would read as the rate collapsing and the
+    latency jumping. An interval the run's end cut short has its rate over the time it covered."""
+    points = report["timeseries"]
+    end = report["duration_s"]
+    step = _interval(points) or float(report.get("interval_s") or 1.0)
+    out: list[TimeseriesPoint] = []
+    for p in points:
+        if p["t"] >= end - 1e-9:
+            break
+        covered = min(step, end - p["t"])
+        if covered < step - 1e-9 and covered > 0:
+            p = {**p, "rps": p["requests"] / covered}
+        out.append(p)
+    return out or list(points)
+
+
+def _planned_levels(report: Report, times: Sequence[float], step: float) -> list[Number] | None:
+    """The plan's level (arrivals/s or users) in the middle of each interval, from its phases."""
+    load = report.get("applied_load")
+    phases = load["phases"] if load else []
+    if not phases or any("start_level" not in ph for ph in phases):
+        return None  # a report written before phases kept their levels
+    starts = list(itertools.accumulate([0.0] + [ph["duration_s"] for ph in phases]))
+    out: list[Number] = []
+    for t in times:
+        mid = t + step / 2
+        i = min(bisect.bisect_right(starts, mid) - 1, len(phases) - 1)
+        ph = phases[i]
+        share = min(max((mid - starts[i]) / ph["duration_s"], 0.0), 1.0) if ph["duration_s"] else 0.0
+        out.append(
+            _round(
+                ph.get("start_level", 0.0) + (ph.get("end_level", 0.0) - ph.get("start_level", 0.0)) * share,
+                3,
+            )
+        )
+    return out
+
+
 def chart_data(report: Report) -> ChartData:
     """Columnar time series plus chart definitions: everything the inline script needs to draw."""
     services = service_metrics_view(report["service_metrics"])
-    points = report["timeseries"]
+    points = _measured_points(report)
     classes = sorted({name for p in points for name in p["errors_by_class"]})
     columns = _columns(points, classes)
     interval_s = _interval(points)
+    planned = _planned_levels(report, [p["t"] for p in points], interval_s)
+    if planned is not None:
+        columns["planned"] = planned
     x_max = _x_max(report, interval_s, services)
     service_charts = (
         [c for i, s in enumerate(services.services) for c in _service_charts(i, s, x_max)]
         if services is not None and x_max > 0
         else []
     )
-    charts = _chart_specs(columns, classes, interval_s) if points else []
+    charts = _chart_specs(columns, classes, interval_s, report) if points else []
     targets = report.get("targets")
     if targets and points:
         charts = _target_charts(charts, columns, points, targets)
@@ -457,6 +516,17 @@ _CHECK_LEVELS = {
 }
 
 
+def _target_text(value: float, unit: str) -> str:
+    """A target as the plan wrote it: 1%, 250 ms, 2 s, 30/s (no padding decimals)."""
+    if unit == "ratio":
+        return f"{value * 100:g}%"
+    if unit == "ms":
+        return f"{value / 1000:g} s" if value >= 1000 else f"{value:g} ms"
+    if unit == "per_s":
+        return f"{value:g}/s"
+    return format_value(value, unit)
+
+
 def _with_levels(chart: ChartSpec, report: Report) -> ChartSpec:
     """The plan's targets drawn where they apply (p95 < 250 ms on the latency chart), and the
     recoveries on the latency chart: their level, when the clock started, when it got back."""
@@ -471,14 +541,11 @@ def _with_levels(chart: ChartSpec, report: Report) -> ChartSpec:
                 continue
             stat = check["metric"].removeprefix("http.").replace("latency.", "").replace("service_time.", "")
             color = _RED if check["status"] != "pass" else _GREY
-            levels.append(
-                {
-                    "value": check["target"],
-                    "label": f"{stat} {check['op']} target",
-                    "scale": scale,
-                    "color": color,
-                }
-            )
+            guard = " (abort guard)" if check["abort_on_fail"] else ""
+            label = f"{stat} {check['op']} {_target_text(check['target'], check['unit'])}{guard}"
+            if any(lv["label"] == label for lv in levels):
+                continue  # the same target twice draws once
+            levels.append({"value": check["target"], "label": label, "scale": scale, "color": color})
     marks: list[MarkSpec] = []
     if chart["id"] == "chart-latency":
         for r in report.get("recovery") or []:
@@ -500,12 +567,14 @@ def _with_levels(chart: ChartSpec, report: Report) -> ChartSpec:
                     )
     if not levels and not marks:
         return chart
-    top = max((lv["value"] for lv in levels if lv["scale"] == "y"), default=0.0)
     axes: list[AxisSpec] = []
     for axis in chart["axes"]:
         axis = AxisSpec(**axis)
         if "max" in axis and axis["scale"] == "y":
-            axis["max"] = max(axis["max"], top * 1.1)  # a target above the data stays in view
+            # The axis fits the data; a target up to twice its top is brought into view, a target
+            # far above it is drawn as a marker at the top edge (a 250 ms target would flatten 20 ms).
+            near = [lv["value"] for lv in levels if lv["scale"] == "y" and lv["value"] <= axis["max"] * 2]
+            axis["max"] = max([axis["max"], *(v * 1.1 for v in near)])
         axes.append(axis)
     return {**chart, "axes": axes, "levels": levels, "marks": marks}
 

@@ -896,8 +896,13 @@ _CHART_JS = """
     for (const lv of spec.levels || []) {
       if (!u.scales[lv.scale]) continue;
       const y = Math.round(u.valToPos(lv.value, lv.scale, true));
-      if (y < b.top || y > b.top + b.height) continue;
+      if (y > b.top + b.height) continue;
       ctx.strokeStyle = lv.color; ctx.fillStyle = lv.color;
+      if (y < b.top) {  // a target far above the data: named at the top edge, the axis kept on the data
+        ctx.textAlign = "right"; ctx.textBaseline = "top";
+        ctx.fillText("\u2191 " + lv.label + " (above)", b.left + b.width - 4 * px, b.top + 2 * px);
+        continue;
+      }
       ctx.beginPath(); ctx.moveTo(b.left, y); ctx.lineTo(b.left + b.width, y); ctx.stroke();
       ctx.textAlign = "right"; ctx.textBaseline = "bottom";
       ctx.fillText(lv.label, b.left + b.width - 4 * px, y - 2 * px);

@@ -223,6 +223,9 @@ class PlannedPhase(TypedDict):
     ran_s: float  # how long it ran (0: a stop came first)
     iterations: int  # as measured: iterations started in the phase
     throughput_rps: float  # as measured
+    # The planned level at the phase's start and end (arrivals/s, or users): a linear ramp between.
+    start_level: NotRequired[float]
+    end_level: NotRequired[float]
 
 
 class PlannedScenario(TypedDict):

@@ -333,6 +333,8 @@ def applied_load(plan: Plan, stats: RunStats, run_s: float) -> AppliedLoad:
                 ran_s=round(ran, 3),
                 iterations=agg.iterations,
                 throughput_rps=round(agg.requests / ran, 3) if ran > 0 else 0.0,
+                start_level=phase.start_level,
+                end_level=phase.end_level,
             )
         )
     total = sum(sc.weight for sc in plan.scenarios)

@@ -51,7 +51,7 @@ from surge.report_model import (
     Verdict,
 )
 from surge.validity import PREFIX as VALIDITY_PREFIX
-from surge.validity import is_validity_check
+from surge.validity import counted, is_validity_check
 
 __all__ = [
     "DASH",
@@ -119,7 +119,7 @@ def format_target(check: Check) -> str:
     """A check's target; an A/B comparison's says what it was computed from."""
     if check.get("detail") and "against" not in check and check.get("kind") == "threshold":
         return f"{check['op']} ?"  # a comparison whose other side had no figure (its detail says)
-    text = f"{check['op']} {format_value(check['target'], check['unit'])}"
+    text = f"{check['op']} {format_value(check['target'], check['unit'])}{counted(check)}"
     against = check.get("against")
     if against:
         sides = ", ".join(f"{name} = {format_value(value, check['unit'])}" for name, value in against.items())
@@ -164,6 +164,8 @@ def format_measured(check: Check) -> str:
     with its 95 % interval when the run's data gave one, and "within the uncertainty" when the
     target lies inside it."""
     text = format_value(check["measured"], check["unit"])
+    if check["measured"] is not None:
+        text += counted(check)
     if check.get("at_least") and check["measured"] is not None:
         return f"≥ {text} (timeouts)"
     span = check.get("interval")

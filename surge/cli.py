@@ -769,6 +769,7 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
         for note in info["notes"]:
             print(f"  note: {note}")
     from reports.markdown import format_interval as interval_text
+    from surge.validity import counted
 
     for c in rep["checks"]:
         mark = {"pass": "PASS", "fail": "FAIL", "no-data": "NO DATA"}[c["status"]]
@@ -776,7 +777,7 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
         if c["baseline"] is not None:
             delta = "" if c["delta_pct"] is None else f", {c['delta_pct']:+.1f}%"
             versus = f" (baseline {_fmt(c['baseline'], c['unit'])}{delta})"
-        measured = _fmt(c["measured"], c["unit"])
+        measured = _fmt(c["measured"], c["unit"]) + (counted(c) if c["measured"] is not None else "")
         if c.get("at_least"):
             measured = f">= {measured} (timeouts)"
         elif c.get("interval"):

@@ -43,6 +43,20 @@ def stop_reason(
     return "stopped early" if early else None
 
 
+# What a validity check's count counts: "0 workers lost", never a bare "0".
+COUNTED = {
+    "run.workers_lost": "workers lost",
+    "run.workers_saturated": "workers that fell behind",
+    "run.succeeded_requests": "requests answered as expected",
+}
+
+
+def counted(check: Check) -> str:
+    """The noun a validity check's figures count (" workers lost"), or "" for other checks."""
+    noun = COUNTED.get(check["metric"]) if check.get("kind") == "validity" else None
+    return f" {noun}" if noun else ""
+
+
 def _check(
     name: str,
     metric: str,

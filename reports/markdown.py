@@ -159,6 +159,12 @@ def check_label(check: Check) -> str:
     return f"{check['metric']} (abort guard)" if check["abort_on_fail"] else check["metric"]
 
 
+def at_least_reason(check: Check) -> str:
+    """Why a measured value is only a lower bound: a recovery that had not come back when the run
+    ended, or a percentile that fell among timed-out requests."""
+    return "not back by the run's end" if check["metric"].startswith("recovery[") else "timeouts"
+
+
 def format_measured(check: Check) -> str:
     """A check's measured value; "≥ …" when it is only a lower bound (it fell among timeouts);
     with its 95 % interval when the run's data gave one, and "within the uncertainty" when the
@@ -167,7 +173,7 @@ def format_measured(check: Check) -> str:
     if check["measured"] is not None:
         text += counted(check)
     if check.get("at_least") and check["measured"] is not None:
-        return f"≥ {text} (timeouts)"
+        return f"≥ {text} ({at_least_reason(check)})"
     span = check.get("interval")
     if span:
         text += " " + format_interval(span, check["unit"])

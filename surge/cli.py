@@ -768,6 +768,7 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
         print(f"baseline: {info['label']}")
         for note in info["notes"]:
             print(f"  note: {note}")
+    from reports.markdown import at_least_reason
     from reports.markdown import format_interval as interval_text
     from surge.validity import counted
 
@@ -779,7 +780,7 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
             versus = f" (baseline {_fmt(c['baseline'], c['unit'])}{delta})"
         measured = _fmt(c["measured"], c["unit"]) + (counted(c) if c["measured"] is not None else "")
         if c.get("at_least"):
-            measured = f">= {measured} (timeouts)"
+            measured = f">= {measured} ({at_least_reason(c)})"
         elif c.get("interval"):
             measured += " " + interval_text(c.get("interval") or [None, None], c["unit"])
         if "against" in c:  # an A/B comparison: its target was computed from the other side

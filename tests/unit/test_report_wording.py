@@ -1,0 +1,37 @@
+"""Report rows a reader understands without the source: what a count counts, why a figure is
+only a lower bound."""
+
+from __future__ import annotations
+
+from reports.markdown import format_measured, render_markdown
+from surge.report_model import Check
+from tests.unit.test_charts import report
+
+
+def test_validity_rows_say_what_their_counts_count() -> None:
+    md = render_markdown(report())
+    assert "<= 0 workers lost" in md, md
+    assert "0 workers that fell behind" in md and "requests answered as expected" in md
+
+
+def lower_bound(metric: str) -> Check:
+    return Check(
+        name=f"{metric} < 2m",
+        metric=metric,
+        op="<",
+        target=120_000.0,
+        unit="ms",
+        measured=30_000.0,
+        baseline=None,
+        delta_pct=None,
+        status="fail",
+        abort_on_fail=False,
+        kind="threshold",
+        at_least=True,
+    )
+
+
+def test_a_lower_bound_says_why_it_is_one() -> None:
+    # A recovery still under way when the run ended is no timeout.
+    assert format_measured(lower_bound('recovery["spike"].time')).endswith("(not back by the run's end)")
+    assert format_measured(lower_bound("http.latency.p99")).endswith("(timeouts)")

@@ -256,6 +256,7 @@ class Worker:
         self.max_in_flight = in_flight
         self.connections = _Slots(connections)
         self.in_flight = 0
+        self.active_users = 0  # closed model: users whose turn it is (in an iteration or thinking)
         self.dropped = 0
         self.iterations = 0
         self.stopping = asyncio.Event()
@@ -963,37 +964,46 @@ class Worker:
         clock = time.perf_counter
         active_until = 0.0  # this user is known to be active until then (saves users_at per cycle)
         user = _User(CookieJar() if self.compiled.cookies else None)  # its cookies and on_start's captures
-        while not self.stopping.is_set():
-            now = clock()
-            t = now - self.t0
-            if t >= w1:
-                return
-            if t >= active_until:
-                if t < w0 or users_at(self.phases, t) <= j:
+        active = False
+        try:
+            while not self.stopping.is_set():
+                now = clock()
+                t = now - self.t0
+                if t >= w1:
+                    return
+                if t >= active_until:
+                    if t < w0 or users_at(self.phases, t) <= j:
+                        if active:
+                            active, self.active_users = False, self.active_users - 1
+                        next_intended = None
+                        await asyncio.sleep(IDLE_USER_POLL_S)
+                        continue
+                    active_until = t + USERS_RECHECK_S
+                    if not active:
+                        active, self.active_users = True, self.active_users + 1
+                intended = next_intended if next_intended is not None else now
+                self.in_flight += 1
+                rec.iteration_started(now, self.in_flight)
+                rec.users_active(now, self.active_users)
+                correct = 0 if load.pace is not None else int(max(expected_us, MIN_CORRECTION_US))
+                try:
+                    await self._iteration(pick(rng), intended, correct if expected_us else 0, user)
+                finally:
+                    self.in_flight -= 1
+                took_us = (clock() - now) * 1e6
+                # A slow running mean of the user's cycle: the interval a stall is measured against.
+                expected_us = took_us if expected_us == 0 else 0.9 * expected_us + 0.1 * took_us
+                if load.pace is not None:
+                    next_intended = intended + load.pace.sample(rng)
+                    wait = next_intended - clock()
+                else:
                     next_intended = None
-                    await asyncio.sleep(IDLE_USER_POLL_S)
-                    continue
-                active_until = t + USERS_RECHECK_S
-            intended = next_intended if next_intended is not None else now
-            self.in_flight += 1
-            rec.iteration_started(now, self.in_flight)
-            rec.users_active(now, self.in_flight)
-            correct = 0 if load.pace is not None else int(max(expected_us, MIN_CORRECTION_US))
-            try:
-                await self._iteration(pick(rng), intended, correct if expected_us else 0, user)
-            finally:
-                self.in_flight -= 1
-            took_us = (clock() - now) * 1e6
-            # A slow running mean of the user's cycle: the interval a stall is measured against.
-            expected_us = took_us if expected_us == 0 else 0.9 * expected_us + 0.1 * took_us
-            if load.pace is not None:
-                next_intended = intended + load.pace.sample(rng)
-                wait = next_intended - clock()
-            else:
-                next_intended = None
-                wait = load.think_time.sample(rng)
-            if wait > 0:  # never past the window's end: the user would only wake up to leave
-                await self._sleep(min(wait, self.t0 + w1 - clock()))
+                    wait = load.think_time.sample(rng)
+                if wait > 0:  # never past the window's end: the user would only wake up to leave
+                    await self._sleep(min(wait, self.t0 + w1 - clock()))
+        finally:
+            if active:
+                self.active_users -= 1
 
     # -- the run ------------------------------------------------------------------------------------
     async def _sleep(self, seconds: float) -> None:
@@ -1027,6 +1037,8 @@ class Worker:
                 self.stopped_early = True
                 self.stopping.set()
             now = time.perf_counter()
+            if self.active_users:  # users thinking through a whole interval are active in it too
+                self.recorder.users_active(now, self.active_users)
             closed = self.recorder.close_before(now)
             upto = self.recorder.index_at(now)
             if self.on_interval is not None and (closed or upto > sent_upto):

@@ -343,3 +343,16 @@ def test_a_stop_does_not_wait_for_think_pace_or_the_next_arrival(
     assert result["stopped_early"] and result["error"] is None
     # Before: 30 s (think), 15 s (pace), 10 s (the next arrival), 6 s (drain grace) after the stop.
     assert took < 5.0, took
+
+
+def test_users_thinking_count_as_active_users(demo_target: DemoTarget) -> None:
+    # 20 users each sending one request then thinking 1.5 s: at any moment most are thinking, and
+    # every one of them is a user of the run (the live line and the charts said 6 of 50).
+    plan = make_plan(
+        demo_target.url,
+        load={"phases": [{"duration": "3s", "users": 20}], "think_time": "1500ms"},
+    )
+    stats = merge_results([run_in_process(plan)])
+    users = [stats["intervals"][k].get("users", 0) for k in sorted(stats["intervals"], key=int)]
+    in_flight = [stats["intervals"][k]["in_flight"] for k in sorted(stats["intervals"], key=int)]
+    assert users[:3] == [20, 20, 20], (users, in_flight)

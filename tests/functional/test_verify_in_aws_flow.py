@@ -84,7 +84,7 @@ def test_the_verify_workflow_passes_its_smoke_run_and_its_crash_drill_fails_as_i
 
     _stack(workflow)
     smoke = _smoke_copy(tmp_path)
-    common = ["--target", demo_target.url, "--region", REGION, "--lead-seconds", "1"]
+    common = ["--target", demo_target.url, "--region", REGION, "--lead-seconds", "3"]
 
     assert main(["run", str(smoke), "--cloud", "--wait", *common]) == 0, capsys.readouterr()
     out = capsys.readouterr()

@@ -153,7 +153,7 @@ def test_cli_cloud_commands(
     plan.write_text(
         yaml.safe_dump(plan_for(demo_target.url, load={"phases": [{"duration": "3s", "rate": 40}]}))
     )
-    code = main(["run", str(plan), "--cloud", "--wait", "--lead-seconds", "1", "--region", REGION])
+    code = main(["run", str(plan), "--cloud", "--wait", "--lead-seconds", "3", "--region", REGION])
     out = capsys.readouterr()
     assert code == 0, out
     assert "verdict PASS" in out.out
@@ -184,7 +184,7 @@ def test_cli_stop(
     plan.write_text(
         yaml.safe_dump(plan_for(demo_target.url, load={"phases": [{"duration": "30s", "rate": 20}]}))
     )
-    assert main(["run", str(plan), "--cloud", "--lead-seconds", "1", "--region", REGION]) == 0
+    assert main(["run", str(plan), "--cloud", "--lead-seconds", "3", "--region", REGION]) == 0
     run_id = capsys.readouterr().err.split("started cloud run ")[1].split()[0]
     threading.Timer(3.0, lambda: main(["stop", run_id, "--region", REGION])).start()
     started = time.monotonic()
@@ -315,7 +315,7 @@ def test_cli_cloud_run_uploads_the_plans_data_and_baseline_files(
     _stack(workflow)
     plan = files_plan(tmp_path / "perf", demo_target.url)
     monkeypatch.chdir(tmp_path)  # the files are found beside the plan, not in the working directory
-    code = main(["run", "perf/plan.yaml", "--cloud", "--wait", "--lead-seconds", "1", "--region", REGION])
+    code = main(["run", "perf/plan.yaml", "--cloud", "--wait", "--lead-seconds", "3", "--region", REGION])
     out = capsys.readouterr()
     assert code == 0, out
     run_id = out.err.split("started cloud run ")[1].split()[0]
@@ -395,7 +395,7 @@ def test_cli_cloud_run_ships_multipart_files_and_the_hooks_file_with_the_run(
     )
     (folder / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))  # the parts in order
     monkeypatch.chdir(tmp_path)
-    code = main(["run", "perf/plan.yaml", "--cloud", "--wait", "--lead-seconds", "1", "--region", REGION])
+    code = main(["run", "perf/plan.yaml", "--cloud", "--wait", "--lead-seconds", "3", "--region", REGION])
     out = capsys.readouterr()
     assert code == 0, out
     run_id = out.err.split("started cloud run ")[1].split()[0]
@@ -418,7 +418,7 @@ def test_cli_cloud_run_refuses_files_it_cannot_read_before_starting(
 
     _stack(workflow)
     plan = files_plan(tmp_path, "http://127.0.0.1:9")
-    args = ["run", str(plan), "--cloud", "--lead-seconds", "1", "--region", REGION]
+    args = ["run", str(plan), "--cloud", "--lead-seconds", "3", "--region", REGION]
     (tmp_path / "ecs-baseline.json").unlink()
     assert main(args) == 2
     missing = tmp_path / "ecs-baseline.json"

@@ -22,6 +22,8 @@ from hdrh.histogram import HdrHistogram
 from pyhdrh import add_array as _c_add_array  # hdrh's C extension
 from pyhdrh import decode as _c_decode
 
+from surge import hdr_read
+
 # Latencies are recorded in microseconds, from 1 µs to 1 hour, at 3 significant digits.
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000
@@ -73,11 +75,29 @@ def decode(data: str) -> HdrHistogram:
 
 
 def add_encoded(into: HdrHistogram, data: str) -> None:
-    if data:
+    """Add an encoded histogram's counts to ``into`` exactly as hdrh's decode_and_add does, by the
+    merge's fast path (only the encoding's span of buckets is touched) when the layouts match."""
+    if not data:
+        return
+    payload = _payload(data) if into.counts_len == _SCRATCH.length else None
+    if payload is None:  # another layout, or not one surge wrote: let hdrh read (and judge) it
         try:
             into.decode_and_add(data)
         except Exception as exc:  # hdrh raises its own classes, zlib's and base64's
             raise DamagedHistogram(f"a histogram cannot be decoded ({type(exc).__name__})") from None
+        return
+    try:
+        n, lo, hi = _add_payload(ctypes.addressof(into.counts), payload)
+    except Exception as exc:  # a payload whose varints run past the counts
+        raise DamagedHistogram(f"a histogram cannot be decoded ({type(exc).__name__})") from None
+    if n:
+        into.total_count += n
+        # min/max (what the percentiles and encode() read) move to these buckets, as a record would.
+        low, high = into.get_value_from_index(lo), into.get_value_from_index(hi)
+        if low < into.min_value:
+            into.min_value = low
+        if high > into.max_value:
+            into.max_value = high
 
 
 class EndpointIntervalData(TypedDict):
@@ -790,7 +810,7 @@ class AtLeast(float):
 def _value_at_rank(h: HdrHistogram, rank: int) -> float:
     """The rank-th smallest value (1-based) recorded in h, in µs."""
     total = h.get_total_count()
-    return float(h.get_value_at_percentile(min(rank / total * 100.0, 100.0)))
+    return float(hdr_read.value_at_percentile(h, min(rank / total * 100.0, 100.0)))
 
 
 def latency_stat(
@@ -818,7 +838,7 @@ def latency_stat(
             max(float(timed_out.get_max_value()), float(samples.get_max_value()) if n else 0.0) / 1000.0
         )
     if stat == "mean":
-        total = timed_out.get_mean_value() * cut + (samples.get_mean_value() * n if n else 0.0)
+        total = hdr_read.mean(timed_out) * cut + (hdr_read.mean(samples) * n if n else 0.0)
         return AtLeast(float(total) / (n + cut) / 1000.0)
     raise ValueError(f"unknown statistic {stat}")
 
@@ -826,7 +846,7 @@ def latency_stat(
 def percentile_ms(h: HdrHistogram, pct: float) -> float | None:
     if h.get_total_count() == 0:
         return None
-    return float(h.get_value_at_percentile(pct)) / 1000.0
+    return float(hdr_read.value_at_percentile(h, pct)) / 1000.0
 
 
 def stat_ms(h: HdrHistogram, stat: str, pct: float | None) -> float | None:
@@ -839,5 +859,5 @@ def stat_ms(h: HdrHistogram, stat: str, pct: float | None) -> float | None:
     if stat == "max":
         return float(h.get_max_value()) / 1000.0
     if stat == "mean":
-        return float(h.get_mean_value()) / 1000.0
+        return float(hdr_read.mean(h)) / 1000.0
     raise ValueError(f"unknown statistic {stat}")

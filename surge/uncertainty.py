@@ -30,6 +30,7 @@ from statistics import NormalDist
 
 from hdrh.histogram import HdrHistogram
 
+from surge import hdr_read
 from surge.stats import Aggregate, AtLeast, latency_stat
 
 CONFIDENCE = 0.95
@@ -122,7 +123,7 @@ def _value_at_rank(total: Aggregate, which: str, rank: int) -> float | None:
     samples = _samples(total, which)
     n = samples.get_total_count()
     if rank <= n:
-        return float(samples.get_value_at_percentile(min(rank / n * 100.0, 100.0))) / 1000.0
+        return float(hdr_read.value_at_percentile(samples, min(rank / n * 100.0, 100.0))) / 1000.0
     return None  # among the timed-out requests: unbounded
 
 
@@ -178,12 +179,12 @@ def _mean_interval(total: Aggregate, batches: Sequence[Aggregate], which: str, m
         var = (
             k
             / (k - 1)
-            * sum((m / n) ** 2 * (_samples(b, which).get_mean_value() / 1000.0 - mean) ** 2 for b, m in parts)
+            * sum((m / n) ** 2 * (hdr_read.mean(_samples(b, which)) / 1000.0 - mean) ** 2 for b, m in parts)
         )
         # Never narrower than independent requests would make it.
-        var = max(var, (h.get_stddev() / 1000.0) ** 2 / n)
+        var = max(var, (hdr_read.stddev(h) / 1000.0) ** 2 / n)
     else:
-        var = (h.get_stddev() / 1000.0) ** 2 / n
+        var = (hdr_read.stddev(h) / 1000.0) ** 2 / n
     half = Z_95 * math.sqrt(var)
     return Interval(max(mean - half, 0.0), mean + half, len(batches))
 

@@ -320,10 +320,10 @@ def _planned(phase: Phase) -> str:
     return f"{phase.start_level:g} {unit}"
 
 
-def applied_load(plan: Plan, stats: RunStats, run_s: float) -> AppliedLoad:
+def applied_load(plan: Plan, stats: RunStats, run_s: float, phase_aggs: Sequence[Aggregate]) -> AppliedLoad:
+    """``phase_aggs``: each phase's aggregate, in the plan's order (the report's phase table has them)."""
     phases: list[PlannedPhase] = []
-    for (name, a, b), phase in zip(phase_windows(plan), plan.load.phases, strict=True):
-        agg = aggregate(stats, t_range=phase_range(plan, a, b))
+    for (name, a, b), phase, agg in zip(phase_windows(plan), plan.load.phases, phase_aggs, strict=True):
         ran = max(min(b, run_s) - a, 0.0)
         phases.append(
             PlannedPhase(
@@ -576,9 +576,10 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
         if stage in stages and metric in stages:
             stages[stage]["poll_metric"] = metric
     phases: list[PhaseReport] = []
-    for name, a, b in phase_windows(plan):
+    # Each phase's figures, read once: the phase table and the applied load both show them.
+    phase_aggs = [aggregate(stats, t_range=phase_range(plan, a, b)) for _, a, b in phase_windows(plan)]
+    for (name, a, b), agg in zip(phase_windows(plan), phase_aggs, strict=True):
         ran = max(min(b, run_s) - a, 0.0)
-        agg = aggregate(stats, t_range=phase_range(plan, a, b))
         phases.append(
             PhaseReport(
                 status="not run" if ran <= 0 else "partial" if ran < b - a - 1e-6 else "ran",
@@ -643,8 +644,9 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
     )
     if stats.get("samples"):
         report["failures"] = failure_groups(stats.get("samples") or {}, endpoints, stages)
-    report["applied_load"] = applied_load(plan, stats, run_s)
-    report["uncertainty"] = headline_uncertainty(stats_source(plan, stats))
+    report["applied_load"] = applied_load(plan, stats, run_s, phase_aggs)
+    # The checks' own source: its aggregates and batches are already read.
+    report["uncertainty"] = headline_uncertainty(source)
     report["load_hash"] = plan.load_hash()
     series = endpoint_timeseries(stats, endpoints)
     if series:

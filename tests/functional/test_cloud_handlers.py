@@ -190,7 +190,9 @@ def test_abort_on_fail_stops_later_segments(clients: Clients, demo_target: DemoT
     report = json.loads(clients.s3.get_object(Bucket=BUCKET, Key="runs/r1/report.json")["Body"].read())
     assert report["partial"] is True
     assert report["aborted_by"] and "http.error_rate < 5%" in report["aborted_by"]
-    assert demo_target.stats()["requests"] == 100  # only the first 2-second segment ran
+    # Only the first 2-second segment ran (its workers may stop it sooner: the abort check is
+    # also judged inside the segment, and a failing one ends it within seconds).
+    assert 0 < demo_target.stats()["requests"] <= 100
 
 
 def test_bad_plan_fails_prepare_with_field_paths(clients: Clients) -> None:

@@ -120,14 +120,14 @@ def _load(config: Mapping[str, Any], out: Imported) -> dict[str, Any]:
     for i, phase in enumerate(phases):
         where = f"config.phases[{i}]"
         if not isinstance(phase, dict):
-            out.note(where, "not a phase; left out")
+            out.note(where, "not a phase; left out", lost=True)
             continue
         item = Flow()
         if phase.get("name"):
             item["name"] = str(phase["name"])
         seconds = _seconds(phase.get("pause") if "pause" in phase else phase.get("duration"))
         if seconds is None or seconds <= 0:
-            out.note(where, f"duration {phase.get('duration')!r} cannot be read; left out")
+            out.note(where, f"duration {phase.get('duration')!r} cannot be read; left out", lost=True)
             continue
         item["duration"] = duration(seconds)
         if "pause" in phase:
@@ -373,7 +373,7 @@ def _step(raw: Mapping[str, Any], here: str, out: Imported) -> dict[str, Any] | 
     if "think" in raw:
         seconds = _seconds(raw["think"])
         if seconds is None:
-            out.note(here, f"think {raw['think']!r} cannot be read; left out")
+            out.note(here, f"think {raw['think']!r} cannot be read; left out", lost=True)
             return None
         return {"think": duration(seconds)}
     if "loop" in raw:
@@ -414,7 +414,7 @@ def _request(method: str, spec: object, here: str, out: Imported) -> dict[str, A
     if isinstance(spec, str):
         spec = {"url": spec}
     if not isinstance(spec, dict) or not isinstance(spec.get("url"), str):
-        out.note(here, f"{method} without a url; left out")
+        out.note(here, f"{method} without a url; left out", lost=True)
         return None
     here = f"{here} ({method.upper()} {spec['url']})"
     req: dict[str, Any] = {"url": _template(spec["url"], out, here)}

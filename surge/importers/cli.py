@@ -88,9 +88,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     if imported.lost:
         # Valid, but not yet what the script sends: say so, not "it works".
         print(
-            f"surge import: wrote {where} ({mapped}); it validates, but {imported.lost} part(s) of its "
-            "requests were left out or stood in for (the notes say which): its requests are not yet the "
-            f"script's; write those parts in the plan, then {run}",
+            f"surge import: wrote {where} ({mapped}); it validates, but {imported.lost} part(s) of the "
+            "script were left out, stood in for or given a default (the notes say which): the plan does "
+            f"not yet do what the script does; write those parts in it, then {run}",
             file=sys.stderr,
         )
         return 0

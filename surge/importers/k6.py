@@ -131,7 +131,7 @@ def _options(code: str, consts: dict[str, str], out: Imported) -> dict[str, Any]
     try:
         value = _js_value(text, consts)
     except _Unread as exc:
-        out.note("options", f"cannot be read as a literal ({exc}); set the load by hand")
+        out.note("options", f"cannot be read as a literal ({exc}); set the load by hand", lost=True)
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -181,7 +181,7 @@ def _executor(name: str, sc: dict[str, Any], out: Imported) -> dict[str, Any]:
     elif kind == "ramping-vus":
         load = {"phases": _stages(sc.get("stages") or [], "users", int(sc.get("startVUs", 1)), 1.0, out)}
     else:
-        out.note(where, f"executor {kind}: imported as one phase of 30s at 1 user")
+        out.note(where, f"executor {kind}: imported as one phase of 30s at 1 user", lost=True)
         return {"phases": [Flow(duration="30s", users=1)]}
     if "maxVUs" in sc:
         load["max_in_flight"] = int(sc["maxVUs"])
@@ -217,7 +217,7 @@ def _seconds(value: object, out: Imported, where: str) -> float:
     try:
         seconds = parse_duration_s(value if value is not None else "30s")
     except ValueError:
-        out.note(where, f"duration {value!r} cannot be read: 30s")
+        out.note(where, f"duration {value!r} cannot be read: 30s", lost=True)
         return 30.0
     return seconds if seconds > 0 else 30.0
 
@@ -284,12 +284,14 @@ def _request(
                 else:
                     req["body"] = str(value)
         except _Unread as exc:
-            out.note(where, f"http.{method} body {text[:60]}: computed in JavaScript ({exc}); left out")
+            out.note(
+                where, f"http.{method} body {text[:60]}: computed in JavaScript ({exc}); left out", lost=True
+            )
     if len(args) > params_at:
         try:
             params = _js_value(args[params_at], consts)
         except _Unread as exc:
-            out.note(where, f"http.{method} params: computed in JavaScript ({exc}); left out")
+            out.note(where, f"http.{method} params: computed in JavaScript ({exc}); left out", lost=True)
             params = {}
         if isinstance(params, dict):
             if isinstance(params.get("headers"), dict):

@@ -133,3 +133,17 @@ def test_brackets_inside_strings_and_template_literals_are_not_code() -> None:
         "}\n"
     )
     assert import_k6(script, "ok.js").plan["scenarios"]
+
+
+def test_options_computed_in_javascript_count_as_not_imported() -> None:
+    # The load then is surge's default, not the script's: the import must not say it is.
+    script = """
+import http from 'k6/http';
+const N = __ENV.VUS || 10;
+export const options = { vus: N * 2, duration: '30s' };
+export default function () { http.get('http://127.0.0.1:8080/api/mocs'); }
+"""
+    result = import_k6(script, "computed.js")
+    assert result.lost == 1 and any("set the load by hand" in n for n in result.notes)
+    literal = import_k6(script.replace("N * 2", "20"), "literal.js")
+    assert literal.lost == 0

@@ -137,5 +137,5 @@ def test_an_import_that_left_parts_of_requests_out_does_not_say_it_works(
     script.write_text(STORY)
     assert main(["import", "locust", str(script), "-o", str(tmp_path / "plan.yaml")]) == 0
     said = capsys.readouterr().err
-    assert "it validates, but 1 part(s) of its requests were left out or stood in for" in said
+    assert "it validates, but 1 part(s) of the script were left out, stood in for or given a default" in said
     assert "it validates: `surge run" not in said

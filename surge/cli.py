@@ -966,7 +966,47 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for line in _history_changes(records):
+        print(line)
     return ExitStatus.OK
+
+
+# Where a plan's history changed, read on the figures a gate judges (surge.changepoints).
+_CHANGE_METRICS = (
+    ("latency_p95_ms", "p95", "ms"),
+    ("latency_p99_ms", "p99", "ms"),
+    ("error_rate", "error rate", "ratio"),
+)
+
+
+def _history_changes(records: list[RunRecord]) -> list[str]:
+    """Change points in each plan's history of complete runs of one load (oldest first): where
+    its p95, p99 or error rate stepped, and whether the step is beyond the runs' own variation."""
+    from surge.changepoints import MIN_SIDE, change_points
+
+    groups: dict[tuple[str, str], list[RunRecord]] = {}
+    for r in reversed(records):  # oldest first
+        if not r.partial and r.verdict != "error":
+            groups.setdefault((r.plan, r.load_hash), []).append(r)
+    lines: list[str] = []
+    for (plan, _), runs in groups.items():
+        if len(runs) < 2 * MIN_SIDE:
+            continue
+        for attr, label, unit in _CHANGE_METRICS:
+            series = [(r, getattr(r, attr)) for r in runs if getattr(r, attr) is not None]
+            for change in change_points([float(v) for _, v in series]):
+                pct = change.change_pct
+                moved = f", {pct:+.1f}%" if pct is not None else ""
+                lines.append(
+                    f"  {plan}: {label} changed at run {series[change.at][0].run_id}: "
+                    f"{_fmt(change.before, unit)} -> {_fmt(change.after, unit)} (medians{moved}; "
+                    f"p = {change.p_value:.3f})"
+                )
+    if lines:
+        lines.insert(
+            0, "changes in the history (complete runs of one load, oldest first; shown above: --limit):"
+        )
+    return lines
 
 
 def _find_record(history: RunHistory, ref: str) -> RunRecord:

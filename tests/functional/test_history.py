@@ -452,3 +452,33 @@ def test_surge_runs_lists_the_readable_runs_and_warns_of_a_damaged_one(
     assert main(["runs", "--history", str(tmp_path / "h.sqlite")]) == 0
     out, err = capsys.readouterr()
     assert "good" in out and "damaged record for run bad" in err
+
+
+def test_surge_runs_says_where_a_plans_history_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import random
+
+    from surge.cli import main
+    from surge.store.history import SqliteHistory
+
+    path = tmp_path / "h.sqlite"
+    history = SqliteHistory(path)
+    rng = random.Random(3)
+    # Ten runs at p95 ~200 ms, then a deploy made it ~260 ms for ten more.
+    for i in range(20):
+        p95 = (200.0 if i < 10 else 260.0) * (1 + rng.gauss(0, 0.05))
+        history.record(report(f"run-{i:02d}", f"2025-03-14T10:{i:02d}:00Z", p95=p95), f"/runs/{i}")
+    assert main(["runs", "--history", str(path), "--plan", "checkout", "--limit", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "changes in the history" in out
+    (line,) = [x for x in out.splitlines() if "p95 changed" in x]
+    assert "checkout: p95 changed at run run-10:" in line and "p = " in line
+    # Noise alone (the same twenty runs without the step) shows no change.
+    quiet = SqliteHistory(tmp_path / "q.sqlite")
+    for i in range(20):
+        quiet.record(
+            report(f"q-{i:02d}", f"2025-03-14T11:{i:02d}:00Z", p95=200 * (1 + rng.gauss(0, 0.05))), "/q"
+        )
+    assert main(["runs", "--history", str(tmp_path / "q.sqlite"), "--limit", "50"]) == 0
+    assert "changes in the history" not in capsys.readouterr().out

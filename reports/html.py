@@ -813,7 +813,7 @@ th{background:var(--zebra);font-weight:600}tbody tr:nth-child(even){background:#
 .badge.st-fail{background:var(--fail)}.badge.st-no-data{background:var(--nodata)}.badge.st-pass{background:var(--pass)}
 td.st-pass,td.st-fail,td.st-no-data{font-weight:700}
 td.st-pass{color:var(--pass)}td.st-fail{color:var(--fail)}td.st-no-data{color:var(--nodata)}
-td.delta-better{color:var(--pass)}td.delta-worse{color:var(--fail)}.signature{margin-top:1.2em;font-family:serif}
+td.delta-better{color:var(--pass)}td.delta-worse{color:var(--fail)}.signature{margin-top:1.2em;color:var(--muted)}
 .hint{color:var(--muted);font-size:12px;margin:4px 0}
 figure.chart-box{margin:0 0 18px;border:1px solid var(--line);border-radius:6px;padding:8px 8px 0}
 figcaption{font-weight:600;margin:0 0 4px 6px}

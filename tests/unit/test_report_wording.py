@@ -35,3 +35,12 @@ def test_a_lower_bound_says_why_it_is_one() -> None:
     # A recovery still under way when the run ended is no timeout.
     assert format_measured(lower_bound('recovery["spike"].time')).endswith("(not back by the run's end)")
     assert format_measured(lower_bound("http.latency.p99")).endswith("(timeouts)")
+
+
+def test_the_sign_off_line_is_in_the_reports_own_font() -> None:
+    from reports import render_html
+
+    html = render_html(report())
+    assert "class='signature'" in html
+    css = html[html.index(".signature{") : html.index("}", html.index(".signature{"))]
+    assert "font-family" not in css  # the page's font, as every other line (it was serif)

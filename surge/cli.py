@@ -1203,16 +1203,23 @@ def _count(text: str) -> int:
     return value
 
 
-def _non_negative_number(text: str) -> float:
-    """A finite number, 0 or more: seconds, milliseconds, a percentage (nan or inf would make a
-    wait or a gate meaningless)."""
+def _finite_number(text: str, *, zero: bool) -> float:
+    """A finite number above 0 (or 0 too, with ``zero``): nan or inf would make a wait, a rate or
+    a gate meaningless."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"'{text}' must be a finite number, 0 or more")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        raise argparse.ArgumentTypeError(
+            f"'{text}' must be a finite number, 0 or more" if zero else f"'{text}' is not a number above 0"
+        )
     return value
+
+
+def _non_negative_number(text: str) -> float:
+    """Seconds, milliseconds, a percentage: 0 or more."""
+    return _finite_number(text, zero=True)
 
 
 def _port(text: str) -> int:
@@ -1263,13 +1270,8 @@ def _duration(text: str) -> float:
 
 
 def _positive_number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number above 0")
-    return value
+    """A rate: above 0 (--rate, --spawn-rate)."""
+    return _finite_number(text, zero=False)
 
 
 def _add_load_options(parser: argparse.ArgumentParser) -> None:

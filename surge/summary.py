@@ -541,6 +541,12 @@ def report_source(plan: Plan, stats: RunStats, metrics: ServiceMetrics | None = 
     return ServiceMetricSource(metrics, fallback=load) if metrics is not None else load
 
 
+def judged(plan: Plan, source: MetricSource, facts: RunFacts) -> BaselineOutcome:
+    """The plan's thresholds judged on ``source``, and its baseline's regression rule applied."""
+    checks = evaluate(plan.parsed_thresholds(), source, plan.within_uncertainty)
+    return compare_to_baseline(plan, source, checks, facts.baseline, facts.baseline_notes)
+
+
 def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
     """The report of a one-target run (an A/B run's is surge.summary_ab's, from these per target)."""
     end = facts.end
@@ -554,13 +560,7 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
     total = aggregate(stats)
     metrics = facts.metrics
     source = report_source(plan, stats, metrics)
-    compared = compare_to_baseline(
-        plan,
-        source,
-        evaluate(plan.parsed_thresholds(), source, plan.within_uncertainty),
-        facts.baseline,
-        facts.baseline_notes,
-    )
+    compared = judged(plan, source, facts)
     # The plan's checks, its baseline's, then the test's own: a run must earn its PASS.
     checks = [*compared.checks, *validity_checks(plan, stats, end, total)]
     if stats["workers_failed"] and stats["workers_failed"] == stats["workers"] and error is None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from surge.evaluate import evaluate, verdict
+from surge.evaluate import verdict
 from surge.plan import Plan
 from surge.report_model import Check, Report, TargetReport
 from surge.run_facts import RunFacts
 from surge.stats import RESULT_VERSION, RunStats, aggregate
-from surge.summary import build_single_report, compare_to_baseline, report_source, run_findings
+from surge.summary import build_single_report, judged, report_source, run_findings
 from surge.validity import PREFIX, is_validity_check
 
 
@@ -43,14 +43,7 @@ def build_ab_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
         stats,
         replace(facts, baseline=None, baseline_notes=None),
     )
-    source = report_source(plan, stats, facts.metrics)
-    compared = compare_to_baseline(
-        plan,
-        source,
-        evaluate(plan.parsed_thresholds(), source, plan.within_uncertainty),
-        facts.baseline,
-        facts.baseline_notes,
-    )
+    compared = judged(plan, report_source(plan, stats, facts.metrics), facts)
     checks = [*compared.checks, *(c for name in legs for c in validity[name])]
     _label_services(whole, plan)
     out = whole.copy()

@@ -7,23 +7,31 @@ no script or network resource.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from reports.html import _CSS, Cell, _e, _note, _section, _table
 from reports.markdown import DASH, format_datetime, format_delta, format_value
-from surge.baseline import default_direction, delta_pct, metric_unit
+from surge.baseline import (
+    NOISE_MIN_RUNS,
+    Noise,
+    baseline_from_record,
+    change_noise,
+    default_direction,
+    delta_pct,
+    metric_unit,
+    noise_between,
+)
 from surge.report_model import Report
 from surge.store.history import HEADLINE_METRICS, RunRecord
 from surge.thresholds import MetricRef
+from surge.uncertainty import Interval
 
 __all__ = [
     "ComparisonRow",
     "compare_records",
     "detail_metrics",
-    "noise_bands",
     "regressions",
     "render_compare_html",
     "render_compare_text",
@@ -31,8 +39,6 @@ __all__ = [
 
 Judgement = Literal["better", "worse", "same", "noise", ""]
 Group = Literal["headline", "checks", "endpoints", "phases"]
-# A noise band needs at least this many earlier runs of the plan (or repeats).
-NOISE_MIN_RUNS = 3
 
 _HEADLINE_LABELS = {
     "http.requests": "Requests",
@@ -74,7 +80,7 @@ class ComparisonRow:
     noise_pct: float | None = None
 
 
-def _judge(metric: str, a: float | None, b: float | None, noise: float | None = None) -> Judgement:
+def _judge(metric: str, a: float | None, b: float | None, band_pct: float | None) -> Judgement:
     if a is None or b is None:
         return ""
     if a == b:
@@ -83,7 +89,7 @@ def _judge(metric: str, a: float | None, b: float | None, noise: float | None = 
     if direction is None:
         return ""
     change = delta_pct(b, a)
-    if noise is not None and change is not None and abs(change) <= noise:
+    if band_pct is not None and change is not None and abs(change) <= band_pct:
         return "noise"
     higher = b > a
     return "worse" if higher == (direction == "higher") else "better"
@@ -108,42 +114,29 @@ def detail_metrics(report: Report) -> dict[str, float]:
     return out
 
 
-def noise_bands(runs: Sequence[Mapping[str, float]]) -> dict[str, float]:
-    """Each metric's noise band from earlier runs of the plan (complete ones): the largest
-    distance from their median, in percent of it. Needs NOISE_MIN_RUNS runs."""
-    if len(runs) < NOISE_MIN_RUNS:
-        return {}
-    out: dict[str, float] = {}
-    for metric in set().union(*runs):
-        values = [r[metric] for r in runs if metric in r]
-        if len(values) < NOISE_MIN_RUNS:
+def _noises(
+    a: RunRecord,
+    b: RunRecord,
+    values: Sequence[tuple[str, Mapping[str, float], Mapping[str, float]]],
+    earlier: Sequence[Mapping[str, float]],
+) -> dict[str, Noise]:
+    """Each compared metric's noise, read as the plan's regression rule reads it: both runs' own
+    95 % intervals, or the spread between earlier runs of the plan, whichever is larger."""
+    baseline = baseline_from_record(a, a.run_id, a.run_id)
+    if len(earlier) >= NOISE_MIN_RUNS:
+        baseline = replace(baseline, noise=noise_between(earlier), noise_runs=len(earlier))
+    out: dict[str, Noise] = {}
+    for metric, va, vb in values:
+        direction = default_direction(metric)
+        figure, measured = va.get(metric), vb.get(metric)
+        if direction is None or figure is None or measured is None:
             continue
-        middle = statistics.median(values)
-        if middle != 0:
-            out[metric] = round(max(abs(v - middle) for v in values) / abs(middle) * 100, 3)
+        span = b.intervals.get(metric)
+        interval = None if span is None else Interval(span[0] or 0.0, span[1])
+        noise = change_noise(metric, measured, figure, interval, baseline, direction)
+        if noise is not None:
+            out[metric] = noise
     return out
-
-
-def _row(
-    group: Group,
-    label: str,
-    metric: str,
-    a: Mapping[str, float],
-    b: Mapping[str, float],
-    noise: Mapping[str, float],
-) -> ComparisonRow:
-    va, vb, band = a.get(metric), b.get(metric), noise.get(metric)
-    return ComparisonRow(
-        group,
-        label,
-        metric,
-        metric_unit(metric),
-        va,
-        vb,
-        delta_pct(vb, va),
-        _judge(metric, va, vb, band),
-        band,
-    )
 
 
 def compare_records(
@@ -151,20 +144,41 @@ def compare_records(
     b: RunRecord,
     *,
     details: tuple[Mapping[str, float], Mapping[str, float]] | None = None,
-    noise: Mapping[str, float] | None = None,
+    earlier: Sequence[Mapping[str, float]] = (),
 ) -> list[ComparisonRow]:
     """Headline metrics first, then every other metric either run checked, by name, then each
-    endpoint and phase when both runs' reports are at hand (``details``)."""
-    bands = noise or {}
-    rows = [_row("headline", _HEADLINE_LABELS[m], m, a.metrics, b.metrics, bands) for m in _HEADLINE_ORDER]
+    endpoint and phase when both runs' reports are at hand (``details``). A change is "noise" when
+    it is within what the plan's regression rule would call noise (``earlier``: earlier runs' figures
+    of the plan, as the rule reads them; the false-alarm rate shared among the metrics compared)."""
+    wanted: list[tuple[Group, str, str, Mapping[str, float], Mapping[str, float]]] = [
+        ("headline", _HEADLINE_LABELS[m], m, a.metrics, b.metrics) for m in _HEADLINE_ORDER
+    ]
     others = sorted((set(a.metrics) | set(b.metrics)) - set(HEADLINE_METRICS))
-    rows += [_row("checks", m, m, a.metrics, b.metrics, bands) for m in others]
+    wanted += [("checks", m, m, a.metrics, b.metrics) for m in others]
     if details is not None:
         da, db = details
         groups: tuple[tuple[Group, str], ...] = (("endpoints", "endpoint["), ("phases", "phase["))
         for group, prefix in groups:
             names = sorted(m for m in set(da) | set(db) if m.startswith(prefix) and m not in others)
-            rows += [_row(group, m, m, da, db, bands) for m in names]
+            wanted += [(group, m, m, da, db) for m in names]
+    noises = _noises(a, b, [(m, va, vb) for _, _, m, va, vb in wanted], earlier)
+    rows = []
+    for group, label, metric, va, vb in wanted:
+        x, y, noise = va.get(metric), vb.get(metric), noises.get(metric)
+        band = None if noise is None or x is None else noise.band_pct(x, len(noises))
+        rows.append(
+            ComparisonRow(
+                group,
+                label,
+                metric,
+                metric_unit(metric),
+                x,
+                y,
+                delta_pct(y, x),
+                _judge(metric, x, y, band),
+                band,
+            )
+        )
     return rows
 
 
@@ -269,7 +283,8 @@ def render_compare_html(a: RunRecord, b: RunRecord, rows: Sequence[ComparisonRow
             _section("phases", "Phases", _metrics_table(phases, a.run_id, b.run_id)) if phases else "",
             "<p class='hint'>B vs A: percent change of B against A; better or worse where the metric "
             "has a direction (latency, errors and cost: lower is better; throughput: higher); within "
-            "noise when the change is no larger than the metric moved between earlier runs of the plan.</p>",
+            "noise when the change is no larger than the noise the plan's regression rule reads (both runs' own "
+            "95% intervals, or the spread between earlier runs of the plan, whichever is larger).</p>",
             "<footer>Generated by surge · surge compare</footer>",
         ]
     )

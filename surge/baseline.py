@@ -376,11 +376,24 @@ class Noise:
             NormalDist().inv_cdf(DETECTION_POWER) if self.df is None else t_quantile(DETECTION_POWER, self.df)
         )
 
+    def beyond(self, worse_by: float, metrics_compared: int) -> bool:
+        """A change this much the worse way (in the metric's unit) is more than the noise makes."""
+        return worse_by > self.critical(metrics_compared) * self.se
 
-def alarm_z(metrics_compared: int) -> float:
-    """How many standard errors a change must reach before one of ``metrics_compared`` checks
-    calls it real (one-sided, the false-alarm rate shared among them)."""
-    return NormalDist().inv_cdf(1.0 - FALSE_ALARM_RATE / max(metrics_compared, 1))
+    def band_pct(self, figure: float, metrics_compared: int) -> float | None:
+        """The largest change (in % of ``figure``) the noise alone makes, at the false-alarm rate;
+        None when it cannot be said (an open interval, a figure of 0)."""
+        if figure == 0 or not math.isfinite(self.se):
+            return None
+        return self.critical(metrics_compared) * self.se / abs(figure) * 100.0
+
+    def detectable_pct(self, figure: float, max_worse_pct: float, metrics_compared: int) -> float | None:
+        """The smallest change (in % of ``figure``) a rule allowing ``max_worse_pct`` finds 95 % of
+        the time with this noise."""
+        band = self.band_pct(figure, metrics_compared)
+        if band is None:
+            return None
+        return max(max_worse_pct, band) + self.power() * self.se / abs(figure) * 100.0
 
 
 def change_noise(
@@ -488,7 +501,7 @@ def _regression_check(
         status = "fail" if is_regression(measured, figure, direction, max_worse_pct) else "pass"
         if noise is not None and status == "fail" and not bound:
             worse_by = (measured - figure) if direction == "higher" else (figure - measured)
-            if worse_by <= noise.critical(metrics_compared) * noise.se:
+            if not noise.beyond(worse_by, metrics_compared):
                 status = "pass"
                 detail = (
                     f"{_worse_text(measured, figure, direction)}: beyond {max_worse_pct:g}% but within "
@@ -517,12 +530,10 @@ def _regression_check(
     )
     if bound:
         check["at_least"] = True
-    if noise is not None and figure != 0 and math.isfinite(noise.se):
-        noise_pct = noise.se / abs(figure) * 100.0
-        check["noise_pct"] = round(noise_pct, 3)
-        check["detectable_pct"] = round(
-            max(max_worse_pct, noise.critical(metrics_compared) * noise_pct) + noise.power() * noise_pct, 3
-        )
+    detectable = None if noise is None else noise.detectable_pct(figure, max_worse_pct, metrics_compared)
+    if noise is not None and detectable is not None:
+        check["noise_pct"] = round(noise.se / abs(figure) * 100.0, 3)
+        check["detectable_pct"] = round(detectable, 3)
     if detail is not None:
         check["detail"] = detail
     return check

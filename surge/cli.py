@@ -1039,18 +1039,18 @@ def _report_of(record: RunRecord) -> Report | None:
 
 
 def _noise_runs(history: RunHistory, a: RunRecord, b: RunRecord, limit: int) -> list[dict[str, float]]:
-    """Earlier complete runs of A's plan (repeats included), A's own too, B excluded: how much each
-    metric moves between runs of the same plan."""
+    """Earlier complete runs of A's load (repeats included), A's own too, B excluded: how much each
+    metric moves between runs of the same plan (the runs the plan's regression rule reads)."""
     from reports.compare import detail_metrics
 
     runs = []
     for record in history.list(plan=a.plan, limit=limit + 1):
-        if (
-            record.run_id == b.run_id
-            or record.partial
-            or record.verdict == "error"
-            or record.plan_hash != a.plan_hash
-        ):
+        same_load = (
+            record.load_hash == a.load_hash
+            if record.load_hash and a.load_hash
+            else record.plan_hash == a.plan_hash
+        )
+        if record.run_id == b.run_id or record.partial or record.verdict == "error" or not same_load:
             continue
         report = _report_of(record)
         runs.append({**record.metrics, **(detail_metrics(report) if report is not None else {})})
@@ -1061,23 +1061,35 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from reports.compare import (
         compare_records,
         detail_metrics,
-        noise_bands,
         regressions,
         render_compare_html,
         render_compare_text,
     )
+    from surge.baseline import NOISE_MIN_RUNS, default_direction
 
     history = _history(args)
     a, b = _find_record(history, args.run_a), _find_record(history, args.run_b)
     ra, rb = _report_of(a), _report_of(b)
     details = (detail_metrics(ra), detail_metrics(rb)) if ra is not None and rb is not None else None
-    noise = noise_bands(_noise_runs(history, a, b, args.noise_runs))
-    rows = compare_records(a, b, details=details, noise=noise)
+    earlier = _noise_runs(history, a, b, args.noise_runs)
+    rows = compare_records(a, b, details=details, earlier=earlier)
     print(render_compare_text(a, b, rows), end="")
-    if not noise:
+    blind = [
+        r.label
+        for r in rows
+        if r.noise_pct is None and r.judgement in ("worse", "better") and default_direction(r.metric)
+    ]
+    if blind:
+        few = len(earlier) < NOISE_MIN_RUNS
         print(
-            f"\nno noise band: fewer than 3 complete earlier runs of {a.plan} with this plan "
-            "(`surge run --repeat 3` makes them)"
+            f"\nno noise known for {len(blind)} metric(s) ({', '.join(blind[:4])}{', ...' if len(blind) > 4 else ''}): "
+            "compared on the figures alone"
+            + (
+                f" (no interval recorded for them, and fewer than {NOISE_MIN_RUNS} complete earlier runs of "
+                f"{a.plan} with this load: `surge run --repeat 3` makes them)"
+                if few
+                else " (no interval recorded for them)"
+            )
         )
     out = Path(args.out) if args.out else Path("surge-runs") / f"compare-{a.run_id}-vs-{b.run_id}.html"
     try:

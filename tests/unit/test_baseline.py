@@ -14,8 +14,8 @@ from surge.baseline import (
     REGRESSION_HEADLINE,
     Baseline,
     BaselineError,
+    Noise,
     OfferedLoad,
-    alarm_z,
     apply_baseline,
     baseline_from_file,
     default_direction,
@@ -779,8 +779,8 @@ def test_noise_ignore_compares_the_figures_alone() -> None:
 
 
 def test_the_alarm_level_is_shared_among_the_metrics_compared() -> None:
-    assert alarm_z(1) == pytest.approx(1.645, abs=0.001)
-    assert alarm_z(4) == pytest.approx(2.241, abs=0.001)  # 5 % / 4 each, one-sided
+    assert Noise(1.0, "").critical(1) == pytest.approx(1.645, abs=0.001)
+    assert Noise(1.0, "").critical(4) == pytest.approx(2.241, abs=0.001)  # 5 % / 4 each, one-sided
 
 
 def test_noise_between_runs_is_one_runs_spread_as_a_share_of_the_mean() -> None:

@@ -16,11 +16,14 @@ from importlib import resources
 from reports.charts import ChartData, ChartSpec, chart_data
 from reports.markdown import (
     DASH,
+    ENDPOINT_HEADERS,
     FAILURE_HEADERS,
     FAILURES_NOTE,
     FLOW_HEADERS,
     FLOWS_NOTE,
     LATENCY_KEYS,
+    PHASE_HEADERS,
+    SCOPED_INTERVAL_NOTE,
     SIGNATURE,
     applied_load_lines,
     applied_load_rows,
@@ -28,6 +31,7 @@ from reports.markdown import (
     check_counts,
     check_label,
     delta_direction,
+    endpoint_cells,
     failure_rows,
     flatten_metrics,
     flow_rows,
@@ -431,53 +435,22 @@ def _totals(report: Report) -> str:
 def _endpoints(report: Report) -> str:
     if not report["endpoints"]:
         return ""
-    headers = (
-        "Endpoint",
-        "Requests",
-        "Errors",
-        "Error rate",
-        "Throughput",
-        "p50",
-        "p95",
-        "p99",
-        "Max",
-        "Service p95",
-    )
-    rows: list[list[Cell]] = [
-        [
-            (name, "mono"),
-            format_count(e["requests"]),
-            format_count(e["errors"]),
-            format_ratio(e["error_rate"]),
-            format_per_s(e["throughput_rps"]),
-            format_latency(e["latency_ms"], "p50"),
-            format_latency(e["latency_ms"], "p95"),
-            format_latency(e["latency_ms"], "p99"),
-            format_latency(e["latency_ms"], "max"),
-            format_latency(e["service_time_ms"], "p95"),
-        ]
-        for name, e in report["endpoints"].items()
-    ]
-    return _section("endpoints", "Endpoints" + together(report), _table(headers, rows, range(1, 10)))
+    rows: list[list[Cell]] = []
+    for name in report["endpoints"]:
+        cells: list[Cell] = list(endpoint_cells(report, name))
+        cells[0] = (name, "mono")
+        rows.append(cells)
+    table = _table(ENDPOINT_HEADERS, rows, range(1, 10))
+    if report.get("uncertainty"):
+        table += f"<p class='hint'>{_e(SCOPED_INTERVAL_NOTE)}</p>"
+    return _section("endpoints", "Endpoints" + together(report), table)
 
 
 def _phases(report: Report) -> str:
     if not report["phases"]:
         return ""
-    headers = (
-        "Phase",
-        "Start",
-        "Duration",
-        "Requests",
-        "Error rate",
-        "Throughput",
-        "Dropped",
-        "p50",
-        "p95",
-        "p99",
-    )
-    rows: list[Sequence[Cell]] = [phase_cells(p) for p in report["phases"]]
-    return _section("phases", "Phases" + together(report), _table(headers, rows, range(1, 10)))
+    rows: list[Sequence[Cell]] = [phase_cells(report, p) for p in report["phases"]]
+    return _section("phases", "Phases" + together(report), _table(PHASE_HEADERS, rows, range(1, 10)))
 
 
 def _recovery(report: Report) -> str:

@@ -50,17 +50,22 @@ from surge.report_model import (
     Report,
     Verdict,
 )
+from surge.thresholds import MetricRef
 from surge.validity import PREFIX as VALIDITY_PREFIX
 from surge.validity import counted, is_validity_check
 
 __all__ = [
     "DASH",
+    "ENDPOINT_HEADERS",
     "LATENCY_KEYS",
+    "PHASE_HEADERS",
     "SATURATION_WARNING",
+    "SCOPED_INTERVAL_NOTE",
     "LatencyKey",
     "baseline_lines",
     "check_counts",
     "check_label",
+    "endpoint_cells",
     "flatten_metrics",
     "format_bytes",
     "format_count",
@@ -86,6 +91,7 @@ __all__ = [
     "phase_not_run",
     "reevaluation_note",
     "render_markdown",
+    "scoped_latency",
     "status_label",
     "uncertainty_line",
     "unit_for_key",
@@ -217,6 +223,60 @@ def uncertainty_line(report: Report) -> str | None:
     return ("95% intervals from the run's own data: " + ", ".join(parts)) if parts else None
 
 
+def scoped_latency(report: Report, scope: str, name: str, summary: LatencySummary, key: LatencyKey) -> str:
+    """An endpoint's or phase's latency statistic, with its 95 % interval when the report has one:
+    "12.3 ms [11.8–13.0 ms]"."""
+    text = format_latency(summary, key)
+    span = (report.get("uncertainty") or {}).get(MetricRef(scope, name, ("latency", key), "ms").canonical)
+    if span and summary[key] is not None and key not in summary.get("at_least", ()):
+        text += " " + format_interval(span, "ms")
+    return text
+
+
+def endpoint_cells(report: Report, name: str) -> list[str]:
+    """An endpoint's row (shared by the HTML), its p95 and p99 with their 95 % intervals."""
+    e = report["endpoints"][name]
+    return [
+        name,
+        format_count(e["requests"]),
+        format_count(e["errors"]),
+        format_ratio(e["error_rate"]),
+        format_per_s(e["throughput_rps"]),
+        format_latency(e["latency_ms"], "p50"),
+        scoped_latency(report, "endpoint", name, e["latency_ms"], "p95"),
+        scoped_latency(report, "endpoint", name, e["latency_ms"], "p99"),
+        format_latency(e["latency_ms"], "max"),
+        format_latency(e["service_time_ms"], "p95"),
+    ]
+
+
+ENDPOINT_HEADERS = (
+    "Endpoint",
+    "Requests",
+    "Errors",
+    "Error rate",
+    "Throughput",
+    "p50",
+    "p95",
+    "p99",
+    "Max",
+    "Service p95",
+)
+PHASE_HEADERS = (
+    "Phase",
+    "Start",
+    "Duration",
+    "Requests",
+    "Error rate",
+    "Throughput",
+    "Dropped",
+    "p50",
+    "p95",
+    "p99",
+)
+SCOPED_INTERVAL_NOTE = "p95 and p99 with their 95% intervals [low–high] from the run's own data."
+
+
 def latency_interval_cell(report: Report, key: str) -> str:
     """The 95 % interval of one statistic of the run's response time, or a dash."""
     span = (report.get("uncertainty") or {}).get(f"http.latency.{key}")
@@ -266,8 +326,9 @@ def phase_not_run(phase: PhaseReport) -> bool:
     return phase.get("status") == "not run"
 
 
-def phase_cells(p: PhaseReport) -> list[str]:
-    """A phase's row (shared by the HTML): a phase a stop came before says "not run", not zeros."""
+def phase_cells(report: Report, p: PhaseReport) -> list[str]:
+    """A phase's row (shared by the HTML): a phase a stop came before says "not run", not zeros;
+    its p95 and p99 with their 95 % intervals."""
     if phase_not_run(p):
         return [p["name"], format_offset(p["start_s"]), "not run", *([DASH] * 7)]
     return [
@@ -279,8 +340,8 @@ def phase_cells(p: PhaseReport) -> list[str]:
         format_per_s(p["throughput_rps"]),
         format_count(p["dropped_iterations"]),
         format_latency(p["latency_ms"], "p50"),
-        format_latency(p["latency_ms"], "p95"),
-        format_latency(p["latency_ms"], "p99"),
+        scoped_latency(report, "phase", p["name"], p["latency_ms"], "p95"),
+        scoped_latency(report, "phase", p["name"], p["latency_ms"], "p99"),
     ]
 
 
@@ -605,57 +666,22 @@ def _latency(report: Report) -> list[str]:
 def _endpoints(report: Report) -> list[str]:
     if not report["endpoints"]:
         return []
-    headers = (
-        "Endpoint",
-        "Requests",
-        "Errors",
-        "Error rate",
-        "Throughput",
-        "p50",
-        "p95",
-        "p99",
-        "Max",
-        "Service p95",
-    )
-    rows = [
-        (
-            name,
-            format_count(e["requests"]),
-            format_count(e["errors"]),
-            format_ratio(e["error_rate"]),
-            format_per_s(e["throughput_rps"]),
-            format_latency(e["latency_ms"], "p50"),
-            format_latency(e["latency_ms"], "p95"),
-            format_latency(e["latency_ms"], "p99"),
-            format_latency(e["latency_ms"], "max"),
-            format_latency(e["service_time_ms"], "p95"),
-        )
-        for name, e in report["endpoints"].items()
-    ]
+    rows = [tuple(endpoint_cells(report, name)) for name in report["endpoints"]]
+    note = "_Latency is response time (corrected)"
+    if report.get("uncertainty"):
+        note += "; " + SCOPED_INTERVAL_NOTE
     return (
         _section("Endpoints" + together(report))
-        + _table(headers, rows, range(1, 10))
-        + ["_Latency is response time (corrected)._", ""]
+        + _table(ENDPOINT_HEADERS, rows, range(1, 10))
+        + [note + "_", ""]
     )
 
 
 def _phases(report: Report) -> list[str]:
     if not report["phases"]:
         return []
-    headers = (
-        "Phase",
-        "Start",
-        "Duration",
-        "Requests",
-        "Error rate",
-        "Throughput",
-        "Dropped",
-        "p50",
-        "p95",
-        "p99",
-    )
-    rows = [phase_cells(p) for p in report["phases"]]
-    return _section("Phases" + together(report)) + _table(headers, rows, range(1, 10))
+    rows = [tuple(phase_cells(report, p)) for p in report["phases"]]
+    return _section("Phases" + together(report)) + _table(PHASE_HEADERS, rows, range(1, 10))
 
 
 def recovery_rows(entries: Sequence[RecoveryReport]) -> list[list[str]]:

@@ -639,15 +639,20 @@ def _endpoint_lines(rep: Report, limit: int = 15) -> list[str]:
     width = min(max(len(n) for n in endpoints), 48)
     if rep.get("targets"):
         return lines + _failure_lines(rep, width)  # an A/B run's endpoints are shown per target
-    lines.append(f"  {'endpoint':<{width}} {'requests':>9} {'errors':>7} {'p95':>10}  error classes")
-    busiest = sorted(endpoints.items(), key=lambda kv: -kv[1]["requests"])
-    for name, ep in busiest[:limit]:
+    from reports.markdown import scoped_latency
+
+    busiest = sorted(endpoints.items(), key=lambda kv: -kv[1]["requests"])[:limit]
+    p95s = [scoped_latency(rep, "endpoint", name, ep["latency_ms"], "p95") for name, ep in busiest]
+    p95_width = max(len("p95 [95% interval]"), *(len(p) for p in p95s))
+    lines.append(
+        f"  {'endpoint':<{width}} {'requests':>9} {'errors':>7} {'p95 [95% interval]':>{p95_width}}  error classes"
+    )
+    for (name, ep), p95 in zip(busiest, p95s, strict=True):
         shown = re.sub(r"[\x00-\x1f\x7f]", " ", name)[:width]  # names come from plans: no terminal escapes
         errors = ", ".join(f"{k} {v}" for k, v in ep["errors_by_class"].items())
-        p95 = _fmt(ep["latency_ms"]["p95"], "ms")
-        lines.append(f"  {shown:<{width}} {ep['requests']:>9} {ep['errors']:>7} {p95:>10}  {errors}")
-    if len(busiest) > limit:
-        lines.append(f"  ... {len(busiest) - limit} more in the report")
+        lines.append(f"  {shown:<{width}} {ep['requests']:>9} {ep['errors']:>7} {p95:>{p95_width}}  {errors}")
+    if len(endpoints) > limit:
+        lines.append(f"  ... {len(endpoints) - limit} more in the report")
     return lines + _failure_lines(rep, width)
 
 

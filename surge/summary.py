@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -525,12 +525,25 @@ UNCERTAINTY_HEADLINE = (
 )
 
 
-def headline_uncertainty(source: MetricSource) -> dict[str, list[float | None]]:
+# Each endpoint's and phase's figures whose intervals the report carries (their tables show them).
+UNCERTAINTY_SCOPED = ("p95", "p99")
+
+
+def report_uncertainty(
+    source: MetricSource, endpoints: Iterable[str] = (), phases: Iterable[str] = ()
+) -> dict[str, list[float | None]]:
+    """The 95 % intervals a report carries, by metric path: the headline figures, and each
+    endpoint's and phase's p95 and p99."""
+    refs = [parse_metric(metric) for metric in UNCERTAINTY_HEADLINE]
+    for scope, names in (("endpoint", endpoints), ("phase", phases)):
+        refs += [
+            MetricRef(scope, name, ("latency", key), "ms") for name in names for key in UNCERTAINTY_SCOPED
+        ]
     out: dict[str, list[float | None]] = {}
-    for metric in UNCERTAINTY_HEADLINE:
-        found = source.interval(parse_metric(metric))
+    for ref in refs:
+        found = source.interval(ref)
         if found is not None:
-            out[metric] = found.as_list()
+            out[ref.canonical] = found.as_list()
     return out
 
 
@@ -646,7 +659,9 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
         report["failures"] = failure_groups(stats.get("samples") or {}, endpoints, stages)
     report["applied_load"] = applied_load(plan, stats, run_s, phase_aggs)
     # The checks' own source: its aggregates and batches are already read.
-    report["uncertainty"] = headline_uncertainty(source)
+    report["uncertainty"] = report_uncertainty(
+        source, endpoints, [p["name"] for p in phases if p.get("status") != "not run"]
+    )
     report["load_hash"] = plan.load_hash()
     series = endpoint_timeseries(stats, endpoints)
     if series:

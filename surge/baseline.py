@@ -555,6 +555,12 @@ def _noise_text(noise: Noise, figure: float) -> str:
 _TARGET_PREFIX = re.compile(r"""^target\[(?:"[^"]*"|'[^']*')\]\.""")
 
 
+def target_of(metric: str) -> str | None:
+    """The target an A/B run's metric names: target["sst"].http.latency.p95 -> sst; else None."""
+    found = _TARGET_PREFIX.match(metric)
+    return None if found is None else found.group(0)[8:-3]
+
+
 def untargeted(metric: str) -> str:
     """An A/B run's metric without its target: target["sst"].http.latency.p95 -> http.latency.p95."""
     return _TARGET_PREFIX.sub("", metric, count=1)
@@ -578,7 +584,7 @@ def apply_baseline(
     notes: Sequence[str] = (),
     targets: Sequence[str] = (),
     intervals: Mapping[str, Interval | None] | None = None,
-    offered: OfferedLoad | None = None,
+    offered: Mapping[str | None, OfferedLoad] | None = None,
 ) -> BaselineOutcome:
     """The checks with their baseline figures and deltas, plus the regression rule's checks.
 
@@ -614,13 +620,14 @@ def apply_baseline(
                 skipped.append(metric)
                 continue
             value = measured[metric] if metric in measured else by_metric.get(metric)
-            if offered is not None and untargeted(metric) == "http.throughput":
-                matched = offered.match(figure, regression.max_worse_pct)
+            load = None if offered is None else offered.get(target_of(metric))
+            if load is not None and untargeted(metric) == "http.throughput":
+                matched = load.match(figure, regression.max_worse_pct)
                 if matched is None:
-                    all_notes.append(offered.unmatched_note(metric, figure, regression.max_worse_pct))
+                    all_notes.append(load.unmatched_note(metric, figure, regression.max_worse_pct))
                     continue
                 phase, _ = matched
-                metric = f'phase["{phase}"].throughput'
+                metric = metric.removesuffix("http.throughput") + f'phase["{phase}"].throughput'
                 value = measured.get(metric, matched[1])
             compared.append((metric, value, figure, direction))
         blind: list[str] = []

@@ -472,9 +472,14 @@ def compare_to_baseline(
         notes = [f"the plan names baseline {spec}, but it was not looked up for this run"]
     targets = list(plan.targets)
     wanted = regression_metrics(checks, plan.regression, targets) if baseline else []
-    offered = offered_load(plan, source) if baseline is not None and not _same_plan(plan, baseline) else None
-    if offered is not None:
-        wanted += [f'phase["{name}"].throughput' for name in offered.offered]
+    offered: dict[str | None, OfferedLoad] = {}
+    if baseline is not None and not _same_plan(plan, baseline):
+        lanes: list[str | None] = [*targets] or [None]
+        for target in lanes:
+            found = offered_load(plan, source, target)
+            if found is not None:
+                offered[target] = found
+                wanted += [_on(target, f'phase["{name}"].throughput') for name in found.offered]
     measured = {m: source.value(parse_metric(m)) for m in wanted}
     return apply_baseline(
         checks,
@@ -485,7 +490,7 @@ def compare_to_baseline(
         notes=notes or (),
         targets=targets,
         intervals={m: source.interval(parse_metric(m)) for m in wanted},
-        offered=offered,
+        offered=offered or None,
     )
 
 
@@ -493,10 +498,15 @@ def _same_plan(plan: Plan, baseline: Baseline) -> bool:
     return baseline.source == "run" and baseline.plan_hash == plan.plan_hash()
 
 
-def offered_load(plan: Plan, source: MetricSource) -> OfferedLoad | None:
+def _on(target: str | None, metric: str) -> str:
+    return metric if target is None else f'target["{target}"].{metric}'
+
+
+def offered_load(plan: Plan, source: MetricSource, target: str | None = None) -> OfferedLoad | None:
     """An open-model run's constant-rate phases: the requests/s each offered (arrivals/s times the
-    requests an iteration made there) and delivered. None for the closed model and A/B runs."""
-    if plan.load.model != "open" or plan.targets:
+    requests an iteration made there) and delivered; in an A/B run, to ``target`` (every target
+    gets the plan's load). None for the closed model."""
+    if plan.load.model != "open":
         return None
     offered: dict[str, float] = {}
     delivered: dict[str, float | None] = {}
@@ -504,12 +514,12 @@ def offered_load(plan: Plan, source: MetricSource) -> OfferedLoad | None:
         if phase.rate is None or (phase.ramp_to is not None and phase.ramp_to != phase.rate):
             continue
         name = phase_label(phase, i)
-        requests = source.value(parse_metric(f'phase["{name}"].requests'))
-        iterations = source.value(parse_metric(f'phase["{name}"].iterations'))
+        requests = source.value(parse_metric(_on(target, f'phase["{name}"].requests')))
+        iterations = source.value(parse_metric(_on(target, f'phase["{name}"].iterations')))
         if not requests or not iterations:
             continue
         offered[name] = phase.rate * requests / iterations
-        delivered[name] = source.value(parse_metric(f'phase["{name}"].throughput'))
+        delivered[name] = source.value(parse_metric(_on(target, f'phase["{name}"].throughput')))
     return OfferedLoad(offered, delivered)
 
 

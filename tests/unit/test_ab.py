@@ -19,7 +19,7 @@ from surge.plan import Plan, parse_plan
 from surge.run_facts import RunFacts
 from surge.stats import AtLeast, Recorder, merge_results
 from surge.thresholds import MetricRef, ThresholdError, parse_metric, parse_threshold
-from tests.unit.test_stats import Sample, record_all, worker_result
+from tests.unit.test_stats import T0_MONO, Sample, record_all, worker_result
 
 OLD, NEW = "http://127.0.0.1:8081", "http://127.0.0.1:8082"
 
@@ -358,6 +358,56 @@ def test_a_one_system_baseline_is_every_targets_reference() -> None:
     assert regressions == {'target["old"].http.latency.p95': "pass", 'target["new"].http.latency.p95': "fail"}
     assert report["targets"]["old"]["verdict"] == "pass" and report["targets"]["new"]["verdict"] == "fail"
     assert report["baseline"] is not None and report["baseline"]["label"] == "the old system"
+
+
+def _two_requests_an_iteration(latency_ms: float) -> Recorder:
+    """10 arrivals/s for 5 s, each iteration two requests: 20 requests/s offered."""
+    rec = Recorder(T0_MONO, 1.0)
+    for i in range(50):
+        now = T0_MONO + i * 0.098
+        rec.iteration_started(now, 1)
+        for _ in range(2):
+            rec.record("GET /api/mocs", now, int(latency_ms * 1000), int(latency_ms * 1000), 200, None, 100)
+    return rec
+
+
+@pytest.mark.parametrize(("figure", "compared"), [(20.0, True), (50.0, False)])
+def test_an_ab_runs_throughput_is_compared_per_target_with_the_phase_that_offered_it(
+    figure: float, compared: bool
+) -> None:
+    """Every target gets the plan's open-model load: another system's throughput says something only
+    against a phase that offered it, on each target's own figures (the one-target rule, per target)."""
+    from surge.baseline import Baseline
+
+    plan = plan_of(baseline={"file": "old.json"}, regression={"max_worse_pct": 5})
+    results = []
+    for shard, (name, ms) in enumerate((("old", 10.0), ("new", 11.0))):
+        result = worker_result(_two_requests_an_iteration(ms), shard, 2)
+        result["target"] = name
+        results.append(result)
+    old = Baseline(
+        "file:old.json",
+        "file",
+        "old.json",
+        "the old system",
+        {"http.throughput": figure, "http.latency.p95": 12.0},
+    )
+    report = build_report(
+        plan, merge_results(results), RunFacts(run_id="t1", baseline=old, baseline_notes=[])
+    )
+    regression = {c["metric"]: c for c in report["checks"] if c["kind"] == "regression"}
+    notes = report["baseline"]["notes"] if report["baseline"] else []
+    for target in ("old", "new"):
+        assert f'target["{target}"].http.throughput' not in regression  # never the run's average
+        matched = regression.get(f'target["{target}"].phase["steady"].throughput')
+        if compared:
+            assert matched is not None and matched["baseline"] == 20.0 and matched["status"] == "pass"
+            assert matched["measured"] == pytest.approx(20.0, rel=0.05)
+        else:
+            assert matched is None
+            assert any(n.startswith(f'target["{target}"].http.throughput is not compared') for n in notes), (
+                notes
+            )
 
 
 def test_an_ab_runs_history_record_holds_each_targets_headline() -> None:

@@ -828,7 +828,7 @@ def _migration(figure: float, offered: OfferedLoad) -> list[Check]:
             "http.latency.p95": 440.0,
             'phase["sustained"].throughput': 166.0,
         },
-        offered=offered,
+        offered={None: offered},
     ).checks
 
 
@@ -852,7 +852,7 @@ def test_an_open_model_throughput_no_phase_offered_is_noted_not_failed() -> None
         baseline=file_baseline({"http.throughput": 166.67, "http.latency.p95": 450.0}),
         regression=Regression(max_worse_pct=5),
         measured={"http.throughput": 123.9, "http.latency.p95": 440.0},
-        offered=offered,
+        offered={None: offered},
     )
     assert [c["metric"] for c in out.checks] == ["http.latency.p95"]
     assert out.info is not None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from surge import __version__
 from surge.errors import UserError
+from surge.history_changes import history_changes, terminal_value
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -263,7 +264,7 @@ def _spread_lines(reports: list[Report]) -> list[str]:
         unit = metric_unit(metric)
         spread = f"{(max(values) - min(values)) / abs(middle) * 100:.1f}%" if middle else "—"
         lines.append(
-            f"  {metric:<40} {_fmt(min(values), unit):>12} {_fmt(middle, unit):>12} {_fmt(max(values), unit):>12}  spread {spread}"
+            f"  {metric:<40} {terminal_value(min(values), unit):>12} {terminal_value(middle, unit):>12} {terminal_value(max(values), unit):>12}  spread {spread}"
         )
     lines.append("  (every run is in the history: `surge compare` reads its noise band from them)")
     return lines
@@ -604,20 +605,6 @@ def _exit_for(verdict: str) -> int:
     return {"pass": ExitStatus.OK, "fail": ExitStatus.CHECKS_FAILED}.get(verdict, ExitStatus.ERROR)
 
 
-def _fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "no data"
-    if unit == "ms":
-        return f"{value:.1f} ms"
-    if unit == "ratio":
-        return f"{value * 100:.2f}%"
-    if unit == "per_s":
-        return f"{value:.1f}/s"
-    if unit == "usd":
-        return f"${value:,.2f}"
-    return f"{value:g}"
-
-
 def _endpoint_lines(rep: Report, limit: int = 15) -> list[str]:
     """Errors by class, and one line per endpoint (the busiest first) when there is more than one
     or any failed: where a failing run's errors and slowness are."""
@@ -744,7 +731,7 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
 
         def with_span(key: str, value: float | None) -> str:
             span = spans.get(f"http.latency.{key}")
-            return _fmt(value, "ms") + (f" {format_interval(span, 'ms')}" if span else "")
+            return terminal_value(value, "ms") + (f" {format_interval(span, 'ms')}" if span else "")
 
         print(
             f"latency (corrected) p50 {with_span('p50', lat['p50'])}  p95 {with_span('p95', lat['p95'])}  "
@@ -782,14 +769,16 @@ def _print_summary(rep: Report, paths: dict[str, Path]) -> None:
         versus = ""
         if c["baseline"] is not None:
             delta = "" if c["delta_pct"] is None else f", {c['delta_pct']:+.1f}%"
-            versus = f" (baseline {_fmt(c['baseline'], c['unit'])}{delta})"
-        measured = _fmt(c["measured"], c["unit"]) + (counted(c) if c["measured"] is not None else "")
+            versus = f" (baseline {terminal_value(c['baseline'], c['unit'])}{delta})"
+        measured = terminal_value(c["measured"], c["unit"]) + (
+            counted(c) if c["measured"] is not None else ""
+        )
         if c.get("at_least"):
             measured = f">= {measured} ({at_least_reason(c)})"
         elif c.get("interval"):
             measured += " " + interval_text(c.get("interval") or [None, None], c["unit"])
         if "against" in c:  # an A/B comparison: its target was computed from the other side
-            versus += f" vs {c['op']} {_fmt(c['target'], c['unit'])}"
+            versus += f" vs {c['op']} {terminal_value(c['target'], c['unit'])}"
         guard = " (abort guard)" if c["abort_on_fail"] else ""
         print(f"  [{mark:>7}] {c['name'] + guard:<45} measured {measured}{versus}")
         if c.get("detail") and (c["status"] != "pass" or c.get("uncertain") or "noise_pct" in c):
@@ -963,55 +952,17 @@ def _cmd_runs(args: argparse.Namespace) -> int:
                 r.started_at,
                 r.verdict.upper() + (" (partial)" if r.partial else ""),
                 str(r.requests),
-                _fmt(r.latency_p95_ms, "ms"),
-                _fmt(r.error_rate, "ratio"),
+                terminal_value(r.latency_p95_ms, "ms"),
+                terminal_value(r.error_rate, "ratio"),
                 _short_location(r.location),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    for line in _history_changes(records):
+    for line in history_changes(records):
         print(line)
     return ExitStatus.OK
-
-
-# Where a plan's history changed, read on the figures a gate judges (surge.changepoints).
-_CHANGE_METRICS = (
-    ("latency_p95_ms", "p95", "ms"),
-    ("latency_p99_ms", "p99", "ms"),
-    ("error_rate", "error rate", "ratio"),
-)
-
-
-def _history_changes(records: list[RunRecord]) -> list[str]:
-    """Change points in each plan's history of complete runs of one load (oldest first): where
-    its p95, p99 or error rate stepped, and whether the step is beyond the runs' own variation."""
-    from surge.changepoints import MIN_SIDE, change_points
-
-    groups: dict[tuple[str, str], list[RunRecord]] = {}
-    for r in reversed(records):  # oldest first
-        if not r.partial and r.verdict != "error":
-            groups.setdefault((r.plan, r.load_hash), []).append(r)
-    lines: list[str] = []
-    for (plan, _), runs in groups.items():
-        if len(runs) < 2 * MIN_SIDE:
-            continue
-        for attr, label, unit in _CHANGE_METRICS:
-            series = [(r, getattr(r, attr)) for r in runs if getattr(r, attr) is not None]
-            for change in change_points([float(v) for _, v in series]):
-                pct = change.change_pct
-                moved = f", {pct:+.1f}%" if pct is not None else ""
-                lines.append(
-                    f"  {plan}: {label} changed at run {series[change.at][0].run_id}: "
-                    f"{_fmt(change.before, unit)} -> {_fmt(change.after, unit)} (medians{moved}; "
-                    f"p = {change.p_value:.3f})"
-                )
-    if lines:
-        lines.insert(
-            0, "changes in the history (complete runs of one load, oldest first; shown above: --limit):"
-        )
-    return lines
 
 
 def _find_record(history: RunHistory, ref: str) -> RunRecord:

@@ -11,6 +11,7 @@ from typing import Any
 
 from surge.cloud.client import DEFAULT_STACK, CloudRuns, RunStatus, describe_stack, raise_for_aws
 from surge.errors import UserError
+from surge.history_changes import history_changes
 from surge.progress import format_clock
 
 
@@ -171,6 +172,9 @@ def cmd_runs_cloud(args: argparse.Namespace) -> int:
             f"{r.get('run_id', '')!s:<44} {r.get('plan', '')!s:<20} {r.get('started_at', '')!s:<21}"
             f" {r.get('status', '')!s:<10} {r.get('verdict') or '—'!s:<8} {r.get('requests', 0)}"
         )
+    # Where each plan's cloud history changed, read as the local history's is (finished runs only).
+    for line in history_changes(runs.history().list(plan=args.plan, limit=args.limit)):
+        print(line)
     return 0
 
 

@@ -19,6 +19,7 @@ from surge.cloud.planner import Concurrency
 from surge.cloud.records import RunRecords
 from surge.errors import UserError
 from surge.plan import Plan
+from surge.store.history import DynamoHistory
 
 DEFAULT_STACK = "Surge"
 POLL_S = 2.0
@@ -125,6 +126,7 @@ class CloudRuns:
     ) -> None:
         self.info, self.s3, self.sfn = info, s3, sfn
         self.lambda_client = lambda_client
+        self.dynamodb = dynamodb
         self.records = RunRecords(info.table, dynamodb)
 
     def execution_arn(self, run_id: str) -> str:
@@ -226,6 +228,10 @@ class CloudRuns:
 
     def recent(self, plan: str | None = None, limit: int = 20) -> list[dict[str, object]]:
         return self.records.recent(limit=limit, plan=plan)
+
+    def history(self) -> DynamoHistory:
+        """The stack's history of finished runs, as the CLI's baselines and comparisons read it."""
+        return DynamoHistory(self.info.table, self.dynamodb)
 
     def download_report(self, run_id: str, dest: Path) -> dict[str, Path]:
         dest.mkdir(parents=True, exist_ok=True)

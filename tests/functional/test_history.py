@@ -482,3 +482,30 @@ def test_surge_runs_says_where_a_plans_history_changed(
         )
     assert main(["runs", "--history", str(tmp_path / "q.sqlite"), "--limit", "50"]) == 0
     assert "changes in the history" not in capsys.readouterr().out
+
+
+def test_surge_runs_cloud_says_where_the_stacks_history_changed(
+    aws_env: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cloud stack's history (its DynamoDB table, written by the workflow's Report step) is read
+    for change points as the local one is."""
+    import random
+
+    from surge import cli_cloud
+    from surge.cli import main
+    from surge.cloud.client import CloudRuns, StackInfo
+
+    history = DynamoHistory(TABLE, aws_env)
+    rng = random.Random(4)
+    for i in range(20):
+        p95 = (200.0 if i < 10 else 260.0) * (1 + rng.gauss(0, 0.05))
+        history.record(report(f"cloud-{i:02d}", f"2025-03-14T10:{i:02d}:00Z", p95=p95), f"s3://b/runs/{i}")
+    stack = StackInfo("b", TABLE, "arn:aws:states:eu-west-1:123456789012:stateMachine:surge", "eu-west-1")
+    monkeypatch.setattr(
+        cli_cloud, "connect", lambda args: CloudRuns(stack, s3=None, sfn=None, dynamodb=aws_env)
+    )
+    assert main(["runs", "--cloud", "--plan", "checkout", "--limit", "50", "--region", "eu-west-1"]) == 0
+    out = capsys.readouterr().out
+    assert "cloud-19" in out and "changes in the history" in out
+    (line,) = [x for x in out.splitlines() if "p95 changed" in x]
+    assert "checkout: p95 changed at run cloud-10:" in line

@@ -815,6 +815,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     import zlib
     from datetime import UTC, datetime
 
+    from surge.baseline import BaselineError
+    from surge.errors import PlanError
     from surge.plan import load_plan
     from surge.store.local import (
         PLAN_FILE,
@@ -834,7 +836,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if run_dir is None or not has_report(run_dir):
         raise UserError(f"no stored run at '{args.run}': pass a run folder or an id under ./surge-runs")
     plan_path = Path(args.plan) if args.plan else run_dir / PLAN_FILE
-    plan = load_plan(plan_path)
+    try:
+        plan = load_plan(plan_path)
+    except PlanError as exc:
+        if args.plan:
+            raise
+        # The run's own copy, not a plan the user is editing: say which file is wrong.
+        raise DamagedRunError(
+            f"{plan_path} is damaged (the run's stored plan does not load: {exc}); its files are left as they are"
+        ) from None
     old = read_report(run_dir)
     if plan.name != old["plan"] and not args.other_plan:
         raise UserError(
@@ -848,6 +858,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     prepare_run_dir(out_dir)
     try:
         return _reevaluate(args, run_dir, out_dir, plan, plan_path, old, stats, metrics, now)
+    except BaselineError as exc:
+        release_run_dir(out_dir)
+        if args.plan:
+            raise
+        raise BaselineError(f"{exc} (the baseline the run's stored plan names: {plan_path})") from None
     except UserError:
         release_run_dir(out_dir)
         raise

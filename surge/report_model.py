@@ -6,7 +6,9 @@ All durations are milliseconds, rates are fractions (0.01 == 1 %), throughput is
 
 from __future__ import annotations
 
-from typing import Literal, NotRequired, TypedDict
+from typing import Literal, NotRequired
+
+from typing_extensions import TypedDict
 
 from surge.stats import FailureSample
 

@@ -16,11 +16,12 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import NotRequired, TypedDict
+from typing import NotRequired
 
 from hdrh.histogram import HdrHistogram
 from pyhdrh import add_array as _c_add_array  # hdrh's C extension
 from pyhdrh import decode as _c_decode
+from typing_extensions import TypedDict
 
 from surge import hdr_read
 

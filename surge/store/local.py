@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import TypeAdapter, ValidationError
 
 from reports.render import write_reports
 from surge.errors import UserError
@@ -112,8 +114,8 @@ def read_metrics(run_dir: Path) -> ServiceMetrics | None:
 
 def read_results(run_dir: Path) -> RunStats:
     path = run_dir / RESULTS_FILE
-    data = _read_json(path)
-    problem = _shape_problem(data, _RESULTS_SHAPE) or _intervals_problem(data)
+    data = _as_stored(path, _read_json(path), RunStats)
+    problem = _intervals_problem(data)
     if problem:
         raise _damaged(path, problem)
     results: RunStats = data
@@ -122,12 +124,54 @@ def read_results(run_dir: Path) -> RunStats:
 
 def read_report(run_dir: Path) -> Report:
     path = run_dir / REPORT_FILE
-    data = _read_json(path)
-    problem = _shape_problem(data, _REPORT_SHAPE)
-    if problem:
-        raise _damaged(path, problem)
-    report: Report = data
+    report: Report = _as_stored(path, _read_json(path), Report)
     return report
+
+
+@functools.cache
+def _adapter(kind: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(kind)
+
+
+def _as_stored(path: Path, data: object, kind: Any) -> Any:
+    """``data`` as the type a run stores it as, every nested field checked (the type is the one
+    the writer used, so the reader relies on nothing the type does not say); else the file is
+    named as damaged with the first few fields that are wrong."""
+    if not isinstance(data, dict):
+        raise _damaged(path, f"the file is a {type(data).__name__}, not a JSON object")
+    try:
+        return _adapter(kind).validate_python(data)
+    except ValidationError as exc:
+        wrong = [f"{_where(e['loc'])} {_wrong(e['type'], e['msg'])}" for e in exc.errors()[:3]]
+        more = f" and {exc.error_count() - 3} more" if exc.error_count() > 3 else ""
+        raise _damaged(path, "; ".join(wrong) + more) from None
+
+
+_SAID = {
+    "missing": "is missing",
+    "dict_type": "should be a JSON object",
+    "list_type": "should be a list",
+    "string_type": "should be text",
+    "int_type": "should be a whole number",
+    "int_parsing": "should be a whole number",
+    "int_from_float": "should be a whole number",
+    "float_type": "should be a number",
+    "float_parsing": "should be a number",
+    "bool_type": "should be true or false",
+    "bool_parsing": "should be true or false",
+}
+
+
+def _wrong(kind: str, message: str) -> str:
+    """What is wrong with a field, in the file's terms (JSON's, not Python's)."""
+    return _SAID.get(kind) or message.replace("Input should", "should", 1)
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "the file"
 
 
 def _damaged(path: Path, why: str) -> DamagedRunError:
@@ -147,82 +191,15 @@ def _read_json(path: Path) -> Any:
         raise _damaged(path, f"not JSON: {exc}") from None
 
 
-_NUMBER = (int, float)
-# What the readers rely on: each key's type (nested shapes are checked where they are read).
-_RESULTS_SHAPE: dict[str, type | tuple[type, ...]] = {
-    "interval_s": _NUMBER,
-    "t0": _NUMBER,
-    "started_at": _NUMBER,
-    "ended_at": _NUMBER,
-    "workers": int,
-    "workers_failed": int,
-    "stopped_early": bool,
-    "errors": list,
-    "intervals": dict,
-    "health": list,
-}
-_REPORT_SHAPE: dict[str, type | tuple[type, ...]] = {
-    "run_id": str,
-    "plan": str,
-    "verdict": str,
-    "started_at": str,
-    "ended_at": str,
-    "checks": list,
-    "totals": dict,
-    "latency_ms": dict,
-    "service_time_ms": dict,
-    "endpoints": dict,
-    "phases": list,
-    "timeseries": list,
-}
-_INTERVAL_SHAPE: dict[str, type | tuple[type, ...]] = {"iterations": int, "dropped": int, "endpoints": dict}
-_ENDPOINT_SHAPE: dict[str, type | tuple[type, ...]] = {
-    "requests": int,
-    "errors": dict,
-    "status": dict,
-    "bytes": int,
-    "rt": str,
-    "st": str,
-}
+_INTERVAL_INDEX = re.compile(r"-?[0-9]+")
 
 
-def _shape_problem(data: object, shape: dict[str, type | tuple[type, ...]], where: str = "") -> str | None:
-    if not isinstance(data, dict):
-        return f"{where or 'the file'} is a {type(data).__name__}, not a JSON object"
-    for key, kind in shape.items():
-        if key not in data:
-            return f"{where}{key} is missing"
-        value = data[key]
-        if isinstance(value, bool) and kind is not bool:
-            return f"{where}{key} is not a {_kind_name(kind)}"
-        if not isinstance(value, kind):
-            return f"{where}{key} is not a {_kind_name(kind)}"
-    return None
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {
-        int: "whole number",
-        float: "number",
-        str: "text",
-        list: "list",
-        dict: "JSON object",
-        bool: "true/false",
-    }
-    return "number" if isinstance(kind, tuple) else names.get(kind, kind.__name__)
-
-
-def _intervals_problem(data: dict[str, Any]) -> str | None:
-    for key, interval in data["intervals"].items():
-        if not str(key).lstrip("-").isdigit():
-            return f"intervals: '{key}' is no interval index"
-        problem = _shape_problem(interval, _INTERVAL_SHAPE, f"intervals[{key}].")
-        if problem:
-            return problem
-        for name, endpoint in interval["endpoints"].items():
-            problem = _shape_problem(endpoint, _ENDPOINT_SHAPE, f"intervals[{key}].endpoints[{name}].")
-            if problem:
-                return problem
+def _intervals_problem(data: RunStats) -> str | None:
+    """What the type cannot say: an interval's key is its index."""
+    for part in (data, *(data.get("targets") or {}).values()):
+        for key in part["intervals"]:
+            if not _INTERVAL_INDEX.fullmatch(key):
+                return f"intervals: '{key}' is no interval index"
     return None
 
 

@@ -388,7 +388,7 @@ def test_a_run_with_hooks_is_reevaluated_from_anywhere(tmp_path: Path, demo_targ
         (
             "results.json",
             lambda text: json.dumps({**json.loads(text), "intervals": []}),
-            "intervals is not a JSON object",
+            "intervals should be a JSON object",
         ),
         ("results.json", lambda text: text.replace('"rt": "', '"rt": "x!', 1), "holds a damaged run"),
         ("report.json", lambda text: "\x00\xff garbage", "report.json is damaged"),

@@ -1546,9 +1546,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        # A Ctrl-C while the parser and the command's modules load is an interrupt like any other.
+        args = build_parser().parse_args(argv)
         return int(args.func(args))
     except UserError as exc:
         from surge.redact import NO_REDACTION

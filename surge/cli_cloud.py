@@ -7,12 +7,14 @@ import sys
 import time
 import webbrowser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from surge.cloud.client import DEFAULT_STACK, CloudRuns, RunStatus, describe_stack, raise_for_aws
+from surge.cloud import DEFAULT_STACK
 from surge.errors import UserError
 from surge.history_changes import history_changes
-from surge.progress import format_clock
+
+if TYPE_CHECKING:
+    from surge.cloud.client import CloudRuns, RunStatus
 
 
 def add_cloud_options(p: argparse.ArgumentParser) -> None:
@@ -24,6 +26,8 @@ def add_cloud_options(p: argparse.ArgumentParser) -> None:
 
 
 def connect(args: argparse.Namespace, session_factory: Any = None) -> CloudRuns:
+    from surge.cloud.client import CloudRuns, describe_stack, raise_for_aws
+
     try:
         import boto3
 
@@ -55,6 +59,8 @@ class CloudProgress:
         self._last_print = 0.0
 
     def __call__(self, st: RunStatus) -> None:
+        from surge.progress import format_clock
+
         rec = st.record
         now = time.monotonic()
         requests = int(rec.get("requests", 0) or 0)  # type: ignore[call-overload]

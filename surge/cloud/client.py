@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from surge.cloud import layout
+from surge.cloud import DEFAULT_STACK, layout
 from surge.cloud.deployment import NO_HOSTS, DeploymentPolicy, parse_host_patterns
 from surge.cloud.inputs import upload_local_files
 from surge.cloud.planner import Concurrency
@@ -21,7 +21,6 @@ from surge.errors import UserError
 from surge.plan import Plan
 from surge.store.history import DynamoHistory
 
-DEFAULT_STACK = "Surge"
 POLL_S = 2.0
 REPORT_FILES = ("report.html", "report.md", "report.json", "junit.xml")
 

@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import io
 import json
+import logging
 import sys
 import threading
 import time
@@ -28,6 +29,8 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
+
+from surge.cloud import emf_log
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFINITION = ROOT / "statemachine" / "surge.asl.json"
@@ -225,6 +228,9 @@ class Harness:
         self.worker_error_bytes: dict[tuple[Any, Any], list[int]] = {}
         self.peak_in_flight = 0
         self.largest_payload = 0  # bytes: the largest event a function got or result it gave
+        # What the functions wrote to their logs as metrics (EMF lines): kept here, as CloudWatch
+        # would keep them, rather than flooding a failed test's output.
+        self.emf_lines: list[str] = []
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.s3 = boto3.client("s3", region_name=REGION)
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -461,6 +467,24 @@ def _enable_jsonata() -> None:
         moto_jsonata._eval_jsonata = lambda expression: jsonata.Jsonata(expression).evaluate(None)
 
 
+# moto's own warnings of what it does not emulate (docs/workflow.md says what AWS does instead):
+# said once here rather than in every failed test's log.
+MOTO_KNOWN_GAPS = ("moto.stepfunctions.parser.asl.parse.preprocessor",)
+
+
+@contextlib.contextmanager
+def _quiet(loggers: tuple[str, ...]) -> Iterator[None]:
+    found = [logging.getLogger(name) for name in loggers]
+    before = [log.level for log in found]
+    for log in found:
+        log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for log, level in zip(found, before, strict=True):
+            log.setLevel(level)
+
+
 @contextlib.contextmanager
 def sfn_workflow(
     monkeypatch: pytest.MonkeyPatch,
@@ -536,6 +560,8 @@ def sfn_workflow(
                 mock.patch.object(DistributedIterationComponent, "_map_run", _aws_map_run),
                 mock.patch.object(BackendDict, "_create_account_specific_backend", existing_backend_fast),
                 enforced(quotas),
+                emf_log.collect_into(harness.emf_lines.append),
+                _quiet(MOTO_KNOWN_GAPS),
             ):
                 _provision(harness, edit_definition)
                 yield harness

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from surge.baseline import resolve_baseline
-from surge.cloud import layout
+from surge.cloud import emf_log, layout
 from surge.cloud.emf import run_metrics_emf
 from surge.cloud.flows import run_cloud_flow, stored_setup
 from surge.cloud.inputs import baseline_reader
@@ -180,7 +180,7 @@ def _render(
     # What the run writes is masked once, in finish (cloud plans carry no `$env` values to mask).
     done = finish(plan, stats, facts, redactor=redactor_for(plan, {}), store=_S3Results(clients, history))
     # Headline figures as custom metrics through the log (EMF): trends across nightly runs.
-    print(json.dumps(run_metrics_emf(done.report, int(time.time() * 1000))))
+    emf_log.emit(run_metrics_emf(done.report, int(time.time() * 1000)))
     return done.report, done.written.location
 
 

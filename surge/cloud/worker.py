@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from surge.cloud import layout
+from surge.cloud import emf_log, layout
 from surge.cloud.deployment import policy_of
 from surge.cloud.emf import interval_metrics_emf
 from surge.cloud.flows import read_secrets, stored_setup
@@ -157,7 +157,7 @@ class _ProgressPublisher:
                 run_id=self.run_id,
                 worker=spec.worker_id,
             ):
-                print(json.dumps(record), flush=True)  # Lambda's log: CloudWatch extracts the metrics
+                emf_log.emit(record)  # Lambda's log: CloudWatch extracts the metrics
 
     def flush(self) -> None:
         with self._lock:

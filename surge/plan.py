@@ -690,6 +690,9 @@ class Loop(_Model):
         return float(min(self.max, 10))
 
 
+StepKind = Literal["request", "think", "poll", "aws", "mark", "stage", "loop", "if"]
+
+
 class Step(_Model):
     """One step of a flow: a request, a think time, a poll-until, an AWS call, a mark, a stage
     boundary, or a block of ``steps`` run in a ``loop`` or only ``if`` a condition holds."""
@@ -733,6 +736,25 @@ class Step(_Model):
                     f"{method}: {{url: {rest[method]!s}, {beside[0]}: ...}}"
                 )
         return data
+
+    # Code that walks steps matches on `kind` and ends in assert_never: a new kind is then a type
+    # error in every walker, never a step silently skipped (or counted as 0 s when sizing shards).
+    @property
+    def kind(self) -> StepKind:
+        """The one kind this step is (a validated step has exactly one)."""
+        if self.request is not None:
+            return "request"
+        if self.think is not None:
+            return "think"
+        if self.poll is not None:
+            return "poll"
+        if self.aws is not None:
+            return "aws"
+        if self.mark is not None:
+            return "mark"
+        if self.stage is not None:
+            return "stage"
+        return "loop" if self.loop is not None else "if"
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, assert_never
 
 from surge.cloud.execution_input import PER_WORKER_USERS, RunOptions
 from surge.engine.worker import plan_shapes
@@ -71,17 +71,26 @@ def iteration_in_flight_s(plan: Plan, latency_s: float) -> float:
 def _flow_s(plan: Plan, flow: list[Step], latency_s: float) -> float:
     seconds = 0.0
     for step in flow:
-        if step.request is not None:
-            seconds += min(latency_s, step.request.timeout or plan.defaults.timeout)
-        elif step.aws is not None:
-            seconds += latency_s
-        elif step.think is not None:
-            seconds += step.think.mean_s
-        elif step.poll is not None:
-            seconds += step.poll.timeout  # the longest it may wait for its condition
-        elif step.steps is not None:
-            passes = step.loop.expected_passes if step.loop is not None else 1.0  # an if: as if it ran
-            seconds += passes * _flow_s(plan, step.steps, latency_s)
+        match step.kind:
+            case "request":
+                assert step.request is not None
+                seconds += min(latency_s, step.request.timeout or plan.defaults.timeout)
+            case "aws":
+                seconds += latency_s
+            case "think":
+                assert step.think is not None
+                seconds += step.think.mean_s
+            case "poll":
+                assert step.poll is not None
+                seconds += step.poll.timeout  # the longest it may wait for its condition
+            case "loop" | "if":
+                assert step.steps is not None
+                passes = step.loop.expected_passes if step.loop is not None else 1.0  # an if: as if it ran
+                seconds += passes * _flow_s(plan, step.steps, latency_s)
+            case "mark" | "stage":
+                pass  # instants: they take no time
+            case unknown:
+                assert_never(unknown)
     return seconds
 
 

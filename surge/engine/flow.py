@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from jsonpath_ng.ext import parse as jsonpath_parse  # type: ignore[attr-defined]
 
@@ -558,22 +558,32 @@ def _steps(
 ) -> tuple[Step, ...]:
     steps: list[Step] = []
     for st in flow:
-        if st.request is not None:
-            steps.append(_request(plan, st.request, env, base_dir))
-        elif st.think is not None:
-            steps.append(Think(st.think))
-        elif st.poll is not None:
-            steps.append(_poll(plan, st.poll, env, base_dir))
-        elif st.mark is not None:
-            steps.append(Mark(st.mark))
-        elif st.stage is not None:
-            steps.append(StageStart(st.stage))
-        elif st.aws is not None:
-            steps.append(compile_aws_step(st.aws))
-        elif st.loop is not None and st.steps is not None:
-            steps.append(_loop(plan, st, env, base_dir))
-        elif st.if_ is not None and st.steps is not None:
-            steps.append(CompiledIf(_condition(st.if_, env), _steps(plan, st.steps, env, base_dir)))
+        match st.kind:
+            case "request":
+                assert st.request is not None
+                steps.append(_request(plan, st.request, env, base_dir))
+            case "think":
+                assert st.think is not None
+                steps.append(Think(st.think))
+            case "poll":
+                assert st.poll is not None
+                steps.append(_poll(plan, st.poll, env, base_dir))
+            case "mark":
+                assert st.mark is not None
+                steps.append(Mark(st.mark))
+            case "stage":
+                assert st.stage is not None
+                steps.append(StageStart(st.stage))
+            case "aws":
+                assert st.aws is not None
+                steps.append(compile_aws_step(st.aws))
+            case "loop":
+                steps.append(_loop(plan, st, env, base_dir))
+            case "if":
+                assert st.if_ is not None and st.steps is not None
+                steps.append(CompiledIf(_condition(st.if_, env), _steps(plan, st.steps, env, base_dir)))
+            case unknown:
+                assert_never(unknown)
     return tuple(steps)
 
 

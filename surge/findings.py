@@ -286,6 +286,24 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+# What a collector's note says when the caller may not read a metric (surge.metrics.aws): the
+# metrics exist, these credentials cannot see them.
+_UNREADABLE = ("access denied:", "expired or invalid")
+
+
+def _unreadable_note(service_metrics: Mapping[str, object]) -> str | None:
+    """The first note saying the declared services' metrics could not be read (permissions,
+    expired credentials), from the collection's own notes or any service's."""
+    found = service_metrics.get("notes")
+    notes: list[object] = list(found) if isinstance(found, list) else []
+    services = service_metrics.get("services")
+    if isinstance(services, Mapping):
+        for entry in services.values():
+            if isinstance(entry, Mapping) and isinstance(entry.get("notes"), list):
+                notes += entry["notes"]
+    return next((str(n) for n in notes if any(mark in str(n) for mark in _UNREADABLE)), None)
+
+
 def _where_to_look(plan: Plan, service_metrics: Mapping[str, object]) -> str:
     """What would say why, given what the plan declared and what was collected."""
     if plan.services or plan.cost is not None:
@@ -295,6 +313,13 @@ def _where_to_look(plan: Plan, service_metrics: Mapping[str, object]) -> str:
             return (
                 f"The declared services' metrics were not collected ({why}): run again where they "
                 "can be, so the run can judge them and say which part was slow"
+            )
+        unreadable = _unreadable_note(service_metrics)
+        if unreadable is not None:
+            return (
+                f"Some of the declared services' metrics could not be read ({unreadable}): give the "
+                "credentials the run uses that permission (docs/service-metrics.md, Permissions) and run "
+                "again, so the run can judge them and say which part was slow"
             )
         return (
             "The declared services' metrics do not explain it: look at the target's own logs and "

@@ -247,6 +247,13 @@ def test_no_clear_cause_lists_the_failed_checks_and_points_where_the_plan_can_lo
     )
     _, advice = recommendation(declared, {"collected": False, "notes": ["no AWS credentials found"]})
     assert "were not collected (no AWS credentials found)" in advice and "Declare" not in advice
+    # Collected, but these credentials may not read them: the permission is what to fix.
+    denied = "access denied: the role needs the IAM permission cloudwatch:GetMetricData (AccessDenied)"
+    _, advice = recommendation(
+        declared, {"collected": True, "notes": [], "services": {'lambda["api"]': {"notes": [denied]}}}
+    )
+    assert advice.startswith(f"Some of the declared services' metrics could not be read ({denied})")
+    assert "give the credentials the run uses that permission" in advice
     # A target on this machine has no AWS services to declare: its own logs are where to look.
     for target in ("http://127.0.0.1:8080", "http://localhost:9", "http://127.8.9.10", "http://[::1]:80"):
         _, advice = recommendation(plan_of(target=target), {})

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from surge.load_override import LoadOverride
     from surge.metrics.collect import ServiceMetrics
     from surge.plan import Plan
+    from surge.plan_set import PlanSetting
     from surge.redact import Redactor
     from surge.report_model import Report
     from surge.stats import RunStats
@@ -118,7 +119,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from surge.redact import redactor_for
 
     plan_path = Path(args.plan)
-    plan = load_plan(plan_path, target=args.target, cloud=args.cloud, load=_load_override(args))
+    plan = load_plan(
+        plan_path, target=args.target, cloud=args.cloud, load=_load_override(args), settings=tuple(args.set)
+    )
     baseline = ""
     if isinstance(plan.baseline, BaselineFile) and is_s3_uri(plan.baseline.file):
         baseline = f"  baseline: {plan.baseline.file} (read by the cloud run when it starts)"
@@ -201,7 +204,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     plan_path = Path(args.plan)
     load = _load_override(args)
-    plan = load_plan(plan_path, target=args.target, cloud=args.cloud, load=load)
+    plan = load_plan(plan_path, target=args.target, cloud=args.cloud, load=load, settings=tuple(args.set))
+    if args.set:
+        print("surge: set from the command line: " + ", ".join(s.text for s in args.set), file=sys.stderr)
     if load:
         print(
             f"surge: the load from the command line: {load.describe()} (in place of the plan's phases)",
@@ -1239,6 +1244,15 @@ def _load_override(args: argparse.Namespace) -> LoadOverride | None:
     return load or None
 
 
+def _setting(text: str) -> PlanSetting:
+    from surge.plan_set import parse_setting
+
+    try:
+        return parse_setting(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _duration(text: str) -> float:
     """A positive duration: 90s, 10m, 1h30m, 500ms, or seconds (--duration)."""
     from surge.units import parse_duration_s
@@ -1260,7 +1274,7 @@ def _positive_number(text: str) -> float:
 def _add_load_options(parser: argparse.ArgumentParser) -> None:
     """The load on the command line, as k6 (--vus, --duration) and Locust (-u, -r, -t) take it."""
     group = parser.add_argument_group(
-        "load from the command line (in place of the plan's phases; the run stores the plan as it ran)"
+        "the plan from the command line (in place of its phases or fields; the run stores the plan as it ran)"
     )
     group.add_argument(
         "-u",
@@ -1290,6 +1304,16 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
         type=_positive_number,
         metavar="R",
         help="with --users: start R users per second (a ramp from 0 first), as Locust's -r",
+    )
+    group.add_argument(
+        "--set",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="set one field of the plan, e.g. 'load.phases[sustained].rate=200' or 'defaults.timeout=5s' "
+        "(lists by index or by their items' name; the value read as YAML; repeatable; as Artillery's "
+        "--overrides)",
     )
 
 

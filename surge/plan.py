@@ -39,6 +39,7 @@ from surge.metrics.bind import bind_thresholds, threshold_problem
 from surge.metrics.spec import CostSpec, Services
 from surge.pause import PAUSE_SCHEMA, Pause, parse_pause
 from surge.plan_refs import WithSecretPlaceholders, env_names
+from surge.plan_set import PlanSetting, apply_settings
 from surge.template import TemplateError, compile_structure, structure_calls, structure_variables
 from surge.thresholds import (
     TARGET_NAMESPACES,
@@ -1867,13 +1868,25 @@ def read_data_rows(path: Path) -> list[dict[str, str]]:
         return [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
-def plan_model(data: object, *, target: str | None = None, load: LoadOverride | None = None) -> Plan:
+def plan_model(
+    data: object,
+    *,
+    target: str | None = None,
+    load: LoadOverride | None = None,
+    settings: tuple[PlanSetting, ...] = (),
+) -> Plan:
     """The plan's structure only (fields, types, limits), no cross-field checks and no files read.
     ``target``: a URL for the plan's one target, or for an A/B plan NAME=URL pairs separated by
     commas (``--target ecs=https://old,sst=https://new``). ``load``: the load given on the command
-    line, put in place of the plan's. Raises PlanError listing every problem."""
+    line, put in place of the plan's. ``settings``: fields set on the command line (--set), put in
+    first. Raises PlanError listing every problem."""
     if not isinstance(data, dict):
         raise PlanError("the plan must be a YAML mapping with name, target, load and scenarios")
+    if settings:
+        try:
+            data = apply_settings(data, settings)
+        except ValueError as exc:
+            raise PlanError(str(exc)) from None
     if load and isinstance(data.get("load"), Mapping):
         data = {**data, "load": load.apply(data["load"])}
     if target is not None and isinstance(data.get("targets"), dict) and data["targets"]:
@@ -1908,10 +1921,11 @@ def parse_plan(
     environ: Mapping[str, str] | None = None,
     cloud: bool = False,
     load: LoadOverride | None = None,
+    settings: tuple[PlanSetting, ...] = (),
 ) -> Plan:
     """Validate a plan's data. Raises PlanError listing every problem found. ``cloud``: see
     :func:`semantic_problems`."""
-    plan = plan_model(data, target=target, load=load)
+    plan = plan_model(data, target=target, load=load, settings=settings)
     problems = semantic_problems(plan, base_dir or Path.cwd(), environ, cloud=cloud)
     if problems:
         raise PlanError("the plan is invalid:", problems)
@@ -1925,6 +1939,7 @@ def load_plan(
     environ: Mapping[str, str] | None = None,
     cloud: bool = False,
     load: LoadOverride | None = None,
+    settings: tuple[PlanSetting, ...] = (),
 ) -> Plan:
     from surge.plan_document import MAX_PLAN_BYTES, parse_document
 
@@ -1945,4 +1960,6 @@ def load_plan(
             f"{path} looks like {tool.title} script, not a surge plan; write the plan that does the "
             f"same with `surge import {tool.command} {path} -o plan.yaml` (docs/migrating.md)"
         )
-    return parse_plan(data, base_dir=path.parent, target=target, environ=environ, cloud=cloud, load=load)
+    return parse_plan(
+        data, base_dir=path.parent, target=target, environ=environ, cloud=cloud, load=load, settings=settings
+    )

@@ -322,4 +322,15 @@ def test_the_load_from_the_command_line_is_what_runs_and_what_is_stored(
     assert proc.returncode == 2 and "--duration" in proc.stderr and "Traceback" not in proc.stderr
     proc = surge("validate", str(plan), "-u", "10", "-r", "2", "-t", "1m", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # One field of one phase (--set): by the phase's name; a phase that is not there is named.
+    proc = surge("validate", str(plan), "--set", "load.phases[nope].rate=5", cwd=tmp_path)
+    assert proc.returncode == 2 and "has no item [nope] (its items: steady)" in proc.stderr
+    proc = surge("validate", str(plan), "--set", "load.phases[steady].rate=-5", cwd=tmp_path)
+    assert proc.returncode == 2 and "load.phases[0].rate" in proc.stderr  # the plan's own check
     assert demo_target.stats()["requests"] == before
+    out = tmp_path / "set"
+    proc = surge("run", str(plan), "--set", "load.phases[steady].rate=12", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "set from the command line: load.phases[steady].rate=12" in proc.stderr
+    assert json.loads((out / "report.json").read_text())["totals"]["requests"] == 24  # 2 s at 12/s
+    assert yaml.safe_load((out / "plan.yaml").read_text())["load"]["phases"][0]["rate"] == 12

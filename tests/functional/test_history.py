@@ -491,7 +491,7 @@ def test_surge_runs_cloud_says_where_the_stacks_history_changed(
     for change points as the local one is."""
     import random
 
-    from surge import cli_cloud
+    from surge.cli import cloud as cli_cloud
     from surge.cli import main
     from surge.cloud.client import CloudRuns, StackInfo
 

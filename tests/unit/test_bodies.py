@@ -72,26 +72,26 @@ def test_rendered_bytes(tmp_path: Path) -> None:
 
 
 def test_a_stored_plan_names_its_files_absolutely_so_surge_report_can_revalidate_it(tmp_path: Path) -> None:
-    from surge.cli import _portable
+    from surge.cli.run import portable
     from surge.plan import FilePart, semantic_problems
 
     (tmp_path / "img.png").write_bytes(b"PNG")
     plan = parse_plan(
         with_flow({"post": {"url": "/m", "multipart": {"img": {"path": "img.png"}}}}), base_dir=tmp_path
     )
-    stored = _portable(plan, tmp_path)
+    stored = portable(plan, tmp_path)
     part = stored.scenarios[0].flow[0].request.multipart["img"]  # type: ignore[union-attr,index]
     assert isinstance(part, FilePart) and part.path == str(tmp_path / "img.png")
     assert semantic_problems(stored, Path("/elsewhere")) == []  # a run folder anywhere
-    assert _portable(stored, tmp_path) is stored  # nothing left to change
+    assert portable(stored, tmp_path) is stored  # nothing left to change
 
 
 def test_a_stored_plan_names_files_of_setup_steps_absolutely_too(tmp_path: Path) -> None:
-    from surge.cli import _portable
+    from surge.cli.run import portable
     from surge.plan import file_parts
 
     (tmp_path / "seed.bin").write_bytes(b"x")
     data = with_flow({"get": "/"})
     data["setup"] = [{"post": {"url": "/seed", "multipart": {"f": {"path": "seed.bin"}}}}]
-    stored = _portable(parse_plan(data, base_dir=tmp_path), tmp_path)
+    stored = portable(parse_plan(data, base_dir=tmp_path), tmp_path)
     assert [part.path for _, part in file_parts(stored)] == [str(tmp_path / "seed.bin")]

@@ -93,7 +93,7 @@ def test_docs_plans_md_is_generated_from_the_models() -> None:
 
 
 def test_the_starter_plan_names_the_schema_and_is_valid_by_it(validator: Any) -> None:
-    from surge.cli import STARTER_PLAN
+    from surge.cli.commands import STARTER_PLAN
     from surge.plan_schema import SCHEMA_FILE
 
     assert STARTER_PLAN.startswith(f"# yaml-language-server: $schema=./{SCHEMA_FILE}\n")

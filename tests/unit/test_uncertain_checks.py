@@ -13,7 +13,7 @@ import pytest
 
 from reports import render_html, render_markdown
 from reports.markdown import format_interval
-from surge.cli import _endpoint_lines
+from surge.cli.terminal import endpoint_lines
 from surge.evaluate import WithinUncertainty, evaluate
 from surge.finish import build_report
 from surge.plan import parse_plan
@@ -143,4 +143,4 @@ def test_every_endpoint_and_phase_reports_its_p95_and_p99_with_an_interval() -> 
     assert format_interval(spans['phase["main"].latency.p99'], "ms") in phase_row
     page = render_html(report)
     assert html.escape(a95) in page or a95 in page
-    assert any(a95 in line for line in _endpoint_lines(report))  # the terminal's endpoint table
+    assert any(a95 in line for line in endpoint_lines(report))  # the terminal's endpoint table

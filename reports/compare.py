@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from reports.html import _CSS, Cell, _e, _note, _section, _table
+from reports.html import REPORT_CSS, Cell, escape_html, html_note, html_section, html_table
 from reports.markdown import DASH, format_datetime, format_delta, format_value
 from surge.baseline import (
     NOISE_MIN_RUNS,
@@ -234,9 +234,9 @@ def _summary(rows: Sequence[ComparisonRow]) -> str:
         return "<p>No metric changed in a direction that matters.</p>"
     parts = []
     if worse:
-        parts.append(_note("bad", f"B is worse on {len(worse)}:", ", ".join(worse)))
+        parts.append(html_note("bad", f"B is worse on {len(worse)}:", ", ".join(worse)))
     if better:
-        parts.append(f"<p>B is better on {len(better)}: {_e(', '.join(better))}.</p>")
+        parts.append(f"<p>B is better on {len(better)}: {escape_html(', '.join(better))}.</p>")
     return "".join(parts)
 
 
@@ -246,7 +246,7 @@ def _metrics_table(rows: Sequence[ComparisonRow], a_id: str, b_id: str) -> str:
         name: Cell = (row.label, "") if row.group == "headline" else (row.metric, "mono")
         change: Cell = (_change(row), row.judgement) if row.judgement else _change(row)
         body.append([name, format_value(row.a, row.unit), format_value(row.b, row.unit), change])
-    return _table(("Metric", f"A {a_id}", f"B {b_id}", "B vs A"), body, (1, 2, 3))
+    return html_table(("Metric", f"A {a_id}", f"B {b_id}", "B vs A"), body, (1, 2, 3))
 
 
 def render_compare_html(a: RunRecord, b: RunRecord, rows: Sequence[ComparisonRow] | None = None) -> str:
@@ -268,19 +268,21 @@ def render_compare_html(a: RunRecord, b: RunRecord, rows: Sequence[ComparisonRow
     phases = [r for r in rows if r.group == "phases"]
     body = "".join(
         [
-            f'<header class="banner compare"><div><h1>{_e(a.plan)}'
-            + ("" if a.plan == b.plan else f" vs {_e(b.plan)}")
+            f'<header class="banner compare"><div><h1>{escape_html(a.plan)}'
+            + ("" if a.plan == b.plan else f" vs {escape_html(b.plan)}")
             + '</h1><p class="meta">Run comparison: B against A</p></div></header>',
-            _section("runs", "Runs", _table(("", "Run", "Plan", "Started", "Verdict", "Artifacts"), runs)),
-            _section("summary", "Summary", _summary(rows)),
-            _section("headline", "Headline", _metrics_table(headline, a.run_id, b.run_id)),
-            _section("checks", "Checked metrics", _metrics_table(checks, a.run_id, b.run_id))
+            html_section(
+                "runs", "Runs", html_table(("", "Run", "Plan", "Started", "Verdict", "Artifacts"), runs)
+            ),
+            html_section("summary", "Summary", _summary(rows)),
+            html_section("headline", "Headline", _metrics_table(headline, a.run_id, b.run_id)),
+            html_section("checks", "Checked metrics", _metrics_table(checks, a.run_id, b.run_id))
             if checks
             else "",
-            _section("endpoints", "Endpoints", _metrics_table(endpoints, a.run_id, b.run_id))
+            html_section("endpoints", "Endpoints", _metrics_table(endpoints, a.run_id, b.run_id))
             if endpoints
             else "",
-            _section("phases", "Phases", _metrics_table(phases, a.run_id, b.run_id)) if phases else "",
+            html_section("phases", "Phases", _metrics_table(phases, a.run_id, b.run_id)) if phases else "",
             "<p class='hint'>B vs A: percent change of B against A; better or worse where the metric "
             "has a direction (latency, errors and cost: lower is better; throughput: higher); within "
             "noise when the change is no larger than the noise the plan's regression rule reads (both runs' own "
@@ -292,8 +294,8 @@ def render_compare_html(a: RunRecord, b: RunRecord, rows: Sequence[ComparisonRow
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta name="generator" content="surge"><title>{_e(title)}</title>'
-        f"<style>{_CSS}{_COMPARE_CSS}</style></head><body><main>{body}</main></body></html>\n"
+        f'<meta name="generator" content="surge"><title>{escape_html(title)}</title>'
+        f"<style>{REPORT_CSS}{_COMPARE_CSS}</style></head><body><main>{body}</main></body></html>\n"
     )
 
 

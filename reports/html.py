@@ -76,7 +76,16 @@ from reports.services import (
 from reports.targets import targets_view, together
 from surge.report_model import Check, Report
 
-__all__ = ["chart_data", "render_html"]
+__all__ = [
+    "REPORT_CSS",
+    "Cell",
+    "chart_data",
+    "escape_html",
+    "html_note",
+    "html_section",
+    "html_table",
+    "render_html",
+]
 
 Cell = str | tuple[str, str]  # plain text, or (text, CSS class)
 
@@ -140,7 +149,7 @@ def _library() -> str:
 # --- HTML building blocks -------------------------------------------------------------------------
 
 
-def _e(text: object) -> str:
+def escape_html(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
@@ -148,10 +157,10 @@ def _cell(tag: str, cell: Cell, numeric: bool) -> str:
     text, css = (cell, "") if isinstance(cell, str) else cell
     classes = " ".join(c for c in (css, "num" if numeric else "") if c)
     attr = f' class="{classes}"' if classes else ""
-    return f"<{tag}{attr}>{_e(text)}</{tag}>"
+    return f"<{tag}{attr}>{escape_html(text)}</{tag}>"
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[Cell]], numeric: Container[int] = ()) -> str:
+def html_table(headers: Sequence[str], rows: Iterable[Sequence[Cell]], numeric: Container[int] = ()) -> str:
     head = "".join(_cell("th", h, i in numeric) for i, h in enumerate(headers))
     body = "".join(
         "<tr>" + "".join(_cell("td", c, i in numeric) for i, c in enumerate(row)) + "</tr>" for row in rows
@@ -162,12 +171,12 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Cell]], numeric: Cont
     return f'<div class="table-wrap">{table}</div>'
 
 
-def _section(section_id: str, title: str, *parts: str) -> str:
-    return f'<section id="{section_id}"><h2>{_e(title)}</h2>{"".join(parts)}</section>'
+def html_section(section_id: str, title: str, *parts: str) -> str:
+    return f'<section id="{section_id}"><h2>{escape_html(title)}</h2>{"".join(parts)}</section>'
 
 
-def _note(kind: str, title: str, text: str) -> str:
-    return f'<div class="note {kind}" role="note"><strong>{_e(title)}</strong> {_e(text)}</div>'
+def html_note(kind: str, title: str, text: str) -> str:
+    return f'<div class="note {kind}" role="note"><strong>{escape_html(title)}</strong> {escape_html(text)}</div>'
 
 
 def _notes(notes: Sequence[str]) -> str:
@@ -176,11 +185,11 @@ def _notes(notes: Sequence[str]) -> str:
     titles = (("Note:", "Notes:"), ("About this figure:", "About these figures:"))
     for kind, (one, many), group in zip(("warn", "info"), titles, split_notes(notes), strict=True):
         if len(group) == 1:
-            boxes.append(_note(kind, one, group[0]))
+            boxes.append(html_note(kind, one, group[0]))
         elif group:
-            items = "".join(f"<li>{_e(n)}</li>" for n in group)
+            items = "".join(f"<li>{escape_html(n)}</li>" for n in group)
             boxes.append(
-                f'<div class="note {kind}" role="note"><strong>{_e(many)}</strong><ul>{items}</ul></div>'
+                f'<div class="note {kind}" role="note"><strong>{escape_html(many)}</strong><ul>{items}</ul></div>'
             )
     return "".join(boxes)
 
@@ -204,16 +213,16 @@ def _banner(report: Report) -> str:
     label = verdict_label(report) + (" · PARTIAL" if report["partial"] else "")
     meta = " · ".join(
         [
-            f"Run <code>{_e(report['run_id'])}</code>",
-            f"{_e(format_datetime(report['started_at']))} → {_e(format_datetime(report['ended_at']))}",
-            _e(format_duration(report["duration_s"])),
-            f"Target <code>{_e(report['target'])}</code>",
-            _e(f"{report['mode']}, {report['model']} model"),
+            f"Run <code>{escape_html(report['run_id'])}</code>",
+            f"{escape_html(format_datetime(report['started_at']))} → {escape_html(format_datetime(report['ended_at']))}",
+            escape_html(format_duration(report["duration_s"])),
+            f"Target <code>{escape_html(report['target'])}</code>",
+            escape_html(f"{report['mode']}, {report['model']} model"),
         ]
     )
     return (
-        f'<header class="banner verdict-{_e(verdict)}"><div class="verdict">{_e(label)}</div>'
-        f'<div><h1>{_e(report["plan"])}</h1><p class="meta">{meta}</p></div></header>'
+        f'<header class="banner verdict-{escape_html(verdict)}"><div class="verdict">{escape_html(label)}</div>'
+        f'<div><h1>{escape_html(report["plan"])}</h1><p class="meta">{meta}</p></div></header>'
     )
 
 
@@ -221,18 +230,18 @@ def _alerts(report: Report) -> str:
     notes = []
     reeval = reevaluation_note(report)
     if reeval:
-        notes.append(_note("warn", "Re-evaluation:", reeval + "."))
+        notes.append(html_note("warn", "Re-evaluation:", reeval + "."))
     findings = validity_findings(report)
     if findings:
-        notes.append(_note("bad", "Not a valid test:", " ".join(f + "." for f in findings)))
+        notes.append(html_note("bad", "Not a valid test:", " ".join(f + "." for f in findings)))
     partial = partial_note(report)
     if partial:
         notes.append(
-            _note("warn", partial + ".", "The figures cover only the part of the run that completed.")
+            html_note("warn", partial + ".", "The figures cover only the part of the run that completed.")
         )
     if report["verdict"] == "error" and report["error"]:
-        notes.append(_note("bad", "Error:", report["error"]))
-    notes += [_note("warn", "Warning:", w) for w in generator_warnings(report)]
+        notes.append(html_note("bad", "Error:", report["error"]))
+    notes += [html_note("warn", "Warning:", w) for w in generator_warnings(report)]
     return "".join(notes)
 
 
@@ -244,8 +253,8 @@ def _failed_check_line(check: Check) -> str:
         if check["baseline"] is not None:
             baseline = format_value(check["baseline"], check["unit"])
             detail += f" (baseline {baseline}, {format_delta(check['delta_pct'])})"
-    badge = f'<span class="badge st-{check["status"]}">{_e(status_label(check["status"]))}</span>'
-    return f"<li>{badge} <code>{_e(check_label(check))}</code> {_e(detail)}</li>"
+    badge = f'<span class="badge st-{check["status"]}">{escape_html(status_label(check["status"]))}</span>'
+    return f"<li>{badge} <code>{escape_html(check_label(check))}</code> {escape_html(detail)}</li>"
 
 
 def _summary_text(checks: Sequence[Check]) -> str:
@@ -262,9 +271,9 @@ def _summary_text(checks: Sequence[Check]) -> str:
 
 def _card(label: str, value: str, sub: str = "", status: str = "") -> str:
     css = f"value st-{status}" if status else "value"
-    extra = f'<div class="sub">{_e(sub)}</div>' if sub else ""
+    extra = f'<div class="sub">{escape_html(sub)}</div>' if sub else ""
     return (
-        f'<div class="card"><div class="label">{_e(label)}</div><div class="{css}">{_e(value)}</div>'
+        f'<div class="card"><div class="label">{escape_html(label)}</div><div class="{css}">{escape_html(value)}</div>'
         f"{extra}</div>"
     )
 
@@ -286,10 +295,10 @@ def _summary(report: Report) -> str:
             _card(f"p95 {name}", format_latency(t["latency_ms"], "p95")) for name, t in targets.items()
         ]
     failed_list = f'<ul class="failed">{"".join(map(_failed_check_line, failed))}</ul>' if failed else ""
-    return _section(
+    return html_section(
         "summary",
         "Summary",
-        f"<p>{_e(_summary_text(report['checks']))}</p>",
+        f"<p>{escape_html(_summary_text(report['checks']))}</p>",
         failed_list,
         f'<div class="cards">{"".join(cards)}</div>',
     )
@@ -302,23 +311,23 @@ def _findings(report: Report) -> str:
         return ""
     items = []
     for f in findings:
-        evidence = "".join(f"<li>{_e(line)}</li>" for line in f["evidence"])
+        evidence = "".join(f"<li>{escape_html(line)}</li>" for line in f["evidence"])
         advice = (
-            f"<p class='advice'><strong>What to do:</strong> {_e(f['recommendation'])}</p>"
+            f"<p class='advice'><strong>What to do:</strong> {escape_html(f['recommendation'])}</p>"
             if f.get("recommendation")
             else ""
         )
         items.append(
-            f"<li class='finding {_e(f['kind'])}'><strong>{_e(f['title'])}</strong>"
+            f"<li class='finding {escape_html(f['kind'])}'><strong>{escape_html(f['title'])}</strong>"
             f"{f'<ul>{evidence}</ul>' if evidence else ''}{advice}</li>"
         )
-    return _section("findings", "Findings", f"<ol class='findings'>{''.join(items)}</ol>")
+    return html_section("findings", "Findings", f"<ol class='findings'>{''.join(items)}</ol>")
 
 
 def _signoff(report: Report) -> str:
     checks = report["checks"]
     if not checks:
-        return _section("signoff", "Sign-off", "<p>No checks were defined for this run.</p>")
+        return html_section("signoff", "Sign-off", "<p>No checks were defined for this run.</p>")
     rows = [
         [
             (check_label(c), "mono"),
@@ -330,15 +339,17 @@ def _signoff(report: Report) -> str:
         ]
         for c in checks
     ]
-    table = _table(("Metric", "Target", "Baseline", "Measured", "Delta", "Status"), rows, (2, 3, 4))
+    table = html_table(("Metric", "Target", "Baseline", "Measured", "Delta", "Status"), rows, (2, 3, 4))
     note = (
         "<p class='hint'>Delta: measured against the baseline, green when better for the check, red "
         "when worse. NO DATA never passes.</p>"
     )
     lines = [*baseline_lines(report), *judgement_lines(report)]
-    baseline = f'<ul class="baseline">{"".join(f"<li>{_e(x)}</li>" for x in lines)}</ul>' if lines else ""
-    signature = f"<p class='signature'>{_e(SIGNATURE)}</p>"
-    return _section("signoff", "Sign-off", table, note, baseline, signature)
+    baseline = (
+        f'<ul class="baseline">{"".join(f"<li>{escape_html(x)}</li>" for x in lines)}</ul>' if lines else ""
+    )
+    signature = f"<p class='signature'>{escape_html(SIGNATURE)}</p>"
+    return html_section("signoff", "Sign-off", table, note, baseline, signature)
 
 
 def _targets(report: Report) -> str:
@@ -346,7 +357,7 @@ def _targets(report: Report) -> str:
     view = targets_view(report)
     if view is None:
         return ""
-    heads = _table(
+    heads = html_table(
         ("Target", "URL", "Its checks"),
         [
             [
@@ -359,8 +370,8 @@ def _targets(report: Report) -> str:
     )
     parts = [
         heads,
-        f"<p class='hint'>The same load on each: {_e(view.load)}. Changes are against "
-        f"{_e(view.names[0])}, green when better, red when worse.</p>",
+        f"<p class='hint'>The same load on each: {escape_html(view.load)}. Changes are against "
+        f"{escape_html(view.names[0])}, green when better, red when worse.</p>",
     ]
     for table in view.tables:
         headers = (table.first_column, *view.names, *view.delta_headers)
@@ -372,20 +383,22 @@ def _targets(report: Report) -> str:
             ]
             for row in table.rows
         ]
-        parts.append(f"<h3>{_e(table.title)}</h3>" + _table(headers, rows, range(1, len(headers))))
-    return _section("targets", "Targets compared", *parts)
+        parts.append(
+            f"<h3>{escape_html(table.title)}</h3>" + html_table(headers, rows, range(1, len(headers)))
+        )
+    return html_section("targets", "Targets compared", *parts)
 
 
 def _charts(charts: Sequence[ChartSpec]) -> str:
     if not charts:
-        return _section("charts", "Over time", "<p>No time series was recorded for this run.</p>")
+        return html_section("charts", "Over time", "<p>No time series was recorded for this run.</p>")
     figures = "".join(
-        f'<figure class="chart-box"><figcaption>{_e(c["title"])}</figcaption>'
-        f'<div class="chart" id="{_e(c["id"])}"></div></figure>'
+        f'<figure class="chart-box"><figcaption>{escape_html(c["title"])}</figcaption>'
+        f'<div class="chart" id="{escape_html(c["id"])}"></div></figure>'
         for c in charts
     )
     hint = "<p class='hint screen-only'>Drag across a chart to zoom, double-click to reset.</p>"
-    return _section("charts", "Over time", hint, figures)
+    return html_section("charts", "Over time", hint, figures)
 
 
 def _latency(report: Report) -> str:
@@ -401,10 +414,14 @@ def _latency(report: Report) -> str:
         for key, label in LATENCY_KEYS
     ]
     heads = ("Statistic", "Response time (corrected)", *(("95% interval",) if spans else ()), "Service time")
-    table = _table(heads, rows, (1, 2, 3) if spans else (1, 2))
+    table = html_table(heads, rows, (1, 2, 3) if spans else (1, 2))
     line = uncertainty_line(report)
-    hint = f"<p class='hint'>{_e(line)} (neighbouring requests' correlation included).</p>" if line else ""
-    return _section("latency", "Latency" + together(report), table, hint)
+    hint = (
+        f"<p class='hint'>{escape_html(line)} (neighbouring requests' correlation included).</p>"
+        if line
+        else ""
+    )
+    return html_section("latency", "Latency" + together(report), table, hint)
 
 
 def _applied_load(report: Report) -> str:
@@ -412,9 +429,9 @@ def _applied_load(report: Report) -> str:
     if not load:
         return ""
     rows: list[list[Cell]] = [list(r) for r in applied_load_rows(load)]
-    table = _table(("Phase", "Duration", "Planned", "Iterations started", "Requests/s"), rows, (1, 3, 4))
-    items = "".join(f"<li>{_e(line)}</li>" for line in applied_load_lines(load))
-    return _section("applied-load", "Applied load", table, f"<ul class='baseline'>{items}</ul>")
+    table = html_table(("Phase", "Duration", "Planned", "Iterations started", "Requests/s"), rows, (1, 3, 4))
+    items = "".join(f"<li>{escape_html(line)}</li>" for line in applied_load_lines(load))
+    return html_section("applied-load", "Applied load", table, f"<ul class='baseline'>{items}</ul>")
 
 
 def _totals(report: Report) -> str:
@@ -429,7 +446,7 @@ def _totals(report: Report) -> str:
         ["Received", format_bytes(t["bytes_received"])],
         ["Sent (request bodies)", format_bytes(t["bytes_sent"]) if "bytes_sent" in t else DASH],
     ]
-    return _section("totals", "Totals" + together(report), _table(("Total", "Value"), rows, (1,)))
+    return html_section("totals", "Totals" + together(report), html_table(("Total", "Value"), rows, (1,)))
 
 
 def _endpoints(report: Report) -> str:
@@ -440,17 +457,17 @@ def _endpoints(report: Report) -> str:
         cells: list[Cell] = list(endpoint_cells(report, name))
         cells[0] = (name, "mono")
         rows.append(cells)
-    table = _table(ENDPOINT_HEADERS, rows, range(1, 10))
+    table = html_table(ENDPOINT_HEADERS, rows, range(1, 10))
     if report.get("uncertainty"):
-        table += f"<p class='hint'>{_e(SCOPED_INTERVAL_NOTE)}</p>"
-    return _section("endpoints", "Endpoints" + together(report), table)
+        table += f"<p class='hint'>{escape_html(SCOPED_INTERVAL_NOTE)}</p>"
+    return html_section("endpoints", "Endpoints" + together(report), table)
 
 
 def _phases(report: Report) -> str:
     if not report["phases"]:
         return ""
     rows: list[Sequence[Cell]] = [phase_cells(report, p) for p in report["phases"]]
-    return _section("phases", "Phases" + together(report), _table(PHASE_HEADERS, rows, range(1, 10)))
+    return html_section("phases", "Phases" + together(report), html_table(PHASE_HEADERS, rows, range(1, 10)))
 
 
 def _recovery(report: Report) -> str:
@@ -458,8 +475,8 @@ def _recovery(report: Report) -> str:
     if not entries:
         return ""
     rows: list[list[Cell]] = [list(row) for row in recovery_rows(entries)]
-    table = _table(("Recovery", "Clock from", "Back when", "Back at", "Took"), rows, (3, 4))
-    return _section("recovery", "Recovery", table)
+    table = html_table(("Recovery", "Clock from", "Back when", "Back at", "Took"), rows, (3, 4))
+    return html_section("recovery", "Recovery", table)
 
 
 def _stages(report: Report) -> str:
@@ -485,9 +502,9 @@ def _stages(report: Report) -> str:
         if s["failures_by_class"]:
             failed += " (" + ", ".join(f"{k} {v}" for k, v in s["failures_by_class"].items()) + ")"
         rows.append(
-            f"<tr><td>{_e(name)}</td><td class='num'>{_e(format_count(s['count']))}</td>"
-            f"<td class='num'>{_e(failed)}</td><td class='num'>{_e(format_latency(lat, 'p50'))}</td>"
-            f"<td class='num'>{_e(format_latency(lat, 'p95'))}</td><td class='num'>{_e(format_latency(lat, 'p99'))}</td>"
+            f"<tr><td>{escape_html(name)}</td><td class='num'>{escape_html(format_count(s['count']))}</td>"
+            f"<td class='num'>{escape_html(failed)}</td><td class='num'>{escape_html(format_latency(lat, 'p50'))}</td>"
+            f"<td class='num'>{escape_html(format_latency(lat, 'p95'))}</td><td class='num'>{escape_html(format_latency(lat, 'p99'))}</td>"
             f"<td class='wf'>{bars}</td></tr>"
         )
     head = "".join(
@@ -495,18 +512,18 @@ def _stages(report: Report) -> str:
     )
     table = f'<table class="waterfall"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
     legend = "<p class='hint'>Bars: p50 (dark) and p95 (light), on one scale; the slowest stage is the longest.</p>"
-    return _section("stages", "Stages", table, legend)
+    return html_section("stages", "Stages", table, legend)
 
 
 def _failures(report: Report) -> str:
     if not report.get("failures"):
         return ""
     rows: list[list[Cell]] = [list(r) for r in failure_rows(report)]
-    return _section(
+    return html_section(
         "failures",
         "Failures",
-        f"<p class='hint'>{_e(FAILURES_NOTE)}</p>",
-        _table(FAILURE_HEADERS, rows, (2,)),
+        f"<p class='hint'>{escape_html(FAILURES_NOTE)}</p>",
+        html_table(FAILURE_HEADERS, rows, (2,)),
     )
 
 
@@ -515,12 +532,12 @@ def _flows(report: Report) -> str:
     if not flows:
         return ""
     rows: list[list[Cell]] = [list(r) for r in flow_rows(report)]
-    notes = "".join(f"<p class='note'>{_e(f['message'])}</p>" for f in flows if f["message"])
-    return _section(
+    notes = "".join(f"<p class='note'>{escape_html(f['message'])}</p>" for f in flows if f["message"])
+    return html_section(
         "flows",
         "Setup and teardown",
-        f"<p class='hint'>{_e(FLOWS_NOTE)}</p>",
-        _table(FLOW_HEADERS, rows, (2,)),
+        f"<p class='hint'>{escape_html(FLOWS_NOTE)}</p>",
+        html_table(FLOW_HEADERS, rows, (2,)),
         notes,
     )
 
@@ -535,28 +552,31 @@ def _errors(report: Report) -> str:
     by_class = report["errors_by_class"]
     parts = [
         "<h3>By class</h3>",
-        _table(("Class", "Count", "Share of requests"), _share_rows(by_class, requests), (1, 2))
+        html_table(("Class", "Count", "Share of requests"), _share_rows(by_class, requests), (1, 2))
         if by_class
         else "<p>No errors were recorded.</p>",
     ]
     if report["status_codes"]:
         codes = _share_rows(report["status_codes"], requests)
-        parts += ["<h3>Status codes</h3>", _table(("Status", "Count", "Share of requests"), codes, (1, 2))]
-    return _section("errors", "Errors", *parts)
+        parts += [
+            "<h3>Status codes</h3>",
+            html_table(("Status", "Count", "Share of requests"), codes, (1, 2)),
+        ]
+    return html_section("errors", "Errors", *parts)
 
 
 def _key_values(section_id: str, title: str, values: Mapping[str, object]) -> str:
     if not values:
         return ""
     rows: list[list[Cell]] = [[(key, "mono"), value] for key, value in flatten_metrics(values)]
-    return _section(section_id, title, _table(("Key", "Value"), rows, (1,)))
+    return html_section(section_id, title, html_table(("Key", "Value"), rows, (1,)))
 
 
 def _chart_figure(chart: ChartSpec, compact: bool = False) -> str:
     css = "chart-box compact" if compact else "chart-box"
     return (
-        f'<figure class="{css}"><figcaption>{_e(chart["title"])}</figcaption>'
-        f'<div class="chart" id="{_e(chart["id"])}"></div></figure>'
+        f'<figure class="{css}"><figcaption>{escape_html(chart["title"])}</figcaption>'
+        f'<div class="chart" id="{escape_html(chart["id"])}"></div></figure>'
     )
 
 
@@ -568,22 +588,24 @@ def _value_tables(service: ServiceView) -> str:
         return ""
     # A long list reads better in two columns than as one tall table beside empty space.
     if len(rows) <= 8:
-        return _table(("Metric", "Value"), rows, (1,))
+        return html_table(("Metric", "Value"), rows, (1,))
     half = (len(rows) + 1) // 2
     return (
         '<div class="kv-cols">'
-        + _table(("Metric", "Value"), rows[:half], (1,))
-        + _table(("Metric", "Value"), rows[half:], (1,))
+        + html_table(("Metric", "Value"), rows[:half], (1,))
+        + html_table(("Metric", "Value"), rows[half:], (1,))
         + "</div>"
     )
 
 
 def _service_block(index: int, service: ServiceView, charts: Sequence[ChartSpec]) -> str:
-    heading = f'<h3><code>{_e(service.key)}</code> <span class="svc-meta">{_e(service_heading(service))}</span></h3>'
+    heading = f'<h3><code>{escape_html(service.key)}</code> <span class="svc-meta">{escape_html(service_heading(service))}</span></h3>'
     notes = _notes(service.notes)
     zeros = zero_series(service.series)
     zero_line = (
-        "<p class='hint'>Zero throughout: " + ", ".join(f"<code>{_e(z)}</code>" for z in zeros) + ".</p>"
+        "<p class='hint'>Zero throughout: "
+        + ", ".join(f"<code>{escape_html(z)}</code>" for z in zeros)
+        + ".</p>"
         if zeros
         else ""
     )
@@ -611,22 +633,26 @@ def _service_metrics(report: Report, view: ServiceMetricsView | None, charts: Ch
         )
     example = threshold_example(view)
     if example:
-        intro = f"<p>{_e(intro)} Thresholds name these values by service and metric, e.g. <code>{_e(example)}</code>.</p>"
+        intro = f"<p>{escape_html(intro)} Thresholds name these values by service and metric, e.g. <code>{escape_html(example)}</code>.</p>"
     else:
-        intro = f"<p>{_e(intro)}</p>"
+        intro = f"<p>{escape_html(intro)}</p>"
     notes = _notes(view.notes)
     blocks = "".join(_service_block(i, s, by_service.get(i, [])) for i, s in enumerate(view.services))
-    return _section("service-metrics", "Service metrics", intro, notes, blocks)
+    return html_section("service-metrics", "Service metrics", intro, notes, blocks)
 
 
 def _cost_table(lines: Sequence[CostLine]) -> str:
     rows = []
     for line in lines:
         # The threshold's name rides beside the label, where a reader writing the threshold looks.
-        label = _e(line.label) + (f' <code class="tname">{_e(line.metric)}</code>' if line.metric else "")
+        label = escape_html(line.label) + (
+            f' <code class="tname">{escape_html(line.metric)}</code>' if line.metric else ""
+        )
         label_attr = ' class="part"' if line.part else ""
         value_css = f"num st-{line.status}" if line.status else "num"
-        rows.append(f'<tr><td{label_attr}>{label}</td><td class="{value_css}">{_e(line.value)}</td></tr>')
+        rows.append(
+            f'<tr><td{label_attr}>{label}</td><td class="{value_css}">{escape_html(line.value)}</td></tr>'
+        )
     head = '<thead><tr><th>Item</th><th class="num">Value</th></tr></thead>'
     return f'<div class="table-wrap"><table class="narrow">{head}<tbody>{"".join(rows)}</tbody></table></div>'
 
@@ -656,7 +682,7 @@ def _cost(report: Report) -> str:
     parts = [_cost_cards(view)]
     parts.append(_notes(view.notes))
     if view.projection:
-        source = f"<p class='hint'>{_e(view.source)}.</p>" if view.source else ""
+        source = f"<p class='hint'>{escape_html(view.source)}.</p>" if view.source else ""
         parts += ["<h3>Monthly cost against the baseline</h3>", _cost_table(view.projection), source]
     if view.by_service:
         rows: list[list[Cell]] = [[name, usd, share] for name, usd, share in by_service_rows(view)]
@@ -675,12 +701,12 @@ def _cost(report: Report) -> str:
     if view.other:
         rows = [[(key, "mono"), value] for key, value in flatten_metrics(view.other)]
         title = "<h3>Other figures</h3>" if not view.empty and len(parts) > 1 else ""
-        parts += [title, _table(("Key", "Value"), rows, (1,))]
-    return _section("cost", "Cost", *parts)
+        parts += [title, html_table(("Key", "Value"), rows, (1,))]
+    return html_section("cost", "Cost", *parts)
 
 
 def _bar_table(headers: Sequence[str], rows: Sequence[Sequence[Cell]], bars: Sequence[str]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers) + "<th></th>"
+    head = "".join(f"<th>{escape_html(h)}</th>" for h in headers) + "<th></th>"
     body = "".join(
         "<tr>"
         + "".join(_cell("td", c, i > 0) for i, c in enumerate(row))
@@ -691,19 +717,19 @@ def _bar_table(headers: Sequence[str], rows: Sequence[Sequence[Cell]], bars: Seq
 
 
 def _generator(report: Report) -> str:
-    warnings = "".join(_note("warn", "Warning:", w) for w in generator_warnings(report))
+    warnings = "".join(html_note("warn", "Warning:", w) for w in generator_warnings(report))
     rows: list[list[Cell]] = [[k, v] for k, v in generator_rows(report)]
     notes = report["generator"]["notes"]
-    listed = f"<ul>{''.join(f'<li>{_e(n)}</li>' for n in notes)}</ul>" if notes else ""
-    return _section(
-        "generator", "Generator health", warnings, _table(("Indicator", "Value"), rows, (1,)), listed
+    listed = f"<ul>{''.join(f'<li>{escape_html(n)}</li>' for n in notes)}</ul>" if notes else ""
+    return html_section(
+        "generator", "Generator health", warnings, html_table(("Indicator", "Value"), rows, (1,)), listed
     )
 
 
 def _footer(report: Report) -> str:
     return (
-        f"<footer>Generated by surge · report schema v{_e(report['schema_version'])} · "
-        f"plan hash <code>{_e(report['plan_hash'])}</code> · charts drawn with uPlot (MIT licence, "
+        f"<footer>Generated by surge · report schema v{escape_html(report['schema_version'])} · "
+        f"plan hash <code>{escape_html(report['plan_hash'])}</code> · charts drawn with uPlot (MIT licence, "
         "included in this file)</footer>"
     )
 
@@ -743,15 +769,15 @@ def render_html(report: Report) -> str:
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta name="generator" content="surge"><title>{_e(_title(report))}</title>'
-        f"<style>{_vendor('uPlot.min.css')}</style><style>{_CSS}</style></head>"
+        f'<meta name="generator" content="surge"><title>{escape_html(_title(report))}</title>'
+        f"<style>{_vendor('uPlot.min.css')}</style><style>{REPORT_CSS}</style></head>"
         f"<body><main>{body}</main>"
         f'<script type="application/json" id="surge-data">{_embedded_json(report, charts)}</script>'
         f"{_library()}{_inline_script(_CHART_JS)}</body></html>\n"
     )
 
 
-_CSS = """
+REPORT_CSS = """
 .waterfall td.wf{width:40%}.wf-track{position:relative;height:14px;background:var(--zebra)}
 .wf-p95{position:absolute;left:0;top:0;bottom:0;background:#9ecbff}
 .wf-p50{position:absolute;left:0;top:0;bottom:0;background:#0969da}

@@ -56,7 +56,7 @@ from reports.markdown import (
     reevaluation_note,
     status_label,
     uncertainty_line,
-    validity_findings,
+    validity_problem_lines,
     verdict_label,
 )
 from reports.services import (
@@ -231,7 +231,7 @@ def _alerts(report: Report) -> str:
     reeval = reevaluation_note(report)
     if reeval:
         notes.append(html_note("warn", "Re-evaluation:", reeval + "."))
-    findings = validity_findings(report)
+    findings = validity_problem_lines(report)
     if findings:
         notes.append(html_note("bad", "Not a valid test:", " ".join(f + "." for f in findings)))
     partial = partial_note(report)

@@ -95,7 +95,7 @@ __all__ = [
     "status_label",
     "uncertainty_line",
     "unit_for_key",
-    "validity_findings",
+    "validity_problem_lines",
     "verdict_label",
 ]
 
@@ -303,7 +303,7 @@ def format_latency(summary: LatencySummary, key: LatencyKey) -> str:
     return f"≥ {text}" if key in summary.get("at_least", ()) and summary[key] is not None else text
 
 
-def validity_findings(report: Report) -> list[str]:
+def validity_problem_lines(report: Report) -> list[str]:
     """Why the run is not a valid test, one line per failed validity check, with what to do."""
     return [
         f"{c['name'].removeprefix(VALIDITY_PREFIX)}: {c.get('detail', '')}".rstrip(": ")
@@ -466,7 +466,7 @@ def _header(report: Report) -> list[str]:
             f"> **{_cell(note)}.** The figures below cover only the part of the run that completed.",
             "",
         ]
-    findings = validity_findings(report)
+    findings = validity_problem_lines(report)
     if findings:
         lines += ["> **Not a valid test:** " + " ".join(_cell(f) + "." for f in findings), ""]
     if report["verdict"] == "error" and report["error"]:

@@ -44,7 +44,7 @@ QUEUE_BACKLOG_FACTOR = 1.1  # a queue sent this many times what it processed has
 
 
 @dataclass(frozen=True)
-class Scope:
+class FindingScope:
     """One target's data (an A/B run), or the run's."""
 
     @property
@@ -103,7 +103,7 @@ def _phase_range(plan: Plan, name: str | None) -> tuple[float, float] | None:
     return None
 
 
-def slow_endpoints(plan: Plan, scope: Scope, check: Check, ref: MetricRef) -> Finding | None:
+def slow_endpoints(plan: Plan, scope: FindingScope, check: Check, ref: MetricRef) -> Finding | None:
     """Which endpoints hold the requests slower than the check's target."""
     t_range = _phase_range(plan, ref.key) if ref.namespace == "phase" else None
     limit_us = check["target"] * 1000.0
@@ -194,7 +194,7 @@ def _load_at(point: TimeseriesPoint, closed: bool, plan: Plan | None = None) -> 
     return f"{point['rps']:,.0f} requests/s"
 
 
-def latency_knee(plan: Plan, scope: Scope, checks: Sequence[Check]) -> Finding | None:
+def latency_knee(plan: Plan, scope: FindingScope, checks: Sequence[Check]) -> Finding | None:
     """When latency broke: the first interval (held for KNEE_HOLD) whose percentile crossed the
     failed check's target, or doubled its early level when no latency check failed."""
     failed = next(
@@ -364,7 +364,7 @@ def _level_at(plan: Plan, closed: bool, point: TimeseriesPoint) -> float:
     return offered if offered is not None else point["rps"]
 
 
-def error_bursts(plan: Plan, scope: Scope, failure_lines: Sequence[str]) -> list[Finding]:
+def error_bursts(plan: Plan, scope: FindingScope, failure_lines: Sequence[str]) -> list[Finding]:
     """Stretches of intervals where errors ran high, with their classes and the load at the time."""
     points = [p for p in scope.timeseries if p["requests"] > 0]
     requests = sum(p["requests"] for p in points)
@@ -720,7 +720,7 @@ def _failure_lines(failures: Sequence[Mapping[str, object]]) -> list[str]:
 
 def find(
     plan: Plan,
-    scopes: Sequence[Scope],
+    scopes: Sequence[FindingScope],
     checks: Sequence[Check],
     *,
     service_metrics: Mapping[str, object],

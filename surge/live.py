@@ -14,7 +14,7 @@ from surge.evaluate import MetricSource, TargetSources, abort_reason
 from surge.phases import phase_windows
 from surge.plan import Plan
 from surge.stats import Aggregate, IntervalData, add_encoded, is_stage, latency_stat, new_histogram
-from surge.summary import AggregateSource, Scope
+from surge.summary import AggregateSource, ScopeFigures
 from surge.thresholds import Threshold
 
 
@@ -151,14 +151,14 @@ class LiveView:
     def _run_source(self, elapsed_s: float) -> AggregateSource:
         windows = {n: (a, b) for n, a, b in self.windows}
 
-        def scope(namespace: str, key: str | None) -> Scope | None:
+        def scope(namespace: str, key: str | None) -> ScopeFigures | None:
             if namespace == "http":
-                return Scope(self.total, elapsed_s)
+                return ScopeFigures(self.total, elapsed_s)
             if namespace == "endpoint" and key in self.endpoints:
-                return Scope(self.endpoints[key], elapsed_s)
+                return ScopeFigures(self.endpoints[key], elapsed_s)
             if namespace == "phase" and key in self.phases:
                 a, b = windows[key]
-                return Scope(self.phases[key], max(min(b, elapsed_s) - a, self.interval_s))
+                return ScopeFigures(self.phases[key], max(min(b, elapsed_s) - a, self.interval_s))
             return None
 
         return AggregateSource(scope)

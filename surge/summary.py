@@ -84,7 +84,7 @@ def _r(v: float | None, digits: int = 3) -> float | None:
 
 
 @dataclass
-class Scope:
+class ScopeFigures:
     agg: Aggregate
     duration_s: float
     # The same figures cut into batches of consecutive intervals (their uncertainty); None when the
@@ -96,12 +96,12 @@ class Scope:
 class AggregateSource:
     """Answers threshold metrics from aggregates: used live (abort-on-fail) and for the report."""
 
-    scope: Callable[[str, str | None], Scope | None]
-    _cache: dict[tuple[str, str | None], Scope | None] = field(default_factory=dict)
+    scope: Callable[[str, str | None], ScopeFigures | None]
+    _cache: dict[tuple[str, str | None], ScopeFigures | None] = field(default_factory=dict)
     _batches: dict[tuple[str, str | None], list[Aggregate]] = field(default_factory=dict)
     offered_by_plan: bool = False  # open model: the plan sets the rate
 
-    def _get(self, namespace: str, key: str | None) -> Scope | None:
+    def _get(self, namespace: str, key: str | None) -> ScopeFigures | None:
         k = (namespace, key)
         if k not in self._cache:
             self._cache[k] = self.scope(namespace, key)
@@ -223,14 +223,14 @@ def _aggregate_source(plan: Plan, stats: RunStats) -> AggregateSource:
 
     def scoped(
         duration_s: float, endpoint: str | None = None, t_range: tuple[float, float] | None = None
-    ) -> Scope:
-        return Scope(
+    ) -> ScopeFigures:
+        return ScopeFigures(
             aggregate(stats, endpoint=endpoint, t_range=t_range),
             duration_s,
             lambda: batch_aggregates(stats, endpoint=endpoint, t_range=t_range),
         )
 
-    def scope(namespace: str, key: str | None) -> Scope | None:
+    def scope(namespace: str, key: str | None) -> ScopeFigures | None:
         if namespace == "http":
             return scoped(run_s)
         if namespace == "endpoint":
@@ -688,14 +688,14 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
 
 def run_findings(plan: Plan, stats: RunStats, report: Report) -> list[Finding]:
     """What the run's data says about its checks (surge.findings): per target in an A/B run."""
-    from surge.findings import Scope, find
+    from surge.findings import FindingScope, find
 
     targets = report.get("targets")
     parts = stats.get("targets") or {}
     scopes = (
-        [Scope(name, parts[name], t["timeseries"]) for name, t in targets.items() if name in parts]
+        [FindingScope(name, parts[name], t["timeseries"]) for name, t in targets.items() if name in parts]
         if targets
-        else [Scope(None, stats, report["timeseries"])]
+        else [FindingScope(None, stats, report["timeseries"])]
     )
     return find(
         plan,

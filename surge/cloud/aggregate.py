@@ -13,8 +13,8 @@ from surge.cloud.state_io import (
     Clients,
     exists,
     get_json,
-    load_plan,
     put_json,
+    read_run_plan,
     run_records,
 )
 from surge.evaluate import abort_reason
@@ -40,7 +40,7 @@ def aggregate(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     run_id = str(event["run_id"])
     seg = event["segment"]
     k, expected = int(seg["index"]), int(seg["shard_count"])
-    plan = load_plan(clients, layout.plan_key(run_id))
+    plan = read_run_plan(clients, layout.plan_key(run_id))
     # The map waits for every worker (it tolerates every failure); still, results are read from S3
     # and awaited until the latest a running worker could write one, never taken from the map.
     deadline = result_deadline(

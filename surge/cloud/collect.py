@@ -10,8 +10,8 @@ from typing import Any
 from surge.cloud import layout
 from surge.cloud.state_io import (
     Clients,
-    load_plan,
     put_json,
+    read_run_plan,
     run_options,
     run_records,
 )
@@ -55,7 +55,7 @@ def collect(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     """The target's own metrics and the cost, for the run's window; the Report step reads them."""
     run_id = str(event["run_id"])
     run = event["run"]
-    plan = load_plan(clients, str(run["plan_key"]))
+    plan = read_run_plan(clients, str(run["plan_key"]))
     if not plan.services and plan.cost is None:
         return {"metrics_key": None, "warnings": []}
     options = run_options(clients, run_id)

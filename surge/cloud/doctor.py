@@ -1,6 +1,6 @@
 """`surge doctor --cloud`: is the deployed stack the one this CLI expects, and can this caller use it?
 
-Each check is a :class:`Finding`: what was checked, whether it holds (None: it could not be
+Each check is a :class:`Diagnosis`: what was checked, whether it holds (None: it could not be
 checked, and why), and what to do when it does not. Clients are injected; the definition
 comparison (:func:`state_shape`) is pure.
 """
@@ -35,7 +35,7 @@ CALLER_ACTIONS = (
 
 
 @dataclass(frozen=True)
-class Finding:
+class Diagnosis:
     check: str
     ok: bool | None  # None: could not be checked
     detail: str
@@ -78,20 +78,20 @@ def diagnose(
     template: Mapping[str, Any] | None,
     plan: Plan | None = None,
     options: RunOptions | None = None,
-) -> Iterator[Finding]:
+) -> Iterator[Diagnosis]:
     """The checks in the order a user fixes them: credentials, stack, version, definition,
     concurrency, the caller's permissions. ``clients``: boto3 clients by service name."""
     try:
         caller = clients["sts"].get_caller_identity()["Arn"]
     except Exception as exc:
-        yield Finding(
+        yield Diagnosis(
             "credentials",
             False,
             f"no usable AWS credentials ({_code(exc)})",
             "set AWS_PROFILE or run `aws sso login`",
         )
         return
-    yield Finding("credentials", True, caller)
+    yield Diagnosis("credentials", True, caller)
     try:
         info = describe_stack(clients["cloudformation"], stack)
         outputs = {
@@ -101,9 +101,9 @@ def diagnose(
             .get("Outputs", [])
         }
     except UserError as exc:
-        yield Finding("stack", False, str(exc), "deploy it: `npx cdk deploy` (or pass --stack/--region)")
+        yield Diagnosis("stack", False, str(exc), "deploy it: `npx cdk deploy` (or pass --stack/--region)")
         return
-    yield Finding("stack", True, f"{stack} in {info.region}: bucket {info.bucket}, table {info.table}")
+    yield Diagnosis("stack", True, f"{stack} in {info.region}: bucket {info.bucket}, table {info.table}")
     yield _version(outputs, cli_version)
     yield _definition(clients["stepfunctions"], info, template)
     yield _concurrency(clients["lambda"], info)
@@ -112,57 +112,57 @@ def diagnose(
         yield from plan_findings(plan, options or RunOptions(), info, clients["lambda"])
 
 
-def _version(outputs: Mapping[str, str], cli_version: str) -> Finding:
+def _version(outputs: Mapping[str, str], cli_version: str) -> Diagnosis:
     deployed = outputs.get("SurgeVersion")
     if deployed is None:
-        return Finding(
+        return Diagnosis(
             "version",
             False,
             "the stack names no surge version (deployed before 0.1.0's doctor)",
             "redeploy: `npx cdk deploy`",
         )
     if deployed != cli_version:
-        return Finding(
+        return Diagnosis(
             "version",
             False,
             f"the stack runs surge {deployed}, this CLI is {cli_version}",
             "redeploy from this checkout: `npx cdk deploy`",
         )
-    return Finding("version", True, f"surge {deployed} on both sides")
+    return Diagnosis("version", True, f"surge {deployed} on both sides")
 
 
-def _definition(sfn: Any, info: StackInfo, template: Mapping[str, Any] | None) -> Finding:
+def _definition(sfn: Any, info: StackInfo, template: Mapping[str, Any] | None) -> Diagnosis:
     try:
         deployed = json.loads(
             sfn.describe_state_machine(stateMachineArn=info.state_machine_arn)["definition"]
         )
     except Exception as exc:
-        return Finding(
+        return Diagnosis(
             "definition",
             None,
             f"could not read the state machine ({_code(exc)})",
             "allow states:DescribeStateMachine",
         )
     if template is None:
-        return Finding("definition", None, "no local template to compare with (not run from a checkout)")
+        return Diagnosis("definition", None, "no local template to compare with (not run from a checkout)")
     mine, theirs = set(state_shape(template)), set(state_shape(deployed))
     if mine != theirs:
         missing = ", ".join(sorted(p for p, _ in mine - theirs)[:5]) or "none"
         extra = ", ".join(sorted(p for p, _ in theirs - mine)[:5]) or "none"
-        return Finding(
+        return Diagnosis(
             "definition",
             False,
             f"the deployed workflow differs from this CLI's: missing {missing}; not in this CLI's: {extra}",
             "redeploy from this checkout: `npx cdk deploy`",
         )
-    return Finding("definition", True, f"{len(mine)} states, as in this CLI's template")
+    return Diagnosis("definition", True, f"{len(mine)} states, as in this CLI's template")
 
 
-def _concurrency(lambda_client: Any, info: StackInfo) -> Finding:
+def _concurrency(lambda_client: Any, info: StackInfo) -> Diagnosis:
     try:
         limit = lambda_client.get_account_settings()["AccountLimit"]
     except Exception as exc:
-        return Finding(
+        return Diagnosis(
             "concurrency",
             None,
             f"could not read the account's Lambda settings ({_code(exc)})",
@@ -178,7 +178,7 @@ def _concurrency(lambda_client: Any, info: StackInfo) -> Finding:
         detail = f"{unreserved} unreserved of {total}: runs of up to {max((unreserved - CONTROL_FUNCTIONS) // 2, 0)} workers per segment"
         ok = unreserved >= CONTROL_FUNCTIONS + 2
     fix = None if ok else "request a higher Lambda concurrency quota (Service Quotas)"
-    return Finding("concurrency", ok, detail, fix)
+    return Diagnosis("concurrency", ok, detail, fix)
 
 
 # Lambda adds at most this many execution environments to a function every 10 seconds ("Lambda
@@ -187,7 +187,9 @@ LAMBDA_SCALING_STEP = 1000
 LAMBDA_SCALING_PERIOD_S = 10
 
 
-def plan_findings(plan: Plan, options: RunOptions, info: StackInfo, lambda_client: Any) -> Iterator[Finding]:
+def plan_findings(
+    plan: Plan, options: RunOptions, info: StackInfo, lambda_client: Any
+) -> Iterator[Diagnosis]:
     """What a run of ``plan`` needs of the account and the deployment, against what they have:
     Lambda concurrency (two overlapping segments and the workflow), Lambda's scaling rate within
     the lead time, the execution's history and state quotas, and the hosts and hooks it may use."""
@@ -195,7 +197,7 @@ def plan_findings(plan: Plan, options: RunOptions, info: StackInfo, lambda_clien
     needed = required_concurrency(cuts)
     tasks = [len(merge_slices(c.shards)) for c in cuts]
     events = history_events(tasks)
-    yield Finding(
+    yield Diagnosis(
         "plan",
         True,
         f"{plan.name}: {len(cuts)} segment(s), up to {max(c.shards for c in cuts)} workers each; at its peak "
@@ -205,7 +207,7 @@ def plan_findings(plan: Plan, options: RunOptions, info: StackInfo, lambda_clien
     try:
         limit = lambda_client.get_account_settings()["AccountLimit"]
     except Exception as exc:
-        yield Finding(
+        yield Diagnosis(
             "plan concurrency", None, f"could not read the account's Lambda settings ({_code(exc)})"
         )
     else:
@@ -217,7 +219,7 @@ def plan_findings(plan: Plan, options: RunOptions, info: StackInfo, lambda_clien
         else:
             ok = needed.total <= unreserved
             have = f"{unreserved} unreserved of {total}"
-        yield Finding(
+        yield Diagnosis(
             "plan concurrency",
             ok,
             f"needs {needed.total} concurrent Lambda executions; the account has {have}",
@@ -228,7 +230,7 @@ def plan_findings(plan: Plan, options: RunOptions, info: StackInfo, lambda_clien
         )
     biggest = max(c.shards for c in cuts)
     ramp = -(-biggest // LAMBDA_SCALING_STEP) * LAMBDA_SCALING_PERIOD_S
-    yield Finding(
+    yield Diagnosis(
         "plan scaling",
         ramp < options.lead_seconds,
         f"Lambda starts at most {LAMBDA_SCALING_STEP} workers per {LAMBDA_SCALING_PERIOD_S} s: {biggest} in "
@@ -238,7 +240,7 @@ def plan_findings(plan: Plan, options: RunOptions, info: StackInfo, lambda_clien
         None if ramp < options.lead_seconds else f"run with --lead-seconds {ramp + 10}",
     )
     problems = limit_problems(tasks, {"segments": []})
-    yield Finding(
+    yield Diagnosis(
         "plan history",
         not problems,
         problems[0]
@@ -246,12 +248,12 @@ def plan_findings(plan: Plan, options: RunOptions, info: StackInfo, lambda_clien
         else f"{events:,} events of Step Functions' {MAX_HISTORY_EVENTS:,} per execution",
     )
     if info.deployment is None:
-        yield Finding(
+        yield Diagnosis(
             "plan targets", None, "the stack does not say which hosts it allows (deployed before 0.2)"
         )
     else:
         refused = info.deployment.problems(plan)
-        yield Finding(
+        yield Diagnosis(
             "plan targets",
             not refused,
             "; ".join(refused)
@@ -268,7 +270,7 @@ def _assumed_role_arn(iam: Any, caller: str) -> str:
     return str(iam.get_role(RoleName=name)["Role"]["Arn"])
 
 
-def _permissions(clients: Mapping[str, Any], info: StackInfo, caller: str) -> Finding:
+def _permissions(clients: Mapping[str, Any], info: StackInfo, caller: str) -> Diagnosis:
     iam = clients["iam"]
     account_region = info.state_machine_arn.split(":")[3:5]
     execution = info.state_machine_arn.replace(":stateMachine:", ":execution:") + ":doctor"
@@ -289,17 +291,19 @@ def _permissions(clients: Mapping[str, Any], info: StackInfo, caller: str) -> Fi
             if result["EvalDecision"] != "allowed":
                 denied.append(action)
     except Exception as exc:
-        return Finding(
+        return Diagnosis(
             "permissions",
             None,
             f"could not simulate this caller's policies ({_code(exc)})",
             "allow iam:SimulatePrincipalPolicy to check, or just try `surge run --cloud`",
         )
     if denied:
-        return Finding(
+        return Diagnosis(
             "permissions",
             False,
             f"{principal} may not: {', '.join(denied)}",
             "add them to the caller's policy (docs/verify-in-aws.md lists what surge calls)",
         )
-    return Finding("permissions", True, f"{principal} may start, follow and stop runs and read their reports")
+    return Diagnosis(
+        "permissions", True, f"{principal} may start, follow and stop runs and read their reports"
+    )

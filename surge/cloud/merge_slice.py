@@ -20,7 +20,7 @@ from surge.cloud.segment_results import (
     merge_shards,
     result_deadline,
 )
-from surge.cloud.state_io import Clients, load_plan, put_json
+from surge.cloud.state_io import Clients, put_json, read_run_plan
 
 
 def merge_slice(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
@@ -29,7 +29,7 @@ def merge_slice(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
     k, expected = int(seg["index"]), int(seg["shard_count"])
     first, count = (int(x) for x in event["slice"])
     shards = range(max(first, 0), min(first + count, expected))
-    plan = load_plan(clients, layout.plan_key(run_id))
+    plan = read_run_plan(clients, layout.plan_key(run_id))
     # The same wait as Aggregate's: a result that a running worker can still write is waited for.
     deadline = result_deadline(
         str(seg["end_at"]), plan.defaults.timeout, time.time(), clients.remaining_time_ms() / 1000

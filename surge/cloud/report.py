@@ -21,8 +21,8 @@ from surge.cloud.state_io import (
     Clients,
     exists,
     get_json,
-    load_plan,
     put_json,
+    read_run_plan,
     run_records,
 )
 from surge.finish import Written, finish
@@ -133,7 +133,7 @@ def _render(
     metrics_key: str | None = None,
     collect_error: str | None = None,
 ) -> tuple[Report, str] | None:
-    plan = load_plan(clients, str(run["plan_key"]))
+    plan = read_run_plan(clients, str(run["plan_key"]))
     metrics = ServiceMetrics.from_json(get_json(clients, metrics_key)) if metrics_key else None
     parts, missing, reasons = _segment_parts(
         clients, run_id, run, plan, stopping=aborted is not None or error is not None
@@ -281,7 +281,7 @@ def _finish(
         collect_error=collect_error,
     )
     if rendered is None:
-        plan = load_plan(clients, str(run["plan_key"])) if run.get("plan_key") else None
+        plan = read_run_plan(clients, str(run["plan_key"])) if run.get("plan_key") else None
         if plan is not None and plan.teardown is not None:
             _flows(clients, run_id, plan)  # nothing was measured, but setup ran: clean up all the same
         cause = "no worker wrote a result: nothing was measured"

@@ -56,7 +56,7 @@ def list_keys(clients: Clients, prefix: str) -> list[str]:
     return keys
 
 
-def load_plan(clients: Clients, key: str) -> Plan:
+def read_run_plan(clients: Clients, key: str) -> Plan:
     return Plan.model_validate(get_json(clients, key))
 
 

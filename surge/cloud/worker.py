@@ -22,8 +22,8 @@ from surge.cloud.records import RunRecords
 from surge.cloud.state_io import (
     Clients,
     exists,
-    load_plan,
     put_json,
+    read_run_plan,
     run_records,
 )
 from surge.engine.worker import WorkerSpec, run_worker
@@ -250,7 +250,7 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         # Lambda and Step Functions deliver at least once: another invocation of this shard started
         # first. A second one would double the load and the progress: it sends nothing.
         return {**base, "status": "duplicate"}
-    plan = load_plan(clients, str(event["plan_key"]))
+    plan = read_run_plan(clients, str(event["plan_key"]))
     # A worker may be invoked directly, with any plan: it loads only what the deployment allows.
     policy_of(clients).check(plan)
     plan = plan.model_copy(update={"seed": int(event.get("seed", 0))})

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from surge.errors import PlanError
-from surge.findings import Scope, count_above, error_bursts, find, latency_knee, service_findings
+from surge.findings import FindingScope, count_above, error_bursts, find, latency_knee, service_findings
 from surge.finish import build_report
 from surge.plan import Plan, parse_plan
 from surge.recovery import recovery_of
@@ -116,7 +116,7 @@ def test_the_knee_is_where_the_percentile_crosses_and_holds() -> None:
     plan = plan_of()
     series = [point(t, 10.0 if t < 6 else 300.0, rps=10 + 10 * t, requests=40) for t in range(10)]
     check = failed_check("http.latency.p95 < 100ms", "http.latency.p95", 100.0)
-    knee = latency_knee(plan, Scope(None, stats_with([]), series), [check])
+    knee = latency_knee(plan, FindingScope(None, stats_with([]), series), [check])
     assert knee is not None and knee["kind"] == "latency-knee" and knee["at_s"] == 6
     assert (
         knee["title"]
@@ -124,16 +124,16 @@ def test_the_knee_is_where_the_percentile_crosses_and_holds() -> None:
     )
     # A single interval above is not a knee; slow from the first interval is its own finding.
     blip = [point(t, 300.0 if t == 5 else 10.0, requests=40) for t in range(10)]
-    assert latency_knee(plan, Scope(None, stats_with([]), blip), [check]) is None
+    assert latency_knee(plan, FindingScope(None, stats_with([]), blip), [check]) is None
     slow = latency_knee(
-        plan, Scope(None, stats_with([]), [point(t, 300.0, requests=40) for t in range(10)]), [check]
+        plan, FindingScope(None, stats_with([]), [point(t, 300.0, requests=40) for t in range(10)]), [check]
     )
     assert slow is not None and slow["kind"] == "slow-from-start"
     # Intervals of a few requests say nothing: no knee from them.
     sparse = [point(t, 10.0 if t < 6 else 300.0) for t in range(10)]
-    assert latency_knee(plan, Scope(None, stats_with([]), sparse), [check]) is None
+    assert latency_knee(plan, FindingScope(None, stats_with([]), sparse), [check]) is None
     # Without a failed latency check: twice the early level.
-    doubled = latency_knee(plan, Scope(None, stats_with([]), series), [])
+    doubled = latency_knee(plan, FindingScope(None, stats_with([]), series), [])
     assert doubled is not None and "twice its early level (10.0 ms)" in doubled["title"]
 
 
@@ -143,7 +143,7 @@ def test_error_bursts_and_scattered_errors() -> None:
         point(t, 10.0, errors=6 if t in (3, 4) else 0, http_5xx=6 if t in (3, 4) else 0) for t in range(10)
     ]
     (burst,) = error_bursts(
-        plan, Scope(None, stats_with([]), series), ["first failure of GET /a: status 500"]
+        plan, FindingScope(None, stats_with([]), series), ["first failure of GET /a: status 500"]
     )
     assert burst["title"] == "errors 0:03–0:05: 12 of 20 requests (60%): http_5xx 12"
     assert burst["at_s"] == 3 and "5xx" in burst["recommendation"]
@@ -151,9 +151,11 @@ def test_error_bursts_and_scattered_errors() -> None:
     scattered = [
         point(t, 10.0, errors=1 if t % 3 == 0 else 0, timeout=1 if t % 3 == 0 else 0) for t in range(10)
     ]
-    (spread,) = error_bursts(plan, Scope(None, stats_with([]), scattered), [])
+    (spread,) = error_bursts(plan, FindingScope(None, stats_with([]), scattered), [])
     assert spread["title"].startswith("errors spread through the run, no burst: 4 of 100 requests")
-    assert error_bursts(plan, Scope(None, stats_with([]), [point(t, 10.0) for t in range(5)]), []) == []
+    assert (
+        error_bursts(plan, FindingScope(None, stats_with([]), [point(t, 10.0) for t in range(5)]), []) == []
+    )
 
 
 def services(**values: dict[str, float | None]) -> dict[str, object]:
@@ -210,14 +212,17 @@ def test_a_failed_run_its_data_cannot_explain_says_so() -> None:
     checks = [failed_check("http.throughput > 500/s", "http.throughput", 500.0, "per_s")]
     out = find(
         plan_of(),
-        [Scope(None, stats_with([]), [point(t, 10.0) for t in range(6)])],
+        [FindingScope(None, stats_with([]), [point(t, 10.0) for t in range(6)])],
         checks,
         service_metrics={},
         verdict="fail",
     )
     assert [f["kind"] for f in out] == ["no-clear-cause"]
     assert "http.throughput > 500/s" in out[0]["evidence"][0]
-    assert find(plan_of(), [Scope(None, stats_with([]), [])], [], service_metrics={}, verdict="pass") == []
+    assert (
+        find(plan_of(), [FindingScope(None, stats_with([]), [])], [], service_metrics={}, verdict="pass")
+        == []
+    )
 
 
 def test_no_clear_cause_lists_the_failed_checks_and_points_where_the_plan_can_look() -> None:
@@ -229,7 +234,7 @@ def test_no_clear_cause_lists_the_failed_checks_and_points_where_the_plan_can_lo
     def recommendation(plan: Plan, service_metrics: dict[str, Any]) -> tuple[list[str], str]:
         (found,) = find(
             plan,
-            [Scope(None, stats_with([]), series)],
+            [FindingScope(None, stats_with([]), series)],
             [nodata, failed],
             service_metrics=service_metrics,
             verdict="fail",
@@ -264,7 +269,9 @@ def test_validity_problems_come_first() -> None:
     check = failed_check("validity: the generator kept up", "validity.generator", 0.0, "count")
     check["kind"] = "validity"
     check["detail"] = "worker 0's loop lag p99 was 80 ms"
-    (found,) = find(plan_of(), [Scope(None, stats_with([]), [])], [check], service_metrics={}, verdict="fail")
+    (found,) = find(
+        plan_of(), [FindingScope(None, stats_with([]), [])], [check], service_metrics={}, verdict="fail"
+    )
     assert found == {
         "kind": "validity",
         "title": "not a valid test: the generator kept up did not hold",
@@ -352,14 +359,14 @@ def test_a_crossing_that_recovers_at_a_higher_load_is_not_a_knee() -> None:
     # Two slow intervals at 0:03-0:04, then fast again while the ramp climbs: noise, not a knee.
     plan = plan_of()
     series = [point(t, 300.0 if t in (3, 4) else 10.0, requests=40) for t in range(10)]
-    assert latency_knee(plan, Scope(None, stats_with([]), series), []) is None
+    assert latency_knee(plan, FindingScope(None, stats_with([]), series), []) is None
 
 
 def test_the_knee_is_placed_between_the_first_crossing_and_the_one_that_held() -> None:
     plan = plan_of()
     slow = {3, 6, 7, 8, 9}  # a lone slow interval at 0:03, then broken from 0:06
     series = [point(t, 300.0 if t in slow else 10.0, requests=40) for t in range(10)]
-    knee = latency_knee(plan, Scope(None, stats_with([]), series), [])
+    knee = latency_knee(plan, FindingScope(None, stats_with([]), series), [])
     assert knee is not None and knee["at_s"] == 6
     placed = knee["evidence"][-1]
     assert (
@@ -384,7 +391,7 @@ def test_identical_noisy_runs_place_the_knee_alike() -> None:
             if rnd.random() < 0.1:
                 p95 *= 3  # a noisy interval
             series.append(point(t, p95, requests=40))
-        knee = latency_knee(plan, Scope(None, stats_with([]), series), [])
+        knee = latency_knee(plan, FindingScope(None, stats_with([]), series), [])
         assert knee is not None
         ranges.append(knee["at_s"])
     assert abs(ranges[0] - ranges[1]) <= 1

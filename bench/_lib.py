@@ -507,8 +507,10 @@ def run_surge(
     ca_file: Path | None = None,
     profile: str | None = None,
     extra: dict[str, Any] | None = None,
+    build: Path = REPO,
 ) -> dict[str, Any]:
-    """One surge worker process (the engine as a Lambda worker runs it), pinned to ``core``."""
+    """One surge worker process (the engine as a Lambda worker runs it), pinned to ``core``;
+    ``build``: the checkout whose engine (and whose own driver) runs, this one by default."""
     spec: dict[str, Any] = {
         "url": url,
         "path": path,
@@ -520,10 +522,11 @@ def run_surge(
         "max_in_flight": max_in_flight,
         **(extra or {}),
     }
-    env = {"SURGE_FAST_CLIENT": "1" if fast else "0", "PYTHONPATH": str(REPO)}
+    env = {"SURGE_FAST_CLIENT": "1" if fast else "0", "PYTHONPATH": str(build)}
     if ca_file is not None:
         env["SSL_CERT_FILE"] = str(ca_file)  # trust the bench CA, the way a user trusts theirs
-    cmd = [sys.executable, str(BENCH_DIR / "_surge_run.py"), json.dumps(spec)]
+    driver = build / "bench" / "_surge_run.py"
+    cmd = [sys.executable, str(driver), json.dumps(spec)]
     if profile:
         cmd = [py_spy_path() or "py-spy", "record", "-r", "250", "-o", profile]
         fmt = (
@@ -534,7 +537,7 @@ def run_surge(
             else "flamegraph"
         )
         cmd += ["-f", fmt, "--nonblocking", "--", sys.executable]
-        cmd += [str(BENCH_DIR / "_surge_run.py"), json.dumps(spec)]
+        cmd += [str(driver), json.dumps(spec)]
     res = run(pinned(core, cmd), duration_s + 60, env)
     lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
     if res.returncode != 0 or not lines:

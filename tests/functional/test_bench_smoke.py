@@ -98,3 +98,21 @@ def test_profile_script() -> None:
 def test_health_cpu_script() -> None:
     out = run_script("health_cpu.py", "--duration", "1", "--lead", "0.5", "--users", "4")
     assert "cpu_pct now" in out
+
+
+@pytest.mark.slow
+@needs_nginx
+def test_engine_guard_script() -> None:
+    # HEAD against itself: the export, both builds' runs and the ratio line.
+    out = run_script(
+        "engine_guard.py", "--ref", "HEAD", "--rounds", "1", "--duration", "1", "--connections", "4"
+    )
+    assert "round 1 reference" in out and "round 1 this build" in out
+    assert "per CPU-second:" in out and "(median " in out
+
+
+@pytest.mark.slow
+@needs_nginx
+def test_vu_memory_script() -> None:
+    out = run_script("vu_memory.py", "--users", "5,40", "--hold", "1", "--spawn-rate", "100")
+    assert "40 users: peak RSS" in out and "KiB per user" in out

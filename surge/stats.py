@@ -562,6 +562,29 @@ def _add_payload(counts_address: int, payload: bytes) -> tuple[int, int, int]:
     return total, lo, hi
 
 
+def add_histogram(into: HdrHistogram, src: HdrHistogram) -> None:
+    """Add ``src``'s counts to ``into`` (same layout), only the span of buckets ``src`` uses, with
+    its true min and max (hdrh's own add reads an empty histogram's min as 0)."""
+    n = src.get_total_count()
+    if not n:
+        return
+    if into.counts_len != src.counts_len:
+        into.add(src)
+        return
+    lo, hi = src._counts_index_for(src.min_value), src._counts_index_for(src.max_value)
+    _c_add_array(
+        ctypes.addressof(into.counts) + lo * _WORD,
+        ctypes.addressof(src.counts) + lo * _WORD,
+        hi - lo + 1,
+        _WORD,
+    )
+    into.total_count += n
+    if src.min_value < into.min_value:
+        into.min_value = src.min_value
+    if src.max_value > into.max_value:
+        into.max_value = src.max_value
+
+
 def merge_encoded(encoded: list[str]) -> str:
     """Merge encoded histograms exactly (the same counts as hdrh's decode_and_add on each)."""
     items = [e for e in encoded if e]
@@ -723,6 +746,23 @@ class Aggregate:
         if "rt_timeouts" in ep:
             add_encoded(self.rt_timeouts, ep["rt_timeouts"])
             add_encoded(self.st_timeouts, ep.get("st_timeouts", ""))
+
+    def add(self, other: Aggregate) -> None:
+        """Add another aggregate's totals (a batch into the scope's total: no interval decoded twice)."""
+        self.requests += other.requests
+        self.bytes += other.bytes
+        self.bytes_sent += other.bytes_sent
+        self.iterations += other.iterations
+        self.dropped += other.dropped
+        _add_counts(self.errors, other.errors)
+        _add_counts(self.status, other.status)
+        for into, src in (
+            (self.rt, other.rt),
+            (self.st, other.st),
+            (self.rt_timeouts, other.rt_timeouts),
+            (self.st_timeouts, other.st_timeouts),
+        ):
+            add_histogram(into, src)
 
     def latency(self, which: str, stat: str, pct: float | None) -> float | None:
         """A statistic of the response time ("latency") or service time in ms: a float, an

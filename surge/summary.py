@@ -39,7 +39,6 @@ from surge.stats import (
     AtLeast,
     RunStats,
     Samples,
-    aggregate,
     batch_aggregates,
     is_stage,
 )
@@ -101,7 +100,8 @@ class AggregateSource:
     _batches: dict[tuple[str, str | None], list[Aggregate]] = field(default_factory=dict)
     offered_by_plan: bool = False  # open model: the plan sets the rate
 
-    def _get(self, namespace: str, key: str | None) -> ScopeFigures | None:
+    def figures(self, namespace: str, key: str | None) -> ScopeFigures | None:
+        """One scope's figures, read once however many metrics and report rows ask for them."""
         k = (namespace, key)
         if k not in self._cache:
             self._cache[k] = self.scope(namespace, key)
@@ -110,7 +110,7 @@ class AggregateSource:
     def value(self, ref: MetricRef) -> float | None:
         if ref.namespace not in ("http", "endpoint", "phase", "stage"):
             return None
-        sc = self._get(ref.namespace, ref.key)
+        sc = self.figures(ref.namespace, ref.key)
         if sc is None:
             return None
         agg = sc.agg
@@ -136,7 +136,7 @@ class AggregateSource:
     def interval(self, ref: MetricRef) -> Interval | None:
         if ref.namespace not in ("http", "endpoint", "phase", "stage"):
             return None
-        sc = self._get(ref.namespace, ref.key)
+        sc = self.figures(ref.namespace, ref.key)
         if sc is None or sc.batches is None or (sc.agg.requests == 0 and sc.agg.iterations == 0):
             return None
         k = (ref.namespace, ref.key)
@@ -153,10 +153,11 @@ class AggregateSource:
         return None  # an open model's throughput is the plan's schedule, not a sample
 
 
-def stats_source(plan: Plan, stats: RunStats) -> MetricSource:
-    """The load's figures as thresholds name them; an A/B run's target["x"]... from that target's."""
+def stats_source(plan: Plan, stats: RunStats, figures: AggregateSource | None = None) -> MetricSource:
+    """The load's figures as thresholds name them; an A/B run's target["x"]... from that target's.
+    ``figures``: the run's scopes when the caller reads them too (one decode for both)."""
     if not plan.targets:
-        return _load_source(plan, stats)
+        return _load_source(plan, stats, figures)
     parts = stats.get("targets") or {}
     return TargetSources(
         _load_source(plan, stats),
@@ -209,26 +210,26 @@ def recovery_reports(plan: Plan, stats: RunStats) -> list[RecoveryReport]:
     return out
 
 
-def _load_source(plan: Plan, stats: RunStats) -> MetricSource:
-    return (
-        _WithRecovery(_aggregate_source(plan, stats), plan, stats)
-        if plan.recovery
-        else _aggregate_source(plan, stats)
-    )
+def _load_source(plan: Plan, stats: RunStats, figures: AggregateSource | None = None) -> MetricSource:
+    load = figures if figures is not None else load_figures(plan, stats)
+    return _WithRecovery(load, plan, stats) if plan.recovery else load
 
 
-def _aggregate_source(plan: Plan, stats: RunStats) -> AggregateSource:
+def load_figures(plan: Plan, stats: RunStats) -> AggregateSource:
+    """The run's scopes (the whole run, each endpoint, stage and phase), each read when first asked."""
     run_s = measured_duration(plan, stats)
     windows = {name: (a, b) for name, a, b in phase_windows(plan)}
 
     def scoped(
         duration_s: float, endpoint: str | None = None, t_range: tuple[float, float] | None = None
     ) -> ScopeFigures:
-        return ScopeFigures(
-            aggregate(stats, endpoint=endpoint, t_range=t_range),
-            duration_s,
-            lambda: batch_aggregates(stats, endpoint=endpoint, t_range=t_range),
-        )
+        # Each interval decoded once, into its batch; the scope's total is the sum of its batches
+        # (a report asks every scope for its figure and its interval alike).
+        batches = batch_aggregates(stats, endpoint=endpoint, t_range=t_range)
+        total = Aggregate()
+        for batch in batches:
+            total.add(batch)
+        return ScopeFigures(total, duration_s, lambda: batches)
 
     def scope(namespace: str, key: str | None) -> ScopeFigures | None:
         if namespace == "http":
@@ -557,10 +558,12 @@ def report_uncertainty(
     return out
 
 
-def report_source(plan: Plan, stats: RunStats, metrics: ServiceMetrics | None = None) -> MetricSource:
+def report_source(
+    plan: Plan, stats: RunStats, metrics: ServiceMetrics | None = None, figures: AggregateSource | None = None
+) -> MetricSource:
     """Every threshold's answer: load metrics from the histograms, service metrics and cost from
     what was collected (no-data when nothing was)."""
-    load = stats_source(plan, stats)
+    load = stats_source(plan, stats, figures)
     return ServiceMetricSource(metrics, fallback=load) if metrics is not None else load
 
 
@@ -568,6 +571,11 @@ def judged(plan: Plan, source: MetricSource, facts: RunFacts) -> BaselineOutcome
     """The plan's thresholds judged on ``source``, and its baseline's regression rule applied."""
     checks = evaluate(plan.parsed_thresholds(), source, plan.within_uncertainty)
     return compare_to_baseline(plan, source, checks, facts.baseline, facts.baseline_notes)
+
+
+def _figures_of(figures: AggregateSource, namespace: str, key: str | None) -> Aggregate:
+    found = figures.figures(namespace, key)
+    return found.agg if found is not None else Aggregate()  # a phase that did not run: nothing
 
 
 def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
@@ -580,9 +588,10 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
         )
     partial = partial or end.stopped_by is not None or end.workers_lost > 0
     run_s = measured_duration(plan, stats)
-    total = aggregate(stats)
+    figures = load_figures(plan, stats)  # each scope decoded once, for its row, checks and interval
+    total = _figures_of(figures, "http", None)
     metrics = facts.metrics
-    source = report_source(plan, stats, metrics)
+    source = report_source(plan, stats, metrics, figures)
     compared = judged(plan, source, facts)
     # The plan's checks, its baseline's, then the test's own: a run must earn its PASS.
     checks = [*compared.checks, *validity_checks(plan, stats, end, total)]
@@ -592,15 +601,15 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
     stages: dict[str, StageReport] = {}
     names = {n for d in stats["intervals"].values() for n in d["endpoints"]}
     for name in sorted(n for n in names if not is_stage(n)):
-        endpoints[name] = _endpoint_report(aggregate(stats, endpoint=name), run_s)
+        endpoints[name] = _endpoint_report(_figures_of(figures, "endpoint", name), run_s)
     for name in stage_order(plan, names):
-        stages[name] = _stage_report(aggregate(stats, endpoint=STAGE_PREFIX + name))
+        stages[name] = _stage_report(_figures_of(figures, "stage", name))
     for stage, metric in poll_only_stages(plan).items():
         if stage in stages and metric in stages:
             stages[stage]["poll_metric"] = metric
     phases: list[PhaseReport] = []
     # Each phase's figures, read once: the phase table and the applied load both show them.
-    phase_aggs = [aggregate(stats, t_range=phase_range(plan, a, b)) for _, a, b in phase_windows(plan)]
+    phase_aggs = [_figures_of(figures, "phase", name) for name, _, _ in phase_windows(plan)]
     for (name, a, b), agg in zip(phase_windows(plan), phase_aggs, strict=True):
         ran = max(min(b, run_s) - a, 0.0)
         phases.append(

@@ -6,7 +6,16 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from surge.stats import HIGHEST_US, LOWEST_US, decode, encode, merge_encoded, new_histogram
+from surge.stats import (
+    HIGHEST_US,
+    LOWEST_US,
+    Aggregate,
+    EndpointIntervalData,
+    decode,
+    encode,
+    merge_encoded,
+    new_histogram,
+)
 
 values = st.lists(st.integers(min_value=LOWEST_US, max_value=HIGHEST_US), max_size=300)
 clustered = st.lists(st.integers(min_value=5_000, max_value=400_000), min_size=200, max_size=2_000)
@@ -66,3 +75,40 @@ def test_scratch_is_left_clean_between_merges() -> None:
     h = decode(later)
     assert h.get_total_count() == 2
     assert sum(h.counts) == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(values, clustered), min_size=1, max_size=8))
+def test_a_sum_of_aggregates_equals_one_aggregate_of_everything(groups: list[list[int]]) -> None:
+    """A scope's total is the sum of its batches (surge.summary): the same counts, min, max and
+    percentiles as adding every encoded histogram into one."""
+    whole, parts = Aggregate(), []
+    for group in groups:
+        h = new_histogram()
+        for v in group:
+            h.record_value(v)
+        ep: EndpointIntervalData = {
+            "requests": len(group),
+            "errors": {"timeout": 1},
+            "status": {"200": len(group)},
+            "bytes": 10,
+            "rt": encode(h),
+            "st": encode(h),
+        }
+        whole.add_endpoint(ep)
+        part = Aggregate()
+        part.add_endpoint(ep)
+        parts.append(part)
+    summed = Aggregate()
+    for part in parts:
+        summed.add(part)
+    assert (summed.requests, summed.errors, summed.status, summed.bytes) == (
+        whole.requests,
+        whole.errors,
+        whole.status,
+        whole.bytes,
+    )
+    for a, b in ((summed.rt, whole.rt), (summed.st, whole.st)):
+        assert a.get_total_count() == b.get_total_count()
+        assert (a.get_min_value(), a.get_max_value()) == (b.get_min_value(), b.get_max_value())
+        assert list(a.counts) == list(b.counts)

@@ -74,3 +74,22 @@ def test_every_argument_has_help_and_output_is_spelled_alike(capsys: pytest.Capt
         assert build_parser().parse_args(argv).out == "x"
     for argv in (["import", "k6", "s.js", "--out", "x"], ["schema", "--out", "x"], ["schema", "-o", "x"]):
         assert build_parser().parse_args(argv).output == "x"
+
+
+def test_every_argument_of_every_command_has_help_text() -> None:
+    import argparse
+
+    from surge.cli.parser import build_parser
+
+    missing: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}")
+            elif action.help is None and not isinstance(action, argparse._HelpAction):
+                missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(build_parser(), "surge")
+    assert missing == []

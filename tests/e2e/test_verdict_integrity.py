@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ import psutil
 import pytest
 import yaml
 
-from surge.demo_target import DemoTarget
+from surge.demo_target import DemoConfig, DemoTarget, running_demo_target
 
 pytestmark = pytest.mark.slow
 
@@ -381,6 +383,19 @@ def test_a_run_with_hooks_is_reevaluated_from_anywhere(tmp_path: Path, demo_targ
     assert "cannot read" not in proc.stderr
 
 
+@pytest.fixture(scope="module")
+def two_stored_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Two real runs in one history, made once for the damage cases (each damages its own copy)."""
+    root = tmp_path_factory.mktemp("stored")
+    with running_demo_target(DemoConfig(latency_ms=1.0, seed=7)) as target:
+        plan = write_plan(root, target.url)
+        history = str(root / "h.sqlite")
+        for name in ("out", "other"):
+            proc = surge("run", str(plan), "--out", str(root / name), "--history", history, cwd=root)
+            assert proc.returncode == 0, proc.stderr
+    yield root
+
+
 @pytest.mark.parametrize(
     ("file", "damage", "said"),
     [
@@ -396,14 +411,12 @@ def test_a_run_with_hooks_is_reevaluated_from_anywhere(tmp_path: Path, demo_targ
     ],
 )
 def test_a_damaged_stored_run_is_named_never_a_traceback(
-    tmp_path: Path, demo_target: DemoTarget, file: str, damage: Any, said: str
+    tmp_path: Path, two_stored_runs: Path, file: str, damage: Any, said: str
 ) -> None:
-    plan = write_plan(tmp_path, demo_target.url)
-    out = tmp_path / "out"
+    out, other = tmp_path / "out", two_stored_runs / "other"
+    shutil.copytree(two_stored_runs / "out", out)
     history = str(tmp_path / "h.sqlite")
-    assert surge("run", str(plan), "--out", str(out), "--history", history, cwd=tmp_path).returncode == 0
-    other = tmp_path / "other"
-    assert surge("run", str(plan), "--out", str(other), "--history", history, cwd=tmp_path).returncode == 0
+    shutil.copy(two_stored_runs / "h.sqlite", history)
     path = out / file
     path.write_text(damage(path.read_text()))
     proc = surge("report", str(out), "--history", history, cwd=tmp_path)

@@ -148,7 +148,7 @@ def test_a_stop_at_any_moment_ends_the_run_whole_or_leaves_nothing(
         read_results(out)
         if proc.returncode == EXIT_FOR[sig]:
             assert report["end"]["stopped_by"] == STOPPED_BY[sig] or not report["partial"], said
-    deadline = time.monotonic() + 2.0
+    deadline = time.monotonic() + 5.0  # "within a few seconds"; a starved machine gets them
     while _session_left(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _session_left(proc.pid), said  # no worker outlives the run

@@ -1,4 +1,5 @@
-"""A stop at any moment of a run's life: start-up, setup, the load, teardown, writing the report.
+"""A stop at any moment of a run's life: start-up, setup, the load (with or without a hook that
+blocks its worker), teardown, writing the report.
 Whenever SIGTERM, SIGINT or SIGHUP (once or twice) arrives, `surge run` ends within seconds with the
 code the README documents, never a traceback; what it leaves is a whole run (report and results,
 readable) or nothing at all; and no worker outlives it.
@@ -41,22 +42,28 @@ def target() -> DemoTarget:
         yield found
 
 
-def _plan(folder: Path, url: str) -> Path:
+# A hook that blocks its worker (user code may): before each of the load's requests, 1.5 s asleep.
+BLOCKING_HOOK = "import time\n\n\ndef slow(request):\n    time.sleep(1.5)\n"
+
+
+def _plan(folder: Path, url: str, blocking_hook: bool) -> Path:
+    request: dict[str, object] = {"url": LOAD_ROUTE.split()[1]}
+    plan: dict[str, object] = {
+        "name": "stops",
+        "target": url,
+        "workers": 2,
+        "setup": [{"get": "/api/mocs"}],
+        "teardown": [{"get": "/api/wishlist"}],
+        "load": {"phases": [{"name": "steady", "duration": "3s", "rate": 2 if blocking_hook else 20}]},
+        "scenarios": [{"name": "browse", "flow": [{"get": request}]}],
+        "thresholds": ["http.latency.p95 < 5s"],
+    }
+    if blocking_hook:
+        (folder / "hooks.py").write_text(BLOCKING_HOOK)
+        plan["hooks"] = "hooks.py"
+        request["before"] = "slow"
     path = folder / "plan.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "name": "stops",
-                "target": url,
-                "workers": 2,
-                "setup": [{"get": "/api/mocs"}],
-                "teardown": [{"get": "/api/wishlist"}],
-                "load": {"phases": [{"name": "steady", "duration": "3s", "rate": 20}]},
-                "scenarios": [{"name": "browse", "flow": [{"get": LOAD_ROUTE.split()[1]}]}],
-                "thresholds": ["http.latency.p95 < 5s"],
-            }
-        )
-    )
+    path.write_text(yaml.safe_dump(plan))
     return path
 
 
@@ -81,6 +88,7 @@ def _session_left(sid: int) -> list[psutil.Process]:
     at=st.floats(0.0, 7.0),
     sig=st.sampled_from(sorted(EXIT_FOR)),
     again=st.one_of(st.none(), st.floats(0.0, 1.5)),
+    blocking_hook=st.booleans(),
 )
 def test_a_stop_at_any_moment_ends_the_run_whole_or_leaves_nothing(
     target: DemoTarget,
@@ -88,9 +96,10 @@ def test_a_stop_at_any_moment_ends_the_run_whole_or_leaves_nothing(
     at: float,
     sig: signal.Signals,
     again: float | None,
+    blocking_hook: bool,
 ) -> None:
     folder = tmp_path_factory.mktemp("stop")
-    plan = _plan(folder, target.url)
+    plan = _plan(folder, target.url, blocking_hook)
     out = folder / "out"
     load_before = target.stats()["by_route"].get(LOAD_ROUTE, 0)
     proc = subprocess.Popen(
@@ -127,7 +136,8 @@ def test_a_stop_at_any_moment_ends_the_run_whole_or_leaves_nothing(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     said = (
-        f"signal {sig.name} at {at:.2f}s (again {again}): exit {proc.returncode} after {took:.1f}s\n{stderr}"
+        f"signal {sig.name} at {at:.2f}s (again {again}, blocking hook {blocking_hook}): "
+        f"exit {proc.returncode} after {took:.1f}s\n{stderr}"
     )
     assert "Traceback" not in stderr and "Traceback" not in stdout, said
     assert took < STOPS_WITHIN_S, said

@@ -538,6 +538,7 @@ def sfn_workflow(
     STOPPED_EXECUTIONS.clear()
     from moto.core.base_backend import BackendDict
 
+    from tests.aws_atomic import atomic_item_writes
     from tests.aws_quotas import enforced
 
     create_backend = BackendDict._create_account_specific_backend
@@ -560,6 +561,7 @@ def sfn_workflow(
                 mock.patch.object(DistributedIterationComponent, "_map_run", _aws_map_run),
                 mock.patch.object(BackendDict, "_create_account_specific_backend", existing_backend_fast),
                 enforced(quotas),
+                atomic_item_writes(),
                 emf_log.collect_into(harness.emf_lines.append),
                 _quiet(MOTO_KNOWN_GAPS),
             ):

@@ -291,8 +291,10 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
         watched = _watched_execution(event)
         # Bookkeeping is best effort, and never stands between the load and its result: a
         # throttled counter must neither stop a worker from starting nor lose what it measured.
+        counted = False
         with contextlib.suppress(Exception):
             records.add(run_id, counter[0], workers_running=1)
+            counted = True
         try:
             with (
                 _StopPoller(records, run_id, clients, watched) as poller,
@@ -316,8 +318,11 @@ def worker(event: Mapping[str, Any], clients: Clients) -> dict[str, Any]:
                 result = Redactor(secrets.values()).data(result)
             put_json(clients, result_key, result)  # first: nothing after it can lose the result
         finally:
-            with contextlib.suppress(Exception):
-                records.add(run_id, counter[0], workers_running=-1)
+            # Only a worker that counted itself in counts itself out: a throttled +1 followed by a
+            # -1 would leave the run showing -1 workers running.
+            if counted:
+                with contextlib.suppress(Exception):
+                    records.add(run_id, counter[0], workers_running=-1)
     return {**base, "status": "stopped" if result["stopped_early"] else "ok"}
 
 

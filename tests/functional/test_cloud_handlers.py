@@ -19,6 +19,7 @@ from surge.cloud.records import RunRecords
 from surge.demo_target import DemoTarget
 from surge.errors import PlanError
 from surge.plan import parse_plan
+from tests.aws_atomic import atomic_item_writes
 from tests.helpers import inbox_event_types
 
 REGION = "us-east-1"
@@ -52,7 +53,7 @@ def clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clients]:
     from surge.cloud import segment_results
 
     monkeypatch.setattr(segment_results, "UPLOAD_GRACE_S", 1.5)  # in-process workers upload at once
-    with mock_aws():
+    with mock_aws(), atomic_item_writes():
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)
         ddb = boto3.client("dynamodb", region_name=REGION)
@@ -611,6 +612,27 @@ def test_a_worker_keeps_its_result_when_its_bookkeeping_is_throttled(
     assert handlers.worker(item, clients)["status"] == "ok"
     result = json.loads(clients.s3.get_object(Bucket=BUCKET, Key=item["result_key"])["Body"].read())
     assert result["intervals"] and demo_target.stats()["requests"] > 0
+
+
+def test_a_worker_whose_start_was_not_counted_does_not_count_itself_out(
+    clients: Clients, demo_target: DemoTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counting is best effort: a worker whose +1 was throttled runs anyway, and must not -1 at its
+    end, or the run shows fewer workers running than there are (-1 once all have ended)."""
+    from surge.cloud.records import RunRecords as Records
+
+    add = Records.add
+
+    def throttled_start(self: Records, run_id: str, counter: int = 0, **counters: float) -> None:
+        if counters.get("workers_running") == 1:
+            raise RuntimeError("ProvisionedThroughputExceededException")
+        add(self, run_id, counter, **counters)
+
+    monkeypatch.setattr(Records, "add", throttled_start)
+    outcome = run_workflow(clients, plan_for(demo_target.url))
+    assert outcome["verdict"] != "error"
+    status = RunRecords(TABLE, clients.dynamodb).with_progress("r1")
+    assert status is not None and status["workers_running"] == 0 and status["requests"] > 0
 
 
 def test_workers_publish_progress_to_counters_never_to_the_run_record(

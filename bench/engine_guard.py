@@ -3,6 +3,11 @@ a few percent per CPU-second shows at once.
 
     python bench/engine_guard.py                       # against REFERENCE, 3 alternating rounds
     python bench/engine_guard.py --ref 2cccf9a --rounds 5 --duration 5 --fail-below 0.95
+    python bench/engine_guard.py --ref /tmp/pure --build /tmp/compiled   # two builds on disk
+    python bench/engine_guard.py --via cli     # `surge run` as a user runs it, the whole CLI pinned
+
+--via cli runs each build's `surge run` (CLI, live view, worker process, report) on a closed-model
+plan, every process pinned to --gen-core, and counts the requests in its report.json.
 
 The reference commit is exported once (git archive) to /tmp/surge-ref-<commit>; each round runs
 the reference's engine, then this checkout's, against the same nginx (pinned to --target-core),
@@ -14,10 +19,12 @@ ratio of the medians is printed, and with --fail-below the exit code is 1 below 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import _lib
@@ -59,23 +66,58 @@ def per_cpu_second(build: Path, url: str, args: argparse.Namespace) -> tuple[flo
     return float(r["rps"]), float(r["requests"]) / cpu if cpu > 0 else 0.0
 
 
+def per_cpu_second_cli(build: Path, url: str, args: argparse.Namespace) -> tuple[float, float]:
+    """(requests/s, requests per CPU-second) of ``build``'s `surge run`, all of it on one core."""
+    with tempfile.TemporaryDirectory(prefix="surge-guard-cli-") as d:
+        plan = Path(d) / "plan.yaml"
+        plan.write_text(
+            json.dumps(
+                {
+                    "name": "guard-cli",
+                    "target": url,
+                    "workers": 1,
+                    "load": {"phases": [{"duration": args.duration, "users": args.connections}]},
+                    "scenarios": [{"name": "get", "flow": [{"get": "/"}]}],
+                }
+            )
+        )
+        out = Path(d) / "out"
+        cmd = [sys.executable, "-m", "surge.cli", "run", str(plan), "--out", str(out)]
+        cmd += ["--history", str(Path(d) / "h.sqlite")]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        proc = _lib.run(
+            _lib.pinned(args.gen_core, cmd), timeout_s=args.duration + 90, env={"PYTHONPATH": str(build)}
+        )
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if not (out / "report.json").is_file():
+            raise RuntimeError(f"surge run failed ({proc.returncode}): {proc.stderr[-400:]}")
+        totals = json.loads((out / "report.json").read_text())["totals"]
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return float(totals["throughput_rps"]), float(totals["requests"]) / cpu if cpu > 0 else 0.0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ref", default=REFERENCE, help=f"the reference commit (default {REFERENCE})")
+    ap.add_argument(
+        "--ref", default=REFERENCE, help=f"the reference: a commit or a build's folder (default {REFERENCE})"
+    )
+    ap.add_argument("--build", type=Path, default=_lib.REPO, help="the build held against it (this checkout)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per run")
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--target-core", type=int, default=1)
     ap.add_argument("--gen-core", type=int, default=0)
+    ap.add_argument("--via", choices=("engine", "cli"), default="engine", help="the worker alone, or `surge run`")
     ap.add_argument("--fail-below", type=float, help="exit 1 when this build / the reference is below it")
     args = ap.parse_args()
-    ref = export(args.ref)
+    ref = Path(args.ref) if Path(args.ref).is_dir() else export(args.ref)
     print(f"# {_lib.machine_note()}; reference {args.ref} in {ref}")
     figures: dict[str, list[float]] = {"reference": [], "this build": []}
     with _lib.nginx_target(args.target_core, tls=False) as target:
         for i in range(args.rounds):
-            for name, build in (("reference", ref), ("this build", _lib.REPO)):
-                rps, per_cpu = per_cpu_second(build, target.http, args)
+            for name, build in (("reference", ref), ("this build", args.build)):
+                measure = per_cpu_second_cli if args.via == "cli" else per_cpu_second
+                rps, per_cpu = measure(build, target.http, args)
                 figures[name].append(per_cpu)
                 print(
                     f"round {i + 1} {name:<10}: {rps:10,.0f} req/s  {per_cpu:10,.0f} req per CPU-s",

@@ -64,31 +64,43 @@ def stddev(h: HdrHistogram) -> float:
     return math.sqrt(sum(c * (v - m) ** 2 for c, v in zip(counts, values, strict=True)) / total)
 
 
-def _cumulative(h: HdrHistogram) -> list[int]:
-    """The running total of the counts, kept on the histogram while its total stays the same (a
-    report reads several percentiles of one histogram; a histogram added to afterwards is read anew)."""
-    kept: tuple[int, list[int]] | None = getattr(h, "_surge_cumulative", None)
+@cache
+def _zeros(fmt: str, n: int) -> memoryview[int]:
+    """n zero counts in this format (one layout's length): a C-level comparison with a slice of
+    them tells whether any count below an index is set."""
+    return memoryview(bytes(n * memoryview(b"").cast("B").cast(fmt).itemsize)).cast(fmt)
+
+
+def _cumulative(h: HdrHistogram) -> tuple[int, list[int]]:
+    """(first index, the running total of the counts from it): the buckets below the lowest
+    recorded value and above the highest are left out (a latency histogram's first thousand
+    buckets are usually empty). Kept on the histogram while its total stays the same (a report
+    reads several percentiles of one histogram; a histogram added to afterwards is read anew)."""
+    kept: tuple[int, int, list[int]] | None = getattr(h, "_surge_cumulative", None)
     if kept is not None and kept[0] == h.get_total_count():
-        return kept[1]
+        return kept[1], kept[2]
     counts = _counts(h)
     top = min(h._counts_index_for(h.get_max_value()) + 1, len(counts)) if h.get_max_value() else len(counts)
-    cumulative = list(accumulate(counts[:top]))
-    h._surge_cumulative = (h.get_total_count(), cumulative)
-    return cumulative
+    low = min(h._counts_index_for(h.get_min_value()), top) if h.get_min_value() else 0
+    if low and counts[:low] != _zeros(counts.format, len(counts))[:low]:
+        low = 0  # a minimum not kept up to date (never seen from surge's own adds): read them all
+    cumulative = list(accumulate(counts[low:top]))
+    h._surge_cumulative = (h.get_total_count(), low, cumulative)
+    return low, cumulative
 
 
 def values_at_percentiles(h: HdrHistogram, percentiles: Sequence[float]) -> list[int]:
     """hdrh's get_value_at_percentile() for each percentile, from one pass over the counts."""
     if not h.get_total_count():
         return [0 for _ in percentiles]
-    cumulative = _cumulative(h)
+    low, cumulative = _cumulative(h)
     out = []
     for pct in percentiles:
         i = bisect_left(cumulative, h.get_target_count_at_percentile(pct))
         if i >= len(cumulative):
             out.append(0)
             continue
-        value = h.get_value_from_index(i)
+        value = h.get_value_from_index(low + i)
         out.append(h.get_highest_equivalent_value(value) if pct else h.get_lowest_equivalent_value(value))
     return out
 

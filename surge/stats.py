@@ -715,9 +715,6 @@ class Aggregate:
 
     rt: HdrHistogram = field(default_factory=new_histogram)
     st: HdrHistogram = field(default_factory=new_histogram)
-    # Timed-out requests' elapsed times: lower bounds, read by latency_stat as "at least".
-    rt_timeouts: HdrHistogram = field(default_factory=new_histogram)
-    st_timeouts: HdrHistogram = field(default_factory=new_histogram)
     requests: int = 0
     bytes: int = 0
     bytes_sent: int = 0
@@ -725,6 +722,23 @@ class Aggregate:
     dropped: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     status: dict[str, int] = field(default_factory=dict)
+    # Timed-out requests' elapsed times (response, service): lower bounds, read by latency_stat as
+    # "at least". Made by the first timeout: most scopes have none, and a histogram is 180 KB of
+    # counters to allocate and zero (a report builds hundreds of aggregates).
+    _timeouts: tuple[HdrHistogram, HdrHistogram] | None = field(default=None, repr=False)
+
+    @property
+    def rt_timeouts(self) -> HdrHistogram:
+        return self._timeouts[0] if self._timeouts is not None else _NO_TIMEOUTS
+
+    @property
+    def st_timeouts(self) -> HdrHistogram:
+        return self._timeouts[1] if self._timeouts is not None else _NO_TIMEOUTS
+
+    def _timeouts_to_add(self) -> tuple[HdrHistogram, HdrHistogram]:
+        if self._timeouts is None:
+            self._timeouts = (new_histogram(), new_histogram())
+        return self._timeouts
 
     @property
     def error_count(self) -> int:
@@ -743,9 +757,10 @@ class Aggregate:
         _add_counts(self.status, ep["status"])
         add_encoded(self.rt, ep["rt"])
         add_encoded(self.st, ep["st"])
-        if "rt_timeouts" in ep:
-            add_encoded(self.rt_timeouts, ep["rt_timeouts"])
-            add_encoded(self.st_timeouts, ep.get("st_timeouts", ""))
+        if ep.get("rt_timeouts") or ep.get("st_timeouts"):
+            rt_timeouts, st_timeouts = self._timeouts_to_add()
+            add_encoded(rt_timeouts, ep.get("rt_timeouts", ""))
+            add_encoded(st_timeouts, ep.get("st_timeouts", ""))
 
     def add(self, other: Aggregate) -> None:
         """Add another aggregate's totals (a batch into the scope's total: no interval decoded twice)."""
@@ -756,13 +771,12 @@ class Aggregate:
         self.dropped += other.dropped
         _add_counts(self.errors, other.errors)
         _add_counts(self.status, other.status)
-        for into, src in (
-            (self.rt, other.rt),
-            (self.st, other.st),
-            (self.rt_timeouts, other.rt_timeouts),
-            (self.st_timeouts, other.st_timeouts),
-        ):
-            add_histogram(into, src)
+        add_histogram(self.rt, other.rt)
+        add_histogram(self.st, other.st)
+        if other._timeouts is not None:
+            rt_timeouts, st_timeouts = self._timeouts_to_add()
+            add_histogram(rt_timeouts, other._timeouts[0])
+            add_histogram(st_timeouts, other._timeouts[1])
 
     def latency(self, which: str, stat: str, pct: float | None) -> float | None:
         """A statistic of the response time ("latency") or service time in ms: a float, an
@@ -770,6 +784,11 @@ class Aggregate:
         if which == "latency":
             return latency_stat(self.rt, self.rt_timeouts, stat, pct)
         return latency_stat(self.st, self.st_timeouts, stat, pct)
+
+
+# What an aggregate without timeouts reads as its timeouts: empty, and never added to (only
+# Aggregate._timeouts_to_add's own histograms are).
+_NO_TIMEOUTS = new_histogram()
 
 
 def iter_intervals(stats: RunStats | WorkerResult) -> Iterator[tuple[int, IntervalData]]:

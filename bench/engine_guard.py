@@ -107,7 +107,9 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--target-core", type=int, default=1)
     ap.add_argument("--gen-core", type=int, default=0)
-    ap.add_argument("--via", choices=("engine", "cli"), default="engine", help="the worker alone, or `surge run`")
+    ap.add_argument(
+        "--via", choices=("engine", "cli"), default="engine", help="the worker alone, or `surge run`"
+    )
     ap.add_argument("--fail-below", type=float, help="exit 1 when this build / the reference is below it")
     args = ap.parse_args()
     ref = Path(args.ref) if Path(args.ref).is_dir() else export(args.ref)

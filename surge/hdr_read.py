@@ -65,10 +65,10 @@ def stddev(h: HdrHistogram) -> float:
 
 
 @cache
-def _zeros(fmt: str, n: int) -> memoryview[int]:
+def _zeros(fmt: Literal["Q", "I", "H"], n: int) -> memoryview[int]:
     """n zero counts in this format (one layout's length): a C-level comparison with a slice of
     them tells whether any count below an index is set."""
-    return memoryview(bytes(n * memoryview(b"").cast("B").cast(fmt).itemsize)).cast(fmt)
+    return memoryview(bytes(n * memoryview(b"").cast("B").cast(fmt).itemsize)).cast("B").cast(fmt)
 
 
 def _cumulative(h: HdrHistogram) -> tuple[int, list[int]]:
@@ -82,7 +82,7 @@ def _cumulative(h: HdrHistogram) -> tuple[int, list[int]]:
     counts = _counts(h)
     top = min(h._counts_index_for(h.get_max_value()) + 1, len(counts)) if h.get_max_value() else len(counts)
     low = min(h._counts_index_for(h.get_min_value()), top) if h.get_min_value() else 0
-    if low and counts[:low] != _zeros(counts.format, len(counts))[:low]:
+    if low and counts[:low] != _zeros(_WORD[int(h.word_size)], len(counts))[:low]:
         low = 0  # a minimum not kept up to date (never seen from surge's own adds): read them all
     cumulative = list(accumulate(counts[low:top]))
     h._surge_cumulative = (h.get_total_count(), low, cumulative)

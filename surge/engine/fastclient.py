@@ -8,15 +8,15 @@ count its bytes, and keep the body and headers only when an expectation or a cap
 
 What it supports: http and https (default verification, or a given ``ssl.SSLContext``), a
 keep-alive pool per origin, Content-Length, chunked and read-until-close responses, gzip/deflate
-bodies (decoded, as aiohttp does, so byte counts and captures agree), redirects (the rules
-aiohttp follows, only to allowed hosts), connect and total timeouts, one retry of an idempotent
-request whose reused connection turned out closed. What it does not (the caller keeps aiohttp
+bodies (decoded, as aiohttp does, so byte counts and captures agree), connect and total
+timeouts, one retry of an idempotent request whose reused connection turned out closed. It sends
+one hop: a redirect is answered with its Location, and the request policy's one loop
+(surge.engine.request_policy.follow) decides and sends the next hop, as for aiohttp. What it does not (the caller keeps aiohttp
 for it): HEAD, credentials in the URL, caller-set framing headers (Content-Length,
 Transfer-Encoding, Connection, Expect, Upgrade), proxies, cookies.
 
 Errors are raised as :class:`FastHTTPError` whose ``kind`` is one of the classes reports group
-by: connect, timeout, reset, dns, tls, other (and refused for a redirect to a host the plan does
-not allow).
+by: connect, timeout, reset, dns, tls, other.
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ from typing import Any, cast
 import httptools
 from yarl import URL
 
-from surge.engine.cookies import CookieJar
-from surge.engine.request_policy import DEFAULT_MAX_BODY, MAX_REDIRECTS, RedirectRefused, next_hop
+from surge.engine.request_policy import DEFAULT_MAX_BODY
 
 DEFAULT_HEADERS: tuple[tuple[str, str], ...] = (
     ("Accept", "*/*"),
@@ -400,13 +399,11 @@ class FastClient:
         connect_timeout: float = 10.0,
         ssl_context: ssl.SSLContext | None = None,
         user_agent: str = "surge/0.1",
-        allowed_hosts: frozenset[str] | None = None,
     ) -> None:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.ssl_context = ssl_context
         self.user_agent = user_agent
-        self.allowed_hosts = allowed_hosts
         self._pools: dict[Origin, _Pool] = {}
         self._urls: dict[str, tuple[Origin, str]] = {}
         self._all: set[_Connection] = set()
@@ -436,6 +433,12 @@ class FastClient:
         return Prepared(origin, method, target, data, method in IDEMPOTENT, pool)
 
     # -- sending -----------------------------------------------------------------------------------
+    def url_of(self, prepared: Prepared) -> str:
+        """The URL a prepared request asks for (what a relative redirect is read against)."""
+        o = prepared.origin
+        here = URL.build(scheme=o.scheme, host=o.host, port=o.port, encoded=True)
+        return str(here.join(URL(prepared.target, encoded=True)))
+
     async def request(
         self,
         prepared: Prepared,
@@ -444,69 +447,20 @@ class FastClient:
         want_headers: bool = False,
         want_body: bool = False,
         max_body: int = DEFAULT_MAX_BODY,
-        headers: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-        jar: CookieJar | None = None,
     ) -> Response:
-        """Send one prepared request (following redirects); raises FastHTTPError.
+        """Send one prepared request and read its answer (one hop: a redirect is an answer like any
+        other; the request policy's loop follows it); raises FastHTTPError."""
+        resp, _ = await self.exchange(prepared, self.deadline(timeout), want_headers, want_body, max_body)
+        return resp
 
-        ``headers`` and ``body`` are the caller's originals, needed only to re-serialize a
-        redirected request; ``jar``: the user's cookies, which a redirect hop takes and sends on.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (timeout if timeout is not None else self.timeout)
-        for _ in range(MAX_REDIRECTS + 1):
-            resp, location = await self._exchange(loop, prepared, deadline, want_headers, want_body, max_body)
-            if location is None:
-                return resp
-            nxt = self._redirect(prepared, resp.status, location, headers or {}, body, jar, resp.set_cookies)
-            if nxt is None:
-                return resp
-            prepared = nxt
-        raise FastHTTPError("other", f"more than {MAX_REDIRECTS} redirects")
+    def deadline(self, timeout: float | None) -> float:
+        """The loop-clock time by which a request sent now must be answered, all its hops included."""
+        return asyncio.get_running_loop().time() + (timeout if timeout is not None else self.timeout)
 
-    def _redirect(
-        self,
-        prev: Prepared,
-        status: int,
-        location: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        jar: CookieJar | None = None,
-        set_cookies: list[str] | None = None,
-    ) -> Prepared | None:
-        """The next hop by the request policy every client follows (surge.engine.request_policy)."""
-        o = prev.origin
-        here = URL.build(scheme=o.scheme, host=o.host, port=o.port, encoded=True).join(
-            URL(prev.target, encoded=True)
-        )
-        try:
-            hop = next_hop(
-                method=prev.method,
-                url=str(here),
-                headers=headers,
-                body=body,
-                status=status,
-                location=location,
-                allowed_hosts=self.allowed_hosts,
-                jar=jar,
-                set_cookies=set_cookies or (),
-            )
-        except RedirectRefused as exc:
-            raise FastHTTPError("refused", str(exc)) from None
-        if hop is None:
-            return None
-        return self.prepare(hop.method, hop.url, hop.headers, hop.body)
-
-    async def _exchange(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        prepared: Prepared,
-        deadline: float,
-        want_headers: bool,
-        want_body: bool,
-        max_body: int,
+    async def exchange(
+        self, prepared: Prepared, deadline: float, want_headers: bool, want_body: bool, max_body: int
     ) -> tuple[Response, str | None]:
+        """One hop: the answer, and its Location when it is a redirect (else None)."""
         pool = prepared.pool
         for attempt in (0, 1):
             conn = None
@@ -518,7 +472,7 @@ class FastClient:
                     break
             reused = conn is not None
             if conn is None:
-                conn = await self._connect(loop, pool.origin, deadline)
+                conn = await self._connect(asyncio.get_running_loop(), pool.origin, deadline)
             try:
                 await conn.send(prepared.data, deadline, want_headers, want_body, max_body)
             except FastHTTPError as exc:

@@ -10,12 +10,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from surge.engine.cookies import CookieJar
-from surge.engine.fastclient import FastClient, FastHTTPError, Prepared
+from surge.engine.fastclient import FastClient, FastHTTPError, Prepared, Response
 from surge.engine.flow import CompiledRequest
-from surge.engine.request_policy import MAX_REDIRECTS, RedirectRefused, next_hop
+from surge.engine.request_policy import Answered, Hop, RedirectRefused, TooManyRedirects, follow
 
 
 @dataclass(slots=True)
@@ -154,6 +154,16 @@ def _check_body(req: CompiledRequest, raw: bytes, headers: Mapping[str, str]) ->
     return Judgement(None, captured)
 
 
+@dataclass(slots=True)
+class _AiohttpAnswer:
+    status: int
+    headers: CIMultiDictProxy[str]
+    raw: bytes
+    nbytes: int
+    too_large: bool
+    set_cookies: list[str] | None
+
+
 async def send(
     session: aiohttp.ClientSession,
     req: CompiledRequest,
@@ -165,64 +175,57 @@ async def send(
     jar: CookieJar | None = None,
     keep_answer: bool = False,
 ) -> Outcome:
-    """The request through aiohttp. aiohttp never follows a redirect by itself: each hop is the
-    request policy's decision (surge.engine.request_policy), as on the fast client, so a redirect
-    to a host the plan does not allow is refused before anything is sent there. ``keep_answer``:
-    keep the answer's headers and body (up to the plan's limit) in the Outcome, for --debug."""
+    """The request through aiohttp, one hop at a time: aiohttp never follows a redirect by itself,
+    the request policy's loop does (as for the fast client), so a redirect to a host the plan does
+    not allow is refused before anything is sent there. ``keep_answer``: keep the answer's headers
+    and body (up to the plan's limit) in the Outcome, for --debug."""
     needs_body = req.needs_body_text
     budget = req.timeout_s if req.timeout_s is not None else _session_timeout(session)
     t_send = clock()
     deadline = t_send + budget if budget is not None else None
-    method = req.method
-    try:
-        for _ in range(MAX_REDIRECTS + 1):
-            timeout = (
-                aiohttp.ClientTimeout(total=max(deadline - clock(), 0.001)) if deadline is not None else None
+
+    async def exchange(hop: Hop) -> Answered[_AiohttpAnswer]:
+        timeout = (
+            aiohttp.ClientTimeout(total=max(deadline - clock(), 0.001)) if deadline is not None else None
+        )
+        async with session.request(
+            hop.method, hop.url, headers=hop.headers, data=hop.body, timeout=timeout, allow_redirects=False
+        ) as resp:
+            raw, nbytes, too_large = await _read_body(resp, needs_body or keep_answer, req.max_body)
+            set_cookies = resp.headers.getall("Set-Cookie", None) if jar is not None else None
+            answer = _AiohttpAnswer(resp.status, resp.headers, raw, nbytes, too_large, set_cookies)
+            return Answered(
+                answer, str(resp.url), resp.status, resp.headers.get("Location"), set_cookies or ()
             )
-            async with session.request(
-                method, url, headers=headers, data=body, timeout=timeout, allow_redirects=False
-            ) as resp:
-                raw, nbytes, too_large = await _read_body(resp, needs_body or keep_answer, req.max_body)
-                too_large = too_large and needs_body  # kept only to be shown: no limit applies
-                set_cookies = resp.headers.getall("Set-Cookie", None) if jar is not None else None
-                hop = next_hop(
-                    method=method,
-                    url=str(resp.url),
-                    headers=headers,
-                    body=body,
-                    status=resp.status,
-                    location=resp.headers.get("Location"),
-                    allowed_hosts=allowed_hosts,
-                    jar=jar,
-                    set_cookies=set_cookies or (),
-                )
-                if hop is None:
-                    t_end = clock()
-                    checks = req.content_type is not None or needs_body
-                    judged = judge_answer(
-                        req, resp.status, t_end - t_send, too_large, raw, resp.headers if checks else None
-                    )
-                    answer = (raw, resp.headers) if req.after is not None or keep_answer else None
-                    return Outcome(
-                        resp.status,
-                        nbytes,
-                        judged.error,
-                        t_send,
-                        t_end,
-                        judged.captured,
-                        set_cookies,
-                        answer,
-                        judged.detail,
-                        _head(raw) if judged.error is not None else None,
-                    )
-            method, url, headers, body = hop.method, hop.url, hop.headers, hop.body
-        return Outcome(0, 0, "other", t_send, clock(), None, detail=f"more than {MAX_REDIRECTS} redirects")
-    except RedirectRefused as exc:
-        return Outcome(0, 0, "refused", t_send, clock(), None, detail=str(exc))
+
+    try:
+        first = Hop(req.method, url, headers, body)
+        got = await follow(first, await exchange(first), exchange, allowed_hosts=allowed_hosts, jar=jar)
+    except (RedirectRefused, TooManyRedirects) as exc:
+        kind = "refused" if isinstance(exc, RedirectRefused) else "other"
+        return Outcome(0, 0, kind, t_send, clock(), None, detail=str(exc))
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # every client failure is a measured outcome, never a crash
         return Outcome(0, 0, classify_exception(exc), t_send, clock(), None, detail=_exception_text(exc))
+    t_end = clock()
+    too_large = got.too_large and needs_body  # kept only to be shown: no limit applies
+    checks = req.content_type is not None or needs_body
+    judged = judge_answer(
+        req, got.status, t_end - t_send, too_large, got.raw, got.headers if checks else None
+    )
+    return Outcome(
+        got.status,
+        got.nbytes,
+        judged.error,
+        t_send,
+        t_end,
+        judged.captured,
+        got.set_cookies,
+        (got.raw, got.headers) if req.after is not None or keep_answer else None,
+        judged.detail,
+        _head(got.raw) if judged.error is not None else None,
+    )
 
 
 # A body nothing reads is read whole up to this size when its length is known (cheaper per request
@@ -268,28 +271,36 @@ async def send_fast(
     headers: dict[str, str],
     body: bytes | None,
     clock: Callable[[], float],
+    allowed_hosts: frozenset[str] | None = None,
     jar: CookieJar | None = None,
     keep_answer: bool = False,
 ) -> Outcome:
-    """The same request and Outcome as :func:`send`, through the fast client.
+    """The same request and Outcome as :func:`send`, through the fast client (the first hop sent
+    as prepared; a redirect's next hops by the same policy loop as aiohttp's).
 
     Headers and the body are kept only when an expectation or a capture reads them, or
     ``keep_answer`` asks for them (--debug).
     """
     want_headers = req.content_type is not None or bool(req.captures) or req.after is not None
     want_body = req.needs_body_text
+    read_headers, read_body = want_headers or keep_answer, want_body or keep_answer
     t_send = clock()
     try:
-        resp = await client.request(
-            prepared,
-            timeout=req.timeout_s,
-            want_headers=want_headers or keep_answer,
-            want_body=want_body or keep_answer,
-            max_body=req.max_body,
-            headers=headers,
-            body=body,
-            jar=jar,
-        )
+        deadline = client.deadline(req.timeout_s)
+        resp, location = await client.exchange(prepared, deadline, read_headers, read_body, req.max_body)
+        if location is not None:
+
+            async def exchange(hop: Hop) -> Answered[Response]:
+                nxt = client.prepare(hop.method, hop.url, hop.headers, hop.body)
+                got, where = await client.exchange(nxt, deadline, read_headers, read_body, req.max_body)
+                return Answered(got, client.url_of(nxt), got.status, where, got.set_cookies or ())
+
+            first = Answered(resp, client.url_of(prepared), resp.status, location, resp.set_cookies or ())
+            request = Hop(req.method, first.url, headers, body)
+            resp = await follow(request, first, exchange, allowed_hosts=allowed_hosts, jar=jar)
+    except (RedirectRefused, TooManyRedirects) as exc:
+        kind = "refused" if isinstance(exc, RedirectRefused) else "other"
+        return Outcome(0, 0, kind, t_send, clock(), None, detail=str(exc))
     except FastHTTPError as exc:
         return Outcome(0, 0, exc.kind, t_send, clock(), None, detail=_exception_text(exc))
     except asyncio.CancelledError:

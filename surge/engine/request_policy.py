@@ -2,15 +2,19 @@
 and the allow-list.
 
 As httpx applies redirects and auth in its Client above pluggable transports, surge decides here,
-once, where a redirect may lead; the fast HTTP client and the aiohttp path both ask
-:func:`next_hop` and neither follows a redirect on its own. Pure: URLs and headers in, a decision out.
+once, where a redirect may lead (:func:`next_hop`) and follows redirects in one loop
+(:func:`follow`); the fast HTTP client and the aiohttp path are transports that each send one hop
+and never follow a redirect on their own. No I/O here: a hop is sent by the ``exchange`` the
+caller passes in.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 from urllib.parse import unquote
 
 from yarl import URL
@@ -89,6 +93,58 @@ def next_hop(
         jar.store(url, set_cookies)
         out_headers = with_cookies(out_headers, jar, target)
     return Hop(method, target, out_headers, body)
+
+
+class TooManyRedirects(Exception):
+    def __init__(self) -> None:
+        super().__init__(f"more than {MAX_REDIRECTS} redirects")
+
+
+A = TypeVar("A")
+
+
+@dataclass(frozen=True, slots=True)
+class Answered(Generic[A]):
+    """What one hop got: the transport's own answer, and what the loop decides the next hop by."""
+
+    answer: A
+    url: str  # the URL this hop asked for: the base a relative Location is read against
+    status: int
+    location: str | None
+    set_cookies: Sequence[str] = ()
+
+
+async def follow(
+    request: Hop,
+    answered: Answered[A],
+    exchange: Callable[[Hop], Awaitable[Answered[A]]],
+    *,
+    allowed_hosts: frozenset[str] | None,
+    jar: CookieJar | None = None,
+) -> A:
+    """The final answer to ``request``, whose first hop was ``answered``: each redirect's next hop
+    decided by :func:`next_hop` and sent by ``exchange``, at most MAX_REDIRECTS of them. The
+    caller sends the first hop itself, so a request that is not redirected (nearly all) costs
+    nothing here. Raises :class:`RedirectRefused` (a host not allowed: nothing sent there) and
+    :class:`TooManyRedirects`."""
+    for hops in itertools.count():
+        nxt = next_hop(
+            method=request.method,
+            url=answered.url,
+            headers=request.headers,
+            body=request.body,
+            status=answered.status,
+            location=answered.location,
+            allowed_hosts=allowed_hosts,
+            jar=jar,
+            set_cookies=answered.set_cookies,
+        )
+        if nxt is None:
+            return answered.answer
+        if hops == MAX_REDIRECTS:
+            raise TooManyRedirects()
+        request, answered = nxt, await exchange(nxt)
+    raise AssertionError("unreachable")  # itertools.count never ends
 
 
 def credentials_from_url(url: str, headers: dict[str, str]) -> tuple[str, dict[str, str]]:

@@ -779,7 +779,17 @@ class Worker:
             out: Outcome
             debug = self._debug_left > 0  # --debug shows the answer's headers and body too
             if fast is not None and self.fast is not None:
-                out = await send_fast(self.fast, fast, req, headers, body, time.perf_counter, jar, debug)
+                out = await send_fast(
+                    self.fast,
+                    fast,
+                    req,
+                    headers,
+                    body,
+                    time.perf_counter,
+                    self.plan.allowed_hosts,
+                    jar,
+                    debug,
+                )
             else:
                 out = await send(
                     self.session,
@@ -1186,11 +1196,7 @@ def fast_client_enabled() -> bool:
 
 
 def make_fast_client(plan: Plan) -> FastClient:
-    return FastClient(
-        timeout=plan.defaults.timeout,
-        connect_timeout=plan.defaults.connect_timeout,
-        allowed_hosts=plan.allowed_hosts,
-    )
+    return FastClient(timeout=plan.defaults.timeout, connect_timeout=plan.defaults.connect_timeout)
 
 
 async def run_worker(

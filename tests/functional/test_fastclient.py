@@ -326,15 +326,25 @@ def test_request_head_and_body_are_sent_as_aiohttp_would() -> None:
     run(main())
 
 
-def test_redirects_are_followed_only_to_allowed_hosts() -> None:
+def test_the_client_sends_one_hop_and_the_policy_follows_redirects_only_to_allowed_hosts() -> None:
     async def main() -> None:
         async with RawServer(routes) as srv:
-            client = FastClient(allowed_hosts=frozenset({"127.0.0.1"}))
-            status, _, body, _ = await get(client, srv.url("/redirect"))
-            assert (status, body) == (200, b'{"id":"a1"}')
-            with pytest.raises(FastHTTPError) as err:
-                await get(client, srv.url("/redirect-away"))
-            assert err.value.kind == "refused"
+            client = FastClient()
+            # A transport: a redirect is an answer like any other, never followed by the client.
+            status, _, _, headers = await get(client, srv.url("/redirect"))
+            assert (status, headers["Location"]) == (302, "/cl")
+            plan = make_plan(srv.url(""), scenarios=[{"name": "r", "flow": [{"get": "/redirect"}]}])
+            (req,) = compile_plan(plan).scenarios[0].steps
+
+            async def send_to(path: str) -> tuple[int, str | None, str | None]:
+                url = srv.url(path)
+                prep = client.prepare("GET", url, {}, None)
+                out = await send_fast(client, prep, req, {}, None, time.perf_counter, plan.allowed_hosts)  # type: ignore[arg-type]
+                return out.status, out.error, out.detail
+
+            assert await send_to("/redirect") == (200, None, None)  # followed: /cl answers
+            status, error, detail = await send_to("/redirect-away")
+            assert (status, error) == (0, "refused") and "example.invalid" in (detail or "")
             await client.close()
 
     run(main())
@@ -429,7 +439,7 @@ def test_fast_path_gives_the_same_outcome_as_aiohttp(demo_target: DemoTarget) ->
 
     async def main() -> None:
         session = make_session(plan)
-        client = FastClient(allowed_hosts=plan.allowed_hosts)
+        client = FastClient()
         try:
             for req in reqs:
                 url = demo_target.url + req.url.source  # type: ignore[union-attr]
@@ -450,7 +460,7 @@ def test_worker_sends_plain_requests_through_the_fast_client(demo_target: DemoTa
     plan = make_plan(demo_target.url)
 
     async def main() -> None:
-        client = FastClient(allowed_hosts=plan.allowed_hosts)
+        client = FastClient()
         session = aiohttp.ClientSession()
         try:
             spec = WorkerSpec(plan, 0, 1, time.time() + 0.2, None, "t")

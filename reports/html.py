@@ -698,10 +698,6 @@ def _cost(report: Report) -> str:
         parts += ["<h3>Target cost per million requests</h3>", _cost_table(view.target)]
     if view.run:
         parts += ["<h3>This run's own cost</h3>", _cost_table(view.run)]
-    if view.other:
-        rows = [[(key, "mono"), value] for key, value in flatten_metrics(view.other)]
-        title = "<h3>Other figures</h3>" if not view.empty and len(parts) > 1 else ""
-        parts += [title, html_table(("Key", "Value"), rows, (1,))]
     return html_section("cost", "Cost", *parts)
 
 

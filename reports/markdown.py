@@ -938,10 +938,6 @@ def _cost(report: Report) -> list[str]:
     if view.run:
         lines += ["### This run's own cost", ""]
         lines += _table(("Item", "Value"), _cost_rows(view.run), (1,))
-    if view.other:
-        known = view.projection or view.by_service or view.target or view.run
-        lines += ["### Other figures", ""] if known else []
-        lines += _table(("Key", "Value"), flatten_metrics(view.other), (1,))
     return lines
 
 

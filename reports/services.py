@@ -1,15 +1,14 @@
 """Service metrics and cost as ``report.json`` carries them, read into views both renderers share.
 
-The shapes are what ``ServiceMetrics.to_report_dict()`` writes (``surge/metrics/report.py``). The
-report types them as plain dicts, and a report.json may come from another version, so everything
-here is read defensively: a section that does not have the expected shape yields ``None`` (or lands
-in ``other``) and the renderers fall back to a generic key/value table rather than failing.
+The shapes are the report model's (``ServiceMetricsSection``, ``CostSection`` in
+``surge/report_model.py``), as ``ServiceMetrics.to_report_dict()`` writes them; a stored report.json
+is checked against them when it is read, so the views read them as typed.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from reports.formatting import (
@@ -23,6 +22,7 @@ from reports.formatting import (
     format_value,
     unit_for_key,
 )
+from surge.report_model import CostSection, ServiceEntry, ServiceMetricsSection
 
 __all__ = [
     "CostLine",
@@ -136,84 +136,40 @@ class ServiceMetricsView:
     services: tuple[ServiceView, ...]
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _notes(value: object) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple):
-        return ()
-    return tuple(str(n) for n in value if n is not None)
-
-
-def _points(raw: object) -> tuple[tuple[float, float | None], ...] | None:
-    if not isinstance(raw, list | tuple):
-        return None
-    points: list[tuple[float, float | None]] = []
-    for item in raw:
-        if not isinstance(item, Mapping):
-            return None
-        t = _number(item.get("t"))
-        if t is None:
-            return None
-        points.append((t, _number(item.get("value"))))
-    return tuple(sorted(points, key=lambda p: p[0]))
-
-
-def _service(key: str, raw: Mapping[str, object]) -> ServiceView | None:
-    values_raw, series_raw = raw.get("values", {}), raw.get("series", {})
-    if not isinstance(values_raw, Mapping) or not isinstance(series_raw, Mapping):
-        return None
-    values = tuple(
-        ServiceValue(str(k), threshold_name(str(k)), _unit(str(k)), _number(v)) for k, v in values_raw.items()
+def _service(key: str, entry: ServiceEntry) -> ServiceView:
+    values = tuple(ServiceValue(k, threshold_name(k), _unit(k), v) for k, v in entry["values"].items())
+    series = tuple(
+        ServiceSeries(
+            k, threshold_name(k), _unit(k), tuple(sorted((float(p["t"]), p["value"]) for p in points))
+        )
+        for k, points in entry["series"].items()
     )
-    series: list[ServiceSeries] = []
-    for k, pts in series_raw.items():
-        points = _points(pts)
-        if points is None:
-            return None
-        series.append(ServiceSeries(str(k), threshold_name(str(k)), _unit(str(k)), points))
     return ServiceView(
         key=key,
-        type=_text(raw.get("type")) or key.split("[", 1)[0],
-        name=_text(raw.get("name")) or key,
-        resource=_text(raw.get("resource")) or "",
-        region=_text(raw.get("region")),
-        period_s=_number(raw.get("period_s")),
+        type=entry["type"] or key.split("[", 1)[0],
+        name=entry["name"] or key,
+        resource=entry["resource"],
+        region=entry["region"],
+        period_s=entry["period_s"],
         values=values,
-        series=tuple(series),
-        notes=_notes(raw.get("notes")),
-        target=_text(raw.get("target")),
+        series=series,
+        notes=tuple(entry["notes"]),
+        target=entry.get("target"),
     )
 
 
-def service_metrics_view(section: Mapping[str, object]) -> ServiceMetricsView | None:
-    """The ``service_metrics`` section as ``ServiceMetrics.to_report_dict()`` writes it, or None
-    when it has another shape (an empty section, or one written by something else)."""
-    services_raw = section.get("services")
-    if not isinstance(services_raw, Mapping):
+def service_metrics_view(section: ServiceMetricsSection) -> ServiceMetricsView | None:
+    """The ``service_metrics`` section as views, or None when the plan declared no services."""
+    if "services" not in section:
         return None
-    services: list[ServiceView] = []
-    for key, raw in services_raw.items():
-        service = _service(str(key), raw) if isinstance(raw, Mapping) else None
-        if service is None:
-            return None
-        services.append(service)
     window = section.get("window")
-    window = window if isinstance(window, Mapping) else {}
     return ServiceMetricsView(
-        start=_text(window.get("start")),
-        end=_text(window.get("end")),
-        duration_s=_number(window.get("duration_s")),
-        collected=section.get("collected") is not False,
-        notes=_notes(section.get("notes")),
-        services=tuple(services),
+        start=window["start"] if window else None,
+        end=window["end"] if window else None,
+        duration_s=window["duration_s"] if window else None,
+        collected=section.get("collected", True),
+        notes=tuple(section.get("notes", [])),
+        services=tuple(_service(key, entry) for key, entry in section["services"].items()),
     )
 
 
@@ -256,29 +212,6 @@ _RUN_COMPONENTS = {
     "dynamodb_usd": "DynamoDB requests",
     "cloudwatch_usd": "CloudWatch metric reads",
 }
-_KNOWN_COST_KEYS = frozenset(
-    {
-        "tag",
-        "metric",
-        "period",
-        "lookback_days",
-        "lookback_usd",
-        "monthly_usd",
-        "by_service_monthly_usd",
-        "estimated",
-        "target_window_usd",
-        "target_requests",
-        "per_million_requests_usd",
-        "target_components_usd",
-        "run_usd",
-        "run_components_usd",
-        "notes",
-        "baseline_monthly_usd",
-        "delta_vs_baseline_usd",
-        "delta_vs_baseline_pct",
-        "within_baseline",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -297,7 +230,6 @@ class CostView:
     target: list[CostLine] = field(default_factory=list)  # the target's cost per million requests
     run: list[CostLine] = field(default_factory=list)  # this run's own cost, by component, then total
     notes: list[str] = field(default_factory=list)
-    other: dict[str, object] = field(default_factory=dict)  # keys this view does not know
     source: str | None = None  # where the monthly projection comes from
     monthly_usd: float | None = None
     baseline_usd: float | None = None
@@ -308,19 +240,13 @@ class CostView:
 
     @property
     def empty(self) -> bool:
-        return not (self.projection or self.by_service or self.target or self.run or self.notes or self.other)
+        return not (self.projection or self.by_service or self.target or self.run or self.notes)
 
 
 def _signed_usd(value: float | None) -> str:
     if value is None:
         return DASH
     return ("+" if value > 0 else "") + format_usd(value)
-
-
-def _components(raw: object) -> list[tuple[str, float | None]]:
-    if not isinstance(raw, Mapping):
-        return []
-    return [(str(k), _number(v)) for k, v in raw.items()]
 
 
 def _target_label(key: str) -> str:
@@ -330,38 +256,37 @@ def _target_label(key: str) -> str:
     return f'{kind}["{name}"]' if name else base
 
 
-def _projection(cost: Mapping[str, object], view: CostView) -> None:
-    monthly = view.monthly_usd = _number(cost.get("monthly_usd"))
-    baseline = view.baseline_usd = _number(cost.get("baseline_monthly_usd"))
-    lookback_usd = _number(cost.get("lookback_usd"))
-    days = _number(cost.get("lookback_days"))
+def _projection(cost: CostSection, view: CostView) -> None:
+    monthly = view.monthly_usd = cost.get("monthly_usd")
+    baseline = view.baseline_usd = cost.get("baseline_monthly_usd")
+    days = cost.get("lookback_days")
     if "monthly_usd" in cost or "tag" in cost:
         view.projection.append(CostLine("Projected monthly cost", format_usd(monthly), "cost.monthly_usd"))
     if baseline is not None:
         view.projection.append(CostLine("Baseline", format_usd(baseline), "baseline"))
-    delta_usd = _number(cost.get("delta_vs_baseline_usd"))
-    view.delta_pct = _number(cost.get("delta_vs_baseline_pct"))
+    delta_usd = cost.get("delta_vs_baseline_usd")
+    view.delta_pct = cost.get("delta_vs_baseline_pct")
     if delta_usd is not None:
         text = f"{_signed_usd(delta_usd)} ({format_delta(view.delta_pct)})"
         view.projection.append(CostLine("Difference from the baseline", text))
     within = cost.get("within_baseline")
-    if isinstance(within, bool):
+    if within is not None:
         view.within_baseline = within
         verdict = "within the baseline" if within else "over the baseline"
         view.projection.append(CostLine("Verdict", verdict, status="pass" if within else "fail"))
     if "lookback_usd" in cost:
         label = f"Actual cost over the last {days:g} days" if days else "Actual cost over the lookback"
-        view.projection.append(CostLine(label, format_usd(lookback_usd), "cost.lookback_usd"))
+        view.projection.append(CostLine(label, format_usd(cost["lookback_usd"]), "cost.lookback_usd"))
     view.source = _cost_source(cost, days)
 
 
-def _cost_source(cost: Mapping[str, object], days: float | None) -> str | None:
-    tag, metric = _text(cost.get("tag")), _text(cost.get("metric"))
+def _cost_source(cost: CostSection, days: int | None) -> str | None:
+    tag = cost.get("tag")
     if tag is None:
         return None
-    text = f"Cost Explorer {metric or 'cost'} of resources tagged {tag}"
+    text = f"Cost Explorer {cost.get('metric') or 'cost'} of resources tagged {tag}"
     period = cost.get("period")
-    if isinstance(period, Mapping) and _text(period.get("start")) and _text(period.get("end")):
+    if period is not None and period["start"] and period["end"]:
         text += f", {period['start']} to {period['end']} (end exclusive)"
     if days:
         text += f", × 30 / {days:g} for a month"
@@ -370,17 +295,16 @@ def _cost_source(cost: Mapping[str, object], days: float | None) -> str | None:
     return text
 
 
-def cost_view(cost: Mapping[str, object]) -> CostView:
-    """The ``cost`` section in four parts, plus whatever keys it has that this view does not know."""
-    view = CostView(other={k: v for k, v in cost.items() if k not in _KNOWN_COST_KEYS})
+def cost_view(cost: CostSection) -> CostView:
+    """The ``cost`` section in four parts: the monthly projection, by service, the target's cost per
+    million requests, the run's own cost."""
+    view = CostView()
     _projection(cost, view)
     monthly = view.monthly_usd
-    for name, usd in _components(cost.get("by_service_monthly_usd")):
-        if usd is not None:
-            share = usd / monthly if monthly else None
-            view.by_service.append((name, usd, share))
+    for name, usd in cost.get("by_service_monthly_usd", {}).items():
+        view.by_service.append((name, usd, usd / monthly if monthly else None))
     if "per_million_requests_usd" in cost or "target_components_usd" in cost:
-        view.per_million_usd = _number(cost.get("per_million_requests_usd"))
+        view.per_million_usd = cost.get("per_million_requests_usd")
         view.target.append(
             CostLine(
                 "Cost per million requests",
@@ -389,20 +313,18 @@ def cost_view(cost: Mapping[str, object]) -> CostView:
             )
         )
         view.target.append(
-            CostLine(
-                "Target's cost over the run's window", format_usd(_number(cost.get("target_window_usd")))
-            )
+            CostLine("Target's cost over the run's window", format_usd(cost.get("target_window_usd")))
         )
-        for key, usd in _components(cost.get("target_components_usd")):
+        for key, usd in cost.get("target_components_usd", {}).items():
             view.target.append(CostLine(_target_label(key), format_usd(usd), part=True))
-        view.target.append(CostLine("Requests it served", format_count(_number(cost.get("target_requests")))))
+        view.target.append(CostLine("Requests it served", format_count(cost.get("target_requests"))))
     if "run_usd" in cost or "run_components_usd" in cost:
-        for key, usd in _components(cost.get("run_components_usd")):
+        for key, usd in cost.get("run_components_usd", {}).items():
             label = _RUN_COMPONENTS.get(key, key.removesuffix("_usd").replace("_", " "))
             view.run.append(CostLine(label, format_usd(usd)))
-        view.run_usd = _number(cost.get("run_usd"))
+        view.run_usd = cost.get("run_usd")
         view.run.append(CostLine("Total", format_usd(view.run_usd), "cost.run_usd"))
-    view.notes = list(_notes(cost.get("notes")))
+    view.notes = list(cost.get("notes", []))
     return view
 
 

@@ -20,7 +20,15 @@ from hdrh.histogram import HdrHistogram
 
 from surge.phases import phase_range, phase_windows
 from surge.plan import Plan
-from surge.report_model import Check, Finding, TimeseriesPoint
+from surge.report_model import (
+    Check,
+    CostSection,
+    FailureGroup,
+    Finding,
+    ServiceEntry,
+    ServiceMetricsSection,
+    TimeseriesPoint,
+)
 from surge.stats import RunStats, aggregate, is_stage
 from surge.thresholds import MetricRef, parse_metric
 from surge.validity import PREFIX, is_validity_check
@@ -291,25 +299,21 @@ def is_loopback(host: str) -> bool:
 _UNREADABLE = ("access denied:", "expired or invalid")
 
 
-def _unreadable_note(service_metrics: Mapping[str, object]) -> str | None:
+def _unreadable_note(service_metrics: ServiceMetricsSection) -> str | None:
     """The first note saying the declared services' metrics could not be read (permissions,
     expired credentials), from the collection's own notes or any service's."""
-    found = service_metrics.get("notes")
-    notes: list[object] = list(found) if isinstance(found, list) else []
-    services = service_metrics.get("services")
-    if isinstance(services, Mapping):
-        for entry in services.values():
-            if isinstance(entry, Mapping) and isinstance(entry.get("notes"), list):
-                notes += entry["notes"]
-    return next((str(n) for n in notes if any(mark in str(n) for mark in _UNREADABLE)), None)
+    notes = list(service_metrics.get("notes", []))
+    for entry in service_metrics.get("services", {}).values():
+        notes += entry["notes"]
+    return next((n for n in notes if any(mark in n for mark in _UNREADABLE)), None)
 
 
-def _where_to_look(plan: Plan, service_metrics: Mapping[str, object]) -> str:
+def _where_to_look(plan: Plan, service_metrics: ServiceMetricsSection) -> str:
     """What would say why, given what the plan declared and what was collected."""
     if plan.services or plan.cost is not None:
-        notes = service_metrics.get("notes")
-        if service_metrics.get("collected") is False and isinstance(notes, list) and notes:
-            why = str(notes[0]).removeprefix("not collected: ")
+        notes = service_metrics.get("notes", [])
+        if service_metrics.get("collected") is False and notes:
+            why = notes[0].removeprefix("not collected: ")
             return (
                 f"The declared services' metrics were not collected ({why}): run again where they "
                 "can be, so the run can judge them and say which part was slow"
@@ -463,39 +467,20 @@ _READS = {
 assert all(metric_kind(t, m) is not None for t, ms in _READS.items() for m in ms)
 
 
-def _service_values(services: Mapping[str, object]) -> list[tuple[str, str, Mapping[str, object]]]:
-    out = []
-    for key, raw in services.items():
-        if isinstance(raw, dict) and isinstance(raw.get("values"), dict):
-            out.append((key, str(raw.get("type", "")), raw["values"]))
-    return out
-
-
-def first_rise(raw: Mapping[str, object], path: str) -> float | None:
+def first_rise(entry: ServiceEntry, path: str) -> float | None:
     """When a service metric's series first went above zero (seconds since the run's start)."""
-    series = raw.get("series")
-    points = series.get(path) if isinstance(series, dict) else None
-    for point in points if isinstance(points, list) else []:
-        if isinstance(point, dict) and isinstance(point.get("value"), int | float) and point["value"] > 0:
-            t = point.get("t")
-            return float(t) if isinstance(t, int | float) else None
-    return None
+    return next((float(p["t"]) for p in entry["series"].get(path, []) if p["value"] > 0), None)
 
 
-def _val(values: Mapping[str, object], service_type: str, path: str) -> float | None:
+def _val(values: Mapping[str, float | None], service_type: str, path: str) -> float | None:
     """A service metric by its vocabulary path, read under its report.json name (unit suffixed)."""
-    return _num(values, report_key(path, metric_kind(service_type, path) or "count"))
+    return values.get(report_key(path, metric_kind(service_type, path) or "count"))
 
 
-def _line(key: str, kind: str, v: Mapping[str, object], path: str) -> list[str]:
+def _line(key: str, kind: str, v: Mapping[str, float | None], path: str) -> list[str]:
     """An evidence line for a count the service reported (none when it has no data)."""
     value = _val(v, kind, path)
     return [] if value is None else [f"{key}.{path} = {value:,.0f}"]
-
-
-def _num(values: Mapping[str, object], key: str) -> float | None:
-    v = values.get(key)
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 # Memory right-sizing: a function that used at most this share of its memory is offered a smaller
@@ -506,7 +491,7 @@ MEMORY_FULL_SHARE = 0.9
 MEMORY_HEADROOM = 1.3
 
 
-def memory_finding(key: str, v: Mapping[str, object], cost: Mapping[str, object]) -> Finding | None:
+def memory_finding(key: str, v: Mapping[str, float | None], cost: CostSection) -> Finding | None:
     """A Lambda's memory from its REPORT lines: near its limit, or far more than it used, with the
     cost effect at the same duration (as AWS Lambda Power Tuning reasons: cost = duration x memory,
     and CPU grows with memory, so a smaller size is to be measured, not assumed)."""
@@ -530,12 +515,11 @@ def memory_finding(key: str, v: Mapping[str, object], cost: Mapping[str, object]
     if share > MEMORY_SPARE_SHARE or suggest >= size:
         return None
     saving = 1 - suggest / size
-    components = cost.get("target_components_usd")
     name = key.split('"')[1] if '"' in key else key
-    spent = components.get(f"lambda.{name}_usd") if isinstance(components, dict) else None
+    spent = cost.get("target_components_usd", {}).get(f"lambda.{name}_usd")
     money = (
         f"; at the same duration this run's ${spent:.4f} of its compute would have been ${spent * (1 - saving):.4f}"
-        if isinstance(spent, int | float) and spent > 0
+        if spent is not None and spent > 0
         else ""
     )
     return Finding(
@@ -548,37 +532,33 @@ def memory_finding(key: str, v: Mapping[str, object], cost: Mapping[str, object]
 
 
 def service_findings(
-    service_metrics: Mapping[str, object], checks: Sequence[Check], cost: Mapping[str, object] | None = None
+    service_metrics: ServiceMetricsSection, checks: Sequence[Check], cost: CostSection | None = None
 ) -> list[Finding]:
     """What the collected service metrics explain, each with the recommendation its numbers support;
     a throttling finding says when the throttling began (its series' first non-zero point)."""
     out = _service_findings(service_metrics, checks, cost)
-    services = service_metrics.get("services")
+    services = service_metrics.get("services", {})
     for finding in out:
         head = finding["evidence"][0].split(" = ", 1)[0] if finding["evidence"] else ""
         key, _, path = head.partition("].")
-        raw = services.get(key + "]") if isinstance(services, dict) else None
-        series_key = (
-            report_key(path, metric_kind(str(raw.get("type", "")), path) or "count")
-            if isinstance(raw, dict)
-            else path
-        )
-        if "throttl" in path and isinstance(raw, dict) and (t := first_rise(raw, series_key)) is not None:
+        entry = services.get(key + "]")
+        if "throttl" not in path or entry is None:
+            continue
+        series_key = report_key(path, metric_kind(entry["type"], path) or "count")
+        if (t := first_rise(entry, series_key)) is not None:
             finding["at_s"] = t
             finding["evidence"].append(f"first at {_clock(t)} into the run")
     return out
 
 
 def _service_findings(
-    service_metrics: Mapping[str, object], checks: Sequence[Check], cost: Mapping[str, object] | None = None
+    service_metrics: ServiceMetricsSection, checks: Sequence[Check], cost: CostSection | None = None
 ) -> list[Finding]:
     """What the collected service metrics explain, each with the recommendation its numbers support."""
-    services = service_metrics.get("services")
-    if not isinstance(services, dict):
-        return []
     failed = {c["metric"] for c in checks if c["status"] == "fail"}
     out: list[Finding] = []
-    for key, kind, v in _service_values(services):
+    for key, entry in service_metrics.get("services", {}).items():
+        kind, v = entry["type"], entry["values"]
         if kind == "lambda" and (memory := memory_finding(key, v, cost or {})) is not None:
             out.append(memory)
         if kind == "lambda":
@@ -707,14 +687,13 @@ def validity_findings(checks: Sequence[Check]) -> list[Finding]:
     ]
 
 
-def _failure_lines(failures: Sequence[Mapping[str, object]]) -> list[str]:
+def _failure_lines(failures: Sequence[FailureGroup]) -> list[str]:
     lines = []
     for group in failures[:2]:
-        samples = group.get("samples")
-        first = samples[0] if isinstance(samples, list) and samples else None
-        if isinstance(first, dict):
-            what = first.get("detail") or f"status {first.get('status')}"
-            lines.append(f"first failure of {group.get('endpoint')}: {what}")
+        if group["samples"]:
+            first = group["samples"][0]
+            what = first.get("detail") or f"status {first['status']}"
+            lines.append(f"first failure of {group['endpoint']}: {what}")
     return lines
 
 
@@ -723,10 +702,10 @@ def find(
     scopes: Sequence[FindingScope],
     checks: Sequence[Check],
     *,
-    service_metrics: Mapping[str, object],
-    failures: Sequence[Mapping[str, object]] = (),
+    service_metrics: ServiceMetricsSection,
+    failures: Sequence[FailureGroup] = (),
     verdict: str,
-    cost: Mapping[str, object] | None = None,
+    cost: CostSection | None = None,
 ) -> list[Finding]:
     """Every finding the run's data supports: validity first (a test that proved nothing), then
     what explains the failed checks, then what the service metrics show."""

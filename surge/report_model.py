@@ -285,6 +285,78 @@ class TargetReport(TypedDict):
     uncertainty: NotRequired[dict[str, list[float | None]]]
 
 
+class ServicePoint(TypedDict):
+    t: float  # seconds since the run's start, like the load's timeseries
+    value: float
+
+
+class ServiceEntry(TypedDict):
+    """One declared service's figures over the run's window (CloudWatch's, or its logs')."""
+
+    type: str  # lambda, dynamodb, apigateway, ...
+    name: str
+    resource: str
+    region: str | None
+    period_s: int | None  # the series' period
+    # Keys carry a unit suffix (duration.p95_ms, cpu.max_ratio): the renderers read units from them.
+    values: dict[str, float | None]
+    series: dict[str, list[ServicePoint]]
+    notes: list[str]
+    target: NotRequired[str]  # an A/B run: the target the service serves, as the plan declares it
+
+
+class ServiceWindow(TypedDict):
+    start: str  # ISO 8601 UTC
+    end: str
+    duration_s: float
+
+
+class ServiceMetricsSection(TypedDict, total=False):
+    """Empty when the plan declares no services (and nothing was noted about them)."""
+
+    window: ServiceWindow
+    collected: bool  # False: not read at all (the notes say why)
+    notes: list[str]
+    services: dict[str, ServiceEntry]  # by threshold key: lambda["orders-api"]
+
+
+class CostPeriod(TypedDict):
+    start: str
+    end: str
+
+
+class CostSection(TypedDict, total=False):
+    """What the target costs: Cost Explorer's figures for a tag (``cost:`` in the plan), the Lambda
+    target's cost over the run's window and per million requests, and the run's own cost."""
+
+    tag: str  # key=value
+    metric: str
+    period: CostPeriod
+    lookback_days: int
+    lookback_usd: float | None
+    monthly_usd: float | None
+    by_service_monthly_usd: dict[str, float]
+    estimated: bool
+    target_window_usd: float | None
+    target_requests: float | None
+    per_million_requests_usd: float | None
+    target_components_usd: dict[str, float]
+    run_usd: float
+    run_components_usd: dict[str, float]
+    baseline_monthly_usd: float  # cost.baseline_monthly_usd in the plan, and how the month compares
+    delta_vs_baseline_usd: float
+    delta_vs_baseline_pct: float | None
+    within_baseline: bool
+    notes: list[str]
+
+
+class ServiceSections(TypedDict):
+    """A run's service_metrics and cost sections, as collected."""
+
+    service_metrics: ServiceMetricsSection
+    cost: CostSection
+
+
 class Report(TypedDict):
     schema_version: int
     surge_version: str
@@ -312,8 +384,8 @@ class Report(TypedDict):
     stages: dict[str, StageReport]  # in flow order
     phases: list[PhaseReport]
     timeseries: list[TimeseriesPoint]
-    service_metrics: dict[str, object]
-    cost: dict[str, object]
+    service_metrics: ServiceMetricsSection
+    cost: CostSection
     generator: GeneratorHealth
     # Absent in reports written before baselines existed; None when the plan names no baseline.
     baseline: NotRequired[BaselineInfo | None]

@@ -28,6 +28,7 @@ from surge.report_model import (
     RecoveryReport,
     Report,
     RunEndInfo,
+    ServiceSections,
     StageReport,
     TimeseriesPoint,
     Totals,
@@ -627,7 +628,9 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
                 service_time_ms=latency_summary(agg, "service_time"),
             )
         )
-    service = metrics.to_report_dict() if metrics is not None else {"service_metrics": {}, "cost": {}}
+    service = (
+        metrics.to_report_dict() if metrics is not None else ServiceSections(service_metrics={}, cost={})
+    )
     errors = total.error_count
     totals = Totals(
         requests=total.requests,
@@ -711,7 +714,7 @@ def run_findings(plan: Plan, stats: RunStats, report: Report) -> list[Finding]:
         scopes,
         report["checks"],
         service_metrics=report["service_metrics"],
-        failures=[dict(g) for g in report.get("failures") or []],
+        failures=report.get("failures") or [],
         verdict=report["verdict"],
         cost=report["cost"],
     )

@@ -84,12 +84,10 @@ def target_verdicts(targets: Mapping[str, TargetReport], checks: Sequence[Check]
 
 def _label_services(report: Report, plan: Plan) -> None:
     """Each collected service says which target it serves, where the plan declares it."""
-    services = report["service_metrics"].get("services")
-    if not isinstance(services, dict):
-        return
+    services = report["service_metrics"].get("services", {})
     for spec in plan.services:
         entry = services.get(f'{spec.type}["{spec.name}"]')
-        if spec.target is not None and isinstance(entry, dict):
+        if spec.target is not None and entry is not None:
             entry["target"] = spec.target
 
 

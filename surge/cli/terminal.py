@@ -234,9 +234,9 @@ def print_summary(rep: Report, paths: dict[str, Path]) -> None:
             tail = f"; this pair of runs tells a change of {seen:.1f}% from noise" if seen is not None else ""
             print(f"            {c['detail']}{tail}")
     nodata = sum(c["status"] == "no-data" for c in rep["checks"])
-    why = rep["service_metrics"].get("notes") or rep["cost"].get("notes")
-    if nodata and isinstance(why, list) and why:
-        print(f"  {nodata} check(s) have no data: {'; '.join(map(str, why))}")
+    missing = rep["service_metrics"].get("notes") or rep["cost"].get("notes")
+    if nodata and missing:
+        print(f"  {nodata} check(s) have no data: {'; '.join(missing)}")
     for line in _finding_lines(rep):
         print(line)
     verdict = rep["verdict"].upper()

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from surge.metrics.aws import MetricClients, credentials_available, describe_error
 from surge.metrics.cloudwatch import Series, Window, collect_metric_data
@@ -21,6 +21,7 @@ from surge.metrics.prices import Prices
 from surge.metrics.reduce import ServiceResult, service_result
 from surge.metrics.report import cost_report, service_report, target_cost
 from surge.metrics.spec import CostSpec, LambdaService, ServiceSpec
+from surge.report_model import CostSection, ServiceMetricsSection, ServiceSections
 from surge.thresholds import MetricRef
 from surge.uncertainty import Interval
 from surge.vocabulary import COST_METRICS, COST_NAMESPACE, SERVICE_TYPES
@@ -38,7 +39,7 @@ class ServiceMetrics:
     services: dict[str, ServiceResult] = field(default_factory=dict)  # by service_key
     periods: dict[str, int] = field(default_factory=dict)  # series period per service key
     cost_values: dict[str, float | None] = field(default_factory=dict)
-    cost: dict[str, object] = field(default_factory=dict)  # the report's cost section
+    cost: CostSection = field(default_factory=lambda: CostSection())  # the report's cost section
     notes: list[str] = field(default_factory=list)
     collected: bool = True
 
@@ -48,20 +49,21 @@ class ServiceMetrics:
         result = self.services.get(service_key(namespace, key or ""))
         return None if result is None else result.values.get(path)
 
-    def to_report_dict(self) -> dict[str, dict[str, object]]:
-        """``service_metrics`` and ``cost`` for report.json: ``build_report(..., **m.to_report_dict())``."""
+    def to_report_dict(self) -> ServiceSections:
+        """``service_metrics`` and ``cost`` for report.json."""
+        cost = CostSection(**self.cost)
         if not self.services and not self.notes:
-            return {"service_metrics": {}, "cost": dict(self.cost)}
+            return ServiceSections(service_metrics={}, cost=cost)
         start, end = self.window
-        section: dict[str, object] = {
-            "window": {"start": _iso(start), "end": _iso(end), "duration_s": round(end - start, 3)},
-            "collected": self.collected,
-            "notes": list(self.notes),
-            "services": {
+        section = ServiceMetricsSection(
+            window={"start": _iso(start), "end": _iso(end), "duration_s": round(end - start, 3)},
+            collected=self.collected,
+            notes=list(self.notes),
+            services={
                 key: service_report(r, start, self.periods.get(key)) for key, r in self.services.items()
             },
-        }
-        return {"service_metrics": section, "cost": dict(self.cost)}
+        )
+        return ServiceSections(service_metrics=section, cost=cost)
 
     def to_json(self) -> dict[str, Any]:
         """Lossless form for ``runs/<run>/metrics.json`` (the cloud Collect step hands it to Report)."""
@@ -108,7 +110,7 @@ class ServiceMetrics:
             services=services,
             periods={k: int(v) for k, v in data.get("periods", {}).items()},
             cost_values=dict(data.get("cost_values", {})),
-            cost=dict(data.get("cost", {})),
+            cost=cast(CostSection, dict(data.get("cost", {}))),
             notes=list(data.get("notes", [])),
             collected=bool(data.get("collected", True)),
         )

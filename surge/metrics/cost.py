@@ -11,6 +11,7 @@ from typing import Any
 from surge.metrics.aws import MetricsError, describe_error, with_retries
 from surge.metrics.prices import Prices, prices_for
 from surge.metrics.spec import CostSpec
+from surge.report_model import CostSection
 
 DAYS_PER_MONTH = 30  # the projection the issue asks for: N days of actuals x 30 / N
 
@@ -120,10 +121,10 @@ def explorer_costs(
     return summarize_costs(pages, spec, request)
 
 
-def baseline_comparison(monthly_usd: float | None, baseline_usd: float | None) -> dict[str, object]:
+def baseline_comparison(monthly_usd: float | None, baseline_usd: float | None) -> CostSection:
     if baseline_usd is None:
         return {}
-    out: dict[str, object] = {"baseline_monthly_usd": baseline_usd}
+    out: CostSection = {"baseline_monthly_usd": baseline_usd}
     if monthly_usd is None:
         return out
     out["delta_vs_baseline_usd"] = round(monthly_usd - baseline_usd, 2)

@@ -13,6 +13,7 @@ from surge.metrics.cost import CostSummary, lambda_cost, per_million
 from surge.metrics.prices import Prices, prices_for
 from surge.metrics.reduce import ServiceResult
 from surge.metrics.spec import ApiGatewayService, CostSpec, LambdaService, ServiceSpec
+from surge.report_model import CostSection, ServiceEntry, ServicePoint
 from surge.vocabulary import report_key
 
 
@@ -20,26 +21,26 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 6)
 
 
-def service_report(result: ServiceResult, start: float, period: int | None) -> dict[str, object]:
+def service_report(result: ServiceResult, start: float, period: int | None) -> ServiceEntry:
     kinds = result.kinds
     values = {report_key(p, kinds.get(p, "count")): _round(v) for p, v in result.values.items()}
     series = {
         report_key(p, kinds.get(p, "count")): [
-            {"t": round(t - start, 3), "value": round(v, 6)} for t, v in pts
+            ServicePoint(t=round(t - start, 3), value=round(v, 6)) for t, v in pts
         ]
         for p, pts in result.series.items()
         if pts
     }
-    return {
-        "type": result.type,
-        "name": result.name,
-        "resource": result.resource,
-        "region": result.region,
-        "period_s": period,
-        "values": values,
-        "series": series,  # t: seconds since the run's start, like the load's timeseries
-        "notes": list(result.notes),
-    }
+    return ServiceEntry(
+        type=result.type,
+        name=result.name,
+        resource=result.resource,
+        region=result.region,
+        period_s=period,
+        values=values,
+        series=series,
+        notes=list(result.notes),
+    )
 
 
 @dataclass
@@ -121,21 +122,21 @@ def cost_report(
     summary: CostSummary | None,
     target: TargetCost,
     run: Mapping[str, float] | None,
-) -> dict[str, object]:
-    out: dict[str, object] = {}
+) -> CostSection:
+    out: CostSection = {}
     notes: list[str] = []
     if spec is not None and summary is not None:
         out.update(
-            {
-                "tag": f"{spec.tag_key}={spec.tag_value}",
-                "metric": spec.metric,
-                "period": {"start": summary.start, "end": summary.end},
-                "lookback_days": summary.lookback_days,
-                "lookback_usd": summary.lookback_usd,
-                "monthly_usd": summary.monthly_usd,
-                "by_service_monthly_usd": summary.by_service_monthly_usd,
-                "estimated": summary.estimated,
-            }
+            CostSection(
+                tag=f"{spec.tag_key}={spec.tag_value}",
+                metric=spec.metric,
+                period={"start": summary.start, "end": summary.end},
+                lookback_days=summary.lookback_days,
+                lookback_usd=summary.lookback_usd,
+                monthly_usd=summary.monthly_usd,
+                by_service_monthly_usd=summary.by_service_monthly_usd,
+                estimated=summary.estimated,
+            )
         )
         notes.extend(summary.notes)
     if target.components or target.notes:

@@ -13,7 +13,7 @@ from surge.findings import FindingScope, count_above, error_bursts, find, latenc
 from surge.finish import build_report
 from surge.plan import Plan, parse_plan
 from surge.recovery import recovery_of
-from surge.report_model import Check, TimeseriesPoint
+from surge.report_model import Check, ServiceEntry, ServiceMetricsSection, TimeseriesPoint
 from surge.run_facts import RunFacts
 from surge.stats import AtLeast, merge_results, new_histogram
 from tests.unit.test_stats import Sample, record_all, worker_result
@@ -158,8 +158,23 @@ def test_error_bursts_and_scattered_errors() -> None:
     )
 
 
-def services(**values: dict[str, float | None]) -> dict[str, object]:
-    return {"services": {key: {"type": key.split("[", 1)[0], "values": v} for key, v in values.items()}}
+def services(**values: dict[str, float | None]) -> ServiceMetricsSection:
+    """A service_metrics section as a run writes it, with these values and no series."""
+    return {
+        "services": {
+            key: ServiceEntry(
+                type=key.split("[", 1)[0],
+                name=key.split('"')[1],
+                resource="",
+                region=None,
+                period_s=60,
+                values=v,
+                series={},
+                notes=[],
+            )
+            for key, v in values.items()
+        }
+    }
 
 
 def test_service_metrics_bring_their_recommendation_and_none_without_data() -> None:
@@ -225,6 +240,13 @@ def test_a_failed_run_its_data_cannot_explain_says_so() -> None:
     )
 
 
+def unread(note: str) -> ServiceEntry:
+    """A declared service none of whose metrics could be read, and the note saying why."""
+    return ServiceEntry(
+        type="lambda", name="api", resource="", region=None, period_s=None, values={}, series={}, notes=[note]
+    )
+
+
 def test_no_clear_cause_lists_the_failed_checks_and_points_where_the_plan_can_look() -> None:
     failed = failed_check("http.throughput > 500/s", "http.throughput", 500.0, "per_s")
     nodata = failed_check('lambda["api"].errors.sum < 1', 'lambda["api"].errors.sum', 1.0, "count")
@@ -255,7 +277,7 @@ def test_no_clear_cause_lists_the_failed_checks_and_points_where_the_plan_can_lo
     # Collected, but these credentials may not read them: the permission is what to fix.
     denied = "access denied: the role needs the IAM permission cloudwatch:GetMetricData (AccessDenied)"
     _, advice = recommendation(
-        declared, {"collected": True, "notes": [], "services": {'lambda["api"]': {"notes": [denied]}}}
+        declared, {"collected": True, "notes": [], "services": {'lambda["api"]': unread(denied)}}
     )
     assert advice.startswith(f"Some of the declared services' metrics could not be read ({denied})")
     assert "give the credentials the run uses that permission" in advice

@@ -227,6 +227,8 @@ class Worker:
     ) -> None:
         self.spec = spec
         self.plan = spec.plan
+        # Worked out from the plan's text on each read: asked once per request, so kept here.
+        self.allowed_hosts = spec.plan.allowed_hosts
         env = collections.ChainMap(dict(spec.secrets), os.environ) if spec.secrets else None
         path = hooks_path(spec.plan, spec.base_dir)
         self.hooks = load_hooks(path) if path is not None else {}  # the user's functions, once per worker
@@ -786,7 +788,7 @@ class Worker:
                     headers,
                     body,
                     time.perf_counter,
-                    self.plan.allowed_hosts,
+                    self.allowed_hosts,
                     jar,
                     debug,
                 )
@@ -798,7 +800,7 @@ class Worker:
                     headers,
                     body,
                     time.perf_counter,
-                    self.plan.allowed_hosts,
+                    self.allowed_hosts,
                     jar,
                     debug,
                 )
@@ -853,7 +855,7 @@ class Worker:
         return out.error is None
 
     def _host_allowed(self, url: str) -> bool:
-        return (urlsplit(url).hostname or "").lower() in self.plan.allowed_hosts
+        return (urlsplit(url).hostname or "").lower() in self.allowed_hosts
 
     def _launch(self, scenario: CompiledScenario, intended: float) -> None:
         self.in_flight += 1

@@ -3,6 +3,7 @@
     python bench/cpu_profile.py --duration 5                  # the fast path
     python bench/cpu_profile.py --duration 5 --client aiohttp # every request through aiohttp
     python bench/cpu_profile.py --model open --rate 20000
+    python bench/cpu_profile.py --tls                          # over HTTPS
 
 Prints the functions with the most samples, by own time and including callees ("self" and
 "total"). Time in a system call shows on the Python line that made it (transport.write, the
@@ -62,15 +63,17 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--target-core", type=int, default=1)
     ap.add_argument("--gen-core", type=int, default=0)
+    ap.add_argument("--tls", action="store_true", help="over HTTPS (nginx with a throwaway CA)")
     args = ap.parse_args()
     if _lib.py_spy_path() is None:
         print("py-spy is not installed (pip install py-spy): skipped")
         return
     print(f"# profile: {args.client} client, {args.model} model, {args.duration:g} s; {_lib.machine_note()}")
-    with _lib.nginx_target(args.target_core, tls=False) as target, tempfile.TemporaryDirectory() as d:
+    with _lib.nginx_target(args.target_core, tls=args.tls) as target, tempfile.TemporaryDirectory() as d:
         out = Path(d) / "profile.folded"
         r = _lib.run_surge(
-            target.http,
+            target.https if args.tls and target.https else target.http,
+            ca_file=target.ca_file if args.tls else None,
             core=args.gen_core,
             duration_s=args.duration,
             users=args.users if args.model == "closed" else None,

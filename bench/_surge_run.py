@@ -15,7 +15,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from surge.engine.worker import WorkerSpec, run_worker
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 from surge.stats import aggregate, merge_results, percentile_ms
 
 LEAD_S = 0.3

@@ -17,7 +17,7 @@ import time
 
 from aggregation import synth_worker
 
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 from surge.stats import merge_results
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from surge.engine.worker import WorkerSpec, run_worker
-from surge.plan import Plan, parse_plan
+from surge.plan import Plan
+from surge.plan_load import parse_plan
 from surge.stats import WorkerResult
 
 

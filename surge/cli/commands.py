@@ -85,7 +85,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     plan = options = None
     if args.plan:
         from surge.cloud.execution_input import parse_options
-        from surge.plan import load_plan
+        from surge.plan_load import load_plan
 
         plan = load_plan(Path(args.plan), target=args.target, cloud=True)
         given: dict[str, object] = {}

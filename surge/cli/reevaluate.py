@@ -35,7 +35,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     from surge.baseline import BaselineError
     from surge.errors import PlanError
-    from surge.plan import load_plan
+    from surge.plan_load import load_plan
     from surge.store.local import (
         PLAN_FILE,
         REEVALUATIONS_DIR,

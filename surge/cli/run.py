@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from surge.baseline import check_regression_covers, load_baseline_file
-    from surge.plan import BaselineFile, is_s3_uri, load_plan
+    from surge.plan import BaselineFile, is_s3_uri
+    from surge.plan_load import load_plan
     from surge.redact import redactor_for
 
     plan_path = Path(args.plan)
@@ -97,7 +98,7 @@ def _warn_without_thresholds(plan: Plan) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from surge.plan import load_plan
+    from surge.plan_load import load_plan
     from surge.store.local import new_run_id
 
     plan_path = Path(args.plan)

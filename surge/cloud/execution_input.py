@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from surge.errors import PlanError
-from surge.plan import Plan, pydantic_problems
+from surge.plan import Plan
+from surge.plan_checks import pydantic_problems
 
 # Iterations per second one Lambda worker is given at most: half of the slowest flow one worker
 # sustained in bench/capacity.py (a two-request templated flow on aiohttp: 4,147/s; bench/RESULTS.md),

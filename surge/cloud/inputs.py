@@ -35,8 +35,9 @@ from surge.baseline import (
 )
 from surge.cloud import layout
 from surge.cloud.layout import InputKind
+from surge.data_file import MAX_DATA_BYTES, check_data_csv
 from surge.errors import PlanError, UserError
-from surge.plan import MAX_DATA_BYTES, BaselineFile, Plan, check_data_csv, file_parts, is_s3_uri
+from surge.plan import BaselineFile, Plan, file_parts, is_s3_uri
 
 # A baseline file holds a few figures; reading one is capped so a wrong object cannot fill memory.
 MAX_BASELINE_BYTES = 1 << 20

@@ -38,7 +38,9 @@ from surge.cloud.state_io import (
 )
 from surge.cloud.workflow_limits import limit_problems
 from surge.errors import PlanError
-from surge.plan import Plan, plan_model, semantic_problems
+from surge.plan import Plan
+from surge.plan_checks import semantic_problems
+from surge.plan_load import plan_model
 from surge.schedule import Segment
 from surge.secrets import SECRETS_PREFIX, check_secrets_exist, secret_refs
 from surge.setup_flow import SetupFailed, flow_plans

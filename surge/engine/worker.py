@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from surge.data_file import read_data_rows
 from surge.engine.aws.pool import AwsClientPool
 from surge.engine.aws.steps import AwsOutcome, CompiledAwsStep
 from surge.engine.cookies import CookieJar, with_cookies
@@ -52,7 +53,7 @@ from surge.engine.pacer import Pacer, make_pacer, resolve
 from surge.engine.request_policy import credentials_from_url
 from surge.hooks import call_after, call_before, describe, load_hooks
 from surge.lanes import lane_of
-from surge.plan import Plan, hooks_path, read_data_rows
+from surge.plan import Plan, hooks_path
 from surge.redact import MASK, SENSITIVE_NAMES, Redactor, redactor_for
 from surge.schedule import ArrivalStream, PhaseShape, peak_level, shapes, shard_user_ids, users_at
 from surge.stats import RESULT_VERSION, FailureSample, IntervalData, Recorder, WorkerResult

@@ -51,8 +51,8 @@ def read_script(tool: str, path: Path) -> Imported:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from surge.plan import parse_plan
     from surge.plan_document import parse_document
+    from surge.plan_load import parse_plan
 
     script = Path(args.script)
     imported = read_script(args.tool, script)

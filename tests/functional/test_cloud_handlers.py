@@ -18,7 +18,7 @@ from surge.cloud import worker as cloud_worker
 from surge.cloud.records import RunRecords
 from surge.demo_target import DemoTarget
 from surge.errors import PlanError
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 from tests.aws_atomic import atomic_item_writes
 from tests.helpers import inbox_event_types
 
@@ -438,7 +438,7 @@ def test_worker_downloads_the_csv_streamed_to_a_file_it_removes(
     from pathlib import Path
 
     from surge.cloud.inputs import fetch_data_file
-    from surge.plan import plan_model
+    from surge.plan_load import plan_model
 
     rows = "".join(f"user-{i:07d}\n" for i in range(400_000))  # ~5 MB: more than one chunk
     put(clients, "runs/r1/inputs/data/users.csv", "user\n" + rows)

@@ -178,7 +178,7 @@ def test_a_plans_concurrency_against_an_accounts_quota() -> None:
 
     from surge.cloud.doctor import plan_findings
     from surge.cloud.execution_input import RunOptions
-    from surge.plan import plan_model
+    from surge.plan_load import plan_model
 
     def account(total: int, unreserved: int) -> Any:
         client = boto3.client("lambda", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")

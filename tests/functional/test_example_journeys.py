@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from surge.demo_target import DemoTarget
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 from surge.runner import run_local
 from surge.stats import aggregate, merge_results
 from tests.helpers import run_in_process

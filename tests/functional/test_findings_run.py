@@ -12,7 +12,7 @@ import pytest
 
 from surge.cli import main
 from surge.demo_target import DemoConfig, DemoTarget, running_demo_target
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 from surge.report_model import Finding, Report
 from surge.runner import run_local
 

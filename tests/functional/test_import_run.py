@@ -11,7 +11,7 @@ import yaml
 
 from surge.cli import main
 from surge.demo_target import DemoTarget
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 from surge.runner import run_local
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -122,7 +122,7 @@ def test_a_local_run_reads_secrets_before_the_load_and_writes_none(
 
 def test_a_cloud_plan_that_reads_the_environment_is_refused_with_the_way_out(tmp_path: Path) -> None:
     from surge.errors import PlanError
-    from surge.plan import load_plan
+    from surge.plan_load import load_plan
 
     path = tmp_path / "plan.yaml"
     plan = plan_for("http://127.0.0.1:1")

@@ -15,7 +15,8 @@ from surge.errors import PlanError
 from surge.evaluate import TargetSources, evaluate
 from surge.finish import build_report
 from surge.lanes import lane_of, local_worker_count, worker_count
-from surge.plan import Plan, parse_plan
+from surge.plan import Plan
+from surge.plan_load import parse_plan
 from surge.run_facts import RunFacts
 from surge.stats import AtLeast, Recorder, merge_results
 from surge.thresholds import MetricRef, ThresholdError, parse_metric, parse_threshold
@@ -422,7 +423,7 @@ def test_an_ab_runs_history_record_holds_each_targets_headline() -> None:
 
 
 def test_target_overrides_an_ab_plans_targets_by_name() -> None:
-    from surge.plan import plan_model
+    from surge.plan_load import plan_model
 
     plan = plan_model(ab_plan(), target="new=http://127.0.0.1:9000/, old = http://127.0.0.1:9001")
     assert plan.targets == {"old": "http://127.0.0.1:9001", "new": "http://127.0.0.1:9000"}

@@ -30,7 +30,8 @@ from surge.baseline import (
 )
 from surge.errors import PlanError
 from surge.evaluate import verdict
-from surge.plan import BaselineFile, Plan, Regression, parse_plan
+from surge.plan import BaselineFile, Plan, Regression
+from surge.plan_load import parse_plan
 from surge.report_model import Check, CheckStatus, Report
 from surge.store.history import RunRecord
 from surge.uncertainty import Interval

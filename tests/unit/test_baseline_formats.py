@@ -18,7 +18,8 @@ from surge.baseline_formats import (
     locust_figures,
 )
 from surge.errors import PlanError
-from surge.plan import BaselineFile, parse_plan
+from surge.plan import BaselineFile
+from surge.plan_load import parse_plan
 
 FOREIGN = Path(__file__).resolve().parents[1] / "fixtures" / "foreign"
 STORY_ECS = {  # the LEGO story's ECS baseline, as given

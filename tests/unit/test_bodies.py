@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 from surge.engine.flow import compile_plan
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 from tests.unit.test_plan import problems, with_flow
 
 
@@ -22,7 +22,7 @@ def test_one_body_per_request_and_files_that_exist() -> None:
 
 
 def test_file_parts_in_s3_are_for_cloud_runs_and_local_ones_must_exist(tmp_path: Path) -> None:
-    from surge.plan import semantic_problems
+    from surge.plan_checks import semantic_problems
 
     (tmp_path / "a.bin").write_bytes(b"x")
     local = parse_plan(
@@ -73,7 +73,8 @@ def test_rendered_bytes(tmp_path: Path) -> None:
 
 def test_a_stored_plan_names_its_files_absolutely_so_surge_report_can_revalidate_it(tmp_path: Path) -> None:
     from surge.cli.run import portable
-    from surge.plan import FilePart, semantic_problems
+    from surge.plan import FilePart
+    from surge.plan_checks import semantic_problems
 
     (tmp_path / "img.png").write_bytes(b"PNG")
     plan = parse_plan(

@@ -6,7 +6,8 @@ import pytest
 
 from surge.cloud import layout
 from surge.cloud.inputs import file_refs, with_file_refs
-from surge.plan import BaselineFile, plan_model
+from surge.plan import BaselineFile
+from surge.plan_load import plan_model
 
 PLAN_URI = "s3://surge-bucket/plans/nightly/checkout.yaml"
 

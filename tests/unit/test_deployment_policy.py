@@ -16,7 +16,7 @@ from surge.cloud.deployment import (
     policy_of,
 )
 from surge.errors import PlanError
-from surge.plan import plan_model
+from surge.plan_load import plan_model
 
 
 def plan(**overrides: Any) -> Any:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from surge.plan import load_plan
+from surge.plan_load import load_plan
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 

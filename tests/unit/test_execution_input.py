@@ -9,7 +9,7 @@ import pytest
 
 from surge.cloud.execution_input import MAX_SEGMENTS, check_fits, parse_execution_input, parse_options
 from surge.errors import PlanError
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 
 PLAN: dict[str, Any] = {
     "name": "x",

@@ -11,7 +11,8 @@ import pytest
 from surge.errors import PlanError
 from surge.findings import FindingScope, count_above, error_bursts, find, latency_knee, service_findings
 from surge.finish import build_report
-from surge.plan import Plan, parse_plan
+from surge.plan import Plan
+from surge.plan_load import parse_plan
 from surge.recovery import recovery_of
 from surge.report_model import Check, ServiceEntry, ServiceMetricsSection, TimeseriesPoint
 from surge.run_facts import RunFacts

@@ -12,7 +12,7 @@ from surge.cloud.collect import COLLECT_WORK_S, ingestion_delay
 from surge.cloud.execution_input import RunOptions, parse_options
 from surge.cloud.planner import LEAD_MARGIN_S, lead_seconds, plan_segments, secrets_read_s
 from surge.errors import PlanError
-from surge.plan import plan_model
+from surge.plan_load import plan_model
 from surge.secrets import ssm_calls
 
 

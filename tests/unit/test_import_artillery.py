@@ -10,7 +10,7 @@ import yaml
 
 from surge.importers import ScriptError, render
 from surge.importers.artillery import import_artillery, looks_like_artillery
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

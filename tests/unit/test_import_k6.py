@@ -10,7 +10,7 @@ import yaml
 
 from surge.importers import ScriptError, render
 from surge.importers.k6 import import_k6
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 
 SCRIPT = Path(__file__).resolve().parents[1] / "fixtures" / "foreign" / "k6-script.js"
 

@@ -10,7 +10,7 @@ import yaml
 
 from surge.importers import ScriptError, render
 from surge.importers.locust import import_locust
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "fixtures" / "foreign" / "locustfile.py"
 

@@ -8,7 +8,7 @@ import pytest
 
 from surge.errors import PlanError
 from surge.k6_thresholds import k6_checks
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 
 BASE: dict[str, Any] = {
     "name": "p",

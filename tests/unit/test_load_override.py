@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from surge.errors import PlanError
 from surge.load_override import LoadOverride
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 
 
 def plan_data(phases: list[dict[str, object]]) -> dict[str, object]:

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from surge.pause import Pause, parse_pause
-from surge.plan import Plan, parse_plan
+from surge.plan import Plan
+from surge.plan_load import parse_plan
 from tests.unit.test_plan import plan_data, problems, with_flow
 
 

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from surge.errors import PlanError, UserError
-from surge.plan import Plan, endpoint_names, load_plan, parse_plan, phase_names, plan_model, semantic_problems
+from surge.plan import Plan, endpoint_names, phase_names
+from surge.plan_checks import semantic_problems
+from surge.plan_load import load_plan, parse_plan, plan_model
 
 TARGET = "http://127.0.0.1:8080"
 

@@ -14,7 +14,7 @@ from surge.cloud.execution_input import parse_options
 from surge.cloud.planner import plan_segments
 from surge.engine.flow import compile_plan
 from surge.errors import PlanError
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 
 durations = st.sampled_from(["500ms", "1s", "2s", "10s", "1m", 3, 0.25])
 levels = st.integers(0, 200)

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from surge.errors import PlanError
-from surge.plan import load_plan, parse_plan
 from surge.plan_document import MAX_DEPTH, MAX_PLAN_BYTES, parse_document
+from surge.plan_load import load_plan, parse_plan
 from surge.thresholds import ThresholdError, parse_threshold
 from tests.unit.test_plan import plan_data, problems, with_flow
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from surge.cloud.planner import iteration_in_flight_s
-from surge.plan import flow_steps, parse_plan
+from surge.plan import flow_steps
+from surge.plan_load import parse_plan
 from tests.unit.test_plan import only_problem, problems, with_flow
 
 GET = {"get": "/health"}
@@ -107,7 +108,7 @@ def test_setup_captures_are_known_to_every_flow_and_on_start_needs_users() -> No
 
 
 def test_cloud_runs_take_setup_and_teardown() -> None:
-    from surge.plan import semantic_problems
+    from surge.plan_checks import semantic_problems
 
     plan = parse_plan(with_flow(GET, setup=[GET], teardown=[GET]))
     assert semantic_problems(plan, Path.cwd(), cloud=True) == []

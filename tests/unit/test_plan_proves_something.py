@@ -17,7 +17,7 @@ def test_a_plan_that_sends_no_load_is_refused() -> None:
     )
     assert "every phase has users 0" in only_problem(with_phases({"duration": "10s", "users": 0}))
     # A pause between phases that do send is fine.
-    from surge.plan import parse_plan
+    from surge.plan_load import parse_plan
 
     parse_plan(with_phases({"duration": "5s", "rate": 5}, {"duration": "5s", "rate": 0}))
 

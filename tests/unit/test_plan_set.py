@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from surge.errors import PlanError
-from surge.plan import plan_model
+from surge.plan_load import plan_model
 from surge.plan_set import apply_settings, parse_setting
 
 PLAN = {

@@ -20,7 +20,8 @@ from surge.cloud.planner import (
     required_concurrency,
     shard_capacity,
 )
-from surge.plan import Plan, parse_plan
+from surge.plan import Plan
+from surge.plan_load import parse_plan
 
 
 def plan(rate: float, minutes: int, thresholds: list[str] | None = None, **extra: object) -> Plan:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 from surge.engine.request_policy import credentials_from_url
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 from surge.redact import MASK, Redactor, redactor_for
 from tests.unit.test_plan import plan_data
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from surge.errors import UserError
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 from surge.plan_refs import WithSecretPlaceholders
 from surge.secrets import env_refs, resolve_secrets, secret_refs, stored_name
 from surge.template import TemplateError, compile_template

@@ -15,7 +15,7 @@ from surge.cloud import layout
 from surge.cloud.merge_slice import merge_slice
 from surge.cloud.planner import merge_slices
 from surge.cloud.segment_results import PARTIAL_VERSION, list_segment, merge_segment
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 from surge.stats import Recorder, RunStats, WorkerResult, decode, merge_results
 
 RUN = "tree-unit"

@@ -15,7 +15,8 @@ import pytest
 
 from surge.evaluate import abort_reason, evaluate, verdict
 from surge.finish import build_report
-from surge.plan import Plan, parse_plan
+from surge.plan import Plan
+from surge.plan_load import parse_plan
 from surge.report_model import Check, Report
 from surge.run_facts import RunFacts
 from surge.stats import (

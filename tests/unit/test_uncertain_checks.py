@@ -16,7 +16,7 @@ from reports.markdown import format_interval
 from surge.cli.terminal import endpoint_lines
 from surge.evaluate import WithinUncertainty, evaluate
 from surge.finish import build_report
-from surge.plan import parse_plan
+from surge.plan_load import parse_plan
 from surge.run_facts import RunFacts
 from surge.stats import Recorder, merge_results
 from surge.thresholds import MetricRef, parse_threshold

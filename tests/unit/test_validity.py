@@ -18,7 +18,8 @@ from surge.errors import PlanError
 from surge.evaluate import evaluate, holds
 from surge.finish import build_report
 from surge.live import LiveView
-from surge.plan import Plan, parse_plan
+from surge.plan import Plan
+from surge.plan_load import parse_plan
 from surge.report_model import Check, Report
 from surge.run_facts import RunFacts
 from surge.schedule import ArrivalStream, shapes

@@ -11,7 +11,7 @@ import yaml
 
 from surge.cli import build_parser
 from surge.cloud.execution_input import parse_options
-from surge.plan import load_plan
+from surge.plan_load import load_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "verify-in-aws.yml"

@@ -21,7 +21,7 @@ from surge.cloud.workflow_limits import (
     segment_events,
     state_bytes,
 )
-from surge.plan import plan_model
+from surge.plan_load import plan_model
 
 LONGEST_RUN_ID = "r" * 80  # an execution name has at most 80 characters
 

@@ -40,9 +40,21 @@ def _values(h: HdrHistogram, n: int) -> tuple[float, ...]:
 
 def _nonzero(h: HdrHistogram) -> tuple[list[int], list[float]]:
     counts = _counts(h)
-    values = _values(h, len(counts))
+    low, top = _span(h, counts)
+    values = _values(h, len(counts))[low:top]
+    counts = counts[low:top]
     mask = [c != 0 for c in counts]
     return list(compress(counts, mask)), list(compress(values, mask))
+
+
+def _span(h: HdrHistogram, counts: memoryview[int]) -> tuple[int, int]:
+    """[low, top): the buckets from the lowest recorded value to the highest; every count outside
+    is zero (checked for the low end, whose minimum an outside add may not have kept)."""
+    top = min(h._counts_index_for(h.get_max_value()) + 1, len(counts)) if h.get_max_value() else len(counts)
+    low = min(h._counts_index_for(h.get_min_value()), top) if h.get_min_value() else 0
+    if low and counts[:low] != _zeros(_WORD[int(h.word_size)], len(counts))[:low]:
+        low = 0  # a minimum not kept up to date (never seen from surge's own adds): read them all
+    return low, top
 
 
 def mean(h: HdrHistogram) -> float:
@@ -80,10 +92,7 @@ def _cumulative(h: HdrHistogram) -> tuple[int, list[int]]:
     if kept is not None and kept[0] == h.get_total_count():
         return kept[1], kept[2]
     counts = _counts(h)
-    top = min(h._counts_index_for(h.get_max_value()) + 1, len(counts)) if h.get_max_value() else len(counts)
-    low = min(h._counts_index_for(h.get_min_value()), top) if h.get_min_value() else 0
-    if low and counts[:low] != _zeros(_WORD[int(h.word_size)], len(counts))[:low]:
-        low = 0  # a minimum not kept up to date (never seen from surge's own adds): read them all
+    low, top = _span(h, counts)
     cumulative = list(accumulate(counts[low:top]))
     h._surge_cumulative = (h.get_total_count(), low, cumulative)
     return low, cumulative
@@ -103,6 +112,16 @@ def values_at_percentiles(h: HdrHistogram, percentiles: Sequence[float]) -> list
         value = h.get_value_from_index(low + i)
         out.append(h.get_highest_equivalent_value(value) if pct else h.get_lowest_equivalent_value(value))
     return out
+
+
+def count_at_or_below(h: HdrHistogram, index: int) -> int:
+    """How many recorded values fall in buckets 0..``index``."""
+    if not h.get_total_count():
+        return 0
+    low, cumulative = _cumulative(h)
+    if index < low:
+        return 0
+    return cumulative[min(index - low, len(cumulative) - 1)]
 
 
 def value_at_percentile(h: HdrHistogram, pct: float) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import ctypes
 import struct
+import sys
 import threading
 import zlib
 from collections import Counter
@@ -562,6 +563,22 @@ def _add_payload(counts_address: int, payload: bytes) -> tuple[int, int, int]:
     return total, lo, hi
 
 
+def clear_histogram(h: HdrHistogram) -> None:
+    """hdrh's reset() (which zeroes every bucket in a Python loop: ~1 ms), over the buckets between
+    the recorded minimum and maximum only; percentile reads kept on it are dropped."""
+    if h.total_count:
+        lo = h._counts_index_for(h.min_value) if h.min_value < h.highest_trackable_value else 0
+        hi = min(h._counts_index_for(h.max_value), h.counts_len - 1)
+        if lo > hi:
+            lo, hi = 0, h.counts_len - 1
+        ctypes.memset(ctypes.addressof(h.counts) + lo * _WORD, 0, (hi - lo + 1) * _WORD)
+    h.total_count = 0
+    h.min_value = sys.maxsize
+    h.max_value = 0
+    if hasattr(h, "_surge_cumulative"):
+        del h._surge_cumulative
+
+
 def add_histogram(into: HdrHistogram, src: HdrHistogram) -> None:
     """Add ``src``'s counts to ``into`` (same layout), only the span of buckets ``src`` uses, with
     its true min and max (hdrh's own add reads an empty histogram's min as 0)."""
@@ -777,6 +794,17 @@ class Aggregate:
             rt_timeouts, st_timeouts = self._timeouts_to_add()
             add_histogram(rt_timeouts, other._timeouts[0])
             add_histogram(st_timeouts, other._timeouts[1])
+
+    def clear(self) -> None:
+        """Empty again, for the next interval (a one-pass reader reuses one scratch aggregate rather
+        than allocating two histograms per interval). Only the buckets between the recorded minimum
+        and maximum are zeroed: the adds above keep both exact."""
+        for h in (self.rt, self.st):
+            clear_histogram(h)
+        self._timeouts = None
+        self.requests = self.bytes = self.bytes_sent = self.iterations = self.dropped = 0
+        self.errors = {}
+        self.status = {}
 
     def latency(self, which: str, stat: str, pct: float | None) -> float | None:
         """A statistic of the response time ("latency") or service time in ms: a float, an

@@ -17,7 +17,6 @@ from surge.recovery import RecoveryResult, recovery_of
 from surge.report_model import (
     AppliedLoad,
     Check,
-    EndpointPoint,
     EndpointReport,
     FailureGroup,
     Finding,
@@ -30,17 +29,16 @@ from surge.report_model import (
     RunEndInfo,
     ServiceSections,
     StageReport,
-    TimeseriesPoint,
     Totals,
 )
 from surge.run_facts import RunFacts
+from surge.run_scopes import RunScopes, read_scopes
 from surge.stats import (
     STAGE_PREFIX,
     Aggregate,
     AtLeast,
     RunStats,
     Samples,
-    batch_aggregates,
     is_stage,
 )
 from surge.thresholds import MetricRef, parse_metric
@@ -216,35 +214,41 @@ def _load_source(plan: Plan, stats: RunStats, figures: AggregateSource | None = 
     return _WithRecovery(load, plan, stats) if plan.recovery else load
 
 
-def load_figures(plan: Plan, stats: RunStats) -> AggregateSource:
-    """The run's scopes (the whole run, each endpoint, stage and phase), each read when first asked."""
-    run_s = measured_duration(plan, stats)
-    windows = {name: (a, b) for name, a, b in phase_windows(plan)}
+def phase_ranges(plan: Plan) -> list[tuple[float, float]]:
+    """The plan seconds each phase's figures cover, in the plan's order (surge.phases.phase_range)."""
+    return [phase_range(plan, a, b) for _, a, b in phase_windows(plan)]
 
-    def scoped(
-        duration_s: float, endpoint: str | None = None, t_range: tuple[float, float] | None = None
-    ) -> ScopeFigures:
-        # Each interval decoded once, into its batch; the scope's total is the sum of its batches
-        # (a report asks every scope for its figure and its interval alike).
-        batches = batch_aggregates(stats, endpoint=endpoint, t_range=t_range)
+
+def load_figures(plan: Plan, stats: RunStats, scopes: RunScopes | None = None) -> AggregateSource:
+    """The run's scopes (the whole run, each endpoint, stage and phase), read in one pass over the
+    intervals (surge.run_scopes) when first asked; ``scopes``: that pass, when the caller made it."""
+    run_s = measured_duration(plan, stats)
+    windows = phase_windows(plan)
+    at = {name: i for i, (name, _, _) in reversed(list(enumerate(windows)))}  # a name's first phase
+    read: list[RunScopes] = [scopes] if scopes is not None else []
+
+    def scoped(duration_s: float, batches: list[Aggregate]) -> ScopeFigures:
         total = Aggregate()
         for batch in batches:
             total.add(batch)
         return ScopeFigures(total, duration_s, lambda: batches)
 
     def scope(namespace: str, key: str | None) -> ScopeFigures | None:
+        if not read:
+            read.append(read_scopes(stats, phase_ranges(plan)))
+        one = read[0]
         if namespace == "http":
-            return scoped(run_s)
+            return scoped(run_s, one.run)
         if namespace == "endpoint":
-            return scoped(run_s, endpoint=key)
+            return scoped(run_s, one.endpoints.get(key or "", []))
         if namespace == "stage" and key is not None:
-            return scoped(run_s, endpoint=STAGE_PREFIX + key)
-        if namespace == "phase" and key in windows:
-            a, b = windows[key]
+            return scoped(run_s, one.endpoints.get(STAGE_PREFIX + key, []))
+        if namespace == "phase" and key in at:
+            _, a, b = windows[at[key]]
             ran = max(min(b, run_s) - a, 0.0)
             if ran <= 0:
                 return None
-            return scoped(ran, t_range=phase_range(plan, a, b))
+            return scoped(ran, one.phases[at[key]])
         return None
 
     return AggregateSource(scope, offered_by_plan=plan.load.model == "open")
@@ -363,70 +367,6 @@ def describe_pause(pause: Pause) -> str:
     if pause.is_fixed:
         return f"{pause.low:g} s"
     return f"{pause.low:g}..{pause.high:g} s (uniform)"
-
-
-def _timeseries(stats: RunStats) -> list[TimeseriesPoint]:
-    points: list[TimeseriesPoint] = []
-    step = stats["interval_s"]
-    for key in sorted(stats["intervals"], key=int):
-        data = stats["intervals"][key]
-        agg = Aggregate()
-        for name, ep in data["endpoints"].items():
-            if not is_stage(name):
-                agg.add_endpoint(ep)
-        requests, errors = agg.requests, agg.error_count
-        point = TimeseriesPoint(
-            t=round(int(key) * step, 3),
-            rps=round(requests / step, 3),
-            requests=requests,
-            errors=errors,
-            error_rate=round(errors / requests, 6) if requests else 0.0,
-            dropped=data["dropped"],
-            in_flight=data["in_flight"],
-            p50=_r(agg.latency("latency", "p50", 50.0)),
-            p95=_r(agg.latency("latency", "p95", 95.0)),
-            p99=_r(agg.latency("latency", "p99", 99.0)),
-            service_p50=_r(agg.latency("service_time", "p50", 50.0)),
-            service_p95=_r(agg.latency("service_time", "p95", 95.0)),
-            service_p99=_r(agg.latency("service_time", "p99", 99.0)),
-            errors_by_class=dict(sorted(agg.errors.items())),
-        )
-        if data.get("users"):
-            point["users"] = data["users"]
-        points.append(point)
-    return points
-
-
-# The report's per-endpoint series cover the busiest few: a chart of more lines is unreadable.
-ENDPOINT_SERIES = 6
-
-
-def endpoint_timeseries(
-    stats: RunStats, endpoints: Mapping[str, EndpointReport]
-) -> dict[str, list[EndpointPoint]]:
-    """The busiest endpoints' p95 (and requests, errors) per interval."""
-    busiest = sorted(endpoints, key=lambda n: -endpoints[n]["requests"])[:ENDPOINT_SERIES]
-    if len(busiest) < 2:
-        return {}  # one endpoint's series is the run's
-    step = stats["interval_s"]
-    out: dict[str, list[EndpointPoint]] = {name: [] for name in busiest}
-    for key in sorted(stats["intervals"], key=int):
-        data = stats["intervals"][key]
-        for name in busiest:
-            ep = data["endpoints"].get(name)
-            if ep is None:
-                continue
-            agg = Aggregate()
-            agg.add_endpoint(ep)
-            out[name].append(
-                EndpointPoint(
-                    t=round(int(key) * step, 3),
-                    requests=agg.requests,
-                    errors=agg.error_count,
-                    p95=_r(agg.latency("latency", "p95", 95.0)),
-                )
-            )
-    return out
 
 
 def generator_notes(stats: RunStats, end: RunEnd) -> list[str]:
@@ -589,7 +529,8 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
         )
     partial = partial or end.stopped_by is not None or end.workers_lost > 0
     run_s = measured_duration(plan, stats)
-    figures = load_figures(plan, stats)  # each scope decoded once, for its row, checks and interval
+    scopes = read_scopes(stats, phase_ranges(plan))
+    figures = load_figures(plan, stats, scopes)  # one pass: each row, check and interval reads it
     total = _figures_of(figures, "http", None)
     metrics = facts.metrics
     source = report_source(plan, stats, metrics, figures)
@@ -668,7 +609,7 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
         endpoints=endpoints,
         stages=stages,
         phases=phases,
-        timeseries=_timeseries(stats),
+        timeseries=scopes.timeseries,
         service_metrics=service["service_metrics"],
         cost=service["cost"],
         generator=_generator(stats, end, facts.generator_notes),
@@ -685,9 +626,8 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
         source, endpoints, [p["name"] for p in phases if p.get("status") != "not run"]
     )
     report["load_hash"] = plan.load_hash()
-    series = endpoint_timeseries(stats, endpoints)
-    if series:
-        report["endpoint_timeseries"] = series
+    if scopes.endpoint_series:
+        report["endpoint_timeseries"] = scopes.endpoint_series
     if plan.recovery:
         report["recovery"] = recovery_reports(plan, stats)
     if facts.flows:

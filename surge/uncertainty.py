@@ -64,8 +64,7 @@ def count_at_or_below(h: HdrHistogram, value_us: float) -> int:
         return 0
     if value_us >= h.get_max_value():
         return int(h.get_total_count())
-    index = h._counts_index_for(int(value_us))
-    return int(sum(h.counts[: index + 1]))
+    return hdr_read.count_at_or_below(h, h._counts_index_for(int(value_us)))
 
 
 @lru_cache(maxsize=256)

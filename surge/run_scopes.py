@@ -1,0 +1,123 @@
+"""Every scope a report reads, in one pass over a run's intervals.
+
+A report reads the whole run's figures, each endpoint's and stage's and each phase's, each cut into
+batches of consecutive intervals (their uncertainty), and per interval the run's and the busiest
+endpoints' latencies (its time series). Read scope by scope, every interval's histograms were
+decoded four times over, into ~10,000 aggregates (each two 180 KB histograms to allocate and zero).
+Here each endpoint's histograms of each interval are decoded once into a scratch aggregate, read
+for the series, added into every batch the interval belongs to, and cleared. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from surge.report_model import EndpointPoint, TimeseriesPoint
+from surge.stats import Aggregate, IntervalData, RunStats, is_stage, iter_intervals
+
+BATCHES = 30  # a scope's batches, as surge.stats.batch_aggregates cuts them
+# The report's per-endpoint series cover the busiest few: a chart of more lines is unreadable.
+ENDPOINT_SERIES = 6
+
+
+@dataclass
+class RunScopes:
+    run: list[Aggregate]  # the whole run (every endpoint but the stages), in batches
+    endpoints: dict[str, list[Aggregate]]  # each endpoint's and stage's (by its entry name), in batches
+    phases: list[list[Aggregate]]  # each phase range's, in batches of its own intervals
+    timeseries: list[TimeseriesPoint]
+    endpoint_series: dict[str, list[EndpointPoint]]  # the busiest endpoints' (none for only one)
+
+
+def _batch_size(n: int) -> int:
+    return -(-n // BATCHES) if n else 1
+
+
+def _r(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
+
+
+def busiest_endpoints(stats: RunStats) -> list[str]:
+    """The endpoints (not stages) with the most requests, at most ENDPOINT_SERIES; none for one."""
+    requests: dict[str, int] = {}
+    for data in stats["intervals"].values():
+        for name, ep in data["endpoints"].items():
+            if not is_stage(name):
+                requests[name] = requests.get(name, 0) + ep["requests"]
+    names = sorted(sorted(requests), key=lambda n: -requests[n])[:ENDPOINT_SERIES]
+    return names if len(names) >= 2 else []
+
+
+def read_scopes(stats: RunStats, phase_ranges: Sequence[tuple[float, float]]) -> RunScopes:
+    """Every scope of ``stats``, the phases' over ``phase_ranges`` (plan seconds, end excluded)."""
+    step = stats["interval_s"]
+    items = sorted(iter_intervals(stats), key=lambda item: item[0])
+    size = _batch_size(len(items))
+    batches = -(-len(items) // size)
+    names = sorted({n for _, data in items for n in data["endpoints"]})
+    out = RunScopes(
+        run=[Aggregate() for _ in range(batches)],
+        endpoints={n: [Aggregate() for _ in range(batches)] for n in names},
+        phases=[],
+        timeseries=[],
+        endpoint_series={},
+    )
+    # Which phase batches each interval belongs to (a phase's batches cut its own intervals).
+    in_phases: list[list[Aggregate]] = [[] for _ in items]
+    for lo, hi in phase_ranges:
+        chosen = [k for k, (idx, _) in enumerate(items) if lo - 1e-9 <= idx * step < hi - 1e-9]
+        phase_size = _batch_size(len(chosen))
+        phase = [Aggregate() for _ in range(-(-len(chosen) // phase_size))]
+        for position, k in enumerate(chosen):
+            in_phases[k].append(phase[position // phase_size])
+        out.phases.append(phase)
+    series = busiest_endpoints(stats)
+    out.endpoint_series = {name: [] for name in series}
+    interval, endpoint = Aggregate(), Aggregate()  # the scratch aggregates, cleared after each use
+    for k, (idx, data) in enumerate(items):
+        t = round(idx * step, 3)
+        for name, ep in data["endpoints"].items():
+            endpoint.add_endpoint(ep)  # the only decode of this histogram
+            if name in out.endpoint_series:
+                out.endpoint_series[name].append(_endpoint_point(t, endpoint))
+            out.endpoints[name][k // size].add(endpoint)
+            if not is_stage(name):
+                interval.add(endpoint)
+            endpoint.clear()
+        out.timeseries.append(_point(t, step, data, interval))
+        interval.iterations, interval.dropped = data["iterations"], data["dropped"]
+        out.run[k // size].add(interval)
+        for batch in in_phases[k]:
+            batch.add(interval)
+        interval.clear()
+    return out
+
+
+def _endpoint_point(t: float, agg: Aggregate) -> EndpointPoint:
+    return EndpointPoint(
+        t=t, requests=agg.requests, errors=agg.error_count, p95=_r(agg.latency("latency", "p95", 95.0))
+    )
+
+
+def _point(t: float, step: float, data: IntervalData, agg: Aggregate) -> TimeseriesPoint:
+    requests, errors = agg.requests, agg.error_count
+    point = TimeseriesPoint(
+        t=t,
+        rps=round(requests / step, 3),
+        requests=requests,
+        errors=errors,
+        error_rate=round(errors / requests, 6) if requests else 0.0,
+        dropped=data["dropped"],
+        in_flight=data["in_flight"],
+        p50=_r(agg.latency("latency", "p50", 50.0)),
+        p95=_r(agg.latency("latency", "p95", 95.0)),
+        p99=_r(agg.latency("latency", "p99", 99.0)),
+        service_p50=_r(agg.latency("service_time", "p50", 50.0)),
+        service_p95=_r(agg.latency("service_time", "p95", 95.0)),
+        service_p99=_r(agg.latency("service_time", "p99", 99.0)),
+        errors_by_class=dict(sorted(agg.errors.items())),
+    )
+    if data.get("users"):
+        point["users"] = data["users"]
+    return point

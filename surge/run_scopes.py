@@ -4,8 +4,10 @@ A report reads the whole run's figures, each endpoint's and stage's and each pha
 batches of consecutive intervals (their uncertainty), and per interval the run's and the busiest
 endpoints' latencies (its time series). Read scope by scope, every interval's histograms were
 decoded four times over, into ~10,000 aggregates (each two 180 KB histograms to allocate and zero).
-Here each endpoint's histograms of each interval are decoded once into a scratch aggregate, read
-for the series, added into every batch the interval belongs to, and cleared. Pure.
+Here each endpoint's histograms of each interval are decoded once and added into its endpoint's
+batch and a scratch aggregate of the interval (and of the endpoint, when its series is read); the
+interval's scratch is read for the series, added into every batch the interval belongs to, and
+cleared. Pure.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from surge.report_model import EndpointPoint, TimeseriesPoint
-from surge.stats import Aggregate, IntervalData, RunStats, is_stage, iter_intervals
+from surge.stats import Aggregate, IntervalData, RunStats, add_endpoint_into, is_stage, iter_intervals
 
 BATCHES = 30  # a scope's batches, as surge.stats.batch_aggregates cuts them
 # The report's per-endpoint series cover the busiest few: a chart of more lines is unreadable.
@@ -78,13 +80,16 @@ def read_scopes(stats: RunStats, phase_ranges: Sequence[tuple[float, float]]) ->
     for k, (idx, data) in enumerate(items):
         t = round(idx * step, 3)
         for name, ep in data["endpoints"].items():
-            endpoint.add_endpoint(ep)  # the only decode of this histogram
-            if name in out.endpoint_series:
-                out.endpoint_series[name].append(_endpoint_point(t, endpoint))
-            out.endpoints[name][k // size].add(endpoint)
+            into = [out.endpoints[name][k // size]]
             if not is_stage(name):
-                interval.add(endpoint)
-            endpoint.clear()
+                into.append(interval)
+            points = out.endpoint_series.get(name)
+            if points is not None:
+                into.append(endpoint)
+            add_endpoint_into(into, ep)  # each histogram decoded once, for every scope it is in
+            if points is not None:
+                points.append(_endpoint_point(t, endpoint))
+                endpoint.clear()
         out.timeseries.append(_point(t, step, data, interval))
         interval.iterations, interval.dropped = data["iterations"], data["dropped"]
         out.run[k // size].add(interval)

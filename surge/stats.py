@@ -15,7 +15,7 @@ import sys
 import threading
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NotRequired
 
@@ -79,27 +79,35 @@ def decode(data: str) -> HdrHistogram:
 def add_encoded(into: HdrHistogram, data: str) -> None:
     """Add an encoded histogram's counts to ``into`` exactly as hdrh's decode_and_add does, by the
     merge's fast path (only the encoding's span of buckets is touched) when the layouts match."""
-    if not data:
+    add_encoded_into((into,), data)
+
+
+def add_encoded_into(targets: Sequence[HdrHistogram], data: str) -> None:
+    """:func:`add_encoded` into each of ``targets``, the encoding decoded once for all of them."""
+    if not data or not targets:
         return
-    payload = _payload(data) if into.counts_len == _SCRATCH.length else None
+    same = all(h.counts_len == _SCRATCH.length for h in targets)
+    payload = _payload(data) if same else None
     if payload is None:  # another layout, or not one surge wrote: let hdrh read (and judge) it
         try:
-            into.decode_and_add(data)
+            for into in targets:
+                into.decode_and_add(data)
         except Exception as exc:  # hdrh raises its own classes, zlib's and base64's
             raise DamagedHistogram(f"a histogram cannot be decoded ({type(exc).__name__})") from None
         return
     try:
-        n, lo, hi = _add_payload(ctypes.addressof(into.counts), payload)
+        n, lo, hi = _add_payload([ctypes.addressof(h.counts) for h in targets], payload)
     except Exception as exc:  # a payload whose varints run past the counts
         raise DamagedHistogram(f"a histogram cannot be decoded ({type(exc).__name__})") from None
     if n:
-        into.total_count += n
         # min/max (what the percentiles and encode() read) move to these buckets, as a record would.
-        low, high = into.get_value_from_index(lo), into.get_value_from_index(hi)
-        if low < into.min_value:
-            into.min_value = low
-        if high > into.max_value:
-            into.max_value = high
+        low, high = targets[0].get_value_from_index(lo), targets[0].get_value_from_index(hi)
+        for into in targets:
+            into.total_count += n
+            if low < into.min_value:
+                into.min_value = low
+            if high > into.max_value:
+                into.max_value = high
 
 
 class EndpointIntervalData(TypedDict):
@@ -550,15 +558,16 @@ class _Scratch(threading.local):
 _SCRATCH = _Scratch()
 
 
-def _add_payload(counts_address: int, payload: bytes) -> tuple[int, int, int]:
-    """Add one payload's counts to the counts at ``counts_address``: (total, lowest index, highest)."""
+def _add_payload(counts_addresses: Sequence[int], payload: bytes) -> tuple[int, int, int]:
+    """Add one payload's counts to the counts at each address: (total, lowest index, highest)."""
     scratch = _SCRATCH
     got = _c_decode(payload, _HEADER.size, scratch.address, scratch.length, _WORD)
     total, lo, hi = int(got["total"]), int(got["min_nonzero_index"]), int(got["max_nonzero_index"])
     if total <= 0 or lo < 0:
         return 0, -1, -1
     span = hi - lo + 1
-    _c_add_array(counts_address + lo * _WORD, scratch.address + lo * _WORD, span, _WORD)
+    for counts_address in counts_addresses:
+        _c_add_array(counts_address + lo * _WORD, scratch.address + lo * _WORD, span, _WORD)
     ctypes.memset(scratch.address + lo * _WORD, 0, span * _WORD)
     return total, lo, hi
 
@@ -618,7 +627,7 @@ def merge_encoded(encoded: list[str]) -> str:
         if payload is None:
             h.decode_and_add(e)  # another layout: let hdrh do it
             continue
-        n, a, b = _add_payload(address, payload)
+        n, a, b = _add_payload((address,), payload)
         if n:
             total += n
             lo = a if lo < 0 or a < lo else lo
@@ -767,17 +776,7 @@ class Aggregate:
         return sum(self.status.values())
 
     def add_endpoint(self, ep: EndpointIntervalData) -> None:
-        self.requests += ep["requests"]
-        self.bytes += ep["bytes"]
-        self.bytes_sent += ep.get("sent", 0)
-        _add_counts(self.errors, ep["errors"])
-        _add_counts(self.status, ep["status"])
-        add_encoded(self.rt, ep["rt"])
-        add_encoded(self.st, ep["st"])
-        if ep.get("rt_timeouts") or ep.get("st_timeouts"):
-            rt_timeouts, st_timeouts = self._timeouts_to_add()
-            add_encoded(rt_timeouts, ep.get("rt_timeouts", ""))
-            add_encoded(st_timeouts, ep.get("st_timeouts", ""))
+        add_endpoint_into((self,), ep)
 
     def add(self, other: Aggregate) -> None:
         """Add another aggregate's totals (a batch into the scope's total: no interval decoded twice)."""
@@ -812,6 +811,22 @@ class Aggregate:
         if which == "latency":
             return latency_stat(self.rt, self.rt_timeouts, stat, pct)
         return latency_stat(self.st, self.st_timeouts, stat, pct)
+
+
+def add_endpoint_into(aggs: Sequence[Aggregate], ep: EndpointIntervalData) -> None:
+    """One endpoint's interval added to each of ``aggs``, each histogram decoded once for all."""
+    for agg in aggs:
+        agg.requests += ep["requests"]
+        agg.bytes += ep["bytes"]
+        agg.bytes_sent += ep.get("sent", 0)
+        _add_counts(agg.errors, ep["errors"])
+        _add_counts(agg.status, ep["status"])
+    add_encoded_into([agg.rt for agg in aggs], ep["rt"])
+    add_encoded_into([agg.st for agg in aggs], ep["st"])
+    if ep.get("rt_timeouts") or ep.get("st_timeouts"):
+        timeouts = [agg._timeouts_to_add() for agg in aggs]
+        add_encoded_into([t[0] for t in timeouts], ep.get("rt_timeouts", ""))
+        add_encoded_into([t[1] for t in timeouts], ep.get("st_timeouts", ""))
 
 
 # What an aggregate without timeouts reads as its timeouts: empty, and never added to (only

@@ -7,7 +7,8 @@ the cloud Report Lambda all do.
 
 Worker results are synthesized with surge's own Recorder (bench/aggregation.py's synth_worker:
 lognormal latencies, 0.2 % errors) and merged once; only the build is timed, best of --repeat.
-Run it beside another build with PYTHONPATH=<that build> to compare.
+To compare builds, run each build's own copy (bench/_lib.py puts the checkout it is in first on
+sys.path, whatever PYTHONPATH says): cd <build>/bench && PYTHONPATH=<build> python report_build.py
 """
 
 from __future__ import annotations

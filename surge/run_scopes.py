@@ -16,9 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from surge.report_model import EndpointPoint, TimeseriesPoint
-from surge.stats import Aggregate, IntervalData, RunStats, add_endpoint_into, is_stage, iter_intervals
+from surge.stats import (
+    BATCHES,
+    Aggregate,
+    IntervalData,
+    RunStats,
+    add_endpoint_into,
+    is_stage,
+    iter_intervals,
+)
 
-BATCHES = 30  # a scope's batches, as surge.stats.batch_aggregates cuts them
 # The report's per-endpoint series cover the busiest few: a chart of more lines is unreadable.
 ENDPOINT_SERIES = 6
 

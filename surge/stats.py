@@ -852,12 +852,16 @@ def aggregate(
     return agg
 
 
+# A scope's batches of consecutive intervals: the batch means its uncertainty is read from.
+BATCHES = 30
+
+
 def batch_aggregates(
     stats: RunStats | WorkerResult,
     *,
     endpoint: str | None = None,
     t_range: tuple[float, float] | None = None,
-    batches: int = 30,
+    batches: int = BATCHES,
 ) -> list[Aggregate]:
     """The same totals as :func:`aggregate`, cut into up to ``batches`` runs of consecutive
     intervals (equal in count): the batch means the run's uncertainty is read from."""

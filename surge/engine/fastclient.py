@@ -11,9 +11,9 @@ keep-alive pool per origin, Content-Length, chunked and read-until-close respons
 bodies (decoded, as aiohttp does, so byte counts and captures agree), connect and total
 timeouts, one retry of an idempotent request whose reused connection turned out closed. It sends
 one hop: a redirect is answered with its Location, and the request policy's one loop
-(surge.engine.request_policy.follow) decides and sends the next hop, as for aiohttp. What it does not (the caller keeps aiohttp
-for it): HEAD, credentials in the URL, caller-set framing headers (Content-Length,
-Transfer-Encoding, Connection, Expect, Upgrade), proxies, cookies.
+(surge.engine.request_policy.follow) decides and sends the next hop, as for aiohttp. What it does
+not (the caller keeps aiohttp for it): HEAD, credentials in the URL, caller-set framing headers
+(Content-Length, Transfer-Encoding, Connection, Expect, Upgrade), proxies, cookies.
 
 Errors are raised as :class:`FastHTTPError` whose ``kind`` is one of the classes reports group
 by: connect, timeout, reset, dns, tls, other.

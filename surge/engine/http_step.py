@@ -154,6 +154,12 @@ def _check_body(req: CompiledRequest, raw: bytes, headers: Mapping[str, str]) ->
     return Judgement(None, captured)
 
 
+def _not_followed(exc: RedirectRefused | TooManyRedirects, t_send: float, t_end: float) -> Outcome:
+    """A redirect the request policy would not follow: to a host not allowed, or one too many."""
+    kind = "refused" if isinstance(exc, RedirectRefused) else "other"
+    return Outcome(0, 0, kind, t_send, t_end, None, detail=str(exc))
+
+
 @dataclass(slots=True)
 class _AiohttpAnswer:
     status: int
@@ -202,8 +208,7 @@ async def send(
         first = Hop(req.method, url, headers, body)
         got = await follow(first, await exchange(first), exchange, allowed_hosts=allowed_hosts, jar=jar)
     except (RedirectRefused, TooManyRedirects) as exc:
-        kind = "refused" if isinstance(exc, RedirectRefused) else "other"
-        return Outcome(0, 0, kind, t_send, clock(), None, detail=str(exc))
+        return _not_followed(exc, t_send, clock())
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # every client failure is a measured outcome, never a crash
@@ -299,8 +304,7 @@ async def send_fast(
             request = Hop(req.method, first.url, headers, body)
             resp = await follow(request, first, exchange, allowed_hosts=allowed_hosts, jar=jar)
     except (RedirectRefused, TooManyRedirects) as exc:
-        kind = "refused" if isinstance(exc, RedirectRefused) else "other"
-        return Outcome(0, 0, kind, t_send, clock(), None, detail=str(exc))
+        return _not_followed(exc, t_send, clock())
     except FastHTTPError as exc:
         return Outcome(0, 0, exc.kind, t_send, clock(), None, detail=_exception_text(exc))
     except asyncio.CancelledError:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Final
 
-# Re-exported: the Lambda environment variable names belong to the handlers' contract.
+# Re-exported: the Lambda environment variable names belong to the handlers' contract, the
+# runs table's key design to the core's store (surge.store.run_table).
 from functions.contracts import ENV_ALLOW_HOOKS as ENV_ALLOW_HOOKS
 from functions.contracts import ENV_ALLOWED_TARGETS as ENV_ALLOWED_TARGETS
 from functions.contracts import ENV_BUCKET as ENV_BUCKET
@@ -18,6 +19,16 @@ from functions.contracts import ENV_SECRETS_PREFIX as ENV_SECRETS_PREFIX
 from functions.contracts import ENV_STATE as ENV_STATE
 from functions.contracts import ENV_TABLE as ENV_TABLE
 from functions.contracts import ENV_WORKER_RESERVED as ENV_WORKER_RESERVED
+from surge.store.run_table import GSI_BY_PLAN as GSI_BY_PLAN
+from surge.store.run_table import GSI_BY_PLAN_PK as GSI_BY_PLAN_PK
+from surge.store.run_table import GSI_BY_PLAN_SK as GSI_BY_PLAN_SK
+from surge.store.run_table import GSI_RECENT as GSI_RECENT
+from surge.store.run_table import GSI_RECENT_PK as GSI_RECENT_PK
+from surge.store.run_table import GSI_RECENT_SK as GSI_RECENT_SK
+from surge.store.run_table import RUN_PK_PREFIX as RUN_PK_PREFIX
+from surge.store.run_table import RUN_RECORD_SK as RUN_RECORD_SK
+from surge.store.run_table import TABLE_PK as TABLE_PK
+from surge.store.run_table import TABLE_SK as TABLE_SK
 
 # --- CDK context keys (cdk.json or `cdk synth -c KEY=VALUE`) ----------------------------------
 CTX_SCHEDULES: Final = "surge:schedules"
@@ -101,18 +112,9 @@ KEY_RESULTS: Final = "runs/*/results.json"
 KEY_JUNIT: Final = "runs/*/junit.xml"
 
 # --- DynamoDB table `runs` --------------------------------------------------------------------
-TABLE_PK: Final = "pk"
-TABLE_SK: Final = "sk"
+# The key design is the core's (surge.store.run_table): every item of a run lives under a partition
+# key that starts RUN#<run_id> (the run record sk=RUN, progress counters RUN#<run_id>#PROGRESS#k).
 TABLE_TTL: Final = "expires_at"
-GSI_BY_PLAN: Final = "by_plan"
-GSI_BY_PLAN_PK: Final = "plan_pk"
-GSI_BY_PLAN_SK: Final = "plan_sk"
-GSI_RECENT: Final = "recent"
-GSI_RECENT_PK: Final = "recent_pk"
-GSI_RECENT_SK: Final = "recent_sk"
-RUN_PK_PREFIX: Final = "RUN#"
-"""Every item of a run lives under pk = RUN#<run_id> (run record sk=RUN, progress sk=PROGRESS#...)."""
-RUN_RECORD_SK: Final = "RUN"
 # The run-record attributes a role may write (IAM dynamodb:Attributes; the keys must be listed too).
 # A worker: its progress counters, and the stop flag with its reason (abort-on-fail mid-segment).
 WORKER_RECORD_ATTRIBUTES: Final = (

@@ -27,12 +27,11 @@ from pydantic import (
     model_validator,
 )
 
-from surge.engine.aws.spec import AwsStepSpec
-from surge.engine.request_policy import DEFAULT_MAX_BODY
 from surge.jsonpath import check_jsonpath
 from surge.metrics.bind import bind_thresholds
 from surge.metrics.spec import CostSpec, Services
 from surge.pause import PAUSE_SCHEMA, Pause, parse_pause
+from surge.plan_aws import AwsStepSpec
 from surge.thresholds import (
     TARGET_NAMESPACES,
     Threshold,
@@ -50,6 +49,10 @@ from surge.units import (
 )
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+# The most of a response body a request holds for its checks and captures; a body nothing reads
+# is counted as it streams and never held. A plan may change it (defaults.max_body, max_body).
+DEFAULT_MAX_BODY = 10 << 20
 
 
 def _duration(v: object) -> float:

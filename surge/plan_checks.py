@@ -15,8 +15,8 @@ from pydantic import (
     ValidationError,
 )
 
+from surge.aws_allow import check_allowed
 from surge.data_file import MAX_DATA_BYTES, read_data_columns
-from surge.engine.aws.allow import check_allowed
 from surge.metrics.bind import threshold_problem
 from surge.plan import (
     BaselineFile,

@@ -100,7 +100,7 @@ def load_plan(
             size = os.fstat(fh.fileno()).st_size
     except OSError as exc:
         raise PlanError(f"cannot read plan {path}: {exc.strerror or exc}") from None
-    from surge.importers.detect import foreign_script
+    from surge.foreign_script import foreign_script
 
     tool = foreign_script(path.name, raw)
     if tool is None:

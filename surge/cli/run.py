@@ -243,10 +243,11 @@ def _write_results(
     folder), write them to a temporary folder instead and say so: results are never lost."""
     import tempfile
 
+    from reports.render import write_reports
     from surge.store.local import write_run
 
     try:
-        return write_run(out_dir, plan, stats, report, metrics, redactor), out_dir
+        return write_run(out_dir, plan, stats, report, write_reports, metrics, redactor), out_dir
     except OSError as exc:
         fallback = Path(tempfile.mkdtemp(prefix=f"surge-{run_id}-"))
         print(
@@ -254,7 +255,7 @@ def _write_results(
             f"they are in {fallback}",
             file=sys.stderr,
         )
-        return write_run(fallback, plan, stats, report, metrics, redactor), fallback
+        return write_run(fallback, plan, stats, report, write_reports, metrics, redactor), fallback
 
 
 class RunFolder:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from surge.cloud.execution_input import RunOptions, parse_execution_input
-from surge.cloud.layout import WORKERS_PER_COUNTER, parse_iso
+from surge.cloud.layout import parse_iso
 from surge.cloud.planner import (
     Concurrency,
     lead_seconds,
@@ -22,6 +22,7 @@ from surge.cloud.workflow_limits import MAX_HISTORY_EVENTS, history_events
 from surge.metrics.cost import run_cost
 from surge.plan import Plan
 from surge.secrets import ssm_calls
+from surge.store.run_table import WORKERS_PER_COUNTER
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""Where a cloud run keeps things: S3 keys and DynamoDB keys. Pure; shared by the CLI and handlers."""
+"""Where a cloud run keeps its files: S3 keys and URIs. Pure; shared by the CLI and handlers.
+
+The runs table's keys are in :mod:`surge.store.run_table`."""
 
 from __future__ import annotations
 
@@ -8,20 +10,6 @@ from typing import Literal
 
 RUNS_PREFIX = "runs/"
 PLANS_PREFIX = "plans/"
-
-# DynamoDB table of runs: one partition per run, the run record at sk=RUN; sparse GSIs give the
-# history of a plan (by_plan) and the newest runs overall (recent).
-TABLE_PK = "pk"
-TABLE_SK = "sk"
-RUN_PK_PREFIX = "RUN#"
-RUN_RECORD_SK = "RUN"
-GSI_BY_PLAN = "by_plan"
-GSI_BY_PLAN_PK = "plan_pk"
-GSI_BY_PLAN_SK = "plan_sk"
-GSI_RECENT = "recent"
-GSI_RECENT_PK = "recent_pk"
-GSI_RECENT_SK = "recent_sk"
-RECENT_PARTITION = "RUNS"
 
 EVENT_SOURCE = "surge"
 EVENT_DETAIL_TYPE = "Run Completed"
@@ -97,27 +85,6 @@ def metrics_key(run_id: str) -> str:
 
 def report_key(run_id: str, name: str) -> str:
     return f"{run_prefix(run_id)}{name}"
-
-
-def run_pk(run_id: str) -> str:
-    return f"{RUN_PK_PREFIX}{run_id}"
-
-
-PROGRESS_SK = "PROGRESS"
-# Workers add their progress to one of a run's counter items, never to the run record: a thousand
-# workers on one item (and its index entries) would pass DynamoDB's 1,000 writes per second per
-# partition at every segment's end. Each counter has its own partition key (under RUN#<run>, which
-# the IAM conditions allow) and is written by at most this many workers: ~10 writes per second.
-WORKERS_PER_COUNTER = 50
-
-
-def progress_pk(run_id: str, counter: int) -> str:
-    return f"{run_pk(run_id)}#PROGRESS#{counter}"
-
-
-def progress_counters(max_workers_at_once: int) -> int:
-    """How many counter items a run of this many concurrent workers spreads its progress over."""
-    return max(1, -(-max_workers_at_once // WORKERS_PER_COUNTER))
 
 
 def iso_seconds(epoch: float) -> str:

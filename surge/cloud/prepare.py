@@ -44,6 +44,7 @@ from surge.plan_load import plan_model
 from surge.schedule import Segment
 from surge.secrets import SECRETS_PREFIX, check_secrets_exist, secret_refs
 from surge.setup_flow import SetupFailed, flow_plans
+from surge.store.run_table import progress_counters
 
 
 def _plan_data(inp: ExecutionInput, clients: Clients) -> tuple[dict[str, Any], str | None]:
@@ -113,7 +114,7 @@ def _segments(
     for a run whose plan time zero is ``t0``. Pure."""
     run_id, opts, lead = str(event["run_id"]), options.options, options.options.lead_seconds
     plan_key = layout.plan_key(run_id)
-    counters = layout.progress_counters(max(seg.shards for seg in cuts))
+    counters = progress_counters(max(seg.shards for seg in cuts))
     ssm_per_worker = secrets_read_s(plan, opts, 1)
     specs = []
     items_of: list[list[dict[str, Any]]] = []

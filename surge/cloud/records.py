@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from surge.cloud.layout import (
+from surge.store.dynamo_codec import from_item, to_attr
+from surge.store.run_table import (
     GSI_BY_PLAN,
     GSI_BY_PLAN_PK,
     GSI_BY_PLAN_SK,
@@ -22,10 +23,10 @@ from surge.cloud.layout import (
     RUN_RECORD_SK,
     TABLE_PK,
     TABLE_SK,
+    plan_pk,
     progress_pk,
     run_pk,
 )
-from surge.store.dynamo_codec import from_item, to_attr
 
 Item = dict[str, dict[str, Any]]
 PROGRESS_FIELDS = ("requests", "errors", "workers_running")
@@ -43,7 +44,7 @@ class RunRecords:
         """Write the run's record; a stop requested before it existed (`surge stop` in the first
         seconds) is kept, and returned: True when the run is already to stop."""
         item = {
-            GSI_BY_PLAN_PK: f"PLAN#{plan}",
+            GSI_BY_PLAN_PK: plan_pk(plan),
             GSI_BY_PLAN_SK: started_at,
             GSI_RECENT_PK: RECENT_PARTITION,
             GSI_RECENT_SK: started_at,
@@ -195,7 +196,7 @@ class RunRecords:
                 TableName=self.table,
                 IndexName=GSI_BY_PLAN,
                 KeyConditionExpression=f"{GSI_BY_PLAN_PK} = :p",
-                ExpressionAttributeValues={":p": {"S": f"PLAN#{plan}"}},
+                ExpressionAttributeValues={":p": {"S": plan_pk(plan)}},
                 ScanIndexForward=False,
                 Limit=limit,
             )

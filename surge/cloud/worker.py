@@ -116,7 +116,7 @@ class _ProgressPublisher:
     ) -> None:
         self.records, self.run_id, self.spec, self.segment = records, run_id, spec, segment
         self.poller = poller
-        # (this worker's progress counter, how many the run has): see layout.WORKERS_PER_COUNTER.
+        # (this worker's progress counter, how many the run has): see run_table.WORKERS_PER_COUNTER.
         self.counter, self.counters = counter
         # Abort-on-fail checks the run-wide counters can judge: evaluated on every publish by the
         # segment's watchers (two workers; each reads every counter), so a breach stops the run

@@ -22,10 +22,9 @@ execution ended other than SUCCEEDED), ``expect`` (an expectation or capture fai
 
 from __future__ import annotations
 
-from surge.engine.aws.allow import AllowRule, check_allowed, is_allowed, parse_allow_resources
+from surge.aws_allow import AllowRule, check_allowed, is_allowed, parse_allow_resources
 from surge.engine.aws.lambda_log import classify_cold_start, decode_log_result, parse_report
 from surge.engine.aws.pool import AwsClientPool
-from surge.engine.aws.spec import CALL_FIELDS, AwsCapture, AwsExpect, AwsStepSpec, Resource, parse_size
 from surge.engine.aws.steps import (
     AWS_ERRORS,
     THROTTLE_CODES,
@@ -35,6 +34,7 @@ from surge.engine.aws.steps import (
     classify_exception,
     compile_aws_step,
 )
+from surge.plan_aws import CALL_FIELDS, AwsCapture, AwsExpect, AwsStepSpec, Resource, parse_size
 
 __all__ = [
     "AWS_ERRORS",

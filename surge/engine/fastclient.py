@@ -33,7 +33,7 @@ from typing import Any, cast
 import httptools
 from yarl import URL
 
-from surge.engine.request_policy import DEFAULT_MAX_BODY
+from surge.plan import DEFAULT_MAX_BODY
 
 DEFAULT_HEADERS: tuple[tuple[str, str], ...] = (
     ("Accept", "*/*"),

@@ -18,9 +18,9 @@ from jsonpath_ng.ext import parse as jsonpath_parse  # type: ignore[attr-defined
 
 from surge.conditions import condition_holds
 from surge.engine.aws.steps import CompiledAwsStep, compile_aws_step
-from surge.engine.request_policy import DEFAULT_MAX_BODY
 from surge.pause import Pause
 from surge.plan import (
+    DEFAULT_MAX_BODY,
     Capture,
     Expect,
     FilePart,

@@ -22,9 +22,6 @@ from yarl import URL
 from surge.engine.cookies import CookieJar, with_cookies
 
 MAX_REDIRECTS = 10
-# The most of a response body a request holds for its checks and captures; a body nothing reads
-# is counted as it streams and never held. A plan may change it (defaults.max_body, max_body).
-DEFAULT_MAX_BODY = 10 << 20
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Credentials never follow a redirect to another origin (what browsers, requests and aiohttp do).
 _ORIGIN_BOUND_HEADERS = frozenset({"authorization", "host", "cookie", "proxy-authorization"})

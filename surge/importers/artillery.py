@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from surge.foreign_script import looks_like_artillery
 from surge.importers import Flow, Imported, ScriptError, duration
 
 METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
@@ -24,14 +25,6 @@ METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 _LATENCY = {"min": "min", "max": "max", "mean": "mean", "median": "p50", "p50": "p50", "p75": "p75",
             "p90": "p90", "p95": "p95", "p99": "p99", "p999": "p999"}  # fmt: skip
 _ENSURE_LEGACY = {"p50", "median", "p95", "p99", "p999", "max", "min", "mean"}
-
-
-def looks_like_artillery(data: object) -> bool:
-    """A YAML document in Artillery's shape: `config` (target or phases) beside `scenarios`."""
-    if not isinstance(data, dict):
-        return False
-    config = data.get("config")
-    return isinstance(config, dict) and ("phases" in config or "target" in config) and "scenarios" in data
 
 
 def import_artillery(data: object, source: str) -> Imported:

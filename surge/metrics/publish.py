@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from surge.cloud.emf import DIMENSION_SETS, NAMESPACE, SERVICE, headline_metrics
+from surge.headline_metrics import DIMENSION_SETS, NAMESPACE, SERVICE, headline_metrics
 from surge.report_model import Report
 
 MAX_DATUMS_PER_CALL = 1000  # PutMetricData's limit

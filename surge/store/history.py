@@ -9,7 +9,7 @@ A record keeps the measured value of every check by metric path, plus the headli
 (``http.latency.p95``...), so a later run can use it as its baseline without the run's files.
 
 DynamoDB key schema: the runs table the cloud workflow already writes (names in
-``surge.cloud.layout``; the stack creates it in ``infra/storage.py``):
+``surge.store.run_table``; the stack creates it in ``infra/storage.py``):
 
 - table: partition key ``pk`` (S) = ``RUN#<run_id>``, sort key ``sk`` (S) = ``RUN`` — the run
   record, the same item the workflow creates when a cloud run starts; other items of the run
@@ -39,7 +39,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from surge.cloud.layout import (
+from surge.errors import UserError
+from surge.report_model import LatencySummary, Report, Totals
+from surge.store.dynamo_codec import from_item, to_attr
+from surge.store.run_table import (
     GSI_BY_PLAN,
     GSI_BY_PLAN_PK,
     GSI_BY_PLAN_SK,
@@ -50,11 +53,9 @@ from surge.cloud.layout import (
     RUN_RECORD_SK,
     TABLE_PK,
     TABLE_SK,
+    plan_pk,
     run_pk,
 )
-from surge.errors import UserError
-from surge.report_model import LatencySummary, Report, Totals
-from surge.store.dynamo_codec import from_item, to_attr
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -63,7 +64,6 @@ DEFAULT_HISTORY = Path("surge-runs") / "history.sqlite"
 # One history for a project's runs, wherever the command is typed (a file, or dynamodb://TABLE).
 HISTORY_ENV = "SURGE_HISTORY"
 DYNAMODB_SCHEME = "dynamodb://"
-PLAN_PK_PREFIX = "PLAN#"
 
 # Recorded for every run whatever its checks, so any later run can compare its headline to it.
 HEADLINE_METRICS = (
@@ -457,7 +457,7 @@ class DynamoHistory(Readable):
         rec = RunRecord.from_report(report, location)
         fields: dict[str, object] = {
             **rec.to_dict(),
-            GSI_BY_PLAN_PK: f"{PLAN_PK_PREFIX}{rec.plan}",
+            GSI_BY_PLAN_PK: plan_pk(rec.plan),
             GSI_BY_PLAN_SK: rec.started_at,
             GSI_RECENT_PK: RECENT_PARTITION,
             GSI_RECENT_SK: rec.started_at,
@@ -508,7 +508,7 @@ class DynamoHistory(Readable):
         if plan is None:
             index, pk, value = self.recent_index, GSI_RECENT_PK, RECENT_PARTITION
         else:
-            index, pk, value = self.by_plan_index, GSI_BY_PLAN_PK, f"{PLAN_PK_PREFIX}{plan}"
+            index, pk, value = self.by_plan_index, GSI_BY_PLAN_PK, plan_pk(plan)
         query: dict[str, Any] = {
             "IndexName": index,
             "KeyConditionExpression": "#pk = :pk",
@@ -523,7 +523,7 @@ class DynamoHistory(Readable):
     def last_pass(self, plan: str, before: str | None = None) -> RunRecord | None:
         condition = "#pk = :pk"
         values: dict[str, Any] = {
-            ":pk": {"S": f"{PLAN_PK_PREFIX}{plan}"},
+            ":pk": {"S": plan_pk(plan)},
             ":pass": {"S": "pass"},
             ":no": {"BOOL": False},
         }

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,6 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from reports.render import write_reports
 from surge.errors import UserError
 from surge.metrics.collect import ServiceMetrics
 from surge.plan import Plan
@@ -78,11 +78,13 @@ def write_run(
     plan: Plan,
     stats: RunStats,
     report: Report,
+    write_reports: Callable[[Report, Path], dict[str, Path]],
     metrics: ServiceMetrics | None = None,
     redactor: Redactor = NO_REDACTION,
 ) -> dict[str, Path]:
     """Results first, reports last: a folder with a report always has the data behind it. Every
-    file goes through ``redactor``: the stored plan keeps its `$env` references, never the values."""
+    file goes through ``redactor``: the stored plan keeps its `$env` references, never the values.
+    ``write_reports`` renders the report's formats (reports.render's, which sits above the store)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stats, report = redactor.data(stats), redactor.data(report)
     (out_dir / PLAN_FILE).write_text(

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from surge.cloud.layout import WORKERS_PER_COUNTER
 from surge.cloud.planner import DIRECT_MERGE_MAX_SHARDS
+from surge.store.run_table import WORKERS_PER_COUNTER
 from tests.fleet_drill import DrillFigures, TargetProcess, run_drill
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,16 @@ import pytest
 from moto import mock_aws
 
 from reports.compare import compare_records, render_compare_html, render_compare_text
-from surge.cloud.layout import (
+from surge.report_model import Check, Report
+from surge.store.history import (
+    DynamoHistory,
+    HistoryError,
+    RunHistory,
+    RunRecord,
+    SqliteHistory,
+    open_history,
+)
+from surge.store.run_table import (
     GSI_BY_PLAN,
     GSI_BY_PLAN_PK,
     GSI_BY_PLAN_SK,
@@ -29,15 +38,6 @@ from surge.cloud.layout import (
     RUN_RECORD_SK,
     TABLE_PK,
     TABLE_SK,
-)
-from surge.report_model import Check, Report
-from surge.store.history import (
-    DynamoHistory,
-    HistoryError,
-    RunHistory,
-    RunRecord,
-    SqliteHistory,
-    open_history,
 )
 from tests.report_fixtures import sample_report
 

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
+from surge.foreign_script import looks_like_artillery
 from surge.importers import ScriptError, render
-from surge.importers.artillery import import_artillery, looks_like_artillery
+from surge.importers.artillery import import_artillery
 from surge.plan_load import parse_plan
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -28,7 +28,7 @@ from jsonpath_ng.ext import parse as jsonpath_parse  # type: ignore[attr-defined
 from surge.conditions import condition_holds
 from surge.engine.aws.lambda_log import classify_cold_start, decode_log_result, parse_report
 from surge.engine.aws.pool import AwsClientPool
-from surge.engine.aws.spec import DEFAULT_PARTITION_KEY, DEFAULT_WORKGROUP, AwsStepSpec
+from surge.plan_aws import DEFAULT_PARTITION_KEY, DEFAULT_WORKGROUP, AwsStepSpec
 from surge.template import Template, TemplateError, compile_structure, render_structure
 
 Clock = Callable[[], float]

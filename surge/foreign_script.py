@@ -16,11 +16,17 @@ K6 = ForeignTool("k6", "a k6")
 LOCUST = ForeignTool("locust", "a Locust")
 
 
+def looks_like_artillery(data: object) -> bool:
+    """A YAML document in Artillery's shape: `config` (target or phases) beside `scenarios`."""
+    if not isinstance(data, dict):
+        return False
+    config = data.get("config")
+    return isinstance(config, dict) and ("phases" in config or "target" in config) and "scenarios" in data
+
+
 def foreign_script(name: str, raw: bytes, data: object = None) -> ForeignTool | None:
     """The tool whose script this is, from its name and bytes (and its YAML, once parsed)."""
     if data is not None:
-        from surge.importers.artillery import looks_like_artillery
-
         return ARTILLERY if looks_like_artillery(data) else None
     head = raw[:65536].decode("utf-8", "replace")
     if name.endswith((".js", ".ts", ".mjs")) and re.search(

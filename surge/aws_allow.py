@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from surge.engine.aws.spec import AwsStepSpec, Resource, arn_resource_name, split_arn
+from surge.plan_aws import AwsStepSpec, Resource, arn_resource_name, split_arn
 
 SERVICE_ALIASES = {
     "lambda": "lambda",

@@ -533,11 +533,7 @@ def _with_levels(chart: ChartSpec, report: Report) -> ChartSpec:
     levels: list[LevelSpec] = []
     for prefix, scale in _CHECK_LEVELS.get(chart["id"], ()):
         for check in report["checks"]:
-            if (
-                check.get("kind") != "threshold"
-                or not check["metric"].startswith(prefix)
-                or "against" in check
-            ):
+            if check["kind"] != "threshold" or not check["metric"].startswith(prefix) or "against" in check:
                 continue
             stat = check["metric"].removeprefix("http.").replace("latency.", "").replace("service_time.", "")
             color = _RED if check["status"] != "pass" else _GREY

@@ -104,7 +104,7 @@ def detail_metrics(report: Report) -> dict[str, float]:
             out[key] = float(e["latency_ms"]["p95"])
         out[MetricRef("endpoint", name, ("error_rate",), "ratio").canonical] = e["error_rate"]
     for p in report["phases"]:
-        if p.get("status") == "not run":
+        if p["status"] == "not run":
             continue
         if p["latency_ms"]["p95"] is not None:
             out[MetricRef("phase", p["name"], ("latency", "p95"), "ms").canonical] = float(

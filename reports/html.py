@@ -306,7 +306,7 @@ def _summary(report: Report) -> str:
 
 def _findings(report: Report) -> str:
     """Why the run failed and what to do, from its own data (surge.findings)."""
-    findings = report.get("findings") or []
+    findings = report["findings"]
     if not findings:
         return ""
     items = []
@@ -403,7 +403,7 @@ def _charts(charts: Sequence[ChartSpec]) -> str:
 
 def _latency(report: Report) -> str:
     corrected, service = report["latency_ms"], report["service_time_ms"]
-    spans = bool(report.get("uncertainty"))  # reports written before intervals existed have none
+    spans = bool(report["uncertainty"])  # a report written before intervals existed has none
     rows: list[list[Cell]] = [
         [
             label,
@@ -458,7 +458,7 @@ def _endpoints(report: Report) -> str:
         cells[0] = (name, "mono")
         rows.append(cells)
     table = html_table(ENDPOINT_HEADERS, rows, range(1, 10))
-    if report.get("uncertainty"):
+    if report["uncertainty"]:
         table += f"<p class='hint'>{escape_html(SCOPED_INTERVAL_NOTE)}</p>"
     return html_section("endpoints", "Endpoints" + together(report), table)
 
@@ -516,7 +516,7 @@ def _stages(report: Report) -> str:
 
 
 def _failures(report: Report) -> str:
-    if not report.get("failures"):
+    if not report["failures"]:
         return ""
     rows: list[list[Cell]] = [list(r) for r in failure_rows(report)]
     return html_section(

@@ -46,12 +46,11 @@ def _check_case(check: Check, classname: str) -> ET.Element:
         failure.text = _clean(f"No value was measured for {check['metric']}; the check cannot pass.")
     elif check["status"] != "pass":
         measured = format_measured(check)
-        kind = check.get("kind", "threshold")
-        subject = check["name"] if kind == "validity" else check["metric"]
+        subject = check["name"] if check["kind"] == "validity" else check["metric"]
         message = f"{subject}: measured {measured}, target {target}"
         if check.get("detail"):
             message = f"{subject}: {check['detail']}"
-        failure = ET.SubElement(case, "failure", message=_clean(message), type=kind)
+        failure = ET.SubElement(case, "failure", message=_clean(message), type=check["kind"])
         failure.text = _clean(_failure_detail(check, measured, target))
     return case
 

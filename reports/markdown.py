@@ -123,7 +123,7 @@ _STATUS_WORDS: dict[CheckStatus, str] = {"pass": "PASS", "fail": "FAIL", "no-dat
 
 def format_target(check: Check) -> str:
     """A check's target; an A/B comparison's says what it was computed from."""
-    if check.get("detail") and "against" not in check and check.get("kind") == "threshold":
+    if check.get("detail") and "against" not in check and check["kind"] == "threshold":
         return f"{check['op']} ?"  # a comparison whose other side had no figure (its detail says)
     text = f"{check['op']} {format_value(check['target'], check['unit'])}{counted(check)}"
     against = check.get("against")
@@ -213,7 +213,7 @@ UNCERTAINTY_LABELS = (
 
 def uncertainty_line(report: Report) -> str | None:
     """The headline figures with their 95 % intervals, or None for a report without them."""
-    found = report.get("uncertainty") or {}
+    found = report["uncertainty"]
     parts = []
     for metric, label in UNCERTAINTY_LABELS:
         span = found.get(metric)
@@ -227,7 +227,7 @@ def scoped_latency(report: Report, scope: str, name: str, summary: LatencySummar
     """An endpoint's or phase's latency statistic, with its 95 % interval when the report has one:
     "12.3 ms [11.8–13.0 ms]"."""
     text = format_latency(summary, key)
-    span = (report.get("uncertainty") or {}).get(MetricRef(scope, name, ("latency", key), "ms").canonical)
+    span = report["uncertainty"].get(MetricRef(scope, name, ("latency", key), "ms").canonical)
     if span and summary[key] is not None and key not in summary.get("at_least", ()):
         text += " " + format_interval(span, "ms")
     return text
@@ -279,7 +279,7 @@ SCOPED_INTERVAL_NOTE = "p95 and p99 with their 95% intervals [low–high] from t
 
 def latency_interval_cell(report: Report, key: str) -> str:
     """The 95 % interval of one statistic of the run's response time, or a dash."""
-    span = (report.get("uncertainty") or {}).get(f"http.latency.{key}")
+    span = report["uncertainty"].get(f"http.latency.{key}")
     return format_interval(span, "ms") if span else DASH
 
 
@@ -323,7 +323,7 @@ def reevaluation_note(report: Report) -> str | None:
 
 
 def phase_not_run(phase: PhaseReport) -> bool:
-    return phase.get("status") == "not run"
+    return phase["status"] == "not run"
 
 
 def phase_cells(report: Report, p: PhaseReport) -> list[str]:
@@ -334,7 +334,7 @@ def phase_cells(report: Report, p: PhaseReport) -> list[str]:
     return [
         p["name"],
         format_offset(p["start_s"]),
-        format_duration(p["duration_s"]) + (" (cut short)" if p.get("status") == "partial" else ""),
+        format_duration(p["duration_s"]) + (" (cut short)" if p["status"] == "partial" else ""),
         format_count(p["requests"]),
         format_ratio(p["error_rate"]),
         format_per_s(p["throughput_rps"]),
@@ -347,7 +347,7 @@ def phase_cells(report: Report, p: PhaseReport) -> list[str]:
 
 def baseline_lines(report: Report) -> list[str]:
     """What the checks were compared to, the regression rule, and what could not be compared."""
-    info = report.get("baseline")
+    info = report["baseline"]
     if not info:
         return []
     lines = [f"Baseline: {info['label']}."]
@@ -521,7 +521,7 @@ def _signoff(report: Report) -> list[str]:
 
 def _findings(report: Report) -> list[str]:
     """Why the run failed and what to do, from its own data (surge.findings)."""
-    findings = report.get("findings") or []
+    findings = report["findings"]
     if not findings:
         return []
     lines = _section("Findings")
@@ -631,7 +631,7 @@ def _totals(report: Report) -> list[str]:
 
 def _latency(report: Report) -> list[str]:
     corrected, service = report["latency_ms"], report["service_time_ms"]
-    spans = bool(report.get("uncertainty"))  # reports written before intervals existed have none
+    spans = bool(report["uncertainty"])  # a report written before intervals existed has none
     rows = [
         (
             label,
@@ -668,7 +668,7 @@ def _endpoints(report: Report) -> list[str]:
         return []
     rows = [tuple(endpoint_cells(report, name)) for name in report["endpoints"]]
     note = "_Latency is response time (corrected)"
-    if report.get("uncertainty"):
+    if report["uncertainty"]:
         note += "; " + SCOPED_INTERVAL_NOTE
     return (
         _section("Endpoints" + together(report))
@@ -775,7 +775,7 @@ FAILURE_HEADERS = ("Endpoint", "Class", "Count", "At", "What happened", "Request
 def failure_rows(report: Report, per_group: int = 2) -> list[tuple[str, str, str, str, str, str, str]]:
     """The first failures of each endpoint and class (the HTML and Markdown tables)."""
     rows = []
-    for group in report.get("failures") or []:
+    for group in report["failures"]:
         for i, sample in enumerate(group["samples"][:per_group]):
             status = f"{sample['status']}" if sample["status"] else "no answer"
             body = (sample["body"] or "").replace("\n", " ")
@@ -800,7 +800,7 @@ FAILURES_NOTE = (
 
 
 def _failures(report: Report) -> list[str]:
-    if not report.get("failures"):
+    if not report["failures"]:
         return []
     return [*_section("Failures"), FAILURES_NOTE, "", *_table(FAILURE_HEADERS, failure_rows(report), (2,))]
 

@@ -2,6 +2,8 @@
 
 Keys listed in DESIGN.md are stable; new keys may be added, never renamed or removed.
 All durations are milliseconds, rates are fractions (0.01 == 1 %), throughput is per second.
+A key a schema version makes required is filled in an older stored report by its upgrade step
+(surge.report_upgrade), so readers never ask whether it is there.
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ from typing import Literal, NotRequired
 from typing_extensions import TypedDict
 
 from surge.stats import FailureSample
+
+# 2: every check says its kind; the run's end, baseline (None: none), failures, findings and
+# intervals are always written, as are each endpoint's status codes and each phase's status.
+REPORT_SCHEMA_VERSION = 2
 
 Verdict = Literal["pass", "fail", "error"]
 CheckStatus = Literal["pass", "fail", "no-data"]
@@ -45,8 +51,7 @@ class Check(TypedDict):
     abort_on_fail: bool
     # "threshold" (the plan's), "regression" (the baseline's rule) or "validity" (every run's own:
     # workers reported, load delivered, generator kept up, something measured, the plan ran whole).
-    # Absent in reports written before validity checks existed.
-    kind: NotRequired[CheckKind]
+    kind: CheckKind
     at_least: NotRequired[bool]  # measured is a lower bound (it fell among timed-out requests)
     detail: NotRequired[str]  # why it failed and what to do (validity checks), or why it has no data
     # An A/B comparison's right side: the other targets' figures its target was computed from.
@@ -98,7 +103,7 @@ class EndpointReport(TypedDict):
     errors_by_class: dict[str, int]
     latency_ms: LatencySummary
     service_time_ms: LatencySummary
-    status_codes: NotRequired[dict[str, int]]  # absent in reports written before it existed
+    status_codes: dict[str, int]
 
 
 class StageReport(TypedDict):
@@ -116,7 +121,7 @@ class StageReport(TypedDict):
 
 class PhaseReport(TypedDict):
     # "ran", "partial" (cut short by a stop) or "not run" (a stop came first: its zeros mean nothing)
-    status: NotRequired[Literal["ran", "partial", "not run"]]
+    status: Literal["ran", "partial", "not run"]
     name: str
     start_s: float  # offset from the run's start
     duration_s: float
@@ -280,9 +285,9 @@ class TargetReport(TypedDict):
     phases: list[PhaseReport]
     timeseries: list[TimeseriesPoint]
     generator: GeneratorHealth
-    failures: NotRequired[list[FailureGroup]]
+    failures: list[FailureGroup]
     recovery: NotRequired[list[RecoveryReport]]
-    uncertainty: NotRequired[dict[str, list[float | None]]]
+    uncertainty: dict[str, list[float | None]]
 
 
 class ServicePoint(TypedDict):
@@ -387,20 +392,19 @@ class Report(TypedDict):
     service_metrics: ServiceMetricsSection
     cost: CostSection
     generator: GeneratorHealth
-    # Absent in reports written before baselines existed; None when the plan names no baseline.
-    baseline: NotRequired[BaselineInfo | None]
-    end: NotRequired[RunEndInfo]  # how the run ended; absent in reports written before it existed
+    baseline: BaselineInfo | None  # None when the plan names no baseline
+    end: RunEndInfo  # how the run ended
     # A re-evaluation of a stored run with a plan (``surge report RUN --plan X``), not the run's report.
     reevaluation: NotRequired[ReevaluationInfo]
     # The plan's setup and teardown flows, when it has them (absent otherwise).
     flows: NotRequired[list[FlowReport]]
-    # What failed and how, most frequent first (absent in reports written before samples existed).
-    failures: NotRequired[list[FailureGroup]]
+    # What failed and how, most frequent first.
+    failures: list[FailureGroup]
     # An A/B run (a plan with targets:): each target's figures, in the plan's order; the run's own
     # figures above are all targets' requests together. Absent for a run of one target.
     targets: NotRequired[dict[str, TargetReport]]
-    # What the run's own data says about why it failed and what to do (absent in older reports).
-    findings: NotRequired[list[Finding]]
+    # What the run's own data says about why it failed and what to do.
+    findings: list[Finding]
     # The plan's recovery entries, measured (absent when it has none).
     recovery: NotRequired[list[RecoveryReport]]
     applied_load: NotRequired[AppliedLoad]  # absent in reports written before it existed
@@ -408,8 +412,8 @@ class Report(TypedDict):
     endpoint_timeseries: NotRequired[dict[str, list[EndpointPoint]]]
     target_load: NotRequired[Literal["each", "split"]]
     # The headline figures' 95 % intervals from the run's own data, by metric path ([lo, hi]; hi
-    # None: unbounded above); absent in reports written before it existed. See surge.uncertainty.
-    uncertainty: NotRequired[dict[str, list[float | None]]]
+    # None: unbounded above); empty in a report written before intervals existed. See surge.uncertainty.
+    uncertainty: dict[str, list[float | None]]
     # The load's own hash (the plan without its checks, baseline and rule): runs that share it
     # measure the same thing (absent in reports written before it existed).
     load_hash: NotRequired[str]

@@ -7,7 +7,9 @@ decoded four times over, into ~10,000 aggregates (each two 180 KB histograms to 
 Here each endpoint's histograms of each interval are decoded once and added into its endpoint's
 batch and a scratch aggregate of the interval (and of the endpoint, when its series is read); the
 interval's scratch is read for the series, added into every batch the interval belongs to, and
-cleared. Pure.
+cleared. A batch, once its last interval is in, is added into its scope's total and kept only as
+what its uncertainty reads (surge.uncertainty.Batch); its aggregate is cleared for the next batch.
+So a scope holds two aggregates however many batches it has. Pure.
 """
 
 from __future__ import annotations
@@ -25,18 +27,44 @@ from surge.stats import (
     is_stage,
     iter_intervals,
 )
+from surge.uncertainty import Batch
 
 # The report's per-endpoint series cover the busiest few: a chart of more lines is unreadable.
 ENDPOINT_SERIES = 6
 
 
 @dataclass
+class ScopeTotals:
+    """One scope's figures: its total, and its batches of consecutive intervals (their uncertainty)."""
+
+    total: Aggregate
+    batches: list[Batch]
+
+
+@dataclass
 class RunScopes:
-    run: list[Aggregate]  # the whole run (every endpoint but the stages), in batches
-    endpoints: dict[str, list[Aggregate]]  # each endpoint's and stage's (by its entry name), in batches
-    phases: list[list[Aggregate]]  # each phase range's, in batches of its own intervals
+    run: ScopeTotals  # the whole run (every endpoint but the stages)
+    endpoints: dict[str, ScopeTotals]  # each endpoint's and stage's, by its entry name
+    phases: list[ScopeTotals]  # each phase range's, batched over its own intervals
     timeseries: list[TimeseriesPoint]
     endpoint_series: dict[str, list[EndpointPoint]]  # the busiest endpoints' (none for only one)
+
+
+class _Filling:
+    """A scope being read: the aggregate of its batch in progress, closed every ``size`` of the
+    scope's ``count`` intervals."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.size, self.seen = count, _batch_size(count), 0
+        self.live = Aggregate()
+        self.done = ScopeTotals(Aggregate(), [])
+
+    def interval_added(self) -> None:
+        self.seen += 1
+        if self.seen % self.size == 0 or self.seen == self.count:
+            self.done.batches.append(Batch.of(self.live))
+            self.done.total.add(self.live)
+            self.live.clear()
 
 
 def _batch_size(n: int) -> int:
@@ -62,48 +90,49 @@ def read_scopes(stats: RunStats, phase_ranges: Sequence[tuple[float, float]]) ->
     """Every scope of ``stats``, the phases' over ``phase_ranges`` (plan seconds, end excluded)."""
     step = stats["interval_s"]
     items = sorted(iter_intervals(stats), key=lambda item: item[0])
-    size = _batch_size(len(items))
-    batches = -(-len(items) // size)
     names = sorted({n for _, data in items for n in data["endpoints"]})
-    out = RunScopes(
-        run=[Aggregate() for _ in range(batches)],
-        endpoints={n: [Aggregate() for _ in range(batches)] for n in names},
-        phases=[],
-        timeseries=[],
-        endpoint_series={},
-    )
-    # Which phase batches each interval belongs to (a phase's batches cut its own intervals).
-    in_phases: list[list[Aggregate]] = [[] for _ in items]
+    run = _Filling(len(items))
+    endpoints = {n: _Filling(len(items)) for n in names}  # every interval is in each endpoint's batches
+    # The phases each interval belongs to (a phase's batches cut its own intervals).
+    in_phases: list[list[_Filling]] = [[] for _ in items]
+    phases = []
     for lo, hi in phase_ranges:
         chosen = [k for k, (idx, _) in enumerate(items) if lo - 1e-9 <= idx * step < hi - 1e-9]
-        phase_size = _batch_size(len(chosen))
-        phase = [Aggregate() for _ in range(-(-len(chosen) // phase_size))]
-        for position, k in enumerate(chosen):
-            in_phases[k].append(phase[position // phase_size])
-        out.phases.append(phase)
-    series = busiest_endpoints(stats)
-    out.endpoint_series = {name: [] for name in series}
+        phase = _Filling(len(chosen))
+        for k in chosen:
+            in_phases[k].append(phase)
+        phases.append(phase)
+    timeseries: list[TimeseriesPoint] = []
+    endpoint_series: dict[str, list[EndpointPoint]] = {name: [] for name in busiest_endpoints(stats)}
     interval, endpoint = Aggregate(), Aggregate()  # the scratch aggregates, cleared after each use
     for k, (idx, data) in enumerate(items):
         t = round(idx * step, 3)
         for name, ep in data["endpoints"].items():
-            into = [out.endpoints[name][k // size]]
+            into = [endpoints[name].live]
             if not is_stage(name):
                 into.append(interval)
-            points = out.endpoint_series.get(name)
+            points = endpoint_series.get(name)
             if points is not None:
                 into.append(endpoint)
             add_endpoint_into(into, ep)  # each histogram decoded once, for every scope it is in
             if points is not None:
                 points.append(_endpoint_point(t, endpoint))
                 endpoint.clear()
-        out.timeseries.append(_point(t, step, data, interval))
+        for filling in endpoints.values():
+            filling.interval_added()
+        timeseries.append(_point(t, step, data, interval))
         interval.iterations, interval.dropped = data["iterations"], data["dropped"]
-        out.run[k // size].add(interval)
-        for batch in in_phases[k]:
-            batch.add(interval)
+        for filling in (run, *in_phases[k]):
+            filling.live.add(interval)
+            filling.interval_added()
         interval.clear()
-    return out
+    return RunScopes(
+        run=run.done,
+        endpoints={name: filling.done for name, filling in endpoints.items()},
+        phases=[phase.done for phase in phases],
+        timeseries=timeseries,
+        endpoint_series=endpoint_series,
+    )
 
 
 def _endpoint_point(t: float, agg: Aggregate) -> EndpointPoint:

@@ -15,6 +15,7 @@ from surge.phases import measured_duration, phase_range, phase_windows
 from surge.plan import Phase, Plan, flow_steps, phase_label
 from surge.recovery import RecoveryResult, recovery_of
 from surge.report_model import (
+    REPORT_SCHEMA_VERSION,
     AppliedLoad,
     Check,
     EndpointReport,
@@ -32,7 +33,7 @@ from surge.report_model import (
     Totals,
 )
 from surge.run_facts import RunFacts
-from surge.run_scopes import RunScopes, read_scopes
+from surge.run_scopes import RunScopes, ScopeTotals, read_scopes
 from surge.stats import (
     STAGE_PREFIX,
     Aggregate,
@@ -42,10 +43,8 @@ from surge.stats import (
     is_stage,
 )
 from surge.thresholds import MetricRef, parse_metric
-from surge.uncertainty import Interval, error_rate_interval, latency_interval, throughput_interval
+from surge.uncertainty import Batch, Interval, error_rate_interval, latency_interval, throughput_interval
 from surge.validity import RunEnd, stop_reason, validity_checks
-
-REPORT_SCHEMA_VERSION = 1
 
 
 def latency_summary(agg: Aggregate, which: str = "latency") -> LatencySummary:
@@ -87,7 +86,7 @@ class ScopeFigures:
     duration_s: float
     # The same figures cut into batches of consecutive intervals (their uncertainty); None when the
     # scope has no intervals to cut (live figures mid-run).
-    batches: Callable[[], list[Aggregate]] | None = None
+    batches: Callable[[], list[Batch]] | None = None
 
 
 @dataclass
@@ -96,7 +95,7 @@ class AggregateSource:
 
     scope: Callable[[str, str | None], ScopeFigures | None]
     _cache: dict[tuple[str, str | None], ScopeFigures | None] = field(default_factory=dict)
-    _batches: dict[tuple[str, str | None], list[Aggregate]] = field(default_factory=dict)
+    _batches: dict[tuple[str, str | None], list[Batch]] = field(default_factory=dict)
     offered_by_plan: bool = False  # open model: the plan sets the rate
 
     def figures(self, namespace: str, key: str | None) -> ScopeFigures | None:
@@ -227,11 +226,10 @@ def load_figures(plan: Plan, stats: RunStats, scopes: RunScopes | None = None) -
     at = {name: i for i, (name, _, _) in reversed(list(enumerate(windows)))}  # a name's first phase
     read: list[RunScopes] = [scopes] if scopes is not None else []
 
-    def scoped(duration_s: float, batches: list[Aggregate]) -> ScopeFigures:
-        total = Aggregate()
-        for batch in batches:
-            total.add(batch)
-        return ScopeFigures(total, duration_s, lambda: batches)
+    def scoped(duration_s: float, read: ScopeTotals | None) -> ScopeFigures:
+        if read is None:  # a scope the run never recorded (an endpoint no request reached)
+            return ScopeFigures(Aggregate(), duration_s, list)
+        return ScopeFigures(read.total, duration_s, lambda: read.batches)
 
     def scope(namespace: str, key: str | None) -> ScopeFigures | None:
         if not read:
@@ -240,9 +238,9 @@ def load_figures(plan: Plan, stats: RunStats, scopes: RunScopes | None = None) -
         if namespace == "http":
             return scoped(run_s, one.run)
         if namespace == "endpoint":
-            return scoped(run_s, one.endpoints.get(key or "", []))
+            return scoped(run_s, one.endpoints.get(key or ""))
         if namespace == "stage" and key is not None:
-            return scoped(run_s, one.endpoints.get(STAGE_PREFIX + key, []))
+            return scoped(run_s, one.endpoints.get(STAGE_PREFIX + key))
         if namespace == "phase" and key in at:
             _, a, b = windows[at[key]]
             ran = max(min(b, run_s) - a, 0.0)
@@ -617,13 +615,14 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
         end=RunEndInfo(
             stopped_by=end.stopped_by, workers_lost=end.workers_lost, lost_reasons=list(end.lost_reasons)
         ),
+        failures=failure_groups(stats.get("samples") or {}, endpoints, stages),
+        findings=[],  # read from the report itself, below
+        uncertainty={},
     )
-    if stats.get("samples"):
-        report["failures"] = failure_groups(stats.get("samples") or {}, endpoints, stages)
     report["applied_load"] = applied_load(plan, stats, run_s, phase_aggs)
     # The checks' own source: its aggregates and batches are already read.
     report["uncertainty"] = report_uncertainty(
-        source, endpoints, [p["name"] for p in phases if p.get("status") != "not run"]
+        source, endpoints, [p["name"] for p in phases if p["status"] != "not run"]
     )
     report["load_hash"] = plan.load_hash()
     if scopes.endpoint_series:
@@ -654,7 +653,7 @@ def run_findings(plan: Plan, stats: RunStats, report: Report) -> list[Finding]:
         scopes,
         report["checks"],
         service_metrics=report["service_metrics"],
-        failures=report.get("failures") or [],
+        failures=report["failures"],
         verdict=report["verdict"],
         cost=report["cost"],
     )

@@ -122,13 +122,11 @@ def _target_report(one: Report) -> TargetReport:
         phases=one["phases"],
         timeseries=one["timeseries"],
         generator=one["generator"],
+        failures=one["failures"],
+        uncertainty=one["uncertainty"],
     )
-    if "failures" in one:
-        report["failures"] = one["failures"]
     if "recovery" in one:
         report["recovery"] = one["recovery"]
-    if "uncertainty" in one:
-        report["uncertainty"] = one["uncertainty"]
     return report
 
 

@@ -58,6 +58,37 @@ class Interval:
         return None if self.hi is None else (self.hi - self.lo) / (2.0 * Z_95)
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One batch of a scope's consecutive intervals, as its uncertainty reads it: its counts, and
+    each latency histogram's recorded counts (a few KB where the aggregate's four histograms are
+    720 KB: a report of 30 endpoints holds ~1,000 batches)."""
+
+    requests: int
+    errors: int
+    latency: hdr_read.RecordedCounts
+    service_time: hdr_read.RecordedCounts
+    latency_n: int  # responses timed, timed-out requests included
+    service_time_n: int
+
+    @classmethod
+    def of(cls, agg: Aggregate) -> Batch:
+        return cls(
+            requests=agg.requests,
+            errors=agg.error_count,
+            latency=hdr_read.RecordedCounts(agg.rt),
+            service_time=hdr_read.RecordedCounts(agg.st),
+            latency_n=int(agg.rt.get_total_count() + agg.rt_timeouts.get_total_count()),
+            service_time_n=int(agg.st.get_total_count() + agg.st_timeouts.get_total_count()),
+        )
+
+    def samples(self, which: str) -> hdr_read.RecordedCounts:
+        return self.latency if which == "latency" else self.service_time
+
+    def n(self, which: str) -> int:
+        return self.latency_n if which == "latency" else self.service_time_n
+
+
 def count_at_or_below(h: HdrHistogram, value_us: float) -> int:
     """Recorded values at or below ``value_us`` (equal within the histogram's precision)."""
     if h.get_total_count() == 0:
@@ -127,7 +158,7 @@ def _value_at_rank(total: Aggregate, which: str, rank: int) -> float | None:
 
 
 def latency_interval(
-    total: Aggregate, batches: Sequence[Aggregate], which: str, stat: str, pct: float | None
+    total: Aggregate, batches: Sequence[Batch], which: str, stat: str, pct: float | None
 ) -> Interval | None:
     """A percentile's (or the mean's) 95 % interval; None when the figure has none (min, max,
     no data, or a figure that is itself only a lower bound)."""
@@ -141,7 +172,7 @@ def latency_interval(
         return _mean_interval(total, batches, which, point) if stat == "mean" else None
     q = pct / 100.0
     x_us = point * 1000.0
-    parts = [(_n(b, which), count_at_or_below(_samples(b, which), x_us)) for b in batches]
+    parts = [(b.n(which), b.samples(which).at_or_below(x_us)) for b in batches]
     below = count_at_or_below(samples, x_us)
     d = design_effect(parts, below / n)
     half = _z_for(parts, d) * math.sqrt(n * q * (1.0 - q) * d)
@@ -162,24 +193,14 @@ def _samples(agg: Aggregate, which: str) -> HdrHistogram:
     return agg.rt if which == "latency" else agg.st
 
 
-def _n(agg: Aggregate, which: str) -> int:
-    if which == "latency":
-        return int(agg.rt.get_total_count() + agg.rt_timeouts.get_total_count())
-    return int(agg.st.get_total_count() + agg.st_timeouts.get_total_count())
-
-
-def _mean_interval(total: Aggregate, batches: Sequence[Aggregate], which: str, mean: float) -> Interval:
+def _mean_interval(total: Aggregate, batches: Sequence[Batch], which: str, mean: float) -> Interval:
     h = _samples(total, which)
     n = h.get_total_count()
-    parts = [(b, _samples(b, which).get_total_count()) for b in batches]
+    parts = [(b.samples(which), b.samples(which).total) for b in batches]
     parts = [(b, m) for b, m in parts if m > 0]
     if len(parts) >= MIN_BATCHES:
         k = len(parts)
-        var = (
-            k
-            / (k - 1)
-            * sum((m / n) ** 2 * (hdr_read.mean(_samples(b, which)) / 1000.0 - mean) ** 2 for b, m in parts)
-        )
+        var = k / (k - 1) * sum((m / n) ** 2 * (b.mean() / 1000.0 - mean) ** 2 for b, m in parts)
         # Never narrower than independent requests would make it.
         var = max(var, (hdr_read.stddev(h) / 1000.0) ** 2 / n)
     else:
@@ -200,17 +221,17 @@ def wilson(successes: float, n: float) -> tuple[float, float]:
     return max(min(centre - half, p), 0.0), min(max(centre + half, p), 1.0)
 
 
-def error_rate_interval(total: Aggregate, batches: Sequence[Aggregate]) -> Interval | None:
+def error_rate_interval(total: Aggregate, batches: Sequence[Batch]) -> Interval | None:
     n = total.requests
     if n == 0:
         return None
     errors = total.error_count
-    d = design_effect([(b.requests, b.error_count) for b in batches], errors / n)
+    d = design_effect([(b.requests, b.errors) for b in batches], errors / n)
     lo, hi = wilson(errors / d, n / d)
     return Interval(lo, hi, len(batches))
 
 
-def throughput_interval(total: Aggregate, batches: Sequence[Aggregate], duration_s: float) -> Interval | None:
+def throughput_interval(total: Aggregate, batches: Sequence[Batch], duration_s: float) -> Interval | None:
     """Requests per second over ``duration_s``: the count's spread from successive batches
     (a Poisson count's at the least)."""
     n = total.requests

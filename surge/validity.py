@@ -53,7 +53,7 @@ COUNTED = {
 
 def counted(check: Check) -> str:
     """The noun a validity check's figures count (" workers lost"), or "" for other checks."""
-    noun = COUNTED.get(check["metric"]) if check.get("kind") == "validity" else None
+    noun = COUNTED.get(check["metric"]) if check["kind"] == "validity" else None
     return f" {noun}" if noun else ""
 
 
@@ -322,7 +322,7 @@ def validity_checks(plan: Plan, stats: RunStats, end: RunEnd, total: Aggregate |
 
 
 def is_validity_check(check: Check) -> bool:
-    return check.get("kind") == "validity" or check["name"].startswith(PREFIX)
+    return check["kind"] == "validity"
 
 
 def failed_validity(checks: Sequence[Check]) -> list[Check]:

@@ -17,6 +17,7 @@ from surge.metrics.reduce import ServiceResult, service_result
 from surge.metrics.report import cost_report, target_cost
 from surge.metrics.spec import CostSpec, Services
 from surge.report_model import (
+    REPORT_SCHEMA_VERSION,
     Check,
     CheckStatus,
     EndpointReport,
@@ -98,6 +99,7 @@ def _checks() -> list[Check]:
             "delta_pct": None,
             "status": "pass",
             "abort_on_fail": False,
+            "kind": "threshold",
         }
         return cast(
             Check, {"name": name, "metric": metric, "op": op, "target": target, "unit": unit} | base | rest
@@ -166,6 +168,7 @@ def _endpoints() -> dict[str, EndpointReport]:
             "errors_by_class": by_class,
             "latency_ms": latency(p50),
             "service_time_ms": latency(p50, 0.93),
+            "status_codes": {},
         }
 
     return {
@@ -182,6 +185,7 @@ def _phases(timeseries: list[TimeseriesPoint]) -> list[PhaseReport]:
         errors = sum(p["errors"] for p in points)
         phases.append(
             {
+                "status": "ran",
                 "name": name,
                 "start_s": start,
                 "duration_s": duration,
@@ -202,7 +206,7 @@ def sample_report(**overrides: Any) -> Report:
     timeseries = overrides.pop("timeseries") if "timeseries" in overrides else sample_timeseries()
     service = sample_service_metrics().to_report_dict()
     report: Report = {
-        "schema_version": 1,
+        "schema_version": REPORT_SCHEMA_VERSION,
         "surge_version": "0.1.0",
         "interval_s": 1.0,
         "run_id": "20250314T101500Z-7f3a9c",
@@ -246,6 +250,11 @@ def sample_report(**overrides: Any) -> Report:
             "saturated": False,
             "notes": [],
         },
+        "baseline": None,
+        "end": {"stopped_by": None, "workers_lost": 0, "lost_reasons": []},
+        "failures": [],
+        "findings": [],
+        "uncertainty": {},
     }
     return cast(Report, {**report, **overrides})
 

@@ -110,7 +110,7 @@ def _reevaluate(
     from surge.run_facts import RunFacts
 
     history = history_for(args, Path(args.plan) if args.plan else None)
-    stored = old.get("baseline")
+    stored = old["baseline"]
     baseline: Baseline | None = None
     notes: list[str] = []
     if stored and stored["spec"] == plan.baseline_spec and stored["source"] is not None:

@@ -213,11 +213,9 @@ def _run_once(args: argparse.Namespace, plan: Plan, plan_path: Path) -> tuple[in
 
 
 def run_end_of(report: Report) -> RunEnd:
-    from surge.validity import RunEnd, stop_reason
+    from surge.validity import RunEnd
 
-    end = report.get("end")
-    if end is None:  # a report written before runs recorded how they ended
-        return RunEnd(stopped_by=stop_reason(aborted_by=report["aborted_by"], early=report["partial"]))
+    end = report["end"]
     return RunEnd(end["stopped_by"], end["workers_lost"], tuple(end["lost_reasons"]))
 
 

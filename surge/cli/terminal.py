@@ -95,7 +95,7 @@ def _failure_lines(rep: Report, width: int) -> list[str]:
     import re
 
     lines = []
-    failures = rep.get("failures") or []
+    failures = rep["failures"]
     if failures:
         lines.append("what failed (first of each, most frequent first):")
     for group in failures[:5]:
@@ -134,7 +134,7 @@ def _finding_lines(rep: Report, limit: int = 6) -> list[str]:
     """Why it failed and what to do (surge.findings), the first few; the report has them all."""
     import re
 
-    findings = rep.get("findings") or []
+    findings = rep["findings"]
     if not findings:
         return []
     lines = ["findings:"]
@@ -175,7 +175,7 @@ def print_summary(rep: Report, paths: dict[str, Path]) -> None:
     if not rep.get("targets"):  # an A/B run's latencies are per target (below): together they mean nothing
         from reports.markdown import format_interval
 
-        spans = rep.get("uncertainty") or {}
+        spans = rep["uncertainty"]
 
         def with_span(key: str, value: float | None) -> str:
             span = spans.get(f"http.latency.{key}")
@@ -203,7 +203,7 @@ def print_summary(rep: Report, paths: dict[str, Path]) -> None:
         print("WARNING: the load generator saturated; latencies may include its own queueing:")
         for note in rep["generator"]["notes"]:
             print(f"  - {note}")
-    info = rep.get("baseline")
+    info = rep["baseline"]
     if info:
         print(f"baseline: {info['label']}")
         for note in info["notes"]:
@@ -241,9 +241,9 @@ def print_summary(rep: Report, paths: dict[str, Path]) -> None:
         print(line)
     verdict = rep["verdict"].upper()
     if rep["partial"]:
-        end = rep.get("end")
-        stopped_by = end["stopped_by"] if end is not None else None
-        why = stopped_by or (f"aborted: {rep['aborted_by']}" if rep["aborted_by"] else "stopped early")
+        why = rep["end"]["stopped_by"] or (
+            f"aborted: {rep['aborted_by']}" if rep["aborted_by"] else "stopped early"
+        )
         verdict += f" (partial, {why})"
     print(f"verdict: {verdict}")
     if rep["error"]:

@@ -143,7 +143,7 @@ class RunRecord:
         metrics: dict[str, float] = {}
         # Checks first: they were measured at full precision from the merged histograms.
         for c in report["checks"]:
-            if c.get("kind") == "validity":
+            if c["kind"] == "validity":
                 continue  # the test's own health, not a figure of the service to compare against
             if c["measured"] is not None and c["metric"] not in metrics:
                 metrics[c["metric"]] = float(c["measured"])
@@ -153,12 +153,10 @@ class RunRecord:
         intervals: dict[str, list[float | None]] = {}
         for c in report["checks"]:
             span = c.get("interval")
-            if c.get("kind") == "threshold" and span and c["metric"] not in intervals:
+            if c["kind"] == "threshold" and span and c["metric"] not in intervals:
                 intervals[c["metric"]] = _span(span)
-        spans = [
-            (f'target["{name}"].', part.get("uncertainty") or {}) for name, part in (targets or {}).items()
-        ]
-        for prefix, found in spans or [("", report.get("uncertainty") or {})]:
+        spans = [(f'target["{name}"].', part["uncertainty"]) for name, part in (targets or {}).items()]
+        for prefix, found in spans or [("", report["uncertainty"])]:
             for metric, span in found.items():
                 if prefix + metric not in intervals:
                     intervals[prefix + metric] = _span(span)

@@ -21,6 +21,7 @@ from surge.metrics.collect import ServiceMetrics
 from surge.plan import Plan
 from surge.redact import NO_REDACTION, Redactor
 from surge.report_model import Report
+from surge.report_upgrade import ReportVersionError, upgrade_report
 from surge.stats import RunStats
 
 RESULTS_FILE = "results.json"
@@ -125,8 +126,16 @@ def read_results(run_dir: Path) -> RunStats:
 
 
 def read_report(run_dir: Path) -> Report:
+    """The run's report.json as the current schema (an older one through its upgrade steps)."""
     path = run_dir / REPORT_FILE
-    report: Report = _as_stored(path, _read_json(path), Report)
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise _damaged(path, f"the file is a {type(data).__name__}, not a JSON object")
+    try:
+        current = upgrade_report(data)
+    except ReportVersionError as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+    report: Report = _as_stored(path, current, Report)
     return report
 
 

@@ -107,6 +107,7 @@ def a_check(metric: str, measured: float | None) -> Check:
         delta_pct=None,
         status="pass",
         abort_on_fail=False,
+        kind="threshold",
     )
 
 

@@ -58,6 +58,7 @@ def check(
         delta_pct=None,
         status=status,
         abort_on_fail=False,
+        kind="threshold",
     )
 
 

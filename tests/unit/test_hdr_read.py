@@ -64,3 +64,21 @@ def test_adding_encoded_histograms_counts_exactly_as_hdrh(parts: list[list[int]]
         assert hdr_read.values_at_percentiles(ours, [50, 99, 100]) == [
             theirs.get_value_at_percentile(p) for p in (50, 99, 100)
         ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(values, st.booleans(), st.lists(st.integers(0, 700_000_000), min_size=1, max_size=8))
+def test_recorded_counts_read_as_their_histogram(
+    recorded: list[int], decoded: bool, asked: list[int]
+) -> None:
+    from surge.uncertainty import count_at_or_below
+
+    h = histogram(recorded)
+    if decoded and recorded:
+        h = HdrHistogram.decode(h.encode())
+    kept = hdr_read.RecordedCounts(h)
+    assert kept.total == h.get_total_count()
+    assert kept.mean() == hdr_read.mean(h)
+    assert [kept.at_or_below(v) for v in asked] == [count_at_or_below(h, v) for v in asked]
+    # The recorded span only: a batch is kept in a few KB, not the histogram's 180 KB.
+    assert len(kept.counts) <= h.counts_len

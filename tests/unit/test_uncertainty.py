@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from surge.stats import Aggregate
 from surge.uncertainty import (
+    Batch,
     Interval,
     design_effect,
     error_rate_interval,
@@ -32,7 +33,7 @@ def _true_ms(pct: float) -> float:
 
 def _run(
     seed: int, rho: float, intervals: int = 60, per_interval: int = 100
-) -> tuple[Aggregate, list[Aggregate]]:
+) -> tuple[Aggregate, list[Batch]]:
     """A run's latencies, lognormal, correlated between neighbouring requests (AR(1) on the log
     scale with coefficient rho), in batches of two one-second intervals as the report cuts them."""
     rnd = random.Random(seed)
@@ -47,7 +48,7 @@ def _run(
             for agg in (total, batches[-1]):
                 agg.rt.record_value(v)
                 agg.requests += 1
-    return total, batches
+    return total, [Batch.of(b) for b in batches]
 
 
 def _coverage(rho: float, pct: float, runs: int = 120) -> float:
@@ -107,15 +108,15 @@ def test_wilson_stays_within_0_and_1_and_holds_the_share(errors: int, extra: int
 
 def test_an_error_rate_of_zero_still_has_an_upper_bound() -> None:
     total = Aggregate(requests=3000)
-    batches = [Aggregate(requests=100) for _ in range(30)]
+    batches = [Batch.of(Aggregate(requests=100)) for _ in range(30)]
     found = error_rate_interval(total, batches)
     assert found is not None and found.lo == 0.0
     assert found.hi is not None and 0 < found.hi < 0.002  # about the "rule of three": 3/n
 
 
 def test_clumped_errors_give_a_wider_error_rate_interval_than_scattered_ones() -> None:
-    scattered = [Aggregate(requests=100, errors={"http_5xx": 2}) for _ in range(30)]
-    clumped = [Aggregate(requests=100, errors={"http_5xx": 20 if i < 3 else 0}) for i in range(30)]
+    scattered = [Batch.of(Aggregate(requests=100, errors={"http_5xx": 2})) for _ in range(30)]
+    clumped = [Batch.of(Aggregate(requests=100, errors={"http_5xx": 20 if i < 3 else 0})) for i in range(30)]
     total = Aggregate(requests=3000, errors={"http_5xx": 60})
     a, b = error_rate_interval(total, scattered), error_rate_interval(total, clumped)
     assert a is not None and b is not None and a.hi is not None and b.hi is not None
@@ -123,7 +124,7 @@ def test_clumped_errors_give_a_wider_error_rate_interval_than_scattered_ones() -
 
 
 def test_a_ramp_is_not_noise_in_the_throughput_interval() -> None:
-    ramp = [Aggregate(requests=10 * i) for i in range(1, 31)]
+    ramp = [Batch.of(Aggregate(requests=10 * i)) for i in range(1, 31)]
     total = Aggregate(requests=sum(b.requests for b in ramp))
     found = throughput_interval(total, ramp, 30.0)
     assert found is not None and found.hi is not None

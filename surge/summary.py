@@ -17,6 +17,7 @@ from surge.recovery import RecoveryResult, recovery_of
 from surge.report_model import (
     REPORT_SCHEMA_VERSION,
     AppliedLoad,
+    BaselineInfo,
     Check,
     EndpointReport,
     FailureGroup,
@@ -30,6 +31,7 @@ from surge.report_model import (
     RunEndInfo,
     ServiceSections,
     StageReport,
+    TargetReport,
     Totals,
 )
 from surge.run_facts import RunFacts
@@ -517,8 +519,22 @@ def _figures_of(figures: AggregateSource, namespace: str, key: str | None) -> Ag
     return found.agg if found is not None else Aggregate()  # a phase that did not run: nothing
 
 
-def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
-    """The report of a one-target run (an A/B run's is surge.summary_ab's, from these per target)."""
+@dataclass(frozen=True)
+class AcrossTargets:
+    """An A/B run's whole, as surge.summary_ab judges it: the A/B plan, its checks (judged across
+    targets, with each target's validity), their baseline, and each target's figures."""
+
+    plan: Plan
+    checks: list[Check]
+    baseline: BaselineInfo | None
+    targets: dict[str, TargetReport]
+
+
+def build_single_report(
+    plan: Plan, stats: RunStats, facts: RunFacts, *, across: AcrossTargets | None = None
+) -> Report:
+    """The report of a one-target run; with ``across``, the report of an A/B run's whole (``plan``
+    then reads every target's requests together, and ``across`` says how the run is judged)."""
     end = facts.end
     partial, error = facts.partial, facts.error
     if end is None:
@@ -532,9 +548,14 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
     total = _figures_of(figures, "http", None)
     metrics = facts.metrics
     source = report_source(plan, stats, metrics, figures)
-    compared = judged(plan, source, facts)
-    # The plan's checks, its baseline's, then the test's own: a run must earn its PASS.
-    checks = [*compared.checks, *validity_checks(plan, stats, end, total)]
+    if across is None:
+        compared = judged(plan, source, facts)
+        # The plan's checks, its baseline's, then the test's own: a run must earn its PASS.
+        checks = [*compared.checks, *validity_checks(plan, stats, end, total)]
+        baseline = compared.info
+    else:
+        checks, baseline = across.checks, across.baseline
+    judged_plan = plan if across is None else across.plan
     if stats["workers_failed"] and stats["workers_failed"] == stats["workers"] and error is None:
         error = "every worker failed: " + "; ".join(stats["errors"][:3])
     endpoints = {}
@@ -570,6 +591,8 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
     service = (
         metrics.to_report_dict() if metrics is not None else ServiceSections(service_metrics={}, cost={})
     )
+    if across is not None:
+        _label_services(service, across.plan)
     errors = total.error_count
     totals = Totals(
         requests=total.requests,
@@ -587,7 +610,7 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
         interval_s=stats["interval_s"],
         run_id=facts.run_id,
         plan=plan.name,
-        plan_hash=plan.plan_hash(),
+        plan_hash=judged_plan.plan_hash(),
         verdict=verdict(checks, error),
         partial=partial or stats["stopped_early"],
         aborted_by=facts.aborted_by,
@@ -595,7 +618,7 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
         started_at=_iso(stats["t0"]),
         ended_at=_iso(stats["ended_at"]),
         duration_s=round(run_s, 3),
-        target=plan.target,
+        target=plan.target if across is None else _targets_label(across.plan),
         mode=facts.mode,
         model=plan.load.model,
         checks=checks,
@@ -611,7 +634,7 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
         service_metrics=service["service_metrics"],
         cost=service["cost"],
         generator=_generator(stats, end, facts.generator_notes),
-        baseline=compared.info,
+        baseline=baseline,
         end=RunEndInfo(
             stopped_by=end.stopped_by, workers_lost=end.workers_lost, lost_reasons=list(end.lost_reasons)
         ),
@@ -624,7 +647,10 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
     report["uncertainty"] = report_uncertainty(
         source, endpoints, [p["name"] for p in phases if p["status"] != "not run"]
     )
-    report["load_hash"] = plan.load_hash()
+    report["load_hash"] = judged_plan.load_hash()
+    if across is not None:
+        report["targets"] = across.targets
+        report["target_load"] = across.plan.target_load
     if scopes.endpoint_series:
         report["endpoint_timeseries"] = scopes.endpoint_series
     if plan.recovery:
@@ -633,8 +659,21 @@ def build_single_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
         report["flows"] = list(facts.flows)
     if facts.reevaluation is not None:
         report["reevaluation"] = facts.reevaluation
-    report["findings"] = run_findings(plan, stats, report)
+    report["findings"] = run_findings(judged_plan, stats, report)
     return report
+
+
+def _label_services(service: ServiceSections, plan: Plan) -> None:
+    """Each collected service of an A/B run says which target it serves, where the plan declares it."""
+    entries = service["service_metrics"].get("services", {})
+    for spec in plan.services:
+        entry = entries.get(f'{spec.type}["{spec.name}"]')
+        if spec.target is not None and entry is not None:
+            entry["target"] = spec.target
+
+
+def _targets_label(plan: Plan) -> str:
+    return " vs ".join(f"{name} {url}" for name, url in plan.targets.items())
 
 
 def run_findings(plan: Plan, stats: RunStats, report: Report) -> list[Finding]:

@@ -12,7 +12,7 @@ from surge.plan import Plan
 from surge.report_model import Check, Report, TargetReport
 from surge.run_facts import RunFacts
 from surge.stats import RESULT_VERSION, RunStats, aggregate
-from surge.summary import build_single_report, judged, report_source, run_findings
+from surge.summary import AcrossTargets, build_single_report, judged, report_source
 from surge.validity import PREFIX, is_validity_check
 
 
@@ -37,26 +37,17 @@ def build_ab_report(plan: Plan, stats: RunStats, facts: RunFacts) -> Report:
         one = build_single_report(leg, parts.get(name) or _nothing(stats), leg_facts)
         validity[name] = [_on_target(c, name) for c in one["checks"] if is_validity_check(c)]
         target_reports[name] = _target_report(one)
-    # The run's own figures (every target's requests together) and its service metrics and cost.
-    whole = build_single_report(
-        plan.model_copy(update={"targets": {}, "thresholds": [], "recovery": [], "baseline": None}),
-        stats,
-        replace(facts, baseline=None, baseline_notes=None),
-    )
+    # The run judged across targets, then its own figures (every target's requests together), its
+    # service metrics and cost, built once with that judgement.
     compared = judged(plan, report_source(plan, stats, facts.metrics), facts)
     checks = [*compared.checks, *(c for name in legs for c in validity[name])]
-    _label_services(whole, plan)
-    out = whole.copy()
-    out["checks"] = checks
-    out["verdict"] = verdict(checks, out["error"])
-    out["target"] = " vs ".join(f"{name} {url}" for name, url in plan.targets.items())
-    out["targets"] = target_verdicts(target_reports, checks)
-    out["target_load"] = plan.target_load
-    out["plan_hash"] = plan.plan_hash()
-    out["load_hash"] = plan.load_hash()
-    out["baseline"] = compared.info
-    out["findings"] = run_findings(plan, stats, out)
-    return out
+    across = AcrossTargets(plan, checks, compared.info, target_verdicts(target_reports, checks))
+    return build_single_report(
+        plan.model_copy(update={"targets": {}, "thresholds": [], "recovery": [], "baseline": None}),
+        stats,
+        facts,
+        across=across,
+    )
 
 
 def cost_requests(plan: Plan, stats: RunStats) -> int | None:
@@ -80,15 +71,6 @@ def target_verdicts(targets: Mapping[str, TargetReport], checks: Sequence[Check]
         own = [c for c in checks if c["metric"].startswith(_prefix(name))]
         out[name] = {**report, "verdict": verdict(own)}
     return out
-
-
-def _label_services(report: Report, plan: Plan) -> None:
-    """Each collected service says which target it serves, where the plan declares it."""
-    services = report["service_metrics"].get("services", {})
-    for spec in plan.services:
-        entry = services.get(f'{spec.type}["{spec.name}"]')
-        if spec.target is not None and entry is not None:
-            entry["target"] = spec.target
 
 
 def _one_target(plan: Plan, name: str) -> Plan:

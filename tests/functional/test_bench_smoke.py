@@ -116,3 +116,23 @@ def test_engine_guard_script() -> None:
 def test_vu_memory_script() -> None:
     out = run_script("vu_memory.py", "--users", "5,40", "--hold", "1", "--spawn-rate", "100")
     assert "40 users: peak RSS" in out and "KiB per user" in out
+
+
+@pytest.mark.slow
+def test_report_build_pair_script() -> None:
+    # HEAD against this checkout: both builds' times and memory, and their reports compared.
+    out = run_script(
+        "report_build_pair.py",
+        "--ref",
+        "HEAD",
+        "--endpoints",
+        "3",
+        "--minutes",
+        "0.5",
+        "--rounds",
+        "1",
+        "--repeat",
+        "1",
+    )
+    assert "round 1: ref " in out and "; build " in out and " MB" in out
+    assert "reports: the same" in out

@@ -29,6 +29,7 @@ from surge.report_model import (
     ServiceMetricsSection,
     TimeseriesPoint,
 )
+from surge.schedule import phase_index_at, total_duration
 from surge.stats import RunStats, aggregate, is_stage
 from surge.thresholds import MetricRef, parse_metric
 from surge.validity import PREFIX, is_validity_check
@@ -184,13 +185,10 @@ def _stat_key(ref: MetricRef | None) -> Literal["p50", "p95", "p99"]:
 
 def planned_level(plan: Plan, t: float) -> float | None:
     """The arrival rate (open model) or users (closed) the plan asks for at ``t`` seconds."""
-    start = 0.0
-    for phase in plan.load.phases:
-        if start <= t < start + phase.duration:
-            share = (t - start) / phase.duration
-            return phase.start_level + (phase.end_level - phase.start_level) * share
-        start += phase.duration
-    return None
+    phases = plan.load.shapes()
+    if not 0.0 <= t < total_duration(phases):
+        return None
+    return phases[phase_index_at(phases, t)].level_at(t)
 
 
 def _load_at(point: TimeseriesPoint, closed: bool, plan: Plan | None = None) -> str:

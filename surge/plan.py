@@ -32,6 +32,7 @@ from surge.metrics.bind import bind_thresholds
 from surge.metrics.spec import CostSpec, Services
 from surge.pause import PAUSE_SCHEMA, Pause, parse_pause
 from surge.plan_aws import AwsStepSpec
+from surge.schedule import PhaseShape, shapes
 from surge.thresholds import (
     TARGET_NAMESPACES,
     Threshold,
@@ -237,6 +238,11 @@ class Load(_Model):
         description="open connections to the plan's hosts before the load starts, so the first "
         "second measures the service rather than handshakes; false measures cold connections",
     )
+
+    def shapes(self) -> list[PhaseShape]:
+        """The phases laid end to end as the scheduler reads them: the one curve of the planned
+        level (arrivals per second, or users) that the engine, the planner and the report ask."""
+        return shapes([(p.duration, p.start_level, p.end_level) for p in self.phases])
 
     def per_worker_limits(self, workers: int) -> tuple[int, int]:
         """(iterations in flight, connections) for one of ``workers``: a per-run total the plan

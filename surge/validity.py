@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from surge.plan import Plan, Validity
 from surge.report_model import Check, CheckStatus
-from surge.schedule import expected_arrivals, shapes
+from surge.schedule import expected_arrivals
 from surge.stats import TIMED_OUT_CLASSES, Aggregate, HealthData, RunStats, aggregate
 
 PREFIX = "validity: "
@@ -137,8 +137,7 @@ def workers_check(plan: Plan, stats: RunStats, end: RunEnd, total: Aggregate) ->
 
 
 def _planned_iterations(plan: Plan, window: tuple[float, float]) -> int:
-    phases = shapes([(p.duration, p.start_level, p.end_level) for p in plan.load.phases])
-    return expected_arrivals(phases, window)
+    return expected_arrivals(plan.load.shapes(), window)
 
 
 def _missing_share(plan: Plan, stats: RunStats, total: Aggregate) -> float | None:

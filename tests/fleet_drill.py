@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from surge.engine.worker import IntervalCallback, StopCheck, WorkerSpec, plan_shapes
+from surge.engine.worker import IntervalCallback, StopCheck, WorkerSpec
 from surge.schedule import arrivals, total_duration
 from surge.stats import RESULT_VERSION, HealthData, Recorder, WorkerResult
 from tests.aws_quotas import QuotaModel
@@ -53,7 +53,7 @@ async def light_run_worker(
     offset = time.perf_counter() - time.time()  # wall-clock epoch -> perf_counter
     t0 = spec.t0_epoch + offset
     recorder = Recorder(t0, plan.interval)
-    phases = plan_shapes(plan)
+    phases = plan.load.shapes()
     window = spec.window or (0.0, total_duration(phases))
     target = urlsplit(plan.target)
     started, sent, stopped = time.time(), 0, False

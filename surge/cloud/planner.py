@@ -13,7 +13,6 @@ import math
 from typing import Any, NamedTuple, assert_never
 
 from surge.cloud.execution_input import PER_WORKER_USERS, RunOptions
-from surge.engine.worker import plan_shapes
 from surge.errors import PlanError, UserError
 from surge.lanes import worker_count
 from surge.plan import Plan, Step
@@ -135,7 +134,7 @@ def plan_segments(plan: Plan, options: RunOptions) -> list[Segment]:
     the target count (split): worker i runs target i mod n (surge.lanes), as locally."""
     capacity, _ = shard_capacity(plan, options)
     cuts = segments(
-        plan_shapes(plan),
+        plan.load.shapes(),
         max_segment_s=options.segment_seconds,
         per_shard_capacity=capacity,
         min_shards=min_workers(plan, options),

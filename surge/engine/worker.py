@@ -55,7 +55,7 @@ from surge.hooks import call_after, call_before, describe, load_hooks
 from surge.lanes import lane_of
 from surge.plan import Plan, hooks_path
 from surge.redact import MASK, SENSITIVE_NAMES, Redactor, redactor_for
-from surge.schedule import ArrivalStream, PhaseShape, peak_level, shapes, shard_user_ids, users_at
+from surge.schedule import ArrivalStream, peak_level, shard_user_ids, users_at
 from surge.stats import RESULT_VERSION, FailureSample, IntervalData, Recorder, WorkerResult
 from surge.template import HookCallError, TemplateError
 
@@ -212,10 +212,6 @@ class _Prepared:
     fast: Prepared | None = None  # serialized once for the fast client, when it can send it
 
 
-def plan_shapes(plan: Plan) -> list[PhaseShape]:
-    return shapes([(p.duration, p.start_level, p.end_level) for p in plan.load.phases])
-
-
 class Worker:
     def __init__(
         self,
@@ -246,7 +242,7 @@ class Worker:
         self.fast = fast_client
         self.should_stop = should_stop or (lambda: False)
         self.on_interval = on_interval
-        self.phases = plan_shapes(spec.plan)
+        self.phases = spec.plan.load.shapes()
         self.window = spec.window or (0.0, self.phases[-1].end_s)
         seed = spec.plan.seed if spec.plan.seed is not None else random.randrange(2**31)
         self.seed = seed

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from reports.formatting import DASH, format_datetime, format_delta, format_value
 from reports.html import REPORT_CSS, Cell, escape_html, html_note, html_section, html_table
-from reports.markdown import DASH, format_datetime, format_delta, format_value
 from surge.baseline import (
     NOISE_MIN_RUNS,
     Noise,

@@ -14,8 +14,33 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from importlib import resources
 
 from reports.charts import ChartData, ChartSpec, chart_data
-from reports.markdown import (
+from reports.formatting import (
     DASH,
+    format_bytes,
+    format_count,
+    format_datetime,
+    format_delta,
+    format_duration,
+    format_per_s,
+    format_ratio,
+    format_value,
+)
+from reports.services import (
+    CostLine,
+    CostView,
+    ServiceMetricsView,
+    ServiceView,
+    by_service_rows,
+    cost_view,
+    service_heading,
+    service_metrics_view,
+    split_notes,
+    threshold_example,
+    window_line,
+    zero_series,
+)
+from reports.targets import targets_view, together
+from reports.view import (
     ENDPOINT_HEADERS,
     FAILURE_HEADERS,
     FAILURES_NOTE,
@@ -35,17 +60,9 @@ from reports.markdown import (
     failure_rows,
     flatten_metrics,
     flow_rows,
-    format_bytes,
-    format_count,
-    format_datetime,
-    format_delta,
-    format_duration,
     format_latency,
     format_measured,
-    format_per_s,
-    format_ratio,
     format_target,
-    format_value,
     generator_rows,
     generator_warnings,
     judgement_lines,
@@ -59,21 +76,6 @@ from reports.markdown import (
     validity_problem_lines,
     verdict_label,
 )
-from reports.services import (
-    CostLine,
-    CostView,
-    ServiceMetricsView,
-    ServiceView,
-    by_service_rows,
-    cost_view,
-    service_heading,
-    service_metrics_view,
-    split_notes,
-    threshold_example,
-    window_line,
-    zero_series,
-)
-from reports.targets import targets_view, together
 from surge.report_model import Check, Report
 
 __all__ = [

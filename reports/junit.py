@@ -6,14 +6,8 @@ import math
 import re
 import xml.etree.ElementTree as ET
 
-from reports.markdown import (
-    format_delta,
-    format_measured,
-    format_target,
-    format_value,
-    partial_note,
-    verdict_label,
-)
+from reports.formatting import format_delta, format_value
+from reports.view import format_measured, format_target, partial_note, verdict_label
 from surge.report_model import Check, Report
 
 __all__ = ["render_junit"]

@@ -74,7 +74,7 @@ def endpoint_lines(rep: Report, limit: int = 15) -> list[str]:
     width = min(max(len(n) for n in endpoints), 48)
     if rep.get("targets"):
         return lines + _failure_lines(rep, width)  # an A/B run's endpoints are shown per target
-    from reports.markdown import scoped_latency
+    from reports.view import scoped_latency
 
     busiest = sorted(endpoints.items(), key=lambda kv: -kv[1]["requests"])[:limit]
     p95s = [scoped_latency(rep, "endpoint", name, ep["latency_ms"], "p95") for name, ep in busiest]
@@ -173,7 +173,7 @@ def print_summary(rep: Report, paths: dict[str, Path]) -> None:
         + (f", sent {sent:,} bytes of request bodies" if sent else "")
     )
     if not rep.get("targets"):  # an A/B run's latencies are per target (below): together they mean nothing
-        from reports.markdown import format_interval
+        from reports.view import format_interval
 
         spans = rep["uncertainty"]
 
@@ -208,8 +208,8 @@ def print_summary(rep: Report, paths: dict[str, Path]) -> None:
         print(f"baseline: {info['label']}")
         for note in info["notes"]:
             print(f"  note: {note}")
-    from reports.markdown import at_least_reason
-    from reports.markdown import format_interval as interval_text
+    from reports.view import at_least_reason
+    from reports.view import format_interval as interval_text
     from surge.validity import counted
 
     for c in rep["checks"]:

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from reports.markdown import format_target, render_markdown
+from reports.markdown import render_markdown
 from reports.targets import targets_view
+from reports.view import format_target
 from surge.errors import PlanError
 from surge.evaluate import TargetSources, evaluate
 from surge.finish import build_report

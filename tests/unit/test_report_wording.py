@@ -3,7 +3,8 @@ only a lower bound."""
 
 from __future__ import annotations
 
-from reports.markdown import format_measured, render_markdown
+from reports.markdown import render_markdown
+from reports.view import format_measured
 from surge.report_model import Check
 from tests.unit.test_charts import report
 

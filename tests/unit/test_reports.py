@@ -15,7 +15,7 @@ from typing import Any, cast
 import pytest
 
 from reports import render_html, render_junit, render_markdown, write_reports
-from reports.markdown import format_delta, format_value
+from reports.formatting import format_delta, format_value
 from reports.services import threshold_name
 from surge.metrics.collect import skipped_metrics
 from surge.metrics.report import report_key

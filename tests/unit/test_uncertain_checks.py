@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from reports import render_html, render_markdown
-from reports.markdown import format_interval
+from reports.view import format_interval
 from surge.cli.terminal import endpoint_lines
 from surge.evaluate import WithinUncertainty, evaluate
 from surge.finish import build_report

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from reports.formatting import DASH, format_datetime, format_delta, format_value
-from reports.html import REPORT_CSS, Cell, escape_html, html_note, html_section, html_table
+from reports.html import Cell, escape_html, html_note, html_section, html_table, report_css
 from surge.baseline import (
     NOISE_MIN_RUNS,
     Noise,
@@ -295,7 +295,7 @@ def render_compare_html(a: RunRecord, b: RunRecord, rows: Sequence[ComparisonRow
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="generator" content="surge"><title>{escape_html(title)}</title>'
-        f"<style>{REPORT_CSS}{_COMPARE_CSS}</style></head><body><main>{body}</main></body></html>\n"
+        f"<style>{report_css()}{_COMPARE_CSS}</style></head><body><main>{body}</main></body></html>\n"
     )
 
 

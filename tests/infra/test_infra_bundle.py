@@ -56,6 +56,8 @@ import sys, json
 sys.path[:0] = [{str(asset)!r}, {str(runtime)!r}]
 import functions.prepare, functions.worker, functions.aggregate, functions.collect, functions.report
 import surge.cloud.handlers, surge.engine.aws.pool, aiobotocore, boto3, botocore
+import reports.html  # the Report function renders HTML: its stylesheet, script and chart library travel along
+assert reports.html.report_css() and reports.html._asset("report.js") and reports.html._library()
 from importlib.metadata import requires
 pin = [r for r in requires("aiobotocore") if r.startswith("botocore")][0]
 print(json.dumps({{"boto3": boto3.__version__, "botocore": botocore.__version__, "pin": pin,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from surge.cli.terminal import endpoint_lines
+from reports.terminal import endpoint_lines
 from tests.report_fixtures import sample_report
 
 

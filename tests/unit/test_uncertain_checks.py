@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from reports import render_html, render_markdown
+from reports.terminal import endpoint_lines
 from reports.view import format_interval
-from surge.cli.terminal import endpoint_lines
 from surge.evaluate import WithinUncertainty, evaluate
 from surge.finish import build_report
 from surge.plan_load import parse_plan

@@ -14,7 +14,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from surge.engine.worker import WorkerSpec, run_worker
+from surge.engine.worker import run_worker
+from surge.engine.worker_spec import WorkerSpec
 from surge.plan_load import parse_plan
 from surge.stats import aggregate, merge_results, percentile_ms
 

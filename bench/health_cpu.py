@@ -22,7 +22,8 @@ import time
 import _lib
 
 from surge.engine.health import _runqueue_wait_s
-from surge.engine.worker import WorkerSpec, run_worker
+from surge.engine.worker import run_worker
+from surge.engine.worker_spec import WorkerSpec
 
 
 def rusage_cpu() -> float:

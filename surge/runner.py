@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from surge.engine.worker import WorkerSpec, run_worker
+from surge.engine.worker import run_worker
+from surge.engine.worker_spec import WorkerSpec
 from surge.errors import UserError
 from surge.finish import build_report
 from surge.interrupts import StopRequests, ignore_stop_signals

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from surge.engine.worker import Worker, WorkerSpec, fast_client_enabled, make_fast_client, make_session
+from surge.engine.worker import Worker, fast_client_enabled, make_fast_client, make_session
+from surge.engine.worker_spec import WorkerSpec
 from surge.errors import UserError
 from surge.plan import Plan
 from surge.report_model import FlowEndpoint, FlowReport

@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from surge.engine.worker import IntervalCallback, StopCheck, WorkerSpec
+from surge.engine.worker import IntervalCallback, StopCheck
+from surge.engine.worker_spec import WorkerSpec
 from surge.schedule import arrivals, total_duration
 from surge.stats import RESULT_VERSION, HealthData, Recorder, WorkerResult
 from tests.aws_quotas import QuotaModel

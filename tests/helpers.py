@@ -10,7 +10,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from surge.engine.worker import WorkerSpec, run_worker
+from surge.engine.worker import run_worker
+from surge.engine.worker_spec import WorkerSpec
 from surge.plan import Plan
 from surge.plan_load import parse_plan
 from surge.stats import WorkerResult

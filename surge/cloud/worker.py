@@ -26,7 +26,8 @@ from surge.cloud.state_io import (
     read_run_plan,
     run_records,
 )
-from surge.engine.worker import WorkerSpec, run_worker
+from surge.engine.worker import run_worker
+from surge.engine.worker_spec import WorkerSpec
 from surge.evaluate import RunCounters, abort_reason
 from surge.lanes import lane_of
 from surge.plan import Plan

@@ -331,7 +331,8 @@ def test_coordinated_omission_open_model_with_in_flight_cap() -> None:
 def test_a_stop_does_not_wait_for_think_pace_or_the_next_arrival(
     demo_target: DemoTarget, load: dict[str, object], flow: list[dict[str, object]]
 ) -> None:
-    from surge.engine.worker import WorkerSpec, run_worker
+    from surge.engine.worker import run_worker
+    from surge.engine.worker_spec import WorkerSpec
 
     plan = make_plan(demo_target.url, load=load, scenarios=[{"name": "s", "flow": flow}])
     t0 = time.time()

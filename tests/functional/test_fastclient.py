@@ -24,7 +24,8 @@ from surge.demo_target import DemoTarget
 from surge.engine.fastclient import FastClient, FastHTTPError, supports
 from surge.engine.flow import compile_plan
 from surge.engine.http_step import send, send_fast
-from surge.engine.worker import Worker, WorkerSpec, make_session, run_worker
+from surge.engine.worker import Worker, make_session, run_worker
+from surge.engine.worker_spec import WorkerSpec
 from surge.stats import aggregate, merge_results
 from tests.helpers import make_plan
 

@@ -20,11 +20,7 @@ from surge.data_file import MAX_DATA_BYTES, read_data_columns
 from surge.metrics.bind import threshold_problem
 from surge.plan import (
     BaselineFile,
-    FilePart,
-    LoopOver,
     Plan,
-    Request,
-    Step,
     endpoint_names,
     file_part_path,
     file_parts,
@@ -35,6 +31,7 @@ from surge.plan import (
     stage_names,
 )
 from surge.plan_refs import WithSecretPlaceholders, env_names
+from surge.plan_steps import FilePart, LoopOver, Request, Step
 from surge.template import TemplateError, compile_structure, structure_calls, structure_variables
 from surge.thresholds import (
     MetricRef,

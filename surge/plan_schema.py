@@ -13,7 +13,8 @@ import copy
 import json
 from typing import Any
 
-from surge.plan import HTTP_METHODS, OPTIONAL_SECTIONS, Plan
+from surge.plan import OPTIONAL_SECTIONS, Plan
+from surge.plan_steps import HTTP_METHODS
 
 SCHEMA_ID = "https://surge.dev/schemas/plan.json"
 SCHEMA_FILE = "surge-plan.schema.json"  # what `surge init` writes beside a starter plan

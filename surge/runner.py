@@ -26,7 +26,8 @@ from surge.finish import build_report
 from surge.interrupts import StopRequests, ignore_stop_signals
 from surge.lanes import lane_of, local_worker_count
 from surge.live import LiveView, Snapshot
-from surge.plan import Plan, flow_steps
+from surge.plan import Plan
+from surge.plan_steps import flow_steps
 from surge.report_model import Report
 from surge.run_facts import RunFacts
 from surge.setup_flow import FlowRun, SetupFailed, flow_plans, run_flow

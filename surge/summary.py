@@ -12,7 +12,8 @@ from surge.evaluate import MetricSource, TargetSources, evaluate, verdict
 from surge.metrics.collect import ServiceMetrics, ServiceMetricSource
 from surge.pause import Pause
 from surge.phases import measured_duration, phase_range, phase_windows
-from surge.plan import Phase, Plan, flow_steps, phase_label
+from surge.plan import Phase, Plan, phase_label
+from surge.plan_steps import flow_steps
 from surge.recovery import RecoveryResult, recovery_of
 from surge.report_model import (
     REPORT_SCHEMA_VERSION,

@@ -15,7 +15,8 @@ from typing import Any, NamedTuple, assert_never
 from surge.cloud.execution_input import PER_WORKER_USERS, RunOptions
 from surge.errors import PlanError, UserError
 from surge.lanes import worker_count
-from surge.plan import Plan, Step
+from surge.plan import Plan
+from surge.plan_steps import Step
 from surge.schedule import Segment, segments
 from surge.secrets import ssm_calls
 

@@ -19,19 +19,9 @@ from jsonpath_ng.ext import parse as jsonpath_parse  # type: ignore[attr-defined
 from surge.conditions import condition_holds
 from surge.engine.aws.steps import CompiledAwsStep, compile_aws_step
 from surge.pause import Pause
-from surge.plan import (
-    DEFAULT_MAX_BODY,
-    Capture,
-    Expect,
-    FilePart,
-    LoopOver,
-    Plan,
-    Poll,
-    Request,
-    VarCondition,
-    file_part_path,
-)
-from surge.plan import Step as PlanStep
+from surge.plan import DEFAULT_MAX_BODY, Plan, file_part_path
+from surge.plan_steps import Capture, Expect, FilePart, LoopOver, Poll, Request, VarCondition
+from surge.plan_steps import Step as PlanStep
 from surge.stats import STAGE_PREFIX
 from surge.template import HOOKS_KEY, Template, compile_structure, compile_template, render_structure
 

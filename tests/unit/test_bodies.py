@@ -73,8 +73,8 @@ def test_rendered_bytes(tmp_path: Path) -> None:
 
 def test_a_stored_plan_names_its_files_absolutely_so_surge_report_can_revalidate_it(tmp_path: Path) -> None:
     from surge.cli.run import portable
-    from surge.plan import FilePart
     from surge.plan_checks import semantic_problems
+    from surge.plan_steps import FilePart
 
     (tmp_path / "img.png").write_bytes(b"PNG")
     plan = parse_plan(

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from surge.cloud.planner import iteration_in_flight_s
-from surge.plan import flow_steps
 from surge.plan_load import parse_plan
+from surge.plan_steps import flow_steps
 from tests.unit.test_plan import only_problem, problems, with_flow
 
 GET = {"get": "/health"}

@@ -69,10 +69,13 @@ def test_the_slow_endpoint_is_named_with_its_share_of_the_slow_requests(tmp_path
             },
         )
     (slow,) = of_kind(report, "slow-endpoints")
-    assert (
-        slow["title"].startswith("GET /api/gallery holds 100% of the")
-        and slow["check"] == "http.latency.p95 < 50ms"
+    # All of the slow requests on a quiet machine; a busy one (CI's) can stall the target for a
+    # moment and make a few of the 1 ms endpoint's requests slow too: the slow one still holds most.
+    found = re.match(
+        r"GET /api/gallery holds (\d+)% of the (\d+) requests slower than 50.0 ms", slow["title"]
     )
+    assert found is not None and int(found[1]) >= 50, slow["title"]
+    assert slow["check"] == "http.latency.p95 < 50ms"
     assert slow["recommendation"].startswith("Look at GET /api/gallery first")
     assert not of_kind(report, "no-clear-cause")
 

@@ -14,18 +14,17 @@ from surge.store.dynamo_codec import from_item, to_attr
 from surge.store.run_table import (
     GSI_BY_PLAN,
     GSI_BY_PLAN_PK,
-    GSI_BY_PLAN_SK,
     GSI_RECENT,
     GSI_RECENT_PK,
     GSI_RECENT_SK,
     PROGRESS_SK,
     RECENT_PARTITION,
-    RUN_RECORD_SK,
     TABLE_PK,
     TABLE_SK,
+    index_attributes,
     plan_pk,
     progress_pk,
-    run_pk,
+    run_record_key,
 )
 
 Item = dict[str, dict[str, Any]]
@@ -38,16 +37,13 @@ class RunRecords:
         self.client = client
 
     def _key(self, run_id: str) -> Item:
-        return {TABLE_PK: {"S": run_pk(run_id)}, TABLE_SK: {"S": RUN_RECORD_SK}}
+        return dict(run_record_key(run_id))
 
     def create(self, run_id: str, plan: str, plan_hash: str, started_at: str, **fields: object) -> bool:
         """Write the run's record; a stop requested before it existed (`surge stop` in the first
         seconds) is kept, and returned: True when the run is already to stop."""
         item = {
-            GSI_BY_PLAN_PK: plan_pk(plan),
-            GSI_BY_PLAN_SK: started_at,
-            GSI_RECENT_PK: RECENT_PARTITION,
-            GSI_RECENT_SK: started_at,
+            **index_attributes(plan, started_at),
             "run_id": run_id,
             "plan": plan,
             "plan_hash": plan_hash,

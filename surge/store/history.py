@@ -48,13 +48,10 @@ from surge.store.run_table import (
     GSI_BY_PLAN_SK,
     GSI_RECENT,
     GSI_RECENT_PK,
-    GSI_RECENT_SK,
     RECENT_PARTITION,
-    RUN_RECORD_SK,
-    TABLE_PK,
-    TABLE_SK,
+    index_attributes,
     plan_pk,
-    run_pk,
+    run_record_key,
 )
 
 if TYPE_CHECKING:
@@ -437,7 +434,7 @@ class DynamoHistory(Readable):
         return f"{DYNAMODB_SCHEME}{self.table_name}"
 
     def _key(self, run_id: str) -> dict[str, Any]:
-        return {TABLE_PK: {"S": run_pk(run_id)}, TABLE_SK: {"S": RUN_RECORD_SK}}
+        return run_record_key(run_id)
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
@@ -455,10 +452,7 @@ class DynamoHistory(Readable):
         rec = RunRecord.from_report(report, location)
         fields: dict[str, object] = {
             **rec.to_dict(),
-            GSI_BY_PLAN_PK: plan_pk(rec.plan),
-            GSI_BY_PLAN_SK: rec.started_at,
-            GSI_RECENT_PK: RECENT_PARTITION,
-            GSI_RECENT_SK: rec.started_at,
+            **index_attributes(rec.plan, rec.started_at),
         }
         names = {f"#a{i}": k for i, k in enumerate(fields)}
         values = {f":v{i}": to_attr(v) for i, v in enumerate(fields.values())}

@@ -33,6 +33,22 @@ def plan_pk(plan: str) -> str:
     return f"{PLAN_PK_PREFIX}{plan}"
 
 
+def run_record_key(run_id: str) -> dict[str, dict[str, str]]:
+    """The run record's key, as DynamoDB's API takes it."""
+    return {TABLE_PK: {"S": run_pk(run_id)}, TABLE_SK: {"S": RUN_RECORD_SK}}
+
+
+def index_attributes(plan: str, started_at: str) -> dict[str, str]:
+    """What puts a run record in both indexes (sparse: only run records carry these), written by
+    the workflow when a cloud run starts and by the history when a run is recorded."""
+    return {
+        GSI_BY_PLAN_PK: plan_pk(plan),
+        GSI_BY_PLAN_SK: started_at,
+        GSI_RECENT_PK: RECENT_PARTITION,
+        GSI_RECENT_SK: started_at,
+    }
+
+
 PROGRESS_SK = "PROGRESS"
 # Workers add their progress to one of a run's counter items, never to the run record: a thousand
 # workers on one item (and its index entries) would pass DynamoDB's 1,000 writes per second per
